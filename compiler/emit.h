@@ -1,0 +1,21 @@
+/*
+ * Writes a checked spec out as the two generated files the gateway is built
+ * from: sluice_table.c (every table in runtime/table.h as const data) and
+ * sluice_models.re (the re2c matcher from model names to entries). Output
+ * depends on nothing but the spec and its hash: no dates, no paths, spec
+ * order throughout, so the same spec gives the same bytes everywhere.
+ */
+#ifndef SLC_EMIT_H
+#define SLC_EMIT_H
+
+#include "mem.h"
+#include "spec.h"
+
+void slc_emit_table(const slc_spec *s, const char *sha256_hex, slc_buf *out);
+void slc_emit_models_re(const slc_spec *s, const char *sha256_hex, slc_buf *out);
+
+/* Helpers exposed for tests. */
+void slc_emit_c_string(slc_buf *out, const char *s, size_t len);
+void slc_emit_re2c_pattern(slc_buf *out, const char *name);
+
+#endif

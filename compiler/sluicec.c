@@ -1,0 +1,283 @@
+/*
+ * sluicec's command line: `check` validates specs for CI, `build` writes the
+ * generated table and matcher for the gateway build, `keygen` makes a client
+ * key and the hash that goes into a spec. Exit status: 0 ok, 1 the spec has
+ * errors, 2 usage or I/O trouble. This is the only file that exits.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "compile.h"
+#include "emit.h"
+
+#ifndef SLUICEC_VERSION
+#define SLUICEC_VERSION "0.0.0"
+#endif
+
+static const char usage[] =
+    "usage: sluicec check SPEC... [--Werror]\n"
+    "       sluicec build SPEC -o DIR [--quiet] [--Werror]\n"
+    "       sluicec keygen\n"
+    "       sluicec --help | --version\n"
+    "\n"
+    "  check   validate specs; diagnostics go to stderr\n"
+    "  build   validate SPEC and write DIR/sluice_table.c and DIR/sluice_models.re\n"
+    "          (files are rewritten only when their content changes)\n"
+    "  keygen  print a new random client key and the hash to put in `keys:`\n"
+    "\n"
+    "exit status: 0 ok, 1 spec errors, 2 usage or I/O error\n";
+
+static int read_file(const char *path, char **data, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    slc_buf b = {0};
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        slc_buf_put(&b, chunk, n);
+    int err = ferror(f);
+    fclose(f);
+    if (err) {
+        slc_buf_free(&b);
+        errno = EIO;
+        return -1;
+    }
+    if (!b.p)
+        slc_buf_put(&b, "", 0);
+    *data = b.p;
+    *len = b.len;
+    return 0;
+}
+
+/* Compiles one spec, prints its diagnostics. 0 ok, 1 spec errors, 2 I/O. */
+static int front_end(const char *path, bool werror, slc_arena *a, slc_spec **spec, char sha[65],
+                     char **src_out, size_t *errors, size_t *warnings)
+{
+    char *src;
+    size_t len;
+    if (read_file(path, &src, &len) != 0) {
+        fprintf(stderr, "sluicec: cannot read '%s': %s\n", path, strerror(errno));
+        return 2;
+    }
+    slc_diags *d = slc_diags_new(path, src, len);
+    slc_spec *s = slc_compile(src, len, a, d);
+    slc_diags_print(d, stderr);
+    size_t e = slc_diags_errors(d), w = slc_diags_warnings(d);
+    slc_diags_free(d);
+    *errors += e;
+    *warnings += w;
+    if (sha)
+        slc_sha256_hex(src, len, sha);
+    if (src_out)
+        *src_out = src;
+    else
+        free(src);
+    if (spec)
+        *spec = s;
+    return (e || (werror && w) || !s) ? 1 : 0;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+    bool werror = false;
+    int nspecs = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--Werror") == 0)
+            werror = true;
+        else if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "sluicec check: unknown option '%s'\n%s", argv[i], usage);
+            return 2;
+        } else
+            nspecs++;
+    }
+    if (!nspecs) {
+        fprintf(stderr, "sluicec check: no spec given\n%s", usage);
+        return 2;
+    }
+    int rc = 0;
+    size_t errors = 0, warnings = 0;
+    for (int i = 0; i < argc; i++) {
+        if (argv[i][0] == '-' && argv[i][1])
+            continue;
+        slc_arena a = {0};
+        int r = front_end(argv[i], werror, &a, NULL, NULL, NULL, &errors, &warnings);
+        slc_arena_free(&a);
+        if (r > rc)
+            rc = r;
+    }
+    slc_diags_summary(stderr, errors, warnings);
+    return rc;
+}
+
+static int make_dirs(const char *dir)
+{
+    char *p = strdup(dir);
+    if (!p)
+        return -1;
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+            free(p);
+            return -1;
+        }
+        *s = '/';
+    }
+    int r = mkdir(p, 0777) != 0 && errno != EEXIST ? -1 : 0;
+    free(p);
+    return r;
+}
+
+/* Leaves an identical file untouched so its mtime does not trigger a
+ * rebuild; otherwise writes a temporary and renames it into place so a
+ * crash never leaves half a file for the next build to compile. */
+static int write_if_changed(const char *dir, const char *name, const slc_buf *content)
+{
+    char path[4096], tmp[4200];
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path) {
+        fprintf(stderr, "sluicec: output path too long\n");
+        return -1;
+    }
+    char *old;
+    size_t oldlen;
+    if (read_file(path, &old, &oldlen) == 0) {
+        bool same = oldlen == content->len && memcmp(old, content->p, oldlen) == 0;
+        free(old);
+        if (same)
+            return 0;
+    }
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f || fwrite(content->p, 1, content->len, f) != content->len || fclose(f) != 0) {
+        fprintf(stderr, "sluicec: cannot write '%s': %s\n", tmp, strerror(errno));
+        remove(tmp);
+        return -1;
+    }
+    if (rename(tmp, path) != 0) {
+        fprintf(stderr, "sluicec: cannot write '%s': %s\n", path, strerror(errno));
+        remove(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+static int cmd_build(int argc, char **argv)
+{
+    const char *spec_path = NULL, *out = NULL;
+    bool quiet = false, werror = false;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
+            out = argv[++i];
+        else if (strcmp(argv[i], "--quiet") == 0)
+            quiet = true;
+        else if (strcmp(argv[i], "--Werror") == 0)
+            werror = true;
+        else if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "sluicec build: unknown option '%s'\n%s", argv[i], usage);
+            return 2;
+        } else if (!spec_path)
+            spec_path = argv[i];
+        else {
+            fprintf(stderr, "sluicec build: one spec at a time\n%s", usage);
+            return 2;
+        }
+    }
+    if (!spec_path || !out) {
+        fprintf(stderr, "sluicec build: need SPEC and -o DIR\n%s", usage);
+        return 2;
+    }
+    slc_arena a = {0};
+    slc_spec *s = NULL;
+    char sha[65];
+    char *src = NULL;
+    size_t errors = 0, warnings = 0;
+    int rc = front_end(spec_path, werror, &a, &s, sha, &src, &errors, &warnings);
+    slc_diags_summary(stderr, errors, warnings);
+    if (rc == 0) {
+        slc_buf table = {0}, re = {0};
+        slc_emit_table(s, sha, &table);
+        slc_emit_models_re(s, sha, &re);
+        if (make_dirs(out) != 0) {
+            fprintf(stderr, "sluicec: cannot create '%s': %s\n", out, strerror(errno));
+            rc = 2;
+        } else if (write_if_changed(out, "sluice_table.c", &table) != 0 ||
+                   write_if_changed(out, "sluice_models.re", &re) != 0) {
+            rc = 2;
+        } else if (!quiet) {
+            printf("spec sha256: %s\n", sha);
+        }
+        slc_buf_free(&table);
+        slc_buf_free(&re);
+    }
+    free(src);
+    slc_arena_free(&a);
+    return rc;
+}
+
+static int cmd_keygen(int argc, char **argv)
+{
+    (void)argv;
+    if (argc) {
+        fprintf(stderr, "sluicec keygen: takes no arguments\n");
+        return 2;
+    }
+    unsigned char raw[32];
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!f || fread(raw, 1, sizeof raw, f) != sizeof raw) {
+        fprintf(stderr, "sluicec: cannot read random bytes: %s\n", strerror(errno));
+        if (f)
+            fclose(f);
+        return 2;
+    }
+    fclose(f);
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    char key[64] = "sk-sluice-";
+    size_t k = strlen(key);
+    /* 32 bytes -> 43 base64url characters, no padding. */
+    for (size_t i = 0; i < 32; i += 3) {
+        unsigned v = (unsigned)raw[i] << 16 | (i + 1 < 32 ? (unsigned)raw[i + 1] << 8 : 0) |
+                     (i + 2 < 32 ? raw[i + 2] : 0);
+        size_t chars = i + 2 < 32 ? 4 : 3;
+        for (size_t j = 0; j < chars; j++)
+            key[k++] = b64[(v >> (18 - 6 * j)) & 63];
+    }
+    key[k] = '\0';
+    char hex[65];
+    slc_sha256_hex(key, k, hex);
+    printf("key:  %s\nhash: sha256:%s\n", key, hex);
+    fprintf(stderr, "Give the key to its user once; put only the hash in the spec.\n");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("sluicec %s (spec format %d)\n", SLUICEC_VERSION, SLC_SPEC_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "check") == 0)
+        return cmd_check(argc - 2, argv + 2);
+    if (strcmp(cmd, "build") == 0)
+        return cmd_build(argc - 2, argv + 2);
+    if (strcmp(cmd, "keygen") == 0)
+        return cmd_keygen(argc - 2, argv + 2);
+    fprintf(stderr, "sluicec: unknown command '%s'\n%s", cmd, usage);
+    return 2;
+}

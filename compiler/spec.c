@@ -1,0 +1,617 @@
+/*
+ * YAML tree -> typed spec (see spec.h). Each reader checks that a node has
+ * the shape its place in the spec demands, reports what it cannot use with
+ * the name of the thing it belongs to, and carries on, so one run shows
+ * every shape problem at once.
+ */
+#include "spec.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "suggest.h"
+#include "units.h"
+
+typedef struct builder {
+    slc_arena *a;
+    slc_diags *d;
+} builder;
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+const char *slc_kind_name(slc_kind k)
+{
+    static const char *const names[] = {"openai", "anthropic", "gemini", "mock"};
+    return (unsigned)k < COUNT(names) ? names[k] : "?";
+}
+
+static const char *kind_word(slc_node_kind k)
+{
+    return k == SLC_NODE_MAP ? "a mapping" : k == SLC_NODE_SEQ ? "a sequence" : "a scalar";
+}
+
+/* `what` names the value, e.g. "'targets' in model 'smart'". */
+static bool want(builder *b, const slc_node *n, slc_node_kind k, const char *what)
+{
+    if (n->kind == k && !slc_node_is_null(n))
+        return true;
+    slc_error(b->d, n->pos, "expected %s for %s, got %s", kind_word(k), what,
+              slc_node_describe(n));
+    return false;
+}
+
+static slc_str str_of(const slc_node *n)
+{
+    return (slc_str){.s = n->str, .len = n->len, .pos = n->pos, .end = n->end};
+}
+
+/* Reports keys of `map` not in `allowed`; `where` is NULL at top level. */
+static void check_keys(builder *b, const slc_node *map, const char *const *allowed, size_t n,
+                       const char *where)
+{
+    for (size_t i = 0; i < map->n; i++) {
+        const slc_node *k = map->keys[i];
+        bool ok = false;
+        for (size_t j = 0; j < n && !ok; j++)
+            ok = k->len == strlen(allowed[j]) && memcmp(k->str, allowed[j], k->len) == 0;
+        if (ok)
+            continue;
+        const char *hint = slc_suggest(k->str, allowed, n);
+        char tail[128] = "";
+        if (hint)
+            snprintf(tail, sizeof tail, " (did you mean '%s'?)", hint);
+        if (where)
+            slc_error(b->d, k->pos, "unknown key '%s' in %s%s", k->str, where, tail);
+        else
+            slc_error(b->d, k->pos, "unknown top-level key '%s'%s", k->str, tail);
+    }
+}
+
+static const char *field_desc(builder *b, const char *key, const char *where)
+{
+    return where ? slc_aprintf(b->a, "'%s' in %s", key, where) : slc_aprintf(b->a, "'%s'", key);
+}
+
+/* A non-empty scalar string field; false when absent or unusable. */
+static bool str_field(builder *b, const slc_node *map, const char *key, const char *where,
+                      slc_str *out)
+{
+    const slc_node *n = slc_map_get(map, key);
+    if (!n)
+        return false;
+    if (!want(b, n, SLC_NODE_SCALAR, field_desc(b, key, where)))
+        return false;
+    if (n->len == 0) {
+        slc_error(b->d, n->pos, "%s must not be empty", field_desc(b, key, where));
+        return false;
+    }
+    if (memchr(n->str, '\0', n->len)) {
+        slc_error(b->d, n->pos, "%s must not contain NUL characters", field_desc(b, key, where));
+        return false;
+    }
+    *out = str_of(n);
+    return true;
+}
+
+static void missing(builder *b, const slc_node *map, const char *where, const char *key)
+{
+    slc_error(b->d, map->pos, "%s is missing '%s'", where, key);
+}
+
+static void duration_field(builder *b, const slc_node *map, const char *key, const char *where,
+                           uint32_t *out, bool positive)
+{
+    const slc_node *n = slc_map_get(map, key);
+    if (!n || !want(b, n, SLC_NODE_SCALAR, field_desc(b, key, where)))
+        return;
+    char err[128];
+    uint32_t v;
+    if (slc_parse_duration_ms(n->str, n->len, &v, err, sizeof err) != 0) {
+        slc_error(b->d, n->pos, "invalid duration '%s' for %s: %s", n->str,
+                  field_desc(b, key, where), err);
+        return;
+    }
+    if (positive && v == 0) {
+        slc_error(b->d, n->pos, "%s must be longer than 0ms", field_desc(b, key, where));
+        return;
+    }
+    *out = v;
+}
+
+static bool money_field(builder *b, const slc_node *map, const char *key, const char *where,
+                        int64_t *out)
+{
+    const slc_node *n = slc_map_get(map, key);
+    if (!n || !want(b, n, SLC_NODE_SCALAR, field_desc(b, key, where)))
+        return false;
+    char err[128];
+    if (slc_parse_money_micros(n->str, n->len, out, err, sizeof err) != 0) {
+        slc_error(b->d, n->pos, "invalid amount '%s' for %s: %s", n->str,
+                  field_desc(b, key, where), err);
+        return false;
+    }
+    return true;
+}
+
+static void size_field(builder *b, const slc_node *map, const char *key, const char *where,
+                       uint64_t *out, uint64_t max)
+{
+    const slc_node *n = slc_map_get(map, key);
+    if (!n || !want(b, n, SLC_NODE_SCALAR, field_desc(b, key, where)))
+        return;
+    char err[128];
+    uint64_t v;
+    if (slc_parse_size(n->str, n->len, &v, err, sizeof err) != 0) {
+        slc_error(b->d, n->pos, "invalid size '%s' for %s: %s", n->str, field_desc(b, key, where),
+                  err);
+        return;
+    }
+    if (v == 0 || v > max) {
+        slc_error(b->d, n->pos, "%s must be between 1 and %llu bytes", field_desc(b, key, where),
+                  (unsigned long long)max);
+        return;
+    }
+    *out = v;
+}
+
+/* An integer field. Returns false when absent or invalid. */
+static bool int_field(builder *b, const slc_node *map, const char *key, const char *where,
+                      int64_t *out, slc_pos *pos)
+{
+    const slc_node *n = slc_map_get(map, key);
+    if (!n || !want(b, n, SLC_NODE_SCALAR, field_desc(b, key, where)))
+        return false;
+    if (slc_parse_int(n->str, n->len, out) != 0) {
+        slc_error(b->d, n->pos, "expected an integer for %s, got '%s'", field_desc(b, key, where),
+                  n->str);
+        return false;
+    }
+    if (pos)
+        *pos = n->pos;
+    return true;
+}
+
+static void count_field(builder *b, const slc_node *map, const char *key, const char *where,
+                        uint32_t *out)
+{
+    int64_t v;
+    slc_pos pos;
+    if (!int_field(b, map, key, where, &v, &pos))
+        return;
+    if (v < 1 || v > UINT32_MAX) {
+        slc_error(b->d, pos, "%s must be between 1 and %u (omit it for no limit)",
+                  field_desc(b, key, where), UINT32_MAX);
+        return;
+    }
+    *out = (uint32_t)v;
+}
+
+/* A mapping-valued section: the node, or NULL (absent or reported). */
+static const slc_node *section(builder *b, const slc_node *map, const char *key, const char *where)
+{
+    const slc_node *n = slc_map_get(map, key);
+    if (!n || !want(b, n, SLC_NODE_MAP, field_desc(b, key, where)))
+        return NULL;
+    return n;
+}
+
+static bool valid_name(builder *b, const slc_node *k, const char *what)
+{
+    if (k->len == 0) {
+        slc_error(b->d, k->pos, "%s name must not be empty", what);
+        return false;
+    }
+    if (memchr(k->str, '\0', k->len)) {
+        slc_error(b->d, k->pos, "%s name must not contain NUL characters", what);
+        return false;
+    }
+    return true;
+}
+
+static void read_provider(builder *b, const slc_node *k, const slc_node *v, slc_provider *p)
+{
+    const char *where = slc_aprintf(b->a, "provider '%s'", k->str);
+    p->name = str_of(k);
+    p->connect_ms = 5000;
+    p->first_byte_ms = 120000;
+    p->idle_ms = 120000;
+    p->total_ms = 600000;
+    if (!want(b, v, SLC_NODE_MAP, where))
+        return;
+    static const char *const keys[] = {"kind", "base_url", "api_key", "timeouts"};
+    check_keys(b, v, keys, COUNT(keys), where);
+    slc_str kind = {0};
+    if (!slc_map_get(v, "kind")) {
+        missing(b, v, where, "kind");
+    } else if (str_field(b, v, "kind", where, &kind)) {
+        static const char *const kinds[] = {"openai", "anthropic", "gemini", "mock"};
+        size_t i = 0;
+        while (i < COUNT(kinds) && strcmp(kinds[i], kind.s) != 0)
+            i++;
+        if (i < COUNT(kinds)) {
+            p->kind = (slc_kind)i;
+        } else {
+            const char *hint = slc_suggest(kind.s, kinds, COUNT(kinds));
+            if (hint)
+                slc_error(b->d, kind.pos, "%s has unknown kind '%s' (did you mean '%s'?)", where,
+                          kind.s, hint);
+            else
+                slc_error(b->d, kind.pos,
+                          "%s has unknown kind '%s' (expected openai, anthropic, gemini or mock)",
+                          where, kind.s);
+        }
+    }
+    str_field(b, v, "base_url", where, &p->base_url);
+    str_field(b, v, "api_key", where, &p->api_key);
+    const char *twhere = slc_aprintf(b->a, "timeouts of %s", where);
+    const slc_node *t = section(b, v, "timeouts", where);
+    if (t) {
+        static const char *const tkeys[] = {"connect", "first_byte", "idle", "total"};
+        check_keys(b, t, tkeys, COUNT(tkeys), twhere);
+        duration_field(b, t, "connect", twhere, &p->connect_ms, true);
+        duration_field(b, t, "first_byte", twhere, &p->first_byte_ms, true);
+        duration_field(b, t, "idle", twhere, &p->idle_ms, true);
+        duration_field(b, t, "total", twhere, &p->total_ms, true);
+    }
+}
+
+static void read_target(builder *b, const slc_node *n, const char *where, slc_target *t)
+{
+    t->pos = n->pos;
+    t->weight = 1;
+    t->weight_pos = n->pos;
+    t->provider_idx = -1;
+    if (n->kind == SLC_NODE_SCALAR && !slc_node_is_null(n)) {
+        /* `provider` or `provider/model`; the model may contain '/'. */
+        const char *slash = memchr(n->str, '/', n->len);
+        size_t plen = slash ? (size_t)(slash - n->str) : n->len;
+        if (plen == 0 || (slash && (size_t)(slash - n->str) + 1 == n->len)) {
+            slc_error(b->d, n->pos, "target '%s' in %s must be PROVIDER or PROVIDER/MODEL", n->str,
+                      where);
+            return;
+        }
+        t->provider = (slc_str){.s = slc_strndup(b->a, n->str, plen), .len = plen, .pos = n->pos,
+                                .end = n->end};
+        if (slash)
+            t->model = (slc_str){.s = slash + 1, .len = n->len - plen - 1, .pos = n->pos,
+                                 .end = n->end};
+        return;
+    }
+    const char *twhere = slc_aprintf(b->a, "target of %s", where);
+    if (n->kind != SLC_NODE_MAP) {
+        slc_error(b->d, n->pos, "expected a provider name or a mapping for a target of %s, got %s",
+                  where, slc_node_describe(n));
+        return;
+    }
+    static const char *const keys[] = {"provider", "model", "weight"};
+    check_keys(b, n, keys, COUNT(keys), twhere);
+    if (!slc_map_get(n, "provider"))
+        missing(b, n, twhere, "provider");
+    else
+        str_field(b, n, "provider", twhere, &t->provider);
+    str_field(b, n, "model", twhere, &t->model);
+    int_field(b, n, "weight", twhere, &t->weight, &t->weight_pos);
+}
+
+static void default_retry(slc_retry *r)
+{
+    static const int codes[] = {408, 429, 500, 502, 503, 504, 529};
+    r->attempts = 2;
+    r->backoff_ms = 200;
+    r->cap_ms = 10000;
+    r->on_connect = r->on_timeout = true;
+    for (size_t i = 0; i < COUNT(codes); i++)
+        r->status_bits[codes[i] / 64] |= 1ull << (codes[i] % 64);
+}
+
+static void read_retry(builder *b, const slc_node *n, const char *where, slc_retry *r)
+{
+    const char *rwhere = slc_aprintf(b->a, "retry of %s", where);
+    if (!want(b, n, SLC_NODE_MAP, rwhere))
+        return;
+    static const char *const keys[] = {"attempts", "backoff", "cap", "on"};
+    check_keys(b, n, keys, COUNT(keys), rwhere);
+    int_field(b, n, "attempts", rwhere, &r->attempts, &r->attempts_pos);
+    duration_field(b, n, "backoff", rwhere, &r->backoff_ms, false);
+    duration_field(b, n, "cap", rwhere, &r->cap_ms, false);
+    const slc_node *on = slc_map_get(n, "on");
+    if (!on || !want(b, on, SLC_NODE_SEQ, field_desc(b, "on", rwhere)))
+        return;
+    /* A written list replaces the defaults: it says exactly what retries. */
+    r->on_connect = r->on_timeout = false;
+    memset(r->status_bits, 0, sizeof r->status_bits);
+    for (size_t i = 0; i < on->n; i++) {
+        const slc_node *c = on->vals[i];
+        if (!want(b, c, SLC_NODE_SCALAR, slc_aprintf(b->a, "an item of 'on' in %s", rwhere)))
+            continue;
+        int64_t code;
+        if (strcmp(c->str, "connect") == 0) {
+            r->on_connect = true;
+        } else if (strcmp(c->str, "timeout") == 0) {
+            r->on_timeout = true;
+        } else if (c->len == 3 && (c->str[0] == '4' || c->str[0] == '5') &&
+                   (c->str[1] == 'x' || c->str[1] == 'X') && (c->str[2] == 'x' || c->str[2] == 'X')) {
+            int base = (c->str[0] - '0') * 100;
+            for (int s = base; s < base + 100; s++)
+                r->status_bits[s / 64] |= 1ull << (s % 64);
+        } else if (slc_parse_int(c->str, c->len, &code) == 0) {
+            if (code < 100 || code > 599) {
+                slc_error(b->d, c->pos, "HTTP status %s in %s is out of range 100..599", c->str,
+                          rwhere);
+                continue;
+            }
+            r->status_bits[code / 64] |= 1ull << (code % 64);
+        } else {
+            static const char *const words[] = {"connect", "timeout", "4xx", "5xx"};
+            const char *hint = slc_suggest(c->str, words, COUNT(words));
+            if (hint)
+                slc_error(b->d, c->pos, "unknown retry condition '%s' in %s (did you mean '%s'?)",
+                          c->str, rwhere, hint);
+            else
+                slc_error(b->d, c->pos,
+                          "unknown retry condition '%s' in %s (use a status like 429, 4xx, 5xx, "
+                          "connect or timeout)",
+                          c->str, rwhere);
+        }
+    }
+}
+
+static void read_model(builder *b, const slc_node *k, const slc_node *v, slc_model *m)
+{
+    const char *where = slc_aprintf(b->a, "model '%s'", k->str);
+    m->name = str_of(k);
+    m->emitted = true;
+    default_retry(&m->retry);
+    if (!want(b, v, SLC_NODE_MAP, where))
+        return;
+    static const char *const keys[] = {"targets", "fallbacks", "retry"};
+    check_keys(b, v, keys, COUNT(keys), where);
+    const slc_node *t = slc_map_get(v, "targets");
+    if (!t) {
+        missing(b, v, where, "targets");
+    } else if (want(b, t, SLC_NODE_SEQ, field_desc(b, "targets", where))) {
+        if (t->n == 0)
+            slc_error(b->d, t->pos, "%s has no targets", where);
+        m->targets = slc_alloc(b->a, (t->n ? t->n : 1) * sizeof *m->targets);
+        m->ntargets = t->n;
+        for (size_t i = 0; i < t->n; i++)
+            read_target(b, t->vals[i], where, &m->targets[i]);
+    }
+    const slc_node *f = slc_map_get(v, "fallbacks");
+    if (f && want(b, f, SLC_NODE_SEQ, field_desc(b, "fallbacks", where))) {
+        m->fallbacks = slc_alloc(b->a, (f->n ? f->n : 1) * sizeof *m->fallbacks);
+        for (size_t i = 0; i < f->n; i++) {
+            if (!want(b, f->vals[i], SLC_NODE_SCALAR,
+                      slc_aprintf(b->a, "a fallback of %s", where)))
+                continue;
+            m->fallbacks[m->nfallbacks++] = str_of(f->vals[i]);
+        }
+    }
+    const slc_node *r = slc_map_get(v, "retry");
+    if (r)
+        read_retry(b, r, where, &m->retry);
+}
+
+static void read_budget(builder *b, const slc_node *owner, const char *where, slc_budget *bu)
+{
+    bu->usd_micros = -1;
+    bu->tokens = -1;
+    const slc_node *n = slc_map_get(owner, "budget");
+    if (!n)
+        return;
+    const char *bwhere = slc_aprintf(b->a, "budget of %s", where);
+    if (!want(b, n, SLC_NODE_MAP, bwhere))
+        return;
+    bu->present = true;
+    bu->pos = n->pos;
+    static const char *const keys[] = {"usd", "tokens", "per"};
+    check_keys(b, n, keys, COUNT(keys), bwhere);
+    money_field(b, n, "usd", bwhere, &bu->usd_micros);
+    slc_pos tpos;
+    if (int_field(b, n, "tokens", bwhere, &bu->tokens, &tpos) && bu->tokens < 1) {
+        slc_error(b->d, tpos, "'tokens' in %s must be at least 1", bwhere);
+        bu->tokens = -1;
+    }
+    if (!slc_map_get(n, "usd") && !slc_map_get(n, "tokens"))
+        slc_error(b->d, n->pos, "%s sets neither 'usd' nor 'tokens'", bwhere);
+    if (!slc_map_get(n, "per"))
+        missing(b, n, bwhere, "per");
+    else
+        str_field(b, n, "per", bwhere, &bu->per);
+}
+
+static void read_limits(builder *b, const slc_node *owner, const char *where, slc_limits *l)
+{
+    const char *lwhere = slc_aprintf(b->a, "limits of %s", where);
+    const slc_node *n = section(b, owner, "limits", where);
+    if (!n)
+        return;
+    static const char *const keys[] = {"rpm", "tpm"};
+    check_keys(b, n, keys, COUNT(keys), lwhere);
+    count_field(b, n, "rpm", lwhere, &l->rpm);
+    count_field(b, n, "tpm", lwhere, &l->tpm);
+}
+
+static void read_team(builder *b, const slc_node *k, const slc_node *v, slc_team *t)
+{
+    const char *where = slc_aprintf(b->a, "team '%s'", k->str);
+    t->name = str_of(k);
+    t->budget.usd_micros = t->budget.tokens = -1;
+    if (!want(b, v, SLC_NODE_MAP, where))
+        return;
+    static const char *const keys[] = {"budget", "limits"};
+    check_keys(b, v, keys, COUNT(keys), where);
+    read_budget(b, v, where, &t->budget);
+    read_limits(b, v, where, &t->limits);
+}
+
+static void read_key(builder *b, const slc_node *k, const slc_node *v, slc_key *key)
+{
+    const char *where = slc_aprintf(b->a, "key '%s'", k->str);
+    key->name = str_of(k);
+    key->team_idx = -1;
+    key->all_models = true;
+    key->budget.usd_micros = key->budget.tokens = -1;
+    if (!want(b, v, SLC_NODE_MAP, where))
+        return;
+    static const char *const keys[] = {"hash", "team", "models", "limits", "budget", "expires",
+                                       "allow_ips"};
+    check_keys(b, v, keys, COUNT(keys), where);
+    if (!slc_map_get(v, "hash"))
+        missing(b, v, where, "hash");
+    else
+        str_field(b, v, "hash", where, &key->hash);
+    str_field(b, v, "team", where, &key->team);
+    const slc_node *m = slc_map_get(v, "models");
+    if (m && want(b, m, SLC_NODE_SEQ, field_desc(b, "models", where))) {
+        key->all_models = false;
+        key->models = slc_alloc(b->a, (m->n ? m->n : 1) * sizeof *key->models);
+        for (size_t i = 0; i < m->n; i++)
+            if (want(b, m->vals[i], SLC_NODE_SCALAR,
+                     slc_aprintf(b->a, "an item of 'models' in %s", where)))
+                key->models[key->nmodels++] = str_of(m->vals[i]);
+    }
+    read_limits(b, v, where, &key->limits);
+    read_budget(b, v, where, &key->budget);
+    if (str_field(b, v, "expires", where, &key->expires)) {
+        char err[128];
+        if (slc_parse_time_unix(key->expires.s, key->expires.len, &key->expires_unix, err,
+                                sizeof err) != 0)
+            slc_error(b->d, key->expires.pos, "invalid time '%s' for 'expires' in %s: %s",
+                      key->expires.s, where, err);
+    }
+    const slc_node *ips = slc_map_get(v, "allow_ips");
+    if (ips && want(b, ips, SLC_NODE_SEQ, field_desc(b, "allow_ips", where))) {
+        key->cidrs = slc_alloc(b->a, (ips->n ? ips->n : 1) * sizeof *key->cidrs);
+        for (size_t i = 0; i < ips->n; i++)
+            if (want(b, ips->vals[i], SLC_NODE_SCALAR,
+                     slc_aprintf(b->a, "an item of 'allow_ips' in %s", where)))
+                key->cidrs[key->ncidrs++].text = str_of(ips->vals[i]);
+    }
+}
+
+static void read_price(builder *b, const slc_node *k, const slc_node *v, slc_price *p)
+{
+    const char *where = slc_aprintf(b->a, "price '%s'", k->str);
+    p->key = str_of(k);
+    p->provider_idx = -1;
+    const char *slash = memchr(k->str, '/', k->len);
+    if (!slash || slash == k->str || (size_t)(slash - k->str) + 1 == k->len) {
+        slc_error(b->d, k->pos, "price key '%s' must be PROVIDER/MODEL", k->str);
+    } else {
+        size_t plen = (size_t)(slash - k->str);
+        p->provider = (slc_str){.s = slc_strndup(b->a, k->str, plen), .len = plen, .pos = k->pos,
+                                .end = k->end};
+        p->model = (slc_str){.s = slash + 1, .len = k->len - plen - 1, .pos = k->pos, .end = k->end};
+    }
+    if (!want(b, v, SLC_NODE_MAP, where))
+        return;
+    static const char *const keys[] = {"input", "output", "cache_read", "cache_write"};
+    check_keys(b, v, keys, COUNT(keys), where);
+    money_field(b, v, "input", where, &p->input);
+    money_field(b, v, "output", where, &p->output);
+    money_field(b, v, "cache_read", where, &p->cache_read);
+    money_field(b, v, "cache_write", where, &p->cache_write);
+}
+
+static void read_server(builder *b, const slc_node *root, slc_server *s)
+{
+    s->max_header_bytes = 16 * 1024;
+    s->max_headers = 100;
+    s->max_body_bytes = 10 * 1024 * 1024;
+    s->header_timeout_ms = 10000;
+    s->body_timeout_ms = 10000;
+    s->keepalive_timeout_ms = 75000;
+    s->max_connections = 10000;
+    s->max_inflight = 10000;
+    const slc_node *n = section(b, root, "server", NULL);
+    if (!n)
+        return;
+    static const char *const keys[] = {"max_header",      "max_headers",       "max_body",
+                                       "header_timeout",  "body_timeout",      "keepalive_timeout",
+                                       "max_connections", "max_inflight"};
+    check_keys(b, n, keys, COUNT(keys), "'server'");
+    uint64_t v = s->max_header_bytes;
+    size_field(b, n, "max_header", "'server'", &v, UINT32_MAX);
+    s->max_header_bytes = (uint32_t)v;
+    count_field(b, n, "max_headers", "'server'", &s->max_headers);
+    size_field(b, n, "max_body", "'server'", &s->max_body_bytes, UINT64_MAX);
+    duration_field(b, n, "header_timeout", "'server'", &s->header_timeout_ms, true);
+    duration_field(b, n, "body_timeout", "'server'", &s->body_timeout_ms, true);
+    duration_field(b, n, "keepalive_timeout", "'server'", &s->keepalive_timeout_ms, false);
+    count_field(b, n, "max_connections", "'server'", &s->max_connections);
+    count_field(b, n, "max_inflight", "'server'", &s->max_inflight);
+}
+
+/* Calls `fn` for each valid entry of a named-section mapping. */
+#define READ_SECTION(field, nfield, key, what, fn)                                             \
+    do {                                                                                        \
+        const slc_node *sec_ = section(&b, root, key, NULL);                                   \
+        if (!sec_)                                                                              \
+            break;                                                                              \
+        s->field = slc_alloc(a, (sec_->n ? sec_->n : 1) * sizeof *s->field);                   \
+        for (size_t i_ = 0; i_ < sec_->n; i_++)                                                 \
+            if (valid_name(&b, sec_->keys[i_], what))                                           \
+                fn(&b, sec_->keys[i_], sec_->vals[i_], &s->field[s->nfield++]);                 \
+    } while (0)
+
+slc_spec *slc_spec_build(const slc_node *root, slc_arena *a, slc_diags *d)
+{
+    builder b = {.a = a, .d = d};
+    if (root->kind != SLC_NODE_MAP) {
+        slc_error(d, root->pos, "expected a mapping at the top level of the spec, got %s",
+                  slc_node_describe(root));
+        return NULL;
+    }
+    slc_spec *s = slc_alloc(a, sizeof *s);
+    s->pos = root->pos;
+    static const char *const keys[] = {"sluice", "listen", "state",  "server", "providers",
+                                       "models", "prices", "teams",  "keys",   "admin"};
+    check_keys(&b, root, keys, COUNT(keys), NULL);
+
+    const slc_node *ver = slc_map_get(root, "sluice");
+    if (!ver) {
+        slc_error(d, root->pos, "missing 'sluice: %d' (the spec format version)", SLC_SPEC_VERSION);
+    } else if (ver->kind != SLC_NODE_SCALAR || strcmp(ver->str, "1") != 0) {
+        slc_error(d, ver->pos, "unsupported spec format version %s%s%s (this sluicec reads 'sluice: %d')",
+                  ver->kind == SLC_NODE_SCALAR ? "'" : "",
+                  ver->kind == SLC_NODE_SCALAR ? ver->str : slc_node_describe(ver),
+                  ver->kind == SLC_NODE_SCALAR ? "'" : "", SLC_SPEC_VERSION);
+    }
+
+    if (!str_field(&b, root, "listen", NULL, &s->listen))
+        s->listen = (slc_str){.s = "127.0.0.1:4000", .len = 14, .pos = root->pos};
+    if (!str_field(&b, root, "state", NULL, &s->state))
+        s->state = (slc_str){.s = "sluice.db", .len = 9, .pos = root->pos};
+    read_server(&b, root, &s->server);
+
+    if (!slc_map_get(root, "providers"))
+        slc_error(d, root->pos, "spec is missing 'providers'");
+    if (!slc_map_get(root, "models"))
+        slc_error(d, root->pos, "spec is missing 'models'");
+    READ_SECTION(providers, nproviders, "providers", "provider", read_provider);
+    READ_SECTION(models, nmodels, "models", "model", read_model);
+    READ_SECTION(prices, nprices, "prices", "price", read_price);
+    READ_SECTION(teams, nteams, "teams", "team", read_team);
+    const slc_node *kn = slc_map_get(root, "keys");
+    if (kn) {
+        s->has_keys_section = true;
+        for (size_t i = 0; i < root->n; i++)
+            if (root->vals[i] == kn)
+                s->keys_pos = root->keys[i]->pos;
+    }
+    READ_SECTION(keys, nkeys, "keys", "key", read_key);
+    for (size_t i = 0; i < s->nmodels; i++)
+        s->models[i].is_glob = strpbrk(s->models[i].name.s, "*?") != NULL;
+
+    const slc_node *adm = section(&b, root, "admin", NULL);
+    if (adm) {
+        static const char *const akeys[] = {"hash"};
+        check_keys(&b, adm, akeys, COUNT(akeys), "'admin'");
+        if (!slc_map_get(adm, "hash"))
+            missing(&b, adm, "'admin'", "hash");
+        else if (str_field(&b, adm, "hash", "'admin'", &s->admin_hash))
+            s->has_admin = true;
+    }
+    return s;
+}

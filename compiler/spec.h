@@ -1,0 +1,174 @@
+/*
+ * The typed spec: what the YAML tree means, with the positions needed to
+ * report problems. slc_spec_build checks shape only (known keys, value
+ * types, required fields, the format version, unit syntax) and fills in
+ * defaults; rules that relate one part of the spec to another belong to
+ * check. Strings are as written; names index nothing until check resolves
+ * them.
+ */
+#ifndef SLC_SPEC_H
+#define SLC_SPEC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "diag.h"
+#include "mem.h"
+#include "yaml_load.h"
+
+#define SLC_SPEC_VERSION 1
+
+typedef struct slc_str {
+    const char *s;     /* NULL when absent */
+    size_t len;
+    slc_pos pos;
+    slc_pos end;
+} slc_str;
+
+typedef enum slc_kind {
+    SLC_KIND_OPENAI = 0,
+    SLC_KIND_ANTHROPIC = 1,
+    SLC_KIND_GEMINI = 2,
+    SLC_KIND_MOCK = 3,
+} slc_kind;
+
+typedef struct slc_provider {
+    slc_str name;
+    slc_kind kind;
+    slc_str base_url;      /* check fills the kind's default */
+    slc_str api_key;       /* as written; check turns `env:NAME` into env */
+    const char *api_key_env;
+    uint32_t connect_ms, first_byte_ms, idle_ms, total_ms;
+    bool used;
+} slc_provider;
+
+typedef struct slc_target {
+    slc_pos pos;
+    slc_str provider;
+    slc_str model;         /* s == NULL: the name the client sent */
+    int64_t weight;
+    slc_pos weight_pos;
+    int provider_idx;      /* check */
+} slc_target;
+
+typedef struct slc_retry {
+    int64_t attempts;
+    slc_pos attempts_pos;
+    uint32_t backoff_ms, cap_ms;
+    bool on_connect, on_timeout;
+    uint64_t status_bits[10];
+} slc_retry;
+
+typedef struct slc_model {
+    slc_str name;
+    bool is_glob;
+    slc_target *targets;
+    size_t ntargets;
+    slc_str *fallbacks;
+    size_t nfallbacks;
+    uint32_t *fallback_idx; /* check */
+    slc_retry retry;
+    bool emitted;          /* check clears it for globs that can never match */
+} slc_model;
+
+typedef enum slc_period {
+    SLC_PERIOD_NONE = 0,
+    SLC_PERIOD_DAY = 1,
+    SLC_PERIOD_WEEK = 2,
+    SLC_PERIOD_MONTH = 3,
+    SLC_PERIOD_TOTAL = 4,
+} slc_period;
+
+typedef struct slc_budget {
+    bool present;
+    slc_pos pos;
+    int64_t usd_micros;    /* -1 = none */
+    int64_t tokens;        /* -1 = none */
+    slc_str per;
+    slc_period period;     /* check */
+} slc_budget;
+
+typedef struct slc_limits {
+    uint32_t rpm, tpm;
+} slc_limits;
+
+typedef struct slc_team {
+    slc_str name;
+    slc_budget budget;
+    slc_limits limits;
+} slc_team;
+
+typedef struct slc_cidr {
+    slc_str text;
+    uint8_t family, prefix;
+    uint8_t addr[16];
+} slc_cidr;
+
+typedef struct slc_key {
+    slc_str name;
+    slc_str hash;
+    uint8_t hash_bytes[32];  /* check */
+    slc_str team;
+    int team_idx;            /* check; -1 none */
+    bool all_models;
+    slc_str *models;
+    size_t nmodels;
+    uint32_t *scope;         /* check: entry indices, ascending */
+    size_t nscope;
+    slc_limits limits;
+    slc_budget budget;
+    slc_str expires;
+    int64_t expires_unix;
+    slc_cidr *cidrs;
+    size_t ncidrs;
+} slc_key;
+
+typedef struct slc_price {
+    slc_str key;             /* provider/model as written */
+    slc_str provider;        /* split from key */
+    slc_str model;
+    int provider_idx;        /* check */
+    int64_t input, output, cache_read, cache_write;
+} slc_price;
+
+typedef struct slc_server {
+    uint32_t max_header_bytes;
+    uint32_t max_headers;
+    uint64_t max_body_bytes;
+    uint32_t header_timeout_ms;
+    uint32_t body_timeout_ms;
+    uint32_t keepalive_timeout_ms;
+    uint32_t max_connections;
+    uint32_t max_inflight;
+} slc_server;
+
+typedef struct slc_spec {
+    slc_pos pos;
+    slc_str listen;
+    slc_str state;
+    slc_server server;
+    slc_provider *providers;
+    size_t nproviders;
+    slc_model *models;
+    size_t nmodels;
+    slc_team *teams;
+    size_t nteams;
+    slc_key *keys;
+    size_t nkeys;
+    slc_price *prices;
+    size_t nprices;
+    bool has_admin;
+    slc_str admin_hash;
+    uint8_t admin_hash_bytes[32];
+    slc_pos keys_pos;        /* the `keys:` entry, when present */
+    bool has_keys_section;
+} slc_spec;
+
+/* Returns the spec, or NULL when the root is unusable. Shape errors are
+ * reported and the spec is still returned with what could be read, so
+ * check can report further problems in one run. */
+slc_spec *slc_spec_build(const slc_node *root, slc_arena *a, slc_diags *d);
+
+const char *slc_kind_name(slc_kind k);
+
+#endif

@@ -1,0 +1,117 @@
+/*
+ * Bump allocator for per-request memory. The first block is kept across
+ * resets so a keep-alive connection serving many small requests allocates
+ * from the heap once; larger requests chain extra blocks that go on reset.
+ */
+#include "core/arena.h"
+
+#include <stdalign.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct sl_arena_block {
+    sl_arena_block *next;
+    size_t size;
+    size_t used;
+    alignas(max_align_t) unsigned char data[];
+};
+
+static sl_arena_block *block_new(size_t size)
+{
+    sl_arena_block *b = malloc(sizeof(*b) + size);
+    if (!b)
+        return NULL;
+    b->next = NULL;
+    b->size = size;
+    b->used = 0;
+    return b;
+}
+
+void sl_arena_init(sl_arena *a, size_t first_size)
+{
+    a->head = NULL;
+    a->first_size = first_size ? first_size : 4096;
+}
+
+void *sl_arena_alloc(sl_arena *a, size_t n)
+{
+    const size_t align = alignof(max_align_t);
+    if (n == 0)
+        n = 1;
+    if (n > SIZE_MAX / 2)
+        return NULL;
+    sl_arena_block *b = a->head;
+    if (b) {
+        size_t off = (b->used + align - 1) & ~(align - 1);
+        if (off <= b->size && b->size - off >= n) {
+            b->used = off + n;
+            return b->data + off;
+        }
+    }
+    size_t size = a->head ? a->head->size * 2 : a->first_size;
+    if (size < n)
+        size = n;
+    sl_arena_block *nb = block_new(size);
+    if (!nb)
+        return NULL;
+    nb->next = a->head;
+    a->head = nb;
+    nb->used = n;
+    return nb->data;
+}
+
+char *sl_arena_strndup(sl_arena *a, const char *s, size_t n)
+{
+    char *p = sl_arena_alloc(a, n + 1);
+    if (!p)
+        return NULL;
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+char *sl_arena_printf(sl_arena *a, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return NULL;
+    char *p = sl_arena_alloc(a, (size_t)n + 1);
+    if (!p)
+        return NULL;
+    va_start(ap, fmt);
+    vsnprintf(p, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return p;
+}
+
+void sl_arena_reset(sl_arena *a)
+{
+    sl_arena_block *b = a->head;
+    if (!b)
+        return;
+    /* Keep the oldest (first-sized) block, free the rest. */
+    while (b->next) {
+        sl_arena_block *next = b->next;
+        free(b);
+        b = next;
+    }
+    b->used = 0;
+    a->head = b;
+}
+
+void sl_arena_free(sl_arena *a)
+{
+    sl_arena_block *b = a->head;
+    while (b) {
+        sl_arena_block *next = b->next;
+        free(b);
+        b = next;
+    }
+    a->head = NULL;
+}

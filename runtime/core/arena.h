@@ -1,0 +1,29 @@
+/*
+ * Per-request arena: one bump allocator whose lifetime is one HTTP exchange.
+ * Everything a request needs on the hot path (header copies, URLs, response
+ * heads) comes from here and is released by one sl_arena_reset(), so there
+ * is no per-object free to forget and no fragmentation across requests.
+ */
+#ifndef SLUICE_ARENA_H
+#define SLUICE_ARENA_H
+
+#include <stddef.h>
+
+typedef struct sl_arena_block sl_arena_block;
+
+typedef struct sl_arena {
+    sl_arena_block *head;   /* current block; older blocks chained behind */
+    size_t first_size;      /* size of the block kept across resets */
+} sl_arena;
+
+void sl_arena_init(sl_arena *a, size_t first_size);
+/* NULL only when malloc fails. Alignment is max_align_t. */
+void *sl_arena_alloc(sl_arena *a, size_t n);
+char *sl_arena_strndup(sl_arena *a, const char *s, size_t n);
+/* printf into the arena; NULL on allocation failure. */
+char *sl_arena_printf(sl_arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Frees every block but the first, which is kept for the next request. */
+void sl_arena_reset(sl_arena *a);
+void sl_arena_free(sl_arena *a);
+
+#endif

@@ -1,0 +1,116 @@
+/*
+ * sluice: the gateway binary. Parses flags, loads provider secrets from the
+ * environment (through the proxy), and runs the server on the spec that was
+ * compiled in. The only file allowed to exit().
+ */
+#include <curl/curl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "proxy/proxy.h"
+#include "server/server.h"
+#include "table.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: sluice [options]\n"
+            "\n"
+            "Runs the LLM gateway compiled from spec %.12s.\n"
+            "\n"
+            "  --listen ADDR:PORT   listen address (spec: %s); [V6]:PORT for IPv6, port 0 picks one\n"
+            "  --state PATH         SQLite state file (spec: %s)\n"
+            "  --workers N          event-loop threads (default: number of CPUs)\n"
+            "  --drain-timeout MS   how long SIGTERM waits for in-flight requests (default 10000)\n"
+            "  --quiet              no access log lines\n"
+            "  --log-level LEVEL    error | warn | info | debug (default info)\n"
+            "  --version            print version and the spec's SHA-256, then exit\n"
+            "  --help               this text\n",
+            sl_spec.spec_sha256, sl_spec.listen, sl_spec.state);
+}
+
+int main(int argc, char **argv)
+{
+    enum { O_LISTEN = 1000, O_STATE, O_WORKERS, O_DRAIN, O_QUIET, O_LOGLEVEL, O_VERSION, O_HELP };
+    static const struct option opts[] = {
+        {"listen", required_argument, NULL, O_LISTEN},
+        {"state", required_argument, NULL, O_STATE},
+        {"workers", required_argument, NULL, O_WORKERS},
+        {"drain-timeout", required_argument, NULL, O_DRAIN},
+        {"quiet", no_argument, NULL, O_QUIET},
+        {"log-level", required_argument, NULL, O_LOGLEVEL},
+        {"version", no_argument, NULL, O_VERSION},
+        {"help", no_argument, NULL, O_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    if (sl_spec.abi != SL_TABLE_ABI) {
+        fprintf(stderr, "sluice: compiled table ABI %u does not match runtime ABI %d\n", sl_spec.abi,
+                SL_TABLE_ABI);
+        return 2;
+    }
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    sl_server_config cfg = {
+        .table = &sl_spec,
+        .listen = sl_spec.listen,
+        .state_path = sl_spec.state,
+        .workers = ncpu > 0 ? (int)ncpu : 1,
+        .drain_ms = 10000,
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case O_LISTEN: cfg.listen = optarg; break;
+        case O_STATE: cfg.state_path = optarg; break;
+        case O_WORKERS:
+            cfg.workers = atoi(optarg);
+            if (cfg.workers < 1 || cfg.workers > 256) {
+                fprintf(stderr, "sluice: --workers must be 1..256\n");
+                return 2;
+            }
+            break;
+        case O_DRAIN: cfg.drain_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
+        case O_QUIET: sl_log_access = 0; break;
+        case O_LOGLEVEL:
+            if (strcmp(optarg, "error") == 0) sl_log_threshold = SL_LOG_ERROR;
+            else if (strcmp(optarg, "warn") == 0) sl_log_threshold = SL_LOG_WARN;
+            else if (strcmp(optarg, "info") == 0) sl_log_threshold = SL_LOG_INFO;
+            else if (strcmp(optarg, "debug") == 0) sl_log_threshold = SL_LOG_DEBUG;
+            else {
+                fprintf(stderr, "sluice: unknown log level '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case O_VERSION:
+            printf("sluice %s\nspec sha256: %s\n", SLUICE_VERSION, sl_spec.spec_sha256);
+            return 0;
+        case O_HELP: usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "sluice: unexpected argument '%s' (the spec is compiled in; see --help)\n",
+                argv[optind]);
+        return 2;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+        fprintf(stderr, "sluice: curl initialisation failed\n");
+        return 1;
+    }
+    char err[256] = "";
+    if (sl_proxy_init(&sl_spec, err, sizeof err) != 0) {
+        fprintf(stderr, "sluice: %s\n", err);
+        return 1;
+    }
+    int rc = sl_server_run(&cfg, err, sizeof err);
+    sl_proxy_shutdown();
+    curl_global_cleanup();
+    if (rc != 0) {
+        fprintf(stderr, "sluice: %s\n", err);
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,677 @@
+/*
+ * Request handling from a parsed HTTP request to a finished response.
+ *
+ * Same-protocol traffic is a pass-through: the body goes upstream byte for
+ * byte except the top-level "model" value, which is spliced in place when
+ * the spec renames it. A streamed 2xx answer is relayed to the client as
+ * each piece arrives; anything else (non-stream bodies, error statuses) is
+ * held until complete so a failed attempt can still be retried on the next
+ * target before the client has seen a byte. Once bytes have gone out, an
+ * upstream failure ends the stream with an error event in the client's
+ * protocol and a truncated body, never a clean-looking end.
+ */
+#include "proxy/proxy.h"
+
+#include <curl/curl.h>
+#include <ev.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "auth/auth.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "json/json_scan.h"
+#include "providers/mock.h"
+#include "proxy/surface.h"
+#include "route/route.h"
+#include "upstream/upstream.h"
+
+#define MAX_ATTEMPTS 16
+/* Largest non-streamed upstream body we hold before answering. */
+#define MAX_BUFFERED_BODY (64u * 1024 * 1024)
+
+typedef enum op_kind { OP_CHAT, OP_MESSAGES, OP_COUNT_TOKENS } op_kind;
+
+typedef struct sl_exchange {
+    sl_conn *conn;
+    sl_worker *w;
+    const sl_table *t;
+    sl_arena *arena;
+    op_kind op;
+    sl_surface surface;
+    const sl_http_request *req;
+    const char *body;
+    size_t body_len;
+    json_t *json;
+    const char *client_model;
+    int stream;
+    int key;
+
+    sl_attempt plan[MAX_ATTEMPTS];
+    size_t plan_len;
+    size_t attempt;        /* index into plan of the current attempt */
+    int tries;             /* upstream attempts made */
+    char failures[512];    /* "provider: reason; ..." for the final error */
+    size_t failures_len;
+
+    const sl_provider *prov;
+    const char *upstream_model;
+    struct curl_slist *headers;
+    sl_xfer *xfer;
+    int status;
+    char content_type[128];
+    char *passthrough;
+    sl_buf resp;           /* buffered body */
+    int streaming;         /* relaying to the client */
+    ev_tstamp started;
+} sl_exchange;
+
+static char **provider_auth;   /* per provider: auth header line, or NULL */
+
+/* ---- set-up ------------------------------------------------------------ */
+
+int sl_proxy_init(const sl_table *t, char *err, size_t errlen)
+{
+    provider_auth = calloc(t->provider_count ? t->provider_count : 1, sizeof *provider_auth);
+    if (!provider_auth) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (uint32_t i = 0; i < t->provider_count; i++) {
+        const sl_provider *p = &t->providers[i];
+        if (!p->api_key_env)
+            continue;
+        const char *v = getenv(p->api_key_env);
+        if (!v || !*v) {
+            /* Not fatal: a provider without its key fails its attempts
+             * (401 upstream) and fallbacks still work. Say so once. */
+            sl_log_warn("provider '%s': environment variable %s is not set", p->name,
+                        p->api_key_env);
+            continue;
+        }
+        if (strpbrk(v, "\r\n")) {
+            snprintf(err, errlen, "provider '%s': %s contains a line break", p->name, p->api_key_env);
+            return -1;
+        }
+        size_t n = strlen(v) + 32;
+        provider_auth[i] = malloc(n);
+        if (!provider_auth[i]) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        if (p->kind == SL_KIND_ANTHROPIC)
+            snprintf(provider_auth[i], n, "x-api-key: %s", v);
+        else if (p->kind == SL_KIND_GEMINI)
+            snprintf(provider_auth[i], n, "x-goog-api-key: %s", v);
+        else
+            snprintf(provider_auth[i], n, "Authorization: Bearer %s", v);
+    }
+    if (sl_auth_init(t) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+void sl_proxy_shutdown(void)
+{
+    sl_auth_shutdown();
+    free(provider_auth);
+    provider_auth = NULL;
+}
+
+static void router_free(void *r) { sl_router_free(r); }
+
+void sl_proxy_worker_init(sl_worker *w)
+{
+    sl_worker_set_proxy_state(w, sl_router_new(sl_worker_table(w)), router_free);
+}
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static int path_is(const sl_http_request *r, const char *p)
+{
+    size_t n = strlen(p);
+    return r->path_len == n && memcmp(r->path, p, n) == 0;
+}
+
+static void access_log(sl_exchange *x, int status)
+{
+    if (!sl_log_access)
+        return;
+    char line[512];
+    double ms = (ev_now(sl_worker_loop(x->w)) - x->started) * 1000.0;
+    const sl_http_request *r = x->req;
+    int n = snprintf(line, sizeof line, "%s %.*s %.*s %d model=%s provider=%s upstream_model=%s attempts=%d ms=%.1f",
+                     sl_conn_peer(x->conn), (int)r->method_len, r->method_str, (int)r->path_len,
+                     r->path, status, x->client_model ? x->client_model : "-",
+                     x->prov ? x->prov->name : "-", x->upstream_model ? x->upstream_model : "-",
+                     x->tries, ms);
+    if (x->key >= 0 && n > 0 && (size_t)n < sizeof line)
+        n += snprintf(line + n, sizeof line - (size_t)n, " key=%s", x->t->keys[x->key].name);
+    if (n > (int)sizeof line - 1)
+        n = (int)sizeof line - 1;
+    sl_log_access_line(line, n);
+}
+
+static void exchange_release(sl_exchange *x)
+{
+    if (x->xfer) {
+        sl_xfer_cancel(x->xfer);
+        x->xfer = NULL;
+    }
+    curl_slist_free_all(x->headers);
+    x->headers = NULL;
+    sl_buf_free(&x->resp);
+    if (x->json) {
+        json_decref(x->json);
+        x->json = NULL;
+    }
+}
+
+/* Headers sluice adds to every routed answer. */
+static const char *sluice_headers(sl_exchange *x, const char *extra)
+{
+    const sl_model_entry *e = x->plan_len ? &x->t->models[x->plan[x->attempt].entry] : NULL;
+    return sl_arena_printf(x->arena, "x-sluice-model: %s\r\nx-sluice-provider: %s\r\nx-sluice-attempts: %d\r\n%s",
+                           e ? e->name : "-", x->prov ? x->prov->name : "-", x->tries,
+                           extra ? extra : "");
+}
+
+static void fail(sl_exchange *x, int status, const char *code, const char *fmt, const char *arg)
+{
+    char msg[768];
+    snprintf(msg, sizeof msg, fmt, arg);
+    access_log(x, status);
+    sl_conn *c = x->conn;
+    sl_surface s = x->surface;
+    const char *hdrs = x->plan_len ? sluice_headers(x, NULL) : NULL;
+    exchange_release(x);
+    sl_surface_error(c, s, status, code, hdrs, "%s", msg);
+}
+
+/* ---- attempts ------------------------------------------------------------ */
+
+static void start_attempt(sl_exchange *x);
+
+static int kind_serves(sl_kind k, op_kind op)
+{
+    if (k == SL_KIND_MOCK)
+        return 1;
+    if (op == OP_CHAT)
+        return k == SL_KIND_OPENAI;
+    return k == SL_KIND_ANTHROPIC;
+}
+
+static int retryable_status(const sl_model_entry *e, int status)
+{
+    if (status < 0 || status >= 640)
+        return 0;
+    return (e->retry.status_bits[status / 64] >> (status % 64)) & 1;
+}
+
+static int retryable_result(const sl_model_entry *e, sl_xfer_result r)
+{
+    switch (r) {
+    case SL_XFER_CONNECT:
+    case SL_XFER_RESET:
+        return e->retry.on_connect;
+    case SL_XFER_TIMEOUT_FIRST_BYTE:
+    case SL_XFER_TIMEOUT_TOTAL:
+        return e->retry.on_timeout;
+    default:
+        return 0;
+    }
+}
+
+static void note_failure(sl_exchange *x, const char *why)
+{
+    if (x->failures_len >= sizeof x->failures - 1)
+        return;
+    int n = snprintf(x->failures + x->failures_len, sizeof x->failures - x->failures_len, "%s%s: %s",
+                     x->failures_len ? "; " : "", x->prov ? x->prov->name : "?", why);
+    if (n > 0)
+        x->failures_len += (size_t)n;
+    if (x->failures_len >= sizeof x->failures)
+        x->failures_len = sizeof x->failures - 1;
+}
+
+/* Moves to the next planned attempt, or answers with what we have. */
+static void next_attempt_or_finish(sl_exchange *x)
+{
+    x->attempt++;
+    if (x->attempt < x->plan_len) {
+        start_attempt(x);
+        return;
+    }
+    fail(x, 502, "upstream_failed", "all upstream attempts failed (%s)", x->failures);
+}
+
+static void on_head(void *ctx, const sl_xfer_head *h)
+{
+    sl_exchange *x = ctx;
+    x->status = h->status;
+    x->content_type[0] = '\0';
+    if (h->content_type)
+        snprintf(x->content_type, sizeof x->content_type, "%s", h->content_type);
+    x->passthrough = sl_arena_strndup(x->arena, h->passthrough, h->passthrough_len);
+}
+
+static size_t on_data(void *ctx, const char *p, size_t n)
+{
+    sl_exchange *x = ctx;
+    int relay = x->stream && x->status >= 200 && x->status < 300;
+    if (!relay) {
+        if (x->resp.len + n > MAX_BUFFERED_BODY || sl_buf_append(&x->resp, p, n) != 0)
+            return 0;
+        return n;
+    }
+    if (!x->streaming) {
+        /* First upstream bytes of a good stream: commit to this attempt. */
+        x->streaming = 1;
+        const char *ct = x->content_type[0] ? x->content_type : "text/event-stream";
+        if (sl_conn_stream_begin(x->conn, x->status, ct, sluice_headers(x, x->passthrough)) != 0)
+            return 0;
+    }
+    if (sl_conn_out_pending(x->conn) > SL_CONN_HIGH_WATER)
+        return SL_XFER_PAUSE;
+    if (sl_conn_stream_write(x->conn, p, n) != 0)
+        return 0; /* client gone: the abort hook follows from the loop */
+    return n;
+}
+
+static void on_done(void *ctx, sl_xfer_result r, const char *detail)
+{
+    sl_exchange *x = ctx;
+    x->xfer = NULL;
+    const sl_model_entry *e = &x->t->models[x->plan[x->attempt].entry];
+    if (x->streaming) {
+        sl_conn *c = x->conn;
+        if (r == SL_XFER_OK) {
+            access_log(x, x->status);
+            exchange_release(x);
+            sl_conn_stream_end(c, 1);
+            return;
+        }
+        char ev[1024], msg[256];
+        snprintf(msg, sizeof msg, "upstream stream from provider '%s' failed: %s", x->prov->name,
+                 sl_xfer_result_name(r));
+        size_t n = sl_surface_stream_error(x->surface, msg, ev, sizeof ev);
+        sl_log_warn("%s", msg);
+        access_log(x, 502);
+        exchange_release(x);
+        sl_conn_stream_write(c, ev, n);
+        sl_conn_stream_end(c, 0);
+        return;
+    }
+    if (r == SL_XFER_OK) {
+        if (retryable_status(e, x->status) && x->attempt + 1 < x->plan_len) {
+            char why[32];
+            snprintf(why, sizeof why, "HTTP %d", x->status);
+            note_failure(x, why);
+            sl_buf_clear(&x->resp);
+            curl_slist_free_all(x->headers);
+            x->headers = NULL;
+            next_attempt_or_finish(x);
+            return;
+        }
+        /* Final answer, success or not: status and body unchanged. */
+        sl_conn *c = x->conn;
+        const char *ct = x->content_type[0] ? x->content_type : "application/json";
+        const char *hdrs = sluice_headers(x, x->passthrough);
+        access_log(x, x->status);
+        int status = x->status;
+        char *body = x->resp.data;
+        size_t len = x->resp.len;
+        x->resp.data = NULL;
+        x->resp.len = x->resp.cap = x->resp.off = 0;
+        exchange_release(x);
+        sl_conn_respond(c, status, ct, hdrs, body ? body : "", len);
+        free(body);
+        return;
+    }
+    note_failure(x, detail && *detail ? detail : sl_xfer_result_name(r));
+    sl_buf_clear(&x->resp);
+    curl_slist_free_all(x->headers);
+    x->headers = NULL;
+    if (retryable_result(e, r)) {
+        next_attempt_or_finish(x);
+        return;
+    }
+    int status = (r == SL_XFER_TIMEOUT_FIRST_BYTE || r == SL_XFER_TIMEOUT_IDLE ||
+                  r == SL_XFER_TIMEOUT_TOTAL) ? 504 : 502;
+    fail(x, status, "upstream_failed", "upstream request failed (%s)", x->failures);
+}
+
+static const sl_xfer_callbacks xfer_cb = {on_head, on_data, on_done};
+
+static void hook_abort(void *ex)
+{
+    sl_exchange *x = ex;
+    access_log(x, 499); /* client closed the connection, as nginx logs it */
+    exchange_release(x);
+}
+
+static void hook_drained(void *ex)
+{
+    sl_exchange *x = ex;
+    if (x->xfer)
+        sl_xfer_resume(x->xfer);
+}
+
+static const sl_conn_hooks conn_hooks = {hook_abort, hook_drained};
+
+/* The body to send upstream: the client's bytes with the model replaced
+ * when the spec renames it. */
+static int upstream_body(sl_exchange *x, const char **out, size_t *out_len)
+{
+    if (strcmp(x->upstream_model, x->client_model) == 0) {
+        *out = x->body;
+        *out_len = x->body_len;
+        return 0;
+    }
+    size_t s, e;
+    char *quoted = sl_json_quote(x->arena, x->upstream_model, strlen(x->upstream_model));
+    if (!quoted)
+        return -1;
+    if (sl_json_find_member(x->body, x->body_len, "model", &s, &e) == 0) {
+        char *b = sl_json_splice(x->arena, x->body, x->body_len, s, e, quoted, strlen(quoted), out_len);
+        *out = b;
+        return b ? 0 : -1;
+    }
+    /* Escaped member names: re-serialise (rare; keeps correctness). */
+    json_object_set_new(x->json, "model", json_string(x->upstream_model));
+    char *js = json_dumps(x->json, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (!js)
+        return -1;
+    *out_len = strlen(js);
+    *out = sl_arena_strndup(x->arena, js, *out_len);
+    free(js);
+    return *out ? 0 : -1;
+}
+
+static void forward_header(sl_exchange *x, const char *name)
+{
+    const sl_http_header *h = sl_http_find_header(x->req, name);
+    if (!h)
+        return;
+    char *line = sl_arena_printf(x->arena, "%s: %.*s", name, (int)h->value_len, h->value);
+    if (line)
+        x->headers = curl_slist_append(x->headers, line);
+}
+
+static void start_attempt(sl_exchange *x)
+{
+    const sl_attempt *a = &x->plan[x->attempt];
+    const sl_target *tg = &x->t->targets[a->target];
+    x->prov = &x->t->providers[tg->provider];
+    x->upstream_model = tg->model ? tg->model : x->client_model;
+    x->status = 0;
+
+    if (x->prov->kind == SL_KIND_MOCK) {
+        x->tries++;
+        sl_mock_op op = x->op == OP_CHAT ? SL_MOCK_CHAT
+                        : x->op == OP_MESSAGES ? SL_MOCK_MESSAGES : SL_MOCK_COUNT_TOKENS;
+        sl_mock_usage usage;
+        const char *hdrs = sluice_headers(x, NULL);
+        sl_conn *c = x->conn;
+        sl_conn_set_exchange(c, NULL, NULL);
+        access_log(x, 200);
+        json_t *json = json_incref(x->json);
+        const char *model = x->upstream_model;
+        size_t body_len = x->body_len;
+        exchange_release(x);
+        sl_mock_respond(c, op, json, model, body_len, hdrs, &usage);
+        json_decref(json);
+        return;
+    }
+
+    const char *body;
+    size_t body_len;
+    if (upstream_body(x, &body, &body_len) != 0) {
+        fail(x, 500, NULL, "%s", "out of memory");
+        return;
+    }
+    const char *path = x->op == OP_CHAT ? "/chat/completions"
+                       : x->op == OP_MESSAGES ? "/v1/messages" : "/v1/messages/count_tokens";
+    const char *url;
+    if (x->prov->kind == SL_KIND_ANTHROPIC && x->req->query_len > 0)
+        url = sl_arena_printf(x->arena, "%s%s?%.*s", x->prov->base_url, path, (int)x->req->query_len,
+                              x->req->query);
+    else
+        url = sl_arena_printf(x->arena, "%s%s", x->prov->base_url, path);
+    if (!url) {
+        fail(x, 500, NULL, "%s", "out of memory");
+        return;
+    }
+
+    x->headers = curl_slist_append(NULL, "Content-Type: application/json");
+    /* curl would otherwise send Expect: 100-continue for large bodies and
+     * wait a round trip (or a second) for an answer. */
+    x->headers = curl_slist_append(x->headers, "Expect:");
+    x->headers = curl_slist_append(x->headers, "User-Agent: sluice/" SLUICE_VERSION);
+    if (x->stream)
+        x->headers = curl_slist_append(x->headers, "Accept: text/event-stream");
+    if (provider_auth[tg->provider])
+        x->headers = curl_slist_append(x->headers, provider_auth[tg->provider]);
+    if (x->prov->kind == SL_KIND_ANTHROPIC) {
+        if (sl_http_find_header(x->req, "anthropic-version"))
+            forward_header(x, "anthropic-version");
+        else
+            x->headers = curl_slist_append(x->headers, "anthropic-version: 2023-06-01");
+        forward_header(x, "anthropic-beta");
+    }
+    if (!x->headers) {
+        fail(x, 500, NULL, "%s", "out of memory");
+        return;
+    }
+    sl_xfer_spec spec = {
+        .url = url,
+        .headers = x->headers,
+        .body = body,
+        .body_len = body_len,
+        .connect_ms = x->prov->connect_ms,
+        .first_byte_ms = x->prov->first_byte_ms,
+        .idle_ms = x->prov->idle_ms,
+        .total_ms = x->prov->total_ms,
+    };
+    x->tries++;
+    x->xfer = sl_xfer_start(sl_worker_upstream(x->w), &spec, &xfer_cb, x);
+    if (!x->xfer)
+        fail(x, 500, NULL, "%s", "cannot start upstream request");
+}
+
+/* ---- fixed endpoints ----------------------------------------------------- */
+
+static void respond_healthz(sl_conn *c, const sl_table *t)
+{
+    char body[512];
+    int n = snprintf(body, sizeof body,
+                     "{\"status\":\"ok\",\"version\":\"%s\",\"spec_sha256\":\"%s\","
+                     "\"providers\":%u,\"models\":%u}",
+                     SLUICE_VERSION, t->spec_sha256, t->provider_count, t->model_count);
+    sl_conn_respond(c, 200, "application/json", NULL, body, (size_t)n);
+}
+
+/* GET /v1/models: the exact (non-glob) entries, in the shape of the
+ * surface the client speaks (Anthropic when it sends anthropic-version). */
+static void respond_models(sl_conn *c, const sl_table *t, int anthropic)
+{
+    json_t *data = json_array();
+    for (uint32_t i = 0; i < t->model_count; i++) {
+        const sl_model_entry *e = &t->models[i];
+        if (e->is_glob)
+            continue;
+        if (anthropic)
+            json_array_append_new(data, json_pack("{s:s,s:s,s:s,s:s}", "type", "model", "id", e->name,
+                                                  "display_name", e->name, "created_at",
+                                                  "1970-01-01T00:00:00Z"));
+        else
+            json_array_append_new(data, json_pack("{s:s,s:s,s:i,s:s}", "id", e->name, "object",
+                                                  "model", "created", 0, "owned_by", "sluice"));
+    }
+    json_t *body;
+    if (anthropic) {
+        size_t n = json_array_size(data);
+        json_t *first = n ? json_object_get(json_array_get(data, 0), "id") : NULL;
+        json_t *last = n ? json_object_get(json_array_get(data, n - 1), "id") : NULL;
+        body = json_pack("{s:o,s:b,s:O?,s:O?}", "data", data, "has_more", 0, "first_id", first,
+                         "last_id", last);
+    } else {
+        body = json_pack("{s:s,s:o}", "object", "list", "data", data);
+    }
+    char *js = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (!js) {
+        sl_surface_error(c, SL_SURFACE_OPENAI, 500, NULL, NULL, "out of memory");
+        return;
+    }
+    sl_conn_respond(c, 200, "application/json", NULL, js, strlen(js));
+    free(js);
+}
+
+/* ---- entry point ------------------------------------------------------- */
+
+static const char *auth_message(sl_auth_status s)
+{
+    switch (s) {
+    case SL_AUTH_MISSING: return "missing API key (send Authorization: Bearer, x-api-key or x-goog-api-key)";
+    case SL_AUTH_EXPIRED: return "API key expired";
+    case SL_AUTH_ADDRESS: return "API key not allowed from this address";
+    default: return "invalid API key";
+    }
+}
+
+void sl_proxy_handle(sl_conn *c, const sl_http_request *req, const char *body, size_t body_len)
+{
+    sl_worker *w = sl_conn_worker(c);
+    const sl_table *t = sl_worker_table(w);
+    int is_get = req->method == SL_HTTP_GET || req->method == SL_HTTP_HEAD;
+    int is_post = req->method == SL_HTTP_POST;
+
+    if (is_get && path_is(req, "/healthz")) {
+        respond_healthz(c, t);
+        return;
+    }
+    if (is_get && path_is(req, "/")) {
+        /* Claude Code probes HEAD / before its first request. */
+        static const char hello[] = "{\"service\":\"sluice\"}";
+        sl_conn_respond(c, 200, "application/json", NULL, hello, sizeof hello - 1);
+        return;
+    }
+
+    op_kind op;
+    sl_surface surface;
+    if (path_is(req, "/v1/chat/completions")) {
+        op = OP_CHAT;
+        surface = SL_SURFACE_OPENAI;
+    } else if (path_is(req, "/v1/messages")) {
+        op = OP_MESSAGES;
+        surface = SL_SURFACE_ANTHROPIC;
+    } else if (path_is(req, "/v1/messages/count_tokens")) {
+        op = OP_COUNT_TOKENS;
+        surface = SL_SURFACE_ANTHROPIC;
+    } else if (path_is(req, "/v1/models") && is_get) {
+        int key;
+        sl_auth_status as = sl_auth_identify(t, req, sl_conn_peer(c), &key);
+        int anthropic = sl_http_find_header(req, "anthropic-version") != NULL;
+        if (as != SL_AUTH_OK) {
+            sl_surface_error(c, anthropic ? SL_SURFACE_ANTHROPIC : SL_SURFACE_OPENAI, 401,
+                             "invalid_api_key", NULL, "%s", auth_message(as));
+            return;
+        }
+        respond_models(c, t, anthropic);
+        return;
+    } else {
+        int anthropic = sl_http_find_header(req, "anthropic-version") != NULL;
+        sl_surface_error(c, anthropic ? SL_SURFACE_ANTHROPIC : SL_SURFACE_OPENAI, 404, NULL, NULL,
+                         "no route for %.*s %.*s", (int)req->method_len, req->method_str,
+                         (int)(req->path_len > 200 ? 200 : req->path_len), req->path);
+        return;
+    }
+    if (!is_post) {
+        sl_surface_error(c, surface, 405, NULL, "Allow: POST\r\n", "use POST for %.*s",
+                         (int)req->path_len, req->path);
+        return;
+    }
+
+    sl_arena *arena = sl_conn_arena(c);
+    sl_exchange *x = sl_arena_alloc(arena, sizeof *x);
+    if (!x) {
+        sl_surface_error(c, surface, 500, NULL, NULL, "out of memory");
+        return;
+    }
+    memset(x, 0, sizeof *x);
+    x->conn = c;
+    x->w = w;
+    x->t = t;
+    x->arena = arena;
+    x->op = op;
+    x->surface = surface;
+    x->req = req;
+    x->body = body;
+    x->body_len = body_len;
+    x->key = -1;
+    x->started = ev_now(sl_worker_loop(w));
+
+    sl_auth_status as = sl_auth_identify(t, req, sl_conn_peer(c), &x->key);
+    if (as != SL_AUTH_OK) {
+        fail(x, 401, "invalid_api_key", "%s", auth_message(as));
+        return;
+    }
+
+    json_error_t jerr;
+    x->json = json_loadb(body, body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!x->json) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "request body is not valid JSON: %s (line %d, column %d)", jerr.text,
+                 jerr.line, jerr.column);
+        fail(x, 400, "invalid_json", "%s", msg);
+        return;
+    }
+    if (!json_is_object(x->json)) {
+        fail(x, 400, "invalid_request", "%s", "request body must be a JSON object");
+        return;
+    }
+    json_t *model = json_object_get(x->json, "model");
+    if (!json_is_string(model) || json_string_length(model) == 0) {
+        fail(x, 400, "invalid_request", "%s", "'model' is required and must be a string");
+        return;
+    }
+    x->client_model = json_string_value(model);
+    x->stream = json_is_true(json_object_get(x->json, "stream"));
+
+    int entry = sl_route_lookup(t, x->client_model, json_string_length(model));
+    if (entry < 0) {
+        fail(x, 404, "model_not_found", "model '%s' is not served by this gateway",
+             x->client_model);
+        return;
+    }
+    if (!sl_auth_allows(t, x->key, (uint32_t)entry)) {
+        fail(x, 403, "model_not_allowed", "this API key may not use model '%s'", x->client_model);
+        return;
+    }
+
+    sl_attempt plan[MAX_ATTEMPTS];
+    size_t n = sl_route_plan(sl_worker_proxy_state(w), (uint32_t)entry, plan, MAX_ATTEMPTS);
+    const sl_provider *skipped = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const sl_provider *p = &t->providers[t->targets[plan[i].target].provider];
+        if (kind_serves(p->kind, op))
+            x->plan[x->plan_len++] = plan[i];
+        else
+            skipped = p;
+    }
+    if (x->plan_len == 0) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "model '%s' is served by provider '%s', which does not speak the %s API",
+                 x->client_model, skipped ? skipped->name : "?", sl_surface_name(surface));
+        fail(x, 400, "unsupported_route", "%s", msg);
+        return;
+    }
+    sl_conn_set_exchange(c, x, &conn_hooks);
+    start_attempt(x);
+}

@@ -1,0 +1,146 @@
+/*
+ * Error bodies per protocol. OpenAI: {"error":{"message","type","param",
+ * "code"}}; Anthropic: {"type":"error","error":{"type","message"}}; Gemini:
+ * {"error":{"code","message","status"}}. Types follow each provider's own
+ * documented mapping from HTTP status so SDK exception classes line up.
+ */
+#include "proxy/surface.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *sl_surface_name(sl_surface s)
+{
+    switch (s) {
+    case SL_SURFACE_OPENAI: return "openai";
+    case SL_SURFACE_ANTHROPIC: return "anthropic";
+    case SL_SURFACE_GEMINI: return "gemini";
+    }
+    return "openai";
+}
+
+static const char *anthropic_type(int status)
+{
+    switch (status) {
+    case 400: return "invalid_request_error";
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 404: return "not_found_error";
+    case 413: return "request_too_large";
+    case 429: return "rate_limit_error";
+    case 503:
+    case 529: return "overloaded_error";
+    case 504: return "timeout_error";
+    default: return status < 500 ? "invalid_request_error" : "api_error";
+    }
+}
+
+static const char *openai_type(int status)
+{
+    switch (status) {
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 404: return "not_found_error";
+    case 429: return "rate_limit_error";
+    default: return status < 500 ? "invalid_request_error" : "server_error";
+    }
+}
+
+static const char *gemini_status(int status)
+{
+    switch (status) {
+    case 400: return "INVALID_ARGUMENT";
+    case 401: return "UNAUTHENTICATED";
+    case 403: return "PERMISSION_DENIED";
+    case 404: return "NOT_FOUND";
+    case 429: return "RESOURCE_EXHAUSTED";
+    case 503: return "UNAVAILABLE";
+    case 504: return "DEADLINE_EXCEEDED";
+    default: return status < 500 ? "FAILED_PRECONDITION" : "INTERNAL";
+    }
+}
+
+static void escape(const char *in, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)in; *p && o + 7 < cap; p++) {
+        if (*p == '"' || *p == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)*p;
+        } else if (*p < 0x20) {
+            o += (size_t)snprintf(out + o, cap - o, "\\u%04x", *p);
+        } else {
+            out[o++] = (char)*p;
+        }
+    }
+    out[o] = '\0';
+}
+
+size_t sl_surface_error_body(sl_surface s, int status, const char *code, const char *message,
+                             char *buf, size_t cap)
+{
+    char msg[1024];
+    escape(message, msg, sizeof msg);
+    int n;
+    switch (s) {
+    case SL_SURFACE_ANTHROPIC:
+        n = snprintf(buf, cap, "{\"type\":\"error\",\"error\":{\"type\":\"%s\",\"message\":\"%s\"}}",
+                     anthropic_type(status), msg);
+        break;
+    case SL_SURFACE_GEMINI:
+        n = snprintf(buf, cap, "{\"error\":{\"code\":%d,\"message\":\"%s\",\"status\":\"%s\"}}",
+                     status, msg, gemini_status(status));
+        break;
+    default:
+        if (code)
+            n = snprintf(buf, cap,
+                         "{\"error\":{\"message\":\"%s\",\"type\":\"%s\",\"param\":null,\"code\":\"%s\"}}",
+                         msg, openai_type(status), code);
+        else
+            n = snprintf(buf, cap,
+                         "{\"error\":{\"message\":\"%s\",\"type\":\"%s\",\"param\":null,\"code\":null}}",
+                         msg, openai_type(status));
+        break;
+    }
+    if (n < 0)
+        n = 0;
+    if ((size_t)n >= cap)
+        n = (int)cap - 1;
+    return (size_t)n;
+}
+
+void sl_surface_error(sl_conn *c, sl_surface s, int status, const char *code, const char *headers,
+                      const char *fmt, ...)
+{
+    char message[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    char body[2048];
+    size_t n = sl_surface_error_body(s, status, code, message, body, sizeof body);
+    sl_conn_respond(c, status, "application/json", headers, body, n);
+}
+
+size_t sl_surface_stream_error(sl_surface s, const char *message, char *buf, size_t cap)
+{
+    char msg[1024];
+    escape(message, msg, sizeof msg);
+    int n;
+    if (s == SL_SURFACE_ANTHROPIC)
+        n = snprintf(buf, cap,
+                     "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\","
+                     "\"message\":\"%s\"}}\n\n", msg);
+    else if (s == SL_SURFACE_GEMINI)
+        n = snprintf(buf, cap, "data: {\"error\":{\"code\":502,\"message\":\"%s\",\"status\":\"UNAVAILABLE\"}}\n\n", msg);
+    else
+        n = snprintf(buf, cap,
+                     "data: {\"error\":{\"message\":\"%s\",\"type\":\"server_error\",\"param\":null,"
+                     "\"code\":null}}\n\n", msg);
+    if (n < 0)
+        n = 0;
+    if ((size_t)n >= cap)
+        n = (int)cap - 1;
+    return (size_t)n;
+}

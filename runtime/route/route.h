@@ -1,0 +1,39 @@
+/*
+ * Routing: client model name -> model entry (the generated re2c DFA) ->
+ * an ordered attempt plan over the entry's targets (smooth weighted round
+ * robin, as nginx balances upstreams: deterministic, exact proportions over
+ * any window of sum(weights) picks, and no random number generator on the
+ * hot path) followed by each fallback entry's targets, in spec order.
+ * Router state is per worker, so picks need no locks.
+ */
+#ifndef SLUICE_ROUTE_H
+#define SLUICE_ROUTE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "table.h"
+
+typedef struct sl_router sl_router;
+
+typedef struct sl_attempt {
+    uint32_t entry;   /* model entry the target belongs to */
+    uint32_t target;  /* index into table->targets */
+} sl_attempt;
+
+/* The entry serving `name`, or -1. Names with an embedded NUL or longer
+ * than 1 KiB never match. */
+int sl_route_lookup(const sl_table *t, const char *name, size_t len);
+
+sl_router *sl_router_new(const sl_table *t);
+void sl_router_free(sl_router *r);
+
+/* Fills out[] with the attempt order for `entry` and returns how many.
+ * Each entry appears at most once (fallback cycles are compile errors, but
+ * the plan guards anyway). */
+size_t sl_route_plan(sl_router *r, uint32_t entry, sl_attempt *out, size_t max);
+
+/* One smooth-WRR pick among the entry's targets (exposed for tests). */
+uint32_t sl_route_pick(sl_router *r, uint32_t entry);
+
+#endif

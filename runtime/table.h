@@ -1,0 +1,161 @@
+/*
+ * The contract between sluicec's generated C and the sluice runtime.
+ *
+ * `sluicec build` turns a checked spec into one C file that defines a single
+ * `const sl_table sl_spec` plus a re2c matcher for model names; everything
+ * the runtime knows about providers, routes, keys and budgets comes from
+ * here. All arrays are const and indexed by uint16/uint32 so the table lives
+ * in .rodata and needs no start-up work. Bump SL_TABLE_ABI whenever a struct
+ * below changes shape: the generated file asserts it at compile time, so a
+ * stale build directory fails loudly instead of misreading the table.
+ */
+#ifndef SLUICE_TABLE_H
+#define SLUICE_TABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SL_TABLE_ABI 1
+
+typedef enum sl_kind {
+    SL_KIND_OPENAI = 0,
+    SL_KIND_ANTHROPIC = 1,
+    SL_KIND_GEMINI = 2,
+    SL_KIND_MOCK = 3,
+} sl_kind;
+
+typedef struct sl_provider {
+    const char *name;
+    sl_kind kind;
+    const char *base_url;    /* no trailing slash; "" for mock */
+    const char *api_key_env; /* environment variable name, or NULL */
+    uint32_t connect_ms;     /* TCP+TLS connect */
+    uint32_t first_byte_ms;  /* request sent -> first response byte */
+    uint32_t idle_ms;        /* longest silence between body chunks */
+    uint32_t total_ms;       /* whole transfer cap */
+} sl_provider;
+
+typedef struct sl_target {
+    uint16_t provider;  /* index into sl_table.providers */
+    const char *model;  /* upstream model name; NULL = the name the client sent */
+    uint32_t weight;    /* > 0 */
+} sl_target;
+
+/* What makes a failed attempt retryable. status_bits has bit (code) set for
+ * each HTTP status code 0..639 that is retryable. */
+typedef struct sl_retry {
+    uint16_t attempts;        /* retries after the first try (default 2) */
+    uint32_t backoff_ms;      /* first backoff; doubles each retry, with jitter */
+    uint32_t backoff_cap_ms;  /* cap for backoff and for honoured Retry-After */
+    uint8_t on_connect;       /* connect errors, resets before any byte */
+    uint8_t on_timeout;       /* timeouts before the first byte */
+    uint64_t status_bits[10];
+} sl_retry;
+
+typedef struct sl_model_entry {
+    const char *name;          /* exact name, or the glob as written */
+    uint8_t is_glob;           /* '*' and '?' wildcards */
+    uint32_t target_first;     /* into sl_table.targets */
+    uint32_t target_count;
+    uint32_t fallback_first;   /* into sl_table.fallbacks */
+    uint32_t fallback_count;
+    sl_retry retry;
+} sl_model_entry;
+
+typedef enum sl_period {
+    SL_PERIOD_NONE = 0,
+    SL_PERIOD_DAY = 1,
+    SL_PERIOD_WEEK = 2,   /* ISO weeks, Monday 00:00 UTC */
+    SL_PERIOD_MONTH = 3,
+    SL_PERIOD_TOTAL = 4,
+} sl_period;
+
+typedef struct sl_budget {
+    int64_t usd_micros;   /* -1 = no USD limit */
+    int64_t tokens;       /* -1 = no token limit */
+    sl_period per;        /* SL_PERIOD_NONE = no budget at all */
+} sl_budget;
+
+typedef struct sl_limits {
+    uint32_t rpm;  /* 0 = unlimited */
+    uint32_t tpm;  /* 0 = unlimited */
+} sl_limits;
+
+typedef struct sl_team {
+    const char *name;
+    sl_budget budget;
+    sl_limits limits;
+} sl_team;
+
+typedef struct sl_key {
+    const char *name;
+    uint8_t hash[32];        /* SHA-256 of the key the client presents */
+    int32_t team;            /* index into sl_table.teams, -1 = none */
+    uint8_t all_models;      /* no `models:` given: every entry */
+    uint32_t scope_first;    /* into sl_table.scopes: allowed entry indices */
+    uint32_t scope_count;
+    sl_limits limits;
+    sl_budget budget;
+    int64_t expires_unix;    /* 0 = never */
+    uint32_t cidr_first;     /* into sl_table.cidrs */
+    uint32_t cidr_count;     /* 0 = any address */
+} sl_key;
+
+typedef struct sl_cidr {
+    uint8_t family;     /* 4 or 6 */
+    uint8_t prefix;     /* bits */
+    uint8_t addr[16];   /* network order; v4 uses the first 4 bytes */
+} sl_cidr;
+
+/* Prices in micro-USD per million tokens (USD 3.00/Mtok = 3000000), so cost
+ * in micro-USD is tokens * price / 1e6 with integer arithmetic. */
+typedef struct sl_price {
+    uint16_t provider;
+    const char *model;
+    int64_t input;
+    int64_t output;
+    int64_t cache_read;
+    int64_t cache_write;
+} sl_price;
+
+typedef struct sl_server_limits {
+    uint32_t max_header_bytes;   /* default 16 KiB */
+    uint32_t max_headers;        /* default 100 */
+    uint64_t max_body_bytes;     /* default 10 MiB */
+    uint32_t header_timeout_ms;  /* default 10 s */
+    uint32_t body_timeout_ms;    /* idle while reading a body, default 10 s */
+    uint32_t keepalive_timeout_ms; /* default 75 s */
+    uint32_t max_connections;    /* per process, default 10000 */
+    uint32_t max_inflight;       /* upstream requests per process, default 10000 */
+} sl_server_limits;
+
+typedef struct sl_table {
+    uint32_t abi;                 /* SL_TABLE_ABI */
+    const char *spec_sha256;      /* 64 lowercase hex of the spec file bytes */
+    const char *listen;           /* "127.0.0.1:4000", "[::1]:4000" */
+    const char *state;            /* SQLite path */
+    sl_server_limits server;
+
+    const sl_provider *providers;  uint32_t provider_count;
+    const sl_model_entry *models;  uint32_t model_count;
+    const sl_target *targets;      uint32_t target_count;
+    const uint32_t *fallbacks;     uint32_t fallback_count; /* model entry indices */
+    const sl_team *teams;          uint32_t team_count;
+    const sl_key *keys;            uint32_t key_count;
+    const uint32_t *scopes;        uint32_t scope_count;    /* model entry indices */
+    const sl_cidr *cidrs;          uint32_t cidr_count;
+    const sl_price *prices;        uint32_t price_count;
+
+    uint8_t has_admin;
+    uint8_t admin_hash[32];
+
+    /* Generated by re2c: the model entry for `name` (NUL-terminated, len
+     * bytes, no embedded NUL), or -1. Exact names win over globs; among
+     * globs the longest literal prefix wins, then spec order. */
+    int (*match_model)(const char *name, size_t len);
+} sl_table;
+
+/* Defined by the generated file. */
+extern const sl_table sl_spec;
+
+#endif

@@ -1,0 +1,453 @@
+/*
+ * libcurl multi + libev glue and the per-transfer watchdog. curl reports
+ * which sockets it wants watched (socket callback) and when it next needs a
+ * timeout (timer callback); we mirror that into ev_io and ev_timer watchers
+ * and hand events back with curl_multi_socket_action. Completed transfers
+ * are collected with curl_multi_info_read after every action, which is the
+ * only place on_done runs, so callers may start new transfers from it.
+ */
+#include "upstream/upstream.h"
+
+#include <curl/curl.h>
+#include <ev.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/buf.h"
+#include "core/log.h"
+
+struct sl_upstream {
+    struct ev_loop *loop;
+    CURLM *multi;
+    ev_timer timer;
+    unsigned active;
+    int in_action;   /* inside curl_multi_socket_action */
+};
+
+typedef struct sock_watch {
+    ev_io io;
+    sl_upstream *u;
+    curl_socket_t fd;
+} sock_watch;
+
+struct sl_xfer {
+    sl_upstream *u;
+    CURL *easy;
+    sl_xfer_callbacks cb;
+    void *ctx;
+    ev_timer watchdog;
+    uint32_t first_byte_ms, idle_ms;
+    sl_xfer_result forced;     /* set by the watchdog */
+    int got_byte;
+    int head_sent;
+    int paused;
+    int cancelled;
+    int in_callback;
+    int status;
+    char content_type[128];
+    int retry_after_s;
+    sl_buf pass;               /* filtered response headers */
+};
+
+const char *sl_xfer_result_name(sl_xfer_result r)
+{
+    switch (r) {
+    case SL_XFER_OK: return "ok";
+    case SL_XFER_CONNECT: return "connect";
+    case SL_XFER_TIMEOUT_FIRST_BYTE: return "first_byte_timeout";
+    case SL_XFER_TIMEOUT_IDLE: return "idle_timeout";
+    case SL_XFER_TIMEOUT_TOTAL: return "total_timeout";
+    case SL_XFER_RESET: return "reset";
+    case SL_XFER_ERROR: return "error";
+    }
+    return "error";
+}
+
+static void check_done(sl_upstream *u);
+
+static void xfer_free(sl_xfer *x)
+{
+    ev_timer_stop(x->u->loop, &x->watchdog);
+    curl_multi_remove_handle(x->u->multi, x->easy);
+    curl_easy_cleanup(x->easy);
+    sl_buf_free(&x->pass);
+    x->u->active--;
+    free(x);
+}
+
+/* ---- curl -> libev ---------------------------------------------------- */
+
+static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    sock_watch *sw = (sock_watch *)w;
+    sl_upstream *u = sw->u;
+    int action = (revents & EV_READ ? CURL_CSELECT_IN : 0) | (revents & EV_WRITE ? CURL_CSELECT_OUT : 0);
+    int running;
+    u->in_action = 1;
+    curl_multi_socket_action(u->multi, sw->fd, action, &running);
+    u->in_action = 0;
+    check_done(u);
+}
+
+static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    sl_upstream *u = t->data;
+    int running;
+    u->in_action = 1;
+    curl_multi_socket_action(u->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    u->in_action = 0;
+    check_done(u);
+}
+
+static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    sl_upstream *u = userp;
+    sock_watch *sw = socketp;
+    if (what == CURL_POLL_REMOVE) {
+        if (sw) {
+            ev_io_stop(u->loop, &sw->io);
+            free(sw);
+            curl_multi_assign(u->multi, fd, NULL);
+        }
+        return 0;
+    }
+    int events = (what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0);
+    if (!sw) {
+        sw = calloc(1, sizeof *sw);
+        if (!sw)
+            return -1;
+        sw->u = u;
+        sw->fd = fd;
+        ev_io_init(&sw->io, io_cb, fd, events);
+        curl_multi_assign(u->multi, fd, sw);
+    } else {
+        ev_io_stop(u->loop, &sw->io);
+        ev_io_set(&sw->io, fd, events);
+    }
+    ev_io_start(u->loop, &sw->io);
+    return 0;
+}
+
+static int multi_timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+    sl_upstream *u = userp;
+    ev_timer_stop(u->loop, &u->timer);
+    if (timeout_ms >= 0) {
+        /* 0 means "as soon as possible": a zero timer runs on the next
+         * loop iteration, never re-entering curl from its own callback. */
+        ev_timer_set(&u->timer, (double)timeout_ms / 1000.0, 0.);
+        ev_timer_start(u->loop, &u->timer);
+    }
+    return 0;
+}
+
+sl_upstream *sl_upstream_new(struct ev_loop *loop)
+{
+    sl_upstream *u = calloc(1, sizeof *u);
+    if (!u)
+        return NULL;
+    u->loop = loop;
+    u->multi = curl_multi_init();
+    if (!u->multi) {
+        free(u);
+        return NULL;
+    }
+    ev_init(&u->timer, timer_cb);
+    u->timer.data = u;
+    curl_multi_setopt(u->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+    curl_multi_setopt(u->multi, CURLMOPT_SOCKETDATA, u);
+    curl_multi_setopt(u->multi, CURLMOPT_TIMERFUNCTION, multi_timer_cb);
+    curl_multi_setopt(u->multi, CURLMOPT_TIMERDATA, u);
+    /* Keep warm connections to each provider for bursts. */
+    curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, 256L);
+    return u;
+}
+
+void sl_upstream_free(sl_upstream *u)
+{
+    if (!u)
+        return;
+    ev_timer_stop(u->loop, &u->timer);
+    curl_multi_cleanup(u->multi);
+    free(u);
+}
+
+unsigned sl_upstream_active(const sl_upstream *u) { return u->active; }
+
+/* ---- transfers -------------------------------------------------------- */
+
+static sl_xfer_result map_curl(CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_OK: return SL_XFER_OK;
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        return SL_XFER_CONNECT;
+    case CURLE_OPERATION_TIMEDOUT: return SL_XFER_TIMEOUT_TOTAL;
+    case CURLE_GOT_NOTHING:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_PARTIAL_FILE:
+        return SL_XFER_RESET;
+    default: return SL_XFER_ERROR;
+    }
+}
+
+static void check_done(sl_upstream *u)
+{
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(u->multi, &left))) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        sl_xfer *x = NULL;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+        CURLcode rc = m->data.result;
+        if (x->cancelled) {
+            xfer_free(x);
+            continue;
+        }
+        sl_xfer_result r = x->forced != SL_XFER_OK ? x->forced : map_curl(rc);
+        /* A connection that died before any byte is a connect-class failure
+         * for retry purposes only when it never connected; curl tells. */
+        if (r == SL_XFER_OK && !x->head_sent) {
+            r = SL_XFER_RESET;
+        }
+        /* curl may time out a connect attempt as OPERATION_TIMEDOUT. */
+        if (rc == CURLE_OPERATION_TIMEDOUT && !x->got_byte) {
+            curl_off_t connect_us = 0;
+            curl_easy_getinfo(x->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
+            if (connect_us == 0)
+                r = SL_XFER_CONNECT;
+        }
+        const char *detail = rc == CURLE_OK ? "" : curl_easy_strerror(rc);
+        if (x->forced != SL_XFER_OK)
+            detail = sl_xfer_result_name(x->forced);
+        x->cb.on_done(x->ctx, r, detail);
+        xfer_free(x);
+    }
+}
+
+static void emit_head(sl_xfer *x)
+{
+    if (x->head_sent)
+        return;
+    x->head_sent = 1;
+    sl_xfer_head h = {
+        .status = x->status,
+        .content_type = x->content_type[0] ? x->content_type : NULL,
+        .passthrough = x->pass.data ? x->pass.data : "",
+        .passthrough_len = x->pass.len,
+        .retry_after_s = x->retry_after_s,
+    };
+    x->in_callback++;
+    x->cb.on_head(x->ctx, &h);
+    x->in_callback--;
+}
+
+static void watchdog_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    sl_xfer *x = t->data;
+    if (x->cancelled) { /* deferred free from sl_xfer_cancel */
+        xfer_free(x);
+        return;
+    }
+    if (x->paused)
+        return; /* a slow client is not an idle upstream */
+    x->forced = x->got_byte ? SL_XFER_TIMEOUT_IDLE : SL_XFER_TIMEOUT_FIRST_BYTE;
+    /* We are in a loop callback, not inside curl, so the handle can go. */
+    x->cb.on_done(x->ctx, x->forced, sl_xfer_result_name(x->forced));
+    xfer_free(x);
+}
+
+static void watchdog_kick(sl_xfer *x)
+{
+    uint32_t msv = x->got_byte ? x->idle_ms : x->first_byte_ms;
+    ev_timer_stop(x->u->loop, &x->watchdog);
+    if (msv) {
+        ev_timer_set(&x->watchdog, (double)msv / 1000.0, 0.);
+        ev_timer_start(x->u->loop, &x->watchdog);
+    }
+}
+
+/* Response headers worth handing back: rate-limit and request-id headers
+ * help clients back off and report; framing, hop-by-hop and cookies must
+ * not cross the proxy. */
+static int header_passes(const char *name, size_t n)
+{
+    static const char *const prefixes[] = {"x-ratelimit-", "anthropic-ratelimit-", "openai-",
+                                           "anthropic-", "x-request-id", "request-id",
+                                           "retry-after", "x-goog-"};
+    for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++) {
+        size_t pl = strlen(prefixes[i]);
+        if (n >= pl && strncasecmp(name, prefixes[i], pl) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static size_t header_cb(char *p, size_t size, size_t nmemb, void *ud)
+{
+    sl_xfer *x = ud;
+    size_t n = size * nmemb;
+    if (x->cancelled)
+        return 0;
+    if (n >= 5 && memcmp(p, "HTTP/", 5) == 0) {
+        /* A new status line: 1xx interim responses reset what we saw. */
+        const char *sp = memchr(p, ' ', n);
+        x->status = sp ? atoi(sp + 1) : 0;
+        x->content_type[0] = '\0';
+        x->retry_after_s = -1;
+        sl_buf_clear(&x->pass);
+        return n;
+    }
+    if (n <= 2) { /* end of head */
+        if (x->status >= 200)
+            emit_head(x);
+        return x->cancelled ? 0 : n;
+    }
+    const char *colon = memchr(p, ':', n);
+    if (!colon)
+        return n;
+    size_t name_len = (size_t)(colon - p);
+    const char *v = colon + 1;
+    const char *end = p + n;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+        end--;
+    size_t vlen = (size_t)(end - v);
+    if (name_len == 12 && strncasecmp(p, "content-type", 12) == 0) {
+        if (vlen < sizeof x->content_type) {
+            memcpy(x->content_type, v, vlen);
+            x->content_type[vlen] = '\0';
+        }
+        return n;
+    }
+    if (name_len == 11 && strncasecmp(p, "retry-after", 11) == 0) {
+        char tmp[16];
+        if (vlen > 0 && vlen < sizeof tmp) {
+            memcpy(tmp, v, vlen);
+            tmp[vlen] = '\0';
+            char *e;
+            long s = strtol(tmp, &e, 10);
+            if (*e == '\0' && s >= 0 && s < 86400)
+                x->retry_after_s = (int)s;
+        }
+    }
+    if (header_passes(p, name_len)) {
+        sl_buf_append(&x->pass, p, name_len);
+        sl_buf_append(&x->pass, ": ", 2);
+        sl_buf_append(&x->pass, v, vlen);
+        sl_buf_append(&x->pass, "\r\n", 2);
+    }
+    return n;
+}
+
+static size_t write_cb(char *p, size_t size, size_t nmemb, void *ud)
+{
+    sl_xfer *x = ud;
+    size_t n = size * nmemb;
+    if (x->cancelled)
+        return 0;
+    if (!x->head_sent)
+        emit_head(x);
+    if (x->cancelled)
+        return 0;
+    x->got_byte = 1;
+    x->in_callback++;
+    size_t r = x->cb.on_data(x->ctx, p, n);
+    x->in_callback--;
+    if (x->cancelled)
+        return 0;
+    if (r == SL_XFER_PAUSE) {
+        x->paused = 1;
+        ev_timer_stop(x->u->loop, &x->watchdog);
+        return CURL_WRITEFUNC_PAUSE;
+    }
+    watchdog_kick(x);
+    return r;
+}
+
+sl_xfer *sl_xfer_start(sl_upstream *u, const sl_xfer_spec *s, const sl_xfer_callbacks *cb, void *ctx)
+{
+    sl_xfer *x = calloc(1, sizeof *x);
+    if (!x)
+        return NULL;
+    x->easy = curl_easy_init();
+    if (!x->easy) {
+        free(x);
+        return NULL;
+    }
+    x->u = u;
+    x->cb = *cb;
+    x->ctx = ctx;
+    x->retry_after_s = -1;
+    x->first_byte_ms = s->first_byte_ms + s->connect_ms;
+    x->idle_ms = s->idle_ms;
+    CURL *e = x->easy;
+    curl_easy_setopt(e, CURLOPT_URL, s->url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)s->connect_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)s->total_ms);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->headers);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+    if (s->body) {
+        curl_easy_setopt(e, CURLOPT_POST, 1L);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)s->body_len);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, s->body);
+    } else {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    }
+    ev_init(&x->watchdog, watchdog_cb);
+    x->watchdog.data = x;
+    if (curl_multi_add_handle(u->multi, e) != CURLM_OK) {
+        curl_easy_cleanup(e);
+        free(x);
+        return NULL;
+    }
+    u->active++;
+    watchdog_kick(x);
+    return x;
+}
+
+void sl_xfer_cancel(sl_xfer *x)
+{
+    if (!x || x->cancelled)
+        return;
+    x->cancelled = 1;
+    if (x->in_callback)
+        return; /* our callback returns 0; curl fails it; check_done frees */
+    if (x->u->in_action) {
+        /* Inside curl for another transfer: removing handles is not
+         * allowed here, so free from the loop on the next iteration. */
+        ev_timer_stop(x->u->loop, &x->watchdog);
+        ev_timer_set(&x->watchdog, 0., 0.);
+        ev_timer_start(x->u->loop, &x->watchdog);
+        return;
+    }
+    xfer_free(x);
+}
+
+void sl_xfer_resume(sl_xfer *x)
+{
+    if (!x || !x->paused || x->cancelled)
+        return;
+    x->paused = 0;
+    watchdog_kick(x);
+    x->u->in_action = 1;
+    curl_easy_pause(x->easy, CURLPAUSE_CONT);
+    x->u->in_action = 0;
+    check_done(x->u);
+}

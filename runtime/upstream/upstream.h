@@ -1,0 +1,80 @@
+/*
+ * Upstream HTTP client: one libcurl multi handle per worker loop, driven by
+ * libev through curl's socket and timer callbacks, so thousands of provider
+ * requests share one thread and the connection cache. Each transfer has its
+ * own watchdog (first byte, idle between chunks) rather than trusting curl's
+ * coarse low-speed limits, and redirects are never followed: the URL comes
+ * from the compiled spec and nowhere else.
+ */
+#ifndef SLUICE_UPSTREAM_H
+#define SLUICE_UPSTREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct ev_loop;
+struct curl_slist;
+
+typedef struct sl_upstream sl_upstream;
+typedef struct sl_xfer sl_xfer;
+
+typedef enum sl_xfer_result {
+    SL_XFER_OK = 0,            /* complete response (any HTTP status) */
+    SL_XFER_CONNECT,           /* could not connect / resolve */
+    SL_XFER_TIMEOUT_FIRST_BYTE,
+    SL_XFER_TIMEOUT_IDLE,
+    SL_XFER_TIMEOUT_TOTAL,
+    SL_XFER_RESET,             /* connection dropped or response truncated */
+    SL_XFER_ERROR,             /* anything else (TLS, protocol) */
+} sl_xfer_result;
+
+const char *sl_xfer_result_name(sl_xfer_result r);
+
+/* The response head as the provider sent it. `passthrough` holds the header
+ * lines worth returning to the client ("Name: value\r\n"...), already
+ * filtered (no hop-by-hop, no cookies, no framing headers). */
+typedef struct sl_xfer_head {
+    int status;
+    const char *content_type;   /* NULL when absent */
+    const char *passthrough;
+    size_t passthrough_len;
+    int retry_after_s;          /* -1 when absent or unparsable */
+} sl_xfer_head;
+
+/* Returned by on_data to make curl hold the data and pause the transfer
+ * until sl_xfer_resume(). */
+#define SL_XFER_PAUSE ((size_t)-1)
+
+typedef struct sl_xfer_callbacks {
+    void (*on_head)(void *ctx, const sl_xfer_head *head);
+    /* Body bytes as they arrive (curl has undone transfer coding). Return
+     * n to accept, SL_XFER_PAUSE to hold them, 0 to abort the transfer. */
+    size_t (*on_data)(void *ctx, const char *p, size_t n);
+    /* Called exactly once unless the transfer was cancelled. The xfer is
+     * freed when this returns. */
+    void (*on_done)(void *ctx, sl_xfer_result result, const char *detail);
+} sl_xfer_callbacks;
+
+typedef struct sl_xfer_spec {
+    const char *url;
+    const struct curl_slist *headers;  /* caller keeps it alive until done */
+    const char *body;                  /* NULL: GET */
+    size_t body_len;
+    uint32_t connect_ms, first_byte_ms, idle_ms, total_ms;
+} sl_xfer_spec;
+
+sl_upstream *sl_upstream_new(struct ev_loop *loop);
+void sl_upstream_free(sl_upstream *u);
+/* Transfers currently running on this upstream. */
+unsigned sl_upstream_active(const sl_upstream *u);
+
+/* NULL when the transfer cannot be created (out of memory). */
+sl_xfer *sl_xfer_start(sl_upstream *u, const sl_xfer_spec *spec, const sl_xfer_callbacks *cb,
+                       void *ctx);
+/* Stops the transfer; no callback is called afterwards. Safe from inside
+ * this transfer's own callbacks. */
+void sl_xfer_cancel(sl_xfer *x);
+/* Resumes a transfer paused by SL_XFER_PAUSE. */
+void sl_xfer_resume(sl_xfer *x);
+
+#endif

@@ -1,0 +1,275 @@
+// Starts and stops the processes an end-to-end test talks to: the
+// mock-upstream (the fake provider) and a sluice gateway compiled from
+// tests/e2e/spec.yaml. The spec is the only place upstream URLs come from,
+// so the mock must sit on the port the spec names (18431); the gateway gets
+// a free port. Each process is stopped with SIGTERM and must exit 0, so a
+// crash or a hang at shutdown fails the test that started it. Also small
+// HTTP helpers shared by the tests (JSON requests, SSE reading).
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { before, after } from 'node:test';
+import assert from 'node:assert/strict';
+
+export const E2E_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const REPO = resolve(E2E_DIR, '..', '..');
+
+// The port tests/e2e/spec.yaml sends upstream traffic to.
+export const MOCK_PORT = 18431;
+export const OPENAI_KEY = 'sk-e2e-openai-fake';
+export const ANTHROPIC_KEY = 'sk-ant-e2e-fake';
+// What a client sends; it must never reach the upstream.
+export const CLIENT_KEY = 'client-key-must-not-leak';
+// The mock's default reply text (tests/mock-upstream/mock_api.c).
+export const MOCK_TEXT =
+  'Hello from mock-upstream. This deterministic reply streams word by word so tests can count chunks and tokens.';
+
+function binary(envName, fallback) {
+  const p = process.env[envName] || join(REPO, 'build', 'tests', fallback);
+  if (!existsSync(p)) {
+    throw new Error(`${envName}: no binary at ${p} (build it, or set ${envName})`);
+  }
+  return p;
+}
+
+// Spawns `bin args`, resolves once stderr shows `pattern` (a RegExp with
+// one capture: the address). stderr is kept (tail) for failure messages.
+export function startProcess(name, bin, args, { env = process.env, pattern, timeoutMs = 10000 } = {}) {
+  return new Promise((resolvePromise, reject) => {
+    const proc = spawn(bin, args, { env, stdio: ['ignore', 'inherit', 'pipe'] });
+    let log = '';
+    let ready = false;
+    const handle = {
+      name,
+      proc,
+      log: () => log,
+      exited: new Promise((r) => proc.once('exit', (code, signal) => r({ code, signal }))),
+    };
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`${name} did not become ready in ${timeoutMs} ms; stderr:\n${log}`));
+    }, timeoutMs);
+    proc.stderr.setEncoding('utf8');
+    proc.stderr.on('data', (d) => {
+      log = (log + d).slice(-65536);
+      if (process.env.E2E_VERBOSE) process.stderr.write(`[${name}] ${d}`);
+      const m = !ready && log.match(pattern);
+      if (m) {
+        ready = true;
+        clearTimeout(timer);
+        handle.address = m[1];
+        resolvePromise(handle);
+      }
+    });
+    proc.once('error', (e) => {
+      clearTimeout(timer);
+      reject(new Error(`${name}: cannot start ${bin}: ${e.message}`));
+    });
+    proc.once('exit', (code, signal) => {
+      if (!ready) {
+        clearTimeout(timer);
+        reject(new Error(`${name} exited early (code ${code}, signal ${signal}); stderr:\n${log}`));
+      }
+    });
+  });
+}
+
+// SIGTERM, then the process must exit 0 within timeoutMs.
+export async function stopProcess(handle, timeoutMs = 5000) {
+  if (handle.proc.exitCode === null && handle.proc.signalCode === null) handle.proc.kill('SIGTERM');
+  let timer;
+  const res = await Promise.race([
+    handle.exited,
+    new Promise((r) => { timer = setTimeout(() => r(null), timeoutMs); }),
+  ]);
+  clearTimeout(timer);
+  if (res === null) {
+    handle.proc.kill('SIGKILL');
+    await handle.exited;
+    throw new Error(`${handle.name} did not exit within ${timeoutMs} ms of SIGTERM; stderr:\n${handle.log()}`);
+  }
+  assert.deepEqual(res, { code: 0, signal: null },
+    `${handle.name} should exit 0 on SIGTERM; stderr:\n${handle.log()}`);
+}
+
+export function freePort() {
+  return new Promise((r, j) => {
+    const s = createServer();
+    s.once('error', j);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => r(port));
+    });
+  });
+}
+
+// A running mock-upstream plus helpers for its control endpoints.
+export async function startMock({ port = 0, args = [] } = {}) {
+  const h = await startProcess('mock-upstream', binary('MOCK_UPSTREAM_BIN', 'mock-upstream'),
+    ['--listen', `127.0.0.1:${port}`, ...args],
+    { pattern: /mock-upstream listening on (\S+)/ });
+  const url = `http://${h.address}`;
+  return {
+    ...h,
+    url,
+    async calls() {
+      const r = await fetch(`${url}/__calls`);
+      assert.equal(r.status, 200);
+      return r.json();
+    },
+    async reset() {
+      const r = await fetch(`${url}/__reset`, { method: 'POST' });
+      assert.equal(r.status, 200);
+      await r.arrayBuffer();
+    },
+    stop: () => stopProcess(h),
+  };
+}
+
+async function waitHealthy(url, proc, timeoutMs = 10000) {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null) break;
+    try {
+      const r = await fetch(`${url}/healthz`);
+      await r.arrayBuffer();
+      if (r.status === 200) return;
+      last = `status ${r.status}`;
+    } catch (e) {
+      last = e.cause?.code || e.message;
+    }
+    await sleep(50);
+  }
+  throw new Error(`gateway at ${url} not healthy in ${timeoutMs} ms (${last})`);
+}
+
+export async function startGateway({ env = {} } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-e2e-'));
+  const port = await freePort();
+  const h = await startProcess('sluice', binary('SLUICE_BIN', 'sluice-e2e'),
+    ['--listen', `127.0.0.1:${port}`, '--state', join(dir, 's.db')], {
+      env: {
+        ...process.env,
+        SLUICE_E2E_OPENAI_KEY: OPENAI_KEY,
+        SLUICE_E2E_ANTHROPIC_KEY: ANTHROPIC_KEY,
+        ...env,
+      },
+      pattern: /sluice listening on (\S+)/,
+    });
+  const url = `http://${h.address}`;
+  try {
+    await waitHealthy(url, h.proc);
+  } catch (e) {
+    h.proc.kill('SIGKILL');
+    throw new Error(`${e.message}; stderr:\n${h.log()}`);
+  }
+  return {
+    ...h,
+    url,
+    stop: async () => {
+      try {
+        await stopProcess(h);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+// Registers before/after hooks that run the mock on MOCK_PORT and a
+// gateway for the whole test file; returns an object filled in by `before`.
+export function useStack() {
+  const stack = {};
+  before(async () => {
+    stack.mock = await startMock({ port: MOCK_PORT });
+    try {
+      stack.gateway = await startGateway();
+    } catch (e) {
+      await stack.mock.stop();
+      throw e;
+    }
+    stack.url = stack.gateway.url;
+  });
+  after(async () => {
+    // Stop both even if one fails, then report the first failure.
+    const results = await Promise.allSettled([
+      stack.gateway?.stop(),
+      stack.mock?.stop(),
+    ]);
+    for (const r of results) if (r.status === 'rejected') throw r.reason;
+  });
+  return stack;
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// POST a JSON body (object, or a raw string sent as is); returns
+// { status, headers, text, json } with json undefined when not JSON.
+export async function postJSON(url, body, headers = {}) {
+  const r = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await r.text();
+  let json;
+  try { json = JSON.parse(text); } catch { json = undefined; }
+  return { status: r.status, headers: r.headers, text, json };
+}
+
+export const openaiHeaders = (key = CLIENT_KEY) => ({ authorization: `Bearer ${key}` });
+export const anthropicHeaders = (key = CLIENT_KEY, extra = {}) => ({
+  'x-api-key': key,
+  'anthropic-version': '2023-06-01',
+  ...extra,
+});
+
+// Reads a fetch Response as server-sent events. Each event carries `t`,
+// the ms since `t0` at which the network chunk holding its end arrived.
+export async function readSSE(response, { t0 = performance.now(), onEvent } = {}) {
+  const events = [];
+  const decoder = new TextDecoder();
+  let buf = '';
+  const reader = response.body.getReader();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    const t = performance.now() - t0;
+    buf += decoder.decode(value, { stream: true }).replace(/\r\n/g, '\n');
+    let i;
+    while ((i = buf.indexOf('\n\n')) >= 0) {
+      const raw = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      const ev = { event: undefined, data: '', t };
+      for (const line of raw.split('\n')) {
+        if (line.startsWith(':')) continue;
+        const c = line.indexOf(':');
+        const field = c < 0 ? line : line.slice(0, c);
+        const val = c < 0 ? '' : line.slice(c + 1).replace(/^ /, '');
+        if (field === 'event') ev.event = val;
+        else if (field === 'data') ev.data = ev.data ? `${ev.data}\n${val}` : val;
+      }
+      if (ev.data === '' && ev.event === undefined) continue;
+      try { ev.json = JSON.parse(ev.data); } catch { /* [DONE] and friends */ }
+      events.push(ev);
+      if (onEvent && onEvent(ev, reader) === false) {
+        return { events, ended: false };
+      }
+    }
+  }
+  return { events, ended: true, rest: buf };
+}
+
+// Polls fn() until it returns a truthy value or timeoutMs passes.
+export async function eventually(fn, timeoutMs = 3000, stepMs = 50) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v || Date.now() > deadline) return v;
+    await sleep(stepMs);
+  }
+}

@@ -1,0 +1,1132 @@
+/* The mock upstream's provider behaviour: it answers the OpenAI and
+ * Anthropic endpoints a gateway forwards to, with responses shaped like the
+ * real services' (ids, echoed model, usage, SSE event sequences, tool
+ * calls, error bodies), and keeps a log of every request for tests to
+ * inspect through GET /__calls. Text is deterministic so tests can compare
+ * it, and behaviour can be steered per request with a directive such as
+ * `[[mock chunks=5 interval_ms=50 status=429]]` in the model name or the
+ * last user message; that is how tests ask for slow streams, errors and
+ * broken connections without any side channel. Everything here only builds
+ * a reply plan; mock_server.c puts it on the wire. */
+#define _GNU_SOURCE
+#include "mock_upstream.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+static mu_config g_cfg;
+static json_t *g_calls;          /* array of call entries */
+static unsigned long long g_seq; /* ids: deterministic for a given request order */
+static unsigned long long g_rng;
+
+enum proto { P_OPENAI, P_ANTHROPIC };
+enum fail { F_NONE, F_RESET, F_TRUNCATE, F_STALL };
+
+typedef struct ctx {
+    const mu_request *rq;
+    mu_reply *rp;
+    enum proto proto;
+    json_t *body; /* parsed request body, or NULL */
+    const char *model;
+    long long created;
+    unsigned base_delay;
+    char req_id[40];
+    /* directives */
+    int chunks; /* 0: default for the reply kind */
+    unsigned interval_ms, delay_ms, first_byte_ms;
+    int status;      /* 0: none */
+    int retry_after; /* -1: none */
+    enum fail fail;
+    int words; /* 0: default */
+} ctx;
+
+static const char *const WORDS[] = {
+    "Hello", "from", "mock-upstream.", "This", "deterministic", "reply",
+    "streams", "word", "by", "word", "so", "tests", "can", "count", "chunks",
+    "and", "tokens."};
+#define NWORDS ((int)(sizeof WORDS / sizeof WORDS[0]))
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static unsigned long long rng_next(void)
+{
+    /* xorshift64*: reproducible jitter for a given --seed */
+    g_rng ^= g_rng >> 12;
+    g_rng ^= g_rng << 25;
+    g_rng ^= g_rng >> 27;
+    return g_rng * 2685821657736338717ULL;
+}
+
+static const char *hdr(const ctx *c, const char *name)
+{
+    return json_string_value(json_object_get(c->rq->headers, name));
+}
+
+static char *dump(json_t *j)
+{
+    char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!s)
+        abort();
+    return s;
+}
+
+static int count_words(const char *s)
+{
+    int n = 0, in = 0;
+    for (; *s; s++) {
+        int sp = isspace((unsigned char)*s);
+        if (!sp && !in)
+            n++;
+        in = !sp;
+    }
+    return n;
+}
+
+static long long input_tokens(const ctx *c)
+{
+    /* The rough 4-bytes-a-token rule: stable, and grows with the prompt. */
+    long long n = (long long)((c->rq->body_len + 3) / 4);
+    return n ? n : 1;
+}
+
+static void new_id(char *out, size_t n, const char *prefix)
+{
+    snprintf(out, n, "%s%016llx", prefix, ++g_seq);
+}
+
+/* Extra response headers every answer carries. Caller frees. */
+static char *extra_headers(const ctx *c, int stream)
+{
+    mu_buf b = {0};
+    if (c->proto == P_OPENAI)
+        mu_buf_printf(&b, "x-request-id: %s\r\n", c->req_id);
+    else
+        mu_buf_printf(&b, "request-id: %s\r\n", c->req_id);
+    if (c->retry_after >= 0)
+        mu_buf_printf(&b, "retry-after: %d\r\n", c->retry_after);
+    if (stream)
+        mu_buf_str(&b, "Cache-Control: no-cache\r\n");
+    mu_buf_add(&b, "", 0);
+    return b.p;
+}
+
+static void set_call(const ctx *c, const char *key, json_t *v)
+{
+    if (c->rp->call)
+        json_object_set_new(c->rp->call, key, v);
+    else
+        json_decref(v);
+}
+
+/* ---- sending ---------------------------------------------------------- */
+
+/* A complete JSON answer, with the fail modes that make sense for one:
+ * stall after the headers, or cut the body in half. `wait_ms` is extra
+ * time before the headers (the non-stream stand-in for a slow stream). */
+static void send_json_wait(ctx *c, int status, json_t *obj, unsigned wait_ms)
+{
+    char *body = dump(obj);
+    json_decref(obj);
+    size_t len = strlen(body);
+    char *extra = extra_headers(c, 0);
+    set_call(c, "status", json_integer(status));
+    mu_reply_head(c->rp, c->base_delay + c->delay_ms + wait_ms, status,
+                  "application/json", (long)len, extra);
+    free(extra);
+    if (c->fail == F_STALL) {
+        c->rp->end = MU_END_STALL;
+    } else if (c->fail == F_TRUNCATE) {
+        mu_reply_data(c->rp, c->first_byte_ms, body, len / 2);
+        c->rp->end = MU_END_CUT;
+    } else {
+        mu_reply_data(c->rp, c->first_byte_ms, body, len);
+        c->rp->end = MU_END_DONE;
+    }
+    free(body);
+}
+
+static void send_json(ctx *c, int status, json_t *obj) { send_json_wait(c, status, obj, 0); }
+
+static const char *error_type(const ctx *c, int status)
+{
+    if (c->proto == P_ANTHROPIC) {
+        switch (status) {
+        case 400: return "invalid_request_error";
+        case 401: return "authentication_error";
+        case 403: return "permission_error";
+        case 404: return "not_found_error";
+        case 413: return "request_too_large";
+        case 429: return "rate_limit_error";
+        case 529: return "overloaded_error";
+        default: return "api_error";
+        }
+    }
+    switch (status) {
+    case 400: case 401: case 404: case 405: case 413: case 422:
+        return "invalid_request_error";
+    case 403: return "permission_error";
+    case 429: return "requests";
+    default: return status >= 500 ? "server_error" : "invalid_request_error";
+    }
+}
+
+/* An error body in the shape of the caller's provider. */
+static void send_error(ctx *c, int status, const char *message)
+{
+    json_t *j;
+    if (c->proto == P_ANTHROPIC) {
+        j = json_pack("{s:s,s:{s:s,s:s},s:s}", "type", "error", "error", "type",
+                      error_type(c, status), "message", message, "request_id", c->req_id);
+    } else {
+        const char *code = status == 429 ? "rate_limit_exceeded"
+                         : status == 401 ? "invalid_api_key"
+                         : status == 404 ? "model_not_found" : NULL;
+        j = json_pack("{s:{s:s,s:s,s:n,s:o}}", "error", "message", message, "type",
+                      error_type(c, status), "param", "code",
+                      code ? json_string(code) : json_null());
+    }
+    send_json(c, status, j);
+}
+
+/* A list of SSE events with their delays, collected before framing so
+ * truncation can cut it at its middle. */
+typedef struct evlist {
+    mu_step *v;
+    size_t n, cap;
+} evlist;
+
+static void ev_add(evlist *l, unsigned delay_ms, const char *event, json_t *data)
+{
+    mu_buf b = {0};
+    if (event)
+        mu_buf_printf(&b, "event: %s\n", event);
+    if (data) {
+        char *s = dump(data);
+        json_decref(data);
+        mu_buf_printf(&b, "data: %s\n\n", s);
+        free(s);
+    } else {
+        mu_buf_str(&b, "data: [DONE]\n\n");
+    }
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 16;
+        l->v = realloc(l->v, l->cap * sizeof *l->v);
+        if (!l->v)
+            abort();
+    }
+    l->v[l->n++] = (mu_step){delay_ms, b.p, b.len};
+}
+
+static void send_stream(ctx *c, evlist *l)
+{
+    char *extra = extra_headers(c, 1);
+    set_call(c, "status", json_integer(200));
+    mu_reply_head(c->rp, c->base_delay + c->delay_ms, 200,
+                  "text/event-stream; charset=utf-8", -1, extra);
+    free(extra);
+    size_t n = l->n;
+    if (c->fail == F_STALL)
+        n = 0;
+    else if (c->fail == F_TRUNCATE)
+        n = l->n / 2;
+    for (size_t i = 0; i < n; i++)
+        mu_reply_data(c->rp, l->v[i].delay_ms + (i == 0 ? c->first_byte_ms : 0),
+                      l->v[i].data, l->v[i].len);
+    if (c->fail == F_STALL) {
+        c->rp->end = MU_END_STALL;
+    } else if (c->fail == F_TRUNCATE) {
+        c->rp->end = MU_END_CUT;
+    } else {
+        mu_reply_finish(c->rp);
+        c->rp->end = MU_END_DONE;
+    }
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i].data);
+    free(l->v);
+}
+
+/* ---- directives ------------------------------------------------------- */
+
+static int parse_uint(const char *v, long lo, long hi, long *out)
+{
+    char *e;
+    long n = strtol(v, &e, 10);
+    if (!*v || *e || n < lo || n > hi)
+        return -1;
+    *out = n;
+    return 0;
+}
+
+static int directive(ctx *c, const char *key, const char *val, char *err, size_t errlen)
+{
+    long n;
+    if (!strcmp(key, "fail")) {
+        if (!strcmp(val, "reset")) c->fail = F_RESET;
+        else if (!strcmp(val, "truncate")) c->fail = F_TRUNCATE;
+        else if (!strcmp(val, "stall")) c->fail = F_STALL;
+        else if (!strcmp(val, "none")) c->fail = F_NONE;
+        else {
+            snprintf(err, errlen, "mock directive fail=%s: want reset, truncate, stall or none", val);
+            return -1;
+        }
+        return 0;
+    }
+    static const struct { const char *key; long lo, hi; } nums[] = {
+        {"chunks", 1, 100000}, {"interval_ms", 0, 600000}, {"status", 100, 599},
+        {"retry_after", 0, 86400}, {"delay_ms", 0, 600000},
+        {"first_byte_ms", 0, 600000}, {"words", 1, 100000},
+    };
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+        if (strcmp(key, nums[i].key))
+            continue;
+        if (parse_uint(val, nums[i].lo, nums[i].hi, &n)) {
+            snprintf(err, errlen, "mock directive %s=%s: want an integer in %ld..%ld",
+                     key, val, nums[i].lo, nums[i].hi);
+            return -1;
+        }
+        switch (i) {
+        case 0: c->chunks = (int)n; break;
+        case 1: c->interval_ms = (unsigned)n; break;
+        case 2: c->status = (int)n; break;
+        case 3: c->retry_after = (int)n; break;
+        case 4: c->delay_ms = (unsigned)n; break;
+        case 5: c->first_byte_ms = (unsigned)n; break;
+        case 6: c->words = (int)n; break;
+        }
+        return 0;
+    }
+    snprintf(err, errlen, "unknown mock directive '%s' (know: chunks interval_ms status "
+             "retry_after delay_ms first_byte_ms fail words)", key);
+    return -1;
+}
+
+/* Applies every `[[mock k=v ...]]` in s; later ones override earlier. */
+static int apply_directives(ctx *c, const char *s, char *err, size_t errlen)
+{
+    const char *p = s;
+    while (s && (p = strstr(p, "[[mock"))) {
+        p += 6;
+        if (*p && !isspace((unsigned char)*p) && *p != ']')
+            continue; /* e.g. "[[mockery" is not ours */
+        const char *end = strstr(p, "]]");
+        if (!end) {
+            snprintf(err, errlen, "unterminated [[mock ...]] directive");
+            return -1;
+        }
+        while (p < end) {
+            while (p < end && isspace((unsigned char)*p))
+                p++;
+            const char *t = p;
+            while (p < end && !isspace((unsigned char)*p))
+                p++;
+            if (p == t)
+                break;
+            char tok[128];
+            size_t tl = (size_t)(p - t) < sizeof tok - 1 ? (size_t)(p - t) : sizeof tok - 1;
+            memcpy(tok, t, tl);
+            tok[tl] = '\0';
+            char *eq = strchr(tok, '=');
+            if (!eq) {
+                snprintf(err, errlen, "mock directive '%s' is not key=value", tok);
+                return -1;
+            }
+            *eq = '\0';
+            if (directive(c, tok, eq + 1, err, errlen))
+                return -1;
+        }
+        p = end + 2;
+    }
+    return 0;
+}
+
+/* Appends the text parts of a message content (string or part array). */
+static void content_text(json_t *content, mu_buf *out)
+{
+    if (json_is_string(content)) {
+        mu_buf_str(out, json_string_value(content));
+        return;
+    }
+    size_t i;
+    json_t *part;
+    json_array_foreach(content, i, part) {
+        const char *type = json_string_value(json_object_get(part, "type"));
+        json_t *text = json_object_get(part, "text");
+        if (type && !strcmp(type, "text") && json_is_string(text)) {
+            if (out->len)
+                mu_buf_str(out, "\n");
+            mu_buf_str(out, json_string_value(text));
+        }
+    }
+}
+
+static json_t *last_message(json_t *messages, const char *role)
+{
+    for (size_t i = json_array_size(messages); i-- > 0;) {
+        json_t *m = json_array_get(messages, i);
+        const char *r = json_string_value(json_object_get(m, "role"));
+        if (!role || (r && !strcmp(r, role)))
+            return m;
+    }
+    return NULL;
+}
+
+/* ---- replies ---------------------------------------------------------- */
+
+/* What the assistant says: text split into chunks, or one tool call. */
+typedef struct answer {
+    int is_tool;
+    char *text;    /* text reply, or the tool arguments JSON */
+    char **pieces; /* stream chunks; concatenated they give `text` */
+    int npieces;
+    int nchunks; /* chunk count, also what a non-stream answer waits for */
+    const char *tool_name;
+    json_t *tool_input; /* parsed arguments */
+    char tool_id[48];
+    long long out_tokens;
+    int truncated; /* stopped at max_tokens */
+} answer;
+
+static void answer_free(answer *a)
+{
+    free(a->text);
+    for (int i = 0; i < a->npieces; i++)
+        free(a->pieces[i]);
+    free(a->pieces);
+    json_decref(a->tool_input);
+}
+
+static char *gen_words(int n)
+{
+    mu_buf b = {0};
+    for (int i = 0; i < n; i++) {
+        if (i)
+            mu_buf_str(&b, " ");
+        mu_buf_str(&b, WORDS[i % NWORDS]);
+    }
+    mu_buf_add(&b, "", 0);
+    return b.p;
+}
+
+/* Splits text at word starts into n chunks whose concatenation is text. */
+static void split_words(answer *a, int n)
+{
+    const char *t = a->text;
+    size_t len = strlen(t);
+    int w = count_words(t);
+    size_t *starts = calloc((size_t)w + 1, sizeof *starts);
+    if (!starts)
+        abort();
+    int k = 0, in = 0;
+    for (size_t i = 0; i < len; i++) {
+        int sp = isspace((unsigned char)t[i]);
+        if (!sp && !in)
+            starts[k++] = i;
+        in = !sp;
+    }
+    if (w > 0)
+        starts[0] = 0; /* leading blanks ride with the first word */
+    starts[w] = len;
+    if (n > w)
+        n = w > 0 ? w : 1;
+    a->pieces = calloc((size_t)n, sizeof *a->pieces);
+    a->npieces = n;
+    for (int i = 0; i < n; i++) {
+        size_t from = w ? starts[(size_t)i * (size_t)w / (size_t)n] : 0;
+        size_t to = w ? starts[(size_t)(i + 1) * (size_t)w / (size_t)n] : len;
+        a->pieces[i] = strndup(t + from, to - from);
+    }
+    free(starts);
+}
+
+/* Splits a JSON string into n byte ranges without cutting a UTF-8 char. */
+static void split_bytes(answer *a, int n)
+{
+    const char *t = a->text;
+    size_t len = strlen(t);
+    if ((size_t)n > len)
+        n = len ? (int)len : 1;
+    a->pieces = calloc((size_t)n, sizeof *a->pieces);
+    a->npieces = n;
+    size_t from = 0;
+    for (int i = 0; i < n; i++) {
+        size_t to = i == n - 1 ? len : (size_t)(i + 1) * len / (size_t)n;
+        while (to < len && ((unsigned char)t[to] & 0xC0) == 0x80)
+            to++;
+        if (to < from)
+            to = from;
+        a->pieces[i] = strndup(t + from, to - from);
+        from = to;
+    }
+}
+
+/* A plausible argument value for a JSON Schema, so SDKs and gateways see
+ * arguments that match the tool they declared. */
+static json_t *sample(json_t *schema, const char *name, int depth)
+{
+    if (!json_is_object(schema) || depth > 6)
+        return json_sprintf("mock-%s", name);
+    json_t *en = json_object_get(schema, "enum");
+    if (json_array_size(en))
+        return json_deep_copy(json_array_get(en, 0));
+    json_t *def = json_object_get(schema, "default");
+    if (def)
+        return json_deep_copy(def);
+    json_t *tj = json_object_get(schema, "type");
+    const char *type = json_string_value(tj);
+    if (json_is_array(tj)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(tj, i, v) {
+            if (json_is_string(v) && strcmp(json_string_value(v), "null")) {
+                type = json_string_value(v);
+                break;
+            }
+        }
+    }
+    json_t *props = json_object_get(schema, "properties");
+    if (!type)
+        type = json_is_object(props) ? "object" : "string";
+    if (!strcmp(type, "integer"))
+        return json_integer(42);
+    if (!strcmp(type, "number"))
+        return json_real(1.5);
+    if (!strcmp(type, "boolean"))
+        return json_true();
+    if (!strcmp(type, "null"))
+        return json_null();
+    if (!strcmp(type, "array"))
+        return json_pack("[o]", sample(json_object_get(schema, "items"), name, depth + 1));
+    if (!strcmp(type, "object")) {
+        json_t *o = json_object();
+        const char *k;
+        json_t *v;
+        json_object_foreach(props, k, v)
+            json_object_set_new(o, k, sample(v, k, depth + 1));
+        return o;
+    }
+    return json_sprintf("mock-%s", name);
+}
+
+static void text_answer(ctx *c, answer *a, const char *quoted, long long max_tokens,
+                        int stream)
+{
+    if (quoted) {
+        mu_buf b = {0};
+        mu_buf_printf(&b, "The tool returned: %s", quoted);
+        a->text = b.p;
+    } else {
+        int n = c->words ? c->words : NWORDS;
+        if (c->chunks > n)
+            n = c->chunks; /* every requested chunk gets a word */
+        a->text = gen_words(n);
+    }
+    int w = count_words(a->text);
+    if (max_tokens > 0 && w > max_tokens) {
+        /* cut after the max_tokens-th word, as a provider stops at its limit */
+        const char *t = a->text;
+        int k = 0, in = 0;
+        size_t i;
+        for (i = 0; t[i]; i++) {
+            int sp = isspace((unsigned char)t[i]);
+            if (!sp && !in && k++ == max_tokens)
+                break;
+            in = !sp;
+        }
+        while (i > 0 && isspace((unsigned char)t[i - 1]))
+            i--;
+        a->text[i] = '\0';
+        a->truncated = 1;
+        w = (int)max_tokens;
+    }
+    a->out_tokens = w;
+    a->nchunks = c->chunks ? c->chunks : w;
+    if (stream)
+        split_words(a, a->nchunks);
+}
+
+static void tool_answer(ctx *c, answer *a, const char *name, json_t *schema, int stream)
+{
+    a->is_tool = 1;
+    a->tool_name = name;
+    a->tool_input = sample(schema, name, 0);
+    if (!json_is_object(a->tool_input)) {
+        json_decref(a->tool_input);
+        a->tool_input = json_object();
+    }
+    a->text = dump(a->tool_input);
+    new_id(a->tool_id, sizeof a->tool_id, c->proto == P_OPENAI ? "call_mock" : "toolu_mock");
+    a->out_tokens = (long long)(strlen(a->text) + 3) / 4;
+    a->nchunks = c->chunks ? c->chunks : 3;
+    if (stream)
+        split_bytes(a, a->nchunks);
+}
+
+/* ---- OpenAI ----------------------------------------------------------- */
+
+static json_t *oa_usage(const ctx *c, const answer *a)
+{
+    long long in = input_tokens(c);
+    return json_pack("{s:I,s:I,s:I,s:{s:i,s:i},s:{s:i,s:i,s:i,s:i}}",
+                     "prompt_tokens", in, "completion_tokens", a->out_tokens,
+                     "total_tokens", in + a->out_tokens,
+                     "prompt_tokens_details", "cached_tokens", 0, "audio_tokens", 0,
+                     "completion_tokens_details", "reasoning_tokens", 0, "audio_tokens", 0,
+                     "accepted_prediction_tokens", 0, "rejected_prediction_tokens", 0);
+}
+
+static json_t *oa_chunk(const ctx *c, const char *id, json_t *choices, int with_usage_null)
+{
+    json_t *j = json_pack("{s:s,s:s,s:I,s:s,s:s,s:s,s:o}", "id", id, "object",
+                          "chat.completion.chunk", "created", c->created, "model",
+                          c->model, "service_tier", "default", "system_fingerprint",
+                          "fp_mock", "choices", choices);
+    if (with_usage_null)
+        json_object_set_new(j, "usage", json_null());
+    return j;
+}
+
+static json_t *oa_choice(json_t *delta, const char *finish)
+{
+    return json_pack("[{s:i,s:o,s:n,s:o}]", "index", 0, "delta", delta, "logprobs",
+                     "finish_reason", finish ? json_string(finish) : json_null());
+}
+
+static void openai_chat(ctx *c)
+{
+    json_t *b = c->body;
+    json_t *messages = json_object_get(b, "messages");
+    if (!json_is_array(messages) || !json_array_size(messages)) {
+        send_error(c, 400, "'messages' must be a non-empty array");
+        return;
+    }
+    int stream = json_is_true(json_object_get(b, "stream"));
+    int include_usage = stream && json_is_true(json_object_get(
+                                      json_object_get(b, "stream_options"), "include_usage"));
+    set_call(c, "stream", json_boolean(stream));
+    long long max_tokens = json_integer_value(json_object_get(b, "max_completion_tokens"));
+    if (!max_tokens)
+        max_tokens = json_integer_value(json_object_get(b, "max_tokens"));
+
+    json_t *last = last_message(messages, NULL);
+    const char *last_role = json_string_value(json_object_get(last, "role"));
+    json_t *tools = json_object_get(b, "tools");
+    json_t *choice = json_object_get(b, "tool_choice");
+    const char *choice_s = json_string_value(choice);
+    json_t *tool = NULL;
+    if (json_array_size(tools) && last_role && !strcmp(last_role, "user") &&
+        !(choice_s && !strcmp(choice_s, "none"))) {
+        const char *want = json_string_value(
+            json_object_get(json_object_get(choice, "function"), "name"));
+        size_t i;
+        json_t *t;
+        json_array_foreach(tools, i, t) {
+            const char *n = json_string_value(
+                json_object_get(json_object_get(t, "function"), "name"));
+            if (n && (!want || !strcmp(n, want))) {
+                tool = t;
+                break;
+            }
+        }
+    }
+
+    answer a = {0};
+    if (tool) {
+        json_t *fn = json_object_get(tool, "function");
+        tool_answer(c, &a, json_string_value(json_object_get(fn, "name")),
+                    json_object_get(fn, "parameters"), stream);
+    } else if (last_role && !strcmp(last_role, "tool")) {
+        mu_buf q = {0};
+        content_text(json_object_get(last, "content"), &q);
+        mu_buf_add(&q, "", 0);
+        text_answer(c, &a, q.p, max_tokens, stream);
+        mu_buf_free(&q);
+    } else {
+        text_answer(c, &a, NULL, max_tokens, stream);
+    }
+    const char *finish = a.is_tool ? "tool_calls" : a.truncated ? "length" : "stop";
+    char id[48];
+    new_id(id, sizeof id, "chatcmpl-mock");
+
+    if (!stream) {
+        json_t *msg;
+        if (a.is_tool)
+            msg = json_pack("{s:s,s:n,s:[{s:s,s:s,s:{s:s,s:s}}],s:n,s:[]}", "role",
+                            "assistant", "content", "tool_calls", "id", a.tool_id, "type",
+                            "function", "function", "name", a.tool_name, "arguments",
+                            a.text, "refusal", "annotations");
+        else
+            msg = json_pack("{s:s,s:s,s:n,s:[]}", "role", "assistant", "content", a.text,
+                            "refusal", "annotations");
+        json_t *resp = json_pack(
+            "{s:s,s:s,s:I,s:s,s:[{s:i,s:o,s:n,s:s}],s:o,s:s,s:s}", "id", id, "object",
+            "chat.completion", "created", c->created, "model", c->model, "choices",
+            "index", 0, "message", msg, "logprobs", "finish_reason", finish, "usage",
+            oa_usage(c, &a), "service_tier", "default", "system_fingerprint", "fp_mock");
+        send_json_wait(c, 200, resp, (unsigned)a.nchunks * c->interval_ms);
+        answer_free(&a);
+        return;
+    }
+
+    evlist l = {0};
+    if (a.is_tool) {
+        ev_add(&l, 0, NULL, oa_chunk(c, id, oa_choice(json_pack(
+            "{s:s,s:n,s:[{s:i,s:s,s:s,s:{s:s,s:s}}],s:n}", "role", "assistant", "content",
+            "tool_calls", "index", 0, "id", a.tool_id, "type", "function", "function",
+            "name", a.tool_name, "arguments", "", "refusal"), NULL), include_usage));
+        for (int i = 0; i < a.npieces; i++)
+            ev_add(&l, i ? c->interval_ms : 0, NULL, oa_chunk(c, id, oa_choice(json_pack(
+                "{s:[{s:i,s:{s:s}}]}", "tool_calls", "index", 0, "function", "arguments",
+                a.pieces[i]), NULL), include_usage));
+    } else {
+        ev_add(&l, 0, NULL, oa_chunk(c, id, oa_choice(json_pack(
+            "{s:s,s:s,s:n}", "role", "assistant", "content", "", "refusal"), NULL),
+            include_usage));
+        for (int i = 0; i < a.npieces; i++)
+            ev_add(&l, i ? c->interval_ms : 0, NULL, oa_chunk(c, id, oa_choice(json_pack(
+                "{s:s}", "content", a.pieces[i]), NULL), include_usage));
+    }
+    ev_add(&l, 0, NULL, oa_chunk(c, id, oa_choice(json_object(), finish), include_usage));
+    if (include_usage) {
+        json_t *u = oa_chunk(c, id, json_array(), 0);
+        json_object_set_new(u, "usage", oa_usage(c, &a));
+        ev_add(&l, 0, NULL, u);
+    }
+    ev_add(&l, 0, NULL, NULL); /* data: [DONE] */
+    send_stream(c, &l);
+    answer_free(&a);
+}
+
+/* Deterministic unit vector for one input (FNV-1a seeded LCG). */
+static void embed(const char *s, size_t len, int dims, float *out)
+{
+    unsigned long long h = 1469598103934665603ULL;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    double norm = 0;
+    for (int i = 0; i < dims; i++) {
+        h = h * 6364136223846793005ULL + 1442695040888963407ULL;
+        out[i] = (float)((double)(h >> 11) / (double)(1ULL << 53) * 2.0 - 1.0);
+        norm += (double)out[i] * out[i];
+    }
+    norm = norm > 0 ? 1.0 / sqrt(norm) : 1.0;
+    for (int i = 0; i < dims; i++)
+        out[i] = (float)(out[i] * norm);
+}
+
+static char *base64(const unsigned char *p, size_t n)
+{
+    static const char tbl[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *o = malloc((n + 2) / 3 * 4 + 1), *q = o;
+    if (!o)
+        abort();
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)p[i] << 16 | (i + 1 < n ? (unsigned)p[i + 1] << 8 : 0) |
+                     (i + 2 < n ? p[i + 2] : 0);
+        *q++ = tbl[v >> 18 & 63];
+        *q++ = tbl[v >> 12 & 63];
+        *q++ = i + 1 < n ? tbl[v >> 6 & 63] : '=';
+        *q++ = i + 2 < n ? tbl[v & 63] : '=';
+    }
+    *q = '\0';
+    return o;
+}
+
+static void openai_embeddings(ctx *c)
+{
+    json_t *input = json_object_get(c->body, "input");
+    json_t *list;
+    /* input: a string, an array of strings, an array of token ids, or an
+     * array of such arrays; each top-level item is one embedding. */
+    if (json_is_string(input) ||
+        (json_is_array(input) && json_array_size(input) &&
+         json_is_integer(json_array_get(input, 0))))
+        list = json_pack("[O]", input);
+    else if (json_is_array(input) && json_array_size(input))
+        list = json_incref(input);
+    else {
+        send_error(c, 400, "'input' must be a string or a non-empty array");
+        return;
+    }
+    long long dims = json_integer_value(json_object_get(c->body, "dimensions"));
+    if (dims <= 0 || dims > 4096)
+        dims = 16;
+    const char *fmt = json_string_value(json_object_get(c->body, "encoding_format"));
+    int b64 = fmt && !strcmp(fmt, "base64");
+    json_t *data = json_array();
+    float *vec = malloc((size_t)dims * sizeof *vec);
+    long long tokens = 0;
+    size_t i;
+    json_t *item;
+    json_array_foreach(list, i, item) {
+        char *s = dump(item);
+        size_t sl = strlen(s);
+        tokens += (long long)(sl + 3) / 4;
+        embed(s, sl, (int)dims, vec);
+        free(s);
+        json_t *e;
+        if (b64) {
+            /* float32 little-endian, which is what the SDKs decode */
+            unsigned char *raw = malloc((size_t)dims * 4);
+            for (long long k = 0; k < dims; k++) {
+                unsigned u;
+                memcpy(&u, &vec[k], 4);
+                raw[k * 4] = (unsigned char)u;
+                raw[k * 4 + 1] = (unsigned char)(u >> 8);
+                raw[k * 4 + 2] = (unsigned char)(u >> 16);
+                raw[k * 4 + 3] = (unsigned char)(u >> 24);
+            }
+            char *enc = base64(raw, (size_t)dims * 4);
+            e = json_string(enc);
+            free(enc);
+            free(raw);
+        } else {
+            e = json_array();
+            for (long long k = 0; k < dims; k++)
+                json_array_append_new(e, json_real(vec[k]));
+        }
+        json_array_append_new(data, json_pack("{s:s,s:I,s:o}", "object", "embedding",
+                                              "index", (json_int_t)i, "embedding", e));
+    }
+    free(vec);
+    json_decref(list);
+    send_json(c, 200, json_pack("{s:s,s:o,s:s,s:{s:I,s:I}}", "object", "list", "data",
+                                data, "model", c->model, "usage", "prompt_tokens", tokens,
+                                "total_tokens", tokens));
+}
+
+static void models_list(ctx *c)
+{
+    static const char *const oa[] = {"gpt-4o", "gpt-4o-mini", "text-embedding-3-small"};
+    static const char *const an[] = {"claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1"};
+    json_t *data = json_array();
+    if (c->proto == P_ANTHROPIC) {
+        for (size_t i = 0; i < 3; i++)
+            json_array_append_new(data, json_pack("{s:s,s:s,s:s,s:s}", "type", "model",
+                                                  "id", an[i], "display_name", an[i],
+                                                  "created_at", "2025-01-01T00:00:00Z"));
+        send_json(c, 200, json_pack("{s:o,s:b,s:s,s:s}", "data", data, "has_more", 0,
+                                    "first_id", an[0], "last_id", an[2]));
+    } else {
+        for (size_t i = 0; i < 3; i++)
+            json_array_append_new(data, json_pack("{s:s,s:s,s:i,s:s}", "id", oa[i],
+                                                  "object", "model", "created", 1700000000,
+                                                  "owned_by", "mock-upstream"));
+        send_json(c, 200, json_pack("{s:s,s:o}", "object", "list", "data", data));
+    }
+}
+
+/* ---- Anthropic -------------------------------------------------------- */
+
+static json_t *an_usage(const ctx *c, long long out)
+{
+    return json_pack("{s:I,s:i,s:i,s:I,s:s}", "input_tokens", input_tokens(c),
+                     "cache_creation_input_tokens", 0, "cache_read_input_tokens", 0,
+                     "output_tokens", out, "service_tier", "standard");
+}
+
+/* The first tool_result block of a user message, as text; NULL if none. */
+static char *tool_result_text(json_t *msg)
+{
+    json_t *content = json_object_get(msg, "content");
+    size_t i;
+    json_t *blk;
+    json_array_foreach(content, i, blk) {
+        const char *type = json_string_value(json_object_get(blk, "type"));
+        if (type && !strcmp(type, "tool_result")) {
+            mu_buf q = {0};
+            content_text(json_object_get(blk, "content"), &q);
+            mu_buf_add(&q, "", 0);
+            return q.p;
+        }
+    }
+    return NULL;
+}
+
+static void anthropic_messages(ctx *c)
+{
+    json_t *b = c->body;
+    json_t *messages = json_object_get(b, "messages");
+    if (!json_is_array(messages) || !json_array_size(messages)) {
+        send_error(c, 400, "messages: Field required");
+        return;
+    }
+    json_t *mt = json_object_get(b, "max_tokens");
+    if (!json_is_integer(mt) || json_integer_value(mt) < 1) {
+        send_error(c, 400, "max_tokens: Field required");
+        return;
+    }
+    long long max_tokens = json_integer_value(mt);
+    int stream = json_is_true(json_object_get(b, "stream"));
+    set_call(c, "stream", json_boolean(stream));
+
+    json_t *last = last_message(messages, NULL);
+    const char *last_role = json_string_value(json_object_get(last, "role"));
+    char *result = last_role && !strcmp(last_role, "user") ? tool_result_text(last) : NULL;
+    json_t *tools = json_object_get(b, "tools");
+    json_t *choice = json_object_get(b, "tool_choice");
+    const char *ctype = json_string_value(json_object_get(choice, "type"));
+    json_t *tool = NULL;
+    if (!result && json_array_size(tools) && last_role && !strcmp(last_role, "user") &&
+        !(ctype && !strcmp(ctype, "none"))) {
+        const char *want = ctype && !strcmp(ctype, "tool")
+                               ? json_string_value(json_object_get(choice, "name")) : NULL;
+        size_t i;
+        json_t *t;
+        json_array_foreach(tools, i, t) {
+            const char *n = json_string_value(json_object_get(t, "name"));
+            if (n && (!want || !strcmp(n, want))) {
+                tool = t;
+                break;
+            }
+        }
+    }
+
+    answer a = {0};
+    if (tool)
+        tool_answer(c, &a, json_string_value(json_object_get(tool, "name")),
+                    json_object_get(tool, "input_schema"), stream);
+    else
+        text_answer(c, &a, result, max_tokens, stream);
+    free(result);
+    const char *stop = a.is_tool ? "tool_use" : a.truncated ? "max_tokens" : "end_turn";
+    char id[48];
+    new_id(id, sizeof id, "msg_mock");
+
+    if (!stream) {
+        json_t *block = a.is_tool
+            ? json_pack("{s:s,s:s,s:s,s:O}", "type", "tool_use", "id", a.tool_id, "name",
+                        a.tool_name, "input", a.tool_input)
+            : json_pack("{s:s,s:s}", "type", "text", "text", a.text);
+        json_t *resp = json_pack("{s:s,s:s,s:s,s:s,s:[o],s:s,s:n,s:o}", "id", id, "type",
+                                 "message", "role", "assistant", "model", c->model,
+                                 "content", block, "stop_reason", stop, "stop_sequence",
+                                 "usage", an_usage(c, a.out_tokens));
+        send_json_wait(c, 200, resp, (unsigned)a.nchunks * c->interval_ms);
+        answer_free(&a);
+        return;
+    }
+
+    evlist l = {0};
+    json_t *usage0 = an_usage(c, 1);
+    ev_add(&l, 0, "message_start", json_pack(
+        "{s:s,s:{s:s,s:s,s:s,s:s,s:[],s:n,s:n,s:o}}", "type", "message_start", "message",
+        "id", id, "type", "message", "role", "assistant", "model", c->model, "content",
+        "stop_reason", "stop_sequence", "usage", usage0));
+    json_t *start_block = a.is_tool
+        ? json_pack("{s:s,s:s,s:s,s:{}}", "type", "tool_use", "id", a.tool_id, "name",
+                    a.tool_name, "input")
+        : json_pack("{s:s,s:s}", "type", "text", "text", "");
+    ev_add(&l, 0, "content_block_start", json_pack("{s:s,s:i,s:o}", "type",
+           "content_block_start", "index", 0, "content_block", start_block));
+    ev_add(&l, 0, "ping", json_pack("{s:s}", "type", "ping"));
+    for (int i = 0; i < a.npieces; i++) {
+        json_t *delta = a.is_tool
+            ? json_pack("{s:s,s:s}", "type", "input_json_delta", "partial_json", a.pieces[i])
+            : json_pack("{s:s,s:s}", "type", "text_delta", "text", a.pieces[i]);
+        ev_add(&l, i ? c->interval_ms : 0, "content_block_delta",
+               json_pack("{s:s,s:i,s:o}", "type", "content_block_delta", "index", 0,
+                         "delta", delta));
+    }
+    ev_add(&l, 0, "content_block_stop",
+           json_pack("{s:s,s:i}", "type", "content_block_stop", "index", 0));
+    ev_add(&l, 0, "message_delta", json_pack(
+        "{s:s,s:{s:s,s:n},s:{s:I}}", "type", "message_delta", "delta", "stop_reason", stop,
+        "stop_sequence", "usage", "output_tokens", a.out_tokens));
+    ev_add(&l, 0, "message_stop", json_pack("{s:s}", "type", "message_stop"));
+    send_stream(c, &l);
+    answer_free(&a);
+}
+
+static void anthropic_count_tokens(ctx *c)
+{
+    if (!json_is_array(json_object_get(c->body, "messages"))) {
+        send_error(c, 400, "messages: Field required");
+        return;
+    }
+    send_json(c, 200, json_pack("{s:I}", "input_tokens", input_tokens(c)));
+}
+
+/* ---- dispatch --------------------------------------------------------- */
+
+static void internal(const mu_request *rq, mu_reply *rp, const char *path)
+{
+    ctx c = {.rq = rq, .rp = rp, .proto = P_OPENAI, .retry_after = -1};
+    snprintf(c.req_id, sizeof c.req_id, "req_mock_internal");
+    if (!strcmp(path, "/__calls") && !strcmp(rq->method, "GET"))
+        send_json(&c, 200, json_incref(g_calls));
+    else if (!strcmp(path, "/__reset") && !strcmp(rq->method, "POST")) {
+        json_array_clear(g_calls);
+        send_json(&c, 200, json_pack("{s:b}", "ok", 1));
+    } else if (!strcmp(path, "/__health"))
+        send_json(&c, 200, json_pack("{s:s}", "status", "ok"));
+    else
+        send_error(&c, 404, "no such mock-upstream control endpoint");
+}
+
+static int authenticated(const ctx *c)
+{
+    if (g_cfg.no_auth)
+        return 1;
+    const char *auth = hdr(c, "authorization");
+    int bearer = auth && !strncasecmp(auth, "Bearer ", 7) && auth[7];
+    if (c->proto == P_ANTHROPIC) {
+        const char *key = hdr(c, "x-api-key");
+        return (key && *key) || bearer;
+    }
+    return bearer;
+}
+
+void mu_api_handle(const mu_request *rq, mu_reply *rp)
+{
+    const char *q = strchr(rq->target, '?');
+    size_t plen = q ? (size_t)(q - rq->target) : strlen(rq->target);
+    char path[512];
+    snprintf(path, sizeof path, "%.*s", (int)(plen < sizeof path ? plen : sizeof path - 1),
+             rq->target);
+    if (!strncmp(path, "/__", 3)) {
+        internal(rq, rp, path);
+        return;
+    }
+
+    ctx c = {.rq = rq, .rp = rp, .retry_after = -1, .created = (long long)time(NULL)};
+    c.proto = !strncmp(path, "/v1/messages", 12) ||
+              (!strcmp(path, "/v1/models") && json_object_get(rq->headers, "anthropic-version"))
+                  ? P_ANTHROPIC : P_OPENAI;
+    new_id(c.req_id, sizeof c.req_id, c.proto == P_ANTHROPIC ? "req_" : "req_mock");
+    c.base_delay = g_cfg.latency_ms;
+    if (g_cfg.jitter_ms)
+        c.base_delay += (unsigned)(rng_next() % (g_cfg.jitter_ms + 1ULL));
+
+    /* Log first, so even requests we reject are visible to the tests. */
+    json_t *body_log = json_loadb(rq->body, rq->body_len, JSON_DECODE_ANY, NULL);
+    if (!body_log)
+        body_log = rq->body_len ? json_stringn(rq->body, rq->body_len) : json_null();
+    if (!body_log)
+        body_log = json_sprintf("<%zu bytes, not UTF-8>", rq->body_len);
+    json_t *entry = json_pack("{s:I,s:s,s:s,s:O,s:o,s:f,s:b,s:b,s:b}", "seq",
+                              (json_int_t)json_array_size(g_calls), "method", rq->method,
+                              "path", rq->target, "headers", rq->headers, "body", body_log,
+                              "time", now_s(), "stream", 0, "closed_early", 0,
+                              "completed", 0);
+    json_array_append(g_calls, entry);
+    rp->call = entry; /* the reference json_pack gave us */
+
+    int is_post = !strcmp(rq->method, "POST");
+    int is_get = !strcmp(rq->method, "GET");
+    enum { R_NONE, R_CHAT, R_EMB, R_MODELS, R_MSG, R_COUNT } route = R_NONE;
+    int wrong_method = 0;
+    if (!strcmp(path, "/v1/chat/completions")) route = R_CHAT, wrong_method = !is_post;
+    else if (!strcmp(path, "/v1/embeddings")) route = R_EMB, wrong_method = !is_post;
+    else if (!strcmp(path, "/v1/models")) route = R_MODELS, wrong_method = !is_get;
+    else if (!strcmp(path, "/v1/messages")) route = R_MSG, wrong_method = !is_post;
+    else if (!strcmp(path, "/v1/messages/count_tokens")) route = R_COUNT, wrong_method = !is_post;
+    if (route == R_NONE) {
+        send_error(&c, 404, "mock-upstream: no such endpoint");
+        return;
+    }
+    if (wrong_method) {
+        send_error(&c, 405, "mock-upstream: method not allowed");
+        return;
+    }
+    if (!authenticated(&c)) {
+        send_error(&c, 401, c.proto == P_ANTHROPIC
+                                ? "x-api-key header is required"
+                                : "You didn't provide an API key in the Authorization header.");
+        return;
+    }
+    if (c.proto == P_ANTHROPIC && !hdr(&c, "anthropic-version")) {
+        send_error(&c, 400, "anthropic-version: header is required");
+        return;
+    }
+    if (route == R_MODELS) {
+        models_list(&c);
+        return;
+    }
+
+    json_error_t jerr;
+    c.body = json_loadb(rq->body, rq->body_len, 0, &jerr);
+    if (!json_is_object(c.body)) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "request body is not a JSON object: %s", jerr.text);
+        send_error(&c, 400, msg);
+        json_decref(c.body);
+        return;
+    }
+    json_t *model = json_object_get(c.body, "model");
+    if (!json_is_string(model) || !*json_string_value(model)) {
+        send_error(&c, 400, c.proto == P_ANTHROPIC ? "model: Field required"
+                                                   : "you must provide a model parameter");
+        json_decref(c.body);
+        return;
+    }
+    c.model = json_string_value(model);
+
+    /* Directives: the model name first, then the last user message (or the
+     * embedding input), so a test can steer any request. */
+    char err[256] = "";
+    int bad = apply_directives(&c, c.model, err, sizeof err);
+    if (!bad) {
+        mu_buf t = {0};
+        if (route == R_EMB) {
+            json_t *in = json_object_get(c.body, "input");
+            if (json_is_string(in))
+                mu_buf_str(&t, json_string_value(in));
+            size_t i;
+            json_t *v;
+            json_array_foreach(in, i, v) if (json_is_string(v)) mu_buf_str(&t, json_string_value(v));
+        } else {
+            content_text(json_object_get(last_message(json_object_get(c.body, "messages"),
+                                                      "user"), "content"), &t);
+        }
+        mu_buf_add(&t, "", 0);
+        bad = apply_directives(&c, t.p, err, sizeof err);
+        mu_buf_free(&t);
+    }
+    if (bad) {
+        send_error(&c, 400, err);
+    } else if (c.fail == F_RESET) {
+        /* a wait, then RST with nothing sent */
+        mu_reply_data(rp, c.base_delay + c.delay_ms, NULL, 0);
+        rp->end = MU_END_RESET;
+    } else if (c.status && c.status != 200) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "mock-upstream: simulated %d (requested by a [[mock]] directive)",
+                 c.status);
+        send_error(&c, c.status, msg);
+    } else if (route == R_CHAT) {
+        openai_chat(&c);
+    } else if (route == R_EMB) {
+        openai_embeddings(&c);
+    } else if (route == R_MSG) {
+        anthropic_messages(&c);
+    } else {
+        anthropic_count_tokens(&c);
+    }
+    json_decref(c.body);
+}
+
+void mu_api_init(const mu_config *cfg)
+{
+    g_cfg = *cfg;
+    g_rng = cfg->seed ? cfg->seed : 0x9E3779B97F4A7C15ULL;
+    g_calls = json_array();
+}
+
+void mu_api_free(void)
+{
+    json_decref(g_calls);
+    g_calls = NULL;
+}
