@@ -60,6 +60,11 @@ typedef struct sl_model_entry {
     uint32_t fallback_first;   /* into sl_table.fallbacks */
     uint32_t fallback_count;
     sl_retry retry;
+    /* Circuit breaker for this entry's targets: after cooldown_failures
+     * consecutive failures a target is skipped for cooldown_ms, then one
+     * probe decides. 0 = defaults (5 failures, 30 s). */
+    uint32_t cooldown_failures;
+    uint32_t cooldown_ms;
 } sl_model_entry;
 
 typedef enum sl_period {

@@ -65,6 +65,8 @@ void *sl_arena_alloc(sl_arena *a, size_t n)
 
 char *sl_arena_strndup(sl_arena *a, const char *s, size_t n)
 {
+    if (n >= SIZE_MAX / 2)
+        return NULL; /* n + 1 would wrap or fail anyway */
     char *p = sl_arena_alloc(a, n + 1);
     if (!p)
         return NULL;
@@ -100,6 +102,14 @@ void sl_arena_reset(sl_arena *a)
         sl_arena_block *next = b->next;
         free(b);
         b = next;
+    }
+    /* The oldest block is larger than first_size when the first request
+     * began with a big allocation; keeping it would pin that request's
+     * memory for the connection's whole life. */
+    if (b->size > a->first_size) {
+        free(b);
+        a->head = NULL;
+        return;
     }
     b->used = 0;
     a->head = b;

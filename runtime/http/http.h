@@ -75,7 +75,8 @@ enum { SL_HTTP_OK = 0, SL_HTTP_INCOMPLETE = 1 };
  * Parse the head at buf[0..len). Returns SL_HTTP_OK with *req filled,
  * SL_HTTP_INCOMPLETE if the head is not complete yet and len < max_head, or a
  * negative HTTP status to answer with (then close the connection); *why gets
- * a short static reason such as "duplicate Content-Length".
+ * a short static reason such as "duplicate Content-Length" (NULL unless an
+ * error; why itself may be NULL). *req is meaningful only after SL_HTTP_OK.
  *
  *   -400  any syntax error: bare LF or CR, NUL or other control bytes, a
  *         malformed request line, target or header line, obs-fold, a bad or

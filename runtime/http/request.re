@@ -32,6 +32,13 @@ static inline unsigned char lex_peek(lexer *l, size_t cur)
     return 0;
 }
 
+/* Tags at a fixed distance from another position are moved by re2c, always
+ * backwards within the bytes already matched. */
+static inline size_t shift(size_t pos, long by)
+{
+    return by < 0 ? pos - (size_t)-by : pos + (size_t)by;
+}
+
 /*!re2c
   re2c:api = custom;
   re2c:api:style = free-form;
@@ -42,8 +49,8 @@ static inline unsigned char lex_peek(lexer *l, size_t cur)
   re2c:define:YYRESTORE = "cur = mar;";
   re2c:define:YYSTAGP = "@@{tag} = cur;";
   re2c:define:YYSTAGN = "@@{tag} = NOPOS;";
-  re2c:define:YYSHIFT = "cur += @@{shift};";
-  re2c:define:YYSHIFTSTAG = "@@{tag} += @@{shift};";
+  re2c:define:YYSHIFT = "cur = shift(cur, @@{shift});";
+  re2c:define:YYSHIFTSTAG = "@@{tag} = shift(@@{tag}, @@{shift});";
   re2c:yyfill:enable = 0;
   re2c:tags = 1;
 
@@ -64,7 +71,9 @@ static inline unsigned char lex_peek(lexer *l, size_t cur)
   pathc  = ([\x21-\x7e] \ [#%?]) | pct;
   queryc = ([\x21-\x7e] \ [#%]) | pct;
   scheme = [A-Za-z] [-+.A-Za-z0-9]*;
-  authc  = [-A-Za-z0-9._~!$&'()*+,;=:@[\]] | pct;
+  // No '@': userinfo in an http(s) URI is deprecated and RFC 9110 4.2.4 asks
+  // recipients to treat it as an error.
+  authc  = [-A-Za-z0-9._~!$&'()*+,;=:[\]] | pct;
   regc   = [-A-Za-z0-9._~!$&'()*+,;=] | pct;
 */
 

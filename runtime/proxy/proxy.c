@@ -10,6 +10,7 @@
  * upstream failure ends the stream with an error event in the client's
  * protocol and a truncated body, never a clean-looking end.
  */
+#define _GNU_SOURCE /* memmem */
 #include "proxy/proxy.h"
 
 #include <curl/curl.h>
@@ -26,6 +27,7 @@
 #include "json/json_scan.h"
 #include "providers/mock.h"
 #include "proxy/surface.h"
+#include "route/health.h"
 #include "route/route.h"
 #include "upstream/upstream.h"
 
@@ -53,7 +55,20 @@ typedef struct sl_exchange {
     sl_attempt plan[MAX_ATTEMPTS];
     size_t plan_len;
     size_t attempt;        /* index into plan of the current attempt */
+    size_t group_start;    /* the plan's entries come in groups, one per */
+    size_t group_len;      /* model entry (the entry, then its fallbacks) */
+    int group_try;         /* tries made within the current group */
+    int probe;             /* this attempt is a half-open circuit probe */
+    ev_timer backoff;
     int tries;             /* upstream attempts made */
+    /* The last retryable HTTP failure, answered unchanged if nothing
+     * better comes. */
+    int last_status;
+    sl_buf last_body;
+    char last_ctype[128];
+    char *last_pass;
+    int retry_after_s;
+    sl_xfer_result last_result;
     char failures[512];    /* "provider: reason; ..." for the final error */
     size_t failures_len;
 
@@ -109,7 +124,7 @@ int sl_proxy_init(const sl_table *t, char *err, size_t errlen)
         else
             snprintf(provider_auth[i], n, "Authorization: Bearer %s", v);
     }
-    if (sl_auth_init(t) != 0) {
+    if (sl_auth_init(t) != 0 || sl_health_init(t) != 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -119,6 +134,7 @@ int sl_proxy_init(const sl_table *t, char *err, size_t errlen)
 void sl_proxy_shutdown(void)
 {
     sl_auth_shutdown();
+    sl_health_shutdown();
     free(provider_auth);
     provider_auth = NULL;
 }
@@ -143,7 +159,7 @@ static void access_log(sl_exchange *x, int status)
     if (!sl_log_access)
         return;
     char line[512];
-    double ms = (ev_now(sl_worker_loop(x->w)) - x->started) * 1000.0;
+    double ms = (ev_time() - x->started) * 1000.0;
     const sl_http_request *r = x->req;
     int n = snprintf(line, sizeof line, "%s %.*s %.*s %d model=%s provider=%s upstream_model=%s attempts=%d ms=%.1f",
                      sl_conn_peer(x->conn), (int)r->method_len, r->method_str, (int)r->path_len,
@@ -159,10 +175,12 @@ static void access_log(sl_exchange *x, int status)
 
 static void exchange_release(sl_exchange *x)
 {
+    ev_timer_stop(sl_worker_loop(x->w), &x->backoff);
     if (x->xfer) {
         sl_xfer_cancel(x->xfer);
         x->xfer = NULL;
     }
+    sl_buf_free(&x->last_body);
     curl_slist_free_all(x->headers);
     x->headers = NULL;
     sl_buf_free(&x->resp);
@@ -193,9 +211,18 @@ static void fail(sl_exchange *x, int status, const char *code, const char *fmt, 
     sl_surface_error(c, s, status, code, hdrs, "%s", msg);
 }
 
-/* ---- attempts ------------------------------------------------------------ */
+/* ---- attempts ------------------------------------------------------------
+ *
+ * The plan lists (entry, target) pairs grouped by entry: the requested
+ * entry first, then its fallbacks. Within a group a failed try is retried
+ * (up to the entry's `retry.attempts`) on the next target in rotation after
+ * an exponential backoff with jitter, honouring Retry-After up to the cap;
+ * when the group is spent, the next group (fallback) starts at once.
+ * Targets whose circuit is open are skipped unless nothing else is left,
+ * because a degraded answer beats none. */
 
 static void start_attempt(sl_exchange *x);
+static void choose_and_start(sl_exchange *x);
 
 static int kind_serves(sl_kind k, op_kind op)
 {
@@ -221,10 +248,30 @@ static int retryable_result(const sl_model_entry *e, sl_xfer_result r)
         return e->retry.on_connect;
     case SL_XFER_TIMEOUT_FIRST_BYTE:
     case SL_XFER_TIMEOUT_TOTAL:
+    case SL_XFER_TIMEOUT_IDLE:
         return e->retry.on_timeout;
     default:
         return 0;
     }
+}
+
+/* Does this status say the target itself is unwell (circuit breaker)? */
+static int status_is_target_failure(int status)
+{
+    return status >= 500 || status == 429 || status == 408;
+}
+
+static const sl_model_entry *cur_entry(sl_exchange *x)
+{
+    return &x->t->models[x->plan[x->attempt].entry];
+}
+
+static void health_report(sl_exchange *x, int ok)
+{
+    const sl_model_entry *e = cur_entry(x);
+    sl_health_report(x->plan[x->attempt].target, ok, x->probe, sl_health_now_ms(),
+                     e->cooldown_failures, e->cooldown_ms);
+    x->probe = 0;
 }
 
 static void note_failure(sl_exchange *x, const char *why)
@@ -239,15 +286,129 @@ static void note_failure(sl_exchange *x, const char *why)
         x->failures_len = sizeof x->failures - 1;
 }
 
-/* Moves to the next planned attempt, or answers with what we have. */
-static void next_attempt_or_finish(sl_exchange *x)
+static size_t group_length(const sl_exchange *x, size_t start)
 {
-    x->attempt++;
-    if (x->attempt < x->plan_len) {
-        start_attempt(x);
+    size_t n = 0;
+    while (start + n < x->plan_len && x->plan[start + n].entry == x->plan[start].entry)
+        n++;
+    return n;
+}
+
+/* Backoff before retry number `n` (0-based) within an entry: base * 2^n
+ * capped, with "equal jitter" (half fixed, half random) so synchronized
+ * clients spread out without ever retrying instantly. */
+static uint32_t backoff_ms(sl_exchange *x, int n)
+{
+    const sl_retry *r = &cur_entry(x)->retry;
+    uint64_t d = r->backoff_ms;
+    for (int i = 0; i < n && d < r->backoff_cap_ms; i++)
+        d *= 2;
+    if (r->backoff_cap_ms && d > r->backoff_cap_ms)
+        d = r->backoff_cap_ms;
+    static _Thread_local unsigned seed;
+    if (!seed)
+        seed = (unsigned)(uintptr_t)x ^ (unsigned)sl_health_now_ms();
+    uint64_t half = d / 2;
+    d = half + (half ? (uint64_t)rand_r(&seed) % (half + 1) : 0);
+    if (x->retry_after_s >= 0) {
+        uint64_t ra = (uint64_t)x->retry_after_s * 1000;
+        if (r->backoff_cap_ms && ra > r->backoff_cap_ms)
+            ra = r->backoff_cap_ms;
+        if (ra > d)
+            d = ra;
+    }
+    return (uint32_t)d;
+}
+
+static void backoff_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    sl_exchange *x = t->data;
+    choose_and_start(x);
+}
+
+/* Answers with the best failure we have: the last upstream HTTP answer
+ * unchanged, or sluice's own 502/504 naming every failed attempt. */
+static void finish_failed(sl_exchange *x)
+{
+    if (x->last_status) {
+        sl_conn *c = x->conn;
+        const char *ct = x->last_ctype[0] ? x->last_ctype : "application/json";
+        const char *hdrs = sluice_headers(x, x->last_pass);
+        access_log(x, x->last_status);
+        int status = x->last_status;
+        char *body = x->last_body.data;
+        size_t len = x->last_body.len;
+        x->last_body.data = NULL;
+        x->last_body.len = x->last_body.cap = x->last_body.off = 0;
+        exchange_release(x);
+        sl_conn_respond(c, status, ct, hdrs, body ? body : "", len);
+        free(body);
         return;
     }
-    fail(x, 502, "upstream_failed", "all upstream attempts failed (%s)", x->failures);
+    int timeout = x->last_result == SL_XFER_TIMEOUT_FIRST_BYTE ||
+                  x->last_result == SL_XFER_TIMEOUT_IDLE || x->last_result == SL_XFER_TIMEOUT_TOTAL;
+    fail(x, timeout ? 504 : 502, "upstream_failed", "all upstream attempts failed: %s", x->failures);
+}
+
+/* After a retryable failure: retry within the entry, move to the next
+ * fallback entry, or give up. */
+static void after_failure(sl_exchange *x)
+{
+    curl_slist_free_all(x->headers);
+    x->headers = NULL;
+    const sl_model_entry *e = cur_entry(x);
+    x->group_try++;
+    if (x->group_try <= (int)e->retry.attempts) {
+        uint32_t d = backoff_ms(x, x->group_try - 1);
+        x->retry_after_s = -1;
+        ev_timer_set(&x->backoff, (double)d / 1000.0, 0.);
+        ev_timer_start(sl_worker_loop(x->w), &x->backoff);
+        return;
+    }
+    x->group_start += x->group_len;
+    if (x->group_start >= x->plan_len) {
+        finish_failed(x);
+        return;
+    }
+    x->group_len = group_length(x, x->group_start);
+    x->group_try = 0;
+    x->retry_after_s = -1;
+    choose_and_start(x);
+}
+
+static int later_group_usable(sl_exchange *x, int64_t now)
+{
+    for (size_t i = x->group_start + x->group_len; i < x->plan_len; i++)
+        if (sl_health_usable(x->plan[i].target, now))
+            return 1;
+    return 0;
+}
+
+static void choose_and_start(sl_exchange *x)
+{
+    int64_t now = sl_health_now_ms();
+    for (;;) {
+        for (size_t k = 0; k < x->group_len; k++) {
+            size_t idx = x->group_start + ((size_t)x->group_try + k) % x->group_len;
+            int probe = 0;
+            if (sl_health_acquire(x->plan[idx].target, now, &probe)) {
+                x->attempt = idx;
+                x->probe = probe;
+                start_attempt(x);
+                return;
+            }
+        }
+        /* Every target of this entry is cooling down. */
+        if (!later_group_usable(x, now))
+            break;
+        note_failure(x, "all targets cooling down");
+        x->group_start += x->group_len;
+        x->group_len = group_length(x, x->group_start);
+        x->group_try = 0;
+    }
+    x->attempt = x->group_start + (size_t)x->group_try % x->group_len;
+    x->probe = 0;
+    start_attempt(x);
 }
 
 static void on_head(void *ctx, const sl_xfer_head *h)
@@ -258,6 +419,7 @@ static void on_head(void *ctx, const sl_xfer_head *h)
     if (h->content_type)
         snprintf(x->content_type, sizeof x->content_type, "%s", h->content_type);
     x->passthrough = sl_arena_strndup(x->arena, h->passthrough, h->passthrough_len);
+    x->retry_after_s = h->retry_after_s;
 }
 
 static size_t on_data(void *ctx, const char *p, size_t n)
@@ -270,7 +432,8 @@ static size_t on_data(void *ctx, const char *p, size_t n)
         return n;
     }
     if (!x->streaming) {
-        /* First upstream bytes of a good stream: commit to this attempt. */
+        /* First upstream bytes of a good stream: commit to this attempt.
+         * From here on a failure can no longer move to another target. */
         x->streaming = 1;
         const char *ct = x->content_type[0] ? x->content_type : "text/event-stream";
         if (sl_conn_stream_begin(x->conn, x->status, ct, sluice_headers(x, x->passthrough)) != 0)
@@ -287,9 +450,10 @@ static void on_done(void *ctx, sl_xfer_result r, const char *detail)
 {
     sl_exchange *x = ctx;
     x->xfer = NULL;
-    const sl_model_entry *e = &x->t->models[x->plan[x->attempt].entry];
+    const sl_model_entry *e = cur_entry(x);
     if (x->streaming) {
         sl_conn *c = x->conn;
+        health_report(x, r == SL_XFER_OK);
         if (r == SL_XFER_OK) {
             access_log(x, x->status);
             exchange_release(x);
@@ -308,14 +472,20 @@ static void on_done(void *ctx, sl_xfer_result r, const char *detail)
         return;
     }
     if (r == SL_XFER_OK) {
-        if (retryable_status(e, x->status) && x->attempt + 1 < x->plan_len) {
+        health_report(x, !status_is_target_failure(x->status));
+        if (retryable_status(e, x->status)) {
             char why[32];
             snprintf(why, sizeof why, "HTTP %d", x->status);
             note_failure(x, why);
-            sl_buf_clear(&x->resp);
-            curl_slist_free_all(x->headers);
-            x->headers = NULL;
-            next_attempt_or_finish(x);
+            /* Keep this answer in case it is the last word. */
+            sl_buf_free(&x->last_body);
+            x->last_body = x->resp;
+            memset(&x->resp, 0, sizeof x->resp);
+            x->last_status = x->status;
+            snprintf(x->last_ctype, sizeof x->last_ctype, "%s", x->content_type);
+            x->last_pass = x->passthrough;
+            x->last_result = SL_XFER_OK;
+            after_failure(x);
             return;
         }
         /* Final answer, success or not: status and body unchanged. */
@@ -333,17 +503,19 @@ static void on_done(void *ctx, sl_xfer_result r, const char *detail)
         free(body);
         return;
     }
-    note_failure(x, detail && *detail ? detail : sl_xfer_result_name(r));
+    health_report(x, 0);
+    note_failure(x, sl_xfer_result_name(r));
+    (void)detail;
     sl_buf_clear(&x->resp);
-    curl_slist_free_all(x->headers);
-    x->headers = NULL;
+    /* A transport failure supersedes an older HTTP answer: the client
+     * should hear about the most recent state of the world. */
+    x->last_status = 0;
+    x->last_result = r;
     if (retryable_result(e, r)) {
-        next_attempt_or_finish(x);
+        after_failure(x);
         return;
     }
-    int status = (r == SL_XFER_TIMEOUT_FIRST_BYTE || r == SL_XFER_TIMEOUT_IDLE ||
-                  r == SL_XFER_TIMEOUT_TOTAL) ? 504 : 502;
-    fail(x, status, "upstream_failed", "upstream request failed (%s)", x->failures);
+    finish_failed(x);
 }
 
 static const sl_xfer_callbacks xfer_cb = {on_head, on_data, on_done};
@@ -352,6 +524,8 @@ static void hook_abort(void *ex)
 {
     sl_exchange *x = ex;
     access_log(x, 499); /* client closed the connection, as nginx logs it */
+    if (x->plan_len)
+        sl_health_abandon(x->plan[x->attempt].target, x->probe);
     exchange_release(x);
 }
 
@@ -408,7 +582,11 @@ static void start_attempt(sl_exchange *x)
     const sl_attempt *a = &x->plan[x->attempt];
     const sl_target *tg = &x->t->targets[a->target];
     x->prov = &x->t->providers[tg->provider];
-    x->upstream_model = tg->model ? tg->model : x->client_model;
+    /* No model on the target: the entry's own name for exact entries (a
+     * fallback to `gpt-4o-mini` asks for gpt-4o-mini), the client's name
+     * for globs. */
+    const sl_model_entry *e = &x->t->models[a->entry];
+    x->upstream_model = tg->model ? tg->model : e->is_glob ? x->client_model : e->name;
     x->status = 0;
 
     if (x->prov->kind == SL_KIND_MOCK) {
@@ -486,14 +664,41 @@ static void start_attempt(sl_exchange *x)
 
 /* ---- fixed endpoints ----------------------------------------------------- */
 
-static void respond_healthz(sl_conn *c, const sl_table *t)
+/* GET /healthz: liveness plus the spec's identity; `?detail=1` adds each
+ * target's circuit state so operators can see what is cooling down. */
+static void respond_healthz(sl_conn *c, const sl_table *t, const sl_http_request *req)
 {
-    char body[512];
-    int n = snprintf(body, sizeof body,
-                     "{\"status\":\"ok\",\"version\":\"%s\",\"spec_sha256\":\"%s\","
-                     "\"providers\":%u,\"models\":%u}",
-                     SLUICE_VERSION, t->spec_sha256, t->provider_count, t->model_count);
-    sl_conn_respond(c, 200, "application/json", NULL, body, (size_t)n);
+    json_t *body = json_pack("{s:s,s:s,s:s,s:i,s:i}", "status", "ok", "version", SLUICE_VERSION,
+                             "spec_sha256", t->spec_sha256, "providers", (json_int_t)t->provider_count,
+                             "models", (json_int_t)t->model_count);
+    if (req->query_len >= 6 && memmem(req->query, req->query_len, "detail", 6)) {
+        static const char *const names[] = {"ok", "cooling", "probing"};
+        json_t *arr = json_array();
+        int64_t now = sl_health_now_ms();
+        for (uint32_t m = 0; m < t->model_count; m++) {
+            const sl_model_entry *e = &t->models[m];
+            for (uint32_t i = e->target_first; i < e->target_first + e->target_count; i++) {
+                uint32_t fails;
+                int64_t remaining;
+                sl_health_state st = sl_health_state_of(i, now, &fails, &remaining);
+                const sl_target *tg = &t->targets[i];
+                json_array_append_new(arr, json_pack("{s:s,s:s,s:s?,s:s,s:i,s:i}", "model", e->name,
+                                                     "provider", t->providers[tg->provider].name,
+                                                     "upstream_model", tg->model, "state", names[st],
+                                                     "consecutive_failures", (json_int_t)fails,
+                                                     "cooldown_remaining_ms", (json_int_t)remaining));
+            }
+        }
+        json_object_set_new(body, "targets", arr);
+    }
+    char *js = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(body);
+    if (!js) {
+        sl_surface_error(c, SL_SURFACE_OPENAI, 500, NULL, NULL, "out of memory");
+        return;
+    }
+    sl_conn_respond(c, 200, "application/json", NULL, js, strlen(js));
+    free(js);
 }
 
 /* GET /v1/models: the exact (non-glob) entries, in the shape of the
@@ -553,7 +758,7 @@ void sl_proxy_handle(sl_conn *c, const sl_http_request *req, const char *body, s
     int is_post = req->method == SL_HTTP_POST;
 
     if (is_get && path_is(req, "/healthz")) {
-        respond_healthz(c, t);
+        respond_healthz(c, t, req);
         return;
     }
     if (is_get && path_is(req, "/")) {
@@ -605,6 +810,9 @@ void sl_proxy_handle(sl_conn *c, const sl_http_request *req, const char *body, s
         return;
     }
     memset(x, 0, sizeof *x);
+    ev_init(&x->backoff, backoff_cb);
+    x->backoff.data = x;
+    x->retry_after_s = -1;
     x->conn = c;
     x->w = w;
     x->t = t;
@@ -615,7 +823,7 @@ void sl_proxy_handle(sl_conn *c, const sl_http_request *req, const char *body, s
     x->body = body;
     x->body_len = body_len;
     x->key = -1;
-    x->started = ev_now(sl_worker_loop(w));
+    x->started = ev_time();
 
     sl_auth_status as = sl_auth_identify(t, req, sl_conn_peer(c), &x->key);
     if (as != SL_AUTH_OK) {
@@ -672,6 +880,7 @@ void sl_proxy_handle(sl_conn *c, const sl_http_request *req, const char *body, s
         fail(x, 400, "unsupported_route", "%s", msg);
         return;
     }
+    x->group_len = group_length(x, 0);
     sl_conn_set_exchange(c, x, &conn_hooks);
-    start_attempt(x);
+    choose_and_start(x);
 }
