@@ -261,8 +261,8 @@ static void check_cycles(checker *c)
 
 /* Globs go to the matcher ordered by literal prefix, longest first, then
  * spec order. A glob is dead when one ahead of it in that order covers it;
- * two globs of equal prefix length that overlap are decided by spec order,
- * which deserves a mention. */
+ * two globs of equal prefix length that overlap, neither inside the other,
+ * are decided by spec order, which deserves a mention. */
 static void check_globs(checker *c)
 {
     slc_spec *s = c->s;
@@ -295,7 +295,8 @@ static void check_globs(checker *c)
             slc_model *a = &s->models[j];
             if (!a->is_glob || !a->emitted || slc_glob_prefix_len(a->name.s) != bp)
                 continue;
-            if (slc_glob_overlap(a->name.s, b->name.s)) {
+            /* Specific before general (a inside b) is the intended order. */
+            if (slc_glob_overlap(a->name.s, b->name.s) && !slc_glob_covers(b->name.s, a->name.s)) {
                 slc_warning(c->d, b->name.pos,
                             "models '%s' and '%s' both match some names with the same literal "
                             "prefix; '%s' wins because it comes first",
@@ -378,9 +379,10 @@ static void resolve_scope(checker *c, slc_key *k)
         slc_str m = k->models[i];
         int exact = find_model(s, m);
         bool any = false;
-        if (exact >= 0) {
-            in[exact] = any = true;
-        } else if (slc_is_glob(m.s)) {
+        /* A glob allows every entry whose names it covers, so `claude-*`
+         * also admits a more specific `claude-3-*` entry: the key's owner
+         * meant "Claude models", however the routes are split. */
+        if (slc_is_glob(m.s)) {
             for (size_t j = 0; j < s->nmodels; j++)
                 if (slc_glob_covers(m.s, s->models[j].name.s))
                     in[j] = any = true;
@@ -389,6 +391,8 @@ static void resolve_scope(checker *c, slc_key *k)
                           k->name.s, m.s);
             continue;
         }
+        if (exact >= 0)
+            in[exact] = any = true;
         if (!any)
             slc_error(c->d, m.pos, "key '%s' allows unknown model '%s'%s", k->name.s, m.s,
                       hint(c, m.s, model_at, s->nmodels));
@@ -464,12 +468,15 @@ static void check_keys(checker *c)
         if (!parse_hash(s->admin_hash, s->admin_hash_bytes))
             slc_error(c->d, s->admin_hash.pos,
                       "admin: hash must be 'sha256:' followed by 64 lowercase hex digits");
-        for (size_t j = 0; j < s->nkeys; j++)
+        for (size_t j = 0; j < s->nkeys; j++) {
             if (s->keys[j].hash.s && s->keys[j].hash.len == s->admin_hash.len &&
-                memcmp(s->keys[j].hash.s, s->admin_hash.s, s->admin_hash.len) == 0)
+                memcmp(s->keys[j].hash.s, s->admin_hash.s, s->admin_hash.len) == 0) {
                 slc_error(c->d, s->admin_hash.pos,
                           "admin hash is the same as the hash of key '%s'; use a separate key",
-                          s->keys[j].name.s), j = s->nkeys;
+                          s->keys[j].name.s);
+                break;
+            }
+        }
     }
 }
 

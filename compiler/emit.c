@@ -66,11 +66,17 @@ static const char *period_enum(slc_period p)
     return names[p];
 }
 
-static void bytes(slc_buf *out, const uint8_t *b, size_t n)
+/* 16 bytes per line; `indent` starts each continuation line. */
+static void bytes(slc_buf *out, const uint8_t *b, size_t n, const char *indent)
 {
     slc_buf_puts(out, "{");
-    for (size_t i = 0; i < n; i++)
-        slc_buf_printf(out, "%s0x%02x", i ? ", " : "", b[i]);
+    for (size_t i = 0; i < n; i++) {
+        if (i && i % 16 == 0)
+            slc_buf_printf(out, ",\n%s", indent);
+        else if (i)
+            slc_buf_puts(out, ", ");
+        slc_buf_printf(out, "0x%02x", b[i]);
+    }
     slc_buf_puts(out, "}");
 }
 
@@ -203,7 +209,7 @@ void slc_emit_table(const slc_spec *s, const char *sha, slc_buf *out)
                 const slc_cidr *c = &s->keys[i].cidrs[j];
                 slc_buf_printf(out, "    {.family = %u, .prefix = %u, .addr = ", c->family,
                                c->prefix);
-                bytes(out, c->addr, 16);
+                bytes(out, c->addr, 16, "");
                 slc_buf_puts(out, "},\n");
             }
         slc_buf_puts(out, "};\n");
@@ -215,7 +221,7 @@ void slc_emit_table(const slc_spec *s, const char *sha, slc_buf *out)
             slc_buf_printf(out, "    [%zu] = {.name = ", i);
             c_str(out, k->name.s);
             slc_buf_puts(out, ",\n           .hash = ");
-            bytes(out, k->hash_bytes, 32);
+            bytes(out, k->hash_bytes, 32, "                    ");
             slc_buf_printf(out,
                            ",\n           .team = %d, .all_models = %d,"
                            " .scope_first = %zu, .scope_count = %zu,\n           .limits = ",
@@ -276,7 +282,7 @@ void slc_emit_table(const slc_spec *s, const char *sha, slc_buf *out)
 #undef TABLE_REF
     slc_buf_printf(out, "    .has_admin = %d,\n    .admin_hash = ", s->has_admin);
     if (s->has_admin)
-        bytes(out, s->admin_hash_bytes, 32);
+        bytes(out, s->admin_hash_bytes, 32, "                   ");
     else
         slc_buf_puts(out, "{0}");
     slc_buf_puts(out, ",\n    .match_model = sl_spec_match_model,\n};\n");

@@ -54,6 +54,10 @@ static void check_keys(builder *b, const slc_node *map, const char *const *allow
         bool ok = false;
         for (size_t j = 0; j < n && !ok; j++)
             ok = k->len == strlen(allowed[j]) && memcmp(k->str, allowed[j], k->len) == 0;
+        /* Top-level `x-...` keys are the user's own (anchors for reuse), as
+         * in other YAML-configured tools. */
+        if (!where && k->len > 2 && memcmp(k->str, "x-", 2) == 0)
+            ok = true;
         if (ok)
             continue;
         const char *hint = slc_suggest(k->str, allowed, n);
@@ -216,6 +220,9 @@ static void read_provider(builder *b, const slc_node *k, const slc_node *v, slc_
     p->first_byte_ms = 120000;
     p->idle_ms = 120000;
     p->total_ms = 600000;
+    /* `provider/model` targets and price keys split at the first '/'. */
+    if (memchr(k->str, '/', k->len))
+        slc_error(b->d, k->pos, "provider name '%s' must not contain '/'", k->str);
     if (!want(b, v, SLC_NODE_MAP, where))
         return;
     static const char *const keys[] = {"kind", "base_url", "api_key", "timeouts"};

@@ -389,11 +389,19 @@ static int grow_in(sl_conn *c, size_t need)
     size_t cap = c->in_cap ? c->in_cap : 4096;
     while (cap < need)
         cap *= 2;
+    char *old = c->in;
     char *p = realloc(c->in, cap);
     if (!p)
         return -1;
     c->in = p;
     c->in_cap = cap;
+    if (p != old && c->state == ST_BODY) {
+        /* c->req points into the buffer: parse the (complete, already
+         * validated) head again so its pointers follow the move. */
+        const char *why;
+        const sl_server_limits *lim = &c->w->cfg->table->server;
+        sl_http_parse_request(c->in, c->in_len, lim->max_header_bytes, lim->max_headers, &c->req, &why);
+    }
     return 0;
 }
 
@@ -438,6 +446,15 @@ static void body_progress(sl_conn *c)
         }
         if (consumed == 0)
             break;
+    }
+    /* Drop the raw chunk framing already decoded so a body of tiny chunks
+     * cannot grow the input buffer far beyond max_body. The head stays in
+     * place, so c->req's pointers stay valid. */
+    size_t head = c->req.head_len;
+    if (pos > head) {
+        memmove(c->in + head, c->in + pos, c->in_len - pos);
+        c->in_len -= pos - head;
+        pos = head;
     }
     c->body_raw_end = pos;
     timer_arm(c, lim->body_timeout_ms);

@@ -22,6 +22,7 @@
 static mu_config g_cfg;
 static json_t *g_calls;          /* array of call entries */
 static unsigned long long g_seq; /* ids: deterministic for a given request order */
+static long long g_logged;       /* calls logged since start: the entries' seq */
 static unsigned long long g_rng;
 
 enum proto { P_OPENAI, P_ANTHROPIC };
@@ -1017,11 +1018,24 @@ void mu_api_handle(const mu_request *rq, mu_reply *rp)
     if (!body_log)
         body_log = json_sprintf("<%zu bytes, not UTF-8>", rq->body_len);
     json_t *entry = json_pack("{s:I,s:s,s:s,s:O,s:o,s:f,s:b,s:b,s:b}", "seq",
-                              (json_int_t)json_array_size(g_calls), "method", rq->method,
+                              (json_int_t)g_logged++, "method", rq->method,
                               "path", rq->target, "headers", rq->headers, "body", body_log,
                               "time", now_s(), "stream", 0, "closed_early", 0,
                               "completed", 0);
-    json_array_append(g_calls, entry);
+    if (g_cfg.max_calls > 0) {
+        /* A benchmark sends millions of requests: keep the newest entries,
+         * dropping the older half at once so trimming stays cheap. */
+        if ((long)json_array_size(g_calls) >= g_cfg.max_calls) {
+            json_t *keep = json_array();
+            size_t n = json_array_size(g_calls);
+            for (size_t i = n - (size_t)g_cfg.max_calls / 2; i < n; i++)
+                json_array_append(keep, json_array_get(g_calls, i));
+            json_array_clear(g_calls);
+            json_array_extend(g_calls, keep);
+            json_decref(keep);
+        }
+        json_array_append(g_calls, entry);
+    }
     rp->call = entry; /* the reference json_pack gave us */
 
     int is_post = !strcmp(rq->method, "POST");

@@ -17,11 +17,13 @@
 static void usage(FILE *f)
 {
     fputs("usage: mock-upstream --listen HOST:PORT [--latency-ms N] [--jitter-ms N]\n"
-          "                     [--seed N] [--no-auth]\n"
+          "                     [--seed N] [--no-auth] [--max-calls N]\n"
           "  --listen HOST:PORT  address to serve (port 0 picks a free one)\n"
           "  --latency-ms N      wait N ms before every API answer\n"
           "  --jitter-ms N       plus a random 0..N ms (reproducible with --seed)\n"
           "  --no-auth           accept requests that carry no provider key\n"
+          "  --max-calls N       /__calls keeps about the newest N requests (default\n"
+          "                      10000; 0 keeps none, for benchmarks)\n"
           "Per-request behaviour: put [[mock key=value ...]] in the model name or the\n"
           "last user message; keys: chunks interval_ms status retry_after delay_ms\n"
           "first_byte_ms fail=reset|truncate|stall words.\n"
@@ -49,7 +51,7 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 int main(int argc, char **argv)
 {
     const char *listen_addr = NULL;
-    mu_config cfg = {0};
+    mu_config cfg = {.max_calls = 10000};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -66,6 +68,14 @@ int main(int argc, char **argv)
             i++;
         } else if (!strcmp(a, "--seed") && v) {
             cfg.seed = strtoul(v, NULL, 10);
+            i++;
+        } else if (!strcmp(a, "--max-calls") && v) {
+            char *e;
+            cfg.max_calls = strtol(v, &e, 10);
+            if (!*v || *e || cfg.max_calls < 0) {
+                fprintf(stderr, "mock-upstream: --max-calls wants a count >= 0\n");
+                return 2;
+            }
             i++;
         } else if (!strcmp(a, "--no-auth")) {
             cfg.no_auth = 1;

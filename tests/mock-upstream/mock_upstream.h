@@ -58,6 +58,7 @@ typedef struct mu_config {
     unsigned jitter_ms;  /* plus a uniform random 0..jitter_ms */
     unsigned long seed;
     int no_auth;         /* accept requests without a provider key */
+    long max_calls;      /* call log keeps the newest this many; 0: none */
 } mu_config;
 
 /* Reply building, used by mock_api.c; framing is done here so the provider

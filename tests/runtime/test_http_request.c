@@ -522,6 +522,8 @@ static const reject_case rejects[] = {
     {"GET 1http://h/ HTTP/1.1\r\nHost: h\r\n\r\n", -400, "malformed request target"},
     {"GET http://h/a#b HTTP/1.1\r\nHost: h\r\n\r\n", -400, "malformed request target"},
     {"GET http://h{}/ HTTP/1.1\r\nHost: h\r\n\r\n", -400, "malformed request target"},
+    {"GET http://user@h/ HTTP/1.1\r\nHost: h\r\n\r\n", -400, "malformed request target"},
+    {"GET http://h/a%g0 HTTP/1.1\r\nHost: h\r\n\r\n", -400, "malformed request target"},
     /* header lines */
     {H11 "X-A : 1\r\n\r\n", -400, "whitespace before colon"},
     {H11 "X-A\t: 1\r\n\r\n", -400, "whitespace before colon"},
@@ -643,6 +645,19 @@ static void test_null_byte(void **state)
     assert_string_equal(why, "NUL byte");
 }
 
+static void test_null_why(void **state)
+{
+    (void)state;
+    static const char bad[] = "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n";
+    static const char good[] = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    assert_int_equal(sl_http_parse_request(bad, sizeof bad - 1, BIG_HEAD, 100, &req, NULL), -400);
+    assert_int_equal(sl_http_parse_request(good, sizeof good - 1, BIG_HEAD, 100, &req, NULL), SL_HTTP_OK);
+    assert_int_equal(sl_http_parse_request(good, 5, BIG_HEAD, 100, &req, NULL), SL_HTTP_INCOMPLETE);
+    /* An empty buffer, even without storage behind it. */
+    assert_int_equal(sl_http_parse_request(NULL, 0, BIG_HEAD, 100, &req, &why), SL_HTTP_INCOMPLETE);
+    assert_null(why);
+}
+
 static void test_early_errors(void **state)
 {
     (void)state;
@@ -708,7 +723,10 @@ static void test_every_split_point(void **state)
 static uint32_t rng_state = 12345;
 static uint32_t rng(void)
 {
-    rng_state = rng_state * 1103515245u + 12345u;
+    /* xorshift: no wrapping arithmetic for -fsanitize=integer to flag. */
+    rng_state ^= (rng_state & 0x7ffffu) << 13;
+    rng_state ^= rng_state >> 17;
+    rng_state ^= (rng_state & 0x7ffffffu) << 5;
     return rng_state >> 8;
 }
 
@@ -790,6 +808,7 @@ int main(void)
         cmocka_unit_test_teardown(test_rejections, teardown),
         cmocka_unit_test_teardown(test_rejections_incremental, teardown),
         cmocka_unit_test_teardown(test_null_byte, teardown),
+        cmocka_unit_test_teardown(test_null_why, teardown),
         cmocka_unit_test_teardown(test_early_errors, teardown),
         cmocka_unit_test_teardown(test_every_split_point, teardown),
         cmocka_unit_test_teardown(test_mutations, teardown),

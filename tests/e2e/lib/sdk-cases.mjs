@@ -194,7 +194,8 @@ export function anthropicCases({ label, getBaseURL, model, exact }) {
       assert.ok(text.length > 0 && outTokens > 0);
       if (exact) {
         const words = MOCK_TEXT.split(' ').length;
-        assert.deepEqual(types, ['message_start', 'content_block_start', 'ping',
+        // The SDK drops `ping` events; the raw sequence is checked elsewhere.
+        assert.deepEqual(types, ['message_start', 'content_block_start',
           ...Array(words).fill('content_block_delta'), 'content_block_stop', 'message_delta',
           'message_stop']);
         assert.equal(text, MOCK_TEXT);

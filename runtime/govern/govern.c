@@ -1,0 +1,262 @@
+/*
+ * Budget and rate-limit holders, one per key and per team, each with its
+ * own mutex: the critical sections are a few integer operations, so a
+ * mutex is cheaper to reason about than a multi-word CAS and contention
+ * only arises between requests of the same key or team.
+ */
+#include "govern/govern.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct holder {
+    pthread_mutex_t mu;
+    sl_budget budget;
+    sl_limits limits;
+    int64_t period_start;
+    int64_t spent_usd, reserved_usd;
+    int64_t spent_tokens, reserved_tokens;
+    double rpm_level, tpm_level;   /* token buckets */
+    int64_t refill_ms;
+} holder;
+
+static const sl_table *gt;
+static holder *keys, *teams;
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t sl_gov_period_start(sl_period per, int64_t now)
+{
+    struct tm tm;
+    time_t t = (time_t)now;
+    switch (per) {
+    case SL_PERIOD_DAY: return now - now % 86400;
+    case SL_PERIOD_WEEK: {
+        int64_t day = now / 86400;          /* 1970-01-01 was a Thursday */
+        int64_t dow = (day + 3) % 7;        /* 0 = Monday */
+        return (day - dow) * 86400;
+    }
+    case SL_PERIOD_MONTH:
+        gmtime_r(&t, &tm);
+        tm.tm_mday = 1;
+        tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+        return (int64_t)timegm(&tm);
+    default: return 0;
+    }
+}
+
+static void holder_init(holder *h, sl_budget b, sl_limits l)
+{
+    pthread_mutex_init(&h->mu, NULL);
+    h->budget = b;
+    h->limits = l;
+    h->rpm_level = l.rpm;
+    h->tpm_level = l.tpm;
+    h->refill_ms = mono_ms();
+}
+
+int sl_gov_init(const sl_table *t, sl_gov_restore_fn restore, void *ctx)
+{
+    gt = t;
+    keys = calloc(t->key_count ? t->key_count : 1, sizeof *keys);
+    teams = calloc(t->team_count ? t->team_count : 1, sizeof *teams);
+    if (!keys || !teams)
+        return -1;
+    int64_t now = (int64_t)time(NULL);
+    for (uint32_t i = 0; i < t->key_count; i++) {
+        holder *h = &keys[i];
+        holder_init(h, t->keys[i].budget, t->keys[i].limits);
+        h->period_start = sl_gov_period_start(h->budget.per, now);
+        if (restore && h->budget.per != SL_PERIOD_NONE &&
+            restore(ctx, "key", t->keys[i].name, h->period_start, &h->spent_usd, &h->spent_tokens) != 0)
+            return -1;
+    }
+    for (uint32_t i = 0; i < t->team_count; i++) {
+        holder *h = &teams[i];
+        holder_init(h, t->teams[i].budget, t->teams[i].limits);
+        h->period_start = sl_gov_period_start(h->budget.per, now);
+        if (restore && h->budget.per != SL_PERIOD_NONE &&
+            restore(ctx, "team", t->teams[i].name, h->period_start, &h->spent_usd, &h->spent_tokens) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+void sl_gov_shutdown(void)
+{
+    free(keys);
+    free(teams);
+    keys = teams = NULL;
+}
+
+int64_t sl_gov_cost(const sl_table *t, uint16_t provider, const char *model,
+                    const sl_usage_counts *u, int *priced)
+{
+    *priced = 0;
+    for (uint32_t i = 0; i < t->price_count; i++) {
+        const sl_price *p = &t->prices[i];
+        if (p->provider != provider || strcmp(p->model, model) != 0)
+            continue;
+        *priced = 1;
+        /* micro-USD = tokens * (micro-USD per Mtok) / 1e6, rounded half up,
+         * in 128-bit so no realistic count can overflow. */
+        __int128 sum = (__int128)u->input * p->input + (__int128)u->output * p->output +
+                       (__int128)u->cache_read * p->cache_read +
+                       (__int128)u->cache_write * p->cache_write;
+        return (int64_t)((sum + 500000) / 1000000);
+    }
+    return 0;
+}
+
+/* Rolls the period over if `now` left it; caller holds the lock. */
+static void roll(holder *h, int64_t now)
+{
+    if (h->budget.per == SL_PERIOD_NONE || h->budget.per == SL_PERIOD_TOTAL)
+        return;
+    int64_t start = sl_gov_period_start(h->budget.per, now);
+    if (start != h->period_start) {
+        h->period_start = start;
+        h->spent_usd = h->spent_tokens = 0;
+        /* reservations made in the old period settle into the new one */
+    }
+}
+
+static void refill(holder *h)
+{
+    int64_t now = mono_ms();
+    double dt = (double)(now - h->refill_ms) / 60000.0;
+    h->refill_ms = now;
+    if (h->limits.rpm) {
+        h->rpm_level += dt * h->limits.rpm;
+        if (h->rpm_level > h->limits.rpm)
+            h->rpm_level = h->limits.rpm;
+    }
+    if (h->limits.tpm) {
+        h->tpm_level += dt * h->limits.tpm;
+        if (h->tpm_level > h->limits.tpm)
+            h->tpm_level = h->limits.tpm;
+    }
+}
+
+/* Checks one holder and reserves on success; lock held by caller. */
+static sl_gov_verdict check(holder *h, int64_t usd, int64_t tokens, int64_t now, int *retry_after,
+                            const char **why, int is_team)
+{
+    roll(h, now);
+    refill(h);
+    if (h->limits.rpm && h->rpm_level < 1.0) {
+        *retry_after = (int)((1.0 - h->rpm_level) * 60.0 / h->limits.rpm) + 1;
+        *why = is_team ? "team request rate limit reached" : "request rate limit reached";
+        return SL_GOV_RATE_LIMITED;
+    }
+    if (h->limits.tpm && h->tpm_level <= 0.0) {
+        *retry_after = (int)((-h->tpm_level + 1.0) * 60.0 / h->limits.tpm) + 1;
+        *why = is_team ? "team token rate limit reached" : "token rate limit reached";
+        return SL_GOV_RATE_LIMITED;
+    }
+    if (h->budget.per != SL_PERIOD_NONE) {
+        if (h->budget.usd_micros >= 0 && h->spent_usd + h->reserved_usd + usd > h->budget.usd_micros) {
+            *why = is_team ? "team budget exhausted" : "key budget exhausted";
+            return SL_GOV_BUDGET;
+        }
+        if (h->budget.tokens >= 0 &&
+            h->spent_tokens + h->reserved_tokens + tokens > h->budget.tokens) {
+            *why = is_team ? "team token budget exhausted" : "key token budget exhausted";
+            return SL_GOV_BUDGET;
+        }
+    }
+    return SL_GOV_OK;
+}
+
+static void reserve(holder *h, int64_t usd, int64_t tokens)
+{
+    if (h->limits.rpm)
+        h->rpm_level -= 1.0;
+    h->reserved_usd += usd;
+    h->reserved_tokens += tokens;
+}
+
+sl_gov_verdict sl_gov_admit(int key, int64_t usd, int64_t tokens, int64_t now, sl_gov_ticket *tk,
+                            int *retry_after, const char **why)
+{
+    memset(tk, 0, sizeof *tk);
+    tk->key = key;
+    tk->team = -1;
+    *retry_after = 0;
+    *why = "";
+    if (key < 0 || !keys)
+        return SL_GOV_OK;
+    holder *k = &keys[key];
+    int team = gt->keys[key].team;
+    holder *tm = team >= 0 ? &teams[team] : NULL;
+    /* Lock order: key, then team. */
+    pthread_mutex_lock(&k->mu);
+    if (tm)
+        pthread_mutex_lock(&tm->mu);
+    sl_gov_verdict v = check(k, usd, tokens, now, retry_after, why, 0);
+    if (v == SL_GOV_OK && tm)
+        v = check(tm, usd, tokens, now, retry_after, why, 1);
+    if (v == SL_GOV_OK) {
+        reserve(k, usd, tokens);
+        if (tm)
+            reserve(tm, usd, tokens);
+        tk->team = team;
+        tk->usd = usd;
+        tk->tokens = tokens;
+    }
+    if (tm)
+        pthread_mutex_unlock(&tm->mu);
+    pthread_mutex_unlock(&k->mu);
+    return v;
+}
+
+static void settle_one(holder *h, const sl_gov_ticket *tk, int64_t usd, int64_t tokens, int64_t now)
+{
+    pthread_mutex_lock(&h->mu);
+    roll(h, now);
+    h->reserved_usd -= tk->usd;
+    h->reserved_tokens -= tk->tokens;
+    if (h->reserved_usd < 0)
+        h->reserved_usd = 0;
+    if (h->reserved_tokens < 0)
+        h->reserved_tokens = 0;
+    h->spent_usd += usd;
+    h->spent_tokens += tokens;
+    if (h->limits.tpm) {
+        refill(h);
+        h->tpm_level -= (double)tokens;
+    }
+    pthread_mutex_unlock(&h->mu);
+}
+
+void sl_gov_settle(sl_gov_ticket *tk, int64_t usd, int64_t tokens, int64_t now)
+{
+    if (tk->key < 0 || !keys)
+        return;
+    settle_one(&keys[tk->key], tk, usd, tokens, now);
+    if (tk->team >= 0)
+        settle_one(&teams[tk->team], tk, usd, tokens, now);
+    tk->key = -1;
+}
+
+static void view(holder *h, int64_t now, sl_gov_view *v)
+{
+    pthread_mutex_lock(&h->mu);
+    roll(h, now);
+    v->spent_usd = h->spent_usd;
+    v->reserved_usd = h->reserved_usd;
+    v->spent_tokens = h->spent_tokens;
+    v->reserved_tokens = h->reserved_tokens;
+    v->period_start = h->period_start;
+    pthread_mutex_unlock(&h->mu);
+}
+
+void sl_gov_view_key(int key, int64_t now, sl_gov_view *v) { view(&keys[key], now, v); }
+void sl_gov_view_team(int team, int64_t now, sl_gov_view *v) { view(&teams[team], now, v); }

@@ -1,0 +1,118 @@
+/*
+ * Usage extraction. OpenAI reports prompt_tokens (cached ones included, and
+ * broken out in prompt_tokens_details.cached_tokens); Anthropic reports
+ * input_tokens (uncached) with cache_read/cache_creation separately. We
+ * normalise to uncached input + cache read + cache write + output so one
+ * price table applies to both. On streams only `data:` lines that mention
+ * "usage" or a terminal marker are parsed, so relaying stays cheap.
+ */
+#define _GNU_SOURCE /* memmem */
+#include "govern/usage.h"
+
+#include <jansson.h>
+#include <string.h>
+
+#define MAX_LINE (1024 * 1024)
+
+static int64_t ival(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    return json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
+}
+
+void sl_usage_from_json(json_t *usage, sl_usage_counts *u)
+{
+    if (!json_is_object(usage))
+        return;
+    int64_t v;
+    if ((v = ival(usage, "prompt_tokens")) >= 0) { /* OpenAI */
+        int64_t cached = ival(json_object_get(usage, "prompt_tokens_details"), "cached_tokens");
+        if (cached < 0)
+            cached = 0;
+        u->input = v - cached > 0 ? v - cached : 0;
+        u->cache_read = cached;
+        u->have = 1;
+    }
+    if ((v = ival(usage, "completion_tokens")) >= 0) {
+        u->output = v;
+        u->have = 1;
+    }
+    if ((v = ival(usage, "input_tokens")) >= 0) { /* Anthropic */
+        u->input = v;
+        u->have = 1;
+    }
+    if ((v = ival(usage, "output_tokens")) >= 0) {
+        u->output = v;
+        u->have = 1;
+    }
+    if ((v = ival(usage, "cache_read_input_tokens")) >= 0)
+        u->cache_read = v;
+    if ((v = ival(usage, "cache_creation_input_tokens")) >= 0)
+        u->cache_write = v;
+}
+
+void sl_usage_from_body(const char *body, size_t len, sl_usage_counts *u)
+{
+    json_t *j = json_loadb(body, len, 0, NULL);
+    if (!j)
+        return;
+    sl_usage_from_json(json_object_get(j, "usage"), u);
+    json_decref(j);
+}
+
+static void on_line(sl_usage_stream *s, const char *p, size_t n)
+{
+    if (n < 5 || memcmp(p, "data:", 5) != 0)
+        return;
+    p += 5;
+    n -= 5;
+    while (n && *p == ' ') {
+        p++;
+        n--;
+    }
+    if (n == 6 && memcmp(p, "[DONE]", 6) == 0) {
+        s->done = 1;
+        return;
+    }
+    int has_usage = memmem(p, n, "\"usage\"", 7) != NULL;
+    int stop = memmem(p, n, "\"message_stop\"", 14) != NULL;
+    if (stop)
+        s->done = 1;
+    if (!has_usage)
+        return;
+    json_t *j = json_loadb(p, n, 0, NULL);
+    if (!j)
+        return;
+    json_t *usage = json_object_get(j, "usage");
+    if (!usage) /* Anthropic message_start nests it in "message" */
+        usage = json_object_get(json_object_get(j, "message"), "usage");
+    /* Anthropic's message_delta carries only output_tokens; keep the input
+     * counts message_start gave. */
+    sl_usage_from_json(usage, &s->u);
+    json_decref(j);
+}
+
+void sl_usage_stream_feed(sl_usage_stream *s, const char *p, size_t n)
+{
+    while (n > 0) {
+        const char *nl = memchr(p, '\n', n);
+        size_t take = nl ? (size_t)(nl - p) : n;
+        if (s->line.len + take <= MAX_LINE)
+            sl_buf_append(&s->line, p, take);
+        if (!nl)
+            return;
+        size_t ln = s->line.len;
+        if (ln && s->line.data[ln - 1] == '\r')
+            ln--;
+        if (ln)
+            on_line(s, s->line.data, ln);
+        sl_buf_clear(&s->line);
+        p = nl + 1;
+        n -= take + 1;
+    }
+}
+
+void sl_usage_stream_free(sl_usage_stream *s)
+{
+    sl_buf_free(&s->line);
+}

@@ -1,0 +1,40 @@
+/*
+ * Token usage as providers report it, read from a complete JSON response
+ * or observed on an SSE stream as it passes through (without changing a
+ * byte of it). Both OpenAI and Anthropic shapes are understood; what a
+ * stream reports last wins, because both protocols send cumulative totals.
+ */
+#ifndef SLUICE_USAGE_H
+#define SLUICE_USAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+
+typedef struct sl_usage_counts {
+    int64_t input;        /* uncached input tokens */
+    int64_t output;
+    int64_t cache_read;
+    int64_t cache_write;
+    int have;             /* the provider reported usage */
+} sl_usage_counts;
+
+/* From a complete response body (either protocol). */
+void sl_usage_from_body(const char *body, size_t len, sl_usage_counts *u);
+
+/* Stream observer: feed bytes as they are relayed. */
+typedef struct sl_usage_stream {
+    sl_buf line;          /* partial line carried between feeds */
+    sl_usage_counts u;
+    int done;             /* saw a terminal event ([DONE] / message_stop) */
+} sl_usage_stream;
+
+void sl_usage_stream_feed(sl_usage_stream *s, const char *p, size_t n);
+void sl_usage_stream_free(sl_usage_stream *s);
+
+/* Interprets one usage JSON object in either shape (exposed for tests). */
+struct json_t;
+void sl_usage_from_json(struct json_t *usage, sl_usage_counts *u);
+
+#endif

@@ -1,0 +1,253 @@
+/*
+ * Semantic rules and reference resolution, plus the glob and suggestion
+ * helpers they rest on.
+ */
+#include "check.h"
+#include "glob.h"
+#include "helpers.h"
+#include "suggest.h"
+
+static void suggestions(void **state)
+{
+    const char *const names[] = {"local", "smart", "targets"};
+    assert_string_equal(slc_suggest("locl", names, 3), "local");
+    assert_string_equal(slc_suggest("taregts", names, 3), "targets");
+    assert_null(slc_suggest("zzzzzz", names, 3));
+    assert_null(slc_suggest("local", names, 3)); /* identical is no typo */
+    assert_int_equal(slc_edit_distance("ab", 2, "ba", 2), 1);
+    assert_int_equal(slc_edit_distance("", 0, "abc", 3), 3);
+}
+
+static void globs(void **state)
+{
+    assert_true(slc_glob_match("claude-*", "claude-3-opus"));
+    assert_true(slc_glob_match("claude-*", "claude-"));
+    assert_false(slc_glob_match("claude-*", "claude"));
+    assert_true(slc_glob_match("a?c", "abc"));
+    assert_false(slc_glob_match("a?c", "ac"));
+    assert_true(slc_glob_match("*-mini", "gpt-4o-mini"));
+    assert_int_equal(slc_glob_prefix_len("claude-3-*"), 9);
+    assert_int_equal(slc_glob_prefix_len("*"), 0);
+    assert_true(slc_glob_covers("claude-*", "claude-*-latest"));
+    assert_true(slc_glob_covers("*", "a?b*"));
+    assert_true(slc_glob_covers("a*", "abc"));
+    assert_true(slc_glob_covers("a?*", "ab*"));
+    assert_false(slc_glob_covers("a?", "a*"));
+    assert_false(slc_glob_covers("claude-3-*", "claude-*"));
+    assert_true(slc_glob_overlap("*-mini*", "*-latest"));
+    assert_false(slc_glob_overlap("a*", "b*"));
+    assert_false(slc_glob_overlap("*-mini", "*-latest"));
+    assert_true(slc_glob_overlap("a?c", "*c"));
+}
+
+static void listen_parse(void **state)
+{
+    slc_listen l;
+    assert_int_equal(slc_parse_listen("127.0.0.1:4000", &l), 0);
+    assert_int_equal(l.port, 4000);
+    assert_true(l.loopback);
+    assert_int_equal(slc_parse_listen("127.3.2.1:1", &l), 0);
+    assert_true(l.loopback);
+    assert_int_equal(slc_parse_listen("[::1]:80", &l), 0);
+    assert_true(l.loopback);
+    assert_string_equal(l.host, "::1");
+    assert_int_equal(slc_parse_listen("localhost:8080", &l), 0);
+    assert_true(l.loopback);
+    assert_int_equal(slc_parse_listen("0.0.0.0:4000", &l), 0);
+    assert_false(l.loopback);
+    assert_int_equal(slc_parse_listen("[::]:4000", &l), 0);
+    assert_false(l.loopback);
+    assert_int_equal(slc_parse_listen("gw.internal:443", &l), 0);
+    assert_false(l.loopback);
+    assert_int_equal(slc_parse_listen("::1:4000", &l), -1);
+    assert_int_equal(slc_parse_listen("127.0.0.1", &l), -1);
+    assert_int_equal(slc_parse_listen(":4000", &l), -1);
+    assert_int_equal(slc_parse_listen("h:0", &l), -1);
+    assert_int_equal(slc_parse_listen("h:65536", &l), -1);
+    assert_int_equal(slc_parse_listen("[nope]:1", &l), -1);
+}
+
+static void cidr_parse(void **state)
+{
+    uint8_t fam, prefix, addr[16];
+    assert_int_equal(slc_parse_cidr("10.0.0.0/8", &fam, &prefix, addr), 0);
+    assert_int_equal(fam, 4);
+    assert_int_equal(prefix, 8);
+    assert_int_equal(addr[0], 10);
+    assert_int_equal(slc_parse_cidr("192.168.1.7/24", &fam, &prefix, addr), 1);
+    assert_int_equal(addr[3], 0);
+    assert_int_equal(slc_parse_cidr("192.168.1.7", &fam, &prefix, addr), 0);
+    assert_int_equal(prefix, 32);
+    assert_int_equal(slc_parse_cidr("2001:db8::/32", &fam, &prefix, addr), 0);
+    assert_int_equal(fam, 6);
+    assert_int_equal(addr[1], 0x01);
+    assert_int_equal(slc_parse_cidr("::1", &fam, &prefix, addr), 0);
+    assert_int_equal(prefix, 128);
+    assert_int_equal(slc_parse_cidr("10.0.0.0/33", &fam, &prefix, addr), -1);
+    assert_int_equal(slc_parse_cidr("300.0.0.0", &fam, &prefix, addr), -1);
+    assert_int_equal(slc_parse_cidr("10.0.0.0/", &fam, &prefix, addr), -1);
+    assert_int_equal(slc_parse_cidr("/8", &fam, &prefix, addr), -1);
+}
+
+static void references(void **state)
+{
+    compiled *c = compile_str("sluice: 1\nproviders:\n  openai: { kind: openai }\n"
+                              "  ollama: { kind: openai, base_url: http://127.0.0.1:11434/v1 }\n"
+                              "models:\n  smart: { targets: [opnai], fallbacks: [locl] }\n"
+                              "  local: { targets: [ollama] }\n");
+    assert_error(c, "model 'smart' targets unknown provider 'opnai' (did you mean 'openai'?)");
+    assert_error(c, "model 'smart' falls back to unknown model 'locl' (did you mean 'local'?)");
+    compiled_free(c);
+}
+
+static void cycles(void **state)
+{
+    compiled *c = compile_str(SPEC_HEAD "models:\n  a: { targets: [demo], fallbacks: [b] }\n"
+                                        "  b: { targets: [demo], fallbacks: [a] }\n"
+                                        "  s: { targets: [demo], fallbacks: [s] }\n");
+    assert_error(c, "fallback cycle: a -> b -> a");
+    assert_error(c, "model 's' falls back to itself");
+    assert_int_equal(slc_diags_errors(c->diags), 2);
+    compiled_free(c);
+    /* A diamond is not a cycle. */
+    c = compile_str(SPEC_HEAD "models:\n  a: { targets: [demo], fallbacks: [b, c] }\n"
+                              "  b: { targets: [demo], fallbacks: [d] }\n"
+                              "  c: { targets: [demo], fallbacks: [d] }\n  d: { targets: [demo] }\n");
+    assert_clean(c);
+    compiled_free(c);
+}
+
+static void providers(void **state)
+{
+    compiled *c = compile_str("sluice: 1\nproviders:\n"
+                              "  o: { kind: openai }\n  a: { kind: anthropic }\n"
+                              "  g: { kind: gemini, base_url: 'https://g.example//' }\n"
+                              "  m: { kind: mock }\n"
+                              "models:\n  x: { targets: [o, a, g, m] }\n");
+    assert_clean(c);
+    slc_spec *s = c->spec;
+    assert_string_equal(s->providers[0].base_url.s, "https://api.openai.com/v1");
+    assert_string_equal(s->providers[1].base_url.s, "https://api.anthropic.com");
+    assert_string_equal(s->providers[2].base_url.s, "https://g.example");
+    assert_string_equal(s->providers[3].base_url.s, "");
+    assert_null(s->providers[0].api_key_env);
+    compiled_free(c);
+}
+
+static void secrets(void **state)
+{
+    compiled *c = compile_str("sluice: 1\nproviders:\n  o: { kind: openai, api_key: sk-live-123 }\n"
+                              "models:\n  x: { targets: [o] }\n");
+    assert_error(c, "provider 'o': api_key must be env:NAME; a literal secret does not belong in the spec");
+    slc_severity sev;
+    const char *m;
+    for (size_t i = 0; (m = slc_diags_message(c->diags, i, &sev, NULL)); i++)
+        assert_null(strstr(m, "sk-live"));
+    compiled_free(c);
+    c = compile_str("sluice: 1\nproviders:\n  o: { kind: openai, api_key: env:OPENAI_KEY }\n"
+                    "models:\n  x: { targets: [o] }\n");
+    assert_clean(c);
+    assert_string_equal(c->spec->providers[0].api_key_env, "OPENAI_KEY");
+    compiled_free(c);
+}
+
+static void weights_and_attempts(void **state)
+{
+    compiled *c = compile_str(SPEC_HEAD "models:\n  m:\n    targets: [{ provider: demo, weight: 0 }]\n"
+                                        "    retry: { attempts: 11 }\n");
+    assert_error(c, "has weight 0; weights must be at least 1");
+    assert_error(c, "retry attempts 11 in model 'm' is out of range 0..10");
+    compiled_free(c);
+}
+
+#define HASH1 "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+#define HASH2 "sha256:2222222222222222222222222222222222222222222222222222222222222222"
+
+static void keys_and_scopes(void **state)
+{
+    compiled *c = compile_str(SPEC_HEAD "models:\n  smart: { targets: [demo] }\n"
+                                        "  \"claude-*\": { targets: [demo] }\n"
+                                        "  \"claude-3-*\": { targets: [demo] }\n  other: { targets: [demo] }\n"
+                                        "teams:\n  t: { budget: { usd: 10, per: day } }\n"
+                                        "keys:\n  k:\n    hash: " HASH1 "\n    team: t\n"
+                                        "    models: [\"claude-*\", smart]\n"
+                                        "  j: { hash: " HASH2 " }\n");
+    assert_clean(c);
+    slc_key *k = &c->spec->keys[0];
+    assert_int_equal(k->team_idx, 0);
+    assert_false(k->all_models);
+    assert_int_equal(k->nscope, 3);
+    assert_int_equal(k->scope[0], 0);
+    assert_int_equal(k->scope[1], 1);
+    assert_int_equal(k->scope[2], 2);
+    assert_int_equal(k->hash_bytes[0], 0x11);
+    assert_true(c->spec->keys[1].all_models);
+    assert_int_equal(c->spec->teams[0].budget.period, SLC_PERIOD_DAY);
+    compiled_free(c);
+}
+
+static void key_errors(void **state)
+{
+    compiled *c = compile_str(SPEC_HEAD "models:\n  smart: { targets: [demo] }\n"
+                                        "keys:\n  k: { hash: " HASH1 ", models: [smrt, \"x*\"], team: nope,\n"
+                                        "       budget: { usd: 1, per: dya } }\n"
+                                        "  j: { hash: " HASH1 " }\n  h: { hash: abc }\n");
+    assert_error(c, "key 'k' allows unknown model 'smrt' (did you mean 'smart'?)");
+    assert_error(c, "key 'k' allows 'x*', which matches no model entry");
+    assert_error(c, "key 'k' belongs to unknown team 'nope'");
+    assert_error(c, "budget of key 'k' has unknown period 'dya' (did you mean 'day'?)");
+    assert_error(c, "key 'j' has the same hash as key 'k'");
+    assert_error(c, "key 'h': hash must be 'sha256:' followed by 64 lowercase hex digits");
+    compiled_free(c);
+}
+
+static void open_listener(void **state)
+{
+    compiled *c = compile_str(SPEC_HEAD "listen: 0.0.0.0:4000\nmodels:\n  m: { targets: [demo] }\n");
+    assert_error(c, "is not a loopback address, but the spec has no 'keys'");
+    compiled_free(c);
+    c = compile_str(SPEC_HEAD "listen: 0.0.0.0:4000\nmodels:\n  m: { targets: [demo] }\n"
+                              "keys:\n  k: { hash: " HASH1 " }\n");
+    assert_clean(c);
+    compiled_free(c);
+    c = compile_str(SPEC_HEAD "listen: \"[::1]:4000\"\nmodels:\n  m: { targets: [demo] }\n");
+    assert_clean(c);
+    compiled_free(c);
+}
+
+static void shadowing(void **state)
+{
+    compiled *c = compile_str(SPEC_HEAD "models:\n  \"a*\": { targets: [demo] }\n"
+                                        "  \"a*b\": { targets: [demo] }\n  \"ab*\": { targets: [demo] }\n");
+    assert_warning(c, "model 'a*b' can never match: every name it matches goes to 'a*' first");
+    assert_int_equal(slc_diags_warnings(c->diags), 1);
+    assert_false(c->spec->models[1].emitted);
+    assert_true(c->spec->models[2].emitted);
+    compiled_free(c);
+}
+
+static void budgets(void **state)
+{
+    compiled *c = compile_str("sluice: 1\nproviders:\n  o: { kind: openai }\n"
+                              "models:\n  gpt-4o: { targets: [o] }\n"
+                              "teams:\n  t: { budget: { usd: 10, per: day } }\n"
+                              "keys:\n  k: { hash: " HASH1 ", team: t, budget: { usd: 11, per: day } }\n");
+    assert_warning(c, "budget of key 'k' ($11.00 per day) is larger than that of its team 't' ($10.00 per day)");
+    assert_warning(c, "'o/gpt-4o' (used by model 'gpt-4o') has no price");
+    assert_int_equal(slc_diags_errors(c->diags), 0);
+    compiled_free(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(suggestions),  cmocka_unit_test(globs),
+        cmocka_unit_test(listen_parse), cmocka_unit_test(cidr_parse),
+        cmocka_unit_test(references),   cmocka_unit_test(cycles),
+        cmocka_unit_test(providers),    cmocka_unit_test(secrets),
+        cmocka_unit_test(weights_and_attempts), cmocka_unit_test(keys_and_scopes),
+        cmocka_unit_test(key_errors),   cmocka_unit_test(open_listener),
+        cmocka_unit_test(shadowing),    cmocka_unit_test(budgets),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
