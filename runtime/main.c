@@ -24,6 +24,9 @@ static void usage(FILE *out)
             "\n"
             "  --listen ADDR:PORT   listen address (spec: %s); [V6]:PORT for IPv6, port 0 picks one\n"
             "  --state PATH         SQLite state file (spec: %s)\n"
+            "  --ledger MODE        commit (default): a response ends only after its spend row is\n"
+            "                       committed; async: rows are written behind the response;\n"
+            "                       off: no ledger (budgets start from zero at every start)\n"
             "  --workers N          event-loop threads (default: number of CPUs)\n"
             "  --drain-timeout MS   how long SIGTERM waits for in-flight requests (default 10000)\n"
             "  --quiet              no access log lines\n"
@@ -35,7 +38,9 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-    enum { O_LISTEN = 1000, O_STATE, O_WORKERS, O_DRAIN, O_QUIET, O_LOGLEVEL, O_VERSION, O_HELP };
+    enum { O_LISTEN = 1000, O_STATE, O_WORKERS, O_DRAIN, O_QUIET, O_LOGLEVEL, O_VERSION, O_HELP,
+           O_LEDGER };
+    int ledger_wait = 1;
     static const struct option opts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
         {"state", required_argument, NULL, O_STATE},
@@ -45,6 +50,7 @@ int main(int argc, char **argv)
         {"log-level", required_argument, NULL, O_LOGLEVEL},
         {"version", no_argument, NULL, O_VERSION},
         {"help", no_argument, NULL, O_HELP},
+        {"ledger", required_argument, NULL, O_LEDGER},
         {NULL, 0, NULL, 0},
     };
     if (sl_spec.abi != SL_TABLE_ABI) {
@@ -88,6 +94,15 @@ int main(int argc, char **argv)
             printf("sluice %s\nspec sha256: %s\n", SLUICE_VERSION, sl_spec.spec_sha256);
             return 0;
         case O_HELP: usage(stdout); return 0;
+        case O_LEDGER:
+            if (strcmp(optarg, "commit") == 0) ledger_wait = 1;
+            else if (strcmp(optarg, "async") == 0) ledger_wait = 0;
+            else if (strcmp(optarg, "off") == 0) cfg.state_path = "";
+            else {
+                fprintf(stderr, "sluice: --ledger must be commit, async or off\n");
+                return 2;
+            }
+            break;
         default: usage(stderr); return 2;
         }
     }
@@ -101,7 +116,8 @@ int main(int argc, char **argv)
         return 1;
     }
     char err[256] = "";
-    if (sl_proxy_init(&sl_spec, err, sizeof err) != 0) {
+    sl_proxy_options popt = {.state_path = cfg.state_path, .ledger_wait = ledger_wait};
+    if (sl_proxy_init(&sl_spec, &popt, err, sizeof err) != 0) {
         fprintf(stderr, "sluice: %s\n", err);
         return 1;
     }

@@ -64,6 +64,7 @@ static void on_line(sl_usage_stream *s, const char *p, size_t n)
 {
     if (n < 5 || memcmp(p, "data:", 5) != 0)
         return;
+    s->events++;
     p += 5;
     n -= 5;
     while (n && *p == ' ') {

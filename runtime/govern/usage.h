@@ -28,6 +28,7 @@ typedef struct sl_usage_stream {
     sl_buf line;          /* partial line carried between feeds */
     sl_usage_counts u;
     int done;             /* saw a terminal event ([DONE] / message_stop) */
+    int64_t events;       /* data lines seen: a floor for output tokens */
 } sl_usage_stream;
 
 void sl_usage_stream_feed(sl_usage_stream *s, const char *p, size_t n);

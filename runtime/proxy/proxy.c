@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "auth/auth.h"
 #include "core/buf.h"
@@ -27,6 +28,9 @@
 #include "json/json_scan.h"
 #include "providers/mock.h"
 #include "proxy/surface.h"
+#include "govern/govern.h"
+#include "govern/usage.h"
+#include "ledger/ledger.h"
 #include "route/health.h"
 #include "route/route.h"
 #include "upstream/upstream.h"
@@ -82,14 +86,60 @@ typedef struct sl_exchange {
     sl_buf resp;           /* buffered body */
     int streaming;         /* relaying to the client */
     ev_tstamp started;
+    double ttfb_ms;
+
+    /* Governance: the reservation made at admission and what we saw. */
+    int admitted;
+    sl_gov_ticket ticket;
+    sl_usage_stream usage_stream;
+    sl_usage_counts mock_usage;
+    int accounted;
+    struct hold *hold;     /* waiting for the ledger commit */
+    int final_kind;        /* 1 respond, 2 stream end */
+    int final_status;
+    const char *final_ctype, *final_hdrs;
+    char *final_body;      /* malloc'd */
+    size_t final_len;
 } sl_exchange;
 
+/* The response held until its ledger row is committed. Heap-allocated
+ * because the ledger may report after the client (and with it the
+ * exchange's arena) is gone. */
+typedef struct hold {
+    sl_exchange *x;
+    int cancelled;
+} hold;
+
+typedef struct proxy_worker {
+    sl_router *router;
+    sl_ledger_notifier *notifier;
+} proxy_worker;
+
+static sl_ledger *ledger;
+static int ledger_wait = 1;   /* hold responses until their row commits */
+
 static char **provider_auth;   /* per provider: auth header line, or NULL */
+static uint32_t provider_count;
 
 /* ---- set-up ------------------------------------------------------------ */
 
-int sl_proxy_init(const sl_table *t, char *err, size_t errlen)
+int sl_proxy_init(const sl_table *t, const sl_proxy_options *opt, char *err, size_t errlen)
 {
+    ledger_wait = opt->ledger_wait;
+    if (opt->state_path && *opt->state_path) {
+        ledger = sl_ledger_open(opt->state_path, err, errlen);
+        if (!ledger)
+            return -1;
+    }
+    if (sl_gov_init(t, ledger ? sl_ledger_restore : NULL, ledger) != 0) {
+        snprintf(err, errlen, "cannot restore spend from the ledger");
+        return -1;
+    }
+    if (ledger && sl_ledger_start(ledger) != 0) {
+        snprintf(err, errlen, "cannot start the ledger thread");
+        return -1;
+    }
+    provider_count = t->provider_count;
     provider_auth = calloc(t->provider_count ? t->provider_count : 1, sizeof *provider_auth);
     if (!provider_auth) {
         snprintf(err, errlen, "out of memory");
@@ -133,17 +183,36 @@ int sl_proxy_init(const sl_table *t, char *err, size_t errlen)
 
 void sl_proxy_shutdown(void)
 {
+    sl_ledger_close(ledger); /* flushes queued rows */
+    ledger = NULL;
+    sl_gov_shutdown();
     sl_auth_shutdown();
     sl_health_shutdown();
+    for (uint32_t i = 0; provider_auth && i < provider_count; i++)
+        free(provider_auth[i]);
     free(provider_auth);
     provider_auth = NULL;
 }
 
-static void router_free(void *r) { sl_router_free(r); }
+static void worker_free(void *p)
+{
+    proxy_worker *pw = p;
+    if (!pw)
+        return;
+    sl_router_free(pw->router);
+    sl_ledger_notifier_detach(pw->notifier);
+    free(pw);
+}
 
 void sl_proxy_worker_init(sl_worker *w)
 {
-    sl_worker_set_proxy_state(w, sl_router_new(sl_worker_table(w)), router_free);
+    proxy_worker *pw = calloc(1, sizeof *pw);
+    if (pw) {
+        pw->router = sl_router_new(sl_worker_table(w));
+        if (ledger)
+            pw->notifier = sl_ledger_notifier_new(ledger, sl_worker_loop(w));
+    }
+    sl_worker_set_proxy_state(w, pw, worker_free);
 }
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -184,10 +253,138 @@ static void exchange_release(sl_exchange *x)
     curl_slist_free_all(x->headers);
     x->headers = NULL;
     sl_buf_free(&x->resp);
+    sl_usage_stream_free(&x->usage_stream);
     if (x->json) {
         json_decref(x->json);
         x->json = NULL;
     }
+}
+
+/* ---- accounting ---------------------------------------------------------
+ *
+ * Every admitted request is settled exactly once: its reservation is
+ * replaced by the real cost (or, when the provider reported nothing, an
+ * estimate from what was delivered) and one ledger row is queued. */
+
+static int64_t estimate_input_tokens(const sl_exchange *x)
+{
+    return (int64_t)((x->body_len + 3) / 4);
+}
+
+static sl_ledger_row *account(sl_exchange *x, int status, const sl_usage_counts *seen)
+{
+    if (!x->admitted || x->accounted)
+        return NULL;
+    x->accounted = 1;
+    sl_usage_counts u = {0};
+    int estimated = 0;
+    if (seen && seen->have) {
+        u = *seen;
+    } else if (x->streaming) {
+        /* Cut short without a usage report: charge what went out. */
+        u.input = estimate_input_tokens(x);
+        u.output = x->usage_stream.u.output ? x->usage_stream.u.output : (int64_t)x->usage_stream.events;
+        estimated = 1;
+    }
+    int priced = 0;
+    int64_t cost = 0;
+    if (x->prov)
+        cost = sl_gov_cost(x->t, (uint16_t)(x->prov - x->t->providers), x->upstream_model, &u, &priced);
+    int64_t tokens = u.input + u.output + u.cache_read + u.cache_write;
+    sl_gov_settle(&x->ticket, cost, tokens, (int64_t)time(NULL));
+
+    sl_ledger_row *r = sl_arena_alloc(x->arena, sizeof *r);
+    if (!r)
+        return NULL;
+    memset(r, 0, sizeof *r);
+    r->ts_ms = (int64_t)(x->started * 1000.0);
+    if (x->key >= 0) {
+        const sl_key *k = &x->t->keys[x->key];
+        snprintf(r->key, sizeof r->key, "%s", k->name);
+        if (k->team >= 0)
+            snprintf(r->team, sizeof r->team, "%s", x->t->teams[k->team].name);
+    }
+    snprintf(r->model, sizeof r->model, "%s", x->client_model ? x->client_model : "");
+    snprintf(r->provider, sizeof r->provider, "%s", x->prov ? x->prov->name : "");
+    snprintf(r->upstream_model, sizeof r->upstream_model, "%s", x->upstream_model ? x->upstream_model : "");
+    r->status = status;
+    r->input_tokens = u.input;
+    r->output_tokens = u.output;
+    r->cache_read_tokens = u.cache_read;
+    r->cache_write_tokens = u.cache_write;
+    r->cost_micros = cost;
+    r->latency_ms = (ev_time() - x->started) * 1000.0;
+    r->ttfb_ms = x->ttfb_ms;
+    r->attempts = x->tries;
+    r->stream = x->stream;
+    r->estimated = estimated;
+    return r;
+}
+
+static sl_ledger_notifier *worker_notifier(sl_exchange *x)
+{
+    proxy_worker *pw = sl_worker_proxy_state(x->w);
+    return pw ? pw->notifier : NULL;
+}
+
+/* Queue the row without waiting (failures, aborted requests). */
+static void record(sl_exchange *x, int status, const sl_usage_counts *seen)
+{
+    sl_ledger_row *r = account(x, status, seen);
+    if (r && ledger)
+        sl_ledger_submit(ledger, r, NULL, NULL, NULL);
+}
+
+static void complete(sl_exchange *x)
+{
+    sl_conn *c = x->conn;
+    int kind = x->final_kind;
+    int status = x->final_status;
+    const char *ct = x->final_ctype, *hdrs = x->final_hdrs;
+    char *body = x->final_body;
+    size_t len = x->final_len;
+    x->final_body = NULL;
+    exchange_release(x);
+    if (kind == 1) {
+        sl_conn_respond(c, status, ct, hdrs, body ? body : "", len);
+        free(body);
+    } else {
+        sl_conn_stream_end(c, 1);
+    }
+}
+
+static void hold_done(void *ctx)
+{
+    hold *h = ctx;
+    if (!h->cancelled) {
+        h->x->hold = NULL;
+        complete(h->x);
+    }
+    free(h);
+}
+
+/* A successful answer: settle, then send the last bytes once the ledger row
+ * is committed (or at once when there is no ledger). */
+static void deliver(sl_exchange *x, const sl_usage_counts *seen)
+{
+    sl_ledger_row *r = account(x, x->final_status, seen);
+    sl_ledger_notifier *n = worker_notifier(x);
+    if (r && ledger && ledger_wait && n &&
+        (r->input_tokens + r->output_tokens + r->cache_read_tokens + r->cache_write_tokens) > 0) {
+        hold *h = malloc(sizeof *h);
+        if (h) {
+            h->x = x;
+            h->cancelled = 0;
+            if (sl_ledger_submit(ledger, r, n, hold_done, h) == 0) {
+                x->hold = h;
+                return;
+            }
+            free(h);
+        }
+    }
+    if (r && ledger)
+        sl_ledger_submit(ledger, r, NULL, NULL, NULL);
+    complete(x);
 }
 
 /* Headers sluice adds to every routed answer. */
@@ -207,6 +404,7 @@ static void fail(sl_exchange *x, int status, const char *code, const char *fmt, 
     sl_conn *c = x->conn;
     sl_surface s = x->surface;
     const char *hdrs = x->plan_len ? sluice_headers(x, NULL) : NULL;
+    record(x, status, NULL);
     exchange_release(x);
     sl_surface_error(c, s, status, code, hdrs, "%s", msg);
 }
@@ -340,6 +538,7 @@ static void finish_failed(sl_exchange *x)
         size_t len = x->last_body.len;
         x->last_body.data = NULL;
         x->last_body.len = x->last_body.cap = x->last_body.off = 0;
+        record(x, status, NULL);
         exchange_release(x);
         sl_conn_respond(c, status, ct, hdrs, body ? body : "", len);
         free(body);
@@ -435,6 +634,7 @@ static size_t on_data(void *ctx, const char *p, size_t n)
         /* First upstream bytes of a good stream: commit to this attempt.
          * From here on a failure can no longer move to another target. */
         x->streaming = 1;
+        x->ttfb_ms = (ev_time() - x->started) * 1000.0;
         const char *ct = x->content_type[0] ? x->content_type : "text/event-stream";
         if (sl_conn_stream_begin(x->conn, x->status, ct, sluice_headers(x, x->passthrough)) != 0)
             return 0;
@@ -443,6 +643,7 @@ static size_t on_data(void *ctx, const char *p, size_t n)
         return SL_XFER_PAUSE;
     if (sl_conn_stream_write(x->conn, p, n) != 0)
         return 0; /* client gone: the abort hook follows from the loop */
+    sl_usage_stream_feed(&x->usage_stream, p, n);
     return n;
 }
 
@@ -456,8 +657,9 @@ static void on_done(void *ctx, sl_xfer_result r, const char *detail)
         health_report(x, r == SL_XFER_OK);
         if (r == SL_XFER_OK) {
             access_log(x, x->status);
-            exchange_release(x);
-            sl_conn_stream_end(c, 1);
+            x->final_kind = 2;
+            x->final_status = x->status;
+            deliver(x, &x->usage_stream.u);
             return;
         }
         char ev[1024], msg[256];
@@ -466,6 +668,7 @@ static void on_done(void *ctx, sl_xfer_result r, const char *detail)
         size_t n = sl_surface_stream_error(x->surface, msg, ev, sizeof ev);
         sl_log_warn("%s", msg);
         access_log(x, 502);
+        record(x, 502, &x->usage_stream.u);
         exchange_release(x);
         sl_conn_stream_write(c, ev, n);
         sl_conn_stream_end(c, 0);
@@ -489,18 +692,21 @@ static void on_done(void *ctx, sl_xfer_result r, const char *detail)
             return;
         }
         /* Final answer, success or not: status and body unchanged. */
-        sl_conn *c = x->conn;
-        const char *ct = x->content_type[0] ? x->content_type : "application/json";
-        const char *hdrs = sluice_headers(x, x->passthrough);
+        if (x->ttfb_ms == 0)
+            x->ttfb_ms = (ev_time() - x->started) * 1000.0;
         access_log(x, x->status);
-        int status = x->status;
-        char *body = x->resp.data;
-        size_t len = x->resp.len;
+        x->final_kind = 1;
+        x->final_status = x->status;
+        x->final_ctype = x->content_type[0] ? x->content_type : "application/json";
+        x->final_hdrs = sluice_headers(x, x->passthrough);
+        x->final_body = x->resp.data;
+        x->final_len = x->resp.len;
         x->resp.data = NULL;
         x->resp.len = x->resp.cap = x->resp.off = 0;
-        exchange_release(x);
-        sl_conn_respond(c, status, ct, hdrs, body ? body : "", len);
-        free(body);
+        sl_usage_counts u = {0};
+        if (x->status >= 200 && x->status < 300)
+            sl_usage_from_body(x->final_body ? x->final_body : "", x->final_len, &u);
+        deliver(x, &u);
         return;
     }
     health_report(x, 0);
@@ -523,9 +729,19 @@ static const sl_xfer_callbacks xfer_cb = {on_head, on_data, on_done};
 static void hook_abort(void *ex)
 {
     sl_exchange *x = ex;
+    if (x->hold) {
+        /* Already settled; only the last bytes were waiting. */
+        x->hold->cancelled = 1;
+        x->hold = NULL;
+        free(x->final_body);
+        x->final_body = NULL;
+        exchange_release(x);
+        return;
+    }
     access_log(x, 499); /* client closed the connection, as nginx logs it */
     if (x->plan_len)
         sl_health_abandon(x->plan[x->attempt].target, x->probe);
+    record(x, 499, &x->usage_stream.u);
     exchange_release(x);
 }
 
@@ -603,6 +819,8 @@ static void start_attempt(sl_exchange *x)
         size_t body_len = x->body_len;
         exchange_release(x);
         sl_mock_respond(c, op, json, model, body_len, hdrs, &usage);
+        sl_usage_counts u = {.input = usage.input_tokens, .output = usage.output_tokens, .have = 1};
+        record(x, 200, &u);
         json_decref(json);
         return;
     }
@@ -738,6 +956,187 @@ static void respond_models(sl_conn *c, const sl_table *t, int anthropic)
     free(js);
 }
 
+/* ---- admin API ---------------------------------------------------------
+ *
+ * Exists only when the spec has `admin:`; authenticated by the admin key,
+ * which is not a client key, so it cannot be spent on inference. Never
+ * returns hashes. */
+
+static int64_t query_time(const sl_http_request *req, const char *name)
+{
+    char want[32];
+    int wn = snprintf(want, sizeof want, "%s=", name);
+    const char *q = req->query;
+    size_t qn = req->query_len;
+    while (q && qn > 0) {
+        const char *amp = memchr(q, '&', qn);
+        size_t seg = amp ? (size_t)(amp - q) : qn;
+        if (seg > (size_t)wn && memcmp(q, want, (size_t)wn) == 0) {
+            char v[32];
+            size_t vn = seg - (size_t)wn;
+            if (vn >= sizeof v)
+                return -1;
+            memcpy(v, q + wn, vn);
+            v[vn] = '\0';
+            struct tm tm = {0};
+            char *end = strptime(v, "%Y-%m-%d", &tm);
+            if (end && *end == '\0')
+                return (int64_t)timegm(&tm);
+            char *e;
+            long long n = strtoll(v, &e, 10);
+            return *e == '\0' && n >= 0 ? (int64_t)n : -1;
+        }
+        if (!amp)
+            break;
+        qn -= seg + 1;
+        q = amp + 1;
+    }
+    return 0;
+}
+
+static const char *query_value(const sl_http_request *req, const char *name, char *out, size_t cap)
+{
+    size_t nl = strlen(name);
+    const char *q = req->query;
+    size_t qn = req->query_len;
+    while (q && qn > 0) {
+        const char *amp = memchr(q, '&', qn);
+        size_t seg = amp ? (size_t)(amp - q) : qn;
+        if (seg > nl && memcmp(q, name, nl) == 0 && q[nl] == '=' && seg - nl - 1 < cap) {
+            memcpy(out, q + nl + 1, seg - nl - 1);
+            out[seg - nl - 1] = '\0';
+            return out;
+        }
+        if (!amp)
+            break;
+        qn -= seg + 1;
+        q = amp + 1;
+    }
+    return NULL;
+}
+
+static const char *period_name(sl_period p)
+{
+    static const char *const n[] = {"none", "day", "week", "month", "total"};
+    return p <= SL_PERIOD_TOTAL ? n[p] : "none";
+}
+
+static json_t *usd_json(int64_t micros)
+{
+    char b[48];
+    snprintf(b, sizeof b, "%lld.%06lld", (long long)micros / 1000000, (long long)micros % 1000000);
+    return json_string(b);
+}
+
+static json_t *budget_json(const sl_budget *b, const sl_gov_view *v)
+{
+    if (b->per == SL_PERIOD_NONE)
+        return json_null();
+    json_t *o = json_pack("{s:s,s:I,s:I}", "per", period_name(b->per), "spent_micros",
+                          (json_int_t)v->spent_usd, "spent_tokens", (json_int_t)v->spent_tokens);
+    json_object_set_new(o, "spent_usd", usd_json(v->spent_usd));
+    json_object_set_new(o, "reserved_micros", json_integer(v->reserved_usd));
+    if (b->usd_micros >= 0) {
+        json_object_set_new(o, "limit_usd", usd_json(b->usd_micros));
+        int64_t rem = b->usd_micros - v->spent_usd - v->reserved_usd;
+        json_object_set_new(o, "remaining_usd", usd_json(rem > 0 ? rem : 0));
+    }
+    if (b->tokens >= 0) {
+        json_object_set_new(o, "limit_tokens", json_integer(b->tokens));
+        int64_t rem = b->tokens - v->spent_tokens - v->reserved_tokens;
+        json_object_set_new(o, "remaining_tokens", json_integer(rem > 0 ? rem : 0));
+    }
+    return o;
+}
+
+static void respond_json_body(sl_conn *c, json_t *body)
+{
+    char *js = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(body);
+    if (!js) {
+        sl_surface_error(c, SL_SURFACE_OPENAI, 500, NULL, NULL, "out of memory");
+        return;
+    }
+    sl_conn_respond(c, 200, "application/json", NULL, js, strlen(js));
+    free(js);
+}
+
+static void handle_admin(sl_conn *c, const sl_table *t, const sl_http_request *req)
+{
+    if (!t->has_admin) {
+        sl_surface_error(c, SL_SURFACE_OPENAI, 404, NULL, NULL, "no admin API: the spec has no 'admin:'");
+        return;
+    }
+    if (!sl_auth_is_admin(t, req)) {
+        sl_surface_error(c, SL_SURFACE_OPENAI, 401, "invalid_api_key", NULL, "admin key required");
+        return;
+    }
+    if (req->method != SL_HTTP_GET) {
+        sl_surface_error(c, SL_SURFACE_OPENAI, 405, NULL, "Allow: GET\r\n", "use GET");
+        return;
+    }
+    int64_t now = (int64_t)time(NULL);
+    if (path_is(req, "/admin/keys")) {
+        json_t *arr = json_array();
+        for (uint32_t i = 0; i < t->key_count; i++) {
+            const sl_key *k = &t->keys[i];
+            sl_gov_view v;
+            sl_gov_view_key((int)i, now, &v);
+            json_t *models = json_array();
+            if (k->all_models)
+                json_array_append_new(models, json_string("*"));
+            for (uint32_t m = 0; m < k->scope_count; m++)
+                json_array_append_new(models, json_string(t->models[t->scopes[k->scope_first + m]].name));
+            json_t *o = json_pack("{s:s,s:s?,s:o,s:{s:i,s:i},s:o,s:o}", "name", k->name, "team",
+                                  k->team >= 0 ? t->teams[k->team].name : NULL, "models", models,
+                                  "limits", "rpm", (json_int_t)k->limits.rpm, "tpm",
+                                  (json_int_t)k->limits.tpm, "budget", budget_json(&k->budget, &v),
+                                  "expires", k->expires_unix ? json_integer(k->expires_unix) : json_null());
+            json_array_append_new(arr, o);
+        }
+        json_t *teams = json_array();
+        for (uint32_t i = 0; i < t->team_count; i++) {
+            sl_gov_view v;
+            sl_gov_view_team((int)i, now, &v);
+            json_array_append_new(teams, json_pack("{s:s,s:o}", "name", t->teams[i].name, "budget",
+                                                   budget_json(&t->teams[i].budget, &v)));
+        }
+        respond_json_body(c, json_pack("{s:o,s:o}", "keys", arr, "teams", teams));
+        return;
+    }
+    if (path_is(req, "/admin/spend")) {
+        char by[16];
+        if (!query_value(req, "by", by, sizeof by))
+            strcpy(by, "key");
+        int64_t since = query_time(req, "since"), until = query_time(req, "until");
+        if (since < 0 || until < 0) {
+            sl_surface_error(c, SL_SURFACE_OPENAI, 400, NULL, NULL,
+                             "since/until must be unix seconds or YYYY-MM-DD");
+            return;
+        }
+        if (!ledger) {
+            sl_surface_error(c, SL_SURFACE_OPENAI, 409, NULL, NULL, "the ledger is off");
+            return;
+        }
+        char err[128] = "";
+        char *js = sl_ledger_spend_json(ledger, by, since, until, err, sizeof err);
+        if (!js) {
+            sl_surface_error(c, SL_SURFACE_OPENAI, 400, NULL, NULL, "%s", err);
+            return;
+        }
+        char *body = sl_arena_printf(sl_conn_arena(c), "{\"by\":\"%s\",\"since\":%lld,\"until\":%lld,\"rows\":%s}",
+                                     by, (long long)since, (long long)until, js);
+        free(js);
+        if (!body) {
+            sl_surface_error(c, SL_SURFACE_OPENAI, 500, NULL, NULL, "out of memory");
+            return;
+        }
+        sl_conn_respond(c, 200, "application/json", NULL, body, strlen(body));
+        return;
+    }
+    sl_surface_error(c, SL_SURFACE_OPENAI, 404, NULL, NULL, "no such admin endpoint");
+}
+
 /* ---- entry point ------------------------------------------------------- */
 
 static const char *auth_message(sl_auth_status s)
@@ -765,6 +1164,11 @@ void sl_proxy_handle(sl_conn *c, const sl_http_request *req, const char *body, s
         /* Claude Code probes HEAD / before its first request. */
         static const char hello[] = "{\"service\":\"sluice\"}";
         sl_conn_respond(c, 200, "application/json", NULL, hello, sizeof hello - 1);
+        return;
+    }
+
+    if (req->path_len >= 7 && memcmp(req->path, "/admin/", 7) == 0) {
+        handle_admin(c, t, req);
         return;
     }
 
@@ -864,7 +1268,8 @@ void sl_proxy_handle(sl_conn *c, const sl_http_request *req, const char *body, s
     }
 
     sl_attempt plan[MAX_ATTEMPTS];
-    size_t n = sl_route_plan(sl_worker_proxy_state(w), (uint32_t)entry, plan, MAX_ATTEMPTS);
+    proxy_worker *pw = sl_worker_proxy_state(w);
+    size_t n = pw && pw->router ? sl_route_plan(pw->router, (uint32_t)entry, plan, MAX_ATTEMPTS) : 0;
     const sl_provider *skipped = NULL;
     for (size_t i = 0; i < n; i++) {
         const sl_provider *p = &t->providers[t->targets[plan[i].target].provider];
@@ -879,6 +1284,36 @@ void sl_proxy_handle(sl_conn *c, const sl_http_request *req, const char *body, s
                  x->client_model, skipped ? skipped->name : "?", sl_surface_name(surface));
         fail(x, 400, "unsupported_route", "%s", msg);
         return;
+    }
+    /* Admission: rate limits, then a budget reservation for the worst
+     * case (prompt size + max output at the first target's price). */
+    {
+        int64_t in = estimate_input_tokens(x);
+        json_t *mt = json_object_get(x->json, "max_tokens");
+        if (!json_is_integer(mt))
+            mt = json_object_get(x->json, "max_completion_tokens");
+        int64_t out = json_is_integer(mt) && json_integer_value(mt) > 0 ? (int64_t)json_integer_value(mt) : 4096;
+        if (op == OP_COUNT_TOKENS)
+            out = 0;
+        const sl_target *tg = &t->targets[x->plan[0].target];
+        const sl_model_entry *e0 = &t->models[x->plan[0].entry];
+        const char *um = tg->model ? tg->model : e0->is_glob ? x->client_model : e0->name;
+        sl_usage_counts est = {.input = in, .output = out};
+        int priced;
+        int64_t est_usd = sl_gov_cost(t, tg->provider, um, &est, &priced);
+        int retry_after;
+        const char *why;
+        sl_gov_verdict v = sl_gov_admit(x->key, est_usd, in + out, (int64_t)time(NULL), &x->ticket,
+                                        &retry_after, &why);
+        if (v != SL_GOV_OK) {
+            char *hdr = sl_arena_printf(arena, "Retry-After: %d\r\n", retry_after > 0 ? retry_after : 60);
+            access_log(x, 429);
+            exchange_release(x);
+            sl_surface_error(c, surface, 429, v == SL_GOV_BUDGET ? "insufficient_quota" : "rate_limit_exceeded",
+                             v == SL_GOV_RATE_LIMITED || retry_after > 0 ? hdr : NULL, "%s", why);
+            return;
+        }
+        x->admitted = 1;
     }
     x->group_len = group_length(x, 0);
     sl_conn_set_exchange(c, x, &conn_hooks);

@@ -14,9 +14,15 @@
 #include "server/server.h"
 #include "table.h"
 
+typedef struct sl_proxy_options {
+    const char *state_path;  /* SQLite ledger; NULL or "" = no ledger */
+    int ledger_wait;         /* hold a response's last bytes until its row commits */
+} sl_proxy_options;
+
 /* Process-wide set-up before workers start: reads provider keys from the
- * environment (never logged) and builds the auth index. 0 or -1 with err. */
-int sl_proxy_init(const sl_table *t, char *err, size_t errlen);
+ * environment (never logged), builds the auth index, opens the ledger and
+ * restores the current periods' spend from it. 0 or -1 with err. */
+int sl_proxy_init(const sl_table *t, const sl_proxy_options *opt, char *err, size_t errlen);
 void sl_proxy_shutdown(void);
 
 /* Per-worker state (router). Called by the server for each worker. */

@@ -61,17 +61,45 @@ static const char *gemini_status(int status)
     }
 }
 
+/* Length of the well-formed UTF-8 sequence at p (lead byte and the right
+ * number of continuation bytes), or 0. */
+static size_t utf8_len(const unsigned char *p)
+{
+    size_t len = *p >= 0xc2 && *p <= 0xdf ? 2 : *p >= 0xe0 && *p <= 0xef ? 3
+               : *p >= 0xf0 && *p <= 0xf4 ? 4 : 0;
+    for (size_t k = 1; k < len; k++)
+        if ((p[k] & 0xc0) != 0x80)
+            return 0;
+    return len;
+}
+
+/* Escapes for a JSON string. Multi-byte characters are copied whole or not
+ * at all, and stray bytes become U+FFFD: a message cut mid-character (here
+ * or by the caller's vsnprintf) would make the whole body invalid UTF-8,
+ * which strict JSON parsers in client SDKs reject outright. */
 static void escape(const char *in, char *out, size_t cap)
 {
     size_t o = 0;
-    for (const unsigned char *p = (const unsigned char *)in; *p && o + 7 < cap; p++) {
+    const unsigned char *p = (const unsigned char *)in;
+    while (*p && o + 7 < cap) {
         if (*p == '"' || *p == '\\') {
             out[o++] = '\\';
-            out[o++] = (char)*p;
+            out[o++] = (char)*p++;
         } else if (*p < 0x20) {
-            o += (size_t)snprintf(out + o, cap - o, "\\u%04x", *p);
+            o += (size_t)snprintf(out + o, cap - o, "\\u%04x", *p++);
+        } else if (*p < 0x80) {
+            out[o++] = (char)*p++;
         } else {
-            out[o++] = (char)*p;
+            size_t len = utf8_len(p);
+            if (len == 0) {
+                memcpy(out + o, "\\ufffd", 6);
+                o += 6;
+                p++;
+                continue;
+            }
+            memcpy(out + o, p, len); /* len <= 4 fits in the 7 reserved */
+            o += len;
+            p += len;
         }
     }
     out[o] = '\0';

@@ -1,0 +1,420 @@
+/*
+ * SQLite writer thread. Workers append rows to a mutex-protected queue and
+ * return at once; the thread takes everything queued, writes it in one
+ * transaction, and then hands completion callbacks back to each worker's
+ * loop through an ev_async. Batching happens by itself under load: while
+ * one transaction commits, the next batch accumulates.
+ *
+ * Durability: WAL with synchronous=NORMAL. A committed transaction is in
+ * the WAL file before COMMIT returns, so it survives the process being
+ * killed; only an OS crash or power loss can take the last transactions,
+ * which is the trade every WAL deployment makes.
+ */
+#include "ledger/ledger.h"
+
+#include <ev.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+
+typedef struct item {
+    struct item *next;
+    sl_ledger_row row;
+    sl_ledger_notifier *n;
+    sl_ledger_done_fn fn;
+    void *ctx;
+} item;
+
+typedef struct done_item {
+    struct done_item *next;
+    sl_ledger_done_fn fn;
+    void *ctx;
+} done_item;
+
+struct sl_ledger_notifier {
+    sl_ledger_notifier *next_all;
+    struct ev_loop *loop;
+    ev_async async;
+    pthread_mutex_t mu;
+    done_item *head, *tail;
+    int dead;
+};
+
+struct sl_ledger {
+    char *path;
+    sqlite3 *db;
+    sqlite3_stmt *insert;
+    pthread_t thread;
+    int running;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    item *head, *tail;
+    int stop;
+    uint64_t committed;
+    sl_ledger_notifier *notifiers;
+};
+
+static const char schema[] =
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=NORMAL;"
+    "CREATE TABLE IF NOT EXISTS requests ("
+    " id INTEGER PRIMARY KEY,"
+    " ts_ms INTEGER NOT NULL,"
+    " key TEXT NOT NULL, team TEXT NOT NULL, model TEXT NOT NULL,"
+    " provider TEXT NOT NULL, upstream_model TEXT NOT NULL,"
+    " status INTEGER NOT NULL,"
+    " input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL,"
+    " cache_read_tokens INTEGER NOT NULL, cache_write_tokens INTEGER NOT NULL,"
+    " cost_micros INTEGER NOT NULL,"
+    " latency_ms REAL NOT NULL, ttfb_ms REAL NOT NULL,"
+    " attempts INTEGER NOT NULL, stream INTEGER NOT NULL, estimated INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS requests_key_ts ON requests(key, ts_ms);"
+    "CREATE INDEX IF NOT EXISTS requests_team_ts ON requests(team, ts_ms);"
+    "CREATE INDEX IF NOT EXISTS requests_ts ON requests(ts_ms);";
+
+sl_ledger *sl_ledger_open(const char *path, char *err, size_t errlen)
+{
+    sl_ledger *l = calloc(1, sizeof *l);
+    if (!l) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    l->path = strdup(path);
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_cond_init(&l->cond, NULL);
+    if (sqlite3_open_v2(path, &l->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open state file '%s': %s", path,
+                 l->db ? sqlite3_errmsg(l->db) : "out of memory");
+        sl_ledger_close(l);
+        return NULL;
+    }
+    sqlite3_busy_timeout(l->db, 5000);
+    char *msg = NULL;
+    if (sqlite3_exec(l->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, errlen, "state file '%s': %s", path, msg ? msg : "schema error");
+        sqlite3_free(msg);
+        sl_ledger_close(l);
+        return NULL;
+    }
+    if (sqlite3_prepare_v2(l->db,
+                           "INSERT INTO requests (ts_ms,key,team,model,provider,upstream_model,status,"
+                           "input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,cost_micros,"
+                           "latency_ms,ttfb_ms,attempts,stream,estimated) "
+                           "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                           -1, &l->insert, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "state file '%s': %s", path, sqlite3_errmsg(l->db));
+        sl_ledger_close(l);
+        return NULL;
+    }
+    return l;
+}
+
+static void notify(item *it)
+{
+    sl_ledger_notifier *n = it->n;
+    done_item *d = malloc(sizeof *d);
+    if (!d)
+        return;
+    d->next = NULL;
+    d->fn = it->fn;
+    d->ctx = it->ctx;
+    pthread_mutex_lock(&n->mu);
+    if (n->dead) {
+        pthread_mutex_unlock(&n->mu);
+        free(d);
+        return;
+    }
+    if (n->tail)
+        n->tail->next = d;
+    else
+        n->head = d;
+    n->tail = d;
+    ev_async_send(n->loop, &n->async);
+    pthread_mutex_unlock(&n->mu);
+}
+
+static int write_batch(sl_ledger *l, item *batch)
+{
+    sqlite3_exec(l->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    for (item *it = batch; it; it = it->next) {
+        const sl_ledger_row *r = &it->row;
+        sqlite3_stmt *s = l->insert;
+        sqlite3_bind_int64(s, 1, r->ts_ms);
+        sqlite3_bind_text(s, 2, r->key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 3, r->team, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 4, r->model, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 5, r->provider, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 6, r->upstream_model, -1, SQLITE_STATIC);
+        sqlite3_bind_int(s, 7, r->status);
+        sqlite3_bind_int64(s, 8, r->input_tokens);
+        sqlite3_bind_int64(s, 9, r->output_tokens);
+        sqlite3_bind_int64(s, 10, r->cache_read_tokens);
+        sqlite3_bind_int64(s, 11, r->cache_write_tokens);
+        sqlite3_bind_int64(s, 12, r->cost_micros);
+        sqlite3_bind_double(s, 13, r->latency_ms);
+        sqlite3_bind_double(s, 14, r->ttfb_ms);
+        sqlite3_bind_int(s, 15, r->attempts);
+        sqlite3_bind_int(s, 16, r->stream);
+        sqlite3_bind_int(s, 17, r->estimated);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            sl_log_error("ledger: insert failed: %s", sqlite3_errmsg(l->db));
+        sqlite3_reset(s);
+    }
+    int rc = sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        sl_log_error("ledger: commit failed: %s", sqlite3_errmsg(l->db));
+        sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
+static void *writer(void *arg)
+{
+    sl_ledger *l = arg;
+    for (;;) {
+        pthread_mutex_lock(&l->mu);
+        while (!l->head && !l->stop)
+            pthread_cond_wait(&l->cond, &l->mu);
+        item *batch = l->head;
+        l->head = l->tail = NULL;
+        int stop = l->stop;
+        pthread_mutex_unlock(&l->mu);
+        if (batch) {
+            uint64_t n = 0;
+            for (item *it = batch; it; it = it->next)
+                n++;
+            write_batch(l, batch);
+            __atomic_add_fetch(&l->committed, n, __ATOMIC_RELEASE);
+            while (batch) {
+                item *next = batch->next;
+                if (batch->fn)
+                    notify(batch);
+                free(batch);
+                batch = next;
+            }
+            continue;
+        }
+        if (stop)
+            break;
+    }
+    return NULL;
+}
+
+int sl_ledger_start(sl_ledger *l)
+{
+    if (pthread_create(&l->thread, NULL, writer, l) != 0)
+        return -1;
+    l->running = 1;
+    return 0;
+}
+
+static void async_cb(struct ev_loop *loop, ev_async *a, int revents)
+{
+    sl_ledger_notifier *n = a->data;
+    pthread_mutex_lock(&n->mu);
+    done_item *d = n->head;
+    n->head = n->tail = NULL;
+    pthread_mutex_unlock(&n->mu);
+    while (d) {
+        done_item *next = d->next;
+        d->fn(d->ctx);
+        free(d);
+        d = next;
+    }
+}
+
+sl_ledger_notifier *sl_ledger_notifier_new(sl_ledger *l, struct ev_loop *loop)
+{
+    sl_ledger_notifier *n = calloc(1, sizeof *n);
+    if (!n)
+        return NULL;
+    n->loop = loop;
+    pthread_mutex_init(&n->mu, NULL);
+    ev_async_init(&n->async, async_cb);
+    n->async.data = n;
+    ev_async_start(loop, &n->async);
+    pthread_mutex_lock(&l->mu);
+    n->next_all = l->notifiers;
+    l->notifiers = n;
+    pthread_mutex_unlock(&l->mu);
+    return n;
+}
+
+void sl_ledger_notifier_detach(sl_ledger_notifier *n)
+{
+    if (!n)
+        return;
+    pthread_mutex_lock(&n->mu);
+    n->dead = 1;
+    ev_async_stop(n->loop, &n->async);
+    done_item *d = n->head;
+    n->head = n->tail = NULL;
+    pthread_mutex_unlock(&n->mu);
+    /* Deliver what is already committed: callers free their state there. */
+    while (d) {
+        done_item *next = d->next;
+        d->fn(d->ctx);
+        free(d);
+        d = next;
+    }
+}
+
+int sl_ledger_submit(sl_ledger *l, const sl_ledger_row *row, sl_ledger_notifier *n,
+                     sl_ledger_done_fn fn, void *ctx)
+{
+    if (!l || !l->running)
+        return -1;
+    item *it = malloc(sizeof *it);
+    if (!it)
+        return -1;
+    it->next = NULL;
+    it->row = *row;
+    it->n = n;
+    it->fn = n ? fn : NULL;
+    it->ctx = ctx;
+    pthread_mutex_lock(&l->mu);
+    if (l->stop) {
+        pthread_mutex_unlock(&l->mu);
+        free(it);
+        return -1;
+    }
+    if (l->tail)
+        l->tail->next = it;
+    else
+        l->head = it;
+    l->tail = it;
+    pthread_cond_signal(&l->cond);
+    pthread_mutex_unlock(&l->mu);
+    return 0;
+}
+
+void sl_ledger_close(sl_ledger *l)
+{
+    if (!l)
+        return;
+    if (l->running) {
+        pthread_mutex_lock(&l->mu);
+        l->stop = 1;
+        pthread_cond_signal(&l->cond);
+        pthread_mutex_unlock(&l->mu);
+        pthread_join(l->thread, NULL);
+    }
+    if (l->insert)
+        sqlite3_finalize(l->insert);
+    if (l->db)
+        sqlite3_close(l->db);
+    sl_ledger_notifier *n = l->notifiers;
+    while (n) {
+        sl_ledger_notifier *next = n->next_all;
+        done_item *d = n->head;
+        while (d) {
+            done_item *dn = d->next;
+            free(d);
+            d = dn;
+        }
+        pthread_mutex_destroy(&n->mu);
+        free(n);
+        n = next;
+    }
+    free(l->path);
+    free(l);
+}
+
+uint64_t sl_ledger_committed(sl_ledger *l)
+{
+    return l ? __atomic_load_n(&l->committed, __ATOMIC_ACQUIRE) : 0;
+}
+
+int sl_ledger_restore(void *ledger, const char *column, const char *name, int64_t since,
+                      int64_t *usd, int64_t *tokens)
+{
+    sl_ledger *l = ledger;
+    *usd = *tokens = 0;
+    if (!l)
+        return 0;
+    const char *sql = strcmp(column, "team") == 0
+        ? "SELECT COALESCE(SUM(cost_micros),0), COALESCE(SUM(input_tokens+output_tokens+"
+          "cache_read_tokens+cache_write_tokens),0) FROM requests WHERE team=? AND ts_ms>=?"
+        : "SELECT COALESCE(SUM(cost_micros),0), COALESCE(SUM(input_tokens+output_tokens+"
+          "cache_read_tokens+cache_write_tokens),0) FROM requests WHERE key=? AND ts_ms>=?";
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(l->db, sql, -1, &s, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, since * 1000);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *usd = sqlite3_column_int64(s, 0);
+        *tokens = sqlite3_column_int64(s, 1);
+    }
+    sqlite3_finalize(s);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+char *sl_ledger_spend_json(sl_ledger *l, const char *by, int64_t since, int64_t until, char *err,
+                           size_t errlen)
+{
+    const char *group;
+    if (strcmp(by, "key") == 0)
+        group = "key";
+    else if (strcmp(by, "team") == 0)
+        group = "team";
+    else if (strcmp(by, "model") == 0)
+        group = "model";
+    else if (strcmp(by, "day") == 0)
+        group = "strftime('%Y-%m-%d', ts_ms / 1000, 'unixepoch')";
+    else {
+        snprintf(err, errlen, "by must be key, team, model or day");
+        return NULL;
+    }
+    /* A reader connection of its own: WAL lets it run beside the writer
+     * without blocking it. */
+    sqlite3 *db;
+    if (sqlite3_open_v2(l->path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot read the ledger");
+        sqlite3_close(db);
+        return NULL;
+    }
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT %s AS g, COUNT(*), SUM(cost_micros), SUM(input_tokens), SUM(output_tokens),"
+             " SUM(cache_read_tokens), SUM(cache_write_tokens) FROM requests"
+             " WHERE ts_ms >= ? AND (? = 0 OR ts_ms < ?) GROUP BY g ORDER BY g",
+             group);
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "ledger query failed");
+        sqlite3_close(db);
+        return NULL;
+    }
+    sqlite3_bind_int64(s, 1, since * 1000);
+    sqlite3_bind_int64(s, 2, until);
+    sqlite3_bind_int64(s, 3, until * 1000);
+    json_t *arr = json_array();
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        const char *g = (const char *)sqlite3_column_text(s, 0);
+        int64_t cost = sqlite3_column_int64(s, 2);
+        char usd[48];
+        snprintf(usd, sizeof usd, "%s%lld.%06lld", cost < 0 ? "-" : "",
+                 (long long)(cost < 0 ? -cost : cost) / 1000000,
+                 (long long)(cost < 0 ? -cost : cost) % 1000000);
+        json_array_append_new(arr, json_pack("{s:s,s:I,s:I,s:s,s:I,s:I,s:I,s:I}", by, g ? g : "",
+                                             "requests", (json_int_t)sqlite3_column_int64(s, 1),
+                                             "cost_micros", (json_int_t)cost, "cost_usd", usd,
+                                             "input_tokens", (json_int_t)sqlite3_column_int64(s, 3),
+                                             "output_tokens", (json_int_t)sqlite3_column_int64(s, 4),
+                                             "cache_read_tokens", (json_int_t)sqlite3_column_int64(s, 5),
+                                             "cache_write_tokens", (json_int_t)sqlite3_column_int64(s, 6)));
+    }
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    char *out = json_dumps(arr, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(arr);
+    return out;
+}

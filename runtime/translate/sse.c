@@ -1,0 +1,138 @@
+/*
+ * SSE field parsing per the WHATWG event-stream rules that matter for LLM
+ * APIs: `data:` lines accumulate, `event:` names the event, lines starting
+ * with ':' are comments (keep-alives), `id:` and `retry:` are ignored
+ * because upstreams are never reconnected mid-answer. A blank line
+ * dispatches the event when it carried data.
+ */
+#include "translate/sse.h"
+
+#include <string.h>
+
+void sl_sse_init(sl_sse *p, size_t max_event)
+{
+    memset(p, 0, sizeof *p);
+    p->max_event = max_event ? max_event : SL_SSE_MAX_EVENT;
+}
+
+void sl_sse_free(sl_sse *p)
+{
+    sl_buf_free(&p->line);
+    sl_buf_free(&p->event);
+    sl_buf_free(&p->data);
+}
+
+size_t sl_sse_pending(const sl_sse *p)
+{
+    return p->line.len + p->event.len + p->data.len;
+}
+
+static int dispatch(sl_sse *p, sl_sse_cb cb, void *ctx)
+{
+    int rc = 0;
+    if (p->have_data) {
+        size_t n = p->data.len;
+        if (n > 0 && p->data.data[n - 1] == '\n')
+            n--;   /* the spec drops the newline added after the last line */
+        if (sl_buf_reserve(&p->data, 1) != 0)
+            return -1;
+        p->data.data[n] = '\0';
+        if (sl_buf_reserve(&p->event, 1) != 0)
+            return -1;
+        p->event.data[p->event.len] = '\0';
+        sl_sse_event ev = {p->event.data, p->event.len, p->data.data, n};
+        rc = cb(ctx, &ev);
+    }
+    sl_buf_clear(&p->event);
+    sl_buf_clear(&p->data);
+    p->have_data = 0;
+    return rc;
+}
+
+static int field(sl_sse *p, const char *l, size_t n, sl_sse_cb cb, void *ctx)
+{
+    if (n == 0)
+        return dispatch(p, cb, ctx);
+    if (l[0] == ':')
+        return 0;
+    const char *colon = memchr(l, ':', n);
+    size_t name_len = colon ? (size_t)(colon - l) : n;
+    const char *v = colon ? colon + 1 : l + n;
+    size_t vn = (size_t)(l + n - v);
+    if (vn > 0 && v[0] == ' ') {
+        v++;
+        vn--;
+    }
+    if (name_len == 4 && memcmp(l, "data", 4) == 0) {
+        p->have_data = 1;
+        if (sl_buf_append(&p->data, v, vn) != 0 || sl_buf_append(&p->data, "\n", 1) != 0)
+            return -1;
+    } else if (name_len == 5 && memcmp(l, "event", 5) == 0) {
+        sl_buf_clear(&p->event);
+        if (sl_buf_append(&p->event, v, vn) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int sl_sse_feed(sl_sse *p, const char *buf, size_t n, sl_sse_cb cb, void *ctx)
+{
+    size_t i = 0;
+    while (i < n) {
+        if (!p->started) {
+            /* A UTF-8 byte-order mark may precede the first field. */
+            static const char bom[] = "\xEF\xBB\xBF";
+            size_t have = p->line.len;
+            if (have < 3 && (unsigned char)buf[i] == (unsigned char)bom[have]) {
+                if (sl_buf_append(&p->line, buf + i, 1) != 0)
+                    return -1;
+                i++;
+                if (p->line.len == 3) {
+                    sl_buf_clear(&p->line);
+                    p->started = 1;
+                }
+                continue;
+            }
+            p->started = 1;
+        }
+        if (p->after_cr) {
+            p->after_cr = 0;
+            if (buf[i] == '\n') {
+                i++;
+                continue;
+            }
+        }
+        /* Copy up to the next line ending in one go. */
+        size_t j = i;
+        while (j < n && buf[j] != '\n' && buf[j] != '\r')
+            j++;
+        if (j > i) {
+            if (sl_sse_pending(p) + (j - i) > p->max_event)
+                return -1;
+            if (sl_buf_append(&p->line, buf + i, j - i) != 0)
+                return -1;
+        }
+        if (j == n)
+            break;
+        p->after_cr = buf[j] == '\r';
+        i = j + 1;
+        int rc = field(p, p->line.data ? p->line.data : "", p->line.len, cb, ctx);
+        sl_buf_clear(&p->line);
+        if (rc != 0)
+            return rc;
+        if (sl_sse_pending(p) > p->max_event)
+            return -1;
+    }
+    return 0;
+}
+
+int sl_sse_finish(sl_sse *p, sl_sse_cb cb, void *ctx)
+{
+    if (p->line.len > 0) {
+        int rc = field(p, p->line.data, p->line.len, cb, ctx);
+        sl_buf_clear(&p->line);
+        if (rc != 0)
+            return rc;
+    }
+    return dispatch(p, cb, ctx);
+}

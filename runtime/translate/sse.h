@@ -1,0 +1,48 @@
+/*
+ * Incremental Server-Sent Events parser for upstream streams. Bytes arrive
+ * in whatever pieces the network delivers; complete events are handed to a
+ * callback with their `event:` name and their `data:` lines joined by
+ * newlines. Line endings may be CRLF, LF or CR, even split across feeds.
+ * An event larger than the cap is an error rather than unbounded memory.
+ */
+#ifndef SLUICE_SSE_H
+#define SLUICE_SSE_H
+
+#include <stddef.h>
+
+#include "core/buf.h"
+
+#define SL_SSE_MAX_EVENT (1024u * 1024u)
+
+typedef struct sl_sse_event {
+    const char *event;   /* "" when the event had no event: line */
+    size_t event_len;
+    const char *data;    /* data lines joined with '\n', NUL-terminated */
+    size_t data_len;
+} sl_sse_event;
+
+/* Return non-zero to stop parsing; sl_sse_feed then returns that value. */
+typedef int (*sl_sse_cb)(void *ctx, const sl_sse_event *ev);
+
+typedef struct sl_sse {
+    sl_buf line;         /* the current, unfinished line */
+    sl_buf event;
+    sl_buf data;
+    size_t max_event;
+    int have_data;       /* a data: line was seen (even an empty one) */
+    int after_cr;        /* last byte was CR: a following LF is not a new line */
+    int started;         /* past a possible leading byte-order mark */
+} sl_sse;
+
+void sl_sse_init(sl_sse *p, size_t max_event);
+/* 0 ok; -1 event over the cap or out of memory; else the callback's value. */
+int sl_sse_feed(sl_sse *p, const char *buf, size_t n, sl_sse_cb cb, void *ctx);
+/* End of input: an event whose closing blank line never came is still
+ * dispatched (upstreams that close right after the last data line).
+ * Returns as sl_sse_feed. */
+int sl_sse_finish(sl_sse *p, sl_sse_cb cb, void *ctx);
+/* Bytes held in an unfinished event. */
+size_t sl_sse_pending(const sl_sse *p);
+void sl_sse_free(sl_sse *p);
+
+#endif
