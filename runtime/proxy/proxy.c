@@ -90,6 +90,7 @@ typedef struct sl_exchange {
 
     /* Governance: the reservation made at admission and what we saw. */
     int admitted;
+    int ask_usage;         /* inject stream_options.include_usage once */
     sl_gov_ticket ticket;
     sl_usage_stream usage_stream;
     sl_usage_counts mock_usage;
@@ -758,6 +759,28 @@ static const sl_conn_hooks conn_hooks = {hook_abort, hook_drained};
  * when the spec renames it. */
 static int upstream_body(sl_exchange *x, const char **out, size_t *out_len)
 {
+    if (x->ask_usage) {
+        /* OpenAI streams report usage only when asked; the ledger needs
+         * it. Insert the member right after the opening brace, leaving
+         * every other byte alone. */
+        static const char opt[] = "\"stream_options\":{\"include_usage\":true},";
+        const char *b = x->body;
+        size_t n = x->body_len, i = 0;
+        while (i < n && b[i] != '{')
+            i++;
+        if (i < n) {
+            char *nb = sl_arena_alloc(x->arena, n + sizeof opt);
+            if (!nb)
+                return -1;
+            memcpy(nb, b, i + 1);
+            memcpy(nb + i + 1, opt, sizeof opt - 1);
+            memcpy(nb + i + sizeof opt, b + i + 1, n - i - 1);
+            x->body = nb;
+            x->body_len = n + sizeof opt - 1;
+            nb[x->body_len] = '\0';
+        }
+        x->ask_usage = 0;
+    }
     if (strcmp(x->upstream_model, x->client_model) == 0) {
         *out = x->body;
         *out_len = x->body_len;
@@ -1255,6 +1278,7 @@ void sl_proxy_handle(sl_conn *c, const sl_http_request *req, const char *body, s
     }
     x->client_model = json_string_value(model);
     x->stream = json_is_true(json_object_get(x->json, "stream"));
+    x->ask_usage = op == OP_CHAT && x->stream && !json_object_get(x->json, "stream_options");
 
     int entry = sl_route_lookup(t, x->client_model, json_string_length(model));
     if (entry < 0) {
@@ -1314,6 +1338,20 @@ void sl_proxy_handle(sl_conn *c, const sl_http_request *req, const char *body, s
             return;
         }
         x->admitted = 1;
+    }
+    /* Overload: refuse quickly rather than queue without bound. */
+    {
+        int workers = sl_worker_count();
+        unsigned cap = t->server.max_inflight / (unsigned)(workers > 0 ? workers : 1);
+        if (cap && sl_upstream_active(sl_worker_upstream(w)) >= cap) {
+            sl_gov_settle(&x->ticket, 0, 0, (int64_t)time(NULL));
+            x->admitted = 0;
+            access_log(x, 503);
+            exchange_release(x);
+            sl_surface_error(c, surface, 503, "overloaded", "Retry-After: 1\r\n",
+                             "too many requests in flight; retry shortly");
+            return;
+        }
     }
     x->group_len = group_length(x, 0);
     sl_conn_set_exchange(c, x, &conn_hooks);

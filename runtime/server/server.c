@@ -84,6 +84,9 @@ struct sl_worker {
     void (*proxy_state_free)(void *);
 };
 
+static sl_worker *workers;
+static int worker_count;
+
 static void conn_close(sl_conn *c);
 static void conn_try_parse(sl_conn *c);
 static void conn_flush(sl_conn *c, int from_loop);
@@ -129,6 +132,7 @@ struct ev_loop *sl_worker_loop(sl_worker *w) { return w->loop; }
 sl_upstream *sl_worker_upstream(sl_worker *w) { return w->upstream; }
 const sl_table *sl_worker_table(sl_worker *w) { return w->cfg->table; }
 int sl_worker_id(sl_worker *w) { return w->id; }
+int sl_worker_count(void) { return worker_count; }
 void *sl_worker_proxy_state(sl_worker *w) { return w->proxy_state; }
 void sl_worker_set_proxy_state(sl_worker *w, void *state, void (*free_fn)(void *))
 {
@@ -530,6 +534,10 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
                 continue; /* pipelined: parsed after the response */
             if (c->state == ST_BODY && c->req.chunked) {
                 body_progress(c);
+            } else if (c->state == ST_HEAD && !memchr(c->in + c->in_len - n, '\n', (size_t)n) &&
+                       c->in_len < lim->max_header_bytes) {
+                /* No new line yet: the head cannot have completed, and
+                 * re-scanning it per byte would be quadratic. */
             } else {
                 conn_try_parse(c);
             }
@@ -742,8 +750,6 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static sl_worker *workers;
-static int worker_count;
 
 static void signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
 {

@@ -66,6 +66,7 @@ struct ev_loop *sl_worker_loop(sl_worker *w);
 struct sl_upstream *sl_worker_upstream(sl_worker *w);
 const sl_table *sl_worker_table(sl_worker *w);
 int sl_worker_id(sl_worker *w);
+int sl_worker_count(void);
 /* Per-worker scratch owned by the proxy (router state); set once. */
 void *sl_worker_proxy_state(sl_worker *w);
 void sl_worker_set_proxy_state(sl_worker *w, void *state, void (*free_fn)(void *));

@@ -225,6 +225,9 @@ static void check_done(sl_upstream *u)
         const char *detail = rc == CURLE_OK ? "" : curl_easy_strerror(rc);
         if (x->forced != SL_XFER_OK)
             detail = sl_xfer_result_name(x->forced);
+        /* Counted as a callback so sl_xfer_cancel from on_done only marks
+         * the xfer, which is freed right below either way. */
+        x->in_callback++;
         x->cb.on_done(x->ctx, r, detail);
         xfer_free(x);
     }
@@ -258,6 +261,7 @@ static void watchdog_cb(struct ev_loop *loop, ev_timer *t, int revents)
         return; /* a slow client is not an idle upstream */
     x->forced = x->got_byte ? SL_XFER_TIMEOUT_IDLE : SL_XFER_TIMEOUT_FIRST_BYTE;
     /* We are in a loop callback, not inside curl, so the handle can go. */
+    x->in_callback++;
     x->cb.on_done(x->ctx, x->forced, sl_xfer_result_name(x->forced));
     xfer_free(x);
 }
