@@ -599,6 +599,12 @@ static json_t *ir_to_anthropic(json_t *ir, const char *model, int stream)
     long max = sl_tr_int(ir, "max_tokens", DEFAULT_MAX_TOKENS);
     json_t *thinking = json_object_get(ir, "thinking");
     long budget = sl_tr_int(thinking, "budget_tokens", 0);
+    const char *tct = sl_tr_str(json_object_get(ir, "tool_choice"), "type");
+    /* Anthropic refuses thinking with a forced tool; the forced tool is
+     * the more specific wish, so thinking goes. */
+    int drop_thinking = tct && (!strcmp(tct, "any") || !strcmp(tct, "tool"));
+    if (drop_thinking)
+        budget = 0;
     /* Anthropic rejects max_tokens <= budget_tokens. */
     if (budget > 0 && max <= budget)
         max = budget + DEFAULT_MAX_TOKENS;
@@ -607,7 +613,7 @@ static json_t *ir_to_anthropic(json_t *ir, const char *model, int stream)
     json_t *v;
     json_object_foreach(ir, k, v) {
         if (!strncmp(k, "_sl_", 4) || !strcmp(k, "max_tokens") || !strcmp(k, "model") ||
-            !strcmp(k, "stream"))
+            !strcmp(k, "stream") || (drop_thinking && !strcmp(k, "thinking")))
             continue;
         if (budget > 0 && (!strcmp(k, "temperature") || !strcmp(k, "top_k") || !strcmp(k, "top_p")))
             continue; /* not allowed together with extended thinking */
@@ -886,6 +892,7 @@ static json_t *ir_to_gemini(json_t *ir)
         int model = role && !strcmp(role, "assistant");
         json_t *blocks = blocks_of(json_object_get(m, "content"));
         json_t *parts = json_array();
+        int signed_call = 0;
         json_array_foreach(blocks, k, b) {
             const char *type = sl_tr_str(b, "type");
             if (!type)
@@ -898,9 +905,15 @@ static json_t *ir_to_gemini(json_t *ir)
                     json_array_append_new(parts, p);
             } else if (!strcmp(type, "tool_use")) {
                 json_t *input = json_object_get(b, "input");
-                json_array_append_new(parts, json_pack("{s:{s:s,s:o}}", "functionCall", "name",
-                                                       sl_tr_str(b, "name") ? sl_tr_str(b, "name") : "", "args",
-                                                       json_is_object(input) ? json_deep_copy(input) : json_object()));
+                json_t *part = json_pack("{s:{s:s,s:o}}", "functionCall", "name",
+                                         sl_tr_str(b, "name") ? sl_tr_str(b, "name") : "", "args",
+                                         json_is_object(input) ? json_deep_copy(input) : json_object());
+                /* Gemini 3 wants the signature its own turn carried on the
+                 * first call of each turn; calls made elsewhere have none, and
+                 * Google documents this value for history from other models. */
+                if (!signed_call++)
+                    json_object_set_new(part, "thoughtSignature", json_string("skip_thought_signature_validator"));
+                json_array_append_new(parts, part);
             } else if (!strcmp(type, "tool_result")) {
                 const char *id = sl_tr_str(b, "tool_use_id");
                 const char *name = id ? sl_tr_str(names, id) : NULL;

@@ -162,6 +162,16 @@ static json_t *ir_to_openai(json_t *ir, const char *model)
 static json_t *ir_to_anthropic(json_t *ir, const char *model)
 {
     json_t *o = json_deep_copy(ir);
+    /* Reasoning from other providers has no signature, and the Messages API
+     * rejects unsigned thinking blocks when the client sends the turn back
+     * (to an Anthropic target of a mixed route): leave it out. */
+    json_t *content = json_object_get(o, "content");
+    for (size_t i = json_array_size(content); i-- > 0;) {
+        json_t *b = json_array_get(content, i);
+        const char *type = sl_tr_str(b, "type");
+        if (type && !strcmp(type, "thinking") && !sl_tr_nstr(b, "signature"))
+            json_array_remove(content, i);
+    }
     json_object_set_new(o, "model", json_string(model));
     if (!json_object_get(o, "stop_sequence"))
         json_object_set_new(o, "stop_sequence", json_null());

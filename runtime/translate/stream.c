@@ -215,14 +215,14 @@ static void ev_text(sl_stream *s, const char *t, int thinking)
         return;
     ev_start(s);
     if (s->client == SL_PROTO_ANTHROPIC) {
-        int kind = thinking ? BLK_THINKING : BLK_TEXT;
+        /* Unsigned thinking would be refused when sent back (see
+         * response.c); only an Anthropic upstream can sign it. */
+        if (thinking)
+            return;
+        int kind = BLK_TEXT;
         if (s->open_kind != kind)
-            aw_open(s, kind, -1,
-                    thinking ? json_pack("{s:s,s:s,s:s}", "type", "thinking", "thinking", "", "signature", "")
-                             : json_pack("{s:s,s:s}", "type", "text", "text", ""));
-        aw_delta(s, s->next_index - 1,
-                 thinking ? json_pack("{s:s,s:s}", "type", "thinking_delta", "thinking", t)
-                          : json_pack("{s:s,s:s}", "type", "text_delta", "text", t));
+            aw_open(s, kind, -1, json_pack("{s:s,s:s}", "type", "text", "text", ""));
+        aw_delta(s, s->next_index - 1, json_pack("{s:s,s:s}", "type", "text_delta", "text", t));
     } else if (s->client == SL_PROTO_OPENAI) {
         ow_chunk(s, json_pack("{s:s}", thinking ? "reasoning_content" : "content", t), NULL);
     } else {

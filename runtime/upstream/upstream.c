@@ -48,6 +48,12 @@ struct sl_xfer {
     char content_type[128];
     int retry_after_s;
     sl_buf pass;               /* filtered response headers */
+    /* "Expect:" in front of the caller's headers: curl would otherwise add
+     * "Expect: 100-continue" to bodies over 1 MiB and wait up to a second
+     * for a 100 that many servers never send. A node of our own keeps the
+     * caller's list untouched and costs no allocation. */
+    struct curl_slist no_expect;
+    char no_expect_line[8];
 };
 
 const char *sl_xfer_result_name(sl_xfer_result r)
@@ -402,7 +408,10 @@ sl_xfer *sl_xfer_start(sl_upstream *u, const sl_xfer_spec *s, const sl_xfer_call
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)s->connect_ms);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)s->total_ms);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->headers);
+    memcpy(x->no_expect_line, "Expect:", sizeof x->no_expect_line);
+    x->no_expect.data = x->no_expect_line;
+    x->no_expect.next = (struct curl_slist *)s->headers;
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, &x->no_expect);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
