@@ -33,13 +33,14 @@
 #include "ledger/ledger.h"
 #include "route/health.h"
 #include "route/route.h"
+#include "translate/translate.h"
 #include "upstream/upstream.h"
 
 #define MAX_ATTEMPTS 16
 /* Largest non-streamed upstream body we hold before answering. */
 #define MAX_BUFFERED_BODY (64u * 1024 * 1024)
 
-typedef enum op_kind { OP_CHAT, OP_MESSAGES, OP_COUNT_TOKENS } op_kind;
+typedef enum op_kind { OP_CHAT, OP_MESSAGES, OP_COUNT_TOKENS, OP_GEMINI, OP_EMBEDDINGS } op_kind;
 
 typedef struct sl_exchange {
     sl_conn *conn;
@@ -91,6 +92,11 @@ typedef struct sl_exchange {
     /* Governance: the reservation made at admission and what we saw. */
     int admitted;
     int ask_usage;         /* inject stream_options.include_usage once */
+    int xlate;             /* this attempt's provider speaks another protocol */
+    int xlate_bad;         /* the upstream stream did not parse */
+    sl_proto up_proto;
+    sl_stream *xstream;    /* translating stream, when xlate && stream */
+    char *xbody;           /* translated request body (malloc'd) */
     sl_gov_ticket ticket;
     sl_usage_stream usage_stream;
     sl_usage_counts mock_usage;
@@ -255,6 +261,10 @@ static void exchange_release(sl_exchange *x)
     x->headers = NULL;
     sl_buf_free(&x->resp);
     sl_usage_stream_free(&x->usage_stream);
+    sl_stream_free(x->xstream);
+    x->xstream = NULL;
+    free(x->xbody);
+    x->xbody = NULL;
     if (x->json) {
         json_decref(x->json);
         x->json = NULL;
@@ -423,13 +433,30 @@ static void fail(sl_exchange *x, int status, const char *code, const char *fmt, 
 static void start_attempt(sl_exchange *x);
 static void choose_and_start(sl_exchange *x);
 
+/* Which provider kinds can serve which operation. Chat-style operations
+ * translate between protocols; embeddings exist only on OpenAI-kind
+ * providers; the mock answers OpenAI and Anthropic clients. */
 static int kind_serves(sl_kind k, op_kind op)
 {
-    if (k == SL_KIND_MOCK)
-        return 1;
-    if (op == OP_CHAT)
-        return k == SL_KIND_OPENAI;
-    return k == SL_KIND_ANTHROPIC;
+    switch (op) {
+    case OP_EMBEDDINGS: return k == SL_KIND_OPENAI;
+    case OP_GEMINI: return k != SL_KIND_MOCK;
+    default: return 1;
+    }
+}
+
+static sl_proto kind_proto(sl_kind k)
+{
+    return k == SL_KIND_ANTHROPIC ? SL_PROTO_ANTHROPIC : k == SL_KIND_GEMINI ? SL_PROTO_GEMINI
+                                                                             : SL_PROTO_OPENAI;
+}
+
+static sl_usage_counts counts_from(const sl_usage *u)
+{
+    sl_usage_counts c = {.input = u->input_tokens, .output = u->output_tokens,
+                         .cache_read = u->cache_read_tokens, .cache_write = u->cache_write_tokens,
+                         .have = u->have};
+    return c;
 }
 
 static int retryable_status(const sl_model_entry *e, int status)
@@ -631,6 +658,37 @@ static size_t on_data(void *ctx, const char *p, size_t n)
             return 0;
         return n;
     }
+    if (x->xstream) {
+        /* Translate event by event; send whatever complete client events
+         * came out. Nothing is sent until the first one exists. */
+        if (!x->streaming && sl_conn_out_pending(x->conn) > SL_CONN_HIGH_WATER)
+            return SL_XFER_PAUSE;
+        if (x->streaming && sl_conn_out_pending(x->conn) > SL_CONN_HIGH_WATER)
+            return SL_XFER_PAUSE;
+        sl_buf out = {0};
+        int rc = sl_stream_feed(x->xstream, p, n, &out);
+        if (rc != 0) {
+            sl_buf_free(&out);
+            x->xlate_bad = 1;
+            return 0;
+        }
+        if (out.len > 0) {
+            if (!x->streaming) {
+                x->streaming = 1;
+                x->ttfb_ms = (ev_time() - x->started) * 1000.0;
+                if (sl_conn_stream_begin(x->conn, x->status, "text/event-stream",
+                                         sluice_headers(x, x->passthrough)) != 0) {
+                    sl_buf_free(&out);
+                    return 0;
+                }
+            }
+            int wr = sl_conn_stream_write(x->conn, out.data, out.len);
+            sl_buf_free(&out);
+            if (wr != 0)
+                return 0;
+        }
+        return n;
+    }
     if (!x->streaming) {
         /* First upstream bytes of a good stream: commit to this attempt.
          * From here on a failure can no longer move to another target. */
@@ -655,21 +713,42 @@ static void on_done(void *ctx, sl_xfer_result r, const char *detail)
     const sl_model_entry *e = cur_entry(x);
     if (x->streaming) {
         sl_conn *c = x->conn;
-        health_report(x, r == SL_XFER_OK);
-        if (r == SL_XFER_OK) {
+        int clean = r == SL_XFER_OK && !x->xlate_bad;
+        if (clean && x->xstream) {
+            sl_buf out = {0};
+            int fin = sl_stream_finish(x->xstream, &out);
+            if (out.len)
+                sl_conn_stream_write(c, out.data, out.len);
+            sl_buf_free(&out);
+            if (fin != 0)
+                clean = 0;
+        }
+        health_report(x, clean);
+        if (clean) {
             access_log(x, x->status);
             x->final_kind = 2;
             x->final_status = x->status;
-            deliver(x, &x->usage_stream.u);
+            if (x->xstream) {
+                sl_usage_counts u = counts_from(sl_stream_usage(x->xstream));
+                deliver(x, &u);
+            } else {
+                deliver(x, &x->usage_stream.u);
+            }
             return;
         }
         char ev[1024], msg[256];
         snprintf(msg, sizeof msg, "upstream stream from provider '%s' failed: %s", x->prov->name,
-                 sl_xfer_result_name(r));
+                 x->xlate_bad ? "malformed stream"
+                 : r == SL_XFER_OK ? "truncated stream" : sl_xfer_result_name(r));
         size_t n = sl_surface_stream_error(x->surface, msg, ev, sizeof ev);
         sl_log_warn("%s", msg);
         access_log(x, 502);
-        record(x, 502, &x->usage_stream.u);
+        if (x->xstream) {
+            sl_usage_counts u = counts_from(sl_stream_usage(x->xstream));
+            record(x, 502, &u);
+        } else {
+            record(x, 502, &x->usage_stream.u);
+        }
         exchange_release(x);
         sl_conn_stream_write(c, ev, n);
         sl_conn_stream_end(c, 0);
@@ -707,6 +786,38 @@ static void on_done(void *ctx, sl_xfer_result r, const char *detail)
         sl_usage_counts u = {0};
         if (x->status >= 200 && x->status < 300)
             sl_usage_from_body(x->final_body ? x->final_body : "", x->final_len, &u);
+        if (x->xlate && x->op != OP_COUNT_TOKENS) {
+            char err[256] = "";
+            char *tb;
+            if (x->status >= 200 && x->status < 300) {
+                sl_usage uu = {0};
+                if (sl_translate_usage(x->up_proto, x->final_body ? x->final_body : "", x->final_len, &uu) == 0)
+                    u = counts_from(&uu);
+                tb = sl_translate_response(x->up_proto, (sl_proto)x->surface,
+                                           x->final_body ? x->final_body : "", x->final_len,
+                                           x->client_model, err, sizeof err);
+                if (!tb) {
+                    char msg[400];
+                    snprintf(msg, sizeof msg, "provider '%s' sent a response sluice cannot read: %s",
+                             x->prov->name, err);
+                    free(x->final_body);
+                    x->final_body = NULL;
+                    fail(x, 502, "bad_upstream_response", "%s", msg);
+                    return;
+                }
+            } else {
+                int st = x->status;
+                tb = sl_translate_error(x->up_proto, (sl_proto)x->surface, x->status,
+                                        x->final_body ? x->final_body : "", x->final_len, &st);
+                x->final_status = st;
+            }
+            if (tb) {
+                free(x->final_body);
+                x->final_body = tb;
+                x->final_len = strlen(tb);
+                x->final_ctype = "application/json";
+            }
+        }
         deliver(x, &u);
         return;
     }
@@ -848,20 +959,81 @@ static void start_attempt(sl_exchange *x)
         return;
     }
 
+    x->up_proto = kind_proto(x->prov->kind);
+    x->xlate = x->up_proto != (sl_proto)x->surface;
+    x->xlate_bad = 0;
+    sl_stream_free(x->xstream);
+    x->xstream = NULL;
+
+    if (x->op == OP_COUNT_TOKENS && x->up_proto != SL_PROTO_ANTHROPIC) {
+        /* Only Anthropic counts tokens for us; elsewhere say an estimate. */
+        x->tries++;
+        char body[64];
+        int n = snprintf(body, sizeof body, "{\"input_tokens\":%ld}", sl_translate_estimate_tokens(x->json));
+        access_log(x, 200);
+        sl_conn *c = x->conn;
+        const char *hdrs = sluice_headers(x, "x-sluice-estimate: true\r\n");
+        record(x, 200, NULL);
+        exchange_release(x);
+        sl_conn_respond(c, 200, "application/json", hdrs, body, (size_t)n);
+        return;
+    }
+
     const char *body;
     size_t body_len;
-    if (upstream_body(x, &body, &body_len) != 0) {
+    if (x->xlate) {
+        char err[256] = "";
+        free(x->xbody);
+        x->xbody = sl_translate_request((sl_proto)x->surface, x->up_proto, x->json, x->upstream_model,
+                                        x->stream, err, sizeof err);
+        if (!x->xbody) {
+            fail(x, 400, "invalid_request", "%s", err[0] ? err : "request cannot be translated");
+            return;
+        }
+        body = x->xbody;
+        body_len = strlen(x->xbody);
+        if (x->stream) {
+            x->xstream = sl_stream_new(x->up_proto, (sl_proto)x->surface, x->client_model);
+            if (!x->xstream) {
+                fail(x, 500, NULL, "%s", "out of memory");
+                return;
+            }
+            if (x->surface == SL_SURFACE_OPENAI &&
+                !json_is_true(json_object_get(json_object_get(x->json, "stream_options"), "include_usage")))
+                sl_stream_set_openai_usage_chunk(x->xstream, 0);
+        }
+    } else if (x->up_proto == SL_PROTO_GEMINI) {
+        body = x->body; /* the model is in the URL */
+        body_len = x->body_len;
+    } else if (upstream_body(x, &body, &body_len) != 0) {
         fail(x, 500, NULL, "%s", "out of memory");
         return;
     }
-    const char *path = x->op == OP_CHAT ? "/chat/completions"
-                       : x->op == OP_MESSAGES ? "/v1/messages" : "/v1/messages/count_tokens";
     const char *url;
-    if (x->prov->kind == SL_KIND_ANTHROPIC && x->req->query_len > 0)
-        url = sl_arena_printf(x->arena, "%s%s?%.*s", x->prov->base_url, path, (int)x->req->query_len,
-                              x->req->query);
-    else
-        url = sl_arena_printf(x->arena, "%s%s", x->prov->base_url, path);
+    const char *base = x->prov->base_url;
+    switch (x->up_proto) {
+    case SL_PROTO_OPENAI:
+        url = sl_arena_printf(x->arena, "%s%s", base, x->op == OP_EMBEDDINGS ? "/embeddings" : "/chat/completions");
+        break;
+    case SL_PROTO_ANTHROPIC: {
+        const char *path = x->op == OP_COUNT_TOKENS ? "/v1/messages/count_tokens" : "/v1/messages";
+        if (x->surface == SL_SURFACE_ANTHROPIC && x->req->query_len > 0)
+            url = sl_arena_printf(x->arena, "%s%s?%.*s", base, path, (int)x->req->query_len, x->req->query);
+        else
+            url = sl_arena_printf(x->arena, "%s%s", base, path);
+        break;
+    }
+    default: {
+        /* Model names are URL path segments here: escape what could
+         * change the path (the spec and lookup already bound the name). */
+        char *esc = curl_easy_escape(NULL, x->upstream_model, 0);
+        url = esc ? sl_arena_printf(x->arena, "%s/v1beta/models/%s:%s", base, esc,
+                                    x->stream ? "streamGenerateContent?alt=sse" : "generateContent")
+                  : NULL;
+        curl_free(esc);
+        break;
+    }
+    }
     if (!url) {
         fail(x, 500, NULL, "%s", "out of memory");
         return;
@@ -877,11 +1049,12 @@ static void start_attempt(sl_exchange *x)
     if (provider_auth[tg->provider])
         x->headers = curl_slist_append(x->headers, provider_auth[tg->provider]);
     if (x->prov->kind == SL_KIND_ANTHROPIC) {
-        if (sl_http_find_header(x->req, "anthropic-version"))
+        if (x->surface == SL_SURFACE_ANTHROPIC && sl_http_find_header(x->req, "anthropic-version"))
             forward_header(x, "anthropic-version");
         else
             x->headers = curl_slist_append(x->headers, "anthropic-version: 2023-06-01");
-        forward_header(x, "anthropic-beta");
+        if (x->surface == SL_SURFACE_ANTHROPIC)
+            forward_header(x, "anthropic-beta");
     }
     if (!x->headers) {
         fail(x, 500, NULL, "%s", "out of memory");
@@ -1206,6 +1379,12 @@ void sl_proxy_handle(sl_conn *c, const sl_http_request *req, const char *body, s
     } else if (path_is(req, "/v1/messages/count_tokens")) {
         op = OP_COUNT_TOKENS;
         surface = SL_SURFACE_ANTHROPIC;
+    } else if (path_is(req, "/v1/embeddings")) {
+        op = OP_EMBEDDINGS;
+        surface = SL_SURFACE_OPENAI;
+    } else if (req->path_len > 15 && memcmp(req->path, "/v1beta/models/", 15) == 0) {
+        op = OP_GEMINI;
+        surface = SL_SURFACE_GEMINI;
     } else if (path_is(req, "/v1/models") && is_get) {
         int key;
         sl_auth_status as = sl_auth_identify(t, req, sl_conn_peer(c), &key);
@@ -1271,16 +1450,45 @@ void sl_proxy_handle(sl_conn *c, const sl_http_request *req, const char *body, s
         fail(x, 400, "invalid_request", "%s", "request body must be a JSON object");
         return;
     }
-    json_t *model = json_object_get(x->json, "model");
-    if (!json_is_string(model) || json_string_length(model) == 0) {
-        fail(x, 400, "invalid_request", "%s", "'model' is required and must be a string");
-        return;
+    size_t model_len;
+    if (op == OP_GEMINI) {
+        /* /v1beta/models/{model}:generateContent | :streamGenerateContent */
+        const char *m = req->path + 15;
+        size_t mn = req->path_len - 15;
+        const char *colon = memchr(m, ':', mn);
+        size_t verb_len = colon ? mn - (size_t)(colon - m) - 1 : 0;
+        const char *verb = colon ? colon + 1 : "";
+        if (!colon || colon == m) {
+            fail(x, 404, NULL, "%s", "expected /v1beta/models/{model}:generateContent");
+            return;
+        }
+        if (verb_len == 21 && memcmp(verb, "streamGenerateContent", 21) == 0)
+            x->stream = 1;
+        else if (!(verb_len == 15 && memcmp(verb, "generateContent", 15) == 0)) {
+            fail(x, 404, NULL, "%s", "only :generateContent and :streamGenerateContent are served");
+            return;
+        }
+        char *name = curl_easy_unescape(NULL, m, (int)(colon - m), NULL);
+        x->client_model = name ? sl_arena_strndup(arena, name, strlen(name)) : NULL;
+        curl_free(name);
+        if (!x->client_model) {
+            fail(x, 500, NULL, "%s", "out of memory");
+            return;
+        }
+        model_len = strlen(x->client_model);
+    } else {
+        json_t *model = json_object_get(x->json, "model");
+        if (!json_is_string(model) || json_string_length(model) == 0) {
+            fail(x, 400, "invalid_request", "%s", "'model' is required and must be a string");
+            return;
+        }
+        x->client_model = json_string_value(model);
+        model_len = json_string_length(model);
+        x->stream = json_is_true(json_object_get(x->json, "stream"));
     }
-    x->client_model = json_string_value(model);
-    x->stream = json_is_true(json_object_get(x->json, "stream"));
     x->ask_usage = op == OP_CHAT && x->stream && !json_object_get(x->json, "stream_options");
 
-    int entry = sl_route_lookup(t, x->client_model, json_string_length(model));
+    int entry = sl_route_lookup(t, x->client_model, model_len);
     if (entry < 0) {
         fail(x, 404, "model_not_found", "model '%s' is not served by this gateway",
              x->client_model);

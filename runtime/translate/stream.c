@@ -321,6 +321,9 @@ static void ev_finish(sl_stream *s, const char *stop_reason, const char *stop_se
 {
     set_str(&s->stop_reason, stop_reason);
     set_str(&s->stop_sequence, stop_sequence);
+    /* Calls are complete at the finish; usage may still be on its way. */
+    if (s->translate && !s->w_ended && s->client == SL_PROTO_GEMINI)
+        gw_flush_tools(s, 1);
 }
 
 /* The upstream is done: close what is open, then the stop reason with the
@@ -373,7 +376,11 @@ static void ev_error(sl_stream *s, const char *type, const char *message)
         emit(s, NULL, json_pack("{s:{s:s,s:s,s:n,s:s?}}", "error", "message", m, "type", "server_error", "param",
                                 "code", type));
     } else {
-        emit(s, NULL, json_pack("{s:{s:i,s:s,s:s}}", "error", "code", 500, "message", m, "status", "INTERNAL"));
+        int overloaded = type && (!strcmp(type, "overloaded_error") || !strcmp(type, "UNAVAILABLE"));
+        int rate = type && (!strcmp(type, "rate_limit_error") || !strcmp(type, "RESOURCE_EXHAUSTED") ||
+                            !strcmp(type, "rate_limit_exceeded"));
+        emit(s, NULL, json_pack("{s:{s:i,s:s,s:s}}", "error", "code", overloaded ? 503 : rate ? 429 : 500, "message",
+                                m, "status", overloaded ? "UNAVAILABLE" : rate ? "RESOURCE_EXHAUSTED" : "INTERNAL"));
     }
 }
 
