@@ -232,6 +232,44 @@ static void openai_chat(sl_conn *c, const mock_answer *a, const char *model, int
     sl_conn_stream_end(c, 1);
 }
 
+/* The legacy Completions API shape (text_completion objects). */
+static void openai_legacy(sl_conn *c, const mock_answer *a, const char *model, int stream,
+                          const char *headers)
+{
+    unsigned long seq = atomic_fetch_add(&mock_seq, 1);
+    char id[64];
+    snprintf(id, sizeof id, "cmpl-mock-%lu", seq);
+    long created = (long)time(NULL);
+    if (!stream) {
+        respond_json(c,
+                     json_pack("{s:s,s:s,s:i,s:s,s:[{s:s,s:i,s:n,s:s}],s:{s:i,s:i,s:i}}", "id", id,
+                               "object", "text_completion", "created", (json_int_t)created, "model",
+                               model, "choices", "text", a->text, "index", 0, "logprobs",
+                               "finish_reason", "stop", "usage", "prompt_tokens",
+                               (json_int_t)a->in_tokens, "completion_tokens", (json_int_t)a->out_tokens,
+                               "total_tokens", (json_int_t)(a->in_tokens + a->out_tokens)),
+                     headers);
+        return;
+    }
+    sl_conn_stream_begin(c, 200, "text/event-stream", headers);
+    size_t len = strlen(a->text);
+    for (size_t at = 0; at < len;) {
+        size_t end = next_piece(a->text, at, len);
+        sse_send(c, NULL,
+                 json_pack("{s:s,s:s,s:i,s:s,s:[{s:s%,s:i,s:n,s:n}]}", "id", id, "object",
+                           "text_completion", "created", (json_int_t)created, "model", model,
+                           "choices", "text", a->text + at, end - at, "index", 0, "logprobs",
+                           "finish_reason"));
+        at = end;
+    }
+    sse_send(c, NULL,
+             json_pack("{s:s,s:s,s:i,s:s,s:[{s:s,s:i,s:n,s:s}]}", "id", id, "object", "text_completion",
+                       "created", (json_int_t)created, "model", model, "choices", "text", "", "index",
+                       0, "logprobs", "finish_reason", "stop"));
+    sl_conn_stream_write(c, "data: [DONE]\n\n", 14);
+    sl_conn_stream_end(c, 1);
+}
+
 static void anthropic_messages(sl_conn *c, const mock_answer *a, const char *model, int stream,
                                const char *headers)
 {
@@ -311,7 +349,9 @@ void sl_mock_respond(sl_conn *c, sl_mock_op op, json_t *req, const char *model, 
     usage->input_tokens = a.in_tokens;
     usage->output_tokens = a.out_tokens;
     int stream = json_is_true(json_object_get(req, "stream"));
-    if (op == SL_MOCK_CHAT) {
+    if (op == SL_MOCK_COMPLETIONS) {
+        openai_legacy(c, &a, model, stream, headers);
+    } else if (op == SL_MOCK_CHAT) {
         int include_usage =
             json_is_true(json_object_get(json_object_get(req, "stream_options"), "include_usage"));
         openai_chat(c, &a, model, stream, include_usage, headers);

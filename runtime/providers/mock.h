@@ -12,7 +12,7 @@
 #include "proxy/surface.h"
 #include "server/server.h"
 
-typedef enum sl_mock_op { SL_MOCK_CHAT, SL_MOCK_MESSAGES, SL_MOCK_COUNT_TOKENS } sl_mock_op;
+typedef enum sl_mock_op { SL_MOCK_CHAT, SL_MOCK_MESSAGES, SL_MOCK_COUNT_TOKENS, SL_MOCK_COMPLETIONS } sl_mock_op;
 
 /* What the mock answered, for the access log and (later) accounting. */
 typedef struct sl_mock_usage {

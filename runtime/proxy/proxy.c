@@ -27,6 +27,7 @@
 #include "core/log.h"
 #include "json/json_scan.h"
 #include "providers/mock.h"
+#include "proxy/legacy.h"
 #include "proxy/surface.h"
 #include "govern/govern.h"
 #include "govern/usage.h"
@@ -94,6 +95,8 @@ typedef struct sl_exchange {
     int ask_usage;         /* inject stream_options.include_usage once */
     int xlate;             /* this attempt's provider speaks another protocol */
     int xlate_bad;         /* the upstream stream did not parse */
+    int legacy;            /* /v1/completions client, served as chat */
+    sl_legacy_stream legacy_stream;
     sl_proto up_proto;
     sl_stream *xstream;    /* translating stream, when xlate && stream */
     char *xbody;           /* translated request body (malloc'd) */
@@ -265,6 +268,7 @@ static void exchange_release(sl_exchange *x)
     x->xstream = NULL;
     free(x->xbody);
     x->xbody = NULL;
+    sl_legacy_stream_free(&x->legacy_stream);
     if (x->json) {
         json_decref(x->json);
         x->json = NULL;
@@ -682,7 +686,15 @@ static size_t on_data(void *ctx, const char *p, size_t n)
                     return 0;
                 }
             }
-            int wr = sl_conn_stream_write(x->conn, out.data, out.len);
+            int wr;
+            if (x->legacy) {
+                sl_buf lo = {0};
+                sl_legacy_stream_feed(&x->legacy_stream, out.data, out.len, &lo);
+                wr = lo.len ? sl_conn_stream_write(x->conn, lo.data, lo.len) : 0;
+                sl_buf_free(&lo);
+            } else {
+                wr = sl_conn_stream_write(x->conn, out.data, out.len);
+            }
             sl_buf_free(&out);
             if (wr != 0)
                 return 0;
@@ -717,8 +729,15 @@ static void on_done(void *ctx, sl_xfer_result r, const char *detail)
         if (clean && x->xstream) {
             sl_buf out = {0};
             int fin = sl_stream_finish(x->xstream, &out);
-            if (out.len)
+            if (out.len && x->legacy) {
+                sl_buf lo = {0};
+                sl_legacy_stream_feed(&x->legacy_stream, out.data, out.len, &lo);
+                if (lo.len)
+                    sl_conn_stream_write(c, lo.data, lo.len);
+                sl_buf_free(&lo);
+            } else if (out.len) {
                 sl_conn_stream_write(c, out.data, out.len);
+            }
             sl_buf_free(&out);
             if (fin != 0)
                 clean = 0;
@@ -816,6 +835,14 @@ static void on_done(void *ctx, sl_xfer_result r, const char *detail)
                 x->final_body = tb;
                 x->final_len = strlen(tb);
                 x->final_ctype = "application/json";
+            }
+        }
+        if (x->legacy && x->status >= 200 && x->status < 300) {
+            char *lb = sl_legacy_from_chat(x->final_body ? x->final_body : "", x->final_len);
+            if (lb) {
+                free(x->final_body);
+                x->final_body = lb;
+                x->final_len = strlen(lb);
             }
         }
         deliver(x, &u);
@@ -941,7 +968,8 @@ static void start_attempt(sl_exchange *x)
 
     if (x->prov->kind == SL_KIND_MOCK) {
         x->tries++;
-        sl_mock_op op = x->op == OP_CHAT ? SL_MOCK_CHAT
+        sl_mock_op op = x->legacy ? SL_MOCK_COMPLETIONS
+                        : x->op == OP_CHAT ? SL_MOCK_CHAT
                         : x->op == OP_MESSAGES ? SL_MOCK_MESSAGES : SL_MOCK_COUNT_TOKENS;
         sl_mock_usage usage;
         const char *hdrs = sluice_headers(x, NULL);
@@ -993,6 +1021,17 @@ static void start_attempt(sl_exchange *x)
         body = x->xbody;
         body_len = strlen(x->xbody);
         if (x->stream) {
+            /* created below for legacy and translated streams alike */
+        }
+    } else if (x->up_proto == SL_PROTO_GEMINI) {
+        body = x->body; /* the model is in the URL */
+        body_len = x->body_len;
+    } else if (upstream_body(x, &body, &body_len) != 0) {
+        fail(x, 500, NULL, "%s", "out of memory");
+        return;
+    }
+    if (x->stream && (x->xlate || x->legacy)) {
+        {
             x->xstream = sl_stream_new(x->up_proto, (sl_proto)x->surface, x->client_model);
             if (!x->xstream) {
                 fail(x, 500, NULL, "%s", "out of memory");
@@ -1002,12 +1041,6 @@ static void start_attempt(sl_exchange *x)
                 !json_is_true(json_object_get(json_object_get(x->json, "stream_options"), "include_usage")))
                 sl_stream_set_openai_usage_chunk(x->xstream, 0);
         }
-    } else if (x->up_proto == SL_PROTO_GEMINI) {
-        body = x->body; /* the model is in the URL */
-        body_len = x->body_len;
-    } else if (upstream_body(x, &body, &body_len) != 0) {
-        fail(x, 500, NULL, "%s", "out of memory");
-        return;
     }
     const char *url;
     const char *base = x->prov->base_url;
@@ -1370,6 +1403,7 @@ void sl_proxy_handle(sl_conn *c, const sl_http_request *req, const char *body, s
 
     op_kind op;
     sl_surface surface;
+    int legacy = 0;
     if (path_is(req, "/v1/chat/completions")) {
         op = OP_CHAT;
         surface = SL_SURFACE_OPENAI;
@@ -1379,6 +1413,10 @@ void sl_proxy_handle(sl_conn *c, const sl_http_request *req, const char *body, s
     } else if (path_is(req, "/v1/messages/count_tokens")) {
         op = OP_COUNT_TOKENS;
         surface = SL_SURFACE_ANTHROPIC;
+    } else if (path_is(req, "/v1/completions")) {
+        op = OP_CHAT; /* served by chat targets; see proxy/legacy.c */
+        surface = SL_SURFACE_OPENAI;
+        legacy = 1;
     } else if (path_is(req, "/v1/embeddings")) {
         op = OP_EMBEDDINGS;
         surface = SL_SURFACE_OPENAI;
@@ -1449,6 +1487,29 @@ void sl_proxy_handle(sl_conn *c, const sl_http_request *req, const char *body, s
     if (!json_is_object(x->json)) {
         fail(x, 400, "invalid_request", "%s", "request body must be a JSON object");
         return;
+    }
+    if (legacy) {
+        char err[160];
+        json_t *chat = sl_legacy_to_chat(x->json, err, sizeof err);
+        if (!chat) {
+            fail(x, 400, "invalid_request", "%s", err);
+            return;
+        }
+        char *js = json_dumps(chat, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(x->json);
+        x->json = chat;
+        if (!js) {
+            fail(x, 500, NULL, "%s", "out of memory");
+            return;
+        }
+        x->body_len = strlen(js);
+        x->body = sl_arena_strndup(arena, js, x->body_len);
+        free(js);
+        if (!x->body) {
+            fail(x, 500, NULL, "%s", "out of memory");
+            return;
+        }
+        x->legacy = 1;
     }
     size_t model_len;
     if (op == OP_GEMINI) {

@@ -1,0 +1,31 @@
+/*
+ * The legacy OpenAI Completions API (POST /v1/completions) served by chat
+ * targets: the prompt becomes a user message on the way in, and chat
+ * answers (whole or streamed) are rewritten as text_completion objects on
+ * the way out. Everything in between is the ordinary chat path, so legacy
+ * clients get routing, fallbacks, translation and accounting for free.
+ */
+#ifndef SLUICE_LEGACY_H
+#define SLUICE_LEGACY_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "core/buf.h"
+
+/* A chat request equivalent to the completions request `req`; NULL with
+ * err when the prompt is missing or not text. */
+json_t *sl_legacy_to_chat(json_t *req, char *err, size_t errlen);
+
+/* chat.completion JSON -> text_completion JSON (malloc'd), or NULL when the
+ * body is not a chat completion. */
+char *sl_legacy_from_chat(const char *body, size_t len);
+
+/* Streaming: chat.completion.chunk SSE in, text_completion SSE out. */
+typedef struct sl_legacy_stream {
+    sl_buf line;
+} sl_legacy_stream;
+void sl_legacy_stream_feed(sl_legacy_stream *s, const char *p, size_t n, sl_buf *out);
+void sl_legacy_stream_free(sl_legacy_stream *s);
+
+#endif
