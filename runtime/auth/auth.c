@@ -81,21 +81,10 @@ const char *sl_auth_presented(const sl_http_request *req, size_t *len)
         *len = h->value_len;
         return h->value;
     }
-    /* Gemini clients may pass ?key=...; scan the query's parameters. */
-    const char *q = req->query;
-    size_t qn = req->query_len;
-    while (q && qn > 0) {
-        const char *amp = memchr(q, '&', qn);
-        size_t seg = amp ? (size_t)(amp - q) : qn;
-        if (seg > 4 && memcmp(q, "key=", 4) == 0) {
-            *len = seg - 4;
-            return q + 4;
-        }
-        if (!amp)
-            break;
-        qn -= seg + 1;
-        q = amp + 1;
-    }
+    /* Gemini clients may pass ?key=... */
+    const char *k = sl_http_query_param(req, "key", len);
+    if (k && *len > 0)
+        return k;
     return NULL;
 }
 

@@ -110,6 +110,10 @@ int sl_http_parse_request(const char *buf, size_t len, size_t max_head, size_t m
 /* Case-insensitive header lookup; returns the first match, NULL when absent. */
 const sl_http_header *sl_http_find_header(const sl_http_request *req, const char *name);
 
+/* The raw value of query parameter `name` (not percent-decoded) and its
+ * length, or NULL when absent. */
+const char *sl_http_query_param(const sl_http_request *req, const char *name, size_t *len);
+
 /*
  * Chunked request bodies (RFC 9112 7.1). Strict: hex sizes of 1..16 digits
  * (no sign, no "0x", no surrounding spaces except BWS before ';') and at most

@@ -214,6 +214,16 @@ int sl_ledger_start(sl_ledger *l)
     return 0;
 }
 
+static void run_done(done_item *d)
+{
+    while (d) {
+        done_item *next = d->next;
+        d->fn(d->ctx);
+        free(d);
+        d = next;
+    }
+}
+
 static void async_cb(struct ev_loop *loop, ev_async *a, int revents)
 {
     sl_ledger_notifier *n = a->data;
@@ -221,12 +231,7 @@ static void async_cb(struct ev_loop *loop, ev_async *a, int revents)
     done_item *d = n->head;
     n->head = n->tail = NULL;
     pthread_mutex_unlock(&n->mu);
-    while (d) {
-        done_item *next = d->next;
-        d->fn(d->ctx);
-        free(d);
-        d = next;
-    }
+    run_done(d);
 }
 
 sl_ledger_notifier *sl_ledger_notifier_new(sl_ledger *l, struct ev_loop *loop)
@@ -257,12 +262,7 @@ void sl_ledger_notifier_detach(sl_ledger_notifier *n)
     n->head = n->tail = NULL;
     pthread_mutex_unlock(&n->mu);
     /* Deliver what is already committed: callers free their state there. */
-    while (d) {
-        done_item *next = d->next;
-        d->fn(d->ctx);
-        free(d);
-        d = next;
-    }
+    run_done(d);
 }
 
 int sl_ledger_submit(sl_ledger *l, const sl_ledger_row *row, sl_ledger_notifier *n,

@@ -1191,57 +1191,26 @@ static void respond_models(sl_conn *c, const sl_table *t, int anthropic)
  * which is not a client key, so it cannot be spent on inference. Never
  * returns hashes. */
 
+/* A time bound from the query: unix seconds or YYYY-MM-DD (UTC); 0 when
+ * absent, -1 when unparsable. */
 static int64_t query_time(const sl_http_request *req, const char *name)
 {
-    char want[32];
-    int wn = snprintf(want, sizeof want, "%s=", name);
-    const char *q = req->query;
-    size_t qn = req->query_len;
-    while (q && qn > 0) {
-        const char *amp = memchr(q, '&', qn);
-        size_t seg = amp ? (size_t)(amp - q) : qn;
-        if (seg > (size_t)wn && memcmp(q, want, (size_t)wn) == 0) {
-            char v[32];
-            size_t vn = seg - (size_t)wn;
-            if (vn >= sizeof v)
-                return -1;
-            memcpy(v, q + wn, vn);
-            v[vn] = '\0';
-            struct tm tm = {0};
-            char *end = strptime(v, "%Y-%m-%d", &tm);
-            if (end && *end == '\0')
-                return (int64_t)timegm(&tm);
-            char *e;
-            long long n = strtoll(v, &e, 10);
-            return *e == '\0' && n >= 0 ? (int64_t)n : -1;
-        }
-        if (!amp)
-            break;
-        qn -= seg + 1;
-        q = amp + 1;
-    }
-    return 0;
-}
-
-static const char *query_value(const sl_http_request *req, const char *name, char *out, size_t cap)
-{
-    size_t nl = strlen(name);
-    const char *q = req->query;
-    size_t qn = req->query_len;
-    while (q && qn > 0) {
-        const char *amp = memchr(q, '&', qn);
-        size_t seg = amp ? (size_t)(amp - q) : qn;
-        if (seg > nl && memcmp(q, name, nl) == 0 && q[nl] == '=' && seg - nl - 1 < cap) {
-            memcpy(out, q + nl + 1, seg - nl - 1);
-            out[seg - nl - 1] = '\0';
-            return out;
-        }
-        if (!amp)
-            break;
-        qn -= seg + 1;
-        q = amp + 1;
-    }
-    return NULL;
+    size_t vn;
+    const char *raw = sl_http_query_param(req, name, &vn);
+    if (!raw)
+        return 0;
+    char v[32];
+    if (vn == 0 || vn >= sizeof v)
+        return -1;
+    memcpy(v, raw, vn);
+    v[vn] = '\0';
+    struct tm tm = {0};
+    char *end = strptime(v, "%Y-%m-%d", &tm);
+    if (end && *end == '\0')
+        return (int64_t)timegm(&tm);
+    char *e;
+    long long n = strtoll(v, &e, 10);
+    return *e == '\0' && n >= 0 ? (int64_t)n : -1;
 }
 
 static const char *period_name(sl_period p)
@@ -1334,9 +1303,15 @@ static void handle_admin(sl_conn *c, const sl_table *t, const sl_http_request *r
         return;
     }
     if (path_is(req, "/admin/spend")) {
-        char by[16];
-        if (!query_value(req, "by", by, sizeof by))
-            strcpy(by, "key");
+        char by[16] = "key";
+        size_t byn;
+        const char *byv = sl_http_query_param(req, "by", &byn);
+        if (byv && byn < sizeof by) {
+            memcpy(by, byv, byn);
+            by[byn] = '\0';
+        } else if (byv) {
+            by[0] = '\0'; /* too long: rejected below */
+        }
         int64_t since = query_time(req, "since"), until = query_time(req, "until");
         if (since < 0 || until < 0) {
             sl_surface_error(c, SL_SURFACE_OPENAI, 400, NULL, NULL,
