@@ -61,7 +61,7 @@ void sl_auth_shutdown(void)
     index_by_hash = NULL;
 }
 
-const char *sl_auth_presented(const sl_http_request *req, size_t *len)
+static const char *presented_in_headers(const sl_http_request *req, size_t *len)
 {
     const sl_http_header *h = sl_http_find_header(req, "authorization");
     if (h && h->value_len > 7 && strncasecmp(h->value, "Bearer ", 7) == 0) {
@@ -81,8 +81,16 @@ const char *sl_auth_presented(const sl_http_request *req, size_t *len)
         *len = h->value_len;
         return h->value;
     }
+    return NULL;
+}
+
+const char *sl_auth_presented(const sl_http_request *req, size_t *len)
+{
+    const char *k = presented_in_headers(req, len);
+    if (k)
+        return k;
     /* Gemini clients may pass ?key=... */
-    const char *k = sl_http_query_param(req, "key", len);
+    k = sl_http_query_param(req, "key", len);
     if (k && *len > 0)
         return k;
     return NULL;
@@ -180,7 +188,9 @@ int sl_auth_is_admin(const sl_table *t, const sl_http_request *req)
     if (!t->has_admin)
         return 0;
     size_t len = 0;
-    const char *presented = sl_auth_presented(req, &len);
+    /* Headers only: an admin key in a URL ends up in shell history and
+     * proxy logs. */
+    const char *presented = presented_in_headers(req, &len);
     uint8_t h[32];
     sl_auth_sha256(presented ? presented : "", presented ? len : 0, h);
     return presented && len && sl_auth_ct_equal(h, t->admin_hash, 32);

@@ -74,7 +74,8 @@ int sl_gov_init(const sl_table *t, sl_gov_restore_fn restore, void *ctx)
         holder *h = &keys[i];
         holder_init(h, t->keys[i].budget, t->keys[i].limits);
         h->period_start = sl_gov_period_start(h->budget.per, now);
-        if (restore && h->budget.per != SL_PERIOD_NONE &&
+        /* Keys without a budget still report spend (since ever). */
+        if (restore &&
             restore(ctx, "key", t->keys[i].name, h->period_start, &h->spent_usd, &h->spent_tokens) != 0)
             return -1;
     }
@@ -82,7 +83,7 @@ int sl_gov_init(const sl_table *t, sl_gov_restore_fn restore, void *ctx)
         holder *h = &teams[i];
         holder_init(h, t->teams[i].budget, t->teams[i].limits);
         h->period_start = sl_gov_period_start(h->budget.per, now);
-        if (restore && h->budget.per != SL_PERIOD_NONE &&
+        if (restore &&
             restore(ctx, "team", t->teams[i].name, h->period_start, &h->spent_usd, &h->spent_tokens) != 0)
             return -1;
     }

@@ -113,6 +113,43 @@ void sl_usage_stream_feed(sl_usage_stream *s, const char *p, size_t n)
     }
 }
 
+static int usage_only(const char *p, size_t n)
+{
+    return n > 5 && memcmp(p, "data:", 5) == 0 && memmem(p, n, "\"choices\":[]", 12) &&
+           memmem(p, n, "\"usage\"", 7);
+}
+
+int sl_usage_stream_relay(sl_usage_stream *s, const char *p, size_t n, sl_buf *keep)
+{
+    while (n > 0) {
+        const char *nl = memchr(p, '\n', n);
+        size_t take = nl ? (size_t)(nl - p) + 1 : n;
+        if (sl_buf_append(&s->line, p, take) != 0)
+            return -1;
+        p += take;
+        n -= take;
+        if (!nl)
+            break;
+        size_t ln = s->line.len - 1; /* without the newline */
+        if (ln && s->line.data[ln - 1] == '\r')
+            ln--;
+        if (ln)
+            on_line(s, s->line.data, ln);
+        int drop = 0;
+        if (ln == 0 && s->skip_blank) {
+            drop = 1;
+            s->skip_blank = 0;
+        } else if (usage_only(s->line.data, ln)) {
+            drop = 1;
+            s->skip_blank = 1;
+        }
+        if (!drop && sl_buf_append(keep, s->line.data, s->line.len) != 0)
+            return -1;
+        sl_buf_clear(&s->line);
+    }
+    return 0;
+}
+
 void sl_usage_stream_free(sl_usage_stream *s)
 {
     sl_buf_free(&s->line);

@@ -29,9 +29,15 @@ typedef struct sl_usage_stream {
     sl_usage_counts u;
     int done;             /* saw a terminal event ([DONE] / message_stop) */
     int64_t events;       /* data lines seen: a floor for output tokens */
+    int skip_blank;       /* relay: the event we dropped ends at the next blank line */
 } sl_usage_stream;
 
 void sl_usage_stream_feed(sl_usage_stream *s, const char *p, size_t n);
+/* Like feed, but also copies the stream to `keep` line by line, leaving
+ * out the usage-only chunk (`"choices":[]` with `usage`) that sluice asked
+ * an OpenAI upstream for on behalf of a client that did not. Bytes of an
+ * unfinished line are held until its newline arrives. */
+int sl_usage_stream_relay(sl_usage_stream *s, const char *p, size_t n, sl_buf *keep);
 void sl_usage_stream_free(sl_usage_stream *s);
 
 /* Interprets one usage JSON object in either shape (exposed for tests). */

@@ -93,6 +93,7 @@ typedef struct sl_exchange {
     /* Governance: the reservation made at admission and what we saw. */
     int admitted;
     int ask_usage;         /* inject stream_options.include_usage once */
+    int strip_usage;       /* ...and hide the usage chunk from the client */
     int xlate;             /* this attempt's provider speaks another protocol */
     int xlate_bad;         /* the upstream stream did not parse */
     int legacy;            /* /v1/completions client, served as chat */
@@ -286,7 +287,7 @@ static int64_t estimate_input_tokens(const sl_exchange *x)
     return (int64_t)((x->body_len + 3) / 4);
 }
 
-static sl_ledger_row *account(sl_exchange *x, int status, const sl_usage_counts *seen)
+static sl_ledger_row *account(sl_exchange *x, int status, const sl_usage_counts *seen, int complete)
 {
     if (!x->admitted || x->accounted)
         return NULL;
@@ -295,6 +296,13 @@ static sl_ledger_row *account(sl_exchange *x, int status, const sl_usage_counts 
     int estimated = 0;
     if (seen && seen->have) {
         u = *seen;
+        /* A stream cut short reports only what its first event said
+         * (Anthropic's message_start says output_tokens: 1): charge at
+         * least one token per event that went out. */
+        if (x->streaming && !complete && u.output < x->usage_stream.events) {
+            u.output = x->usage_stream.events;
+            estimated = 1;
+        }
     } else if (x->streaming) {
         /* Cut short without a usage report: charge what went out. */
         u.input = estimate_input_tokens(x);
@@ -345,7 +353,7 @@ static sl_ledger_notifier *worker_notifier(sl_exchange *x)
 /* Queue the row without waiting (failures, aborted requests). */
 static void record(sl_exchange *x, int status, const sl_usage_counts *seen)
 {
-    sl_ledger_row *r = account(x, status, seen);
+    sl_ledger_row *r = account(x, status, seen, 0);
     if (r && ledger)
         sl_ledger_submit(ledger, r, NULL, NULL, NULL);
 }
@@ -382,7 +390,7 @@ static void hold_done(void *ctx)
  * is committed (or at once when there is no ledger). */
 static void deliver(sl_exchange *x, const sl_usage_counts *seen)
 {
-    sl_ledger_row *r = account(x, x->final_status, seen);
+    sl_ledger_row *r = account(x, x->final_status, seen, 1);
     sl_ledger_notifier *n = worker_notifier(x);
     if (r && ledger && ledger_wait && n &&
         (r->input_tokens + r->output_tokens + r->cache_read_tokens + r->cache_write_tokens) > 0) {
@@ -670,6 +678,7 @@ static size_t on_data(void *ctx, const char *p, size_t n)
         if (x->streaming && sl_conn_out_pending(x->conn) > SL_CONN_HIGH_WATER)
             return SL_XFER_PAUSE;
         sl_buf out = {0};
+        sl_usage_stream_feed(&x->usage_stream, p, n); /* event count: a charge floor */
         int rc = sl_stream_feed(x->xstream, p, n, &out);
         if (rc != 0) {
             sl_buf_free(&out);
@@ -712,6 +721,13 @@ static size_t on_data(void *ctx, const char *p, size_t n)
     }
     if (sl_conn_out_pending(x->conn) > SL_CONN_HIGH_WATER)
         return SL_XFER_PAUSE;
+    if (x->strip_usage && x->up_proto == SL_PROTO_OPENAI) {
+        sl_buf keep = {0};
+        int rc = sl_usage_stream_relay(&x->usage_stream, p, n, &keep);
+        int wr = rc == 0 && keep.len ? sl_conn_stream_write(x->conn, keep.data, keep.len) : 0;
+        sl_buf_free(&keep);
+        return rc == 0 && wr == 0 ? n : 0;
+    }
     if (sl_conn_stream_write(x->conn, p, n) != 0)
         return 0; /* client gone: the abort hook follows from the loop */
     sl_usage_stream_feed(&x->usage_stream, p, n);
@@ -1226,14 +1242,26 @@ static json_t *usd_json(int64_t micros)
     return json_string(b);
 }
 
+/* Spend in the current period (since ever for holders without a budget)
+ * and, when there is one, the budget with what remains of it. */
+static json_t *spend_json(const sl_budget *b, const sl_gov_view *v)
+{
+    json_t *o = json_pack("{s:s,s:I,s:I,s:I}", "period",
+                          b->per == SL_PERIOD_NONE ? "total" : period_name(b->per), "spent_micros",
+                          (json_int_t)v->spent_usd, "spent_tokens", (json_int_t)v->spent_tokens,
+                          "reserved_micros", (json_int_t)v->reserved_usd);
+    json_object_set_new(o, "spent_usd", usd_json(v->spent_usd));
+    return o;
+}
+
 static json_t *budget_json(const sl_budget *b, const sl_gov_view *v)
 {
     if (b->per == SL_PERIOD_NONE)
         return json_null();
-    json_t *o = json_pack("{s:s,s:I,s:I}", "per", period_name(b->per), "spent_micros",
-                          (json_int_t)v->spent_usd, "spent_tokens", (json_int_t)v->spent_tokens);
+    json_t *o = json_pack("{s:s,s:I,s:I,s:I}", "per", period_name(b->per), "spent_micros",
+                          (json_int_t)v->spent_usd, "spent_tokens", (json_int_t)v->spent_tokens,
+                          "reserved_micros", (json_int_t)v->reserved_usd);
     json_object_set_new(o, "spent_usd", usd_json(v->spent_usd));
-    json_object_set_new(o, "reserved_micros", json_integer(v->reserved_usd));
     if (b->usd_micros >= 0) {
         json_object_set_new(o, "limit_usd", usd_json(b->usd_micros));
         int64_t rem = b->usd_micros - v->spent_usd - v->reserved_usd;
@@ -1285,10 +1313,11 @@ static void handle_admin(sl_conn *c, const sl_table *t, const sl_http_request *r
                 json_array_append_new(models, json_string("*"));
             for (uint32_t m = 0; m < k->scope_count; m++)
                 json_array_append_new(models, json_string(t->models[t->scopes[k->scope_first + m]].name));
-            json_t *o = json_pack("{s:s,s:s?,s:o,s:{s:i,s:i},s:o,s:o}", "name", k->name, "team",
+            json_t *o = json_pack("{s:s,s:s?,s:o,s:{s:i,s:i},s:o,s:o,s:o}", "name", k->name, "team",
                                   k->team >= 0 ? t->teams[k->team].name : NULL, "models", models,
                                   "limits", "rpm", (json_int_t)k->limits.rpm, "tpm",
                                   (json_int_t)k->limits.tpm, "budget", budget_json(&k->budget, &v),
+                                  "spend", spend_json(&k->budget, &v),
                                   "expires", k->expires_unix ? json_integer(k->expires_unix) : json_null());
             json_array_append_new(arr, o);
         }
@@ -1296,8 +1325,9 @@ static void handle_admin(sl_conn *c, const sl_table *t, const sl_http_request *r
         for (uint32_t i = 0; i < t->team_count; i++) {
             sl_gov_view v;
             sl_gov_view_team((int)i, now, &v);
-            json_array_append_new(teams, json_pack("{s:s,s:o}", "name", t->teams[i].name, "budget",
-                                                   budget_json(&t->teams[i].budget, &v)));
+            json_array_append_new(teams, json_pack("{s:s,s:o,s:o}", "name", t->teams[i].name, "budget",
+                                                   budget_json(&t->teams[i].budget, &v), "spend",
+                                                   spend_json(&t->teams[i].budget, &v)));
         }
         respond_json_body(c, json_pack("{s:o,s:o}", "keys", arr, "teams", teams));
         return;
@@ -1523,6 +1553,7 @@ void sl_proxy_handle(sl_conn *c, const sl_http_request *req, const char *body, s
         x->stream = json_is_true(json_object_get(x->json, "stream"));
     }
     x->ask_usage = op == OP_CHAT && x->stream && !json_object_get(x->json, "stream_options");
+    x->strip_usage = x->ask_usage;
 
     int entry = sl_route_lookup(t, x->client_model, model_len);
     if (entry < 0) {
