@@ -789,6 +789,17 @@ static void on_done(void *ctx, sl_xfer_result r, const char *detail)
         sl_conn_stream_end(c, 0);
         return;
     }
+    if (r == SL_XFER_OK && x->status >= 300 && x->status < 400) {
+        /* Redirects are never followed (the spec alone names upstreams),
+         * and their bodies may name internal hosts: report, don't relay. */
+        char msg[160];
+        snprintf(msg, sizeof msg, "provider '%s' answered with a redirect (HTTP %d), which sluice does not follow",
+                 x->prov->name, x->status);
+        health_report(x, 0);
+        sl_buf_clear(&x->resp);
+        fail(x, 502, "upstream_redirect", "%s", msg);
+        return;
+    }
     if (r == SL_XFER_OK) {
         health_report(x, !status_is_target_failure(x->status));
         if (retryable_status(e, x->status)) {

@@ -120,7 +120,14 @@ const char *sl_http_reason(int status)
     case 504: return "Gateway Timeout";
     case 505: return "HTTP Version Not Supported";
     case 529: return "Site Overloaded";
-    default: return status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    default:
+        return status < 300 ? "OK" : status < 400 ? "Redirection" : status < 500 ? "Client Error"
+                                                                     : "Server Error";
     }
 }
 

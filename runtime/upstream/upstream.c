@@ -39,6 +39,7 @@ struct sl_xfer {
     ev_timer watchdog;
     uint32_t first_byte_ms, idle_ms;
     sl_xfer_result forced;     /* set by the watchdog */
+    int sends;                 /* times curl was about to send the request */
     int got_byte;
     int head_sent;
     int paused;
@@ -216,6 +217,9 @@ static void check_done(sl_upstream *u)
             continue;
         }
         sl_xfer_result r = x->forced != SL_XFER_OK ? x->forced : map_curl(rc);
+        /* prereq_cb refused curl's silent re-send: the connection died. */
+        if (rc == CURLE_ABORTED_BY_CALLBACK && x->sends > 1)
+            r = SL_XFER_RESET;
         /* A connection that died before any byte is a connect-class failure
          * for retry purposes only when it never connected; curl tells. */
         if (r == SL_XFER_OK && !x->head_sent) {
@@ -381,6 +385,20 @@ static size_t write_cb(char *p, size_t size, size_t nmemb, void *ud)
     return r;
 }
 
+/* libcurl re-sends a request by itself when a reused connection dies
+ * before any response byte (up to 5 times). The upstream may have acted on
+ * the first copy, and only the retry policy may decide to send another, so
+ * the second send is refused: the transfer fails as a reset. */
+static int prereq_cb(void *ud, char *primary_ip, char *local_ip, int primary_port, int local_port)
+{
+    sl_xfer *x = ud;
+    (void)primary_ip;
+    (void)local_ip;
+    (void)primary_port;
+    (void)local_port;
+    return x->sends++ ? CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK;
+}
+
 sl_xfer *sl_xfer_start(sl_upstream *u, const sl_xfer_spec *s, const sl_xfer_callbacks *cb, void *ctx)
 {
     sl_xfer *x = calloc(1, sizeof *x);
@@ -416,6 +434,11 @@ sl_xfer *sl_xfer_start(sl_upstream *u, const sl_xfer_spec *s, const sl_xfer_call
     curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+    /* Pooled connections idle longer than providers typically keep them
+     * are not reused: with re-sends refused, a stale one costs a retry. */
+    curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, 30L);
+    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, prereq_cb);
+    curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
     if (s->body) {
         curl_easy_setopt(e, CURLOPT_POST, 1L);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)s->body_len);

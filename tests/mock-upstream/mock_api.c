@@ -26,7 +26,7 @@ static long long g_logged;       /* calls logged since start: the entries' seq *
 static unsigned long long g_rng;
 
 enum proto { P_OPENAI, P_ANTHROPIC };
-enum fail { F_NONE, F_RESET, F_TRUNCATE, F_STALL };
+enum fail { F_NONE, F_RESET, F_TRUNCATE, F_ABORT, F_STALL };
 
 typedef struct ctx {
     const mu_request *rq;
@@ -44,6 +44,15 @@ typedef struct ctx {
     int retry_after; /* -1: none */
     enum fail fail;
     int words; /* 0: default */
+    char redirect[256]; /* Location of a 3xx answer; "" = none */
+    /* Tool calls: which declared tool to call ("" = tool_choice or the
+     * first; no_tool = answer text even when tools are declared), whether
+     * arguments fill only the schema's required properties, and a value
+     * for their string arguments ("" = mock-<name>). */
+    char tool[128];
+    int no_tool;
+    int args_required;
+    char arg_str[256];
 } ctx;
 
 static const char *const WORDS[] = {
@@ -117,6 +126,8 @@ static char *extra_headers(const ctx *c, int stream)
         mu_buf_printf(&b, "request-id: %s\r\n", c->req_id);
     if (c->retry_after >= 0)
         mu_buf_printf(&b, "retry-after: %d\r\n", c->retry_after);
+    if (c->redirect[0])
+        mu_buf_printf(&b, "Location: %s\r\n", c->redirect);
     if (stream)
         mu_buf_str(&b, "Cache-Control: no-cache\r\n");
     mu_buf_add(&b, "", 0);
@@ -148,9 +159,9 @@ static void send_json_wait(ctx *c, int status, json_t *obj, unsigned wait_ms)
     free(extra);
     if (c->fail == F_STALL) {
         c->rp->end = MU_END_STALL;
-    } else if (c->fail == F_TRUNCATE) {
+    } else if (c->fail == F_TRUNCATE || c->fail == F_ABORT) {
         mu_reply_data(c->rp, c->first_byte_ms, body, len / 2);
-        c->rp->end = MU_END_CUT;
+        c->rp->end = c->fail == F_ABORT ? MU_END_RESET : MU_END_CUT;
     } else {
         mu_reply_data(c->rp, c->first_byte_ms, body, len);
         c->rp->end = MU_END_DONE;
@@ -240,7 +251,7 @@ static void send_stream(ctx *c, evlist *l)
     size_t n = l->n;
     if (c->fail == F_STALL)
         n = 0;
-    else if (c->fail == F_TRUNCATE)
+    else if (c->fail == F_TRUNCATE || c->fail == F_ABORT)
         n = l->n / 2;
     for (size_t i = 0; i < n; i++)
         mu_reply_data(c->rp, l->v[i].delay_ms + (i == 0 ? c->first_byte_ms : 0),
@@ -249,6 +260,8 @@ static void send_stream(ctx *c, evlist *l)
         c->rp->end = MU_END_STALL;
     } else if (c->fail == F_TRUNCATE) {
         c->rp->end = MU_END_CUT;
+    } else if (c->fail == F_ABORT) {
+        c->rp->end = MU_END_RESET;
     } else {
         mu_reply_finish(c->rp);
         c->rp->end = MU_END_DONE;
@@ -276,12 +289,59 @@ static int directive(ctx *c, const char *key, const char *val, char *err, size_t
     if (!strcmp(key, "fail")) {
         if (!strcmp(val, "reset")) c->fail = F_RESET;
         else if (!strcmp(val, "truncate")) c->fail = F_TRUNCATE;
+        else if (!strcmp(val, "abort")) c->fail = F_ABORT;
         else if (!strcmp(val, "stall")) c->fail = F_STALL;
         else if (!strcmp(val, "none")) c->fail = F_NONE;
         else {
-            snprintf(err, errlen, "mock directive fail=%s: want reset, truncate, stall or none", val);
+            snprintf(err, errlen,
+                     "mock directive fail=%s: want reset, truncate, abort, stall or none", val);
             return -1;
         }
+        return 0;
+    }
+    if (!strcmp(key, "tool")) {
+        if (!strcmp(val, "none")) {
+            c->no_tool = 1;
+            c->tool[0] = '\0';
+        } else if (strlen(val) < sizeof c->tool) {
+            c->no_tool = 0;
+            memcpy(c->tool, val, strlen(val) + 1);
+        } else {
+            snprintf(err, errlen, "mock directive tool=%.40s...: want a tool name (up to %zu bytes)", val,
+                     sizeof c->tool - 1);
+            return -1;
+        }
+        return 0;
+    }
+    if (!strcmp(key, "args")) {
+        if (!strcmp(val, "required")) c->args_required = 1;
+        else if (!strcmp(val, "all")) c->args_required = 0;
+        else {
+            snprintf(err, errlen, "mock directive args=%s: want required or all", val);
+            return -1;
+        }
+        return 0;
+    }
+    if (!strcmp(key, "arg_str")) {
+        if (strlen(val) >= sizeof c->arg_str) {
+            snprintf(err, errlen, "mock directive arg_str: up to %zu bytes", sizeof c->arg_str - 1);
+            return -1;
+        }
+        memcpy(c->arg_str, val, strlen(val) + 1);
+        return 0;
+    }
+    if (!strcmp(key, "redirect")) {
+        /* The value becomes a header line: no control characters. */
+        size_t vlen = strlen(val);
+        int ok = vlen > 0 && vlen < sizeof c->redirect;
+        for (size_t i = 0; ok && i < vlen; i++)
+            ok = (unsigned char)val[i] > 0x20 && val[i] != 0x7f;
+        if (!ok) {
+            snprintf(err, errlen, "mock directive redirect=%s: want a URL (up to %zu bytes)", val,
+                     sizeof c->redirect - 1);
+            return -1;
+        }
+        memcpy(c->redirect, val, vlen + 1);
         return 0;
     }
     static const struct { const char *key; long lo, hi; } nums[] = {
@@ -308,8 +368,8 @@ static int directive(ctx *c, const char *key, const char *val, char *err, size_t
         }
         return 0;
     }
-    snprintf(err, errlen, "unknown mock directive '%s' (know: chunks interval_ms status "
-             "retry_after delay_ms first_byte_ms fail words)", key);
+    snprintf(err, errlen, "unknown mock directive '%.60s' (know: chunks interval_ms status "
+             "retry_after delay_ms first_byte_ms fail words redirect tool args arg_str)", key);
     return -1;
 }
 
@@ -472,12 +532,28 @@ static void split_bytes(answer *a, int n)
     }
 }
 
+static json_t *sample_str(const ctx *c, const char *name)
+{
+    return c->arg_str[0] ? json_string(c->arg_str) : json_sprintf("mock-%s", name);
+}
+
+/* Whether an object schema lists `name` among its required properties. */
+static int is_required(json_t *schema, const char *name)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(schema, "required"), i, v)
+        if (json_is_string(v) && !strcmp(json_string_value(v), name))
+            return 1;
+    return 0;
+}
+
 /* A plausible argument value for a JSON Schema, so SDKs and gateways see
  * arguments that match the tool they declared. */
-static json_t *sample(json_t *schema, const char *name, int depth)
+static json_t *sample(const ctx *c, json_t *schema, const char *name, int depth)
 {
     if (!json_is_object(schema) || depth > 6)
-        return json_sprintf("mock-%s", name);
+        return sample_str(c, name);
     json_t *en = json_object_get(schema, "enum");
     if (json_array_size(en))
         return json_deep_copy(json_array_get(en, 0));
@@ -508,16 +584,18 @@ static json_t *sample(json_t *schema, const char *name, int depth)
     if (!strcmp(type, "null"))
         return json_null();
     if (!strcmp(type, "array"))
-        return json_pack("[o]", sample(json_object_get(schema, "items"), name, depth + 1));
+        return json_pack("[o]", sample(c, json_object_get(schema, "items"), name, depth + 1));
     if (!strcmp(type, "object")) {
         json_t *o = json_object();
         const char *k;
         json_t *v;
-        json_object_foreach(props, k, v)
-            json_object_set_new(o, k, sample(v, k, depth + 1));
+        json_object_foreach(props, k, v) {
+            if (!c->args_required || is_required(schema, k))
+                json_object_set_new(o, k, sample(c, v, k, depth + 1));
+        }
         return o;
     }
-    return json_sprintf("mock-%s", name);
+    return sample_str(c, name);
 }
 
 static void text_answer(ctx *c, answer *a, const char *quoted, long long max_tokens,
@@ -561,7 +639,7 @@ static void tool_answer(ctx *c, answer *a, const char *name, json_t *schema, int
 {
     a->is_tool = 1;
     a->tool_name = name;
-    a->tool_input = sample(schema, name, 0);
+    a->tool_input = sample(c, schema, name, 0);
     if (!json_is_object(a->tool_input)) {
         json_decref(a->tool_input);
         a->tool_input = json_object();
@@ -626,9 +704,9 @@ static void openai_chat(ctx *c)
     json_t *choice = json_object_get(b, "tool_choice");
     const char *choice_s = json_string_value(choice);
     json_t *tool = NULL;
-    if (json_array_size(tools) && last_role && !strcmp(last_role, "user") &&
+    if (json_array_size(tools) && last_role && !strcmp(last_role, "user") && !c->no_tool &&
         !(choice_s && !strcmp(choice_s, "none"))) {
-        const char *want = json_string_value(
+        const char *want = c->tool[0] ? c->tool : json_string_value(
             json_object_get(json_object_get(choice, "function"), "name"));
         size_t i;
         json_t *t;
@@ -639,6 +717,12 @@ static void openai_chat(ctx *c)
                 tool = t;
                 break;
             }
+        }
+        if (!tool && c->tool[0]) {
+            char msg[200];
+            snprintf(msg, sizeof msg, "mock directive tool=%s: the request declares no such tool", c->tool);
+            send_error(c, 400, msg);
+            return;
         }
     }
 
@@ -881,8 +965,9 @@ static void anthropic_messages(ctx *c)
     const char *ctype = json_string_value(json_object_get(choice, "type"));
     json_t *tool = NULL;
     if (!result && json_array_size(tools) && last_role && !strcmp(last_role, "user") &&
-        !(ctype && !strcmp(ctype, "none"))) {
-        const char *want = ctype && !strcmp(ctype, "tool")
+        !c->no_tool && !(ctype && !strcmp(ctype, "none"))) {
+        const char *want = c->tool[0] ? c->tool
+                           : ctype && !strcmp(ctype, "tool")
                                ? json_string_value(json_object_get(choice, "name")) : NULL;
         size_t i;
         json_t *t;
@@ -892,6 +977,12 @@ static void anthropic_messages(ctx *c)
                 tool = t;
                 break;
             }
+        }
+        if (!tool && c->tool[0]) {
+            char msg[200];
+            snprintf(msg, sizeof msg, "mock directive tool=%s: the request declares no such tool", c->tool);
+            send_error(c, 400, msg);
+            return;
         }
     }
 
@@ -1115,6 +1206,11 @@ void mu_api_handle(const mu_request *rq, mu_reply *rp)
         /* a wait, then RST with nothing sent */
         mu_reply_data(rp, c.base_delay + c.delay_ms, NULL, 0);
         rp->end = MU_END_RESET;
+    } else if (c.redirect[0]) {
+        /* A provider that moved: 302 (or the 3xx `status=` names) to the
+         * given Location, which a gateway must not follow. */
+        int code = c.status >= 300 && c.status < 400 ? c.status : 302;
+        send_json(&c, code, json_pack("{s:s}", "location", c.redirect));
     } else if (c.status && c.status != 200) {
         char msg[160];
         snprintf(msg, sizeof msg, "mock-upstream: simulated %d (requested by a [[mock]] directive)",
