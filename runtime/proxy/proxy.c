@@ -70,6 +70,7 @@ typedef struct sl_exchange {
     /* The last retryable HTTP failure, answered unchanged if nothing
      * better comes. */
     int last_status;
+    sl_proto last_proto;   /* protocol of the kept answer: it may need translating */
     sl_buf last_body;
     char last_ctype[128];
     char *last_pass;
@@ -578,6 +579,19 @@ static void finish_failed(sl_exchange *x)
         size_t len = x->last_body.len;
         x->last_body.data = NULL;
         x->last_body.len = x->last_body.cap = x->last_body.off = 0;
+        if (x->last_proto != (sl_proto)x->surface) {
+            /* The client speaks another protocol than the provider that
+             * had the last word: the same translation a final answer gets. */
+            int st = status;
+            char *tb = sl_translate_error(x->last_proto, (sl_proto)x->surface, status, body ? body : "", len, &st);
+            if (tb) {
+                free(body);
+                body = tb;
+                len = strlen(tb);
+                status = st;
+                ct = "application/json";
+            }
+        }
         record(x, status, NULL);
         exchange_release(x);
         sl_conn_respond(c, status, ct, hdrs, body ? body : "", len);
@@ -811,6 +825,7 @@ static void on_done(void *ctx, sl_xfer_result r, const char *detail)
             x->last_body = x->resp;
             memset(&x->resp, 0, sizeof x->resp);
             x->last_status = x->status;
+            x->last_proto = x->up_proto;
             snprintf(x->last_ctype, sizeof x->last_ctype, "%s", x->content_type);
             x->last_pass = x->passthrough;
             x->last_result = SL_XFER_OK;

@@ -1,0 +1,195 @@
+# bench/report.awk: turns bench/run's raw measurements (TSV lines:
+# scenario, contender, round, key, value) into the figures. Each figure for
+# a contender is the median over the interleaved rounds; an "added" figure
+# is a proxy's median minus the direct run's median from the same rounds.
+# Writes OUT.txt (the table), OUT.json (figures, raw runs, problems) and
+# OUT.plot/*.dat for bench/plot.gp. Variables come from bench/run (-v).
+BEGIN { FS = "\t"; nruns = 0 }
+
+{
+    sc = $1; who = $2; r = $3; k = $4; v = $5
+    id = sc SUBSEP who SUBSEP r
+    if (!(id in seen)) { seen[id] = 1; runs[++nruns] = id }
+    val[id, k] = v
+    if (!((id, k) in keyseen)) { keyseen[id, k] = 1; keys[id] = keys[id] (keys[id] == "" ? "" : SUBSEP) k }
+    # values per (scenario, contender, key) across rounds, for medians
+    n = ++cnt[sc, who, k]
+    vals[sc, who, k, n] = v
+}
+
+function med(sc, who, k,    n, i, j, a, t) {
+    n = cnt[sc, who, k]
+    if (n == 0) return ""
+    for (i = 1; i <= n; i++) a[i] = vals[sc, who, k, i] + 0
+    for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+    if (n % 2) return a[(n + 1) / 2]
+    return (a[n / 2] + a[n / 2 + 1]) / 2
+}
+function sub_(a, b) { return (a == "" || b == "") ? "" : a - b }
+function div_(a, b) { return (a == "" || b == "" || b + 0 == 0) ? "" : a / b }
+function fmt(x, dec) { return x == "" ? "-" : sprintf("%." dec "f", x) }
+
+# A table row, also kept for the JSON. cmp: "diff" (sluice - nginx and
+# sluice / nginx), "ratio" (sluice / nginx), or "".
+function row(fig, label, unit, d, n, s, dec, cmp,    c, dn) {
+    c = ""
+    if (cmp == "diff" && n != "" && s != "") {
+        c = sprintf("%+." dec "f %s", s - n, unit)
+        if (n + 0 > 0 && s + 0 >= 0) c = c sprintf(" (%.2fx)", s / n)
+    } else if (cmp == "ratio" && n != "" && s != "" && n + 0 > 0) {
+        c = sprintf("%.2fx", s / n)
+    }
+    printf "%-3s %-44s %10s %10s %10s   %s\n", fig, label " (" unit ")", fmt(d, dec), fmt(n, dec), fmt(s, dec), c > txt
+    nrows++
+    rfig[nrows] = fig; rlabel[nrows] = label; runit[nrows] = unit
+    rd[nrows] = d; rn[nrows] = n; rs[nrows] = s; rc[nrows] = c
+}
+function heading(s) { printf "%s\n", s > txt }
+
+function jstr(s) {
+    gsub(/\\/, "\\\\", s); gsub(/"/, "\\\"", s); gsub(/\t/, "\\t", s); gsub(/\n/, "\\n", s); gsub(/\r/, "", s)
+    return "\"" s "\""
+}
+function jval(v) {
+    if (v == "") return "null"
+    if (v ~ /^-?(0|[1-9][0-9]*)(\.[0-9]+)?$/) return v
+    return jstr(v)
+}
+
+# gnuplot data: rows p50..p99.9, columns direct nginx sluice, in ms.
+function plotdat(file, sc, pre,    i, p, w, line) {
+    split("p50 p90 p99 p999", p, " ")
+    split("p50 p90 p99 p99.9", lab, " ")
+    printf "# percentile direct nginx sluice (ms)\n" > (dir "/" file)
+    for (i = 1; i <= 4; i++) {
+        line = lab[i]
+        for (w = 1; w <= 3; w++) {
+            x = med(sc, who3[w], pre "_" p[i] "_us")
+            line = line " " (x == "" ? "NaN" : sprintf("%.4f", x / 1000))
+        }
+        print line > (dir "/" file)
+    }
+    close(dir "/" file)
+}
+
+END {
+    txt = out ".txt"
+    dir = out ".plot"
+    split("direct nginx sluice", who3, " ")
+    printf "" > txt
+
+    heading(sprintf("sluice benchmark %s: %s cpus, kernel %s, %s worker(s) per proxy, %s round(s), medians", stamp, cpus, kernel, workers, rounds))
+    heading(sprintf("pinning: %s", pinning))
+    mc = med("capacity", "mock", "cpu_us_per_req")
+    heading(sprintf("mock upstream alone: %s req/s at 64 connections from wrk on the other cpu; %s us cpu per request (%s req/s per cpu-second)",
+        fmt(med("capacity", "mock", "rps"), 0), fmt(mc, 1), (mc == "" || mc + 0 == 0) ? "-" : sprintf("%.0f", 1e6 / mc)))
+    heading("")
+    printf "%-3s %-44s %10s %10s %10s   %s\n", "", "", "direct", "nginx", "sluice", "sluice vs nginx" > txt
+
+    # 1. concurrency 1
+    d = med("c1", "direct", "lat_p50_us"); n = med("c1", "nginx", "lat_p50_us"); s = med("c1", "sluice", "lat_p50_us")
+    row("1", "c=1 p50 latency", "us", d, n, s, 0, "")
+    row("", "c=1 added p50 vs direct", "us", "", sub_(n, d), sub_(s, d), 0, "diff")
+    d = med("c1", "direct", "lat_p99_us"); n = med("c1", "nginx", "lat_p99_us"); s = med("c1", "sluice", "lat_p99_us")
+    row("", "c=1 p99 latency", "us", d, n, s, 0, "")
+    row("", "c=1 added p99 vs direct", "us", "", sub_(n, d), sub_(s, d), 0, "diff")
+    row("", "c=1 throughput", "req/s", med("c1", "direct", "rps"), med("c1", "nginx", "rps"), med("c1", "sluice", "rps"), 0, "ratio")
+
+    # 2. concurrency 64
+    row("2", "c=64 throughput", "req/s", med("c64", "direct", "rps"), med("c64", "nginx", "rps"), med("c64", "sluice", "rps"), 0, "ratio")
+    d = med("c64", "direct", "lat_p50_us"); n = med("c64", "nginx", "lat_p50_us"); s = med("c64", "sluice", "lat_p50_us")
+    row("", "c=64 p50 latency", "us", d, n, s, 0, "")
+    d = med("c64", "direct", "lat_p99_us"); n = med("c64", "nginx", "lat_p99_us"); s = med("c64", "sluice", "lat_p99_us")
+    row("", "c=64 p99 latency", "us", d, n, s, 0, "")
+    row("", "c=64 added p99 vs direct", "us", "", sub_(n, d), sub_(s, d), 0, "diff")
+    row("", "c=64 errors (sum of medians)", "count", med("c64", "direct", "errors"), med("c64", "nginx", "errors"), med("c64", "sluice", "errors"), 0, "")
+
+    # 3. CPU per request
+    row("3", "proxy CPU per request at c=64", "us", "", med("c64", "nginx", "cpu_us_per_req"), med("c64", "sluice", "cpu_us_per_req"), 1, "ratio")
+    row("", "proxy CPU per request at c=1", "us", "", med("c1", "nginx", "cpu_us_per_req"), med("c1", "sluice", "cpu_us_per_req"), 1, "ratio")
+
+    # 4. open loop overload
+    row("4", sprintf("%s req/s x %.1f s upstream: success", open_rate, open_latency / 1000), "%", med("openloop", "direct", "success_pct"), med("openloop", "nginx", "success_pct"), med("openloop", "sluice", "success_pct"), 2, "")
+    row("", "  requests sent", "count", med("openloop", "direct", "sent"), med("openloop", "nginx", "sent"), med("openloop", "sluice", "sent"), 0, "")
+    row("", "  peak in flight", "count", med("openloop", "direct", "peak_inflight"), med("openloop", "nginx", "peak_inflight"), med("openloop", "sluice", "peak_inflight"), 0, "")
+    split("p50 p99 p999", pp, " "); split("p50 p99 p99.9", pl, " ")
+    for (i = 1; i <= 3; i++) {
+        d = med("openloop", "direct", "lat_" pp[i] "_us"); n = med("openloop", "nginx", "lat_" pp[i] "_us"); s = med("openloop", "sluice", "lat_" pp[i] "_us")
+        row("", "  " pl[i] " latency", "ms", d == "" ? "" : d / 1000, n == "" ? "" : n / 1000, s == "" ? "" : s / 1000, 1, "")
+    }
+    n = med("openloop", "nginx", "hwm_kb"); s = med("openloop", "sluice", "hwm_kb")
+    row("", "  proxy cpu busy over the run", "%", "", med("openloop", "nginx", "cpu_busy_pct"), med("openloop", "sluice", "cpu_busy_pct"), 0, "")
+    row("", "  proxy peak RSS (VmHWM)", "MiB", "", n == "" ? "" : n / 1024, s == "" ? "" : s / 1024, 1, "ratio")
+
+    # 5. streaming
+    split("stream_openai stream_anthropic", ss, " "); split("OpenAI SSE Anthropic SSE", sl, " ")
+    for (i = 1; i <= 2; i++) {
+        sc = ss[i]; tag = (i == 1 ? "OpenAI" : "Anthropic")
+        d = med(sc, "direct", "ttfb_p50_us"); n = med(sc, "nginx", "ttfb_p50_us"); s = med(sc, "sluice", "ttfb_p50_us")
+        row(i == 1 ? "5" : "", tag " stream: TTFT p50", "ms", d == "" ? "" : d / 1000, n == "" ? "" : n / 1000, s == "" ? "" : s / 1000, 2, "")
+        row("", "  added TTFT p50 vs direct", "us", "", sub_(n, d), sub_(s, d), 0, "diff")
+        d = med(sc, "direct", "ttfb_p99_us"); n = med(sc, "nginx", "ttfb_p99_us"); s = med(sc, "sluice", "ttfb_p99_us")
+        row("", "  added TTFT p99 vs direct", "us", "", sub_(n, d), sub_(s, d), 0, "diff")
+        d = med(sc, "direct", "gap_p50_us"); n = med(sc, "nginx", "gap_p50_us"); s = med(sc, "sluice", "gap_p50_us")
+        row("", "  inter-event gap p50", "ms", d == "" ? "" : d / 1000, n == "" ? "" : n / 1000, s == "" ? "" : s / 1000, 2, "")
+        d = med(sc, "direct", "gap_p99_us"); n = med(sc, "nginx", "gap_p99_us"); s = med(sc, "sluice", "gap_p99_us")
+        row("", "  inter-event gap p99", "ms", d == "" ? "" : d / 1000, n == "" ? "" : n / 1000, s == "" ? "" : s / 1000, 2, "")
+        row("", "  added gap p99 vs direct", "us", "", sub_(n, d), sub_(s, d), 0, "diff")
+        row("", "  events per stream (min)", "count", med(sc, "direct", "events_min"), med(sc, "nginx", "events_min"), med(sc, "sluice", "events_min"), 0, "")
+        row("", "  reads with events per stream (min)", "count", med(sc, "direct", "reads_min"), med(sc, "nginx", "reads_min"), med(sc, "sluice", "reads_min"), 0, "")
+        row("", "  streams with coalesced events", "count", med(sc, "direct", "coalesced"), med(sc, "nginx", "coalesced"), med(sc, "sluice", "coalesced"), 0, "")
+        row("", "  streams completed / sent", "%", med(sc, "direct", "success_pct"), med(sc, "nginx", "success_pct"), med(sc, "sluice", "success_pct"), 2, "")
+    }
+
+    # 6. memory
+    n = med("idle", "nginx", "rss_idle_kb"); s = med("idle", "sluice", "rss_idle_kb")
+    row("6", "idle RSS after start", "MiB", "", n == "" ? "" : n / 1024, s == "" ? "" : s / 1024, 2, "ratio")
+    for (w = 2; w <= 3; w++) {
+        # in flight at the proxy: what the client had outstanding, capped by
+        # its connections (queued requests never reached the proxy)
+        h = med("openloop", who3[w], "hwm_kb"); i0 = med("idle", who3[w], "rss_idle_kb"); pk = med("openloop", who3[w], "peak_inflight")
+        pc = med("openloop", who3[w], "peak_conns"); if (pc != "" && pk != "" && pc + 0 < pk + 0) pk = pc
+        bpi[w] = (h == "" || i0 == "" || pk == "" || pk + 0 == 0) ? "" : (h - i0) * 1024 / pk
+    }
+    row("", "bytes per in-flight request", "B", "", bpi[2], bpi[3], 0, "ratio")
+
+    # problems
+    np = 0
+    while ((getline line < problems_file) > 0) prob[++np] = line
+    heading("")
+    if (np == 0) heading("problems: none (no errors, no crashes, no stalls)")
+    else { heading("problems:"); for (i = 1; i <= np; i++) heading("  - " prob[i]) }
+    close(txt)
+
+    # JSON
+    js = out ".json"
+    printf "{\n  \"timestamp\": %s,\n", jstr(stamp) > js
+    printf "  \"machine\": {\"cpus\": %s, \"kernel\": %s},\n", cpus, jstr(kernel) > js
+    printf "  \"versions\": {\"sluice\": %s, \"nginx\": %s},\n", jstr(sluice_version), jstr(nginx_version) > js
+    printf "  \"pinning\": %s,\n  \"workers\": %s,\n  \"rounds\": %s,\n  \"elapsed_s\": %s,\n", jstr(pinning), workers, rounds, elapsed > js
+    printf "  \"scenarios\": {\"openloop\": {\"rate\": %s, \"upstream_latency_ms\": %s, \"seconds\": %s}, \"stream\": %s},\n", open_rate, open_latency, open_secs, jstr(stream_desc) > js
+    printf "  \"figures\": [\n" > js
+    for (i = 1; i <= nrows; i++)
+        printf "    {\"figure\": %s, \"metric\": %s, \"unit\": %s, \"direct\": %s, \"nginx\": %s, \"sluice\": %s, \"sluice_vs_nginx\": %s}%s\n",
+            jstr(rfig[i]), jstr(rlabel[i]), jstr(runit[i]), jval(rd[i]), jval(rn[i]), jval(rs[i]), jstr(rc[i]), (i < nrows ? "," : "") > js
+    printf "  ],\n  \"runs\": [\n" > js
+    for (i = 1; i <= nruns; i++) {
+        split(runs[i], idp, SUBSEP)
+        printf "    {\"scenario\": %s, \"contender\": %s, \"round\": %s, \"metrics\": {", jstr(idp[1]), jstr(idp[2]), idp[3] > js
+        nk = split(keys[runs[i]], kk, SUBSEP)
+        for (j = 1; j <= nk; j++)
+            printf "%s%s: %s", (j > 1 ? ", " : ""), jstr(kk[j]), jval(val[runs[i], kk[j]]) > js
+        printf "}}%s\n", (i < nruns ? "," : "") > js
+    }
+    printf "  ],\n  \"problems\": [" > js
+    for (i = 1; i <= np; i++) printf "%s\n    %s", (i > 1 ? "," : ""), jstr(prob[i]) > js
+    printf "%s]\n}\n", (np ? "\n  " : "") > js
+    close(js)
+
+    # plot data
+    system("mkdir -p '" dir "'")
+    plotdat("c1.dat", "c1", "lat")
+    plotdat("c64.dat", "c64", "lat")
+    plotdat("openloop.dat", "openloop", "lat")
+    plotdat("ttft.dat", "stream_openai", "ttfb")
+}
