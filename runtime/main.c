@@ -24,9 +24,10 @@ static void usage(FILE *out)
             "\n"
             "  --listen ADDR:PORT   listen address (spec: %s); [V6]:PORT for IPv6, port 0 picks one\n"
             "  --state PATH         SQLite state file (spec: %s)\n"
-            "  --ledger MODE        commit (default): a response ends only after its spend row is\n"
-            "                       committed; async: rows are written behind the response;\n"
-            "                       off: no ledger (budgets start from zero at every start)\n"
+            "  --ledger MODE        budget (default): responses to keys with a budget (their own or\n"
+            "                       their team's) end only after their spend row is committed, other\n"
+            "                       rows follow within ~5 ms; commit: every response waits; async:\n"
+            "                       none waits; off: no ledger (budgets restart from zero)\n"
             "  --workers N          event-loop threads (default: number of CPUs)\n"
             "  --drain-timeout MS   how long SIGTERM waits for in-flight requests (default 10000)\n"
             "  --quiet              no access log lines\n"
@@ -40,7 +41,7 @@ int main(int argc, char **argv)
 {
     enum { O_LISTEN = 1000, O_STATE, O_WORKERS, O_DRAIN, O_QUIET, O_LOGLEVEL, O_VERSION, O_HELP,
            O_LEDGER };
-    int ledger_wait = 1;
+    int ledger_wait = SL_LEDGER_WAIT_BUDGET;
     static const struct option opts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
         {"state", required_argument, NULL, O_STATE},
@@ -95,11 +96,12 @@ int main(int argc, char **argv)
             return 0;
         case O_HELP: usage(stdout); return 0;
         case O_LEDGER:
-            if (strcmp(optarg, "commit") == 0) ledger_wait = 1;
-            else if (strcmp(optarg, "async") == 0) ledger_wait = 0;
+            if (strcmp(optarg, "commit") == 0) ledger_wait = SL_LEDGER_WAIT_ALL;
+            else if (strcmp(optarg, "budget") == 0) ledger_wait = SL_LEDGER_WAIT_BUDGET;
+            else if (strcmp(optarg, "async") == 0) ledger_wait = SL_LEDGER_WAIT_NONE;
             else if (strcmp(optarg, "off") == 0) cfg.state_path = "";
             else {
-                fprintf(stderr, "sluice: --ledger must be commit, async or off\n");
+                fprintf(stderr, "sluice: --ledger must be budget, commit, async or off\n");
                 return 2;
             }
             break;

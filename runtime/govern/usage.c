@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE /* memmem */
 #include "govern/usage.h"
+#include "json/json_scan.h"
 
 #include <jansson.h>
 #include <string.h>
@@ -53,7 +54,17 @@ void sl_usage_from_json(json_t *usage, sl_usage_counts *u)
 
 void sl_usage_from_body(const char *body, size_t len, sl_usage_counts *u)
 {
-    json_t *j = json_loadb(body, len, 0, NULL);
+    /* Parse only the top-level "usage" member, not the whole answer: a
+     * completion can be many kilobytes and this runs on every request. */
+    size_t s, e;
+    json_t *j;
+    if (sl_json_find_member(body, len, "usage", &s, &e) == 0) {
+        j = json_loadb(body + s, e - s, 0, NULL);
+        sl_usage_from_json(j, u);
+        json_decref(j);
+        return;
+    }
+    j = json_loadb(body, len, 0, NULL);
     if (!j)
         return;
     sl_usage_from_json(json_object_get(j, "usage"), u);

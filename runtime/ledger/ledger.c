@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/log.h"
 
@@ -54,6 +55,8 @@ struct sl_ledger {
     pthread_mutex_t mu;
     pthread_cond_t cond;
     item *head, *tail;
+    unsigned queued;   /* rows since the writer last took the queue */
+    int urgent;        /* a queued row has a waiter: write now */
     int stop;
     uint64_t committed;
     sl_ledger_notifier *notifiers;
@@ -179,8 +182,25 @@ static void *writer(void *arg)
     sl_ledger *l = arg;
     for (;;) {
         pthread_mutex_lock(&l->mu);
+        /* Rows nobody waits for are picked up every few milliseconds
+         * instead of waking this thread (and its core) once per request;
+         * a submitter holding a response signals at once. */
         while (!l->head && !l->stop)
             pthread_cond_wait(&l->cond, &l->mu);
+        if (!l->urgent && !l->stop && l->queued < 512) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += 5 * 1000000;
+            if (until.tv_nsec >= 1000000000) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000;
+            }
+            while (!l->urgent && !l->stop && l->queued < 512 &&
+                   pthread_cond_timedwait(&l->cond, &l->mu, &until) == 0)
+                ;
+        }
+        l->urgent = 0;
+        l->queued = 0;
         item *batch = l->head;
         l->head = l->tail = NULL;
         int stop = l->stop;
@@ -284,12 +304,17 @@ int sl_ledger_submit(sl_ledger *l, const sl_ledger_row *row, sl_ledger_notifier 
         free(it);
         return -1;
     }
+    int was_empty = l->head == NULL;
     if (l->tail)
         l->tail->next = it;
     else
         l->head = it;
     l->tail = it;
-    pthread_cond_signal(&l->cond);
+    l->queued++;
+    if (it->fn)
+        l->urgent = 1;
+    if (was_empty || it->fn || l->queued >= 512)
+        pthread_cond_signal(&l->cond);
     pthread_mutex_unlock(&l->mu);
     return 0;
 }

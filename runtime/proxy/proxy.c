@@ -128,7 +128,7 @@ typedef struct proxy_worker {
 } proxy_worker;
 
 static sl_ledger *ledger;
-static int ledger_wait = 1;   /* hold responses until their row commits */
+static int ledger_wait = SL_LEDGER_WAIT_BUDGET; /* which responses wait for their row */
 
 static char **provider_auth;   /* per provider: auth header line, or NULL */
 static uint32_t provider_count;
@@ -345,6 +345,15 @@ static sl_ledger_row *account(sl_exchange *x, int status, const sl_usage_counts 
     return r;
 }
 
+static int key_has_budget(const sl_table *t, int key)
+{
+    if (key < 0)
+        return 0;
+    const sl_key *k = &t->keys[key];
+    return k->budget.per != SL_PERIOD_NONE ||
+           (k->team >= 0 && t->teams[k->team].budget.per != SL_PERIOD_NONE);
+}
+
 static sl_ledger_notifier *worker_notifier(sl_exchange *x)
 {
     proxy_worker *pw = sl_worker_proxy_state(x->w);
@@ -393,7 +402,9 @@ static void deliver(sl_exchange *x, const sl_usage_counts *seen)
 {
     sl_ledger_row *r = account(x, x->final_status, seen, 1);
     sl_ledger_notifier *n = worker_notifier(x);
-    if (r && ledger && ledger_wait && n &&
+    int wait = ledger_wait == SL_LEDGER_WAIT_ALL ||
+               (ledger_wait == SL_LEDGER_WAIT_BUDGET && key_has_budget(x->t, x->key));
+    if (r && ledger && wait && n &&
         (r->input_tokens + r->output_tokens + r->cache_read_tokens + r->cache_write_tokens) > 0) {
         hold *h = malloc(sizeof *h);
         if (h) {

@@ -14,9 +14,17 @@
 #include "server/server.h"
 #include "table.h"
 
+/* Which responses hold their last bytes until their ledger row is
+ * committed (so a kill -9 cannot lose spend the client saw). */
+enum {
+    SL_LEDGER_WAIT_NONE = 0,    /* async: rows follow within a few ms */
+    SL_LEDGER_WAIT_BUDGET = 1,  /* requests by keys whose key or team has a budget */
+    SL_LEDGER_WAIT_ALL = 2,     /* every request */
+};
+
 typedef struct sl_proxy_options {
     const char *state_path;  /* SQLite ledger; NULL or "" = no ledger */
-    int ledger_wait;         /* hold a response's last bytes until its row commits */
+    int ledger_wait;         /* SL_LEDGER_WAIT_* */
 } sl_proxy_options;
 
 /* Process-wide set-up before workers start: reads provider keys from the

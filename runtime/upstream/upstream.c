@@ -17,12 +17,18 @@
 #include "core/buf.h"
 #include "core/log.h"
 
+#define EASY_POOL_MAX 1024
+
 struct sl_upstream {
     struct ev_loop *loop;
     CURLM *multi;
     ev_timer timer;
     unsigned active;
     int in_action;   /* inside curl_multi_socket_action */
+    /* Finished easy handles, reset and kept for the next transfer: creating
+     * one costs several allocations and a fresh set of internal buffers. */
+    CURL *pool[EASY_POOL_MAX];
+    unsigned pooled;
 };
 
 typedef struct sock_watch {
@@ -77,7 +83,12 @@ static void xfer_free(sl_xfer *x)
 {
     ev_timer_stop(x->u->loop, &x->watchdog);
     curl_multi_remove_handle(x->u->multi, x->easy);
-    curl_easy_cleanup(x->easy);
+    if (x->u->pooled < EASY_POOL_MAX) {
+        curl_easy_reset(x->easy);
+        x->u->pool[x->u->pooled++] = x->easy;
+    } else {
+        curl_easy_cleanup(x->easy);
+    }
     sl_buf_free(&x->pass);
     x->u->active--;
     free(x);
@@ -167,7 +178,7 @@ sl_upstream *sl_upstream_new(struct ev_loop *loop)
     curl_multi_setopt(u->multi, CURLMOPT_TIMERFUNCTION, multi_timer_cb);
     curl_multi_setopt(u->multi, CURLMOPT_TIMERDATA, u);
     /* Keep warm connections to each provider for bursts. */
-    curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, 256L);
+    curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, 10000L);
     return u;
 }
 
@@ -176,6 +187,8 @@ void sl_upstream_free(sl_upstream *u)
     if (!u)
         return;
     ev_timer_stop(u->loop, &u->timer);
+    while (u->pooled)
+        curl_easy_cleanup(u->pool[--u->pooled]);
     curl_multi_cleanup(u->multi);
     free(u);
 }
@@ -404,7 +417,7 @@ sl_xfer *sl_xfer_start(sl_upstream *u, const sl_xfer_spec *s, const sl_xfer_call
     sl_xfer *x = calloc(1, sizeof *x);
     if (!x)
         return NULL;
-    x->easy = curl_easy_init();
+    x->easy = u->pooled ? u->pool[--u->pooled] : curl_easy_init();
     if (!x->easy) {
         free(x);
         return NULL;
@@ -437,6 +450,9 @@ sl_xfer *sl_xfer_start(sl_upstream *u, const sl_xfer_spec *s, const sl_xfer_call
     /* Pooled connections idle longer than providers typically keep them
      * are not reused: with re-sends refused, a stale one costs a retry. */
     curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, 30L);
+    /* 8 KiB receive buffer instead of 16: memory per in-flight request
+     * matters more than syscalls saved on multi-megabyte bodies. */
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 8192L);
     curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, prereq_cb);
     curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
     if (s->body) {
