@@ -4,6 +4,7 @@
  * compiled in. The only file allowed to exit().
  */
 #include <curl/curl.h>
+#include <ev.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,23 @@
 #include "proxy/proxy.h"
 #include "server/server.h"
 #include "table.h"
+
+/* libev aborts the process when its own allocation fails; a transient
+ * shortage (one failed realloc) deserves a second try first. */
+static void *ev_alloc_retry(void *ptr, long size)
+{
+    if (size == 0) {
+        free(ptr);
+        return NULL;
+    }
+    for (int i = 0; i < 3; i++) {
+        void *p = realloc(ptr, (size_t)size);
+        if (p)
+            return p;
+    }
+    fprintf(stderr, "sluice: out of memory in the event loop\n");
+    abort();
+}
 
 static void usage(FILE *out)
 {
@@ -113,6 +131,7 @@ int main(int argc, char **argv)
                 argv[optind]);
         return 2;
     }
+    ev_set_allocator(ev_alloc_retry);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
         fprintf(stderr, "sluice: curl initialisation failed\n");
         return 1;

@@ -10,6 +10,7 @@
  * killed; only an OS crash or power loss can take the last transactions,
  * which is the trade every WAL deployment makes.
  */
+#include "json/json_out.h"
 #include "ledger/ledger.h"
 
 #include <ev.h>
@@ -439,7 +440,7 @@ char *sl_ledger_spend_json(sl_ledger *l, const char *by, int64_t since, int64_t 
     }
     sqlite3_finalize(s);
     sqlite3_close(db);
-    char *out = json_dumps(arr, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *out = sl_json_dumps(arr, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(arr);
     return out;
 }

@@ -6,6 +6,7 @@
  * the user's, the mock calls the first tool with arguments that satisfy the
  * tool's required properties; after a tool result it answers with text.
  */
+#include "json/json_out.h"
 #include "providers/mock.h"
 
 #include <stdatomic.h>
@@ -112,7 +113,7 @@ static void compose(mock_answer *a, sl_mock_op op, json_t *req, const char *mode
         if (name) {
             a->tool_name = name;
             json_t *args = args_for_schema(schema);
-            a->tool_args = json_dumps(args, JSON_COMPACT);
+            a->tool_args = sl_json_dumps(args, JSON_COMPACT);
             json_decref(args);
         }
     }
@@ -142,7 +143,7 @@ static size_t next_piece(const char *s, size_t at, size_t len)
 
 static void sse_send(sl_conn *c, const char *event, json_t *data)
 {
-    char *js = json_dumps(data, JSON_COMPACT);
+    char *js = sl_json_dumps(data, JSON_COMPACT);
     json_decref(data);
     if (!js)
         return;
@@ -160,7 +161,7 @@ static void sse_send(sl_conn *c, const char *event, json_t *data)
 
 static void respond_json(sl_conn *c, json_t *body, const char *headers)
 {
-    char *js = json_dumps(body, JSON_COMPACT);
+    char *js = sl_json_dumps(body, JSON_COMPACT);
     json_decref(body);
     if (!js) {
         sl_surface_error(c, SL_SURFACE_OPENAI, 500, NULL, headers, "out of memory");

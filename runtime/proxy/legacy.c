@@ -3,6 +3,7 @@
  * assistant message's content (or each delta's content), finish reasons
  * and usage carry over as they are.
  */
+#include "json/json_out.h"
 #include "proxy/legacy.h"
 
 #include <stdio.h>
@@ -61,7 +62,7 @@ char *sl_legacy_from_chat(const char *body, size_t len)
     json_t *usage = json_object_get(c, "usage");
     if (usage)
         json_object_set(out, "usage", usage);
-    char *s = json_dumps(out, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *s = sl_json_dumps(out, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(out);
     json_decref(c);
     return s;
@@ -105,7 +106,7 @@ static void convert_line(const char *p, size_t n, sl_buf *out)
                           json_object_get(c, "model"), "choices", choices);
     if (json_object_get(c, "usage"))
         json_object_set(o, "usage", json_object_get(c, "usage"));
-    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *s = sl_json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (s) {
         sl_buf_append(out, "data: ", 6);
         sl_buf_append(out, s, strlen(s));

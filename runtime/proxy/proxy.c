@@ -11,6 +11,7 @@
  * protocol and a truncated body, never a clean-looking end.
  */
 #define _GNU_SOURCE /* memmem */
+#include "json/json_out.h"
 #include "proxy/proxy.h"
 
 #include <curl/curl.h>
@@ -82,6 +83,7 @@ typedef struct sl_exchange {
     const sl_provider *prov;
     const char *upstream_model;
     struct curl_slist *headers;
+    int headers_failed;
     sl_xfer *xfer;
     int status;
     char content_type[128];
@@ -988,7 +990,7 @@ static int upstream_body(sl_exchange *x, const char **out, size_t *out_len)
     }
     /* Escaped member names: re-serialise (rare; keeps correctness). */
     json_object_set_new(x->json, "model", json_string(x->upstream_model));
-    char *js = json_dumps(x->json, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *js = sl_json_dumps(x->json, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (!js)
         return -1;
     *out_len = strlen(js);
@@ -997,14 +999,24 @@ static int upstream_body(sl_exchange *x, const char **out, size_t *out_len)
     return *out ? 0 : -1;
 }
 
+/* Appends a header line; on allocation failure the list is kept and the
+ * attempt is marked so it fails instead of going out without, say, the
+ * provider key or Content-Type. */
+static void add_header(sl_exchange *x, const char *line)
+{
+    struct curl_slist *l = line ? curl_slist_append(x->headers, line) : NULL;
+    if (l)
+        x->headers = l;
+    else
+        x->headers_failed = 1;
+}
+
 static void forward_header(sl_exchange *x, const char *name)
 {
     const sl_http_header *h = sl_http_find_header(x->req, name);
     if (!h)
         return;
-    char *line = sl_arena_printf(x->arena, "%s: %.*s", name, (int)h->value_len, h->value);
-    if (line)
-        x->headers = curl_slist_append(x->headers, line);
+    add_header(x, sl_arena_printf(x->arena, "%s: %.*s", name, (int)h->value_len, h->value));
 }
 
 static void start_attempt(sl_exchange *x)
@@ -1125,24 +1137,27 @@ static void start_attempt(sl_exchange *x)
         return;
     }
 
-    x->headers = curl_slist_append(NULL, "Content-Type: application/json");
+    curl_slist_free_all(x->headers);
+    x->headers = NULL;
+    x->headers_failed = 0;
+    add_header(x, "Content-Type: application/json");
     /* curl would otherwise send Expect: 100-continue for large bodies and
      * wait a round trip (or a second) for an answer. */
-    x->headers = curl_slist_append(x->headers, "Expect:");
-    x->headers = curl_slist_append(x->headers, "User-Agent: sluice/" SLUICE_VERSION);
+    add_header(x, "Expect:");
+    add_header(x, "User-Agent: sluice/" SLUICE_VERSION);
     if (x->stream)
-        x->headers = curl_slist_append(x->headers, "Accept: text/event-stream");
+        add_header(x, "Accept: text/event-stream");
     if (provider_auth[tg->provider])
-        x->headers = curl_slist_append(x->headers, provider_auth[tg->provider]);
+        add_header(x, provider_auth[tg->provider]);
     if (x->prov->kind == SL_KIND_ANTHROPIC) {
         if (x->surface == SL_SURFACE_ANTHROPIC && sl_http_find_header(x->req, "anthropic-version"))
             forward_header(x, "anthropic-version");
         else
-            x->headers = curl_slist_append(x->headers, "anthropic-version: 2023-06-01");
+            add_header(x, "anthropic-version: 2023-06-01");
         if (x->surface == SL_SURFACE_ANTHROPIC)
             forward_header(x, "anthropic-beta");
     }
-    if (!x->headers) {
+    if (!x->headers || x->headers_failed) {
         fail(x, 500, NULL, "%s", "out of memory");
         return;
     }
@@ -1191,7 +1206,7 @@ static void respond_healthz(sl_conn *c, const sl_table *t, const sl_http_request
         }
         json_object_set_new(body, "targets", arr);
     }
-    char *js = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *js = sl_json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(body);
     if (!js) {
         sl_surface_error(c, SL_SURFACE_OPENAI, 500, NULL, NULL, "out of memory");
@@ -1228,7 +1243,7 @@ static void respond_models(sl_conn *c, const sl_table *t, int anthropic)
     } else {
         body = json_pack("{s:s,s:o}", "object", "list", "data", data);
     }
-    char *js = json_dumps(body, JSON_COMPACT);
+    char *js = sl_json_dumps(body, JSON_COMPACT);
     json_decref(body);
     if (!js) {
         sl_surface_error(c, SL_SURFACE_OPENAI, 500, NULL, NULL, "out of memory");
@@ -1314,7 +1329,7 @@ static json_t *budget_json(const sl_budget *b, const sl_gov_view *v)
 
 static void respond_json_body(sl_conn *c, json_t *body)
 {
-    char *js = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *js = sl_json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(body);
     if (!js) {
         sl_surface_error(c, SL_SURFACE_OPENAI, 500, NULL, NULL, "out of memory");
@@ -1519,6 +1534,16 @@ void sl_proxy_handle(sl_conn *c, const sl_http_request *req, const char *body, s
 
     json_error_t jerr;
     x->json = json_loadb(body, body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!x->json) /* jansson reports some failed allocations as syntax
+                   * errors: a second parse tells them apart */
+        x->json = json_loadb(body, body_len, JSON_REJECT_DUPLICATES, &jerr);
+    /* jansson reports a failed allocation as out_of_memory, or (inside
+     * its unpacking) as an error with no text at all: neither is the
+     * client's fault. */
+    if (!x->json && (json_error_code(&jerr) == json_error_out_of_memory || jerr.text[0] == '\0')) {
+        fail(x, 503, "overloaded", "%s", "out of memory; retry shortly");
+        return;
+    }
     if (!x->json) {
         char msg[256];
         snprintf(msg, sizeof msg, "request body is not valid JSON: %s (line %d, column %d)", jerr.text,
@@ -1537,7 +1562,7 @@ void sl_proxy_handle(sl_conn *c, const sl_http_request *req, const char *body, s
             fail(x, 400, "invalid_request", "%s", err);
             return;
         }
-        char *js = json_dumps(chat, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        char *js = sl_json_dumps(chat, JSON_COMPACT | JSON_PRESERVE_ORDER);
         json_decref(x->json);
         x->json = chat;
         if (!js) {

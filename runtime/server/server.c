@@ -223,6 +223,7 @@ static int queue_head(sl_conn *c, int status, const char *ctype, const char *hea
                       long long content_length, int chunked)
 {
     sl_buf *o = &c->out;
+    size_t mark = o->len; /* on failure nothing of this head stays queued */
     int rc = sl_buf_appendf(o, "HTTP/1.%d %d %s\r\n", c->req.version_minor == 0 ? 0 : 1, status,
                             sl_http_reason(status));
     if (ctype)
@@ -239,7 +240,11 @@ static int queue_head(sl_conn *c, int status, const char *ctype, const char *hea
         rc |= sl_buf_append(o, "Connection: keep-alive\r\n\r\n", 26);
     else
         rc |= sl_buf_append(o, "\r\n", 2);
-    return rc ? -1 : 0;
+    if (rc) {
+        o->len = mark;
+        return -1;
+    }
+    return 0;
 }
 
 void sl_conn_respond(sl_conn *c, int status, const char *ctype, const char *headers,
@@ -247,6 +252,10 @@ void sl_conn_respond(sl_conn *c, int status, const char *ctype, const char *head
 {
     c->exchange = NULL;
     c->hooks = NULL;
+    if (c->broken) {
+        ev_feed_event(c->w->loop, &c->wio, EV_WRITE);
+        return;
+    }
     int rc = queue_head(c, status, ctype, headers, (long long)len, 0);
     if (rc == 0 && !c->head_only)
         rc = sl_buf_append(&c->out, body, len);
@@ -266,17 +275,23 @@ int sl_conn_stream_begin(sl_conn *c, int status, const char *ctype, const char *
     c->stream_chunked = c->req.version_minor >= 1;
     if (!c->stream_chunked)
         c->keep_alive = 0;
-    if (queue_head(c, status, ctype, headers, -1, c->stream_chunked) != 0)
+    if (queue_head(c, status, ctype, headers, -1, c->stream_chunked) != 0) {
+        c->broken = 1;
+        ev_feed_event(c->w->loop, &c->wio, EV_WRITE);
         return -1;
+    }
     conn_flush(c, 0);
     return c->broken ? -1 : 0;
 }
 
 int sl_conn_stream_write(sl_conn *c, const char *data, size_t len)
 {
+    if (c->broken)
+        return -1;
     if (len == 0 || c->head_only)
         return 0;
     int rc = 0;
+    size_t mark = c->out.len;
     if (c->stream_chunked) {
         rc |= sl_buf_appendf(&c->out, "%zx\r\n", len);
         rc |= sl_buf_append(&c->out, data, len);
@@ -284,8 +299,14 @@ int sl_conn_stream_write(sl_conn *c, const char *data, size_t len)
     } else {
         rc |= sl_buf_append(&c->out, data, len);
     }
-    if (rc)
+    if (rc) {
+        /* A half-queued chunk would corrupt the framing: drop it and give
+         * up on this connection. */
+        c->out.len = mark;
+        c->broken = 1;
+        ev_feed_event(c->w->loop, &c->wio, EV_WRITE);
         return -1;
+    }
     conn_flush(c, 0);
     return c->broken ? -1 : 0;
 }
@@ -294,6 +315,11 @@ void sl_conn_stream_end(sl_conn *c, int clean)
 {
     c->exchange = NULL;
     c->hooks = NULL;
+    if (c->broken) {
+        /* The head or a chunk could not be queued: close, write nothing. */
+        ev_feed_event(c->w->loop, &c->wio, EV_WRITE);
+        return;
+    }
     if (!clean) {
         c->keep_alive = 0;
     } else if (c->stream_chunked && !c->head_only) {
@@ -612,11 +638,16 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
         }
         if (w->conn_count >= w->cfg->table->server.max_connections) {
             /* Over the limit: a fast, explicit refusal beats a queue. */
-            static const char busy[] =
-                "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                "Content-Length: 75\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
-                "{\"error\":{\"type\":\"overloaded_error\",\"message\":\"too many connections\"}}\n";
-            ssize_t ignored = send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL);
+#define BUSY_BODY "{\"error\":{\"type\":\"overloaded_error\",\"message\":\"too many connections\"}}\n"
+            static const char busy_body[] = BUSY_BODY;
+            static char busy[256];
+            static int busy_len;
+            if (!busy_len) /* the length is computed, never typed */
+                busy_len = snprintf(busy, sizeof busy,
+                                    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                                    "Content-Length: %zu\r\nConnection: close\r\nRetry-After: 1\r\n\r\n%s",
+                                    sizeof busy_body - 1, busy_body);
+            ssize_t ignored = send(fd, busy, (size_t)busy_len, MSG_NOSIGNAL);
             (void)ignored;
             close(fd);
             continue;

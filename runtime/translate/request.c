@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json/json_out.h"
 #include "translate/translate_internal.h"
 
 #define DEFAULT_MAX_TOKENS 4096
@@ -391,7 +392,7 @@ static json_t *gemini_result_block(json_t *fr, const char *id)
         json_object_set(b, "content", e);
         json_object_set_new(b, "is_error", json_true());
     } else {
-        char *s = resp ? json_dumps(resp, JSON_COMPACT) : NULL;
+        char *s = resp ? sl_json_dumps(resp, JSON_COMPACT) : NULL;
         json_object_set_new(b, "content", json_string(s ? s : ""));
         free(s);
     }
@@ -702,7 +703,7 @@ static json_t *ir_to_openai(json_t *ir, const char *model, int stream)
                 if (strcmp(sl_tr_str(b, "type") ? sl_tr_str(b, "type") : "", "tool_use") != 0)
                     continue;
                 json_t *input = json_object_get(b, "input");
-                char *args = json_dumps(input ? input : json_object(), JSON_COMPACT);
+                char *args = sl_json_dumps(input ? input : json_object(), JSON_COMPACT);
                 json_array_append_new(calls, json_pack("{s:s,s:s,s:{s:s,s:s}}", "id", sl_tr_str(b, "id"), "type",
                                                        "function", "function", "name", sl_tr_str(b, "name"),
                                                        "arguments", args ? args : "{}"));
@@ -1021,7 +1022,7 @@ static json_t *ir_to_gemini(json_t *ir)
 
 static char *dump(json_t *o, char *err, size_t errlen)
 {
-    char *s = json_dumps(o, JSON_COMPACT);
+    char *s = sl_json_dumps(o, JSON_COMPACT);
     json_decref(o);
     if (!s)
         snprintf(err, errlen, "out of memory");
@@ -1115,7 +1116,7 @@ long sl_translate_estimate_tokens(json_t *req)
     estimate_walk(json_object_get(req, "system"), &bytes, &media);
     estimate_walk(json_object_get(req, "messages"), &bytes, &media);
     long tools = (long)json_array_size(json_object_get(req, "tools"));
-    char *ts = tools ? json_dumps(json_object_get(req, "tools"), JSON_COMPACT) : NULL;
+    char *ts = tools ? sl_json_dumps(json_object_get(req, "tools"), JSON_COMPACT) : NULL;
     if (ts)
         bytes += (long)strlen(ts);
     free(ts);

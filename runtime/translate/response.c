@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "json/json_out.h"
 #include "translate/translate_internal.h"
 
 /* ---- upstream body -> neutral ---------------------------------------- */
@@ -133,7 +134,7 @@ static json_t *ir_to_openai(json_t *ir, const char *model)
         const char *type = sl_tr_str(b, "type");
         if (type && !strcmp(type, "tool_use")) {
             json_t *input = json_object_get(b, "input");
-            char *args = input ? json_dumps(input, JSON_COMPACT) : NULL;
+            char *args = input ? sl_json_dumps(input, JSON_COMPACT) : NULL;
             json_array_append_new(calls, json_pack("{s:s,s:s,s:{s:s,s:s}}", "id",
                                                    sl_tr_str(b, "id") ? sl_tr_str(b, "id") : "", "type", "function",
                                                    "function", "name", sl_tr_str(b, "name") ? sl_tr_str(b, "name") : "",
@@ -228,7 +229,7 @@ char *sl_translate_response(sl_proto up, sl_proto client, const char *body, size
                 : client == SL_PROTO_ANTHROPIC ? ir_to_anthropic(ir, client_model)
                                                : ir_to_gemini(ir, client_model);
     json_decref(ir);
-    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    char *s = o ? sl_json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     if (!s)
         snprintf(err, errlen, "out of memory");
@@ -407,7 +408,7 @@ char *sl_translate_error(sl_proto up, sl_proto client, int status, const char *b
         o = json_pack("{s:{s:i,s:s,s:s}}", "error", "code", st, "message", msg, "status", gemini_status(c));
     }
     json_decref(r);
-    char *s = json_dumps(o, JSON_COMPACT);
+    char *s = sl_json_dumps(o, JSON_COMPACT);
     json_decref(o);
     return s;
 }

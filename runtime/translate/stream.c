@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "json/json_out.h"
 #include "translate/sse.h"
 #include "translate/translate_internal.h"
 
@@ -62,7 +63,7 @@ struct sl_stream {
 
 static int emit(sl_stream *s, const char *event, json_t *o)
 {
-    char *js = json_dumps(o, JSON_COMPACT);
+    char *js = sl_json_dumps(o, JSON_COMPACT);
     json_decref(o);
     if (!js)
         return -1;
@@ -509,7 +510,7 @@ static int read_anthropic(sl_stream *s, json_t *o)
             ev_tool_start(s, idx, sl_tr_str(b, "id"), sl_tr_str(b, "name"));
             json_t *input = json_object_get(b, "input");
             if (json_object_size(input)) {
-                char *js = json_dumps(input, JSON_COMPACT);
+                char *js = sl_json_dumps(input, JSON_COMPACT);
                 if (js)
                     ev_tool_args(s, idx, js, strlen(js));
                 free(js);
@@ -601,7 +602,7 @@ static int read_gemini(sl_stream *s, json_t *o)
                 sl_tr_make_id(id, sizeof id, "call_", msg_id(s), strlen(msg_id(s)), key);
             ev_tool_start(s, key, id, sl_tr_str(fc, "name"));
             json_t *args = json_object_get(fc, "args");
-            char *js = json_dumps(json_is_object(args) ? args : json_object(), JSON_COMPACT);
+            char *js = sl_json_dumps(json_is_object(args) ? args : json_object(), JSON_COMPACT);
             if (js)
                 ev_tool_args(s, key, js, strlen(js));
             free(js);

@@ -29,6 +29,10 @@ struct sl_upstream {
      * one costs several allocations and a fresh set of internal buffers. */
     CURL *pool[EASY_POOL_MAX];
     unsigned pooled;
+    /* Sockets curl asked us to watch when allocating their watcher failed:
+     * polled from the timer until their transfers end. */
+    curl_socket_t lost[16];
+    unsigned lost_count;
 };
 
 typedef struct sock_watch {
@@ -96,6 +100,18 @@ static void xfer_free(sl_xfer *x)
 
 /* ---- curl -> libev ---------------------------------------------------- */
 
+/* curl could not finish its work (out of memory, or our socket callback
+ * failed): nothing would wake the transfers again until a watchdog fired,
+ * so ask curl to run its timeouts again shortly. */
+static void rearm_after_error(sl_upstream *u, CURLMcode rc)
+{
+    if (rc == CURLM_OK)
+        return;
+    ev_timer_stop(u->loop, &u->timer);
+    ev_timer_set(&u->timer, 0.01, 0.);
+    ev_timer_start(u->loop, &u->timer);
+}
+
 static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     sock_watch *sw = (sock_watch *)w;
@@ -103,9 +119,10 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
     int action = (revents & EV_READ ? CURL_CSELECT_IN : 0) | (revents & EV_WRITE ? CURL_CSELECT_OUT : 0);
     int running;
     u->in_action = 1;
-    curl_multi_socket_action(u->multi, sw->fd, action, &running);
+    CURLMcode rc = curl_multi_socket_action(u->multi, sw->fd, action, &running);
     u->in_action = 0;
     check_done(u);
+    rearm_after_error(u, rc);
 }
 
 static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
@@ -113,9 +130,14 @@ static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
     sl_upstream *u = t->data;
     int running;
     u->in_action = 1;
-    curl_multi_socket_action(u->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    CURLMcode rc = curl_multi_socket_action(u->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    for (unsigned i = 0; i < u->lost_count; i++)
+        curl_multi_socket_action(u->multi, u->lost[i], CURL_CSELECT_IN | CURL_CSELECT_OUT, &running);
     u->in_action = 0;
     check_done(u);
+    if (u->lost_count && u->active == 0)
+        u->lost_count = 0;
+    rearm_after_error(u, u->lost_count ? CURLM_OUT_OF_MEMORY : rc);
 }
 
 static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
@@ -123,6 +145,9 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
     sl_upstream *u = userp;
     sock_watch *sw = socketp;
     if (what == CURL_POLL_REMOVE) {
+        for (unsigned i = 0; i < u->lost_count; i++)
+            if (u->lost[i] == fd)
+                u->lost[i] = u->lost[--u->lost_count];
         if (sw) {
             ev_io_stop(u->loop, &sw->io);
             free(sw);
@@ -133,8 +158,16 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
     int events = (what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0);
     if (!sw) {
         sw = calloc(1, sizeof *sw);
-        if (!sw)
-            return -1;
+        if (!sw) {
+            /* Poll this socket from the timer instead of losing it. */
+            unsigned i = 0;
+            while (i < u->lost_count && u->lost[i] != fd)
+                i++;
+            if (i == u->lost_count && u->lost_count < sizeof u->lost / sizeof *u->lost)
+                u->lost[u->lost_count++] = fd;
+            rearm_after_error(u, CURLM_OUT_OF_MEMORY);
+            return 0;
+        }
         sw->u = u;
         sw->fd = fd;
         ev_io_init(&sw->io, io_cb, fd, events);
