@@ -662,7 +662,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
         c->w = w;
         c->fd = fd;
         format_peer(&ss, c->peer, sizeof c->peer);
-        sl_arena_init(&c->arena, 8192);
+        sl_arena_init(&c->arena, 4096);
         ev_io_init(&c->rio, read_cb, fd, EV_READ);
         ev_io_init(&c->wio, write_cb, fd, EV_WRITE);
         ev_init(&c->timer, timer_cb);

@@ -18,6 +18,7 @@
 #include "core/log.h"
 
 #define EASY_POOL_MAX 1024
+#define SL_UPSTREAM_REUSE_LIMIT 512
 
 struct sl_upstream {
     struct ev_loop *loop;
@@ -483,9 +484,17 @@ sl_xfer *sl_xfer_start(sl_upstream *u, const sl_xfer_spec *s, const sl_xfer_call
     /* Pooled connections idle longer than providers typically keep them
      * are not reused: with re-sends refused, a stale one costs a retry. */
     curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, 30L);
-    /* 8 KiB receive buffer instead of 16: memory per in-flight request
+    /* libcurl 7.88 looks for a reusable connection by walking every
+     * connection to the host, busy ones included: with thousands in flight
+     * that walk dominates. Past this many active transfers no idle
+     * connection is likely anyway, so open a new one and close it after. */
+    if (u->active >= SL_UPSTREAM_REUSE_LIMIT) {
+        curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+        curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    }
+    /* 4 KiB receive buffer instead of 16: memory per in-flight request
      * matters more than syscalls saved on multi-megabyte bodies. */
-    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 8192L);
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 4096L);
     curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, prereq_cb);
     curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
     if (s->body) {
