@@ -16,7 +16,7 @@ function(sluice_add_spec_library name spec)
     VERBATIM)
   add_custom_command(
     OUTPUT "${gen}/sluice_models.c"
-    COMMAND ${RE2C} -W --no-generation-date --no-version -o "${gen}/sluice_models.c" "${gen}/sluice_models.re"
+    COMMAND ${RE2C} -W -i --no-generation-date --no-version -o "${gen}/sluice_models.c" "${gen}/sluice_models.re"
     DEPENDS "${gen}/sluice_models.re"
     COMMENT "re2c model matcher for ${spec}"
     VERBATIM)

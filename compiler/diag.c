@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "mem.h"
+#include "secret.h"
 
 typedef struct item {
     slc_severity sev;
@@ -67,6 +68,8 @@ static item *add(slc_diags *d, slc_severity sev, slc_pos pos, const char *fmt, v
     slc_buf b = {0};
     slc_buf_vprintf(&b, fmt, ap);
     it->msg = b.p ? b.p : calloc(1, 1);
+    /* Messages quote scalars; a pasted key must not ride along into logs. */
+    slc_mask_secrets(it->msg, strlen(it->msg));
     it->sev = sev;
     it->pos = pos;
     it->seq = d->n;
@@ -147,6 +150,9 @@ static bool find_line(const slc_diags *d, uint32_t line, const char **start, siz
     if (!d->src || line == 0)
         return false;
     const char *p = d->src, *end = d->src + d->len;
+    /* libyaml does not count a byte-order mark as a column; neither do we. */
+    if (d->len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
+        p += 3;
     for (uint32_t l = 1; l < line; l++) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         if (!nl)
@@ -178,6 +184,26 @@ static size_t col_offset(const char *s, size_t len, uint32_t col)
     return i;
 }
 
+/* Bytes that are not part of valid UTF-8 are shown as '?', so a quoted line
+ * never puts raw garbage on a terminal or into a CI log. */
+static void sanitize_utf8(char *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = (unsigned char)s[i];
+        size_t n = c < 0x80 ? 1 : (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ? 3
+                 : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
+        bool ok = n > 0 && i + n <= len;
+        for (size_t k = 1; ok && k < n; k++)
+            ok = is_cont((unsigned char)s[i + k]);
+        if (!ok) {
+            s[i++] = '?';
+            continue;
+        }
+        i += n;
+    }
+}
+
 static void print_item(const slc_diags *d, const item *it, FILE *out)
 {
     static const char *const names[] = {"note", "warning", "error"};
@@ -192,18 +218,26 @@ static void print_item(const slc_diags *d, const item *it, FILE *out)
     if (!find_line(d, it->pos.line, &line, &len))
         return;
     size_t caret = col_offset(line, len, it->pos.col);
+    char *shown = malloc(len + 1);
+    if (!shown)
+        abort();
+    memcpy(shown, line, len);
     if (it->redact) {
         size_t stop = len;
         if (it->redact_end.line == it->pos.line)
             stop = col_offset(line, len, it->redact_end.col);
-        fwrite(line, 1, caret, out);
+        /* One '*' per character: the caret line counts characters too. */
+        size_t w = caret;
         for (size_t i = caret; i < stop; i++)
             if (!is_cont((unsigned char)line[i]))
-                fputc('*', out);
-        fwrite(line + stop, 1, len - stop, out);
-    } else {
-        fwrite(line, 1, len, out);
+                shown[w++] = '*';
+        memmove(shown + w, line + stop, len - stop);
+        len = w + (len - stop);
     }
+    slc_mask_secrets(shown, len);
+    sanitize_utf8(shown, len);
+    fwrite(shown, 1, len, out);
+    free(shown);
     fputc('\n', out);
     /* Tabs are kept so the caret lines up whatever the tab width. */
     for (size_t i = 0; i < caret; i++) {
@@ -220,6 +254,24 @@ void slc_diags_print(slc_diags *d, FILE *out)
     sort_items(d);
     for (size_t i = 0; i < d->n; i++)
         print_item(d, &d->items[i], out);
+}
+
+void slc_diags_print_json(slc_diags *d, FILE *out)
+{
+    static const char *const names[] = {"note", "warning", "error"};
+    sort_items(d);
+    for (size_t i = 0; i < d->n; i++) {
+        const item *it = &d->items[i];
+        slc_buf b = {0};
+        slc_buf_puts(&b, "{\"file\":");
+        slc_buf_json_string(&b, d->file, strlen(d->file));
+        slc_buf_printf(&b, ",\"line\":%u,\"column\":%u,\"severity\":\"%s\",\"message\":",
+                       it->pos.line, it->pos.line ? it->pos.col : 0, names[it->sev]);
+        slc_buf_json_string(&b, it->msg, strlen(it->msg));
+        slc_buf_puts(&b, "}\n");
+        fwrite(b.p, 1, b.len, out);
+        slc_buf_free(&b);
+    }
 }
 
 void slc_diags_summary(FILE *out, size_t errors, size_t warnings)

@@ -54,6 +54,10 @@ const char *slc_diags_message(const slc_diags *d, size_t i, slc_severity *sev, s
 
 /* Everything reported, in source order. */
 void slc_diags_print(slc_diags *d, FILE *out);
+/* Everything reported, in source order, one JSON object per line:
+ * {"file":..,"line":..,"column":..,"severity":..,"message":..}. Line and
+ * column are 0 for diagnostics about the file as a whole. */
+void slc_diags_print_json(slc_diags *d, FILE *out);
 /* `2 errors, 1 warning generated.`; prints nothing when both are zero. */
 void slc_diags_summary(FILE *out, size_t errors, size_t warnings);
 

@@ -172,7 +172,8 @@ void slc_emit_table(const slc_spec *s, const char *sha, slc_buf *out)
                            r->backoff_ms, r->cap_ms, r->on_connect, r->on_timeout);
             for (size_t b = 0; b < 10; b++)
                 slc_buf_printf(out, "%s0x%llxu", b ? ", " : "", (unsigned long long)r->status_bits[b]);
-            slc_buf_puts(out, "}}},\n");
+            slc_buf_printf(out, "}},\n           .cooldown_failures = %u, .cooldown_ms = %u},\n",
+                           m->cooldown_failures, m->cooldown_ms);
             tf += m->ntargets;
             ff += m->nfallbacks;
         }

@@ -4,6 +4,9 @@
  */
 #include "mem.h"
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,4 +135,112 @@ void slc_buf_free(slc_buf *b)
     free(b->p);
     b->p = NULL;
     b->len = b->cap = 0;
+}
+
+void slc_buf_json_string(slc_buf *b, const char *s, size_t len)
+{
+    slc_buf_putc(b, '"');
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            slc_buf_putc(b, '\\');
+            slc_buf_putc(b, (char)c);
+            i++;
+        } else if (c == '\n') {
+            slc_buf_puts(b, "\\n");
+            i++;
+        } else if (c == '\t') {
+            slc_buf_puts(b, "\\t");
+            i++;
+        } else if (c < 0x20 || c == 0x7f) {
+            slc_buf_printf(b, "\\u%04x", c);
+            i++;
+        } else if (c < 0x80) {
+            slc_buf_putc(b, (char)c);
+            i++;
+        } else {
+            size_t n = (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ? 3
+                     : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
+            bool ok = n && i + n <= len;
+            for (size_t k = 1; ok && k < n; k++)
+                ok = ((unsigned char)s[i + k] & 0xC0) == 0x80;
+            if (ok) {
+                slc_buf_put(b, s + i, n);
+                i += n;
+            } else {
+                slc_buf_puts(b, "\\ufffd");
+                i++;
+            }
+        }
+    }
+    slc_buf_putc(b, '"');
+}
+
+static uint64_t hash_bytes(const char *s, size_t len)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+void slc_strmap_init(slc_strmap *m, size_t expected)
+{
+    size_t cap = 16;
+    while (cap < expected * 2)
+        cap *= 2;
+    m->keys = calloc(cap, sizeof *m->keys);
+    m->lens = calloc(cap, sizeof *m->lens);
+    m->vals = calloc(cap, sizeof *m->vals);
+    if (!m->keys || !m->lens || !m->vals)
+        abort();
+    m->cap = cap;
+    m->n = 0;
+}
+
+static size_t slot(const slc_strmap *m, const char *key, size_t len)
+{
+    size_t i = (size_t)hash_bytes(key, len) & (m->cap - 1);
+    while (m->keys[i] && !(m->lens[i] == len && memcmp(m->keys[i], key, len) == 0))
+        i = (i + 1) & (m->cap - 1);
+    return i;
+}
+
+size_t slc_strmap_put(slc_strmap *m, const char *key, size_t len, size_t val)
+{
+    if ((m->n + 1) * 2 > m->cap) {
+        slc_strmap old = *m;
+        slc_strmap_init(m, old.cap);
+        for (size_t i = 0; i < old.cap; i++)
+            if (old.keys[i])
+                slc_strmap_put(m, old.keys[i], old.lens[i], old.vals[i]);
+        slc_strmap_free(&old);
+    }
+    size_t i = slot(m, key, len);
+    if (m->keys[i])
+        return m->vals[i];
+    m->keys[i] = key;
+    m->lens[i] = len;
+    m->vals[i] = val;
+    m->n++;
+    return SIZE_MAX;
+}
+
+size_t slc_strmap_get(const slc_strmap *m, const char *key, size_t len)
+{
+    if (!m->cap)
+        return SIZE_MAX;
+    size_t i = slot(m, key, len);
+    return m->keys[i] ? m->vals[i] : SIZE_MAX;
+}
+
+void slc_strmap_free(slc_strmap *m)
+{
+    free(m->keys);
+    free(m->lens);
+    free(m->vals);
+    memset(m, 0, sizeof *m);
 }

@@ -37,5 +37,25 @@ void slc_buf_printf(slc_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void slc_buf_vprintf(slc_buf *b, const char *fmt, va_list ap);
 void slc_buf_free(slc_buf *b);
+/* `s` as a JSON string literal, quotes included. Bytes that are not valid
+ * UTF-8 become U+FFFD so the output always parses. */
+void slc_buf_json_string(slc_buf *b, const char *s, size_t len);
+
+/* String -> index map for lookups by name in large specs. Keys are not
+ * copied (they live in the arena); the first insert of a key wins. */
+typedef struct slc_strmap {
+    const char **keys;
+    size_t *lens;
+    size_t *vals;
+    size_t cap, n;
+} slc_strmap;
+
+void slc_strmap_init(slc_strmap *m, size_t expected);
+/* Returns the existing value when `key` is present, else inserts `val` and
+ * returns SIZE_MAX. */
+size_t slc_strmap_put(slc_strmap *m, const char *key, size_t len, size_t val);
+/* The value of `key`, or SIZE_MAX. */
+size_t slc_strmap_get(const slc_strmap *m, const char *key, size_t len);
+void slc_strmap_free(slc_strmap *m);
 
 #endif

@@ -1,40 +1,77 @@
 /*
  * sluicec's command line: `check` validates specs for CI, `build` writes the
- * generated table and matcher for the gateway build, `keygen` makes a client
- * key and the hash that goes into a spec. Exit status: 0 ok, 1 the spec has
- * errors, 2 usage or I/O trouble. This is the only file that exits.
+ * generated table and matcher for the gateway build, `explain` and `diff`
+ * tell reviewers what a spec (change) does to routing, `keygen` makes a
+ * client key and the hash that goes into a spec. Exit status: 0 ok, 1 the
+ * spec has errors (explain: no entry matches; diff: the specs differ), 2
+ * usage or I/O trouble. This is the only file that exits.
  */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "compile.h"
+#include "diff.h"
 #include "emit.h"
+#include "explain.h"
 
 #ifndef SLUICEC_VERSION
 #define SLUICEC_VERSION "0.0.0"
 #endif
 
 static const char usage[] =
-    "usage: sluicec check SPEC... [--Werror]\n"
+    "usage: sluicec check SPEC... [--Werror] [--format=text|json]\n"
     "       sluicec build SPEC -o DIR [--quiet] [--Werror]\n"
-    "       sluicec keygen\n"
+    "       sluicec explain SPEC --model NAME [--key KEY] [--format=text|json]\n"
+    "       sluicec diff OLD NEW [--format=text|json]\n"
+    "       sluicec keygen [--prefix PREFIX]\n"
     "       sluicec --help | --version\n"
     "\n"
-    "  check   validate specs; diagnostics go to stderr\n"
-    "  build   validate SPEC and write DIR/sluice_table.c and DIR/sluice_models.re\n"
-    "          (files are rewritten only when their content changes)\n"
-    "  keygen  print a new random client key and the hash to put in `keys:`\n"
+    "  check    validate specs; diagnostics go to stderr (json: one object per\n"
+    "           line on stdout, for CI annotations)\n"
+    "  build    validate SPEC and write DIR/sluice_table.c and DIR/sluice_models.re\n"
+    "           (files are rewritten only when their content changes)\n"
+    "  explain  which entry serves model NAME and why, its targets, the attempt\n"
+    "           order, retries, timeouts and cooldown; with --key, what that key\n"
+    "           may do (exit 1 when no entry matches)\n"
+    "  diff     route-level changes from OLD to NEW (either may be - for stdin);\n"
+    "           exit 0 when both compile to the same tables, 1 when they differ\n"
+    "  keygen   print a new random client key (256 bits, default prefix\n"
+    "           sk-sluice-) and the hash to put in `keys:`\n"
     "\n"
     "exit status: 0 ok, 1 spec errors, 2 usage or I/O error\n";
 
+/* `--format=json`, `--format json`: 0 text, 1 json, -1 bad value. Advances
+ * *i past a separate value. */
+static int parse_format(int argc, char **argv, int *i)
+{
+    const char *v = NULL;
+    if (strncmp(argv[*i], "--format=", 9) == 0)
+        v = argv[*i] + 9;
+    else if (*i + 1 < argc)
+        v = argv[++*i];
+    if (v && strcmp(v, "text") == 0)
+        return 0;
+    if (v && strcmp(v, "json") == 0)
+        return 1;
+    fprintf(stderr, "sluicec: --format takes text or json\n");
+    return -1;
+}
+
+static bool is_format_opt(const char *a)
+{
+    return strcmp(a, "--format") == 0 || strncmp(a, "--format=", 9) == 0;
+}
+
 static int read_file(const char *path, char **data, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
+    bool in = strcmp(path, "-") == 0;
+    FILE *f = in ? stdin : fopen(path, "rb");
     if (!f)
         return -1;
     slc_buf b = {0};
@@ -43,7 +80,8 @@ static int read_file(const char *path, char **data, size_t *len)
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
         slc_buf_put(&b, chunk, n);
     int err = ferror(f);
-    fclose(f);
+    if (!in)
+        fclose(f);
     if (err) {
         slc_buf_free(&b);
         errno = EIO;
@@ -57,8 +95,8 @@ static int read_file(const char *path, char **data, size_t *len)
 }
 
 /* Compiles one spec, prints its diagnostics. 0 ok, 1 spec errors, 2 I/O. */
-static int front_end(const char *path, bool werror, slc_arena *a, slc_spec **spec, char sha[65],
-                     char **src_out, size_t *errors, size_t *warnings)
+static int front_end(const char *path, bool werror, bool json, slc_arena *a, slc_spec **spec,
+                     char sha[65], char **src_out, size_t *errors, size_t *warnings)
 {
     char *src;
     size_t len;
@@ -66,9 +104,12 @@ static int front_end(const char *path, bool werror, slc_arena *a, slc_spec **spe
         fprintf(stderr, "sluicec: cannot read '%s': %s\n", path, strerror(errno));
         return 2;
     }
-    slc_diags *d = slc_diags_new(path, src, len);
+    slc_diags *d = slc_diags_new(strcmp(path, "-") == 0 ? "<stdin>" : path, src, len);
     slc_spec *s = slc_compile(src, len, a, d);
-    slc_diags_print(d, stderr);
+    if (json)
+        slc_diags_print_json(d, stdout);
+    else
+        slc_diags_print(d, stderr);
     size_t e = slc_diags_errors(d), w = slc_diags_warnings(d);
     slc_diags_free(d);
     *errors += e;
@@ -87,11 +128,17 @@ static int front_end(const char *path, bool werror, slc_arena *a, slc_spec **spe
 static int cmd_check(int argc, char **argv)
 {
     bool werror = false;
-    int nspecs = 0;
+    int nspecs = 0, json = 0;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--Werror") == 0)
             werror = true;
-        else if (argv[i][0] == '-' && argv[i][1]) {
+        else if (is_format_opt(argv[i])) {
+            int at = i;
+            if ((json = parse_format(argc, argv, &i)) < 0)
+                return 2;
+            for (int k = at; k <= i; k++)
+                argv[k] = NULL; /* consumed */
+        } else if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "sluicec check: unknown option '%s'\n%s", argv[i], usage);
             return 2;
         } else
@@ -104,15 +151,16 @@ static int cmd_check(int argc, char **argv)
     int rc = 0;
     size_t errors = 0, warnings = 0;
     for (int i = 0; i < argc; i++) {
-        if (argv[i][0] == '-' && argv[i][1])
+        if (!argv[i] || (argv[i][0] == '-' && argv[i][1]))
             continue;
         slc_arena a = {0};
-        int r = front_end(argv[i], werror, &a, NULL, NULL, NULL, &errors, &warnings);
+        int r = front_end(argv[i], werror, json, &a, NULL, NULL, NULL, &errors, &warnings);
         slc_arena_free(&a);
         if (r > rc)
             rc = r;
     }
-    slc_diags_summary(stderr, errors, warnings);
+    if (!json)
+        slc_diags_summary(stderr, errors, warnings);
     return rc;
 }
 
@@ -199,7 +247,7 @@ static int cmd_build(int argc, char **argv)
     char sha[65];
     char *src = NULL;
     size_t errors = 0, warnings = 0;
-    int rc = front_end(spec_path, werror, &a, &s, sha, &src, &errors, &warnings);
+    int rc = front_end(spec_path, werror, false, &a, &s, sha, &src, &errors, &warnings);
     slc_diags_summary(stderr, errors, warnings);
     if (rc == 0) {
         slc_buf table = {0}, re = {0};
@@ -222,25 +270,55 @@ static int cmd_build(int argc, char **argv)
     return rc;
 }
 
+/* The whole buffer from getrandom(2): no fallback to a weaker source. */
+static int random_bytes(unsigned char *buf, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = getrandom(buf + got, n - got, 0);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        got += (size_t)r;
+    }
+    return 0;
+}
+
 static int cmd_keygen(int argc, char **argv)
 {
-    (void)argv;
-    if (argc) {
-        fprintf(stderr, "sluicec keygen: takes no arguments\n");
+    const char *prefix = "sk-sluice-";
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--prefix") == 0 && i + 1 < argc)
+            prefix = argv[++i];
+        else if (strncmp(argv[i], "--prefix=", 9) == 0)
+            prefix = argv[i] + 9;
+        else {
+            fprintf(stderr, "sluicec keygen: unknown argument '%s'\n%s", argv[i], usage);
+            return 2;
+        }
+    }
+    /* The prefix is what makes a leaked key recognisable (and what secret
+     * scanners match), so it stays short and printable. */
+    size_t plen = strlen(prefix);
+    bool ok = plen <= 32;
+    for (size_t i = 0; i < plen && ok; i++)
+        ok = (prefix[i] >= 'a' && prefix[i] <= 'z') || (prefix[i] >= 'A' && prefix[i] <= 'Z') ||
+             (prefix[i] >= '0' && prefix[i] <= '9') || prefix[i] == '-' || prefix[i] == '_';
+    if (!ok) {
+        fprintf(stderr, "sluicec keygen: --prefix must be at most 32 of [A-Za-z0-9_-]\n");
         return 2;
     }
     unsigned char raw[32];
-    FILE *f = fopen("/dev/urandom", "rb");
-    if (!f || fread(raw, 1, sizeof raw, f) != sizeof raw) {
-        fprintf(stderr, "sluicec: cannot read random bytes: %s\n", strerror(errno));
-        if (f)
-            fclose(f);
+    if (random_bytes(raw, sizeof raw) != 0) {
+        fprintf(stderr, "sluicec: getrandom failed: %s\n", strerror(errno));
         return 2;
     }
-    fclose(f);
     static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    char key[64] = "sk-sluice-";
-    size_t k = strlen(key);
+    char key[96];
+    memcpy(key, prefix, plen);
+    size_t k = plen;
     /* 32 bytes -> 43 base64url characters, no padding. */
     for (size_t i = 0; i < 32; i += 3) {
         unsigned v = (unsigned)raw[i] << 16 | (i + 1 < 32 ? (unsigned)raw[i + 1] << 8 : 0) |
@@ -255,6 +333,108 @@ static int cmd_keygen(int argc, char **argv)
     printf("key:  %s\nhash: sha256:%s\n", key, hex);
     fprintf(stderr, "Give the key to its user once; put only the hash in the spec.\n");
     return 0;
+}
+
+static int cmd_explain(int argc, char **argv)
+{
+    const char *spec_path = NULL, *model = NULL, *key = NULL;
+    int json = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--model") == 0 && i + 1 < argc)
+            model = argv[++i];
+        else if (strncmp(argv[i], "--model=", 8) == 0)
+            model = argv[i] + 8;
+        else if (strcmp(argv[i], "--key") == 0 && i + 1 < argc)
+            key = argv[++i];
+        else if (strncmp(argv[i], "--key=", 6) == 0)
+            key = argv[i] + 6;
+        else if (is_format_opt(argv[i])) {
+            if ((json = parse_format(argc, argv, &i)) < 0)
+                return 2;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "sluicec explain: unknown option '%s'\n%s", argv[i], usage);
+            return 2;
+        } else if (!spec_path)
+            spec_path = argv[i];
+        else {
+            fprintf(stderr, "sluicec explain: one spec at a time\n%s", usage);
+            return 2;
+        }
+    }
+    if (!spec_path || !model) {
+        fprintf(stderr, "sluicec explain: need SPEC and --model NAME\n%s", usage);
+        return 2;
+    }
+    slc_arena a = {0};
+    slc_spec *s = NULL;
+    size_t errors = 0, warnings = 0;
+    int rc = front_end(spec_path, false, false, &a, &s, NULL, NULL, &errors, &warnings);
+    if (rc != 0) {
+        slc_diags_summary(stderr, errors, warnings);
+        if (rc == 1)
+            fprintf(stderr, "sluicec explain: '%s' has errors; fix them first\n", spec_path);
+        slc_arena_free(&a);
+        return 2;
+    }
+    slc_buf out = {0};
+    rc = slc_explain(s, model, key, json, &out);
+    if (rc == 2)
+        fprintf(stderr, "sluicec explain: %s\n", out.p);
+    else if (out.p)
+        fwrite(out.p, 1, out.len, stdout);
+    slc_buf_free(&out);
+    slc_arena_free(&a);
+    return rc;
+}
+
+static int cmd_diff(int argc, char **argv)
+{
+    const char *paths[2] = {NULL, NULL};
+    int n = 0, json = 0;
+    for (int i = 0; i < argc; i++) {
+        if (is_format_opt(argv[i])) {
+            if ((json = parse_format(argc, argv, &i)) < 0)
+                return 2;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "sluicec diff: unknown option '%s'\n%s", argv[i], usage);
+            return 2;
+        } else if (n < 2)
+            paths[n++] = argv[i];
+        else {
+            fprintf(stderr, "sluicec diff: takes exactly two specs\n%s", usage);
+            return 2;
+        }
+    }
+    if (n != 2) {
+        fprintf(stderr, "sluicec diff: need OLD and NEW\n%s", usage);
+        return 2;
+    }
+    if (strcmp(paths[0], "-") == 0 && strcmp(paths[1], "-") == 0) {
+        fprintf(stderr, "sluicec diff: only one of OLD and NEW can be -\n");
+        return 2;
+    }
+    slc_arena a = {0};
+    slc_spec *s[2] = {NULL, NULL};
+    int rc = 0;
+    for (int k = 0; k < 2 && rc == 0; k++) {
+        size_t errors = 0, warnings = 0;
+        int r = front_end(paths[k], false, false, &a, &s[k], NULL, NULL, &errors, &warnings);
+        if (r != 0) {
+            slc_diags_summary(stderr, errors, warnings);
+            if (r == 1)
+                fprintf(stderr, "sluicec diff: '%s' has errors\n", paths[k]);
+            rc = 2;
+        }
+    }
+    if (rc == 0) {
+        slc_buf out = {0};
+        rc = slc_diff(s[0], s[1], json, &out) ? 1 : 0;
+        if (out.p)
+            fwrite(out.p, 1, out.len, stdout);
+        slc_buf_free(&out);
+    }
+    slc_arena_free(&a);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -278,6 +458,10 @@ int main(int argc, char **argv)
         return cmd_build(argc - 2, argv + 2);
     if (strcmp(cmd, "keygen") == 0)
         return cmd_keygen(argc - 2, argv + 2);
+    if (strcmp(cmd, "explain") == 0)
+        return cmd_explain(argc - 2, argv + 2);
+    if (strcmp(cmd, "diff") == 0)
+        return cmd_diff(argc - 2, argv + 2);
     fprintf(stderr, "sluicec: unknown command '%s'\n%s", cmd, usage);
     return 2;
 }

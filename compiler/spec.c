@@ -363,6 +363,24 @@ static void read_retry(builder *b, const slc_node *n, const char *where, slc_ret
     }
 }
 
+static void read_cooldown(builder *b, const slc_node *n, const char *where, slc_model *m)
+{
+    const char *cwhere = slc_aprintf(b->a, "cooldown of %s", where);
+    if (!want(b, n, SLC_NODE_MAP, cwhere))
+        return;
+    static const char *const keys[] = {"failures", "period"};
+    check_keys(b, n, keys, COUNT(keys), cwhere);
+    int64_t v;
+    slc_pos pos;
+    if (int_field(b, n, "failures", cwhere, &v, &pos)) {
+        if (v < 1 || v > 1000)
+            slc_error(b->d, pos, "'failures' in %s must be between 1 and 1000", cwhere);
+        else
+            m->cooldown_failures = (uint32_t)v;
+    }
+    duration_field(b, n, "period", cwhere, &m->cooldown_ms, true);
+}
+
 static void read_model(builder *b, const slc_node *k, const slc_node *v, slc_model *m)
 {
     const char *where = slc_aprintf(b->a, "model '%s'", k->str);
@@ -371,7 +389,7 @@ static void read_model(builder *b, const slc_node *k, const slc_node *v, slc_mod
     default_retry(&m->retry);
     if (!want(b, v, SLC_NODE_MAP, where))
         return;
-    static const char *const keys[] = {"targets", "fallbacks", "retry"};
+    static const char *const keys[] = {"targets", "fallbacks", "retry", "cooldown"};
     check_keys(b, v, keys, COUNT(keys), where);
     const slc_node *t = slc_map_get(v, "targets");
     if (!t) {
@@ -397,6 +415,9 @@ static void read_model(builder *b, const slc_node *k, const slc_node *v, slc_mod
     const slc_node *r = slc_map_get(v, "retry");
     if (r)
         read_retry(b, r, where, &m->retry);
+    const slc_node *cd = slc_map_get(v, "cooldown");
+    if (cd)
+        read_cooldown(b, cd, where, m);
 }
 
 static void read_budget(builder *b, const slc_node *owner, const char *where, slc_budget *bu)

@@ -68,6 +68,8 @@ typedef struct slc_model {
     size_t nfallbacks;
     uint32_t *fallback_idx; /* check */
     slc_retry retry;
+    /* Circuit breaker; 0 = the runtime's default (5 failures, 30 s). */
+    uint32_t cooldown_failures, cooldown_ms;
     bool emitted;          /* check clears it for globs that can never match */
 } slc_model;
 

@@ -31,6 +31,7 @@ typedef struct loader {
     anchor *anchors;
     size_t nanchors, anchors_cap;
     size_t total;        /* expanded nodes so far */
+    size_t aliased;      /* of which added by aliases */
     bool failed;
     slc_node *root;
 } loader;
@@ -88,21 +89,20 @@ static void attach(loader *l, slc_node *n)
     push_item(&l->stack[l->depth - 1], n);
 }
 
-static bool count(loader *l, size_t weight, slc_pos pos)
+/* Nodes written in the file cost bytes and are bounded by its size; what
+ * aliases add costs nothing to write, so that is what the guard limits. */
+static bool count(loader *l, size_t weight, slc_pos pos, bool alias)
 {
     l->total = sat_add(l->total, weight);
-    if (l->total > SLC_YAML_MAX_NODES) {
-        slc_error(l->d, pos, "document expands to more than %d nodes (alias bomb?)",
-                  SLC_YAML_MAX_NODES);
+    if (alias)
+        l->aliased = sat_add(l->aliased, weight);
+    if (l->aliased > SLC_YAML_MAX_ALIASED) {
+        slc_error(l->d, pos, "aliases expand to more than %d nodes (alias bomb?)",
+                  SLC_YAML_MAX_ALIASED);
         l->failed = true;
         return false;
     }
     return true;
-}
-
-static bool key_eq(const slc_node *a, const slc_node *b)
-{
-    return a->len == b->len && memcmp(a->str, b->str, a->len) == 0;
 }
 
 static bool is_merge_key(const slc_node *k)
@@ -133,6 +133,8 @@ static void finish_map(loader *l, frame *f)
     m->vals = slc_alloc(l->a, (cap ? cap : 1) * sizeof *m->vals);
     m->n = 0;
     m->weight = 1;
+    slc_strmap seen;
+    slc_strmap_init(&seen, cap);
     for (size_t i = 0; i < pairs; i++) {
         slc_node *k = f->items[2 * i], *v = f->items[2 * i + 1];
         if (k->kind != SLC_NODE_SCALAR) {
@@ -141,18 +143,15 @@ static void finish_map(loader *l, frame *f)
         }
         if (is_merge_key(k))
             continue;
-        bool dup = false;
-        for (size_t j = 0; j < i; j++) {
-            slc_node *prev = f->items[2 * j];
-            if (prev->kind == SLC_NODE_SCALAR && !is_merge_key(prev) && key_eq(prev, k)) {
-                slc_error(l->d, k->pos, "duplicate key '%s' (first defined at %u:%u)", k->str,
-                          prev->pos.line, prev->pos.col);
-                dup = true;
-                break;
-            }
-        }
-        if (dup)
+        /* A hash of the keys so far: mappings with thousands of entries
+         * (models, keys, prices) stay linear. */
+        size_t first = slc_strmap_put(&seen, k->str, k->len, 2 * i);
+        if (first != SIZE_MAX) {
+            slc_node *prev = f->items[first];
+            slc_error(l->d, k->pos, "duplicate key '%s' (first defined at %u:%u)", k->str,
+                      prev->pos.line, prev->pos.col);
             continue;
+        }
         m->keys[m->n] = k;
         m->vals[m->n] = v;
         m->weight = sat_add(m->weight, sat_add(k->weight, v->weight));
@@ -177,10 +176,7 @@ static void finish_map(loader *l, frame *f)
                 continue;
             }
             for (size_t j = 0; j < src->n; j++) {
-                bool present = false;
-                for (size_t e = 0; e < m->n && !present; e++)
-                    present = key_eq(m->keys[e], src->keys[j]);
-                if (present)
+                if (slc_strmap_put(&seen, src->keys[j]->str, src->keys[j]->len, 0) != SIZE_MAX)
                     continue;
                 m->keys[m->n] = src->keys[j];
                 m->vals[m->n] = src->vals[j];
@@ -189,6 +185,7 @@ static void finish_map(loader *l, frame *f)
             }
         }
     }
+    slc_strmap_free(&seen);
 }
 
 static void finish_seq(loader *l, frame *f)
@@ -285,12 +282,12 @@ slc_node *slc_yaml_load(const char *src, size_t len, slc_arena *a, slc_diags *d)
                     l.failed = true;
                     break;
                 }
-                if (!count(&l, target->weight, pos))
+                if (!count(&l, target->weight, pos, true))
                     break;
                 attach(&l, target);
                 break;
             }
-            if (!count(&l, 1, pos))
+            if (!count(&l, 1, pos, false))
                 break;
             slc_node *n = slc_alloc(a, sizeof *n);
             n->pos = pos;

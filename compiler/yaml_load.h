@@ -36,8 +36,10 @@ struct slc_node {
     size_t weight;      /* nodes in the fully expanded subtree */
 };
 
-/* The alias-expansion guard: a document may not expand to more nodes. */
-#define SLC_YAML_MAX_NODES 100000
+/* The alias-expansion guard: aliases may not add more nodes than this to
+ * the expanded tree (nodes written out in the file are not limited: a
+ * spec with ten thousand entries and keys is a few hundred thousand). */
+#define SLC_YAML_MAX_ALIASED 100000
 
 /* Returns the document root, or NULL when errors were reported. Merge keys
  * (`<<: *defaults`) are applied; explicit keys win over merged ones. */

@@ -703,7 +703,9 @@ static json_t *ir_to_openai(json_t *ir, const char *model, int stream)
                 if (strcmp(sl_tr_str(b, "type") ? sl_tr_str(b, "type") : "", "tool_use") != 0)
                     continue;
                 json_t *input = json_object_get(b, "input");
-                char *args = sl_json_dumps(input ? input : json_object(), JSON_COMPACT);
+                json_t *none = input ? NULL : json_object();
+                char *args = sl_json_dumps(input ? input : none, JSON_COMPACT);
+                json_decref(none);
                 json_array_append_new(calls, json_pack("{s:s,s:s,s:{s:s,s:s}}", "id", sl_tr_str(b, "id"), "type",
                                                        "function", "function", "name", sl_tr_str(b, "name"),
                                                        "arguments", args ? args : "{}"));

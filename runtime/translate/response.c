@@ -194,9 +194,9 @@ static json_t *ir_to_gemini(json_t *ir, const char *model)
             json_array_append_new(parts, json_pack("{s:s,s:b}", "text", sl_tr_str(b, "thinking"), "thought", 1));
         else if (!strcmp(type, "tool_use")) {
             json_t *input = json_object_get(b, "input");
-            json_array_append_new(parts, json_pack("{s:{s:s,s:O}}", "functionCall", "name",
+            json_array_append_new(parts, json_pack("{s:{s:s,s:o}}", "functionCall", "name",
                                                    sl_tr_str(b, "name") ? sl_tr_str(b, "name") : "", "args",
-                                                   json_is_object(input) ? input : json_object()));
+                                                   json_is_object(input) ? json_incref(input) : json_object()));
         }
     }
     sl_usage u = {0};

@@ -602,7 +602,9 @@ static int read_gemini(sl_stream *s, json_t *o)
                 sl_tr_make_id(id, sizeof id, "call_", msg_id(s), strlen(msg_id(s)), key);
             ev_tool_start(s, key, id, sl_tr_str(fc, "name"));
             json_t *args = json_object_get(fc, "args");
-            char *js = sl_json_dumps(json_is_object(args) ? args : json_object(), JSON_COMPACT);
+            json_t *none = json_is_object(args) ? NULL : json_object();
+            char *js = sl_json_dumps(json_is_object(args) ? args : none, JSON_COMPACT);
+            json_decref(none);
             if (js)
                 ev_tool_args(s, key, js, strlen(js));
             free(js);

@@ -233,8 +233,112 @@ static void budgets(void **state)
                               "teams:\n  t: { budget: { usd: 10, per: day } }\n"
                               "keys:\n  k: { hash: " HASH1 ", team: t, budget: { usd: 11, per: day } }\n");
     assert_warning(c, "budget of key 'k' ($11.00 per day) is larger than that of its team 't' ($10.00 per day)");
-    assert_warning(c, "'o/gpt-4o' (used by model 'gpt-4o') has no price");
-    assert_int_equal(slc_diags_errors(c->diags), 0);
+    assert_error(c, "model 'gpt-4o' routes to 'o/gpt-4o', which has no price, but key 'k' has a "
+                    "USD budget and can use it; add 'o/gpt-4o' under 'prices:'");
+    assert_int_equal(slc_diags_errors(c->diags), 1);
+    compiled_free(c);
+}
+
+/* Only models a USD-budgeted key can reach (directly or as a fallback)
+ * need prices; team budgets count through the team's keys. */
+static void unpriced_reach(void **state)
+{
+    compiled *c = compile_str("sluice: 1\nproviders:\n  o: { kind: openai }\n"
+                              "models:\n  a: { targets: [o/x], fallbacks: [b] }\n"
+                              "  b: { targets: [o/y] }\n  c: { targets: [o/z] }\n"
+                              "  \"g-*\": { targets: [o] }\n"
+                              "prices:\n  o/x: { input: 1 }\n  o/g-1: { input: 1 }\n"
+                              "teams:\n  t: { budget: { usd: 10, per: day } }\n"
+                              "keys:\n  k: { hash: " HASH1 ", team: t, models: [a, \"g-*\"] }\n"
+                              "  free: { hash: " HASH2 ", models: [c] }\n");
+    assert_error(c, "model 'b' routes to 'o/y', which has no price, but key 'k' can use it and its "
+                    "team 't' has a USD budget");
+    assert_int_equal(slc_diags_errors(c->diags), 1);
+    assert_int_equal(slc_diags_warnings(c->diags), 0);
+    compiled_free(c);
+
+    c = compile_str("sluice: 1\nproviders:\n  o: { kind: openai }\n"
+                    "models:\n  \"g-*\": { targets: [o] }\n"
+                    "prices:\n  o/h-1: { input: 1 }\n"
+                    "keys:\n  k: { hash: " HASH1 ", budget: { usd: 1, per: day } }\n");
+    assert_error(c, "model 'g-*' sends the client's model name to provider 'o', but no price "
+                    "'o/...' matches 'g-*'");
+    compiled_free(c);
+}
+
+static void unreachable_entries(void **state)
+{
+    compiled *c = compile_str(SPEC_HEAD "models:\n  a: { targets: [demo], fallbacks: [b] }\n"
+                                        "  b: { targets: [demo] }\n  c: { targets: [demo] }\n"
+                                        "keys:\n  k: { hash: " HASH1 ", models: [a] }\n");
+    assert_warning(c, "no key may use model 'c', and no model a key may use falls back to it");
+    assert_int_equal(slc_diags_warnings(c->diags), 1);
+    compiled_free(c);
+    /* Without keys every entry is open: nothing to say. */
+    c = compile_str(SPEC_HEAD "models:\n  a: { targets: [demo] }\n  c: { targets: [demo] }\n");
+    assert_clean(c);
+    compiled_free(c);
+}
+
+static void plain_http(void **state)
+{
+    compiled *c = compile_str(
+        "sluice: 1\nproviders:\n"
+        "  a: { kind: openai, base_url: \"http://10.1.2.3:8000/v1\", api_key: env:K }\n"
+        "  b: { kind: openai, base_url: \"http://localhost:11434/v1\" }\n"
+        "  c: { kind: openai, base_url: \"http://[::1]:8080/v1\" }\n"
+        "  d: { kind: openai, base_url: \"http://127.0.0.2/v1\" }\n"
+        "  e: { kind: openai, base_url: \"http://user@LOCALHOST/v1\" }\n"
+        "  f: { kind: openai, base_url: \"https://10.1.2.3/v1\" }\n"
+        "models:\n  m: { targets: [a, b, c, d, e, f] }\n");
+    assert_warning(c, "provider 'a': base_url 'http://10.1.2.3:8000/v1' is plain HTTP to a host "
+                      "that is not loopback; prompts and the provider key cross the network "
+                      "unencrypted (use https://)");
+    assert_int_equal(slc_diags_warnings(c->diags), 1);
+    compiled_free(c);
+}
+
+/* Credential shapes anywhere in the file, masked in every message. */
+static void secrets_anywhere(void **state)
+{
+    const char *key = "sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789";
+    char src[1024];
+    snprintf(src, sizeof src,
+             SPEC_HEAD "# old key: %s\nmodels:\n  m: { targets: [demo] }\n  %s: { targets: [demo] }\n",
+             key, key);
+    compiled *c = compile_str(src);
+    assert_error(c, "this looks like an Anthropic API key; secrets do not belong in the spec");
+    assert_int_equal(slc_diags_errors(c->diags), 2);
+    slc_severity sev;
+    const char *m;
+    for (size_t i = 0; (m = slc_diags_message(c->diags, i, &sev, NULL)); i++)
+        assert_null(strstr(m, "AbCdEfGhIjKl"));
+    compiled_free(c);
+    /* Lower-case names with a familiar prefix are not keys. */
+    c = compile_str(SPEC_HEAD "models:\n  sk-learn-regressor-2024-preview-long: { targets: [demo] }\n");
+    assert_clean(c);
+    compiled_free(c);
+}
+
+static void encoding(void **state)
+{
+    compiled *c = compile_str("\xEF\xBB\xBF" SPEC_HEAD "models:\n  m: { targets: [demo] }\n");
+    assert_warning(c, "the spec starts with a UTF-8 byte-order mark");
+    assert_int_equal(slc_diags_count(c->diags), 1);
+    compiled_free(c);
+    c = compile_str(SPEC_HEAD "models:\n  caf\xE9: { targets: [demo] }\n");
+    assert_error(c, "invalid UTF-8 (byte 0xE9)");
+    slc_pos pos;
+    slc_diags_message(c->diags, 0, NULL, &pos);
+    assert_int_equal(pos.line, 5);
+    assert_int_equal(pos.col, 6);
+    compiled_free(c);
+    /* Overlong encodings and surrogates are not UTF-8 either. */
+    c = compile_str(SPEC_HEAD "x-a: \"\xC0\xAF\"\n");
+    assert_error(c, "invalid UTF-8 (byte 0xC0)");
+    compiled_free(c);
+    c = compile_str(SPEC_HEAD "x-a: \"\xED\xA0\x80\"\n");
+    assert_error(c, "invalid UTF-8 (byte 0xED)");
     compiled_free(c);
 }
 
@@ -248,6 +352,9 @@ int main(void)
         cmocka_unit_test(weights_and_attempts), cmocka_unit_test(keys_and_scopes),
         cmocka_unit_test(key_errors),   cmocka_unit_test(open_listener),
         cmocka_unit_test(shadowing),    cmocka_unit_test(budgets),
+        cmocka_unit_test(unpriced_reach), cmocka_unit_test(unreachable_entries),
+        cmocka_unit_test(plain_http),   cmocka_unit_test(secrets_anywhere),
+        cmocka_unit_test(encoding),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

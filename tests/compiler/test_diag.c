@@ -14,6 +14,27 @@ static char *render(slc_diags *d)
     return buf;
 }
 
+static void json_lines(void **state)
+{
+    const char *src = "a: 1\nbb: 2\n";
+    slc_diags *d = slc_diags_new("dir/x \"1\".yaml", src, strlen(src));
+    slc_pos p2 = {2, 2}, whole = {0, 0};
+    slc_warning(d, p2, "tab\there \\ \"q\" caf\xC3\xA9 bad\xFF");
+    slc_error(d, whole, "empty spec");
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    slc_diags_print_json(d, f);
+    fclose(f);
+    assert_string_equal(buf,
+        "{\"file\":\"dir/x \\\"1\\\".yaml\",\"line\":0,\"column\":0,\"severity\":\"error\","
+        "\"message\":\"empty spec\"}\n"
+        "{\"file\":\"dir/x \\\"1\\\".yaml\",\"line\":2,\"column\":2,\"severity\":\"warning\","
+        "\"message\":\"tab\\there \\\\ \\\"q\\\" caf\xC3\xA9 bad\\ufffd\"}\n");
+    free(buf);
+    slc_diags_free(d);
+}
+
 static void format_and_order(void **state)
 {
     const char *src = "a: 1\nbb: 2\n";
@@ -112,7 +133,7 @@ static void summary(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(format_and_order),
+        cmocka_unit_test(format_and_order), cmocka_unit_test(json_lines),
         cmocka_unit_test(note_follows_its_parent),
         cmocka_unit_test(caret_keeps_tabs_and_counts_characters),
         cmocka_unit_test(redaction),

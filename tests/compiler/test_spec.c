@@ -73,6 +73,30 @@ static void retry_on(void **state)
     compiled_free(c);
 }
 
+static void cooldown(void **state)
+{
+    compiled *c = compile_str(SPEC_HEAD "models:\n  m:\n    targets: [demo]\n"
+                                        "    cooldown: { failures: 7, period: 1.5m }\n"
+                                        "  n: { targets: [demo] }\n");
+    assert_clean(c);
+    assert_int_equal(c->spec->models[0].cooldown_failures, 7);
+    assert_int_equal(c->spec->models[0].cooldown_ms, 90000);
+    /* Absent: 0, which the runtime reads as its default. */
+    assert_int_equal(c->spec->models[1].cooldown_failures, 0);
+    assert_int_equal(c->spec->models[1].cooldown_ms, 0);
+    compiled_free(c);
+
+    c = compile_str(SPEC_HEAD "models:\n  m:\n    targets: [demo]\n"
+                              "    cooldown: { failures: 0, period: 0s, probe: 1 }\n");
+    assert_error(c, "'failures' in cooldown of model 'm' must be between 1 and 1000");
+    assert_error(c, "'period' in cooldown of model 'm' must be longer than 0ms");
+    assert_error(c, "unknown key 'probe' in cooldown of model 'm'");
+    compiled_free(c);
+    c = compile_str(SPEC_HEAD "models:\n  m:\n    targets: [demo]\n    cooldown: { failures: 1001 }\n");
+    assert_error(c, "'failures' in cooldown of model 'm' must be between 1 and 1000");
+    compiled_free(c);
+}
+
 static void unknown_keys_suggest(void **state)
 {
     compiled *c = compile_str(SPEC_HEAD "models:\n  smart: { taregts: [demo] }\nmdoels: {}\n");
@@ -149,7 +173,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(defaults),     cmocka_unit_test(target_forms),
-        cmocka_unit_test(retry_on),     cmocka_unit_test(unknown_keys_suggest),
+        cmocka_unit_test(retry_on), cmocka_unit_test(cooldown),     cmocka_unit_test(unknown_keys_suggest),
         cmocka_unit_test(extension_keys), cmocka_unit_test(wrong_types),
         cmocka_unit_test(version),      cmocka_unit_test(required),
         cmocka_unit_test(server_section),

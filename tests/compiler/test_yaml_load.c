@@ -102,6 +102,21 @@ static void alias_bomb(void **state)
     unload(l);
 }
 
+/* Size alone is no bomb: 200k nodes written out in full load fine. */
+static void large_documents(void **state)
+{
+    size_t n = 100000, cap = n * 16 + 16, len = 0;
+    char *src = malloc(cap);
+    len += (size_t)snprintf(src + len, cap - len, "a:\n");
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(src + len, cap - len, "  k%zu: v\n", i);
+    loaded *l = load(src);
+    assert_non_null(l->root);
+    assert_int_equal(slc_map_get(l->root, "a")->n, n);
+    unload(l);
+    free(src);
+}
+
 static void empty_documents(void **state)
 {
     const char *cases[] = {"", "# only a comment\n", "---\n", "~\n"};
@@ -167,7 +182,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(positions),      cmocka_unit_test(duplicate_keys),
         cmocka_unit_test(aliases_and_merge), cmocka_unit_test(unknown_anchor),
-        cmocka_unit_test(alias_bomb),     cmocka_unit_test(empty_documents),
+        cmocka_unit_test(alias_bomb), cmocka_unit_test(large_documents),     cmocka_unit_test(empty_documents),
         cmocka_unit_test(syntax_errors),  cmocka_unit_test(non_scalar_key),
         cmocka_unit_test(second_document), cmocka_unit_test(nulls),
     };

@@ -26,7 +26,8 @@ static const sl_model_entry sl_spec_models[1] = {
            .fallback_first = 0, .fallback_count = 0,
            .retry = {.attempts = 2, .backoff_ms = 200, .backoff_cap_ms = 10000,
                      .on_connect = 1, .on_timeout = 1,
-                     .status_bits = {0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x200001000000u, 0x1d0000000000000u, 0x20000u, 0x0u}}},
+                     .status_bits = {0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x0u, 0x200001000000u, 0x1d0000000000000u, 0x20000u, 0x0u}},
+           .cooldown_failures = 0, .cooldown_ms = 0},
 };
 
 const sl_table sl_spec = {

@@ -1,0 +1,20 @@
+/*
+ * Recognises provider credentials by their published shapes (`sk-ant-...`,
+ * `AIza...`, `ghp_...`) so a key pasted into a spec is caught wherever it
+ * sits, and so no diagnostic ever prints one: diag masks every match in
+ * messages and quoted source lines before they leave the process.
+ */
+#ifndef SLC_SECRET_H
+#define SLC_SECRET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Finds the first credential-shaped token in s[0..len). Returns the name of
+ * the shape ("an OpenAI key", ...) and its byte range, or NULL. */
+const char *slc_find_secret(const char *s, size_t len, size_t *off, size_t *tlen);
+
+/* Replaces every credential-shaped token in buf with '*'; true if any. */
+bool slc_mask_secrets(char *buf, size_t len);
+
+#endif

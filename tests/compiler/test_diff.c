@@ -1,0 +1,115 @@
+/*
+ * diff: identical tables mean "no change" whatever the YAML looks like;
+ * every route-level change is named once, in reviewer terms.
+ */
+#include "helpers.h"
+
+#include "diff.h"
+
+static char *run(const char *old, const char *new_, bool json, bool *differs)
+{
+    compiled *a = compile_str(old), *b = compile_str(new_);
+    assert_int_equal(slc_diags_errors(a->diags), 0);
+    assert_int_equal(slc_diags_errors(b->diags), 0);
+    slc_buf out = {0};
+    *differs = slc_diff(a->spec, b->spec, json, &out);
+    compiled_free(a);
+    compiled_free(b);
+    return out.p;
+}
+
+#define BASE                                                                                    \
+    "sluice: 1\nlisten: 0.0.0.0:4000\nproviders:\n  m: { kind: mock }\n"                       \
+    "  o: { kind: openai, api_key: env:K }\n"                                                  \
+    "models:\n  smart: { targets: [{ provider: o, model: big, weight: 3 }, m/small], fallbacks: [x, y] }\n" \
+    "  x: { targets: [m] }\n  y: { targets: [m] }\n"                                          \
+    "prices:\n  o/big: { input: 1, output: 2 }\n"                                               \
+    "keys:\n  k: { hash: sha256:1111111111111111111111111111111111111111111111111111111111111111,"  \
+    " models: [smart], limits: { rpm: 5 } }\n"
+
+static void identical_when_tables_match(void **state)
+{
+    bool d;
+    /* Comments, flow vs block style and key order do not matter. */
+    char *out = run(BASE, "# reformatted\n" BASE "\n# trailing comment\n", false, &d);
+    assert_false(d);
+    assert_string_equal(out, "no changes: both specs compile to the same tables\n");
+    free(out);
+    out = run(BASE, BASE, true, &d);
+    assert_false(d);
+    assert_string_equal(out, "{\"identical\":true,\"changes\":[]}\n");
+    free(out);
+}
+
+static void route_changes(void **state)
+{
+    const char *changed =
+        "sluice: 1\nlisten: 0.0.0.0:4001\nproviders:\n  m: { kind: mock }\n"
+        "  o: { kind: openai, api_key: env:K2, timeouts: { connect: 1s } }\n"
+        "models:\n  smart:\n    targets: [{ provider: o, model: bigger, weight: 3 }, { provider: m, model: small, weight: 2 }]\n"
+        "    fallbacks: [y, x]\n    retry: { attempts: 1 }\n    cooldown: { failures: 2, period: 5s }\n"
+        "  x: { targets: [m] }\n  y: { targets: [m] }\n  new: { targets: [m] }\n"
+        "prices:\n  o/big: { input: 1, output: 3 }\n  o/bigger: { input: 1, output: 3 }\n"
+        "keys:\n  k: { hash: sha256:1111111111111111111111111111111111111111111111111111111111111111,"
+        " models: [smart, new], limits: { rpm: 6 }, budget: { usd: 1, per: day } }\n"
+        "  k2: { hash: sha256:2222222222222222222222222222222222222222222222222222222222222222 }\n";
+    bool d;
+    char *out = run(BASE, changed, false, &d);
+    assert_true(d);
+    assert_string_equal(out,
+        "listen: changed: 0.0.0.0:4000 -> 0.0.0.0:4001\n"
+        "provider 'o': api_key environment variable: K -> K2\n"
+        "provider 'o': timeouts: connect 5s, first_byte 2m, idle 2m, total 10m -> connect 1s, first_byte 2m, idle 2m, total 10m\n"
+        "model 'smart': weight of m/small: 1 -> 2\n"
+        "model 'smart': upstream model changed: o/big -> o/bigger\n"
+        "model 'smart': fallbacks: [x, y] -> [y, x]\n"
+        "model 'smart': retry: attempts 2, backoff 200ms, cap 10s, on 408, 429, 500, 502-504, 529, connect, timeout -> attempts 1, backoff 200ms, cap 10s, on 408, 429, 500, 502-504, 529, connect, timeout\n"
+        "model 'smart': cooldown: runtime default -> 2 failures, 5s\n"
+        "model 'smart': first-request attempt plan: smart:o/big, smart:m/small, x:m/(client's name), y:m/(client's name) -> smart:o/bigger, smart:m/small, y:m/(client's name), x:m/(client's name)\n"
+        "model 'new': added: [m/(client's name) w1]\n"
+        "key 'k': models: [smart] -> [smart, new]\n"
+        "key 'k': budget: none -> $1.00 per day\n"
+        "key 'k': limits: rpm 5, tpm unlimited -> rpm 6, tpm unlimited\n"
+        "key 'k2': added: may use every model\n"
+        "price 'o/big': changed: input $1.00, output $2.00, cache_read $0.00, cache_write $0.00 -> input $1.00, output $3.00, cache_read $0.00, cache_write $0.00\n"
+        "price 'o/bigger': added: input $1.00, output $3.00, cache_read $0.00, cache_write $0.00\n");
+    free(out);
+    out = run(changed, BASE, true, &d);
+    assert_true(d);
+    assert_non_null(strstr(out, "{\"identical\":false,\"changes\":[\n  {\"section\":\"listen\""));
+    assert_non_null(strstr(out, "{\"section\":\"model\",\"name\":\"new\",\"change\":\"removed\","
+                                "\"before\":\"[m/(client's name) w1]\",\"after\":null}"));
+    assert_non_null(strstr(out, "{\"section\":\"key\",\"name\":\"k2\",\"change\":\"removed\""));
+    free(out);
+}
+
+static void key_rotation_and_order(void **state)
+{
+    bool d;
+    char *rotated = strdup(BASE);
+    char *h = strstr(rotated, "sha256:1");
+    memset(h + 7, 'a', 64);
+    char *out = run(BASE, rotated, false, &d);
+    assert_true(d);
+    assert_string_equal(out, "key 'k': hash changed (the old key stops working)\n");
+    free(out);
+    free(rotated);
+    /* Reordering entries changes the table (indices) but no route: the
+     * catch-all keeps the report and the exit status in step. */
+    const char *a = SPEC_HEAD "models:\n  a: { targets: [demo] }\n  b: { targets: [demo] }\n";
+    const char *b = SPEC_HEAD "models:\n  b: { targets: [demo] }\n  a: { targets: [demo] }\n";
+    out = run(a, b, false, &d);
+    assert_true(d);
+    assert_non_null(strstr(out, "tables: the generated tables differ"));
+    free(out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(identical_when_tables_match),
+        cmocka_unit_test(route_changes),
+        cmocka_unit_test(key_rotation_and_order),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

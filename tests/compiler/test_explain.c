@@ -1,0 +1,208 @@
+/*
+ * explain: the attempt plan sluicec computes must be the one the runtime
+ * builds. good/plans.yaml is compiled twice here, by sluicec's front end
+ * in-process and into a generated table linked with runtime/route/route.c,
+ * and for every entry the two plans must agree step by step; so must the
+ * model matcher. The text and JSON renderings are pinned on a small spec.
+ */
+#include "helpers.h"
+
+#include "explain.h"
+#include "route/route.h"
+#include "table.h"
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    char *buf = malloc(1 << 20);
+    *len = fread(buf, 1, (1 << 20) - 1, f);
+    buf[*len] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static void plans_match_runtime(void **state)
+{
+    size_t len;
+    char *src = slurp(PLANS_SPEC, &len);
+    compiled *c = compile_str(src);
+    assert_clean(c);
+    assert_int_equal(c->spec->nmodels, sl_spec.model_count);
+    for (uint32_t e = 0; e < sl_spec.model_count; e++) {
+        sl_router *r = sl_router_new(&sl_spec);
+        sl_attempt rt[16];
+        size_t n = sl_route_plan(r, e, rt, 16);
+        slc_plan_step mine[SLC_PLAN_MAX];
+        size_t m = slc_plan_first(c->spec, e, mine, SLC_PLAN_MAX);
+        assert_int_equal(SLC_PLAN_MAX, 16);
+        assert_int_equal(n, m);
+        for (size_t i = 0; i < n; i++) {
+            assert_int_equal(rt[i].entry, mine[i].entry);
+            assert_int_equal(rt[i].target, sl_spec.models[mine[i].entry].target_first + mine[i].target);
+        }
+        sl_router_free(r);
+    }
+    /* Spot checks of the rules themselves on entry a. */
+    slc_plan_step p[SLC_PLAN_MAX];
+    size_t n = slc_plan_first(c->spec, 0, p, SLC_PLAN_MAX);
+    static const char *const want[] = {"y", "z", "w", "x", "b1", "b2", "c1", "c2", "d1"};
+    assert_int_equal(n, 9);
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(c->spec->models[p[i].entry].targets[p[i].target].model.s, want[i]);
+    compiled_free(c);
+    free(src);
+}
+
+static void matcher_matches_runtime(void **state)
+{
+    size_t len;
+    char *src = slurp(PLANS_SPEC, &len);
+    compiled *c = compile_str(src);
+    static const char *const names[] = {"a", "b", "t-", "t-1", "t", "wide", "x", "", "same",
+                                        "T-1", "t-*"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        assert_int_equal(slc_match_model(c->spec, names[i], strlen(names[i])),
+                         sl_route_lookup(&sl_spec, names[i], strlen(names[i])));
+    compiled_free(c);
+    free(src);
+}
+
+#define SMALL                                                                                   \
+    "sluice: 1\nlisten: 0.0.0.0:4000\nproviders:\n  m: { kind: mock }\n"                       \
+    "  o: { kind: openai, api_key: env:K, timeouts: { connect: 1500ms } }\n"                   \
+    "models:\n  \"g-*\": { targets: [o, { provider: m, model: mm, weight: 2 }], fallbacks: [z] }\n" \
+    "  \"g-4*\": { targets: [o], cooldown: { failures: 3, period: 1m } }\n"                     \
+    "  \"*\": { targets: [m] }\n"                                                               \
+    "  z: { targets: [m/zz], retry: { attempts: 0 } }\n"                                        \
+    "prices:\n  o/g-1: { input: 1 }\n  o/g-4o: { input: 1 }\n"                                                       \
+    "teams:\n  t: { budget: { usd: 5, per: week }, limits: { rpm: 10 } }\n"                    \
+    "keys:\n  k: { hash: sha256:1111111111111111111111111111111111111111111111111111111111111111,"  \
+    " team: t, models: [\"g-*\"], limits: { tpm: 99 } }\n"
+
+static void text_format(void **state)
+{
+    compiled *c = compile_str(SMALL);
+    assert_int_equal(slc_diags_errors(c->diags), 0);
+    slc_buf b = {0};
+    assert_int_equal(slc_explain(c->spec, "g-1", "k", false, &b), 0);
+    assert_string_equal(b.p,
+        "model 'g-1' -> entry 'g-*' (glob, line 7)\n"
+        "  matched by glob 'g-*', literal prefix 'g-' (2 characters); no exact entry has this name\n"
+        "  also matches: '*' (literal prefix '') loses: shorter literal prefix\n"
+        "\n"
+        "targets (smooth weighted round-robin):\n"
+        "  o/g-1  weight 1 (33% of requests)  [upstream model = the name the client sent]\n"
+        "  m/mm  weight 2 (67% of requests)\n"
+        "fallbacks: z\n"
+        "\n"
+        "attempt plan for the first request after start (at most 16):\n"
+        "   1. [g-*] m/mm\n"
+        "   2. [g-*] o/g-1\n"
+        "   3. [z] m/zz\n"
+        "  Later requests rotate the first pick in proportion to the weights. Within\n"
+        "  an entry a retryable failure moves to its next target after a backoff,\n"
+        "  until its retries are spent; then the next entry starts at once. Targets\n"
+        "  whose circuit is open are skipped while any other is usable.\n"
+        "\n"
+        "retries:\n"
+        "  g-*: 2 retries, backoff 200ms doubling up to 10s (with jitter; Retry-After honoured up to the cap), on 408, 429, 500, 502-504, 529, connect, timeout\n"
+        "  z: 0 retries\n"
+        "\n"
+        "cooldown (circuit breaker per target):\n"
+        "  g-*: after 5 consecutive failures a target rests for 30s, then one probe decides (runtime default)\n"
+        "  z: after 5 consecutive failures a target rests for 30s, then one probe decides (runtime default)\n"
+        "\n"
+        "timeouts:\n"
+        "  m (mock, answers locally)\n"
+        "  o (openai, https://api.openai.com/v1): connect 1.5s, first byte 2m, idle 2m, total 10m\n"
+        "\n"
+        "key 'k': may use this entry (listed in its models)\n"
+        "  fallbacks are served whatever the key's models list says\n"
+        "  team: t\n"
+        "  team budget: $5.00 per week\n"
+        "  team limits: 10 requests/min\n"
+        "  key budget: none\n"
+        "  key limits: 99 tokens/min\n"
+        "  expires: never\n"
+        "  allowed addresses: any\n");
+    slc_buf_free(&b);
+
+    /* A longer prefix wins; the loser says why. */
+    assert_int_equal(slc_explain(c->spec, "g-4o", NULL, false, &b), 0);
+    assert_non_null(strstr(b.p, "model 'g-4o' -> entry 'g-4*' (glob, line 8)\n"));
+    assert_non_null(strstr(b.p, "  also matches: 'g-*' (literal prefix 'g-') loses: shorter literal prefix\n"));
+    assert_non_null(strstr(b.p, "  g-4*: after 3 consecutive failures a target rests for 1m, then one probe decides\n"));
+    slc_buf_free(&b);
+    assert_int_equal(slc_explain(c->spec, "zz", "k", false, &b), 0);
+    assert_non_null(strstr(b.p, "key 'k': may NOT use this entry: the gateway answers 403\n"));
+    slc_buf_free(&b);
+    assert_int_equal(slc_explain(c->spec, "g-1", "nobody", false, &b), 2);
+    slc_buf_free(&b);
+    compiled_free(c);
+
+    c = compile_str(SPEC_HEAD "models:\n  m: { targets: [demo] }\n");
+    assert_int_equal(slc_explain(c->spec, "other", NULL, false, &b), 1);
+    assert_string_equal(b.p, "model 'other' matches no entry: the gateway answers 404 (model_not_found)\n");
+    slc_buf_free(&b);
+    compiled_free(c);
+}
+
+static void json_format(void **state)
+{
+    compiled *c = compile_str(SMALL);
+    slc_buf b = {0};
+    assert_int_equal(slc_explain(c->spec, "z", "k", true, &b), 0);
+    assert_string_equal(b.p,
+        "{\"model\":\"z\",\"entry\":{\"name\":\"z\",\"index\":3,\"match\":\"exact\",\"line\":10,\"column\":3},"
+        "\"also_matching\":[{\"name\":\"*\",\"prefix\":\"\",\"loses_because\":\"an exact name wins over every glob\"}],"
+        "\"targets\":[{\"provider\":\"m\",\"upstream_model\":\"zz\",\"model_from_client\":false,\"weight\":1}],"
+        "\"fallbacks\":[],\"plan\":[{\"entry\":\"z\",\"provider\":\"m\",\"upstream_model\":\"zz\"}],"
+        "\"entries\":[{\"name\":\"z\",\"retry\":{\"attempts\":0,\"backoff_ms\":200,\"cap_ms\":10000,"
+        "\"on\":\"408, 429, 500, 502-504, 529, connect, timeout\"},"
+        "\"cooldown\":{\"failures\":5,\"period_ms\":30000,\"default\":true}}],"
+        "\"providers\":[{\"name\":\"m\",\"kind\":\"mock\",\"base_url\":\"\",\"timeouts_ms\":"
+        "{\"connect\":5000,\"first_byte\":120000,\"idle\":120000,\"total\":600000}}],"
+        "\"key\":{\"name\":\"k\",\"allowed\":false,\"all_models\":false,\"team\":{\"name\":\"t\","
+        "\"budget\":{\"usd\":\"$5.00\",\"tokens\":null,\"per\":\"week\"},\"limits\":{\"rpm\":10,\"tpm\":0}},"
+        "\"budget\":null,\"limits\":{\"rpm\":0,\"tpm\":99},\"expires\":null,\"allow_ips\":[]}}\n");
+    slc_buf_free(&b);
+    assert_int_equal(slc_explain(c->spec, "", NULL, true, &b), 1);
+    assert_string_equal(b.p, "{\"model\":\"\",\"entry\":null}\n");
+    slc_buf_free(&b);
+    compiled_free(c);
+}
+
+static void formats(void **state)
+{
+    slc_buf b = {0};
+    slc_fmt_duration(&b, 0);
+    slc_buf_puts(&b, " ");
+    slc_fmt_duration(&b, 250);
+    slc_buf_puts(&b, " ");
+    slc_fmt_duration(&b, 1500);
+    slc_buf_puts(&b, " ");
+    slc_fmt_duration(&b, 1050);
+    slc_buf_puts(&b, " ");
+    slc_fmt_duration(&b, 90000);
+    slc_buf_puts(&b, " ");
+    slc_fmt_duration(&b, 7200000);
+    slc_buf_puts(&b, " ");
+    slc_fmt_money(&b, 75000);
+    slc_buf_puts(&b, " ");
+    slc_fmt_money(&b, 1);
+    slc_buf_puts(&b, " ");
+    slc_fmt_money(&b, 2500000000);
+    assert_string_equal(b.p, "0s 250ms 1.5s 1.05s 90s 2h $0.075 $0.000001 $2500.00");
+    slc_buf_free(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(plans_match_runtime), cmocka_unit_test(matcher_matches_runtime),
+        cmocka_unit_test(text_format),         cmocka_unit_test(json_format),
+        cmocka_unit_test(formats),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
