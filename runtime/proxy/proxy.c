@@ -1179,6 +1179,19 @@ static void start_attempt(sl_exchange *x)
 
 /* ---- fixed endpoints ----------------------------------------------------- */
 
+/* A 200 with `body` (consumed) as compact JSON, member order kept. */
+static void respond_json_body(sl_conn *c, json_t *body)
+{
+    char *js = sl_json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(body);
+    if (!js) {
+        sl_surface_error(c, SL_SURFACE_OPENAI, 500, NULL, NULL, "out of memory");
+        return;
+    }
+    sl_conn_respond(c, 200, "application/json", NULL, js, strlen(js));
+    free(js);
+}
+
 /* GET /healthz: liveness plus the spec's identity; `?detail=1` adds each
  * target's circuit state so operators can see what is cooling down. */
 static void respond_healthz(sl_conn *c, const sl_table *t, const sl_http_request *req)
@@ -1206,14 +1219,7 @@ static void respond_healthz(sl_conn *c, const sl_table *t, const sl_http_request
         }
         json_object_set_new(body, "targets", arr);
     }
-    char *js = sl_json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(body);
-    if (!js) {
-        sl_surface_error(c, SL_SURFACE_OPENAI, 500, NULL, NULL, "out of memory");
-        return;
-    }
-    sl_conn_respond(c, 200, "application/json", NULL, js, strlen(js));
-    free(js);
+    respond_json_body(c, body);
 }
 
 /* GET /v1/models: the exact (non-glob) entries, in the shape of the
@@ -1243,14 +1249,7 @@ static void respond_models(sl_conn *c, const sl_table *t, int anthropic)
     } else {
         body = json_pack("{s:s,s:o}", "object", "list", "data", data);
     }
-    char *js = sl_json_dumps(body, JSON_COMPACT);
-    json_decref(body);
-    if (!js) {
-        sl_surface_error(c, SL_SURFACE_OPENAI, 500, NULL, NULL, "out of memory");
-        return;
-    }
-    sl_conn_respond(c, 200, "application/json", NULL, js, strlen(js));
-    free(js);
+    respond_json_body(c, body);
 }
 
 /* ---- admin API ---------------------------------------------------------
@@ -1327,17 +1326,6 @@ static json_t *budget_json(const sl_budget *b, const sl_gov_view *v)
     return o;
 }
 
-static void respond_json_body(sl_conn *c, json_t *body)
-{
-    char *js = sl_json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(body);
-    if (!js) {
-        sl_surface_error(c, SL_SURFACE_OPENAI, 500, NULL, NULL, "out of memory");
-        return;
-    }
-    sl_conn_respond(c, 200, "application/json", NULL, js, strlen(js));
-    free(js);
-}
 
 static void handle_admin(sl_conn *c, const sl_table *t, const sl_http_request *req)
 {

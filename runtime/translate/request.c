@@ -673,6 +673,28 @@ static json_t *openai_media_part(json_t *b)
     return part;
 }
 
+/* Scalar sampling fields differ between protocols only in name (and in
+ * which JSON type each accepts): one table per direction instead of a
+ * ladder of ifs. */
+typedef enum field_kind { F_INT, F_NUM, F_LIST, F_OBJ } field_kind;
+typedef struct field_map {
+    const char *from, *to;
+    field_kind kind;
+} field_map;
+
+static void copy_fields(json_t *src, json_t *dst, const field_map *m, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_object_get(src, m[i].from);
+        int ok = m[i].kind == F_INT    ? json_is_integer(v)
+                 : m[i].kind == F_NUM  ? json_is_number(v)
+                 : m[i].kind == F_LIST ? json_is_array(v) && json_array_size(v) > 0
+                                       : json_is_object(v);
+        if (ok)
+            json_object_set(dst, m[i].to, v);
+    }
+}
+
 static json_t *ir_to_openai(json_t *ir, const char *model, int stream)
 {
     json_t *o = json_object();
@@ -764,16 +786,18 @@ static json_t *ir_to_openai(json_t *ir, const char *model, int stream)
     }
     json_object_set_new(o, "messages", msgs);
 
-    json_t *v;
     /* max_completion_tokens: the only one OpenAI's reasoning models take. */
-    if (json_is_integer(v = json_object_get(ir, "max_tokens")))
-        json_object_set(o, "max_completion_tokens", v);
-    if (json_is_number(v = json_object_get(ir, "temperature")))
-        json_object_set(o, "temperature", v);
-    if (json_is_number(v = json_object_get(ir, "top_p")))
-        json_object_set(o, "top_p", v);
-    if (json_is_array(v = json_object_get(ir, "stop_sequences")) && json_array_size(v))
-        json_object_set(o, "stop", v);
+    static const field_map openai_fields[] = {
+        {"max_tokens", "max_completion_tokens", F_INT},
+        {"temperature", "temperature", F_NUM},
+        {"top_p", "top_p", F_NUM},
+        {"stop_sequences", "stop", F_LIST},
+        {"_sl_seed", "seed", F_INT},
+        {"_sl_presence_penalty", "presence_penalty", F_NUM},
+        {"_sl_frequency_penalty", "frequency_penalty", F_NUM},
+        {"_sl_response_format", "response_format", F_OBJ},
+    };
+    copy_fields(ir, o, openai_fields, sizeof openai_fields / sizeof *openai_fields);
     const char *user = sl_tr_nstr(json_object_get(ir, "metadata"), "user_id");
     if (user)
         json_object_set_new(o, "user", json_string(user));
@@ -782,14 +806,6 @@ static json_t *ir_to_openai(json_t *ir, const char *model, int stream)
     if (tht && !strcmp(tht, "enabled"))
         json_object_set_new(o, "reasoning_effort",
                             json_string(budget_effort(sl_tr_int(th, "budget_tokens", 8192))));
-    if (json_is_integer(v = json_object_get(ir, "_sl_seed")))
-        json_object_set(o, "seed", v);
-    if (json_is_number(v = json_object_get(ir, "_sl_presence_penalty")))
-        json_object_set(o, "presence_penalty", v);
-    if (json_is_number(v = json_object_get(ir, "_sl_frequency_penalty")))
-        json_object_set(o, "frequency_penalty", v);
-    if (json_is_object(v = json_object_get(ir, "_sl_response_format")))
-        json_object_set(o, "response_format", v);
 
     json_t *tools = json_array();
     json_t *t;
@@ -983,23 +999,17 @@ static json_t *ir_to_gemini(json_t *ir)
     }
 
     json_t *gc = json_object();
-    json_t *v;
-    if (json_is_integer(v = json_object_get(ir, "max_tokens")))
-        json_object_set(gc, "maxOutputTokens", v);
-    if (json_is_number(v = json_object_get(ir, "temperature")))
-        json_object_set(gc, "temperature", v);
-    if (json_is_number(v = json_object_get(ir, "top_p")))
-        json_object_set(gc, "topP", v);
-    if (json_is_integer(v = json_object_get(ir, "top_k")))
-        json_object_set(gc, "topK", v);
-    if (json_is_array(v = json_object_get(ir, "stop_sequences")) && json_array_size(v))
-        json_object_set(gc, "stopSequences", v);
-    if (json_is_integer(v = json_object_get(ir, "_sl_seed")))
-        json_object_set(gc, "seed", v);
-    if (json_is_number(v = json_object_get(ir, "_sl_presence_penalty")))
-        json_object_set(gc, "presencePenalty", v);
-    if (json_is_number(v = json_object_get(ir, "_sl_frequency_penalty")))
-        json_object_set(gc, "frequencyPenalty", v);
+    static const field_map gemini_fields[] = {
+        {"max_tokens", "maxOutputTokens", F_INT},
+        {"temperature", "temperature", F_NUM},
+        {"top_p", "topP", F_NUM},
+        {"top_k", "topK", F_INT},
+        {"stop_sequences", "stopSequences", F_LIST},
+        {"_sl_seed", "seed", F_INT},
+        {"_sl_presence_penalty", "presencePenalty", F_NUM},
+        {"_sl_frequency_penalty", "frequencyPenalty", F_NUM},
+    };
+    copy_fields(ir, gc, gemini_fields, sizeof gemini_fields / sizeof *gemini_fields);
     json_t *rf = json_object_get(ir, "_sl_response_format");
     const char *rft = sl_tr_str(rf, "type");
     if (rft && (!strcmp(rft, "json_object") || !strcmp(rft, "json_schema"))) {
