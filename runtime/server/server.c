@@ -557,7 +557,8 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
             ev_io_stop(loop, &c->rio);
             return;
         }
-        ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+        size_t room = c->in_cap - c->in_len;
+        ssize_t n = recv(c->fd, c->in + c->in_len, room, 0);
         if (n > 0) {
             int was_empty = c->in_len == 0 && c->state == ST_HEAD;
             c->in_len += (size_t)n;
@@ -575,6 +576,11 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
                 conn_try_parse(c);
             }
             if (c->state == ST_CLOSING)
+                return;
+            /* A short read drained the socket: skip the recv that would only
+             * say EAGAIN (the watcher is level-triggered, so anything that
+             * arrives later still wakes us). */
+            if ((size_t)n < room || c->state == ST_HANDLING)
                 return;
             continue;
         }
