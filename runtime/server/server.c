@@ -64,6 +64,7 @@ struct sl_conn {
     int response_done;
     int head_only;            /* HEAD request: no body bytes on the wire */
     int broken;               /* a send failed; closing is pending */
+    ev_tstamp body_start;     /* when the head was complete */
     sl_conn *next, *prev;     /* worker's connection list */
 };
 
@@ -442,13 +443,36 @@ static int grow_in(sl_conn *c, size_t need)
     return 0;
 }
 
+/* Bodies must keep moving (body_timeout between reads) and also arrive at
+ * a minimum average rate, so a client dribbling a byte just inside the
+ * idle timeout cannot hold a connection for hours: the whole body gets
+ * body_timeout plus one second per SL_MIN_BODY_RATE bytes. Returns 0 when
+ * the deadline has passed. */
+#define SL_MIN_BODY_RATE (64 * 1024)
+
+static int arm_body_timer(sl_conn *c, uint64_t bytes_so_far)
+{
+    const sl_server_limits *lim = &c->w->cfg->table->server;
+    uint64_t expect = c->req.chunked ? bytes_so_far : (uint64_t)c->req.content_length;
+    double allowed = (double)lim->body_timeout_ms / 1000.0 + (double)expect / SL_MIN_BODY_RATE;
+    double left = c->body_start + allowed - ev_now(c->w->loop);
+    if (left <= 0)
+        return 0;
+    double idle = (double)lim->body_timeout_ms / 1000.0;
+    ev_timer_stop(c->w->loop, &c->timer);
+    ev_timer_set(&c->timer, left < idle ? left : idle, 0.);
+    ev_timer_start(c->w->loop, &c->timer);
+    return 1;
+}
+
 static void body_progress(sl_conn *c)
 {
     const sl_server_limits *lim = &c->w->cfg->table->server;
     if (!c->req.chunked) {
         size_t need = c->req.head_len + (size_t)c->req.content_length;
         if (c->in_len < need) {
-            timer_arm(c, lim->body_timeout_ms);
+            if (!arm_body_timer(c, c->in_len - c->req.head_len))
+                conn_fail(c, 408, "request body too slow");
             return;
         }
         c->body_raw_end = need;
@@ -494,7 +518,8 @@ static void body_progress(sl_conn *c)
         pos = head;
     }
     c->body_raw_end = pos;
-    timer_arm(c, lim->body_timeout_ms);
+    if (!arm_body_timer(c, c->chunked_body.len + 4096))
+        conn_fail(c, 408, "request body too slow");
 }
 
 static void conn_try_parse(sl_conn *c)
@@ -521,6 +546,7 @@ static void conn_try_parse(sl_conn *c)
                 conn_flush(c, 0);
         }
         c->state = ST_BODY;
+        c->body_start = ev_now(c->w->loop);
         c->body_raw_end = c->req.head_len;
         if (c->req.chunked) {
             sl_chunked_init(&c->chunked);
