@@ -546,30 +546,12 @@ static size_t group_length(const sl_exchange *x, size_t start)
     return n;
 }
 
-/* Backoff before retry number `n` (0-based) within an entry: base * 2^n
- * capped, with "equal jitter" (half fixed, half random) so synchronized
- * clients spread out without ever retrying instantly. */
 static uint32_t backoff_ms(sl_exchange *x, int n)
 {
-    const sl_retry *r = &cur_entry(x)->retry;
-    uint64_t d = r->backoff_ms;
-    for (int i = 0; i < n && d < r->backoff_cap_ms; i++)
-        d *= 2;
-    if (r->backoff_cap_ms && d > r->backoff_cap_ms)
-        d = r->backoff_cap_ms;
     static _Thread_local unsigned seed;
     if (!seed)
         seed = (unsigned)(uintptr_t)x ^ (unsigned)sl_health_now_ms();
-    uint64_t half = d / 2;
-    d = half + (half ? (uint64_t)rand_r(&seed) % (half + 1) : 0);
-    if (x->retry_after_s >= 0) {
-        uint64_t ra = (uint64_t)x->retry_after_s * 1000;
-        if (r->backoff_cap_ms && ra > r->backoff_cap_ms)
-            ra = r->backoff_cap_ms;
-        if (ra > d)
-            d = ra;
-    }
-    return (uint32_t)d;
+    return sl_route_backoff_ms(&cur_entry(x)->retry, n, x->retry_after_s, &seed);
 }
 
 static void backoff_cb(struct ev_loop *loop, ev_timer *t, int revents)

@@ -120,3 +120,22 @@ size_t sl_route_plan(sl_router *r, uint32_t entry, sl_attempt *out, size_t max)
     }
     return n;
 }
+
+uint32_t sl_route_backoff_ms(const sl_retry *r, int n, int retry_after_s, unsigned *seed)
+{
+    uint64_t d = r->backoff_ms;
+    for (int i = 0; i < n && d < r->backoff_cap_ms; i++)
+        d *= 2;
+    if (r->backoff_cap_ms && d > r->backoff_cap_ms)
+        d = r->backoff_cap_ms;
+    uint64_t half = d / 2;
+    d = half + (half ? (uint64_t)rand_r(seed) % (half + 1) : 0);
+    if (retry_after_s >= 0) {
+        uint64_t ra = (uint64_t)retry_after_s * 1000;
+        if (r->backoff_cap_ms && ra > r->backoff_cap_ms)
+            ra = r->backoff_cap_ms;
+        if (ra > d)
+            d = ra;
+    }
+    return (uint32_t)d;
+}

@@ -33,6 +33,13 @@ void sl_router_free(sl_router *r);
  * the plan guards anyway). */
 size_t sl_route_plan(sl_router *r, uint32_t entry, sl_attempt *out, size_t max);
 
+/* Delay before retry number `n` (0-based) within an entry: backoff * 2^n
+ * capped at backoff_cap, with "equal jitter" (half fixed, half random from
+ * *seed) so synchronised clients spread out without ever retrying at
+ * once; an upstream Retry-After (seconds, -1 = none) longer than that wins,
+ * itself capped. */
+uint32_t sl_route_backoff_ms(const sl_retry *r, int n, int retry_after_s, unsigned *seed);
+
 /* One smooth-WRR pick among the entry's targets (exposed for tests). */
 uint32_t sl_route_pick(sl_router *r, uint32_t entry);
 

@@ -253,6 +253,76 @@ static void test_plan_never_repeats_entries(void **state)
     sl_router_free(r);
 }
 
+
+/* ---- backoff schedule ------------------------------------------------ */
+
+static sl_retry retry_of(uint32_t base, uint32_t cap)
+{
+    sl_retry r;
+    memset(&r, 0, sizeof r);
+    r.attempts = 5;
+    r.backoff_ms = base;
+    r.backoff_cap_ms = cap;
+    return r;
+}
+
+/* Each retry waits base * 2^n with equal jitter: within [d/2, d]. */
+static void test_backoff_doubles_with_jitter(void **state)
+{
+    (void)state;
+    sl_retry r = retry_of(200, 10000);
+    unsigned seed = 7;
+    for (int n = 0; n < 5; n++) {
+        uint32_t d = 200u << n;
+        uint32_t lo = UINT32_MAX, hi = 0;
+        for (int i = 0; i < 2000; i++) {
+            uint32_t v = sl_route_backoff_ms(&r, n, -1, &seed);
+            assert_true(v >= d / 2 && v <= d);
+            lo = v < lo ? v : lo;
+            hi = v > hi ? v : hi;
+        }
+        /* The jitter really spreads over the half-interval. */
+        assert_true(lo < d / 2 + d / 8);
+        assert_true(hi > d - d / 8);
+    }
+}
+
+static void test_backoff_capped(void **state)
+{
+    (void)state;
+    sl_retry r = retry_of(200, 1000);
+    unsigned seed = 1;
+    for (int i = 0; i < 1000; i++) {
+        uint32_t v = sl_route_backoff_ms(&r, 10, -1, &seed);
+        assert_true(v >= 500 && v <= 1000);
+    }
+    /* No overflow for absurd retry numbers. */
+    assert_true(sl_route_backoff_ms(&r, 1000, -1, &seed) <= 1000);
+}
+
+static void test_backoff_honours_retry_after_up_to_cap(void **state)
+{
+    (void)state;
+    sl_retry r = retry_of(50, 2000);
+    unsigned seed = 3;
+    /* Longer than the computed backoff: Retry-After wins. */
+    assert_int_equal(sl_route_backoff_ms(&r, 0, 1, &seed), 1000);
+    /* Beyond the cap: the cap. */
+    assert_int_equal(sl_route_backoff_ms(&r, 0, 5, &seed), 2000);
+    /* Shorter than the backoff: the backoff stands. */
+    sl_retry big = retry_of(4000, 10000);
+    uint32_t v = sl_route_backoff_ms(&big, 0, 0, &seed);
+    assert_true(v >= 2000 && v <= 4000);
+}
+
+static void test_backoff_zero_base(void **state)
+{
+    (void)state;
+    sl_retry r = retry_of(0, 0);
+    unsigned seed = 9;
+    assert_int_equal(sl_route_backoff_ms(&r, 3, -1, &seed), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -266,6 +336,10 @@ int main(void)
         cmocka_unit_test(test_plan_truncated_by_max),
         cmocka_unit_test(test_plan_without_fallbacks),
         cmocka_unit_test(test_plan_never_repeats_entries),
+        cmocka_unit_test(test_backoff_doubles_with_jitter),
+        cmocka_unit_test(test_backoff_capped),
+        cmocka_unit_test(test_backoff_honours_retry_after_up_to_cap),
+        cmocka_unit_test(test_backoff_zero_base),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
