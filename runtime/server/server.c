@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +88,9 @@ struct sl_worker {
 
 static sl_worker *workers;
 static int worker_count;
+/* Open client connections across all workers: max_connections is a
+ * process-wide limit. */
+static atomic_uint open_conns;
 
 static void conn_close(sl_conn *c);
 static void conn_try_parse(sl_conn *c);
@@ -355,6 +359,7 @@ static void conn_close(sl_conn *c)
     if (c->next)
         c->next->prev = c->prev;
     w->conn_count--;
+    atomic_fetch_sub(&open_conns, 1);
     free(c->in);
     sl_buf_free(&c->out);
     sl_buf_free(&c->chunked_body);
@@ -668,14 +673,14 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
                 sl_log_warn("accept: %s", strerror(errno));
             return;
         }
-        if (w->conn_count >= w->cfg->table->server.max_connections) {
+        if (atomic_load(&open_conns) >= w->cfg->table->server.max_connections) {
             /* Over the limit: a fast, explicit refusal beats a queue. */
-#define BUSY_BODY "{\"error\":{\"type\":\"overloaded_error\",\"message\":\"too many connections\"}}\n"
-            static const char busy_body[] = BUSY_BODY;
-            static char busy[256];
-            static int busy_len;
-            if (!busy_len) /* the length is computed, never typed */
-                busy_len = snprintf(busy, sizeof busy,
+            /* Built per refusal (workers share no mutable state); the
+             * length is computed, never typed. */
+            static const char busy_body[] =
+                "{\"error\":{\"type\":\"overloaded_error\",\"message\":\"too many connections\"}}\n";
+            char busy[256];
+            int busy_len = snprintf(busy, sizeof busy,
                                     "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
                                     "Content-Length: %zu\r\nConnection: close\r\nRetry-After: 1\r\n\r\n%s",
                                     sizeof busy_body - 1, busy_body);
@@ -704,6 +709,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
             w->conns->prev = c;
         w->conns = c;
         w->conn_count++;
+        atomic_fetch_add(&open_conns, 1);
         conn_start_request(c);
         ev_io_start(loop, &c->rio);
         timer_arm(c, w->cfg->table->server.header_timeout_ms);
