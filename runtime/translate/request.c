@@ -136,6 +136,32 @@ static json_t *openai_content(json_t *c)
     return out;
 }
 
+/* Scalar sampling fields differ between protocols only in name (and in
+ * which JSON type each accepts): one table per direction instead of a
+ * ladder of ifs, in both directions. */
+typedef enum field_kind { F_INT, F_NUM, F_LIST, F_OBJ } field_kind;
+typedef struct field_map {
+    const char *from;
+    const char *alt;   /* second spelling accepted on input, or NULL */
+    const char *to;
+    field_kind kind;
+} field_map;
+
+static void copy_fields(json_t *src, json_t *dst, const field_map *m, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_object_get(src, m[i].from);
+        if (!v && m[i].alt)
+            v = json_object_get(src, m[i].alt);
+        int ok = m[i].kind == F_INT    ? json_is_integer(v)
+                 : m[i].kind == F_NUM  ? json_is_number(v)
+                 : m[i].kind == F_LIST ? json_is_array(v) && json_array_size(v) > 0
+                                       : json_is_object(v);
+        if (ok)
+            json_object_set(dst, m[i].to, v);
+    }
+}
+
 static int openai_to_ir(json_t *req, json_t *ir, char *err, size_t errlen)
 {
     json_t *msgs = json_object_get(req, "messages");
@@ -225,12 +251,16 @@ static int openai_to_ir(json_t *req, json_t *ir, char *err, size_t errlen)
         mt = json_object_get(req, "max_tokens");
     if (json_is_integer(mt))
         json_object_set(ir, "max_tokens", mt);
-    json_t *v;
-    if (json_is_number(v = json_object_get(req, "temperature")))
-        json_object_set(ir, "temperature", v);
-    if (json_is_number(v = json_object_get(req, "top_p")))
-        json_object_set(ir, "top_p", v);
-    v = json_object_get(req, "stop");
+    static const field_map from_openai[] = {
+        {"temperature", NULL, "temperature", F_NUM},
+        {"top_p", NULL, "top_p", F_NUM},
+        {"seed", NULL, "_sl_seed", F_INT},
+        {"presence_penalty", NULL, "_sl_presence_penalty", F_NUM},
+        {"frequency_penalty", NULL, "_sl_frequency_penalty", F_NUM},
+        {"response_format", NULL, "_sl_response_format", F_OBJ},
+    };
+    copy_fields(req, ir, from_openai, sizeof from_openai / sizeof *from_openai);
+    json_t *v = json_object_get(req, "stop");
     if (json_is_string(v))
         json_object_set_new(ir, "stop_sequences", json_pack("[O]", v));
     else if (json_is_array(v) && json_array_size(v))
@@ -290,14 +320,6 @@ static int openai_to_ir(json_t *req, json_t *ir, char *err, size_t errlen)
     if (choice)
         json_object_set_new(ir, "tool_choice", choice);
 
-    if (json_is_integer(v = json_object_get(req, "seed")))
-        json_object_set(ir, "_sl_seed", v);
-    if (json_is_number(v = json_object_get(req, "presence_penalty")))
-        json_object_set(ir, "_sl_presence_penalty", v);
-    if (json_is_number(v = json_object_get(req, "frequency_penalty")))
-        json_object_set(ir, "_sl_frequency_penalty", v);
-    if (json_is_object(v = json_object_get(req, "response_format")))
-        json_object_set(ir, "_sl_response_format", v);
     return 0;
 }
 
@@ -492,23 +514,17 @@ static int gemini_to_ir(json_t *req, json_t *ir, char *err, size_t errlen)
     json_t *gc = json_object_get(req, "generationConfig");
     if (!gc)
         gc = json_object_get(req, "generation_config");
-    json_t *v;
-    if (json_is_integer(v = gemini_config_get(gc, "maxOutputTokens", "max_output_tokens")))
-        json_object_set(ir, "max_tokens", v);
-    if (json_is_number(v = json_object_get(gc, "temperature")))
-        json_object_set(ir, "temperature", v);
-    if (json_is_number(v = gemini_config_get(gc, "topP", "top_p")))
-        json_object_set(ir, "top_p", v);
-    if (json_is_integer(v = gemini_config_get(gc, "topK", "top_k")))
-        json_object_set(ir, "top_k", v);
-    if (json_is_array(v = gemini_config_get(gc, "stopSequences", "stop_sequences")) && json_array_size(v))
-        json_object_set(ir, "stop_sequences", v);
-    if (json_is_integer(v = json_object_get(gc, "seed")))
-        json_object_set(ir, "_sl_seed", v);
-    if (json_is_number(v = gemini_config_get(gc, "presencePenalty", "presence_penalty")))
-        json_object_set(ir, "_sl_presence_penalty", v);
-    if (json_is_number(v = gemini_config_get(gc, "frequencyPenalty", "frequency_penalty")))
-        json_object_set(ir, "_sl_frequency_penalty", v);
+    static const field_map from_gemini[] = {
+        {"maxOutputTokens", "max_output_tokens", "max_tokens", F_INT},
+        {"temperature", NULL, "temperature", F_NUM},
+        {"topP", "top_p", "top_p", F_NUM},
+        {"topK", "top_k", "top_k", F_INT},
+        {"stopSequences", "stop_sequences", "stop_sequences", F_LIST},
+        {"seed", NULL, "_sl_seed", F_INT},
+        {"presencePenalty", "presence_penalty", "_sl_presence_penalty", F_NUM},
+        {"frequencyPenalty", "frequency_penalty", "_sl_frequency_penalty", F_NUM},
+    };
+    copy_fields(gc, ir, from_gemini, sizeof from_gemini / sizeof *from_gemini);
     const char *rmt = sl_tr_str(gc, "responseMimeType");
     if (rmt && !strcmp(rmt, "application/json")) {
         json_t *schema = json_object_get(gc, "responseJsonSchema");
@@ -673,28 +689,6 @@ static json_t *openai_media_part(json_t *b)
     return part;
 }
 
-/* Scalar sampling fields differ between protocols only in name (and in
- * which JSON type each accepts): one table per direction instead of a
- * ladder of ifs. */
-typedef enum field_kind { F_INT, F_NUM, F_LIST, F_OBJ } field_kind;
-typedef struct field_map {
-    const char *from, *to;
-    field_kind kind;
-} field_map;
-
-static void copy_fields(json_t *src, json_t *dst, const field_map *m, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        json_t *v = json_object_get(src, m[i].from);
-        int ok = m[i].kind == F_INT    ? json_is_integer(v)
-                 : m[i].kind == F_NUM  ? json_is_number(v)
-                 : m[i].kind == F_LIST ? json_is_array(v) && json_array_size(v) > 0
-                                       : json_is_object(v);
-        if (ok)
-            json_object_set(dst, m[i].to, v);
-    }
-}
-
 static json_t *ir_to_openai(json_t *ir, const char *model, int stream)
 {
     json_t *o = json_object();
@@ -788,14 +782,14 @@ static json_t *ir_to_openai(json_t *ir, const char *model, int stream)
 
     /* max_completion_tokens: the only one OpenAI's reasoning models take. */
     static const field_map openai_fields[] = {
-        {"max_tokens", "max_completion_tokens", F_INT},
-        {"temperature", "temperature", F_NUM},
-        {"top_p", "top_p", F_NUM},
-        {"stop_sequences", "stop", F_LIST},
-        {"_sl_seed", "seed", F_INT},
-        {"_sl_presence_penalty", "presence_penalty", F_NUM},
-        {"_sl_frequency_penalty", "frequency_penalty", F_NUM},
-        {"_sl_response_format", "response_format", F_OBJ},
+        {"max_tokens", NULL, "max_completion_tokens", F_INT},
+        {"temperature", NULL, "temperature", F_NUM},
+        {"top_p", NULL, "top_p", F_NUM},
+        {"stop_sequences", NULL, "stop", F_LIST},
+        {"_sl_seed", NULL, "seed", F_INT},
+        {"_sl_presence_penalty", NULL, "presence_penalty", F_NUM},
+        {"_sl_frequency_penalty", NULL, "frequency_penalty", F_NUM},
+        {"_sl_response_format", NULL, "response_format", F_OBJ},
     };
     copy_fields(ir, o, openai_fields, sizeof openai_fields / sizeof *openai_fields);
     const char *user = sl_tr_nstr(json_object_get(ir, "metadata"), "user_id");
@@ -1000,14 +994,14 @@ static json_t *ir_to_gemini(json_t *ir)
 
     json_t *gc = json_object();
     static const field_map gemini_fields[] = {
-        {"max_tokens", "maxOutputTokens", F_INT},
-        {"temperature", "temperature", F_NUM},
-        {"top_p", "topP", F_NUM},
-        {"top_k", "topK", F_INT},
-        {"stop_sequences", "stopSequences", F_LIST},
-        {"_sl_seed", "seed", F_INT},
-        {"_sl_presence_penalty", "presencePenalty", F_NUM},
-        {"_sl_frequency_penalty", "frequencyPenalty", F_NUM},
+        {"max_tokens", NULL, "maxOutputTokens", F_INT},
+        {"temperature", NULL, "temperature", F_NUM},
+        {"top_p", NULL, "topP", F_NUM},
+        {"top_k", NULL, "topK", F_INT},
+        {"stop_sequences", NULL, "stopSequences", F_LIST},
+        {"_sl_seed", NULL, "seed", F_INT},
+        {"_sl_presence_penalty", NULL, "presencePenalty", F_NUM},
+        {"_sl_frequency_penalty", NULL, "frequencyPenalty", F_NUM},
     };
     copy_fields(ir, gc, gemini_fields, sizeof gemini_fields / sizeof *gemini_fields);
     json_t *rf = json_object_get(ir, "_sl_response_format");
