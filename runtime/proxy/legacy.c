@@ -50,9 +50,9 @@ char *sl_legacy_from_chat(const char *body, size_t len)
     json_t *ch;
     json_array_foreach(json_object_get(c, "choices"), i, ch) {
         json_t *content = json_object_get(json_object_get(ch, "message"), "content");
-        json_array_append_new(choices, json_pack("{s:s,s:O,s:n,s:O}", "text",
+        json_array_append_new(choices, json_pack("{s:s,s:o,s:n,s:O}", "text",
                                                  json_is_string(content) ? json_string_value(content) : "",
-                                                 "index", json_object_get(ch, "index") ? json_object_get(ch, "index") : json_integer(0),
+                                                 "index", json_object_get(ch, "index") ? json_incref(json_object_get(ch, "index")) : json_integer(0),
                                                  "logprobs", "finish_reason",
                                                  json_object_get(ch, "finish_reason") ? json_object_get(ch, "finish_reason") : json_null()));
     }
@@ -68,27 +68,25 @@ char *sl_legacy_from_chat(const char *body, size_t len)
     return s;
 }
 
-static void convert_line(const char *p, size_t n, sl_buf *out)
+static void pass_event(const char *d, size_t dn, sl_buf *out)
 {
-    const char *d = p + 5;
-    size_t dn = n - 5;
-    while (dn && *d == ' ') {
-        d++;
-        dn--;
-    }
+    sl_buf_append(out, "data: ", 6);
+    sl_buf_append(out, d, dn);
+    sl_buf_append(out, "\n\n", 2);
+}
+
+/* One chat.completion.chunk event -> one text_completion event. */
+static int convert_event(void *ctx, const sl_sse_event *ev)
+{
+    sl_buf *out = ctx;
+    const char *d = ev->data;
+    size_t dn = ev->data_len;
     json_t *c = json_loadb(d, dn, 0, NULL);
-    if (!json_is_object(c)) {
-        /* [DONE] and anything unparsable pass through unchanged. */
+    if (!json_is_object(c) || json_object_get(c, "error")) {
+        /* [DONE], error events and anything unparsable pass unchanged. */
         json_decref(c);
-        sl_buf_append(out, p, n);
-        sl_buf_append(out, "\n\n", 2);
-        return;
-    }
-    if (json_object_get(c, "error")) {
-        sl_buf_append(out, p, n);
-        sl_buf_append(out, "\n\n", 2);
-        json_decref(c);
-        return;
+        pass_event(d, dn, out);
+        return 0;
     }
     json_t *choices = json_array();
     size_t i;
@@ -96,9 +94,9 @@ static void convert_line(const char *p, size_t n, sl_buf *out)
     json_array_foreach(json_object_get(c, "choices"), i, ch) {
         json_t *content = json_object_get(json_object_get(ch, "delta"), "content");
         json_t *fin = json_object_get(ch, "finish_reason");
-        json_array_append_new(choices, json_pack("{s:s,s:O,s:n,s:O}", "text",
+        json_array_append_new(choices, json_pack("{s:s,s:o,s:n,s:O}", "text",
                                                  json_is_string(content) ? json_string_value(content) : "",
-                                                 "index", json_object_get(ch, "index") ? json_object_get(ch, "index") : json_integer(0),
+                                                 "index", json_object_get(ch, "index") ? json_incref(json_object_get(ch, "index")) : json_integer(0),
                                                  "logprobs", "finish_reason", fin ? fin : json_null()));
     }
     json_t *o = json_pack("{s:O?,s:s,s:O?,s:O?,s:o}", "id", json_object_get(c, "id"), "object",
@@ -108,35 +106,26 @@ static void convert_line(const char *p, size_t n, sl_buf *out)
         json_object_set(o, "usage", json_object_get(c, "usage"));
     char *s = sl_json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (s) {
-        sl_buf_append(out, "data: ", 6);
-        sl_buf_append(out, s, strlen(s));
-        sl_buf_append(out, "\n\n", 2);
+        pass_event(s, strlen(s), out);
         free(s);
     }
     json_decref(o);
     json_decref(c);
+    return 0;
 }
 
 void sl_legacy_stream_feed(sl_legacy_stream *s, const char *p, size_t n, sl_buf *out)
 {
-    while (n > 0) {
-        const char *nl = memchr(p, '\n', n);
-        size_t take = nl ? (size_t)(nl - p) : n;
-        sl_buf_append(&s->line, p, take);
-        if (!nl)
-            return;
-        size_t ln = s->line.len;
-        if (ln && s->line.data[ln - 1] == '\r')
-            ln--;
-        if (ln >= 5 && memcmp(s->line.data, "data:", 5) == 0)
-            convert_line(s->line.data, ln, out);
-        sl_buf_clear(&s->line);
-        p = nl + 1;
-        n -= take + 1;
+    if (!s->ready) {
+        sl_sse_init(&s->sse, SL_LEGACY_MAX_EVENT);
+        s->ready = 1;
     }
+    sl_sse_feed(&s->sse, p, n, convert_event, out);
 }
 
 void sl_legacy_stream_free(sl_legacy_stream *s)
 {
-    sl_buf_free(&s->line);
+    if (s->ready)
+        sl_sse_free(&s->sse);
+    s->ready = 0;
 }

@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "core/buf.h"
+#include "translate/sse.h"
 
 /* A chat request equivalent to the completions request `req`; NULL with
  * err when the prompt is missing or not text. */
@@ -22,8 +23,12 @@ json_t *sl_legacy_to_chat(json_t *req, char *err, size_t errlen);
 char *sl_legacy_from_chat(const char *body, size_t len);
 
 /* Streaming: chat.completion.chunk SSE in, text_completion SSE out. */
+#define SL_LEGACY_MAX_EVENT (1024 * 1024)
+
+/* Zero-initialised is ready to use. */
 typedef struct sl_legacy_stream {
-    sl_buf line;
+    sl_sse sse;
+    int ready;
 } sl_legacy_stream;
 void sl_legacy_stream_feed(sl_legacy_stream *s, const char *p, size_t n, sl_buf *out);
 void sl_legacy_stream_free(sl_legacy_stream *s);
