@@ -235,3 +235,48 @@ describe('demo-model: the in-process mock provider', () => {
     assert.deepEqual(await stack.mock.calls(), []);
   });
 });
+
+// The legacy Completions API is served by chat targets: the prompt goes
+// upstream as a user message and answers come back as text_completion.
+describe('legacy /v1/completions', () => {
+  const completion = (model, extra = {}) => ({ model, prompt: 'Say hello.', max_tokens: 64, ...extra });
+  const streamText = (events) => events.filter((e) => e.json).map((e) => e.json.choices[0]?.text ?? '').join('');
+
+  for (const model of ['gpt-4o-mini', 'claude-sonnet-4-5', 'demo-model']) {
+    it(`${model}: non-stream`, async () => {
+      const r = await postJSON(`${stack.url}/v1/completions`, completion(model), openaiHeaders());
+      assert.equal(r.status, 200);
+      assert.equal(r.json.object, 'text_completion');
+      assert.equal(r.json.model, model);
+      assert.ok(r.json.choices[0].text.length > 0);
+      assert.equal(r.json.choices[0].finish_reason, 'stop');
+      if (model !== 'demo-model') {
+        assert.equal(r.json.choices[0].text, MOCK_TEXT);
+        const call = await onlyCall();
+        const user = call.body.messages.at(-1);
+        assert.equal(user.role, 'user');
+        assert.equal(typeof user.content === 'string' ? user.content : user.content[0].text, 'Say hello.');
+      }
+    });
+
+    it(`${model}: stream`, async () => {
+      const r = await fetch(`${stack.url}/v1/completions`, {
+        method: 'POST', headers: { 'content-type': 'application/json', ...openaiHeaders() },
+        body: JSON.stringify(completion(model, { stream: true })),
+      });
+      assert.equal(r.status, 200);
+      const { events } = await readSSE(r);
+      assert.equal(events.at(-1).data, '[DONE]');
+      assert.ok(events.filter((e) => e.json).every((e) => e.json.object === 'text_completion'));
+      const text = streamText(events);
+      if (model === 'demo-model') assert.ok(text.length > 0);
+      else assert.equal(text, MOCK_TEXT);
+    });
+  }
+
+  it('a prompt that is not text -> 400 in the OpenAI shape', async () => {
+    const r = await postJSON(`${stack.url}/v1/completions`, completion('gpt-4o-mini', { prompt: [1, 2, 3] }), openaiHeaders());
+    assert.equal(r.status, 400);
+    assert.match(r.json.error.message, /prompt/);
+  });
+});
