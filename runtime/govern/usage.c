@@ -106,22 +106,7 @@ static void on_line(sl_usage_stream *s, const char *p, size_t n)
 
 void sl_usage_stream_feed(sl_usage_stream *s, const char *p, size_t n)
 {
-    while (n > 0) {
-        const char *nl = memchr(p, '\n', n);
-        size_t take = nl ? (size_t)(nl - p) : n;
-        if (s->line.len + take <= MAX_LINE)
-            sl_buf_append(&s->line, p, take);
-        if (!nl)
-            return;
-        size_t ln = s->line.len;
-        if (ln && s->line.data[ln - 1] == '\r')
-            ln--;
-        if (ln)
-            on_line(s, s->line.data, ln);
-        sl_buf_clear(&s->line);
-        p = nl + 1;
-        n -= take + 1;
-    }
+    sl_usage_stream_relay(s, p, n, NULL);
 }
 
 static int usage_only(const char *p, size_t n)
@@ -135,26 +120,32 @@ int sl_usage_stream_relay(sl_usage_stream *s, const char *p, size_t n, sl_buf *k
     while (n > 0) {
         const char *nl = memchr(p, '\n', n);
         size_t take = nl ? (size_t)(nl - p) + 1 : n;
-        if (sl_buf_append(&s->line, p, take) != 0)
-            return -1;
+        /* A relay passes every byte on; an observer alone keeps at most
+         * MAX_LINE of a line (usage never hides past that). */
+        if (keep || s->line.len + take <= MAX_LINE) {
+            if (sl_buf_append(&s->line, p, take) != 0)
+                return -1;
+        }
         p += take;
         n -= take;
         if (!nl)
             break;
-        size_t ln = s->line.len - 1; /* without the newline */
+        size_t ln = s->line.len;
+        if (ln && s->line.data[ln - 1] == '\n')
+            ln--;
         if (ln && s->line.data[ln - 1] == '\r')
             ln--;
         if (ln)
             on_line(s, s->line.data, ln);
         int drop = 0;
-        if (ln == 0 && s->skip_blank) {
+        if (keep && ln == 0 && s->skip_blank) {
             drop = 1;
             s->skip_blank = 0;
-        } else if (usage_only(s->line.data, ln)) {
+        } else if (keep && usage_only(s->line.data, ln)) {
             drop = 1;
             s->skip_blank = 1;
         }
-        if (!drop && sl_buf_append(keep, s->line.data, s->line.len) != 0)
+        if (keep && !drop && sl_buf_append(keep, s->line.data, s->line.len) != 0)
             return -1;
         sl_buf_clear(&s->line);
     }
