@@ -670,6 +670,21 @@ static void on_head(void *ctx, const sl_xfer_head *h)
     x->retry_after_s = h->retry_after_s;
 }
 
+/* Client bytes out of the stream translator, rewritten once more for
+ * legacy completions clients. -1 when the client is gone. */
+static int write_translated(sl_exchange *x, const char *p, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (!x->legacy)
+        return sl_conn_stream_write(x->conn, p, n);
+    sl_buf lo = {0};
+    sl_legacy_stream_feed(&x->legacy_stream, p, n, &lo);
+    int wr = lo.len ? sl_conn_stream_write(x->conn, lo.data, lo.len) : 0;
+    sl_buf_free(&lo);
+    return wr;
+}
+
 static size_t on_data(void *ctx, const char *p, size_t n)
 {
     sl_exchange *x = ctx;
@@ -682,9 +697,7 @@ static size_t on_data(void *ctx, const char *p, size_t n)
     if (x->xstream) {
         /* Translate event by event; send whatever complete client events
          * came out. Nothing is sent until the first one exists. */
-        if (!x->streaming && sl_conn_out_pending(x->conn) > SL_CONN_HIGH_WATER)
-            return SL_XFER_PAUSE;
-        if (x->streaming && sl_conn_out_pending(x->conn) > SL_CONN_HIGH_WATER)
+        if (sl_conn_out_pending(x->conn) > SL_CONN_HIGH_WATER)
             return SL_XFER_PAUSE;
         sl_buf out = {0};
         sl_usage_stream_feed(&x->usage_stream, p, n); /* event count: a charge floor */
@@ -704,15 +717,7 @@ static size_t on_data(void *ctx, const char *p, size_t n)
                     return 0;
                 }
             }
-            int wr;
-            if (x->legacy) {
-                sl_buf lo = {0};
-                sl_legacy_stream_feed(&x->legacy_stream, out.data, out.len, &lo);
-                wr = lo.len ? sl_conn_stream_write(x->conn, lo.data, lo.len) : 0;
-                sl_buf_free(&lo);
-            } else {
-                wr = sl_conn_stream_write(x->conn, out.data, out.len);
-            }
+            int wr = write_translated(x, out.data, out.len);
             sl_buf_free(&out);
             if (wr != 0)
                 return 0;
@@ -754,15 +759,7 @@ static void on_done(void *ctx, sl_xfer_result r, const char *detail)
         if (clean && x->xstream) {
             sl_buf out = {0};
             int fin = sl_stream_finish(x->xstream, &out);
-            if (out.len && x->legacy) {
-                sl_buf lo = {0};
-                sl_legacy_stream_feed(&x->legacy_stream, out.data, out.len, &lo);
-                if (lo.len)
-                    sl_conn_stream_write(c, lo.data, lo.len);
-                sl_buf_free(&lo);
-            } else if (out.len) {
-                sl_conn_stream_write(c, out.data, out.len);
-            }
+            write_translated(x, out.data, out.len);
             sl_buf_free(&out);
             if (fin != 0)
                 clean = 0;
