@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "json/json_out.h"
 #include "proxy/proxy.h"
 #include "server/server.h"
 #include "table.h"
@@ -132,6 +133,7 @@ int main(int argc, char **argv)
         return 2;
     }
     ev_set_allocator(ev_alloc_retry);
+    sl_json_init();
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
         fprintf(stderr, "sluice: curl initialisation failed\n");
         return 1;

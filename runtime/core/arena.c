@@ -30,9 +30,16 @@ static sl_arena_block *block_new(size_t size)
     return b;
 }
 
+struct sl_arena_cleanup {
+    sl_arena_cleanup *next;
+    void (*fn)(void *);
+    void *arg;
+};
+
 void sl_arena_init(sl_arena *a, size_t first_size)
 {
     a->head = NULL;
+    a->cleanups = NULL;
     a->first_size = first_size ? first_size : 4096;
 }
 
@@ -92,8 +99,31 @@ char *sl_arena_printf(sl_arena *a, const char *fmt, ...)
     return p;
 }
 
+int sl_arena_on_reset(sl_arena *a, void (*fn)(void *), void *arg)
+{
+    sl_arena_cleanup *c = sl_arena_alloc(a, sizeof *c);
+    if (!c)
+        return -1;
+    c->fn = fn;
+    c->arg = arg;
+    c->next = a->cleanups;
+    a->cleanups = c;
+    return 0;
+}
+
+void sl_arena_run_cleanups(sl_arena *a)
+{
+    /* Unlink first: a cleanup may itself register or run cleanups. */
+    while (a->cleanups) {
+        sl_arena_cleanup *c = a->cleanups;
+        a->cleanups = c->next;
+        c->fn(c->arg);
+    }
+}
+
 void sl_arena_reset(sl_arena *a)
 {
+    sl_arena_run_cleanups(a);
     sl_arena_block *b = a->head;
     if (!b)
         return;
@@ -117,6 +147,7 @@ void sl_arena_reset(sl_arena *a)
 
 void sl_arena_free(sl_arena *a)
 {
+    sl_arena_run_cleanups(a);
     sl_arena_block *b = a->head;
     while (b) {
         sl_arena_block *next = b->next;

@@ -156,3 +156,8 @@ void sl_usage_stream_free(sl_usage_stream *s)
 {
     sl_buf_free(&s->line);
 }
+
+int64_t sl_usage_estimate_tokens(size_t bytes)
+{
+    return (int64_t)(bytes / 4 + (bytes % 4 != 0));
+}

@@ -20,6 +20,11 @@ typedef struct sl_usage_counts {
     int have;             /* the provider reported usage */
 } sl_usage_counts;
 
+/* The one byte-based token estimate (about four bytes of JSON per token),
+ * used wherever a provider reported nothing: charges for cut streams and
+ * unreported usage, the mock's counts. */
+int64_t sl_usage_estimate_tokens(size_t bytes);
+
 /* From a complete response body (either protocol). */
 void sl_usage_from_body(const char *body, size_t len, sl_usage_counts *u);
 

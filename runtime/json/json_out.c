@@ -23,3 +23,18 @@ char *sl_json_dumps(const json_t *j, size_t flags)
     buf[n] = '\0';
     return buf;
 }
+
+static void *alloc_retry(size_t n)
+{
+    for (int i = 0; i < 3; i++) {
+        void *p = malloc(n);
+        if (p)
+            return p;
+    }
+    return NULL;
+}
+
+void sl_json_init(void)
+{
+    json_set_alloc_funcs(alloc_retry, free);
+}

@@ -33,6 +33,14 @@ typedef struct sl_ledger_row {
     int estimated;            /* usage estimated, not reported by the provider */
 } sl_ledger_row;
 
+/* Which responses hold their last bytes until their ledger row is
+ * committed (so a kill -9 cannot lose spend the client saw). */
+enum {
+    SL_LEDGER_WAIT_NONE = 0,    /* async: rows follow within a few ms */
+    SL_LEDGER_WAIT_BUDGET = 1,  /* requests by keys whose key or team has a budget */
+    SL_LEDGER_WAIT_ALL = 2,     /* every request */
+};
+
 typedef void (*sl_ledger_done_fn)(void *ctx);
 
 /* Opens (creating) the database and its schema. NULL with err on failure. */

@@ -6,21 +6,25 @@
  * the user's, the mock calls the first tool with arguments that satisfy the
  * tool's required properties; after a tool result it answers with text.
  */
-#include "json/json_out.h"
 #include "providers/mock.h"
 
+#include <ev.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "core/buf.h"
+#include "govern/usage.h"
+#include "json/json_out.h"
+
 static atomic_ulong mock_seq;
 
-long sl_mock_estimate_tokens(size_t body_len)
+static long estimate_tokens(size_t body_len)
 {
-    long n = (long)((body_len + 3) / 4);
-    return n > 0 ? n : 1;
+    int64_t n = sl_usage_estimate_tokens(body_len);
+    return n > 0 ? (long)n : 1;
 }
 
 /* Text of the last message's last text part (string content or blocks). */
@@ -97,7 +101,7 @@ typedef struct mock_answer {
     long in_tokens, out_tokens;
 } mock_answer;
 
-static void compose(mock_answer *a, sl_mock_op op, json_t *req, const char *model, size_t body_len)
+static void compose(mock_answer *a, json_t *req, const char *model, size_t body_len)
 {
     memset(a, 0, sizeof *a);
     json_t *msgs = json_object_get(req, "messages");
@@ -123,7 +127,7 @@ static void compose(mock_answer *a, sl_mock_op op, json_t *req, const char *mode
         snprintf(a->text, sizeof a->text,
                  "Hello from the sluice mock provider (model %.80s). You said: %.120s", model, said);
     }
-    a->in_tokens = sl_mock_estimate_tokens(body_len);
+    a->in_tokens = estimate_tokens(body_len);
     long words = 1;
     for (const char *p = a->text; *p; p++)
         if (*p == ' ')
@@ -141,38 +145,60 @@ static size_t next_piece(const char *s, size_t at, size_t len)
     return i;
 }
 
-static void sse_send(sl_conn *c, const char *event, json_t *data)
+/* What the mock "sends": a status, a content type and the body bytes. */
+typedef struct mock_out {
+    int status;
+    const char *ctype;
+    sl_buf body;
+    int failed;           /* out of memory while composing */
+} mock_out;
+
+static void put(mock_out *o, const char *s, size_t n)
 {
-    char *js = sl_json_dumps(data, JSON_COMPACT);
+    if (!o->failed && sl_buf_append(&o->body, s, n) != 0)
+        o->failed = 1;
+}
+
+static void sse_send(mock_out *o, const char *event, json_t *data)
+{
+    char *js = data ? sl_json_dumps(data, JSON_COMPACT) : NULL;
     json_decref(data);
-    if (!js)
-        return;
-    size_t jn = strlen(js);
-    size_t en = event ? strlen(event) : 0;
-    char *buf = malloc(jn + en + 32);
-    if (buf) {
-        int n = event ? sprintf(buf, "event: %s\ndata: %s\n\n", event, js)
-                      : sprintf(buf, "data: %s\n\n", js);
-        sl_conn_stream_write(c, buf, (size_t)n);
-        free(buf);
-    }
-    free(js);
-}
-
-static void respond_json(sl_conn *c, json_t *body, const char *headers)
-{
-    char *js = sl_json_dumps(body, JSON_COMPACT);
-    json_decref(body);
     if (!js) {
-        sl_surface_error(c, SL_SURFACE_OPENAI, 500, NULL, headers, "out of memory");
+        o->failed = 1;
         return;
     }
-    sl_conn_respond(c, 200, "application/json", headers, js, strlen(js));
+    if (event) {
+        put(o, "event: ", 7);
+        put(o, event, strlen(event));
+        put(o, "\n", 1);
+    }
+    put(o, "data: ", 6);
+    put(o, js, strlen(js));
+    put(o, "\n\n", 2);
     free(js);
 }
 
-static void openai_chat(sl_conn *c, const mock_answer *a, const char *model, int stream,
-                        int include_usage, const char *headers)
+static void stream_begin(mock_out *o)
+{
+    o->status = 200;
+    o->ctype = "text/event-stream";
+}
+
+static void respond_json(mock_out *o, json_t *body)
+{
+    char *js = body ? sl_json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    o->status = 200;
+    o->ctype = "application/json";
+    if (!js)
+        o->failed = 1;
+    else
+        put(o, js, strlen(js));
+    free(js);
+}
+
+static void openai_chat(mock_out *c, const mock_answer *a, const char *model, int stream,
+                        int include_usage)
 {
     unsigned long seq = atomic_fetch_add(&mock_seq, 1);
     char id[64];
@@ -195,10 +221,10 @@ static void openai_chat(sl_conn *c, const mock_answer *a, const char *model, int
                                  "chat.completion", "created", (json_int_t)created, "model", model,
                                  "choices", "index", 0, "message", msg, "logprobs", "finish_reason",
                                  a->tool_name ? "tool_calls" : "stop", "usage", usage);
-        respond_json(c, body, headers);
+        respond_json(c, body);
         return;
     }
-    sl_conn_stream_begin(c, 200, "text/event-stream", headers);
+    stream_begin(c);
 #define CHUNK(delta, finish)                                                                        \
     json_pack("{s:s,s:s,s:i,s:s,s:[{s:i,s:o,s:o}]}", "id", id, "object", "chat.completion.chunk",  \
               "created", (json_int_t)created, "model", model, "choices", "index", 0, "delta",      \
@@ -229,50 +255,10 @@ static void openai_chat(sl_conn *c, const mock_answer *a, const char *model, int
                  json_pack("{s:s,s:s,s:i,s:s,s:[],s:O}", "id", id, "object", "chat.completion.chunk",
                            "created", (json_int_t)created, "model", model, "choices", "usage", usage));
     json_decref(usage);
-    sl_conn_stream_write(c, "data: [DONE]\n\n", 14);
-    sl_conn_stream_end(c, 1);
+    put(c, "data: [DONE]\n\n", 14);
 }
 
-/* The legacy Completions API shape (text_completion objects). */
-static void openai_legacy(sl_conn *c, const mock_answer *a, const char *model, int stream,
-                          const char *headers)
-{
-    unsigned long seq = atomic_fetch_add(&mock_seq, 1);
-    char id[64];
-    snprintf(id, sizeof id, "cmpl-mock-%lu", seq);
-    long created = (long)time(NULL);
-    if (!stream) {
-        respond_json(c,
-                     json_pack("{s:s,s:s,s:i,s:s,s:[{s:s,s:i,s:n,s:s}],s:{s:i,s:i,s:i}}", "id", id,
-                               "object", "text_completion", "created", (json_int_t)created, "model",
-                               model, "choices", "text", a->text, "index", 0, "logprobs",
-                               "finish_reason", "stop", "usage", "prompt_tokens",
-                               (json_int_t)a->in_tokens, "completion_tokens", (json_int_t)a->out_tokens,
-                               "total_tokens", (json_int_t)(a->in_tokens + a->out_tokens)),
-                     headers);
-        return;
-    }
-    sl_conn_stream_begin(c, 200, "text/event-stream", headers);
-    size_t len = strlen(a->text);
-    for (size_t at = 0; at < len;) {
-        size_t end = next_piece(a->text, at, len);
-        sse_send(c, NULL,
-                 json_pack("{s:s,s:s,s:i,s:s,s:[{s:s%,s:i,s:n,s:n}]}", "id", id, "object",
-                           "text_completion", "created", (json_int_t)created, "model", model,
-                           "choices", "text", a->text + at, end - at, "index", 0, "logprobs",
-                           "finish_reason"));
-        at = end;
-    }
-    sse_send(c, NULL,
-             json_pack("{s:s,s:s,s:i,s:s,s:[{s:s,s:i,s:n,s:s}]}", "id", id, "object", "text_completion",
-                       "created", (json_int_t)created, "model", model, "choices", "text", "", "index",
-                       0, "logprobs", "finish_reason", "stop"));
-    sl_conn_stream_write(c, "data: [DONE]\n\n", 14);
-    sl_conn_stream_end(c, 1);
-}
-
-static void anthropic_messages(sl_conn *c, const mock_answer *a, const char *model, int stream,
-                               const char *headers)
+static void anthropic_messages(mock_out *c, const mock_answer *a, const char *model, int stream)
 {
     unsigned long seq = atomic_fetch_add(&mock_seq, 1);
     char id[64], tool_id[64];
@@ -293,10 +279,10 @@ static void anthropic_messages(sl_conn *c, const mock_answer *a, const char *mod
             a->tool_name ? "tool_use" : "end_turn", "stop_sequence", "usage", "input_tokens",
             (json_int_t)a->in_tokens, "output_tokens", (json_int_t)a->out_tokens,
             "cache_creation_input_tokens", 0, "cache_read_input_tokens", 0);
-        respond_json(c, body, headers);
+        respond_json(c, body);
         return;
     }
-    sl_conn_stream_begin(c, 200, "text/event-stream", headers);
+    stream_begin(c);
     sse_send(c, "message_start",
              json_pack("{s:s,s:{s:s,s:s,s:s,s:s,s:[],s:n,s:n,s:{s:i,s:i,s:i,s:i}}}", "type",
                        "message_start", "message", "id", id, "type", "message", "role", "assistant",
@@ -332,32 +318,167 @@ static void anthropic_messages(sl_conn *c, const mock_answer *a, const char *mod
                        a->tool_name ? "tool_use" : "end_turn", "stop_sequence", "usage",
                        "output_tokens", (json_int_t)a->out_tokens));
     sse_send(c, "message_stop", json_pack("{s:s}", "type", "message_stop"));
-    sl_conn_stream_end(c, 1);
 }
 
-void sl_mock_respond(sl_conn *c, sl_mock_op op, json_t *req, const char *model, size_t body_len,
-                     const char *headers, sl_mock_usage *usage)
+/* ---- the in-process transfer --------------------------------------------
+ *
+ * The mock is an upstream like any other: it reads the request body the
+ * gateway built for it (model renamed, stream_options added, exactly what a
+ * real provider would get), picks the operation from the URL path, and
+ * answers through the transfer callbacks on the next loop iteration, never
+ * from inside start(). Pausing and cancelling work as with libcurl. */
+
+typedef struct mock_xfer {
+    ev_timer tick;
+    struct ev_loop *loop;
+    const sl_xfer_callbacks *cb;
+    void *ctx;
+    mock_out out;
+    size_t off;
+    int head_sent;
+} mock_xfer;
+
+static void mock_free(mock_xfer *m)
 {
-    if (op == SL_MOCK_COUNT_TOKENS) {
-        long n = sl_mock_estimate_tokens(body_len);
-        usage->input_tokens = n;
-        usage->output_tokens = 0;
-        respond_json(c, json_pack("{s:i}", "input_tokens", (json_int_t)n), headers);
+    ev_timer_stop(m->loop, &m->tick);
+    sl_buf_free(&m->out.body);
+    free(m);
+}
+
+static int path_ends(const char *url, const char *suffix)
+{
+    size_t n = strlen(url), k = strlen(suffix);
+    return n >= k && memcmp(url + n - k, suffix, k) == 0;
+}
+
+static void compose_reply(mock_out *o, const sl_xfer_spec *spec)
+{
+    json_error_t jerr;
+    const char *b = spec->body ? spec->body : "";
+    json_t *req = json_loadb(b, spec->body_len, 0, &jerr);
+    /* jansson reports some failed allocations as syntax errors: a second
+     * parse tells them apart. Out of memory is the mock's trouble (a
+     * failed transfer), not a bad request. */
+    if (!req)
+        req = json_loadb(b, spec->body_len, 0, &jerr);
+    if (!req && (json_error_code(&jerr) == json_error_out_of_memory || jerr.text[0] == '\0')) {
+        o->failed = 1;
         return;
     }
-    mock_answer a;
-    compose(&a, op, req, model, body_len);
-    usage->input_tokens = a.in_tokens;
-    usage->output_tokens = a.out_tokens;
-    int stream = json_is_true(json_object_get(req, "stream"));
-    if (op == SL_MOCK_COMPLETIONS) {
-        openai_legacy(c, &a, model, stream, headers);
-    } else if (op == SL_MOCK_CHAT) {
-        int include_usage =
-            json_is_true(json_object_get(json_object_get(req, "stream_options"), "include_usage"));
-        openai_chat(c, &a, model, stream, include_usage, headers);
+    const char *model = json_string_value(json_object_get(req, "model"));
+    if (!model)
+        model = "mock";
+    if (path_ends(spec->url, "/v1/messages/count_tokens")) {
+        respond_json(o, json_pack("{s:i}", "input_tokens", (json_int_t)estimate_tokens(spec->body_len)));
+    } else if (!json_is_object(req)) {
+        o->status = 400;
+        o->ctype = "application/json";
+        put(o, "{\"error\":{\"message\":\"mock: request body is not a JSON object\"}}", 63);
     } else {
-        anthropic_messages(c, &a, model, stream, headers);
+        mock_answer a;
+        compose(&a, req, model, spec->body_len);
+        int stream = json_is_true(json_object_get(req, "stream"));
+        if (path_ends(spec->url, "/chat/completions"))
+            openai_chat(o, &a, model, stream,
+                        json_is_true(json_object_get(json_object_get(req, "stream_options"), "include_usage")));
+        else
+            anthropic_messages(o, &a, model, stream);
+        free(a.tool_args);
     }
-    free(a.tool_args);
+    json_decref(req);
 }
+
+static void mock_tick(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    mock_xfer *m = t->data;
+    if (m->out.failed) {
+        m->cb->on_done(m->ctx, SL_XFER_ERROR, "mock: out of memory");
+        mock_free(m);
+        return;
+    }
+    if (!m->head_sent) {
+        m->head_sent = 1;
+        sl_xfer_head h = {.status = m->out.status, .content_type = m->out.ctype, .passthrough = "",
+                          .passthrough_len = 0, .retry_after_s = -1};
+        m->cb->on_head(m->ctx, &h);
+    }
+    while (m->off < m->out.body.len) {
+        size_t r = m->cb->on_data(m->ctx, m->out.body.data + m->off, m->out.body.len - m->off);
+        if (r == SL_XFER_PAUSE)
+            return; /* mock_resume re-arms the timer */
+        if (r == 0) {
+            m->cb->on_done(m->ctx, SL_XFER_ERROR, "aborted by the receiver");
+            mock_free(m);
+            return;
+        }
+        m->off += r;
+    }
+    m->cb->on_done(m->ctx, SL_XFER_OK, NULL);
+    mock_free(m);
+}
+
+static void *mock_start(struct ev_loop *loop, sl_upstream *up, const sl_xfer_spec *spec,
+                        const sl_xfer_callbacks *cb, void *ctx)
+{
+    (void)up;
+    mock_xfer *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    m->loop = loop;
+    m->cb = cb;
+    m->ctx = ctx;
+    compose_reply(&m->out, spec);
+    ev_timer_init(&m->tick, mock_tick, 0., 0.);
+    m->tick.data = m;
+    ev_timer_start(loop, &m->tick);
+    return m;
+}
+
+static void mock_cancel(void *x)
+{
+    mock_free(x);
+}
+
+static void mock_resume(void *x)
+{
+    mock_xfer *m = x;
+    if (!ev_is_active(&m->tick)) {
+        ev_timer_set(&m->tick, 0., 0.);
+        ev_timer_start(m->loop, &m->tick);
+    }
+}
+
+static const sl_transport mock_transport = {mock_start, mock_cancel, mock_resume};
+
+/* ---- the adapter ---------------------------------------------------------- */
+
+/* The mock answers OpenAI chat and Anthropic messages in their own
+ * protocols; Gemini clients and embeddings are not served. */
+static int serves(sl_op op)
+{
+    return op == SL_OP_CHAT || op == SL_OP_MESSAGES || op == SL_OP_COUNT_TOKENS;
+}
+
+static sl_proto proto(sl_op op)
+{
+    return op == SL_OP_CHAT ? SL_PROTO_OPENAI : SL_PROTO_ANTHROPIC;
+}
+
+static const char *url(const sl_call *c)
+{
+    return c->op == SL_OP_CHAT           ? "mock:/v1/chat/completions"
+           : c->op == SL_OP_COUNT_TOKENS ? "mock:/v1/messages/count_tokens"
+                                         : "mock:/v1/messages";
+}
+
+const sl_provider_ops sl_provider_mock = {
+    .kind = "mock",
+    .serves = serves,
+    .proto = proto,
+    .url = url,
+    .auth_format = NULL,
+    .headers = NULL,
+    .transport = &mock_transport,
+};

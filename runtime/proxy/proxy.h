@@ -1,26 +1,20 @@
 /*
- * The request path after HTTP framing: pick the API surface from the path,
- * authenticate, parse just enough JSON to route, look the model up, plan
- * attempts, and forward to the provider (or answer from the mock), relaying
- * the response as it arrives. One sl_exchange per request, allocated in the
- * connection's arena.
+ * The proxy stage's process-wide state: provider secrets read from the
+ * environment at start (never logged), the auth index, the circuit
+ * breakers, the spend ledger and its per-worker notifiers, and the
+ * per-worker routers. Everything per request lives in the exchange
+ * (proxy/exchange.h); the endpoint table is proxy/dispatch.h.
  */
 #ifndef SLUICE_PROXY_H
 #define SLUICE_PROXY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
-#include "http/http.h"
+#include "ledger/ledger.h"
+#include "route/route.h"
 #include "server/server.h"
 #include "table.h"
-
-/* Which responses hold their last bytes until their ledger row is
- * committed (so a kill -9 cannot lose spend the client saw). */
-enum {
-    SL_LEDGER_WAIT_NONE = 0,    /* async: rows follow within a few ms */
-    SL_LEDGER_WAIT_BUDGET = 1,  /* requests by keys whose key or team has a budget */
-    SL_LEDGER_WAIT_ALL = 2,     /* every request */
-};
 
 typedef struct sl_proxy_options {
     const char *state_path;  /* SQLite ledger; NULL or "" = no ledger */
@@ -28,16 +22,19 @@ typedef struct sl_proxy_options {
 } sl_proxy_options;
 
 /* Process-wide set-up before workers start: reads provider keys from the
- * environment (never logged), builds the auth index, opens the ledger and
- * restores the current periods' spend from it. 0 or -1 with err. */
+ * environment, builds the auth index, opens the ledger and restores the
+ * current periods' spend from it. 0 or -1 with err. */
 int sl_proxy_init(const sl_table *t, const sl_proxy_options *opt, char *err, size_t errlen);
 void sl_proxy_shutdown(void);
 
-/* Per-worker state (router). Called by the server for each worker. */
+/* Per-worker state (router, ledger notifier). Called on each worker. */
 void sl_proxy_worker_init(sl_worker *w);
 
-/* A complete request (head parsed, body read). The proxy answers through
- * the sl_conn_* calls, synchronously or later. */
-void sl_proxy_handle(sl_conn *c, const sl_http_request *req, const char *body, size_t body_len);
+sl_ledger *sl_proxy_ledger(void);           /* NULL when the ledger is off */
+int sl_proxy_ledger_wait(void);             /* SL_LEDGER_WAIT_* */
+sl_ledger_notifier *sl_proxy_notifier(sl_worker *w);
+sl_router *sl_proxy_router(sl_worker *w);
+/* The provider's auth header line, or NULL when it has no key. */
+const char *sl_proxy_auth_line(uint32_t provider);
 
 #endif

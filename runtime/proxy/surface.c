@@ -10,16 +10,6 @@
 #include <stdio.h>
 #include <string.h>
 
-const char *sl_surface_name(sl_surface s)
-{
-    switch (s) {
-    case SL_SURFACE_OPENAI: return "openai";
-    case SL_SURFACE_ANTHROPIC: return "anthropic";
-    case SL_SURFACE_GEMINI: return "gemini";
-    }
-    return "openai";
-}
-
 static const char *anthropic_type(int status)
 {
     switch (status) {
@@ -105,18 +95,18 @@ static void escape(const char *in, char *out, size_t cap)
     out[o] = '\0';
 }
 
-size_t sl_surface_error_body(sl_surface s, int status, const char *code, const char *message,
+size_t sl_surface_error_body(sl_proto s, int status, const char *code, const char *message,
                              char *buf, size_t cap)
 {
     char msg[1024];
     escape(message, msg, sizeof msg);
     int n;
     switch (s) {
-    case SL_SURFACE_ANTHROPIC:
+    case SL_PROTO_ANTHROPIC:
         n = snprintf(buf, cap, "{\"type\":\"error\",\"error\":{\"type\":\"%s\",\"message\":\"%s\"}}",
                      anthropic_type(status), msg);
         break;
-    case SL_SURFACE_GEMINI:
+    case SL_PROTO_GEMINI:
         n = snprintf(buf, cap, "{\"error\":{\"code\":%d,\"message\":\"%s\",\"status\":\"%s\"}}",
                      status, msg, gemini_status(status));
         break;
@@ -138,7 +128,7 @@ size_t sl_surface_error_body(sl_surface s, int status, const char *code, const c
     return (size_t)n;
 }
 
-void sl_surface_error(sl_conn *c, sl_surface s, int status, const char *code, const char *headers,
+void sl_surface_error(sl_conn *c, sl_proto s, int status, const char *code, const char *headers,
                       const char *fmt, ...)
 {
     char message[768];
@@ -151,16 +141,16 @@ void sl_surface_error(sl_conn *c, sl_surface s, int status, const char *code, co
     sl_conn_respond(c, status, "application/json", headers, body, n);
 }
 
-size_t sl_surface_stream_error(sl_surface s, const char *message, char *buf, size_t cap)
+size_t sl_surface_stream_error(sl_proto s, const char *message, char *buf, size_t cap)
 {
     char msg[1024];
     escape(message, msg, sizeof msg);
     int n;
-    if (s == SL_SURFACE_ANTHROPIC)
+    if (s == SL_PROTO_ANTHROPIC)
         n = snprintf(buf, cap,
                      "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\","
                      "\"message\":\"%s\"}}\n\n", msg);
-    else if (s == SL_SURFACE_GEMINI)
+    else if (s == SL_PROTO_GEMINI)
         n = snprintf(buf, cap, "data: {\"error\":{\"code\":502,\"message\":\"%s\",\"status\":\"UNAVAILABLE\"}}\n\n", msg);
     else
         n = snprintf(buf, cap,

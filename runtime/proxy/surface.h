@@ -8,28 +8,21 @@
 
 #include <stddef.h>
 
+#include "core/proto.h"
 #include "server/server.h"
-
-typedef enum sl_surface {
-    SL_SURFACE_OPENAI = 0,
-    SL_SURFACE_ANTHROPIC = 1,
-    SL_SURFACE_GEMINI = 2,
-} sl_surface;
-
-const char *sl_surface_name(sl_surface s);
 
 /* Writes the error body for `status` into buf (always NUL-terminated);
  * returns its length. `message` is escaped. */
-size_t sl_surface_error_body(sl_surface s, int status, const char *code, const char *message,
+size_t sl_surface_error_body(sl_proto s, int status, const char *code, const char *message,
                              char *buf, size_t cap);
 
 /* Responds with an error in the surface's shape. `headers` as for
  * sl_conn_respond (may be NULL). Ends the exchange. */
-void sl_surface_error(sl_conn *c, sl_surface s, int status, const char *code, const char *headers,
+void sl_surface_error(sl_conn *c, sl_proto s, int status, const char *code, const char *headers,
                       const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 /* An error event for a stream already under way, in the surface's SSE
  * form; returns its length. */
-size_t sl_surface_stream_error(sl_surface s, const char *message, char *buf, size_t cap);
+size_t sl_surface_stream_error(sl_proto s, const char *message, char *buf, size_t cap);
 
 #endif

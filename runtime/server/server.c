@@ -29,6 +29,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "http/http.h"
+#include "proxy/dispatch.h"
 #include "proxy/proxy.h"
 #include "upstream/upstream.h"
 
@@ -65,6 +66,7 @@ struct sl_conn {
     int response_done;
     int head_only;            /* HEAD request: no body bytes on the wire */
     int broken;               /* a send failed; closing is pending */
+    int authenticated;        /* a request here presented a valid key */
     ev_tstamp body_start;     /* when the head was complete */
     sl_conn *next, *prev;     /* worker's connection list */
 };
@@ -156,6 +158,11 @@ void sl_conn_set_exchange(sl_conn *c, void *exchange, const sl_conn_hooks *hooks
 {
     c->exchange = exchange;
     c->hooks = hooks;
+}
+
+void sl_conn_set_authenticated(sl_conn *c)
+{
+    c->authenticated = 1;
 }
 
 static double ms(uint32_t v) { return (double)v / 1000.0; }
@@ -422,7 +429,7 @@ static void dispatch(sl_conn *c, const char *body, size_t body_len)
     c->state = ST_HANDLING;
     timer_arm(c, 0);
     c->head_only = c->req.method == SL_HTTP_HEAD;
-    sl_proxy_handle(c, &c->req, body, body_len);
+    sl_dispatch_request(c, &c->req, body, body_len);
 }
 
 static int grow_in(sl_conn *c, size_t need)

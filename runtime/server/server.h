@@ -26,6 +26,8 @@ typedef struct sl_server_config {
     uint32_t drain_ms;       /* graceful shutdown deadline */
 } sl_server_config;
 
+typedef enum sl_head_verdict { SL_HEAD_CONTINUE = 0, SL_HEAD_DONE = 1 } sl_head_verdict;
+
 /* Binds, starts the workers and runs until SIGTERM/SIGINT, then drains.
  * Returns 0 on a clean shutdown, -1 with err filled when start-up fails. */
 int sl_server_run(const sl_server_config *cfg, char *err, size_t errlen);
@@ -47,6 +49,8 @@ sl_arena *sl_conn_arena(sl_conn *c);
 sl_worker *sl_conn_worker(sl_conn *c);
 const char *sl_conn_peer(sl_conn *c); /* printable client address */
 void sl_conn_set_exchange(sl_conn *c, void *exchange, const sl_conn_hooks *hooks);
+/* A request on this connection presented a valid key (kept for its life). */
+void sl_conn_set_authenticated(sl_conn *c);
 
 /* A complete response. `headers` is zero or more "Name: value\r\n" lines.
  * Ends the exchange: no hook is called after this. */

@@ -10,16 +10,6 @@
 #include <string.h>
 #include <strings.h>
 
-const char *sl_proto_name(sl_proto p)
-{
-    switch (p) {
-    case SL_PROTO_OPENAI: return "openai";
-    case SL_PROTO_ANTHROPIC: return "anthropic";
-    case SL_PROTO_GEMINI: return "gemini";
-    }
-    return "openai";
-}
-
 const char *sl_tr_str(json_t *o, const char *key)
 {
     json_t *v = json_object_get(o, key);

@@ -15,10 +15,7 @@
 #include <stddef.h>
 
 #include "core/buf.h"
-
-typedef enum sl_proto { SL_PROTO_OPENAI = 0, SL_PROTO_ANTHROPIC = 1, SL_PROTO_GEMINI = 2 } sl_proto;
-
-const char *sl_proto_name(sl_proto p);
+#include "core/proto.h"
 
 /* Client request JSON in `from` -> upstream request body in `to`, with
  * "model" = upstream_model (Gemini takes the model in the URL, so its body

@@ -280,11 +280,17 @@ test('auth matrix: every bad credential is a 401 in the surface\'s shape; good o
     const an = await send(`${gw.url}/v1/messages`, { headers: anthropic(key), body: msgBody(`auth matrix ${what}`) });
     assertAnthropicError(an, 401, 'authentication_error');
   }
-  // Specific messages where they help the caller (without confirming a key).
+  // One message for every refused key: telling "expired" or "wrong
+  // address" from "unknown" would confirm that a guessed key is genuine.
+  // The reason goes to the operator's log instead.
+  const unknown = await send(`${gw.url}/v1/chat/completions`, { headers: bearer(bad['unknown key']), body: chatBody('x') });
   const exp = await send(`${gw.url}/v1/chat/completions`, { headers: bearer(KEYS.expired), body: chatBody('x') });
-  assert.match(exp.json.error.message, /expired/);
   const ip = await send(`${gw.url}/v1/chat/completions`, { headers: bearer(KEYS.office), body: chatBody('x') });
-  assert.match(ip.json.error.message, /address/);
+  assert.equal(exp.json.error.message, unknown.json.error.message);
+  assert.equal(ip.json.error.message, unknown.json.error.message);
+  assert.doesNotMatch(exp.json.error.message, /expired|address/);
+  assert.match(gatewayLogs[0](), /refused key from [^ ]+: expired/);
+  assert.match(gatewayLogs[0](), /refused key from [^ ]+: address not allowed/);
   // The address is the socket's: forwarding headers do not change it.
   const xff = await send(`${gw.url}/v1/chat/completions`, {
     headers: { ...bearer(KEYS.office), 'x-forwarded-for': '10.1.2.3', forwarded: 'for=10.1.2.3', 'x-real-ip': '10.1.2.3' },

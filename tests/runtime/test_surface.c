@@ -17,7 +17,7 @@
 
 #include "proxy/surface.h"
 
-static json_t *body(sl_surface s, int status, const char *code, const char *msg)
+static json_t *body(sl_proto s, int status, const char *code, const char *msg)
 {
     char buf[4096];
     memset(buf, 'Z', sizeof buf);
@@ -43,9 +43,9 @@ static const char *str(json_t *obj, const char *key)
 
 static void test_names(void **state)
 {
-    assert_string_equal(sl_surface_name(SL_SURFACE_OPENAI), "openai");
-    assert_string_equal(sl_surface_name(SL_SURFACE_ANTHROPIC), "anthropic");
-    assert_string_equal(sl_surface_name(SL_SURFACE_GEMINI), "gemini");
+    assert_string_equal(sl_proto_name(SL_PROTO_OPENAI), "openai");
+    assert_string_equal(sl_proto_name(SL_PROTO_ANTHROPIC), "anthropic");
+    assert_string_equal(sl_proto_name(SL_PROTO_GEMINI), "gemini");
 }
 
 static void test_openai_shape(void **state)
@@ -59,7 +59,7 @@ static void test_openai_shape(void **state)
         {504, "server_error"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        json_t *j = body(SL_SURFACE_OPENAI, cases[i].status, "model_not_found", "no such model");
+        json_t *j = body(SL_PROTO_OPENAI, cases[i].status, "model_not_found", "no such model");
         assert_int_equal(json_object_size(j), 1);
         json_t *e = json_object_get(j, "error");
         assert_true(json_is_object(e));
@@ -71,7 +71,7 @@ static void test_openai_shape(void **state)
         json_decref(j);
     }
     /* Without a code, "code" is present and null. */
-    json_t *j = body(SL_SURFACE_OPENAI, 500, NULL, "boom");
+    json_t *j = body(SL_PROTO_OPENAI, 500, NULL, "boom");
     json_t *e = json_object_get(j, "error");
     assert_non_null(json_object_get(e, "code"));
     assert_true(json_is_null(json_object_get(e, "code")));
@@ -89,7 +89,7 @@ static void test_anthropic_shape(void **state)
         {529, "overloaded_error"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        json_t *j = body(SL_SURFACE_ANTHROPIC, cases[i].status, "ignored", "bad thing");
+        json_t *j = body(SL_PROTO_ANTHROPIC, cases[i].status, "ignored", "bad thing");
         assert_int_equal(json_object_size(j), 2);
         assert_string_equal(str(j, "type"), "error");
         json_t *e = json_object_get(j, "error");
@@ -109,7 +109,7 @@ static void test_gemini_shape(void **state)
         {502, "INTERNAL"},          {503, "UNAVAILABLE"},        {504, "DEADLINE_EXCEEDED"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        json_t *j = body(SL_SURFACE_GEMINI, cases[i].status, NULL, "nope");
+        json_t *j = body(SL_PROTO_GEMINI, cases[i].status, NULL, "nope");
         assert_int_equal(json_object_size(j), 1);
         json_t *e = json_object_get(j, "error");
         assert_true(json_is_object(e));
@@ -127,12 +127,12 @@ static void test_message_escaping(void **state)
     const char *msg = "model \"gpt\\4\" not found\nline two\r\ttab \x01 /slash/ "
                       "caf\xc3\xa9 \xe6\xa8\xa1\xe5\x9e\x8b";
     for (int s = 0; s < 3; s++) {
-        json_t *j = body((sl_surface)s, 404, "c", msg);
+        json_t *j = body((sl_proto)s, 404, "c", msg);
         assert_string_equal(str(json_object_get(j, "error"), "message"), msg);
         json_decref(j);
     }
     /* Empty message. */
-    json_t *j = body(SL_SURFACE_OPENAI, 400, NULL, "");
+    json_t *j = body(SL_PROTO_OPENAI, 400, NULL, "");
     assert_string_equal(str(json_object_get(j, "error"), "message"), "");
     json_decref(j);
 }
@@ -155,7 +155,7 @@ static void test_long_message_truncated_validly(void **state)
             }
             msg[o] = '\0';
             for (int s = 0; s < 3; s++) {
-                json_t *j = body((sl_surface)s, 500, NULL, msg);
+                json_t *j = body((sl_proto)s, 500, NULL, msg);
                 const char *m = str(json_object_get(j, "error"), "message");
                 size_t ml = strlen(m);
                 assert_true(ml > 100);
@@ -173,11 +173,11 @@ static void test_invalid_utf8_replaced(void **state)
      * fixed buffer), or with stray bytes, still yields valid JSON. */
     const char *msg = "cut \xe6\xa8";
     for (int s = 0; s < 3; s++) {
-        json_t *j = body((sl_surface)s, 400, NULL, msg);
+        json_t *j = body((sl_proto)s, 400, NULL, msg);
         assert_string_equal(str(json_object_get(j, "error"), "message"),
                             "cut \xef\xbf\xbd\xef\xbf\xbd");
         json_decref(j);
-        j = body((sl_surface)s, 400, NULL, "lone \xff\x80 bytes \xc3\xa9 ok");
+        j = body((sl_proto)s, 400, NULL, "lone \xff\x80 bytes \xc3\xa9 ok");
         assert_string_equal(str(json_object_get(j, "error"), "message"),
                             "lone \xef\xbf\xbd\xef\xbf\xbd bytes \xc3\xa9 ok");
         json_decref(j);
@@ -188,7 +188,7 @@ static void test_small_buffer(void **state)
 {
     /* The result is always NUL-terminated and the length fits. */
     char buf[16];
-    size_t n = sl_surface_error_body(SL_SURFACE_OPENAI, 400, NULL, "a long message here", buf,
+    size_t n = sl_surface_error_body(SL_PROTO_OPENAI, 400, NULL, "a long message here", buf,
                                      sizeof buf);
     assert_int_equal(n, sizeof buf - 1);
     assert_int_equal(strlen(buf), n);
@@ -242,7 +242,7 @@ static void test_stream_errors(void **state)
     const char *msg = "upstream \"ant\" failed:\nreset\n\ndata: injected";
     char buf[2048];
 
-    size_t n = sl_surface_stream_error(SL_SURFACE_OPENAI, msg, buf, sizeof buf);
+    size_t n = sl_surface_stream_error(SL_PROTO_OPENAI, msg, buf, sizeof buf);
     json_t *j = parse_event(buf, n, NULL);
     json_t *e = json_object_get(j, "error");
     assert_string_equal(str(e, "message"), msg);
@@ -250,7 +250,7 @@ static void test_stream_errors(void **state)
     assert_true(json_is_null(json_object_get(e, "param")));
     json_decref(j);
 
-    n = sl_surface_stream_error(SL_SURFACE_ANTHROPIC, msg, buf, sizeof buf);
+    n = sl_surface_stream_error(SL_PROTO_ANTHROPIC, msg, buf, sizeof buf);
     j = parse_event(buf, n, "error");
     assert_string_equal(str(j, "type"), "error");
     e = json_object_get(j, "error");
@@ -258,7 +258,7 @@ static void test_stream_errors(void **state)
     assert_string_equal(str(e, "message"), msg);
     json_decref(j);
 
-    n = sl_surface_stream_error(SL_SURFACE_GEMINI, msg, buf, sizeof buf);
+    n = sl_surface_stream_error(SL_PROTO_GEMINI, msg, buf, sizeof buf);
     j = parse_event(buf, n, NULL);
     e = json_object_get(j, "error");
     assert_true(json_is_integer(json_object_get(e, "code")));
@@ -275,8 +275,8 @@ static void test_stream_error_long_message(void **state)
     msg[sizeof msg - 2] = '\0';
     for (int s = 0; s < 3; s++) {
         char buf[2048];
-        size_t n = sl_surface_stream_error((sl_surface)s, msg, buf, sizeof buf);
-        json_t *j = parse_event(buf, n, s == SL_SURFACE_ANTHROPIC ? "error" : NULL);
+        size_t n = sl_surface_stream_error((sl_proto)s, msg, buf, sizeof buf);
+        json_t *j = parse_event(buf, n, s == SL_PROTO_ANTHROPIC ? "error" : NULL);
         json_decref(j);
     }
 }

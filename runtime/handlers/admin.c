@@ -1,0 +1,183 @@
+/*
+ * The admin API. Exists only when the spec has `admin:`; authenticated by
+ * the admin key, which is not a client key, so it cannot be spent on
+ * inference. Read-only (GET): keys with their budgets and current spend,
+ * and spend from the ledger grouped by key, team, model or day. Never
+ * returns hashes.
+ */
+#define _GNU_SOURCE /* strptime, timegm */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "auth/auth.h"
+#include "govern/govern.h"
+#include "handlers/handlers.h"
+#include "ledger/ledger.h"
+#include "proxy/proxy.h"
+#include "proxy/surface.h"
+
+static int path_is(const sl_http_request *r, const char *p)
+{
+    size_t n = strlen(p);
+    return r->path_len == n && memcmp(r->path, p, n) == 0;
+}
+
+/* A time bound from the query: unix seconds or YYYY-MM-DD (UTC); 0 when
+ * absent, -1 when unparsable. */
+static int64_t query_time(const sl_http_request *req, const char *name)
+{
+    size_t vn;
+    const char *raw = sl_http_query_param(req, name, &vn);
+    if (!raw)
+        return 0;
+    char v[32];
+    if (vn == 0 || vn >= sizeof v)
+        return -1;
+    memcpy(v, raw, vn);
+    v[vn] = '\0';
+    struct tm tm = {0};
+    char *end = strptime(v, "%Y-%m-%d", &tm);
+    if (end && *end == '\0')
+        return (int64_t)timegm(&tm);
+    char *e;
+    long long n = strtoll(v, &e, 10);
+    return *e == '\0' && n >= 0 ? (int64_t)n : -1;
+}
+
+static const char *period_name(sl_period p)
+{
+    static const char *const n[] = {"none", "day", "week", "month", "total"};
+    return p <= SL_PERIOD_TOTAL ? n[p] : "none";
+}
+
+static json_t *usd_json(int64_t micros)
+{
+    char b[48];
+    snprintf(b, sizeof b, "%lld.%06lld", (long long)micros / 1000000, (long long)micros % 1000000);
+    return json_string(b);
+}
+
+/* Spend in the current period (since ever for holders without a budget)
+ * and, when there is one, the budget with what remains of it. */
+static json_t *spend_json(const sl_budget *b, const sl_gov_view *v)
+{
+    json_t *o = json_pack("{s:s,s:I,s:I,s:I}", "period",
+                          b->per == SL_PERIOD_NONE ? "total" : period_name(b->per), "spent_micros",
+                          (json_int_t)v->spent_usd, "spent_tokens", (json_int_t)v->spent_tokens,
+                          "reserved_micros", (json_int_t)v->reserved_usd);
+    json_object_set_new(o, "spent_usd", usd_json(v->spent_usd));
+    return o;
+}
+
+static json_t *budget_json(const sl_budget *b, const sl_gov_view *v)
+{
+    if (b->per == SL_PERIOD_NONE)
+        return json_null();
+    json_t *o = json_pack("{s:s,s:I,s:I,s:I}", "per", period_name(b->per), "spent_micros",
+                          (json_int_t)v->spent_usd, "spent_tokens", (json_int_t)v->spent_tokens,
+                          "reserved_micros", (json_int_t)v->reserved_usd);
+    json_object_set_new(o, "spent_usd", usd_json(v->spent_usd));
+    if (b->usd_micros >= 0) {
+        json_object_set_new(o, "limit_usd", usd_json(b->usd_micros));
+        int64_t rem = b->usd_micros - v->spent_usd - v->reserved_usd;
+        json_object_set_new(o, "remaining_usd", usd_json(rem > 0 ? rem : 0));
+    }
+    if (b->tokens >= 0) {
+        json_object_set_new(o, "limit_tokens", json_integer(b->tokens));
+        int64_t rem = b->tokens - v->spent_tokens - v->reserved_tokens;
+        json_object_set_new(o, "remaining_tokens", json_integer(rem > 0 ? rem : 0));
+    }
+    return o;
+}
+
+
+void sl_handle_admin(sl_conn *c, const sl_endpoint *ep, const sl_http_request *req, const char *body,
+                     size_t len)
+{
+    (void)ep;
+    (void)body;
+    (void)len;
+    const sl_table *t = sl_worker_table(sl_conn_worker(c));
+    sl_ledger *ledger = sl_proxy_ledger();
+    if (!t->has_admin) {
+        sl_surface_error(c, SL_PROTO_OPENAI, 404, NULL, NULL, "no admin API: the spec has no 'admin:'");
+        return;
+    }
+    if (!sl_auth_is_admin(t, req)) {
+        sl_surface_error(c, SL_PROTO_OPENAI, 401, "invalid_api_key", NULL, "admin key required");
+        return;
+    }
+    if (req->method != SL_HTTP_GET) {
+        sl_surface_error(c, SL_PROTO_OPENAI, 405, NULL, "Allow: GET\r\n", "use GET");
+        return;
+    }
+    int64_t now = (int64_t)time(NULL);
+    if (path_is(req, "/admin/keys")) {
+        json_t *arr = json_array();
+        for (uint32_t i = 0; i < t->key_count; i++) {
+            const sl_key *k = &t->keys[i];
+            sl_gov_view v;
+            sl_gov_view_key((int)i, now, &v);
+            json_t *models = json_array();
+            if (k->all_models)
+                json_array_append_new(models, json_string("*"));
+            for (uint32_t m = 0; m < k->scope_count; m++)
+                json_array_append_new(models, json_string(t->models[t->scopes[k->scope_first + m]].name));
+            json_t *o = json_pack("{s:s,s:s?,s:o,s:{s:i,s:i},s:o,s:o,s:o}", "name", k->name, "team",
+                                  k->team >= 0 ? t->teams[k->team].name : NULL, "models", models,
+                                  "limits", "rpm", (json_int_t)k->limits.rpm, "tpm",
+                                  (json_int_t)k->limits.tpm, "budget", budget_json(&k->budget, &v),
+                                  "spend", spend_json(&k->budget, &v),
+                                  "expires", k->expires_unix ? json_integer(k->expires_unix) : json_null());
+            json_array_append_new(arr, o);
+        }
+        json_t *teams = json_array();
+        for (uint32_t i = 0; i < t->team_count; i++) {
+            sl_gov_view v;
+            sl_gov_view_team((int)i, now, &v);
+            json_array_append_new(teams, json_pack("{s:s,s:o,s:o}", "name", t->teams[i].name, "budget",
+                                                   budget_json(&t->teams[i].budget, &v), "spend",
+                                                   spend_json(&t->teams[i].budget, &v)));
+        }
+        sl_handlers_respond_json(c, json_pack("{s:o,s:o}", "keys", arr, "teams", teams));
+        return;
+    }
+    if (path_is(req, "/admin/spend")) {
+        char by[16] = "key";
+        size_t byn;
+        const char *byv = sl_http_query_param(req, "by", &byn);
+        if (byv && byn < sizeof by) {
+            memcpy(by, byv, byn);
+            by[byn] = '\0';
+        } else if (byv) {
+            by[0] = '\0'; /* too long: rejected below */
+        }
+        int64_t since = query_time(req, "since"), until = query_time(req, "until");
+        if (since < 0 || until < 0) {
+            sl_surface_error(c, SL_PROTO_OPENAI, 400, NULL, NULL,
+                             "since/until must be unix seconds or YYYY-MM-DD");
+            return;
+        }
+        if (!ledger) {
+            sl_surface_error(c, SL_PROTO_OPENAI, 409, NULL, NULL, "the ledger is off");
+            return;
+        }
+        char err[128] = "";
+        char *js = sl_ledger_spend_json(ledger, by, since, until, err, sizeof err);
+        if (!js) {
+            sl_surface_error(c, SL_PROTO_OPENAI, 400, NULL, NULL, "%s", err);
+            return;
+        }
+        char *out = sl_arena_printf(sl_conn_arena(c), "{\"by\":\"%s\",\"since\":%lld,\"until\":%lld,\"rows\":%s}",
+                                    by, (long long)since, (long long)until, js);
+        free(js);
+        if (!out) {
+            sl_surface_error(c, SL_PROTO_OPENAI, 500, NULL, NULL, "out of memory");
+            return;
+        }
+        sl_conn_respond(c, 200, "application/json", NULL, out, strlen(out));
+        return;
+    }
+    sl_surface_error(c, SL_PROTO_OPENAI, 404, NULL, NULL, "no such admin endpoint");
+}

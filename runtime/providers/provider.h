@@ -1,0 +1,71 @@
+/*
+ * Provider adapters: everything that differs between provider kinds sits
+ * behind one ops struct, so the attempt path never switches on a kind.
+ * An adapter says which operations its kind serves, which wire protocol it
+ * speaks for each, the upstream URL of an operation, how the provider key
+ * is presented and which extra headers go with it, and how the request
+ * travels (libcurl for real providers, in process for the mock). Presets
+ * (groq, azure, bedrock...) are further rows of the same table.
+ */
+#ifndef SLUICE_PROVIDER_H
+#define SLUICE_PROVIDER_H
+
+#include <stddef.h>
+
+#include "core/arena.h"
+#include "core/proto.h"
+#include "http/http.h"
+#include "table.h"
+#include "upstream/upstream.h"
+
+struct ev_loop;
+
+/* One upstream call as an adapter sees it. */
+typedef struct sl_call {
+    sl_arena *arena;                /* the exchange's: URLs and header lines live here */
+    const sl_provider *prov;
+    sl_op op;
+    sl_proto client;                /* the protocol the client speaks */
+    const sl_http_request *req;     /* the client's request: headers an adapter may forward */
+    const char *model;              /* upstream model name */
+    int stream;
+} sl_call;
+
+/* How a request travels. Both transports drive the same callbacks, so the
+ * attempt and relay stages cannot tell them apart. */
+typedef struct sl_transport {
+    void *(*start)(struct ev_loop *loop, sl_upstream *up, const sl_xfer_spec *spec,
+                   const sl_xfer_callbacks *cb, void *ctx);
+    void (*cancel)(void *xfer);
+    void (*resume)(void *xfer);
+} sl_transport;
+
+/* Appends one header line; the adapter never sees the list itself. */
+typedef void (*sl_header_add)(void *ctx, const char *line);
+
+typedef struct sl_provider_ops {
+    const char *kind;
+    /* Does this kind serve `op` at all? */
+    int (*serves)(sl_op op);
+    /* The wire protocol it speaks for `op`. */
+    sl_proto (*proto)(sl_op op);
+    /* The upstream URL (in c->arena), NULL when memory runs out. Built
+     * from the spec and the protocol's own parameters only: nothing of the
+     * client's query string is forwarded. */
+    const char *(*url)(const sl_call *c);
+    /* printf format turning the provider's secret into its auth header
+     * line ("Authorization: Bearer %s"), or NULL when the kind has none. */
+    const char *auth_format;
+    /* Protocol headers besides auth and content type (may be NULL). */
+    void (*headers)(const sl_call *c, sl_header_add add, void *ctx);
+    const sl_transport *transport;
+} sl_provider_ops;
+
+const sl_provider_ops *sl_provider_ops_of(sl_kind k);
+
+/* Shared by the adapters. */
+extern const sl_transport sl_transport_curl;
+extern const sl_provider_ops sl_provider_openai, sl_provider_anthropic, sl_provider_gemini,
+    sl_provider_mock;
+
+#endif

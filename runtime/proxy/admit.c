@@ -1,0 +1,163 @@
+/*
+ * Output limits and worst-case pricing (see admit.h).
+ */
+#include "proxy/admit.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "govern/govern.h"
+
+/* One field holding a limit: absent (0), valid (1, *v set) or refused (-1). */
+static int read_limit(json_t *o, const char *name, int64_t *v, char *err, size_t errlen)
+{
+    json_t *j = json_object_get(o, name);
+    if (!j || json_is_null(j))
+        return 0;
+    if (!json_is_integer(j) || json_integer_value(j) < 1 || json_integer_value(j) > SL_MAX_OUTPUT_TOKENS) {
+        snprintf(err, errlen, "'%s' must be a whole number between 1 and %d", name, SL_MAX_OUTPUT_TOKENS);
+        return -1;
+    }
+    *v = (int64_t)json_integer_value(j);
+    return 1;
+}
+
+/* Two spellings of one limit: either, or both when they agree. */
+static int read_pair(json_t *o, const char *a, const char *b, int64_t *v, char *err, size_t errlen)
+{
+    int64_t va = 0, vb = 0;
+    int ra = read_limit(o, a, &va, err, errlen);
+    if (ra < 0)
+        return -1;
+    int rb = read_limit(o, b, &vb, err, errlen);
+    if (rb < 0)
+        return -1;
+    if (ra && rb && va != vb) {
+        snprintf(err, errlen, "'%s' and '%s' disagree; send one of them", a, b);
+        return -1;
+    }
+    *v = ra ? va : vb;
+    return ra || rb;
+}
+
+/* Extended thinking can make a translator raise the provider's limit to
+ * budget + 4096 (Anthropic wants max_tokens above the budget): reserve
+ * for that. Levels map to at most 16384 budget tokens. */
+static int64_t thinking_budget(json_t *req, sl_proto surface)
+{
+    int64_t b = 0;
+    if (surface == SL_PROTO_ANTHROPIC) {
+        json_t *bt = json_object_get(json_object_get(req, "thinking"), "budget_tokens");
+        if (json_is_integer(bt))
+            b = json_integer_value(bt);
+    } else if (surface == SL_PROTO_OPENAI) {
+        if (json_object_get(req, "reasoning_effort"))
+            b = 16384;
+    } else {
+        json_t *gc = json_object_get(req, "generationConfig");
+        if (!gc)
+            gc = json_object_get(req, "generation_config");
+        json_t *th = json_object_get(gc, "thinkingConfig");
+        if (!th)
+            th = json_object_get(gc, "thinking_config");
+        if (th)
+            b = 16384;
+        json_t *tb = json_object_get(th, "thinkingBudget");
+        if (!tb)
+            tb = json_object_get(th, "thinking_budget");
+        if (json_is_integer(tb) && json_integer_value(tb) > b)
+            b = json_integer_value(tb);
+    }
+    if (b < 0)
+        b = 16384;
+    return b > SL_MAX_OUTPUT_TOKENS ? SL_MAX_OUTPUT_TOKENS : b;
+}
+
+int sl_admit_output_limit(json_t *req, sl_op op, sl_proto surface, int inject, sl_limit *out,
+                          char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (op == SL_OP_COUNT_TOKENS || op == SL_OP_EMBEDDINGS)
+        return 0; /* nothing is generated */
+    int64_t v = 0;
+    int r;
+    json_t *gc = NULL;
+    if (surface == SL_PROTO_GEMINI) {
+        gc = json_object_get(req, "generationConfig");
+        if (!gc)
+            gc = json_object_get(req, "generation_config");
+        r = gc ? read_pair(gc, "maxOutputTokens", "max_output_tokens", &v, err, errlen) : 0;
+    } else if (surface == SL_PROTO_OPENAI) {
+        r = read_pair(req, "max_completion_tokens", "max_tokens", &v, err, errlen);
+    } else {
+        r = read_limit(req, "max_tokens", &v, err, errlen);
+    }
+    if (r < 0)
+        return -1;
+    out->given = r;
+    out->output = r ? v : SL_DEFAULT_OUTPUT_TOKENS;
+    if (!r && inject) {
+        json_t *n = json_integer(SL_DEFAULT_OUTPUT_TOKENS);
+        int rc;
+        if (surface == SL_PROTO_GEMINI) {
+            if (!gc) {
+                gc = json_object();
+                if (!gc || json_object_set_new(req, "generationConfig", gc) != 0) {
+                    json_decref(n);
+                    snprintf(err, errlen, "out of memory");
+                    return -1;
+                }
+            }
+            rc = json_object_set_new(gc, "maxOutputTokens", n);
+        } else {
+            /* OpenAI: the field every current model takes (reasoning
+             * models refuse max_tokens). */
+            rc = json_object_set_new(req, surface == SL_PROTO_OPENAI ? "max_completion_tokens" : "max_tokens", n);
+        }
+        if (rc != 0) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        out->injected = 1;
+    }
+    int64_t tb = thinking_budget(req, surface);
+    out->worst = out->output;
+    if (tb > 0 && out->output <= tb)
+        out->worst = tb + SL_DEFAULT_OUTPUT_TOKENS;
+    return 0;
+}
+
+int sl_admit_usd_budget(const sl_table *t, int key)
+{
+    if (key < 0)
+        return 0;
+    const sl_key *k = &t->keys[key];
+    if (k->budget.per != SL_PERIOD_NONE && k->budget.usd_micros >= 0)
+        return 1;
+    return k->team >= 0 && t->teams[k->team].budget.per != SL_PERIOD_NONE &&
+           t->teams[k->team].budget.usd_micros >= 0;
+}
+
+int64_t sl_admit_price_plan(const sl_table *t, sl_attempt *plan, size_t *n, const char *client_model,
+                            const sl_usage_counts *worst, int usd_budget, int *unpriced_target)
+{
+    int64_t most = 0;
+    size_t kept = 0;
+    *unpriced_target = -1;
+    for (size_t i = 0; i < *n; i++) {
+        const sl_target *tg = &t->targets[plan[i].target];
+        const char *um = sl_route_upstream_model(t, &plan[i], client_model);
+        int priced = 0;
+        int64_t c = sl_gov_cost(t, tg->provider, um, worst, &priced);
+        if (usd_budget && !priced) {
+            if (*unpriced_target < 0)
+                *unpriced_target = (int)plan[i].target;
+            continue;
+        }
+        if (c > most)
+            most = c;
+        plan[kept++] = plan[i];
+    }
+    *n = kept;
+    return most;
+}

@@ -1,0 +1,289 @@
+/*
+ * The exchange's life (see exchange.h): creation with its arena cleanup,
+ * the access log, accounting, and the single finish every exit uses.
+ */
+#include "proxy/exchange.h"
+
+#include <curl/curl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "ledger/ledger.h"
+#include "proxy/proxy.h"
+#include "proxy/surface.h"
+
+/* The response held until its ledger row is committed. Heap-allocated
+ * because the ledger may report after the client (and with it the
+ * exchange's arena) is gone. */
+typedef struct sl_hold {
+    sl_exchange *x;
+    int cancelled;
+} sl_hold;
+
+void sl_exchange_release(sl_exchange *x)
+{
+    ev_timer_stop(sl_worker_loop(x->w), &x->backoff);
+    if (x->xfer) {
+        x->transport->cancel(x->xfer);
+        x->xfer = NULL;
+    }
+    sl_buf_free(&x->last_body);
+    curl_slist_free_all(x->headers);
+    x->headers = NULL;
+    sl_buf_free(&x->resp);
+    sl_relay_free(&x->relay);
+    free(x->xbody);
+    x->xbody = NULL;
+    if (x->json) {
+        json_decref(x->json);
+        x->json = NULL;
+    }
+    if (x->hold) {
+        /* Already settled; only the last bytes were waiting. */
+        x->hold->cancelled = 1;
+        x->hold = NULL;
+    }
+    free(x->held_body);
+    x->held_body = NULL;
+}
+
+static void cleanup(void *p)
+{
+    sl_exchange_release(p);
+}
+
+sl_exchange *sl_exchange_new(sl_conn *c, sl_op op, sl_proto surface, const sl_http_request *req,
+                             const char *body, size_t body_len)
+{
+    sl_arena *arena = sl_conn_arena(c);
+    sl_exchange *x = sl_arena_alloc(arena, sizeof *x);
+    if (!x)
+        return NULL;
+    memset(x, 0, sizeof *x);
+    x->conn = c;
+    x->w = sl_conn_worker(c);
+    x->t = sl_worker_table(x->w);
+    x->arena = arena;
+    x->op = op;
+    x->surface = surface;
+    x->req = req;
+    x->body = body;
+    x->body_len = body_len;
+    x->key = -1;
+    x->retry_after_s = -1;
+    x->started = ev_time();
+    ev_init(&x->backoff, NULL);
+    if (sl_arena_on_reset(arena, cleanup, x) != 0)
+        return NULL;
+    return x;
+}
+
+/* ---- access log ------------------------------------------------------------ */
+
+static void access_log(sl_exchange *x, int status)
+{
+    if (!sl_log_access)
+        return;
+    char line[512];
+    double ms = (ev_time() - x->started) * 1000.0;
+    const sl_http_request *r = x->req;
+    int n = snprintf(line, sizeof line, "%s %.*s %.*s %d model=%s provider=%s upstream_model=%s attempts=%d ms=%.1f",
+                     sl_conn_peer(x->conn), (int)r->method_len, r->method_str, (int)r->path_len,
+                     r->path, status, x->client_model ? x->client_model : "-",
+                     x->prov ? x->prov->name : "-", x->upstream_model ? x->upstream_model : "-",
+                     x->attempts.tries, ms);
+    if (x->key >= 0 && n > 0 && (size_t)n < sizeof line)
+        n += snprintf(line + n, sizeof line - (size_t)n, " key=%s", x->t->keys[x->key].name);
+    if (n > (int)sizeof line - 1)
+        n = (int)sizeof line - 1;
+    sl_log_access_line(line, n);
+}
+
+/* ---- accounting --------------------------------------------------------------
+ *
+ * Every admitted request is settled exactly once: its reservation is
+ * replaced by the real cost, or, when the provider reported nothing, by an
+ * estimate from what was sent and delivered (marked as such), and one
+ * ledger row is queued. */
+
+static sl_ledger_row *account(sl_exchange *x, const sl_finish *f)
+{
+    if (!x->admitted || x->accounted)
+        return NULL;
+    x->accounted = 1;
+    sl_usage_counts u = {0};
+    int estimated = 0;
+    int ok = f->status >= 200 && f->status < 300;
+    if (f->usage && f->usage->have) {
+        u = *f->usage;
+        /* A stream cut short reports only what its first event said
+         * (Anthropic's message_start says output_tokens: 1): charge at
+         * least one token per event that went out. */
+        if (x->streaming && !f->complete && u.output < f->events) {
+            u.output = f->events;
+            estimated = 1;
+        }
+    } else if (x->streaming || (ok && x->prov && x->op != SL_OP_COUNT_TOKENS)) {
+        /* Delivered without a usage report: never free. */
+        u.input = sl_usage_estimate_tokens(x->body_len);
+        u.output = x->streaming ? (f->usage && f->usage->output ? f->usage->output : f->events)
+                                : sl_usage_estimate_tokens(f->delivered);
+        estimated = 1;
+    }
+    int priced = 0;
+    int64_t cost = 0;
+    if (x->prov)
+        cost = sl_gov_cost(x->t, (uint16_t)(x->prov - x->t->providers), x->upstream_model, &u, &priced);
+    int64_t tokens = u.input + u.output + u.cache_read + u.cache_write;
+    sl_gov_settle(&x->ticket, cost, tokens, (int64_t)time(NULL));
+
+    sl_ledger_row *r = sl_arena_alloc(x->arena, sizeof *r);
+    if (!r)
+        return NULL;
+    memset(r, 0, sizeof *r);
+    r->ts_ms = (int64_t)(x->started * 1000.0);
+    if (x->key >= 0) {
+        const sl_key *k = &x->t->keys[x->key];
+        snprintf(r->key, sizeof r->key, "%s", k->name);
+        if (k->team >= 0)
+            snprintf(r->team, sizeof r->team, "%s", x->t->teams[k->team].name);
+    }
+    snprintf(r->model, sizeof r->model, "%s", x->client_model ? x->client_model : "");
+    snprintf(r->provider, sizeof r->provider, "%s", x->prov ? x->prov->name : "");
+    snprintf(r->upstream_model, sizeof r->upstream_model, "%s", x->upstream_model ? x->upstream_model : "");
+    r->status = f->status;
+    r->input_tokens = u.input;
+    r->output_tokens = u.output;
+    r->cache_read_tokens = u.cache_read;
+    r->cache_write_tokens = u.cache_write;
+    r->cost_micros = cost;
+    r->latency_ms = (ev_time() - x->started) * 1000.0;
+    r->ttfb_ms = x->ttfb_ms;
+    r->attempts = x->attempts.tries;
+    r->stream = x->stream;
+    r->estimated = estimated;
+    return r;
+}
+
+static int key_has_budget(const sl_table *t, int key)
+{
+    if (key < 0)
+        return 0;
+    const sl_key *k = &t->keys[key];
+    return k->budget.per != SL_PERIOD_NONE ||
+           (k->team >= 0 && t->teams[k->team].budget.per != SL_PERIOD_NONE);
+}
+
+/* ---- the finish ---------------------------------------------------------------- */
+
+static void send_final(sl_exchange *x, int kind, int status, const char *ctype, const char *headers,
+                       char *body, size_t len, const char *error)
+{
+    sl_conn *c = x->conn;
+    sl_proto surface = x->surface;
+    sl_exchange_release(x);
+    switch ((sl_finish_kind)kind) {
+    case SL_FINISH_RESPOND:
+        sl_conn_respond(c, status, ctype ? ctype : "application/json", headers, body ? body : "", len);
+        break;
+    case SL_FINISH_STREAM_END:
+        sl_conn_stream_end(c, 1);
+        break;
+    case SL_FINISH_STREAM_ABORT: {
+        char ev[1024];
+        size_t n = sl_surface_stream_error(surface, error ? error : "upstream stream failed", ev, sizeof ev);
+        sl_conn_stream_write(c, ev, n);
+        sl_conn_stream_end(c, 0);
+        break;
+    }
+    case SL_FINISH_GONE:
+        break;
+    }
+    free(body);
+}
+
+static void hold_done(void *ctx)
+{
+    sl_hold *h = ctx;
+    if (!h->cancelled) {
+        sl_exchange *x = h->x;
+        x->hold = NULL;
+        char *body = x->held_body;
+        x->held_body = NULL;
+        send_final(x, x->held_kind, x->held_status, x->held_ctype, x->held_headers, body, x->held_len,
+                   NULL);
+    }
+    free(h);
+}
+
+/* Successful answers to budgeted keys keep their last bytes until the
+ * ledger row is committed, so a kill -9 cannot lose spend the client saw. */
+static int hold_for_ledger(sl_exchange *x, const sl_finish *f, const sl_ledger_row *r)
+{
+    sl_ledger *l = sl_proxy_ledger();
+    sl_ledger_notifier *n = sl_proxy_notifier(x->w);
+    int mode = sl_proxy_ledger_wait();
+    int wait = mode == SL_LEDGER_WAIT_ALL || (mode == SL_LEDGER_WAIT_BUDGET && key_has_budget(x->t, x->key));
+    if (!r || !l || !n || !wait || f->kind == SL_FINISH_GONE || f->kind == SL_FINISH_STREAM_ABORT ||
+        (r->input_tokens + r->output_tokens + r->cache_read_tokens + r->cache_write_tokens) <= 0)
+        return 0;
+    sl_hold *h = malloc(sizeof *h);
+    if (!h)
+        return 0;
+    h->x = x;
+    h->cancelled = 0;
+    x->held_kind = f->kind;
+    x->held_status = f->status;
+    x->held_ctype = f->ctype;
+    x->held_headers = f->headers;
+    x->held_body = f->body;
+    x->held_len = f->len;
+    if (sl_ledger_submit(l, r, n, hold_done, h) != 0) {
+        x->held_body = NULL;
+        free(h);
+        return 0;
+    }
+    x->hold = h;
+    return 1;
+}
+
+void sl_exchange_finish(sl_exchange *x, sl_finish *f)
+{
+    access_log(x, f->status);
+    if (f->kind == SL_FINISH_GONE)
+        sl_attempts_abandon(&x->attempts);
+    sl_ledger_row *r = account(x, f);
+    int ok = f->status >= 200 && f->status < 300;
+    if (ok && hold_for_ledger(x, f, r))
+        return;
+    if (r && sl_proxy_ledger())
+        sl_ledger_submit(sl_proxy_ledger(), r, NULL, NULL, NULL);
+    send_final(x, f->kind, f->status, f->ctype, f->headers, f->body, f->len, f->error);
+}
+
+void sl_exchange_fail(sl_exchange *x, int status, const char *code, const char *headers,
+                      const char *fmt, ...)
+{
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    char *body = malloc(2048);
+    size_t n = body ? sl_surface_error_body(x->surface, status, code, msg, body, 2048) : 0;
+    sl_finish f = {.kind = SL_FINISH_RESPOND, .status = status, .ctype = "application/json",
+                   .headers = headers, .body = body, .len = n};
+    sl_exchange_finish(x, &f);
+}
+
+const char *sl_exchange_headers(sl_exchange *x, const char *extra)
+{
+    const sl_model_entry *e = x->attempts.plan_len ? sl_attempts_entry(&x->attempts) : NULL;
+    return sl_arena_printf(x->arena, "x-sluice-model: %s\r\nx-sluice-provider: %s\r\nx-sluice-attempts: %d\r\n%s",
+                           e ? e->name : "-", x->prov ? x->prov->name : "-", x->attempts.tries,
+                           extra ? extra : "");
+}

@@ -1,0 +1,470 @@
+/*
+ * One try after another (see forward.h). Same-protocol traffic is a
+ * pass-through: the body goes upstream byte for byte except the top-level
+ * "model" value, spliced in place when the spec renames it, and the usage
+ * request sluice adds. A streamed 2xx answer is relayed as each piece
+ * arrives; anything else (non-stream bodies, error statuses) is held until
+ * complete so a failed try can still move to the next target before the
+ * client has seen a byte. Once bytes have gone out, a failure ends the
+ * stream with an error event in the client's protocol and a truncated
+ * body, never a clean-looking end.
+ */
+#include "proxy/forward.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json/json_out.h"
+#include "core/log.h"
+#include "json/json_scan.h"
+#include "proxy/proxy.h"
+#include "route/health.h"
+#include "translate/translate.h"
+
+/* Largest non-streamed upstream body held before answering. */
+#define MAX_BUFFERED_BODY (64u * 1024 * 1024)
+
+static const sl_xfer_callbacks xfer_cb;
+static const sl_conn_hooks conn_hooks;
+
+/* ---- the upstream request ------------------------------------------------- */
+
+/* OpenAI streams report usage only when asked, and the ledger needs it
+ * whatever the client asked: sluice asks, and the relay hides the answer
+ * from a client that did not. The common case (no stream_options at all)
+ * inserts the member after the opening brace and leaves every other byte
+ * alone; a client that sent stream_options gets them re-serialised with
+ * include_usage forced on. */
+static int ask_usage(sl_exchange *x, const char **body, size_t *len)
+{
+    if (!json_object_get(x->json, "stream_options")) {
+        static const char opt[] = "\"stream_options\":{\"include_usage\":true},";
+        const char *b = *body;
+        size_t n = *len, i = 0;
+        while (i < n && b[i] != '{')
+            i++;
+        if (i == n)
+            return 0;
+        char *nb = sl_arena_alloc(x->arena, n + sizeof opt);
+        if (!nb)
+            return -1;
+        memcpy(nb, b, i + 1);
+        memcpy(nb + i + 1, opt, sizeof opt - 1);
+        memcpy(nb + i + sizeof opt, b + i + 1, n - i - 1);
+        *len = n + sizeof opt - 1;
+        nb[*len] = '\0';
+        *body = nb;
+        return 0;
+    }
+    json_t *copy = json_deep_copy(x->json);
+    json_t *so = copy ? json_object_get(copy, "stream_options") : NULL;
+    if (!copy || !json_is_object(so) || json_object_set_new(so, "include_usage", json_true()) != 0) {
+        if (copy && so && !json_is_object(so)) {
+            json_decref(copy);
+            return 1; /* not an object: the upstream will refuse it as the client sent it */
+        }
+        json_decref(copy);
+        return -1;
+    }
+    json_object_set_new(copy, "model", json_string(x->upstream_model));
+    char *js = sl_json_dumps(copy, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(copy);
+    if (!js)
+        return -1;
+    *len = strlen(js);
+    *body = sl_arena_strndup(x->arena, js, *len);
+    free(js);
+    return *body ? 2 : -1;
+}
+
+/* The client's bytes with the model replaced when the spec renames it. */
+static int passthrough_body(sl_exchange *x, const char **out, size_t *out_len)
+{
+    const char *b = x->body;
+    size_t n = x->body_len;
+    int strip = x->stream && x->op == SL_OP_CHAT && x->up_proto == SL_PROTO_OPENAI && !x->client_usage;
+    if (strip) {
+        int rc = ask_usage(x, &b, &n);
+        if (rc < 0)
+            return -1;
+        if (rc == 2) { /* re-serialised with the upstream model already */
+            *out = b;
+            *out_len = n;
+            return 0;
+        }
+    }
+    if (strcmp(x->upstream_model, x->client_model) == 0) {
+        *out = b;
+        *out_len = n;
+        return 0;
+    }
+    size_t s, e;
+    char *quoted = sl_json_quote(x->arena, x->upstream_model, strlen(x->upstream_model));
+    if (!quoted)
+        return -1;
+    if (sl_json_find_member(b, n, "model", &s, &e) == 0) {
+        char *nb = sl_json_splice(x->arena, b, n, s, e, quoted, strlen(quoted), out_len);
+        *out = nb;
+        return nb ? 0 : -1;
+    }
+    /* Escaped member names: re-serialise (rare; keeps correctness). */
+    json_t *copy = json_deep_copy(x->json);
+    if (!copy)
+        return -1;
+    json_object_set_new(copy, "model", json_string(x->upstream_model));
+    if (strip) {
+        json_t *so = json_object_get(copy, "stream_options");
+        if (!so)
+            json_object_set_new(copy, "stream_options", json_pack("{s:b}", "include_usage", 1));
+    }
+    char *js = sl_json_dumps(copy, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(copy);
+    if (!js)
+        return -1;
+    *out_len = strlen(js);
+    *out = sl_arena_strndup(x->arena, js, *out_len);
+    free(js);
+    return *out ? 0 : -1;
+}
+
+/* Appends a header line; on allocation failure the list is kept and the
+ * try is marked so it fails instead of going out without, say, the
+ * provider key or Content-Type. */
+static void add_header(void *ctx, const char *line)
+{
+    sl_exchange *x = ctx;
+    struct curl_slist *l = line ? curl_slist_append(x->headers, line) : NULL;
+    if (l)
+        x->headers = l;
+    else
+        x->headers_failed = 1;
+}
+
+/* count_tokens where the provider cannot count: an estimate, said so. */
+static void answer_token_estimate(sl_exchange *x)
+{
+    char *body = malloc(64);
+    int n = body ? snprintf(body, 64, "{\"input_tokens\":%ld}", sl_translate_estimate_tokens(x->json)) : 0;
+    sl_finish f = {.kind = SL_FINISH_RESPOND, .status = 200, .ctype = "application/json",
+                   .headers = sl_exchange_headers(x, "x-sluice-estimate: true\r\n"), .body = body,
+                   .len = n > 0 ? (size_t)n : 0, .complete = 1};
+    sl_exchange_finish(x, &f);
+}
+
+static void try_start(void *ctx, const sl_attempt *a)
+{
+    sl_exchange *x = ctx;
+    const sl_table *t = x->t;
+    const sl_target *tg = &t->targets[a->target];
+    x->prov = &t->providers[tg->provider];
+    x->pops = sl_provider_ops_of(x->prov->kind);
+    x->transport = x->pops->transport;
+    x->upstream_model = sl_route_upstream_model(t, a, x->client_model);
+    x->up_proto = x->pops->proto(x->op);
+    x->status = 0;
+    sl_relay_free(&x->relay);
+
+    if (x->op == SL_OP_COUNT_TOKENS && x->up_proto != SL_PROTO_ANTHROPIC) {
+        answer_token_estimate(x);
+        return;
+    }
+    const char *body;
+    size_t body_len;
+    if (x->up_proto != x->surface) {
+        char err[256] = "";
+        free(x->xbody);
+        x->xbody = sl_translate_request(x->surface, x->up_proto, x->json, x->upstream_model, x->stream,
+                                        err, sizeof err);
+        if (!x->xbody) {
+            sl_exchange_fail(x, 400, "invalid_request", NULL, "%s", err[0] ? err : "request cannot be translated");
+            return;
+        }
+        body = x->xbody;
+        body_len = strlen(x->xbody);
+    } else if (x->up_proto == SL_PROTO_GEMINI) {
+        body = x->body; /* the model is in the URL */
+        body_len = x->body_len;
+    } else if (passthrough_body(x, &body, &body_len) != 0) {
+        sl_exchange_fail(x, 500, NULL, NULL, "out of memory");
+        return;
+    }
+    if (x->stream) {
+        sl_relay_cfg cfg = {.up = x->up_proto, .client = x->surface, .legacy = x->legacy,
+                            .strip_usage = x->surface == SL_PROTO_OPENAI && !x->client_usage,
+                            .client_model = x->client_model};
+        if (sl_relay_init(&x->relay, &cfg) != 0) {
+            sl_exchange_fail(x, 500, NULL, NULL, "out of memory");
+            return;
+        }
+    }
+    sl_call call = {.arena = x->arena, .prov = x->prov, .op = x->op, .client = x->surface,
+                    .req = x->req, .model = x->upstream_model, .stream = x->stream};
+    const char *url = x->pops->url(&call);
+    curl_slist_free_all(x->headers);
+    x->headers = NULL;
+    x->headers_failed = 0;
+    add_header(x, "Content-Type: application/json");
+    /* curl would otherwise send Expect: 100-continue for large bodies and
+     * wait a round trip (or a second) for an answer. */
+    add_header(x, "Expect:");
+    add_header(x, "User-Agent: sluice/" SLUICE_VERSION);
+    if (x->stream)
+        add_header(x, "Accept: text/event-stream");
+    const char *auth = sl_proxy_auth_line(tg->provider);
+    if (auth)
+        add_header(x, auth);
+    if (x->pops->headers)
+        x->pops->headers(&call, add_header, x);
+    if (!url || !x->headers || x->headers_failed) {
+        sl_exchange_fail(x, 500, NULL, NULL, "out of memory");
+        return;
+    }
+    sl_xfer_spec spec = {
+        .url = url,
+        .headers = x->headers,
+        .body = body,
+        .body_len = body_len,
+        .connect_ms = x->prov->connect_ms,
+        .first_byte_ms = x->prov->first_byte_ms,
+        .idle_ms = x->prov->idle_ms,
+        .total_ms = x->prov->total_ms,
+    };
+    x->xfer = x->transport->start(sl_worker_loop(x->w), sl_worker_upstream(x->w), &spec, &xfer_cb, x);
+    if (!x->xfer)
+        sl_exchange_fail(x, 500, NULL, NULL, "cannot start upstream request");
+}
+
+/* ---- waiting and giving up ------------------------------------------------ */
+
+static void backoff_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    sl_exchange *x = t->data;
+    sl_attempts_resume(&x->attempts);
+}
+
+static void try_wait(void *ctx, uint32_t ms)
+{
+    sl_exchange *x = ctx;
+    ev_timer_set(&x->backoff, (double)ms / 1000.0, 0.);
+    ev_timer_start(sl_worker_loop(x->w), &x->backoff);
+}
+
+/* Answers with the best failure kept: the last upstream HTTP answer
+ * unchanged (translated for a client of another protocol), or sluice's own
+ * 502/504 naming every failed try. */
+static void try_exhausted(void *ctx)
+{
+    sl_exchange *x = ctx;
+    if (x->last_status) {
+        sl_finish f = {.kind = SL_FINISH_RESPOND, .status = x->last_status,
+                       .ctype = x->last_ctype[0] ? x->last_ctype : "application/json",
+                       .headers = sl_exchange_headers(x, x->last_pass), .body = x->last_body.data,
+                       .len = x->last_body.len};
+        memset(&x->last_body, 0, sizeof x->last_body);
+        sl_relay_error_body(x->last_proto, x->surface, &f.status, &f.body, &f.len, &f.ctype);
+        sl_exchange_finish(x, &f);
+        return;
+    }
+    int timeout = x->last_result == SL_XFER_TIMEOUT_FIRST_BYTE || x->last_result == SL_XFER_TIMEOUT_IDLE ||
+                  x->last_result == SL_XFER_TIMEOUT_TOTAL;
+    sl_exchange_fail(x, timeout ? 504 : 502, "upstream_failed", sl_exchange_headers(x, NULL),
+                     "all upstream attempts failed: %s", x->attempts.failures);
+}
+
+static const sl_attempt_ops attempt_ops = {try_start, try_wait, try_exhausted};
+
+void sl_forward_plan(sl_exchange *x, const sl_attempt *plan, size_t n)
+{
+    unsigned seed = (unsigned)(uintptr_t)x ^ (unsigned)sl_health_now_ms();
+    sl_attempts_init(&x->attempts, x->t, plan, n, &attempt_ops, x, seed);
+    ev_init(&x->backoff, backoff_cb);
+    x->backoff.data = x;
+}
+
+void sl_forward_begin(sl_exchange *x)
+{
+    sl_conn_set_exchange(x->conn, x, &conn_hooks);
+    sl_attempts_begin(&x->attempts);
+}
+
+/* ---- transfer callbacks ---------------------------------------------------- */
+
+static void on_head(void *ctx, const sl_xfer_head *h)
+{
+    sl_exchange *x = ctx;
+    x->status = h->status;
+    x->content_type[0] = '\0';
+    if (h->content_type)
+        snprintf(x->content_type, sizeof x->content_type, "%s", h->content_type);
+    x->passthrough = sl_arena_strndup(x->arena, h->passthrough, h->passthrough_len);
+    x->retry_after_s = h->retry_after_s;
+}
+
+static size_t on_data(void *ctx, const char *p, size_t n)
+{
+    sl_exchange *x = ctx;
+    if (!(x->stream && x->status >= 200 && x->status < 300)) {
+        if (x->resp.len + n > MAX_BUFFERED_BODY || sl_buf_append(&x->resp, p, n) != 0)
+            return 0;
+        return n;
+    }
+    if (sl_conn_out_pending(x->conn) > SL_CONN_HIGH_WATER)
+        return SL_XFER_PAUSE;
+    const char *out;
+    size_t on;
+    if (sl_relay_feed(&x->relay, p, n, &out, &on) != 0)
+        return 0; /* x->relay.error says why; on_done reports it */
+    if (on == 0)
+        return n;
+    if (!x->streaming) {
+        /* First client bytes of a good stream: commit to this try. From
+         * here on a failure can no longer move to another target. */
+        x->streaming = 1;
+        x->ttfb_ms = (ev_time() - x->started) * 1000.0;
+        const char *ct = x->relay.xl || !x->content_type[0] ? "text/event-stream" : x->content_type;
+        if (sl_conn_stream_begin(x->conn, x->status, ct, sl_exchange_headers(x, x->passthrough)) != 0)
+            return 0;
+    }
+    if (sl_conn_stream_write(x->conn, out, on) != 0)
+        return 0; /* client gone: the abort hook follows from the loop */
+    return n;
+}
+
+static void stream_done(sl_exchange *x, sl_xfer_result r)
+{
+    int clean = r == SL_XFER_OK && !x->relay.error;
+    if (clean) {
+        const char *out;
+        size_t on;
+        if (sl_relay_finish(&x->relay, &out, &on) != 0)
+            clean = 0;
+        if (on && sl_conn_stream_write(x->conn, out, on) != 0)
+            clean = 0;
+    }
+    sl_attempts_report(&x->attempts, clean);
+    sl_usage_counts u;
+    int64_t events;
+    sl_relay_usage(&x->relay, &u, &events);
+    sl_finish f = {.kind = clean ? SL_FINISH_STREAM_END : SL_FINISH_STREAM_ABORT,
+                   .status = clean ? x->status : 502, .usage = &u, .events = events, .complete = clean};
+    char msg[256];
+    if (!clean) {
+        snprintf(msg, sizeof msg, "upstream stream from provider '%s' failed: %s", x->prov->name,
+                 x->relay.error ? "malformed stream"
+                 : r == SL_XFER_OK ? "truncated stream" : sl_xfer_result_name(r));
+        sl_log_warn("%s", msg);
+        f.error = msg;
+    }
+    sl_exchange_finish(x, &f);
+}
+
+static void on_done(void *ctx, sl_xfer_result r, const char *detail)
+{
+    (void)detail;
+    sl_exchange *x = ctx;
+    x->xfer = NULL;
+    if (x->streaming) {
+        stream_done(x, r);
+        return;
+    }
+    if (r == SL_XFER_OK && x->status >= 300 && x->status < 400) {
+        /* Redirects are never followed (the spec alone names upstreams),
+         * and their bodies may name internal hosts: report, don't relay. */
+        sl_attempts_report(&x->attempts, 0);
+        sl_buf_clear(&x->resp);
+        sl_exchange_fail(x, 502, "upstream_redirect", sl_exchange_headers(x, NULL),
+                         "provider '%s' answered with a redirect (HTTP %d), which sluice does not follow",
+                         x->prov->name, x->status);
+        return;
+    }
+    if (r == SL_XFER_OK) {
+        sl_attempts_report(&x->attempts, !sl_attempts_status_is_target_failure(x->status));
+        if (sl_attempts_retry_status(&x->attempts, x->status)) {
+            /* Keep this answer in case it is the last word. */
+            sl_buf_free(&x->last_body);
+            x->last_body = x->resp;
+            memset(&x->resp, 0, sizeof x->resp);
+            x->last_status = x->status;
+            x->last_proto = x->up_proto;
+            snprintf(x->last_ctype, sizeof x->last_ctype, "%s", x->content_type);
+            x->last_pass = x->passthrough;
+            x->last_result = SL_XFER_OK;
+            char why[32];
+            snprintf(why, sizeof why, "HTTP %d", x->status);
+            sl_attempts_next(&x->attempts, x->prov->name, why, x->retry_after_s);
+            return;
+        }
+        /* The final answer, success or not. */
+        if (x->ttfb_ms == 0)
+            x->ttfb_ms = (ev_time() - x->started) * 1000.0;
+        sl_finish f = {.kind = SL_FINISH_RESPOND, .status = x->status,
+                       .ctype = x->content_type[0] ? x->content_type : "application/json",
+                       .headers = sl_exchange_headers(x, x->passthrough), .body = x->resp.data,
+                       .len = x->resp.len, .complete = 1};
+        memset(&x->resp, 0, sizeof x->resp);
+        sl_usage_counts u = {0};
+        if (x->status >= 200 && x->status < 300) {
+            sl_relay_cfg cfg = {.up = x->up_proto, .client = x->surface, .legacy = x->legacy,
+                                .client_model = x->client_model};
+            char err[256] = "";
+            if (sl_relay_body(&cfg, &f.body, &f.len, &u, err, sizeof err) != 0) {
+                free(f.body);
+                sl_exchange_fail(x, 502, "bad_upstream_response", NULL,
+                                 "provider '%s' sent a response sluice cannot read: %s", x->prov->name, err);
+                return;
+            }
+            if (x->up_proto != x->surface)
+                f.ctype = "application/json";
+        } else {
+            sl_relay_error_body(x->up_proto, x->surface, &f.status, &f.body, &f.len, &f.ctype);
+        }
+        f.usage = &u;
+        f.delivered = f.len;
+        sl_exchange_finish(x, &f);
+        return;
+    }
+    sl_attempts_report(&x->attempts, 0);
+    sl_buf_clear(&x->resp);
+    /* A transport failure supersedes an older HTTP answer: the client
+     * should hear about the most recent state of the world. */
+    x->last_status = 0;
+    x->last_result = r;
+    if (sl_attempts_retry_xfer(&x->attempts, r)) {
+        sl_attempts_next(&x->attempts, x->prov->name, sl_xfer_result_name(r), -1);
+        return;
+    }
+    sl_attempts_note(&x->attempts, x->prov->name, sl_xfer_result_name(r));
+    try_exhausted(x);
+}
+
+static const sl_xfer_callbacks xfer_cb = {on_head, on_data, on_done};
+
+/* ---- connection hooks -------------------------------------------------------- */
+
+static void hook_abort(void *ex)
+{
+    sl_exchange *x = ex;
+    if (x->hold) {
+        sl_exchange_release(x); /* settled already; only the last bytes waited */
+        return;
+    }
+    sl_usage_counts u;
+    int64_t events;
+    sl_relay_usage(&x->relay, &u, &events);
+    sl_finish f = {.kind = SL_FINISH_GONE, .status = 499, /* as nginx logs it */
+                   .usage = &u, .events = events};
+    sl_exchange_finish(x, &f);
+}
+
+static void hook_drained(void *ex)
+{
+    sl_exchange *x = ex;
+    if (x->xfer)
+        x->transport->resume(x->xfer);
+}
+
+static const sl_conn_hooks conn_hooks = {hook_abort, hook_drained};

@@ -1,0 +1,237 @@
+/*
+ * Request-side stages of an inference call (see inference.h). Each step
+ * that refuses ends the exchange through sl_exchange_fail(), the one exit.
+ */
+#include "proxy/inference.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "auth/auth.h"
+#include "json/json_out.h"
+#include "proxy/admit.h"
+#include "proxy/exchange.h"
+#include "proxy/forward.h"
+#include "proxy/legacy.h"
+#include "proxy/proxy.h"
+#include "proxy/surface.h"
+#include "upstream/upstream.h"
+
+/* Parses the body; 0, or -1 after answering. */
+static int parse_body(sl_exchange *x)
+{
+    json_error_t jerr;
+    x->json = json_loadb(x->body, x->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!x->json) /* jansson reports some failed allocations as syntax
+                   * errors: a second parse tells them apart */
+        x->json = json_loadb(x->body, x->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    /* jansson reports a failed allocation as out_of_memory, or (inside its
+     * unpacking) as an error with no text at all: neither is the client's
+     * fault. */
+    if (!x->json && (json_error_code(&jerr) == json_error_out_of_memory || jerr.text[0] == '\0')) {
+        sl_exchange_fail(x, 503, "overloaded", NULL, "out of memory; retry shortly");
+        return -1;
+    }
+    if (!x->json) {
+        sl_exchange_fail(x, 400, "invalid_json", NULL, "request body is not valid JSON: %s (line %d, column %d)",
+                         jerr.text, jerr.line, jerr.column);
+        return -1;
+    }
+    if (!json_is_object(x->json)) {
+        sl_exchange_fail(x, 400, "invalid_request", NULL, "request body must be a JSON object");
+        return -1;
+    }
+    return 0;
+}
+
+/* The client's body is re-serialised from x->json (legacy conversion,
+ * an injected output limit). */
+static int reserialise(sl_exchange *x)
+{
+    char *js = sl_json_dumps(x->json, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (!js) {
+        sl_exchange_fail(x, 500, NULL, NULL, "out of memory");
+        return -1;
+    }
+    x->body_len = strlen(js);
+    x->body = sl_arena_strndup(x->arena, js, x->body_len);
+    free(js);
+    if (!x->body) {
+        sl_exchange_fail(x, 500, NULL, NULL, "out of memory");
+        return -1;
+    }
+    /* client_model pointed into the old JSON only through x->json, which
+     * is unchanged: still valid. */
+    return 0;
+}
+
+/* The model name: from the path for Gemini, else the body's "model". */
+static int read_model(sl_exchange *x, size_t *model_len)
+{
+    const sl_http_request *req = x->req;
+    if (x->op == SL_OP_GENERATE) {
+        /* /v1beta/models/{model}:generateContent | :streamGenerateContent */
+        const char *m = req->path + 15;
+        size_t mn = req->path_len - 15;
+        const char *colon = memchr(m, ':', mn);
+        size_t verb_len = colon ? mn - (size_t)(colon - m) - 1 : 0;
+        const char *verb = colon ? colon + 1 : "";
+        if (!colon || colon == m) {
+            sl_exchange_fail(x, 404, NULL, NULL, "expected /v1beta/models/{model}:generateContent");
+            return -1;
+        }
+        if (verb_len == 21 && memcmp(verb, "streamGenerateContent", 21) == 0) {
+            x->stream = 1;
+        } else if (!(verb_len == 15 && memcmp(verb, "generateContent", 15) == 0)) {
+            sl_exchange_fail(x, 404, NULL, NULL, "only :generateContent and :streamGenerateContent are served");
+            return -1;
+        }
+        int n = 0;
+        char *name = curl_easy_unescape(NULL, m, (int)(colon - m), &n);
+        x->client_model = name ? sl_arena_strndup(x->arena, name, (size_t)n) : NULL;
+        curl_free(name);
+        if (!x->client_model) {
+            sl_exchange_fail(x, 500, NULL, NULL, "out of memory");
+            return -1;
+        }
+        *model_len = (size_t)n;
+        return 0;
+    }
+    json_t *model = json_object_get(x->json, "model");
+    if (!json_is_string(model) || json_string_length(model) == 0) {
+        sl_exchange_fail(x, 400, "invalid_request", NULL, "'model' is required and must be a string");
+        return -1;
+    }
+    x->client_model = json_string_value(model);
+    *model_len = json_string_length(model);
+    x->stream = json_is_true(json_object_get(x->json, "stream"));
+    return 0;
+}
+
+/* Routes, filters the plan to targets that serve the operation (and, under
+ * a USD budget, have a price), admits. 0, or -1 after answering. */
+static int route_and_admit(sl_exchange *x, size_t model_len)
+{
+    const sl_table *t = x->t;
+    int entry = sl_route_lookup(t, x->client_model, model_len);
+    if (entry < 0) {
+        sl_exchange_fail(x, 404, "model_not_found", NULL, "model '%s' is not served by this gateway",
+                         x->client_model);
+        return -1;
+    }
+    if (!sl_auth_allows(t, x->key, (uint32_t)entry)) {
+        sl_exchange_fail(x, 403, "model_not_allowed", NULL, "this API key may not use model '%s'", x->client_model);
+        return -1;
+    }
+    sl_attempt all[SL_MAX_ATTEMPTS], plan[SL_MAX_ATTEMPTS];
+    sl_router *router = sl_proxy_router(x->w);
+    size_t n = router ? sl_route_plan(router, (uint32_t)entry, all, SL_MAX_ATTEMPTS) : 0, kept = 0;
+    const sl_provider *skipped = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const sl_provider *p = &t->providers[t->targets[all[i].target].provider];
+        if (sl_provider_ops_of(p->kind)->serves(x->op))
+            plan[kept++] = all[i];
+        else
+            skipped = p;
+    }
+    if (kept == 0) {
+        sl_exchange_fail(x, 400, "unsupported_route", NULL,
+                         "model '%s' is served by provider '%s', which does not speak the %s API", x->client_model,
+                         skipped ? skipped->name : "?", sl_proto_name(x->surface));
+        return -1;
+    }
+
+    /* One output limit for admission and the upstream request alike. */
+    sl_limit lim;
+    char err[160];
+    int budgeted = x->key >= 0 && (t->keys[x->key].budget.per != SL_PERIOD_NONE ||
+                                   (t->keys[x->key].team >= 0 && t->teams[t->keys[x->key].team].budget.per != SL_PERIOD_NONE));
+    if (sl_admit_output_limit(x->json, x->op, x->surface, budgeted, &lim, err, sizeof err) != 0) {
+        sl_exchange_fail(x, 400, "invalid_request", NULL, "%s", err);
+        return -1;
+    }
+    if (lim.injected && reserialise(x) != 0)
+        return -1;
+
+    int64_t in = sl_usage_estimate_tokens(x->body_len);
+    sl_usage_counts worst = {.input = in, .output = lim.worst};
+    int unpriced;
+    int64_t est_usd = sl_admit_price_plan(t, plan, &kept, x->client_model, &worst,
+                                          sl_admit_usd_budget(t, x->key), &unpriced);
+    if (kept == 0) {
+        const sl_target *tg = &t->targets[unpriced];
+        sl_attempt a = {.entry = (uint32_t)entry, .target = (uint32_t)unpriced};
+        sl_exchange_fail(x, 400, "model_not_priced", NULL,
+                         "model '%s' (provider '%s', upstream model '%s') has no price in this gateway's spec, "
+                         "and this key's budget is in USD",
+                         x->client_model, t->providers[tg->provider].name,
+                         sl_route_upstream_model(t, &a, x->client_model));
+        return -1;
+    }
+    int retry_after;
+    const char *why;
+    sl_gov_verdict v = sl_gov_admit(x->key, est_usd, in + lim.worst, (int64_t)time(NULL), &x->ticket,
+                                    &retry_after, &why);
+    if (v != SL_GOV_OK) {
+        char *hdr = sl_arena_printf(x->arena, "Retry-After: %d\r\n", retry_after > 0 ? retry_after : 60);
+        sl_exchange_fail(x, 429, v == SL_GOV_BUDGET ? "insufficient_quota" : "rate_limit_exceeded",
+                         v == SL_GOV_RATE_LIMITED || retry_after > 0 ? hdr : NULL, "%s", why);
+        return -1;
+    }
+    x->admitted = 1;
+    /* Overload: refuse quickly rather than queue without bound. */
+    int workers = sl_worker_count();
+    unsigned cap = t->server.max_inflight / (unsigned)(workers > 0 ? workers : 1);
+    if (cap && sl_upstream_active(sl_worker_upstream(x->w)) >= cap) {
+        sl_gov_settle(&x->ticket, 0, 0, (int64_t)time(NULL));
+        x->admitted = 0;
+        sl_exchange_fail(x, 503, "overloaded", "Retry-After: 1\r\n", "too many requests in flight; retry shortly");
+        return -1;
+    }
+    sl_forward_plan(x, plan, kept);
+    return 0;
+}
+
+void sl_inference_handle(sl_conn *c, const sl_endpoint *ep, const sl_http_request *req, const char *body,
+                         size_t len)
+{
+    sl_exchange *x = sl_exchange_new(c, ep->op, (sl_proto)ep->surface, req, body, len);
+    if (!x) {
+        sl_surface_error(c, (sl_proto)ep->surface, 503, "overloaded", "Retry-After: 1\r\n",
+                         "out of memory; retry shortly");
+        return;
+    }
+    x->legacy = ep->legacy;
+    sl_auth_status as = sl_auth_identify(x->t, req, sl_conn_peer(c), &x->key);
+    if (as != SL_AUTH_OK) {
+        /* The head check normally refused already; this covers a server
+         * without it. One message for every refused key. */
+        sl_exchange_fail(x, 401, "invalid_api_key", NULL, "%s", sl_dispatch_refusal(c, as));
+        return;
+    }
+    if (parse_body(x) != 0)
+        return;
+    if (x->legacy) {
+        char err[160];
+        json_t *chat = sl_legacy_to_chat(x->json, err, sizeof err);
+        if (!chat) {
+            sl_exchange_fail(x, 400, "invalid_request", NULL, "%s", err);
+            return;
+        }
+        json_decref(x->json);
+        x->json = chat;
+        if (reserialise(x) != 0)
+            return;
+    }
+    size_t model_len;
+    if (read_model(x, &model_len) != 0)
+        return;
+    x->client_usage = x->surface == SL_PROTO_OPENAI &&
+                      json_is_true(json_object_get(json_object_get(x->json, "stream_options"), "include_usage"));
+    if (route_and_admit(x, model_len) != 0)
+        return;
+    sl_forward_begin(x);
+}

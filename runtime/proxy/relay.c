@@ -1,0 +1,186 @@
+/*
+ * Response filters (see relay.h). The chain is rebuilt per attempt, so a
+ * retried attempt starts with fresh translator and usage state.
+ */
+#include "proxy/relay.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static sl_usage_counts counts_from(const sl_usage *u)
+{
+    sl_usage_counts c = {.input = u->input_tokens, .output = u->output_tokens,
+                         .cache_read = u->cache_read_tokens, .cache_write = u->cache_write_tokens,
+                         .have = u->have};
+    return c;
+}
+
+/* ---- the filters ---------------------------------------------------------- */
+
+static int usage_observe(void *st, const char *p, size_t n, sl_buf *out)
+{
+    (void)out;
+    sl_usage_stream_feed(st, p, n);
+    return 0;
+}
+
+static int usage_strip(void *st, const char *p, size_t n, sl_buf *out)
+{
+    return sl_usage_stream_relay(st, p, n, out);
+}
+
+static int translate_feed(void *st, const char *p, size_t n, sl_buf *out)
+{
+    return sl_stream_feed(st, p, n, out);
+}
+
+static int translate_finish(void *st, sl_buf *out)
+{
+    return sl_stream_finish(st, out);
+}
+
+static int legacy_feed(void *st, const char *p, size_t n, sl_buf *out)
+{
+    sl_legacy_stream_feed(st, p, n, out);
+    return 0;
+}
+
+/* ---- the chain ------------------------------------------------------------ */
+
+int sl_relay_add(sl_relay *r, const sl_filter *f)
+{
+    if (r->n >= SL_RELAY_MAX_FILTERS)
+        return -1;
+    r->f[r->n++] = *f;
+    return 0;
+}
+
+int sl_relay_init(sl_relay *r, const sl_relay_cfg *cfg)
+{
+    memset(r, 0, sizeof *r);
+    int translate = cfg->up != cfg->client || cfg->legacy;
+    /* Without a translator the usage chunk sluice asked for is cut out
+     * here; a translator drops it itself and must see it to count. */
+    if (!translate && cfg->strip_usage && cfg->up == SL_PROTO_OPENAI) {
+        sl_relay_add(r, &(sl_filter){"usage", 0, usage_strip, NULL, &r->usage});
+    } else {
+        sl_relay_add(r, &(sl_filter){"usage", 1, usage_observe, NULL, &r->usage});
+    }
+    if (translate) {
+        /* A legacy client's chat stream still goes through the translator
+         * (same protocol: it only observes and normalises). */
+        r->xl = sl_stream_new(cfg->up, cfg->client, cfg->client_model);
+        if (!r->xl)
+            return -1;
+        if (cfg->client == SL_PROTO_OPENAI && cfg->strip_usage)
+            sl_stream_set_openai_usage_chunk(r->xl, 0);
+        sl_relay_add(r, &(sl_filter){"translate", 0, translate_feed, translate_finish, r->xl});
+    }
+    if (cfg->legacy)
+        sl_relay_add(r, &(sl_filter){"legacy", 0, legacy_feed, NULL, &r->legacy});
+    return 0;
+}
+
+/* Runs filters [from, n) over p/n; `fin` calls finish() on each first
+ * (whose output joins the input of the next). */
+static int run(sl_relay *r, size_t from, const char *p, size_t n, int fin, const char **out,
+               size_t *out_n)
+{
+    int cur = 0;
+    for (size_t i = from; i < r->n; i++) {
+        sl_filter *f = &r->f[i];
+        if (f->observer && !fin) {
+            if (f->feed(f->st, p, n, NULL) != 0) {
+                r->error = f->name;
+                return -1;
+            }
+            continue;
+        }
+        if (f->observer)
+            continue;
+        sl_buf *o = &r->scratch[cur];
+        sl_buf_clear(o);
+        if ((n && f->feed(f->st, p, n, o) != 0) || (fin && f->finish && f->finish(f->st, o) != 0)) {
+            r->error = f->name;
+            return -1;
+        }
+        p = o->data ? o->data : "";
+        n = o->len;
+        cur ^= 1;
+    }
+    *out = p;
+    *out_n = n;
+    return 0;
+}
+
+int sl_relay_feed(sl_relay *r, const char *p, size_t n, const char **out, size_t *out_n)
+{
+    return run(r, 0, p, n, 0, out, out_n);
+}
+
+int sl_relay_finish(sl_relay *r, const char **out, size_t *out_n)
+{
+    return run(r, 0, "", 0, 1, out, out_n);
+}
+
+void sl_relay_usage(const sl_relay *r, sl_usage_counts *u, int64_t *events)
+{
+    *u = r->xl ? counts_from(sl_stream_usage(r->xl)) : r->usage.u;
+    *events = r->usage.events;
+}
+
+void sl_relay_free(sl_relay *r)
+{
+    sl_buf_free(&r->scratch[0]);
+    sl_buf_free(&r->scratch[1]);
+    sl_usage_stream_free(&r->usage);
+    sl_stream_free(r->xl);
+    r->xl = NULL;
+    sl_legacy_stream_free(&r->legacy);
+    memset(r, 0, sizeof *r);
+}
+
+/* ---- whole bodies ----------------------------------------------------------- */
+
+static void replace(char **body, size_t *len, char *nb)
+{
+    free(*body);
+    *body = nb;
+    *len = strlen(nb);
+}
+
+int sl_relay_body(const sl_relay_cfg *cfg, char **body, size_t *len, sl_usage_counts *u,
+                  char *err, size_t errlen)
+{
+    const char *b = *body ? *body : "";
+    sl_usage_from_body(b, *len, u);
+    if (cfg->up != cfg->client) {
+        sl_usage uu = {0};
+        if (sl_translate_usage(cfg->up, b, *len, &uu) == 0)
+            *u = counts_from(&uu);
+        char *tb = sl_translate_response(cfg->up, cfg->client, b, *len, cfg->client_model, err, errlen);
+        if (!tb)
+            return -1;
+        replace(body, len, tb);
+    }
+    if (cfg->legacy) {
+        char *lb = sl_legacy_from_chat(*body ? *body : "", *len);
+        if (lb)
+            replace(body, len, lb);
+    }
+    return 0;
+}
+
+void sl_relay_error_body(sl_proto up, sl_proto client, int *status, char **body, size_t *len,
+                         const char **ctype)
+{
+    if (up == client)
+        return;
+    int st = *status;
+    char *tb = sl_translate_error(up, client, *status, *body ? *body : "", *len, &st);
+    if (tb) {
+        replace(body, len, tb);
+        *status = st;
+        *ctype = "application/json";
+    }
+}
