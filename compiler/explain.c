@@ -203,8 +203,8 @@ typedef struct ctx {
     size_t nproviders;
 } ctx;
 
-/* What the gateway asks the attempt's provider for (the same helper the
- * gateway calls). */
+/* What the attempt asks its provider for, by the gateway's own rule
+ * (runtime/route), never a rule of explain's. */
 static const char *upstream(const ctx *c, sl_attempt a)
 {
     return sl_route_upstream_model(&c->low.t, &a, c->name);
