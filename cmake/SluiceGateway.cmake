@@ -5,14 +5,20 @@
 # NAME that defines `sl_spec`. sluice_add_gateway(NAME SPEC) links such a
 # library with the runtime into an executable. A spec change therefore
 # regenerates and recompiles two small files and relinks; nothing else.
+# Both take `GENERATOR target`: a test tool run in sluicec's place, with
+# the same arguments (tests/e2e/mock_spec.c).
 function(sluice_add_spec_library name spec)
+  cmake_parse_arguments(G "" "GENERATOR" "" ${ARGN})
+  if(NOT G_GENERATOR)
+    set(G_GENERATOR sluicec)
+  endif()
   get_filename_component(spec_abs "${spec}" ABSOLUTE BASE_DIR "${CMAKE_SOURCE_DIR}")
   set(gen "${CMAKE_CURRENT_BINARY_DIR}/${name}.gen")
   add_custom_command(
     OUTPUT "${gen}/sluice_table.c" "${gen}/sluice_models.re"
-    COMMAND sluicec build "${spec_abs}" -o "${gen}" --quiet
-    DEPENDS sluicec "${spec_abs}"
-    COMMENT "sluicec build ${spec}"
+    COMMAND ${G_GENERATOR} build "${spec_abs}" -o "${gen}" --quiet
+    DEPENDS ${G_GENERATOR} "${spec_abs}"
+    COMMENT "${G_GENERATOR} build ${spec}"
     VERBATIM)
   add_custom_command(
     OUTPUT "${gen}/sluice_models.c"
@@ -25,7 +31,7 @@ function(sluice_add_spec_library name spec)
 endfunction()
 
 function(sluice_add_gateway name spec)
-  sluice_add_spec_library(${name}_spec "${spec}")
+  sluice_add_spec_library(${name}_spec "${spec}" ${ARGN})
   add_executable(${name} $<TARGET_OBJECTS:sluice_main>)
   target_link_libraries(${name} PRIVATE sluice_core ${name}_spec sluice_core)
 endfunction()

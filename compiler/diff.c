@@ -1,10 +1,11 @@
 /*
  * Route-level spec diff (see diff.h). Each part of the spec is rendered to
  * short strings and compared by name, so a change is reported once, as
- * "what: before -> after". The verdict comes from comparing the emitted
- * tables with a fixed hash; if the tables differ in a way no rule below
- * describes, a catch-all line says so, so the exit status and the report
- * can never disagree.
+ * "what: before -> after". The verdict comes from comparing the lowered
+ * tables (as generated C, with a fixed hash) and the matchers; if they
+ * differ in a way no rule below describes, a catch-all line says so, so
+ * the exit status and the report can never disagree. Attempt plans are
+ * the gateway's own (runtime/route) on the lowered tables.
  */
 #include "diff.h"
 
@@ -13,11 +14,13 @@
 
 #include "emit.h"
 #include "explain.h"
+#include "lower.h"
 
 typedef struct differ {
     slc_buf *out;
     bool json;
     size_t n;
+    const sl_table *ta, *tb;   /* the lowered tables of the old and new spec */
 } differ;
 
 static void change(differ *d, const char *section, const char *name, const char *what,
@@ -137,14 +140,18 @@ static void r_fallbacks(slc_buf *b, const slc_spec *s, const slc_model *m)
     slc_buf_putc(b, ']');
 }
 
-static void r_plan(slc_buf *b, const slc_spec *s, size_t entry)
+/* Each step as its entry and what the gateway asks upstream (the gateway's
+ * own rule). Only a glob entry's model-less targets depend on the name a
+ * client sends; they read "(client's name)". */
+static void r_plan(slc_buf *b, const sl_table *t, size_t entry)
 {
-    slc_plan_step plan[SLC_PLAN_MAX];
-    size_t n = slc_plan_first(s, (uint32_t)entry, plan, SLC_PLAN_MAX);
+    sl_attempt plan[SLC_PLAN_MAX];
+    size_t n = slc_plan_first(t, (uint32_t)entry, plan);
     for (size_t i = 0; i < n; i++) {
-        const slc_model *m = &s->models[plan[i].entry];
-        slc_buf_printf(b, "%s%s:", i ? ", " : "", m->name.s);
-        r_target(b, s, &m->targets[plan[i].target]);
+        const char *um = sl_route_upstream_model(t, &plan[i], NULL);
+        slc_buf_printf(b, "%s%s:%s/%s", i ? ", " : "", t->models[plan[i].entry].name,
+                       t->providers[t->targets[plan[i].target].provider].name,
+                       um ? um : "(client's name)");
     }
 }
 
@@ -375,8 +382,8 @@ static void models(differ *d, const slc_spec *a, const slc_spec *b)
             change(d, "model", y->name.s, y->emitted ? "now reachable by the matcher"
                                                      : "now shadowed by another glob", NULL, NULL);
         slc_buf pa = {0}, pb = {0};
-        r_plan(&pa, a, (size_t)i);
-        r_plan(&pb, b, j);
+        r_plan(&pa, d->ta, (size_t)i);
+        r_plan(&pb, d->tb, j);
         attr(d, "model", y->name.s, "first-request attempt plan", &pa, &pb);
     }
 }
@@ -477,18 +484,22 @@ static void prices(differ *d, const slc_spec *a, const slc_spec *b)
     }
 }
 
-static bool tables_differ(const slc_spec *a, const slc_spec *b)
+/* Both sides are lowered and printed with this hash: only what the spec
+ * means may differ, not its bytes. */
+static const char fixed[65] = "0000000000000000000000000000000000000000000000000000000000000000";
+
+static bool tables_differ(const slc_spec *a, const slc_spec *b, const sl_table *ta,
+                          const sl_table *tb)
 {
-    static const char fixed[65] = "0000000000000000000000000000000000000000000000000000000000000000";
-    slc_buf ta = {0}, tb = {0}, ra = {0}, rb = {0};
-    slc_emit_table(a, fixed, &ta);
-    slc_emit_table(b, fixed, &tb);
+    slc_buf ca = {0}, cb = {0}, ra = {0}, rb = {0};
+    slc_emit_lowered(ta, &ca);
+    slc_emit_lowered(tb, &cb);
     slc_emit_models_re(a, fixed, &ra);
     slc_emit_models_re(b, fixed, &rb);
-    bool differ_ = ta.len != tb.len || memcmp(ta.p, tb.p, ta.len) != 0 || ra.len != rb.len ||
+    bool differ_ = ca.len != cb.len || memcmp(ca.p, cb.p, ca.len) != 0 || ra.len != rb.len ||
                    memcmp(ra.p, rb.p, ra.len) != 0;
-    slc_buf_free(&ta);
-    slc_buf_free(&tb);
+    slc_buf_free(&ca);
+    slc_buf_free(&cb);
     slc_buf_free(&ra);
     slc_buf_free(&rb);
     return differ_;
@@ -496,8 +507,11 @@ static bool tables_differ(const slc_spec *a, const slc_spec *b)
 
 bool slc_diff(const slc_spec *a, const slc_spec *b, bool json, slc_buf *out)
 {
-    differ d = {.out = out, .json = json};
-    bool differs = tables_differ(a, b);
+    slc_lowered la, lb;
+    slc_lower(a, fixed, &la);
+    slc_lower(b, fixed, &lb);
+    differ d = {.out = out, .json = json, .ta = &la.t, .tb = &lb.t};
+    bool differs = tables_differ(a, b, &la.t, &lb.t);
     if (json)
         slc_buf_printf(out, "{\"identical\":%s,\"changes\":[", differs ? "false" : "true");
     if (differs) {
@@ -517,5 +531,7 @@ bool slc_diff(const slc_spec *a, const slc_spec *b, bool json, slc_buf *out)
     }
     if (json)
         slc_buf_puts(out, d.n ? "\n]}\n" : "]}\n");
+    slc_lowered_free(&la);
+    slc_lowered_free(&lb);
     return differs;
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "glob.h"
+#include "lower.h"
 
 void slc_emit_c_string(slc_buf *out, const char *s, size_t len)
 {
@@ -52,14 +53,14 @@ static void header(slc_buf *out, const char *sha, const char *what)
                    what, sha);
 }
 
-static const char *kind_enum(slc_kind k)
+static const char *kind_enum(sl_kind k)
 {
     static const char *const names[] = {"SL_KIND_OPENAI", "SL_KIND_ANTHROPIC", "SL_KIND_GEMINI",
                                         "SL_KIND_MOCK"};
     return names[k];
 }
 
-static const char *period_enum(slc_period p)
+static const char *period_enum(sl_period p)
 {
     static const char *const names[] = {"SL_PERIOD_NONE", "SL_PERIOD_DAY", "SL_PERIOD_WEEK",
                                         "SL_PERIOD_MONTH", "SL_PERIOD_TOTAL"};
@@ -80,15 +81,13 @@ static void bytes(slc_buf *out, const uint8_t *b, size_t n, const char *indent)
     slc_buf_puts(out, "}");
 }
 
-static void budget(slc_buf *out, const slc_budget *b)
+static void budget(slc_buf *out, const sl_budget *b)
 {
-    slc_buf_printf(out, "{.usd_micros = %lld, .tokens = %lld, .per = %s}",
-                   (long long)(b->present ? b->usd_micros : -1),
-                   (long long)(b->present ? b->tokens : -1),
-                   period_enum(b->present ? b->period : SLC_PERIOD_NONE));
+    slc_buf_printf(out, "{.usd_micros = %lld, .tokens = %lld, .per = %s}", (long long)b->usd_micros,
+                   (long long)b->tokens, period_enum(b->per));
 }
 
-static void limits(slc_buf *out, const slc_limits *l)
+static void limits(slc_buf *out, const sl_limits *l)
 {
     slc_buf_printf(out, "{.rpm = %u, .tpm = %u}", l->rpm, l->tpm);
 }
@@ -103,22 +102,22 @@ static bool open_array(slc_buf *out, const char *type, const char *name, size_t 
     return true;
 }
 
-void slc_emit_table(const slc_spec *s, const char *sha, slc_buf *out)
+void slc_emit_lowered(const sl_table *t, slc_buf *out)
 {
-    header(out, sha, "the routing table (runtime/table.h)");
+    header(out, t->spec_sha256, "the routing table (runtime/table.h)");
     slc_buf_puts(out, "#include \"table.h\"\n\n"
                       "_Static_assert(SL_TABLE_ABI == 1,\n"
                       "               \"generated for table ABI 1: rebuild with the sluicec of this "
                       "source tree\");\n\n"
                       "int sl_spec_match_model(const char *name, size_t len);\n");
 
-    if (open_array(out, "sl_provider", "sl_spec_providers", s->nproviders)) {
-        for (size_t i = 0; i < s->nproviders; i++) {
-            const slc_provider *p = &s->providers[i];
-            slc_buf_printf(out, "    [%zu] = {.name = ", i);
-            c_str(out, p->name.s);
+    if (open_array(out, "sl_provider", "sl_spec_providers", t->provider_count)) {
+        for (uint32_t i = 0; i < t->provider_count; i++) {
+            const sl_provider *p = &t->providers[i];
+            slc_buf_printf(out, "    [%u] = {.name = ", i);
+            c_str(out, p->name);
             slc_buf_printf(out, ", .kind = %s,\n           .base_url = ", kind_enum(p->kind));
-            c_str(out, p->base_url.s ? p->base_url.s : "");
+            c_str(out, p->base_url);
             slc_buf_puts(out, ", .api_key_env = ");
             c_str(out, p->api_key_env);
             slc_buf_printf(out,
@@ -128,122 +127,97 @@ void slc_emit_table(const slc_spec *s, const char *sha, slc_buf *out)
         }
         slc_buf_puts(out, "};\n");
     }
-
-    size_t ntargets = 0, nfallbacks = 0;
-    for (size_t i = 0; i < s->nmodels; i++) {
-        ntargets += s->models[i].ntargets;
-        nfallbacks += s->models[i].nfallbacks;
-    }
-    if (open_array(out, "sl_target", "sl_spec_targets", ntargets)) {
-        size_t k = 0;
-        for (size_t i = 0; i < s->nmodels; i++) {
-            const slc_model *m = &s->models[i];
-            for (size_t j = 0; j < m->ntargets; j++, k++) {
-                const slc_target *t = &m->targets[j];
-                slc_buf_printf(out, "    [%zu] = {.provider = %d, .model = ", k, t->provider_idx);
-                c_str(out, t->model.s);
-                slc_buf_printf(out, ", .weight = %u},\n", (uint32_t)t->weight);
-            }
+    if (open_array(out, "sl_target", "sl_spec_targets", t->target_count)) {
+        for (uint32_t i = 0; i < t->target_count; i++) {
+            const sl_target *tg = &t->targets[i];
+            slc_buf_printf(out, "    [%u] = {.provider = %u, .model = ", i, tg->provider);
+            c_str(out, tg->model);
+            slc_buf_printf(out, ", .weight = %u},\n", tg->weight);
         }
         slc_buf_puts(out, "};\n");
     }
-    if (open_array(out, "uint32_t", "sl_spec_fallbacks", nfallbacks)) {
-        for (size_t i = 0; i < s->nmodels; i++)
-            for (size_t j = 0; j < s->models[i].nfallbacks; j++)
-                slc_buf_printf(out, "    %u,\n", s->models[i].fallback_idx[j]);
+    if (open_array(out, "uint32_t", "sl_spec_fallbacks", t->fallback_count)) {
+        for (uint32_t i = 0; i < t->fallback_count; i++)
+            slc_buf_printf(out, "    %u,\n", t->fallbacks[i]);
         slc_buf_puts(out, "};\n");
     }
-    if (open_array(out, "sl_model_entry", "sl_spec_models", s->nmodels)) {
-        size_t tf = 0, ff = 0;
-        for (size_t i = 0; i < s->nmodels; i++) {
-            const slc_model *m = &s->models[i];
-            const slc_retry *r = &m->retry;
-            slc_buf_printf(out, "    [%zu] = {.name = ", i);
-            c_str(out, m->name.s);
+    if (open_array(out, "sl_model_entry", "sl_spec_models", t->model_count)) {
+        for (uint32_t i = 0; i < t->model_count; i++) {
+            const sl_model_entry *m = &t->models[i];
+            const sl_retry *r = &m->retry;
+            slc_buf_printf(out, "    [%u] = {.name = ", i);
+            c_str(out, m->name);
             slc_buf_printf(out,
                            ", .is_glob = %d,\n"
-                           "           .target_first = %zu, .target_count = %zu,\n"
-                           "           .fallback_first = %zu, .fallback_count = %zu,\n"
+                           "           .target_first = %u, .target_count = %u,\n"
+                           "           .fallback_first = %u, .fallback_count = %u,\n"
                            "           .retry = {.attempts = %u, .backoff_ms = %u, "
                            ".backoff_cap_ms = %u,\n"
                            "                     .on_connect = %d, .on_timeout = %d,\n"
                            "                     .status_bits = {",
-                           m->is_glob, tf, m->ntargets, ff, m->nfallbacks, (unsigned)r->attempts,
-                           r->backoff_ms, r->cap_ms, r->on_connect, r->on_timeout);
+                           m->is_glob, m->target_first, m->target_count, m->fallback_first,
+                           m->fallback_count, r->attempts, r->backoff_ms, r->backoff_cap_ms,
+                           r->on_connect, r->on_timeout);
             for (size_t b = 0; b < 10; b++)
                 slc_buf_printf(out, "%s0x%llxu", b ? ", " : "", (unsigned long long)r->status_bits[b]);
             slc_buf_printf(out, "}},\n           .cooldown_failures = %u, .cooldown_ms = %u},\n",
                            m->cooldown_failures, m->cooldown_ms);
-            tf += m->ntargets;
-            ff += m->nfallbacks;
         }
         slc_buf_puts(out, "};\n");
     }
-    if (open_array(out, "sl_team", "sl_spec_teams", s->nteams)) {
-        for (size_t i = 0; i < s->nteams; i++) {
-            const slc_team *t = &s->teams[i];
-            slc_buf_printf(out, "    [%zu] = {.name = ", i);
-            c_str(out, t->name.s);
+    if (open_array(out, "sl_team", "sl_spec_teams", t->team_count)) {
+        for (uint32_t i = 0; i < t->team_count; i++) {
+            const sl_team *tm = &t->teams[i];
+            slc_buf_printf(out, "    [%u] = {.name = ", i);
+            c_str(out, tm->name);
             slc_buf_puts(out, ",\n           .budget = ");
-            budget(out, &t->budget);
+            budget(out, &tm->budget);
             slc_buf_puts(out, ",\n           .limits = ");
-            limits(out, &t->limits);
+            limits(out, &tm->limits);
             slc_buf_puts(out, "},\n");
         }
         slc_buf_puts(out, "};\n");
     }
-
-    size_t nscopes = 0, ncidrs = 0;
-    for (size_t i = 0; i < s->nkeys; i++) {
-        nscopes += s->keys[i].nscope;
-        ncidrs += s->keys[i].ncidrs;
-    }
-    if (open_array(out, "uint32_t", "sl_spec_scopes", nscopes)) {
-        for (size_t i = 0; i < s->nkeys; i++)
-            for (size_t j = 0; j < s->keys[i].nscope; j++)
-                slc_buf_printf(out, "    %u,\n", s->keys[i].scope[j]);
+    if (open_array(out, "uint32_t", "sl_spec_scopes", t->scope_count)) {
+        for (uint32_t i = 0; i < t->scope_count; i++)
+            slc_buf_printf(out, "    %u,\n", t->scopes[i]);
         slc_buf_puts(out, "};\n");
     }
-    if (open_array(out, "sl_cidr", "sl_spec_cidrs", ncidrs)) {
-        for (size_t i = 0; i < s->nkeys; i++)
-            for (size_t j = 0; j < s->keys[i].ncidrs; j++) {
-                const slc_cidr *c = &s->keys[i].cidrs[j];
-                slc_buf_printf(out, "    {.family = %u, .prefix = %u, .addr = ", c->family,
-                               c->prefix);
-                bytes(out, c->addr, 16, "");
-                slc_buf_puts(out, "},\n");
-            }
+    if (open_array(out, "sl_cidr", "sl_spec_cidrs", t->cidr_count)) {
+        for (uint32_t i = 0; i < t->cidr_count; i++) {
+            const sl_cidr *c = &t->cidrs[i];
+            slc_buf_printf(out, "    {.family = %u, .prefix = %u, .addr = ", c->family, c->prefix);
+            bytes(out, c->addr, 16, "");
+            slc_buf_puts(out, "},\n");
+        }
         slc_buf_puts(out, "};\n");
     }
-    if (open_array(out, "sl_key", "sl_spec_keys", s->nkeys)) {
-        size_t sf = 0, cf = 0;
-        for (size_t i = 0; i < s->nkeys; i++) {
-            const slc_key *k = &s->keys[i];
-            slc_buf_printf(out, "    [%zu] = {.name = ", i);
-            c_str(out, k->name.s);
+    if (open_array(out, "sl_key", "sl_spec_keys", t->key_count)) {
+        for (uint32_t i = 0; i < t->key_count; i++) {
+            const sl_key *k = &t->keys[i];
+            slc_buf_printf(out, "    [%u] = {.name = ", i);
+            c_str(out, k->name);
             slc_buf_puts(out, ",\n           .hash = ");
-            bytes(out, k->hash_bytes, 32, "                    ");
+            bytes(out, k->hash, 32, "                    ");
             slc_buf_printf(out,
                            ",\n           .team = %d, .all_models = %d,"
-                           " .scope_first = %zu, .scope_count = %zu,\n           .limits = ",
-                           k->team_idx, k->all_models, sf, k->nscope);
+                           " .scope_first = %u, .scope_count = %u,\n           .limits = ",
+                           k->team, k->all_models, k->scope_first, k->scope_count);
             limits(out, &k->limits);
             slc_buf_puts(out, ",\n           .budget = ");
             budget(out, &k->budget);
             slc_buf_printf(out,
-                           ",\n           .expires_unix = %lld, .cidr_first = %zu, "
-                           ".cidr_count = %zu},\n",
-                           (long long)k->expires_unix, cf, k->ncidrs);
-            sf += k->nscope;
-            cf += k->ncidrs;
+                           ",\n           .expires_unix = %lld, .cidr_first = %u, "
+                           ".cidr_count = %u},\n",
+                           (long long)k->expires_unix, k->cidr_first, k->cidr_count);
         }
         slc_buf_puts(out, "};\n");
     }
-    if (open_array(out, "sl_price", "sl_spec_prices", s->nprices)) {
-        for (size_t i = 0; i < s->nprices; i++) {
-            const slc_price *p = &s->prices[i];
-            slc_buf_printf(out, "    [%zu] = {.provider = %d, .model = ", i, p->provider_idx);
-            c_str(out, p->model.s);
+    if (open_array(out, "sl_price", "sl_spec_prices", t->price_count)) {
+        for (uint32_t i = 0; i < t->price_count; i++) {
+            const sl_price *p = &t->prices[i];
+            slc_buf_printf(out, "    [%u] = {.provider = %u, .model = ", i, p->provider);
+            c_str(out, p->model);
             slc_buf_printf(out,
                            ",\n           .input = %lld, .output = %lld, .cache_read = %lld, "
                            ".cache_write = %lld},\n",
@@ -253,12 +227,12 @@ void slc_emit_table(const slc_spec *s, const char *sha, slc_buf *out)
         slc_buf_puts(out, "};\n");
     }
 
-    const slc_server *sv = &s->server;
+    const sl_server_limits *sv = &t->server;
     slc_buf_printf(out, "\nconst sl_table sl_spec = {\n    .abi = SL_TABLE_ABI,\n"
-                        "    .spec_sha256 = \"%s\",\n    .listen = ", sha);
-    c_str(out, s->listen.s);
+                        "    .spec_sha256 = \"%s\",\n    .listen = ", t->spec_sha256);
+    c_str(out, t->listen);
     slc_buf_puts(out, ",\n    .state = ");
-    c_str(out, s->state.s);
+    c_str(out, t->state);
     slc_buf_printf(out,
                    ",\n    .server = {.max_header_bytes = %u, .max_headers = %u, "
                    ".max_body_bytes = %lluu,\n"
@@ -269,24 +243,31 @@ void slc_emit_table(const slc_spec *s, const char *sha, slc_buf *out)
                    sv->header_timeout_ms, sv->body_timeout_ms, sv->keepalive_timeout_ms,
                    sv->max_connections, sv->max_inflight);
 #define TABLE_REF(field, arr, n)                                                                  \
-    slc_buf_printf(out, "    ." field "s = %s, ." field "_count = %zu,\n", (n) ? arr : "NULL", (size_t)(n))
-    TABLE_REF("provider", "sl_spec_providers", s->nproviders);
-    slc_buf_printf(out, "    .models = %s, .model_count = %zu,\n",
-                   s->nmodels ? "sl_spec_models" : "NULL", s->nmodels);
-    TABLE_REF("target", "sl_spec_targets", ntargets);
-    TABLE_REF("fallback", "sl_spec_fallbacks", nfallbacks);
-    TABLE_REF("team", "sl_spec_teams", s->nteams);
-    TABLE_REF("key", "sl_spec_keys", s->nkeys);
-    TABLE_REF("scope", "sl_spec_scopes", nscopes);
-    TABLE_REF("cidr", "sl_spec_cidrs", ncidrs);
-    TABLE_REF("price", "sl_spec_prices", s->nprices);
+    slc_buf_printf(out, "    ." field "s = %s, ." field "_count = %u,\n", (n) ? arr : "NULL", (n))
+    TABLE_REF("provider", "sl_spec_providers", t->provider_count);
+    TABLE_REF("model", "sl_spec_models", t->model_count);
+    TABLE_REF("target", "sl_spec_targets", t->target_count);
+    TABLE_REF("fallback", "sl_spec_fallbacks", t->fallback_count);
+    TABLE_REF("team", "sl_spec_teams", t->team_count);
+    TABLE_REF("key", "sl_spec_keys", t->key_count);
+    TABLE_REF("scope", "sl_spec_scopes", t->scope_count);
+    TABLE_REF("cidr", "sl_spec_cidrs", t->cidr_count);
+    TABLE_REF("price", "sl_spec_prices", t->price_count);
 #undef TABLE_REF
-    slc_buf_printf(out, "    .has_admin = %d,\n    .admin_hash = ", s->has_admin);
-    if (s->has_admin)
-        bytes(out, s->admin_hash_bytes, 32, "                   ");
+    slc_buf_printf(out, "    .has_admin = %d,\n    .admin_hash = ", t->has_admin);
+    if (t->has_admin)
+        bytes(out, t->admin_hash, 32, "                   ");
     else
         slc_buf_puts(out, "{0}");
     slc_buf_puts(out, ",\n    .match_model = sl_spec_match_model,\n};\n");
+}
+
+void slc_emit_table(const slc_spec *s, const char *sha, slc_buf *out)
+{
+    slc_lowered l;
+    slc_lower(s, sha, &l);
+    slc_emit_lowered(&l.t, out);
+    slc_lowered_free(&l);
 }
 
 /* Bytes safe to show as themselves inside a re2c "..." literal. */

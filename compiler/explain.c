@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "glob.h"
+#include "lower.h"
 
 int slc_match_model(const slc_spec *s, const char *name, size_t len)
 {
@@ -33,66 +34,6 @@ int slc_match_model(const slc_spec *s, const char *name, size_t len)
         }
     }
     return best;
-}
-
-/* Mirrors add_entry() in runtime/route/route.c with every smooth-WRR
- * counter at zero: the first pick is the highest weight (first in spec
- * order on ties), the rest follow by descending weight, spec order on
- * ties. */
-static size_t add_entry(const slc_spec *s, uint32_t entry, slc_plan_step *out, size_t n, size_t max)
-{
-    const slc_model *m = &s->models[entry];
-    if (m->ntargets == 0)
-        return n;
-    uint32_t first = 0;
-    for (uint32_t i = 1; i < m->ntargets; i++)
-        if (m->targets[i].weight > m->targets[first].weight)
-            first = i;
-    if (n < max)
-        out[n++] = (slc_plan_step){entry, first};
-    for (;;) {
-        int64_t bw = -1;
-        uint32_t best = UINT32_MAX;
-        for (uint32_t i = 0; i < m->ntargets; i++) {
-            if (i == first)
-                continue;
-            bool seen = false;
-            for (size_t k = 0; k < n && !seen; k++)
-                seen = out[k].entry == entry && out[k].target == i;
-            if (!seen && m->targets[i].weight > bw) {
-                bw = m->targets[i].weight;
-                best = i;
-            }
-        }
-        if (best == UINT32_MAX || n >= max)
-            break;
-        out[n++] = (slc_plan_step){entry, best};
-    }
-    return n;
-}
-
-/* Mirrors sl_route_plan(): breadth first over fallbacks with the same
- * 64-slot queue and visited list, duplicates included, so even the edge
- * cases agree. */
-size_t slc_plan_first(const slc_spec *s, uint32_t entry, slc_plan_step *out, size_t max)
-{
-    uint32_t visited[64], queue[64];
-    size_t nvisited = 0, qh = 0, qt = 0, n = 0;
-    queue[qt++] = entry;
-    while (qh < qt && n < max) {
-        uint32_t ei = queue[qh++];
-        bool seen = false;
-        for (size_t k = 0; k < nvisited; k++)
-            seen |= visited[k] == ei;
-        if (seen || nvisited >= 64)
-            continue;
-        visited[nvisited++] = ei;
-        n = add_entry(s, ei, out, n, max);
-        const slc_model *m = &s->models[ei];
-        for (size_t f = 0; f < m->nfallbacks && qt < 64; f++)
-            queue[qt++] = m->fallback_idx[f];
-    }
-    return n;
 }
 
 void slc_fmt_duration(slc_buf *b, uint32_t ms)
@@ -179,16 +120,6 @@ static void jstr(slc_buf *b, const char *s)
         slc_buf_json_string(b, s, strlen(s));
 }
 
-static const char *upstream_name(const slc_target *t, const char *client)
-{
-    return t->model.s ? t->model.s : client;
-}
-
-static void target_label(slc_buf *b, const slc_spec *s, const slc_target *t, const char *client)
-{
-    slc_buf_printf(b, "%s/%s", s->providers[t->provider_idx].name.s, upstream_name(t, client));
-}
-
 static void budget_text(slc_buf *b, const slc_budget *bu)
 {
     if (!bu->present) {
@@ -258,26 +189,50 @@ static bool key_allows(const slc_key *k, uint32_t entry)
 
 typedef struct ctx {
     const slc_spec *s;
+    slc_lowered low;   /* what the gateway would be built from */
     const char *name;
     int entry;
     const slc_key *key;
-    slc_plan_step plan[SLC_PLAN_MAX];
+    sl_attempt plan[SLC_PLAN_MAX];
     size_t nplan;
     /* Entries that appear in the plan, in plan order. */
     uint32_t groups[SLC_PLAN_MAX];
     size_t ngroups;
     /* Providers used by the plan, in first-use order. */
-    int providers[SLC_PLAN_MAX];
+    uint16_t providers[SLC_PLAN_MAX];
     size_t nproviders;
 } ctx;
 
+/* What the attempt asks its provider for, by the gateway's own rule
+ * (runtime/route), never a rule of explain's. */
+static const char *upstream(const ctx *c, sl_attempt a)
+{
+    return sl_route_upstream_model(&c->low.t, &a, c->name);
+}
+
+static const char *provider_of(const ctx *c, sl_attempt a)
+{
+    return c->low.t.providers[c->low.t.targets[a.target].provider].name;
+}
+
+static void attempt_label(slc_buf *b, const ctx *c, sl_attempt a)
+{
+    slc_buf_printf(b, "%s/%s", provider_of(c, a), upstream(c, a));
+}
+
+/* The attempt for the entry's j-th target as written in the spec. */
+static sl_attempt target_attempt(const ctx *c, uint32_t entry, size_t j)
+{
+    return (sl_attempt){entry, c->low.t.models[entry].target_first + (uint32_t)j};
+}
+
 static void prepare(ctx *c)
 {
-    c->nplan = slc_plan_first(c->s, (uint32_t)c->entry, c->plan, SLC_PLAN_MAX);
+    c->nplan = slc_plan_first(&c->low.t, (uint32_t)c->entry, c->plan);
     for (size_t i = 0; i < c->nplan; i++) {
         if (!c->ngroups || c->groups[c->ngroups - 1] != c->plan[i].entry)
             c->groups[c->ngroups++] = c->plan[i].entry;
-        int p = c->s->models[c->plan[i].entry].targets[c->plan[i].target].provider_idx;
+        uint16_t p = c->low.t.targets[c->plan[i].target].provider;
         bool seen = false;
         for (size_t k = 0; k < c->nproviders && !seen; k++)
             seen = c->providers[k] == p;
@@ -365,7 +320,7 @@ static void explain_text(ctx *c, slc_buf *b)
     for (size_t i = 0; i < e->ntargets; i++) {
         const slc_target *t = &e->targets[i];
         slc_buf_puts(b, "  ");
-        target_label(b, s, t, c->name);
+        attempt_label(b, c, target_attempt(c, (uint32_t)c->entry, i));
         slc_buf_printf(b, "  weight %lld (%lld%% of requests)%s\n", (long long)t->weight,
                        total ? (long long)(t->weight * 100 + total / 2) / total : 0,
                        t->model.s ? "" : "  [upstream model = the name the client sent]");
@@ -381,9 +336,8 @@ static void explain_text(ctx *c, slc_buf *b)
 
     slc_buf_puts(b, "\nattempt plan for the first request after start (at most 16):\n");
     for (size_t i = 0; i < c->nplan; i++) {
-        const slc_model *m = &s->models[c->plan[i].entry];
-        slc_buf_printf(b, "  %2zu. [%s] ", i + 1, m->name.s);
-        target_label(b, s, &m->targets[c->plan[i].target], c->name);
+        slc_buf_printf(b, "  %2zu. [%s] ", i + 1, s->models[c->plan[i].entry].name.s);
+        attempt_label(b, c, c->plan[i]);
         slc_buf_putc(b, '\n');
     }
     slc_buf_puts(b, "  Later requests rotate the first pick in proportion to the weights. Within\n"
@@ -514,9 +468,10 @@ static void explain_json(ctx *c, slc_buf *b)
     for (size_t i = 0; i < e->ntargets; i++) {
         const slc_target *t = &e->targets[i];
         slc_buf_puts(b, i ? ",{\"provider\":" : "{\"provider\":");
-        jstr(b, s->providers[t->provider_idx].name.s);
+        sl_attempt a = target_attempt(c, (uint32_t)c->entry, i);
+        jstr(b, provider_of(c, a));
         slc_buf_puts(b, ",\"upstream_model\":");
-        jstr(b, upstream_name(t, c->name));
+        jstr(b, upstream(c, a));
         slc_buf_printf(b, ",\"model_from_client\":%s,\"weight\":%lld}", t->model.s ? "false" : "true",
                        (long long)t->weight);
     }
@@ -528,14 +483,12 @@ static void explain_json(ctx *c, slc_buf *b)
     }
     slc_buf_puts(b, "],\"plan\":[");
     for (size_t i = 0; i < c->nplan; i++) {
-        const slc_model *m = &s->models[c->plan[i].entry];
-        const slc_target *t = &m->targets[c->plan[i].target];
         slc_buf_puts(b, i ? ",{\"entry\":" : "{\"entry\":");
-        jstr(b, m->name.s);
+        jstr(b, s->models[c->plan[i].entry].name.s);
         slc_buf_puts(b, ",\"provider\":");
-        jstr(b, s->providers[t->provider_idx].name.s);
+        jstr(b, provider_of(c, c->plan[i]));
         slc_buf_puts(b, ",\"upstream_model\":");
-        jstr(b, upstream_name(t, c->name));
+        jstr(b, upstream(c, c->plan[i]));
         slc_buf_putc(b, '}');
     }
     slc_buf_puts(b, "],\"entries\":[");
@@ -623,10 +576,12 @@ int slc_explain(const slc_spec *s, const char *name, const char *key, bool json,
         }
         return 1;
     }
+    slc_lower(s, NULL, &c.low);
     prepare(&c);
     if (json)
         explain_json(&c, out);
     else
         explain_text(&c, out);
+    slc_lowered_free(&c.low);
     return 0;
 }

@@ -1,6 +1,9 @@
 /*
  * Model lookup and attempt planning. The DFA does the name matching; this
  * file only keeps the per-worker balancing counters and orders attempts.
+ * It is built on its own (sl_route_lib) and linked into sluicec too, so
+ * `sluicec explain` prints the plan this very code makes: it must depend
+ * on nothing but table.h and libc.
  */
 #include "route/route.h"
 
@@ -119,6 +122,15 @@ size_t sl_route_plan(sl_router *r, uint32_t entry, sl_attempt *out, size_t max)
             queue[qt++] = t->fallbacks[e->fallback_first + f];
     }
     return n;
+}
+
+const char *sl_route_upstream_model(const sl_table *t, const sl_attempt *a, const char *client_model)
+{
+    const sl_target *tg = &t->targets[a->target];
+    if (tg->model)
+        return tg->model;
+    const sl_model_entry *e = &t->models[a->entry];
+    return e->is_glob ? client_model : e->name;
 }
 
 uint32_t sl_route_backoff_ms(const sl_retry *r, int n, int retry_after_s, unsigned *seed)

@@ -33,6 +33,13 @@ void sl_router_free(sl_router *r);
  * the plan guards anyway). */
 size_t sl_route_plan(sl_router *r, uint32_t entry, sl_attempt *out, size_t max);
 
+/* The model name an attempt asks its upstream for: the target's `model`
+ * when set; otherwise, for an exact entry, the entry's own name (a
+ * fallback to `gpt-4o-mini` asks for gpt-4o-mini, whatever the client
+ * asked for), and for a glob entry the name the client sent. The gateway
+ * and `sluicec explain` both call this, so they cannot disagree. */
+const char *sl_route_upstream_model(const sl_table *t, const sl_attempt *a, const char *client_model);
+
 /* Delay before retry number `n` (0-based) within an entry: backoff * 2^n
  * capped at backoff_cap, with "equal jitter" (half fixed, half random from
  * *seed) so synchronised clients spread out without ever retrying at

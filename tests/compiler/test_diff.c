@@ -65,7 +65,7 @@ static void route_changes(void **state)
         "model 'smart': fallbacks: [x, y] -> [y, x]\n"
         "model 'smart': retry: attempts 2, backoff 200ms, cap 10s, on 408, 429, 500, 502-504, 529, connect, timeout -> attempts 1, backoff 200ms, cap 10s, on 408, 429, 500, 502-504, 529, connect, timeout\n"
         "model 'smart': cooldown: runtime default -> 2 failures, 5s\n"
-        "model 'smart': first-request attempt plan: smart:o/big, smart:m/small, x:m/(client's name), y:m/(client's name) -> smart:o/bigger, smart:m/small, y:m/(client's name), x:m/(client's name)\n"
+        "model 'smart': first-request attempt plan: smart:o/big, smart:m/small, x:m/x, y:m/y -> smart:o/bigger, smart:m/small, y:m/y, x:m/x\n"
         "model 'new': added: [m/(client's name) w1]\n"
         "key 'k': models: [smart] -> [smart, new]\n"
         "key 'k': budget: none -> $1.00 per day\n"

@@ -1,13 +1,16 @@
 /*
- * explain: the attempt plan sluicec computes must be the one the runtime
- * builds. good/plans.yaml is compiled twice here, by sluicec's front end
- * in-process and into a generated table linked with runtime/route/route.c,
- * and for every entry the two plans must agree step by step; so must the
- * model matcher. The text and JSON renderings are pinned on a small spec.
+ * explain: the table sluicec plans on must be the table the gateway is
+ * built from, and the plan it prints the gateway's. good/plans.yaml is
+ * compiled twice here, lowered in-process and into a generated table, and
+ * the two tables must agree field by field where routing reads them, with
+ * the same plan for every entry; so must the model matcher. The text and
+ * JSON renderings are pinned on a small spec, and so is the upstream model
+ * of a fallback step (explain once printed the client's name there).
  */
 #include "helpers.h"
 
 #include "explain.h"
+#include "lower.h"
 #include "route/route.h"
 #include "table.h"
 
@@ -22,34 +25,71 @@ static char *slurp(const char *path, size_t *len)
     return buf;
 }
 
+static void assert_same_str(const char *a, const char *b)
+{
+    if (!a || !b)
+        assert_ptr_equal(a, b);
+    else
+        assert_string_equal(a, b);
+}
+
 static void plans_match_runtime(void **state)
 {
     size_t len;
     char *src = slurp(PLANS_SPEC, &len);
     compiled *c = compile_str(src);
     assert_clean(c);
-    assert_int_equal(c->spec->nmodels, sl_spec.model_count);
-    for (uint32_t e = 0; e < sl_spec.model_count; e++) {
+    slc_lowered l;
+    slc_lower(c->spec, sl_spec.spec_sha256, &l);
+    const sl_table *t = &l.t;
+    assert_int_equal(t->model_count, sl_spec.model_count);
+    assert_int_equal(t->target_count, sl_spec.target_count);
+    assert_int_equal(t->fallback_count, sl_spec.fallback_count);
+    assert_int_equal(t->provider_count, sl_spec.provider_count);
+    for (uint32_t i = 0; i < t->provider_count; i++)
+        assert_string_equal(t->providers[i].name, sl_spec.providers[i].name);
+    for (uint32_t i = 0; i < t->target_count; i++) {
+        assert_int_equal(t->targets[i].provider, sl_spec.targets[i].provider);
+        assert_same_str(t->targets[i].model, sl_spec.targets[i].model);
+        assert_int_equal(t->targets[i].weight, sl_spec.targets[i].weight);
+    }
+    for (uint32_t i = 0; i < t->fallback_count; i++)
+        assert_int_equal(t->fallbacks[i], sl_spec.fallbacks[i]);
+    for (uint32_t e = 0; e < t->model_count; e++) {
+        const sl_model_entry *x = &t->models[e], *y = &sl_spec.models[e];
+        assert_string_equal(x->name, y->name);
+        assert_int_equal(x->is_glob, y->is_glob);
+        assert_int_equal(x->target_first, y->target_first);
+        assert_int_equal(x->target_count, y->target_count);
+        assert_int_equal(x->fallback_first, y->fallback_first);
+        assert_int_equal(x->fallback_count, y->fallback_count);
+        assert_memory_equal(&x->retry, &y->retry, sizeof x->retry);
+        assert_int_equal(x->cooldown_failures, y->cooldown_failures);
+        assert_int_equal(x->cooldown_ms, y->cooldown_ms);
+
         sl_router *r = sl_router_new(&sl_spec);
         sl_attempt rt[16];
         size_t n = sl_route_plan(r, e, rt, 16);
-        slc_plan_step mine[SLC_PLAN_MAX];
-        size_t m = slc_plan_first(c->spec, e, mine, SLC_PLAN_MAX);
+        sl_attempt mine[SLC_PLAN_MAX];
+        size_t m = slc_plan_first(t, e, mine);
         assert_int_equal(SLC_PLAN_MAX, 16);
         assert_int_equal(n, m);
         for (size_t i = 0; i < n; i++) {
             assert_int_equal(rt[i].entry, mine[i].entry);
-            assert_int_equal(rt[i].target, sl_spec.models[mine[i].entry].target_first + mine[i].target);
+            assert_int_equal(rt[i].target, mine[i].target);
+            assert_same_str(sl_route_upstream_model(&sl_spec, &rt[i], "client"),
+                            sl_route_upstream_model(t, &mine[i], "client"));
         }
         sl_router_free(r);
     }
     /* Spot checks of the rules themselves on entry a. */
-    slc_plan_step p[SLC_PLAN_MAX];
-    size_t n = slc_plan_first(c->spec, 0, p, SLC_PLAN_MAX);
+    sl_attempt p[SLC_PLAN_MAX];
+    size_t n = slc_plan_first(t, 0, p);
     static const char *const want[] = {"y", "z", "w", "x", "b1", "b2", "c1", "c2", "d1"};
     assert_int_equal(n, 9);
     for (size_t i = 0; i < n; i++)
-        assert_string_equal(c->spec->models[p[i].entry].targets[p[i].target].model.s, want[i]);
+        assert_string_equal(sl_route_upstream_model(t, &p[i], "a"), want[i]);
+    slc_lowered_free(&l);
     compiled_free(c);
     free(src);
 }
@@ -173,6 +213,30 @@ static void json_format(void **state)
     compiled_free(c);
 }
 
+/* Issue 11: a fallback step asks for the fallback entry's name, not the
+ * client's; explain printed `b/smart` for step 2 while the gateway sent
+ * `cheap` to b. */
+static void fallback_upstream_model(void **state)
+{
+    compiled *c = compile_str("sluice: 1\nproviders:\n  a: { kind: mock }\n  b: { kind: mock }\n"
+                              "models:\n  smart: { targets: [a], fallbacks: [cheap] }\n"
+                              "  cheap: { targets: [b] }\n  \"g-*\": { targets: [a], fallbacks: [cheap] }\n");
+    assert_clean(c);
+    slc_buf b = {0};
+    assert_int_equal(slc_explain(c->spec, "smart", NULL, false, &b), 0);
+    assert_non_null(strstr(b.p, "   1. [smart] a/smart\n   2. [cheap] b/cheap\n"));
+    slc_buf_free(&b);
+    assert_int_equal(slc_explain(c->spec, "smart", NULL, true, &b), 0);
+    assert_non_null(strstr(b.p, "\"plan\":[{\"entry\":\"smart\",\"provider\":\"a\",\"upstream_model\":\"smart\"},"
+                                "{\"entry\":\"cheap\",\"provider\":\"b\",\"upstream_model\":\"cheap\"}]"));
+    slc_buf_free(&b);
+    /* A glob passes the client's name to its own targets only. */
+    assert_int_equal(slc_explain(c->spec, "g-7", NULL, false, &b), 0);
+    assert_non_null(strstr(b.p, "   1. [g-*] a/g-7\n   2. [cheap] b/cheap\n"));
+    slc_buf_free(&b);
+    compiled_free(c);
+}
+
 static void formats(void **state)
 {
     slc_buf b = {0};
@@ -202,7 +266,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(plans_match_runtime), cmocka_unit_test(matcher_matches_runtime),
         cmocka_unit_test(text_format),         cmocka_unit_test(json_format),
-        cmocka_unit_test(formats),
+        cmocka_unit_test(fallback_upstream_model), cmocka_unit_test(formats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,7 +5,8 @@
  * names never match), smooth weighted round robin (exact proportions over
  * every window of sum(weights) picks, interleaved rather than in bursts),
  * and attempt plans (picked target, the entry's other targets, then the
- * fallbacks' targets, never an entry twice).
+ * fallbacks' targets, never an entry twice), and the model name each
+ * attempt asks its upstream for.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -267,6 +268,27 @@ static sl_retry retry_of(uint32_t base, uint32_t cap)
 }
 
 /* Each retry waits base * 2^n with equal jitter: within [d/2, d]. */
+/* A target's model wins; without one an exact entry asks for its own name
+ * (also as a fallback, whatever the client asked for) and a glob passes
+ * the client's name on. */
+static void test_upstream_model(void **state)
+{
+    sl_router *r = sl_router_new(&sl_spec);
+    sl_attempt plan[8];
+    size_t n = sl_route_plan(r, (uint32_t)entry("smart"), plan, 8);
+    assert_int_equal(n, 3);
+    assert_string_equal(sl_route_upstream_model(&sl_spec, &plan[0], "smart"), "claude-sonnet-4-5");
+    assert_string_equal(sl_route_upstream_model(&sl_spec, &plan[1], "smart"), "gpt-4o");
+    assert_int_equal(plan[2].entry, entry("demo-model"));
+    assert_string_equal(sl_route_upstream_model(&sl_spec, &plan[2], "smart"), "demo-model");
+    n = sl_route_plan(r, (uint32_t)entry("claude-*"), plan, 8);
+    assert_int_equal(n, 1);
+    assert_string_equal(sl_route_upstream_model(&sl_spec, &plan[0], "claude-x"), "claude-x");
+    n = sl_route_plan(r, (uint32_t)entry("gpt-4o-mini"), plan, 8);
+    assert_string_equal(sl_route_upstream_model(&sl_spec, &plan[0], "gpt-4o-mini"), "gpt-4o-mini");
+    sl_router_free(r);
+}
+
 static void test_backoff_doubles_with_jitter(void **state)
 {
     (void)state;
@@ -336,6 +358,7 @@ int main(void)
         cmocka_unit_test(test_plan_truncated_by_max),
         cmocka_unit_test(test_plan_without_fallbacks),
         cmocka_unit_test(test_plan_never_repeats_entries),
+        cmocka_unit_test(test_upstream_model),
         cmocka_unit_test(test_backoff_doubles_with_jitter),
         cmocka_unit_test(test_backoff_capped),
         cmocka_unit_test(test_backoff_honours_retry_after_up_to_cap),

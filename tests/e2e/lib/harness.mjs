@@ -147,11 +147,12 @@ async function waitHealthy(url, proc, timeoutMs = 10000) {
   throw new Error(`gateway at ${url} not healthy in ${timeoutMs} ms (${last})`);
 }
 
-export async function startGateway({ env = {} } = {}) {
+// `bin` overrides SLUICE_BIN; `args` are added to the command line.
+export async function startGateway({ env = {}, bin, args = [] } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-e2e-'));
   const port = await freePort();
-  const h = await startProcess('sluice', binary('SLUICE_BIN', 'sluice-e2e'),
-    ['--listen', `127.0.0.1:${port}`, '--state', join(dir, 's.db')], {
+  const h = await startProcess('sluice', bin || binary('SLUICE_BIN', 'sluice-e2e'),
+    ['--listen', `127.0.0.1:${port}`, '--state', join(dir, 's.db'), ...args], {
       env: {
         ...process.env,
         SLUICE_E2E_OPENAI_KEY: OPENAI_KEY,

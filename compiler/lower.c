@@ -1,0 +1,223 @@
+/*
+ * Lowering (see lower.h). Arrays are laid out exactly as the generated C
+ * lays them out: every entry's targets and fallbacks, and every key's
+ * scopes and addresses, contiguous and in spec order, so an index in the
+ * lowered table is the index the gateway uses.
+ */
+#include "lower.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* The spec's enums are the table's, value for value, so lowering casts. */
+_Static_assert((int)SLC_KIND_OPENAI == (int)SL_KIND_OPENAI && (int)SLC_KIND_MOCK == (int)SL_KIND_MOCK &&
+                   (int)SLC_KIND_ANTHROPIC == (int)SL_KIND_ANTHROPIC &&
+                   (int)SLC_KIND_GEMINI == (int)SL_KIND_GEMINI,
+               "slc_kind and sl_kind must agree");
+_Static_assert((int)SLC_PERIOD_NONE == (int)SL_PERIOD_NONE && (int)SLC_PERIOD_DAY == (int)SL_PERIOD_DAY &&
+                   (int)SLC_PERIOD_WEEK == (int)SL_PERIOD_WEEK &&
+                   (int)SLC_PERIOD_MONTH == (int)SL_PERIOD_MONTH &&
+                   (int)SLC_PERIOD_TOTAL == (int)SL_PERIOD_TOTAL,
+               "slc_period and sl_period must agree");
+
+static void *array(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size);
+    if (!p)
+        abort();
+    return p;
+}
+
+static sl_budget budget(const slc_budget *b)
+{
+    if (!b->present)
+        return (sl_budget){.usd_micros = -1, .tokens = -1, .per = SL_PERIOD_NONE};
+    return (sl_budget){.usd_micros = b->usd_micros, .tokens = b->tokens, .per = (sl_period)b->period};
+}
+
+static sl_limits limits(const slc_limits *l)
+{
+    return (sl_limits){.rpm = l->rpm, .tpm = l->tpm};
+}
+
+static void models(const slc_spec *s, slc_lowered *l)
+{
+    size_t ntargets = 0, nfallbacks = 0;
+    for (size_t i = 0; i < s->nmodels; i++) {
+        ntargets += s->models[i].ntargets;
+        nfallbacks += s->models[i].nfallbacks;
+    }
+    l->models = array(s->nmodels, sizeof *l->models);
+    l->targets = array(ntargets, sizeof *l->targets);
+    l->fallbacks = array(nfallbacks, sizeof *l->fallbacks);
+    uint32_t tf = 0, ff = 0;
+    for (size_t i = 0; i < s->nmodels; i++) {
+        const slc_model *m = &s->models[i];
+        const slc_retry *r = &m->retry;
+        sl_model_entry *e = &l->models[i];
+        *e = (sl_model_entry){
+            .name = m->name.s,
+            .is_glob = m->is_glob,
+            .target_first = tf,
+            .target_count = (uint32_t)m->ntargets,
+            .fallback_first = ff,
+            .fallback_count = (uint32_t)m->nfallbacks,
+            .retry = {.attempts = (uint16_t)r->attempts,
+                      .backoff_ms = r->backoff_ms,
+                      .backoff_cap_ms = r->cap_ms,
+                      .on_connect = r->on_connect,
+                      .on_timeout = r->on_timeout},
+            .cooldown_failures = m->cooldown_failures,
+            .cooldown_ms = m->cooldown_ms,
+        };
+        memcpy(e->retry.status_bits, r->status_bits, sizeof e->retry.status_bits);
+        for (size_t j = 0; j < m->ntargets; j++, tf++) {
+            const slc_target *t = &m->targets[j];
+            l->targets[tf] = (sl_target){.provider = (uint16_t)t->provider_idx,
+                                         .model = t->model.s,
+                                         .weight = (uint32_t)t->weight};
+        }
+        for (size_t j = 0; j < m->nfallbacks; j++)
+            l->fallbacks[ff++] = m->fallback_idx[j];
+    }
+    l->t.models = s->nmodels ? l->models : NULL;
+    l->t.model_count = (uint32_t)s->nmodels;
+    l->t.targets = ntargets ? l->targets : NULL;
+    l->t.target_count = (uint32_t)ntargets;
+    l->t.fallbacks = nfallbacks ? l->fallbacks : NULL;
+    l->t.fallback_count = (uint32_t)nfallbacks;
+}
+
+static void keys(const slc_spec *s, slc_lowered *l)
+{
+    size_t nscopes = 0, ncidrs = 0;
+    for (size_t i = 0; i < s->nkeys; i++) {
+        nscopes += s->keys[i].nscope;
+        ncidrs += s->keys[i].ncidrs;
+    }
+    l->keys = array(s->nkeys, sizeof *l->keys);
+    l->scopes = array(nscopes, sizeof *l->scopes);
+    l->cidrs = array(ncidrs, sizeof *l->cidrs);
+    uint32_t sf = 0, cf = 0;
+    for (size_t i = 0; i < s->nkeys; i++) {
+        const slc_key *k = &s->keys[i];
+        sl_key *o = &l->keys[i];
+        *o = (sl_key){
+            .name = k->name.s,
+            .team = k->team_idx,
+            .all_models = k->all_models,
+            .scope_first = sf,
+            .scope_count = (uint32_t)k->nscope,
+            .limits = limits(&k->limits),
+            .budget = budget(&k->budget),
+            .expires_unix = k->expires_unix,
+            .cidr_first = cf,
+            .cidr_count = (uint32_t)k->ncidrs,
+        };
+        memcpy(o->hash, k->hash_bytes, sizeof o->hash);
+        for (size_t j = 0; j < k->nscope; j++)
+            l->scopes[sf++] = k->scope[j];
+        for (size_t j = 0; j < k->ncidrs; j++, cf++) {
+            const slc_cidr *c = &k->cidrs[j];
+            l->cidrs[cf] = (sl_cidr){.family = c->family, .prefix = c->prefix};
+            memcpy(l->cidrs[cf].addr, c->addr, sizeof c->addr);
+        }
+    }
+    l->t.keys = s->nkeys ? l->keys : NULL;
+    l->t.key_count = (uint32_t)s->nkeys;
+    l->t.scopes = nscopes ? l->scopes : NULL;
+    l->t.scope_count = (uint32_t)nscopes;
+    l->t.cidrs = ncidrs ? l->cidrs : NULL;
+    l->t.cidr_count = (uint32_t)ncidrs;
+}
+
+void slc_lower(const slc_spec *s, const char *sha256_hex, slc_lowered *out)
+{
+    memset(out, 0, sizeof *out);
+    sl_table *t = &out->t;
+    const slc_server *sv = &s->server;
+    t->abi = SL_TABLE_ABI;
+    t->spec_sha256 = sha256_hex;
+    t->listen = s->listen.s;
+    t->state = s->state.s;
+    t->server = (sl_server_limits){
+        .max_header_bytes = sv->max_header_bytes,
+        .max_headers = sv->max_headers,
+        .max_body_bytes = sv->max_body_bytes,
+        .header_timeout_ms = sv->header_timeout_ms,
+        .body_timeout_ms = sv->body_timeout_ms,
+        .keepalive_timeout_ms = sv->keepalive_timeout_ms,
+        .max_connections = sv->max_connections,
+        .max_inflight = sv->max_inflight,
+    };
+
+    out->providers = array(s->nproviders, sizeof *out->providers);
+    for (size_t i = 0; i < s->nproviders; i++) {
+        const slc_provider *p = &s->providers[i];
+        out->providers[i] = (sl_provider){
+            .name = p->name.s,
+            .kind = (sl_kind)p->kind,
+            .base_url = p->base_url.s ? p->base_url.s : "",
+            .api_key_env = p->api_key_env,
+            .connect_ms = p->connect_ms,
+            .first_byte_ms = p->first_byte_ms,
+            .idle_ms = p->idle_ms,
+            .total_ms = p->total_ms,
+        };
+    }
+    t->providers = s->nproviders ? out->providers : NULL;
+    t->provider_count = (uint32_t)s->nproviders;
+
+    models(s, out);
+
+    out->teams = array(s->nteams, sizeof *out->teams);
+    for (size_t i = 0; i < s->nteams; i++)
+        out->teams[i] = (sl_team){.name = s->teams[i].name.s,
+                                  .budget = budget(&s->teams[i].budget),
+                                  .limits = limits(&s->teams[i].limits)};
+    t->teams = s->nteams ? out->teams : NULL;
+    t->team_count = (uint32_t)s->nteams;
+
+    keys(s, out);
+
+    out->prices = array(s->nprices, sizeof *out->prices);
+    for (size_t i = 0; i < s->nprices; i++) {
+        const slc_price *p = &s->prices[i];
+        out->prices[i] = (sl_price){.provider = (uint16_t)p->provider_idx,
+                                    .model = p->model.s,
+                                    .input = p->input,
+                                    .output = p->output,
+                                    .cache_read = p->cache_read,
+                                    .cache_write = p->cache_write};
+    }
+    t->prices = s->nprices ? out->prices : NULL;
+    t->price_count = (uint32_t)s->nprices;
+
+    t->has_admin = s->has_admin;
+    if (s->has_admin)
+        memcpy(t->admin_hash, s->admin_hash_bytes, sizeof t->admin_hash);
+}
+
+void slc_lowered_free(slc_lowered *l)
+{
+    free(l->providers);
+    free(l->models);
+    free(l->targets);
+    free(l->fallbacks);
+    free(l->teams);
+    free(l->keys);
+    free(l->scopes);
+    free(l->cidrs);
+    free(l->prices);
+    memset(l, 0, sizeof *l);
+}
+
+size_t slc_plan_first(const sl_table *t, uint32_t entry, sl_attempt out[SLC_PLAN_MAX])
+{
+    sl_router *r = sl_router_new(t);
+    if (!r)
+        abort();
+    size_t n = sl_route_plan(r, entry, out, SLC_PLAN_MAX);
+    sl_router_free(r);
+    return n;
+}
