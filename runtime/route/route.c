@@ -151,10 +151,3 @@ uint32_t sl_route_backoff_ms(const sl_retry *r, int n, int retry_after_s, unsign
     }
     return (uint32_t)d;
 }
-
-const char *sl_route_upstream_model(const sl_table *t, const sl_attempt *a, const char *client_model)
-{
-    const sl_target *tg = &t->targets[a->target];
-    const sl_model_entry *e = &t->models[a->entry];
-    return tg->model ? tg->model : e->is_glob ? client_model : e->name;
-}

@@ -47,12 +47,6 @@ const char *sl_route_upstream_model(const sl_table *t, const sl_attempt *a, cons
  * itself capped. */
 uint32_t sl_route_backoff_ms(const sl_retry *r, int n, int retry_after_s, unsigned *seed);
 
-/* The model name sent upstream for plan step `a`: the target's model when
- * the spec names one; otherwise the entry's own name for an exact entry (a
- * fallback to `gpt-4o-mini` asks for gpt-4o-mini) and the client's name for
- * a glob. The one rule, shared by the gateway and `sluicec explain`. */
-const char *sl_route_upstream_model(const sl_table *t, const sl_attempt *a, const char *client_model);
-
 /* One smooth-WRR pick among the entry's targets (exposed for tests). */
 uint32_t sl_route_pick(sl_router *r, uint32_t entry);
 
