@@ -16,7 +16,7 @@
 #include "table.h"
 
 /* The runtime's cap on attempts per request (runtime/proxy MAX_ATTEMPTS). */
-#define SLC_PLAN_MAX 16
+#define SLC_PLAN_MAX SL_ROUTE_PLAN_MAX
 
 /* `t` is the table; the arrays behind it are owned here (writable, so a
  * tool can adjust a lowered table before printing it). Strings point into

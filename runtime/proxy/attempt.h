@@ -20,7 +20,7 @@
 #include "table.h"
 #include "upstream/upstream.h"
 
-#define SL_MAX_ATTEMPTS 16
+#define SL_MAX_ATTEMPTS SL_ROUTE_PLAN_MAX
 
 typedef struct sl_attempt_ops {
     /* Send the try for plan step `a` now. */

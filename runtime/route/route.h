@@ -16,6 +16,10 @@
 
 typedef struct sl_router sl_router;
 
+/* The longest attempt plan: retries and fallbacks past this many steps
+ * are a configuration mistake, not resilience. */
+#define SL_ROUTE_PLAN_MAX 16
+
 typedef struct sl_attempt {
     uint32_t entry;   /* model entry the target belongs to */
     uint32_t target;  /* index into table->targets */
