@@ -12,7 +12,7 @@
 void sl_sse_init(sl_sse *p, size_t max_event)
 {
     memset(p, 0, sizeof *p);
-    p->max_event = max_event ? max_event : SL_SSE_MAX_EVENT;
+    p->max_event = max_event ? max_event : SL_SSE_MAX_LINE;
 }
 
 void sl_sse_free(sl_sse *p)

@@ -149,7 +149,7 @@ static void test_cap(void **state)
 
     /* The default cap is 1 MiB: just under passes, just over fails. */
     sl_sse_init(&p, 0);
-    size_t n = SL_SSE_MAX_EVENT - 16;
+    size_t n = SL_SSE_MAX_LINE - 16;
     char *payload = malloc(n);
     memset(payload, 'y', n);
     c = (collected){0};
