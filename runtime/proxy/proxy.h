@@ -11,16 +11,9 @@
 #include <stddef.h>
 
 #include "http/http.h"
+#include "ledger/ledger.h" /* SL_LEDGER_WAIT_* */
 #include "server/server.h"
 #include "table.h"
-
-/* Which responses hold their last bytes until their ledger row is
- * committed (so a kill -9 cannot lose spend the client saw). */
-enum {
-    SL_LEDGER_WAIT_NONE = 0,    /* async: rows follow within a few ms */
-    SL_LEDGER_WAIT_BUDGET = 1,  /* requests by keys whose key or team has a budget */
-    SL_LEDGER_WAIT_ALL = 2,     /* every request */
-};
 
 typedef struct sl_proxy_options {
     const char *state_path;  /* SQLite ledger; NULL or "" = no ledger */
