@@ -106,7 +106,8 @@ void sl_gov_shutdown(void)
     keys = teams = NULL;
 }
 
-const sl_price *sl_gov_price(const sl_table *t, uint16_t provider, const char *model)
+/* The price rule for provider/model (precedence as in govern.h). */
+static const sl_price *price_for(const sl_table *t, uint16_t provider, const char *model)
 {
     if (!model)
         return NULL;
@@ -133,7 +134,7 @@ const sl_price *sl_gov_price(const sl_table *t, uint16_t provider, const char *m
 int64_t sl_gov_cost(const sl_table *t, uint16_t provider, const char *model,
                     const sl_usage_counts *u, int *priced)
 {
-    const sl_price *p = sl_gov_price(t, provider, model);
+    const sl_price *p = price_for(t, provider, model);
     *priced = p != NULL;
     if (!p)
         return 0;

@@ -38,15 +38,12 @@ typedef int (*sl_gov_restore_fn)(void *ctx, const char *column, const char *name
 int sl_gov_init(const sl_table *t, sl_gov_restore_fn restore, void *ctx);
 void sl_gov_shutdown(void);
 
-/* The price rule for provider/model: an exact model name wins; otherwise,
- * among rules whose model is a glob ('*', '?') matching it, the one with
- * the longest literal prefix, the first in spec order on a tie. NULL when
- * nothing matches. */
-const sl_price *sl_gov_price(const sl_table *t, uint16_t provider, const char *model);
-
-/* Cost in micro-USD of `u` at the price of provider/model (sl_gov_price);
- * *priced = 0 when the table has no price for it (cost 0). Never negative:
- * negative counts cost nothing and the sum saturates at INT64_MAX. */
+/* Cost in micro-USD of `u` at the price of provider/model; *priced = 0
+ * when the table has no price for it (cost 0). The price rule: an exact
+ * model name wins; otherwise, among rules whose model is a glob ('*', '?')
+ * matching it, the one with the longest literal prefix, the first in spec
+ * order on a tie. Never negative: negative counts cost nothing and the sum
+ * saturates at INT64_MAX. */
 int64_t sl_gov_cost(const sl_table *t, uint16_t provider, const char *model,
                     const sl_usage_counts *u, int *priced);
 
