@@ -53,8 +53,9 @@ int sl_gov_usd_budget_applies(const sl_table *t, int key);
 
 /* Admission for `key`. On SL_GOV_OK the ticket holds a reservation that
  * must be settled exactly once. *retry_after_s (1..86400 for rate limits)
- * and *why explain refusals. Negative estimates count as 0; sums saturate,
- * so an estimate of INT64_MAX is refused by any budget already in use. */
+ * and *why explain refusals. Negative estimates count as 0, and an
+ * estimate is compared with what the budget has left, so no estimate is
+ * large enough to wrap past it. */
 sl_gov_verdict sl_gov_admit(int key, int64_t est_usd, int64_t est_tokens, int64_t now_unix,
                             sl_gov_ticket *ticket, int *retry_after_s, const char **why);
 /* Replaces the reservation by the charge (negative charges count as 0);
