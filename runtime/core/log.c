@@ -3,6 +3,7 @@
  * workers produce whole lines; long lines are truncated rather than split.
  */
 #include "core/log.h"
+#include "core/utf8.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -69,4 +70,39 @@ void sl_log_access_line(const char *text, int len)
     n += len;
     line[n++] = '\n';
     write_all(line, (size_t)n);
+}
+
+size_t sl_log_escape(char *dst, size_t cap, const char *src, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (cap == 0)
+        return 0;
+    size_t o = 0, i = 0;
+    while (i < len) {
+        unsigned char c = (unsigned char)src[i];
+        size_t k = sl_utf8_seq_len(src + i, len - i);
+        /* C1 controls are two bytes in UTF-8 (C2 80..C2 9F); some
+         * terminals act on them (C2 9B is CSI), so they are escaped too. */
+        int c1 = k == 2 && c == 0xC2 && (unsigned char)src[i + 1] < 0xA0;
+        int esc = k == 0 || c1 || (k == 1 && (c < 0x21 || c == 0x7F || c == '"' || c == '\\'));
+        size_t need = esc ? (c1 ? 8 : 4) : k;
+        if (o + need >= cap)
+            break;
+        if (esc) {
+            for (size_t j = 0; j < (c1 ? 2u : 1u); j++) {
+                unsigned char b = (unsigned char)src[i + j];
+                dst[o++] = '\\';
+                dst[o++] = 'x';
+                dst[o++] = hex[b >> 4];
+                dst[o++] = hex[b & 15];
+            }
+            i += c1 ? 2 : 1;
+        } else {
+            for (size_t j = 0; j < k; j++)
+                dst[o++] = src[i + j];
+            i += k;
+        }
+    }
+    dst[o] = '\0';
+    return o;
 }

@@ -2,9 +2,14 @@
  * Budget and rate-limit holders, one per key and per team, each with its
  * own mutex: the critical sections are a few integer operations, so a
  * mutex is cheaper to reason about than a multi-word CAS and contention
- * only arises between requests of the same key or team.
+ * only arises between requests of the same key or team. Every sum of money
+ * or tokens saturates (core/sat.h): estimates come from client-chosen
+ * max_tokens and charges from upstream-reported usage, and a wrapped sum
+ * would turn an impossible charge into a negative one that passes.
  */
 #include "govern/govern.h"
+#include "core/sat.h"
+#include "route/glob.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -78,6 +83,8 @@ int sl_gov_init(const sl_table *t, sl_gov_restore_fn restore, void *ctx)
         if (restore &&
             restore(ctx, "key", t->keys[i].name, h->period_start, &h->spent_usd, &h->spent_tokens) != 0)
             return -1;
+        h->spent_usd = sl_sat_count(h->spent_usd);
+        h->spent_tokens = sl_sat_count(h->spent_tokens);
     }
     for (uint32_t i = 0; i < t->team_count; i++) {
         holder *h = &teams[i];
@@ -86,6 +93,8 @@ int sl_gov_init(const sl_table *t, sl_gov_restore_fn restore, void *ctx)
         if (restore &&
             restore(ctx, "team", t->teams[i].name, h->period_start, &h->spent_usd, &h->spent_tokens) != 0)
             return -1;
+        h->spent_usd = sl_sat_count(h->spent_usd);
+        h->spent_tokens = sl_sat_count(h->spent_tokens);
     }
     return 0;
 }
@@ -97,23 +106,54 @@ void sl_gov_shutdown(void)
     keys = teams = NULL;
 }
 
+/* The price rule for provider/model (precedence as in govern.h). */
+static const sl_price *price_for(const sl_table *t, uint16_t provider, const char *model)
+{
+    if (!model)
+        return NULL;
+    const sl_price *best = NULL;
+    size_t best_prefix = 0;
+    for (uint32_t i = 0; i < t->price_count; i++) {
+        const sl_price *p = &t->prices[i];
+        if (p->provider != provider)
+            continue;
+        if (strcmp(p->model, model) == 0)
+            return p;
+        if (!sl_glob_is_glob(p->model) || !sl_glob_match(p->model, model))
+            continue;
+        /* Strictly longer only: on a tie the earlier rule stays. */
+        size_t pl = sl_glob_prefix_len(p->model);
+        if (!best || pl > best_prefix) {
+            best = p;
+            best_prefix = pl;
+        }
+    }
+    return best;
+}
+
 int64_t sl_gov_cost(const sl_table *t, uint16_t provider, const char *model,
                     const sl_usage_counts *u, int *priced)
 {
-    *priced = 0;
-    for (uint32_t i = 0; i < t->price_count; i++) {
-        const sl_price *p = &t->prices[i];
-        if (p->provider != provider || strcmp(p->model, model) != 0)
-            continue;
-        *priced = 1;
-        /* micro-USD = tokens * (micro-USD per Mtok) / 1e6, rounded half up,
-         * in 128-bit so no realistic count can overflow. */
-        __int128 sum = (__int128)u->input * p->input + (__int128)u->output * p->output +
-                       (__int128)u->cache_read * p->cache_read +
-                       (__int128)u->cache_write * p->cache_write;
-        return (int64_t)((sum + 500000) / 1000000);
-    }
-    return 0;
+    const sl_price *p = price_for(t, provider, model);
+    *priced = p != NULL;
+    if (!p)
+        return 0;
+    const int64_t tokens[] = {u->input, u->output, u->cache_read, u->cache_write};
+    const int64_t per_mtok[] = {p->input, p->output, p->cache_read, p->cache_write};
+    return sl_sat_cost_dot(tokens, per_mtok, 4);
+}
+
+int sl_gov_usd_budget_applies(const sl_table *t, int key)
+{
+    if (key < 0 || (uint32_t)key >= t->key_count)
+        return 0;
+    const sl_key *k = &t->keys[key];
+    if (k->budget.per != SL_PERIOD_NONE && k->budget.usd_micros >= 0)
+        return 1;
+    if (k->team < 0 || (uint32_t)k->team >= t->team_count)
+        return 0;
+    const sl_budget *b = &t->teams[k->team].budget;
+    return b->per != SL_PERIOD_NONE && b->usd_micros >= 0;
 }
 
 /* Rolls the period over if `now` left it; caller holds the lock. */
@@ -146,6 +186,27 @@ static void refill(holder *h)
     }
 }
 
+/* Seconds to wait for a bucket to refill, as a Retry-After: at least 1 and
+ * at most a day, so a bucket in deep debt (a huge reported usage) neither
+ * overflows the int nor tells a client to come back next century. */
+static int wait_s(double s)
+{
+    if (!(s < 86399.0))
+        return 86400;
+    return (int)s + 1;
+}
+
+/* Would `want` more on top of spent + reserved pass `limit` (-1: none)?
+ * All terms are >= 0. Comparing against what is left, rather than adding
+ * `want` to a saturated sum, stays exact even for a limit of INT64_MAX. */
+static int over(int64_t limit, int64_t spent, int64_t reserved, int64_t want)
+{
+    if (limit < 0)
+        return 0;
+    int64_t used = sl_sat_add(spent, reserved);
+    return used > limit || want > limit - used;
+}
+
 /* Checks one holder and reserves on success; lock held by caller. */
 static sl_gov_verdict check(holder *h, int64_t usd, int64_t tokens, int64_t now, int *retry_after,
                             const char **why, int is_team)
@@ -153,22 +214,21 @@ static sl_gov_verdict check(holder *h, int64_t usd, int64_t tokens, int64_t now,
     roll(h, now);
     refill(h);
     if (h->limits.rpm && h->rpm_level < 1.0) {
-        *retry_after = (int)((1.0 - h->rpm_level) * 60.0 / h->limits.rpm) + 1;
+        *retry_after = wait_s((1.0 - h->rpm_level) * 60.0 / h->limits.rpm);
         *why = is_team ? "team request rate limit reached" : "request rate limit reached";
         return SL_GOV_RATE_LIMITED;
     }
     if (h->limits.tpm && h->tpm_level <= 0.0) {
-        *retry_after = (int)((-h->tpm_level + 1.0) * 60.0 / h->limits.tpm) + 1;
+        *retry_after = wait_s((-h->tpm_level + 1.0) * 60.0 / h->limits.tpm);
         *why = is_team ? "team token rate limit reached" : "token rate limit reached";
         return SL_GOV_RATE_LIMITED;
     }
     if (h->budget.per != SL_PERIOD_NONE) {
-        if (h->budget.usd_micros >= 0 && h->spent_usd + h->reserved_usd + usd > h->budget.usd_micros) {
+        if (over(h->budget.usd_micros, h->spent_usd, h->reserved_usd, usd)) {
             *why = is_team ? "team budget exhausted" : "key budget exhausted";
             return SL_GOV_BUDGET;
         }
-        if (h->budget.tokens >= 0 &&
-            h->spent_tokens + h->reserved_tokens + tokens > h->budget.tokens) {
+        if (over(h->budget.tokens, h->spent_tokens, h->reserved_tokens, tokens)) {
             *why = is_team ? "team token budget exhausted" : "key token budget exhausted";
             return SL_GOV_BUDGET;
         }
@@ -180,8 +240,8 @@ static void reserve(holder *h, int64_t usd, int64_t tokens)
 {
     if (h->limits.rpm)
         h->rpm_level -= 1.0;
-    h->reserved_usd += usd;
-    h->reserved_tokens += tokens;
+    h->reserved_usd = sl_sat_add(h->reserved_usd, usd);
+    h->reserved_tokens = sl_sat_add(h->reserved_tokens, tokens);
 }
 
 sl_gov_verdict sl_gov_admit(int key, int64_t usd, int64_t tokens, int64_t now, sl_gov_ticket *tk,
@@ -194,6 +254,9 @@ sl_gov_verdict sl_gov_admit(int key, int64_t usd, int64_t tokens, int64_t now, s
     *why = "";
     if (key < 0 || !keys)
         return SL_GOV_OK;
+    /* A negative estimate would free room for other requests. */
+    usd = sl_sat_count(usd);
+    tokens = sl_sat_count(tokens);
     holder *k = &keys[key];
     int team = gt->keys[key].team;
     holder *tm = team >= 0 ? &teams[team] : NULL;
@@ -222,14 +285,12 @@ static void settle_one(holder *h, const sl_gov_ticket *tk, int64_t usd, int64_t 
 {
     pthread_mutex_lock(&h->mu);
     roll(h, now);
-    h->reserved_usd -= tk->usd;
-    h->reserved_tokens -= tk->tokens;
-    if (h->reserved_usd < 0)
-        h->reserved_usd = 0;
-    if (h->reserved_tokens < 0)
-        h->reserved_tokens = 0;
-    h->spent_usd += usd;
-    h->spent_tokens += tokens;
+    /* A saturated reservation sum gives back less than was added: clamp
+     * at 0 rather than go negative. */
+    h->reserved_usd = sl_sat_count(sl_sat_sub(h->reserved_usd, tk->usd));
+    h->reserved_tokens = sl_sat_count(sl_sat_sub(h->reserved_tokens, tk->tokens));
+    h->spent_usd = sl_sat_add(h->spent_usd, usd);
+    h->spent_tokens = sl_sat_add(h->spent_tokens, tokens);
     if (h->limits.tpm) {
         refill(h);
         h->tpm_level -= (double)tokens;
@@ -241,6 +302,9 @@ void sl_gov_settle(sl_gov_ticket *tk, int64_t usd, int64_t tokens, int64_t now)
 {
     if (tk->key < 0 || !keys)
         return;
+    /* A negative charge would refund spend. */
+    usd = sl_sat_count(usd);
+    tokens = sl_sat_count(tokens);
     settle_one(&keys[tk->key], tk, usd, tokens, now);
     if (tk->team >= 0)
         settle_one(&teams[tk->team], tk, usd, tokens, now);
@@ -256,6 +320,13 @@ static void view(holder *h, int64_t now, sl_gov_view *v)
     v->spent_tokens = h->spent_tokens;
     v->reserved_tokens = h->reserved_tokens;
     v->period_start = h->period_start;
+    int64_t used_usd = sl_sat_add(h->spent_usd, h->reserved_usd);
+    int64_t used_tokens = sl_sat_add(h->spent_tokens, h->reserved_tokens);
+    int on = h->budget.per != SL_PERIOD_NONE;
+    v->remaining_usd = on && h->budget.usd_micros >= 0
+                           ? sl_sat_count(sl_sat_sub(h->budget.usd_micros, used_usd)) : -1;
+    v->remaining_tokens = on && h->budget.tokens >= 0
+                              ? sl_sat_count(sl_sat_sub(h->budget.tokens, used_tokens)) : -1;
     pthread_mutex_unlock(&h->mu);
 }
 

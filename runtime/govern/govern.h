@@ -39,20 +39,37 @@ int sl_gov_init(const sl_table *t, sl_gov_restore_fn restore, void *ctx);
 void sl_gov_shutdown(void);
 
 /* Cost in micro-USD of `u` at the price of provider/model; *priced = 0
- * when the table has no price for it (cost 0). */
+ * when the table has no price for it (cost 0). The price rule: an exact
+ * model name wins; otherwise, among rules whose model is a glob ('*', '?')
+ * matching it, the one with the longest literal prefix, the first in spec
+ * order on a tie. Never negative: negative counts cost nothing and the sum
+ * saturates at INT64_MAX. */
 int64_t sl_gov_cost(const sl_table *t, uint16_t provider, const char *model,
                     const sl_usage_counts *u, int *priced);
 
+/* 1 when `key` or its team has a USD budget (so an unpriced model must be
+ * refused for it: its requests would cost 0 against that budget). */
+int sl_gov_usd_budget_applies(const sl_table *t, int key);
+
 /* Admission for `key`. On SL_GOV_OK the ticket holds a reservation that
- * must be settled exactly once. *retry_after_s and *why explain refusals. */
+ * must be settled exactly once. *retry_after_s (1..86400 for rate limits)
+ * and *why explain refusals. Negative estimates count as 0, and an
+ * estimate is compared with what the budget has left, so no estimate is
+ * large enough to wrap past it. */
 sl_gov_verdict sl_gov_admit(int key, int64_t est_usd, int64_t est_tokens, int64_t now_unix,
                             sl_gov_ticket *ticket, int *retry_after_s, const char **why);
+/* Replaces the reservation by the charge (negative charges count as 0);
+ * a second settle of the same ticket does nothing. */
 void sl_gov_settle(sl_gov_ticket *ticket, int64_t usd, int64_t tokens, int64_t now_unix);
 
 /* Current spend and limits, for the admin API. */
 typedef struct sl_gov_view {
     int64_t spent_usd, reserved_usd, spent_tokens, reserved_tokens;
     int64_t period_start;
+    /* Budget left after spend and reservations, never negative; -1 when
+     * there is no such limit. Computed here so callers do no arithmetic
+     * on saturated values. */
+    int64_t remaining_usd, remaining_tokens;
 } sl_gov_view;
 void sl_gov_view_key(int key, int64_t now_unix, sl_gov_view *v);
 void sl_gov_view_team(int team, int64_t now_unix, sl_gov_view *v);

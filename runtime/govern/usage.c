@@ -8,12 +8,12 @@
  */
 #define _GNU_SOURCE /* memmem */
 #include "govern/usage.h"
+#include "core/sat.h"
 #include "json/json_scan.h"
+#include "translate/sse.h"
 
 #include <jansson.h>
 #include <string.h>
-
-#define MAX_LINE (1024 * 1024)
 
 static int64_t ival(json_t *o, const char *k)
 {
@@ -104,9 +104,22 @@ static void on_line(sl_usage_stream *s, const char *p, size_t n)
     json_decref(j);
 }
 
-void sl_usage_stream_feed(sl_usage_stream *s, const char *p, size_t n)
+int sl_usage_stream_feed(sl_usage_stream *s, const char *p, size_t n)
 {
-    sl_usage_stream_relay(s, p, n, NULL);
+    return sl_usage_stream_relay(s, p, n, NULL);
+}
+
+int64_t sl_usage_total(const sl_usage_counts *u)
+{
+    return sl_sat_add_count(sl_sat_add_count(u->input, u->output),
+                            sl_sat_add_count(u->cache_read, u->cache_write));
+}
+
+static int fail(sl_usage_stream *s)
+{
+    s->failed = 1;
+    sl_buf_free(&s->line);
+    return -1;
 }
 
 static int usage_only(const char *p, size_t n)
@@ -117,15 +130,18 @@ static int usage_only(const char *p, size_t n)
 
 int sl_usage_stream_relay(sl_usage_stream *s, const char *p, size_t n, sl_buf *keep)
 {
+    if (s->failed)
+        return -1;
     while (n > 0) {
         const char *nl = memchr(p, '\n', n);
         size_t take = nl ? (size_t)(nl - p) + 1 : n;
-        /* A relay passes every byte on; an observer alone keeps at most
-         * MAX_LINE of a line (usage never hides past that). */
-        if (keep || s->line.len + take <= MAX_LINE) {
-            if (sl_buf_append(&s->line, p, take) != 0)
-                return -1;
-        }
+        /* The cap counts the bytes before the newline; the check comes
+         * before the copy, so a line without end never grows the buffer
+         * past it. */
+        if (s->line.len + (take - (nl != NULL)) > SL_SSE_MAX_LINE)
+            return fail(s);
+        if (sl_buf_append(&s->line, p, take) != 0)
+            return fail(s);
         p += take;
         n -= take;
         if (!nl)
@@ -146,7 +162,7 @@ int sl_usage_stream_relay(sl_usage_stream *s, const char *p, size_t n, sl_buf *k
             s->skip_blank = 1;
         }
         if (keep && !drop && sl_buf_append(keep, s->line.data, s->line.len) != 0)
-            return -1;
+            return fail(s);
         sl_buf_clear(&s->line);
     }
     return 0;

@@ -35,15 +35,26 @@ typedef struct sl_usage_stream {
     int done;             /* saw a terminal event ([DONE] / message_stop) */
     int64_t events;       /* data lines seen: a floor for output tokens */
     int skip_blank;       /* relay: the event we dropped ends at the next blank line */
+    int failed;           /* a line went over the cap: every later call fails */
 } sl_usage_stream;
 
-void sl_usage_stream_feed(sl_usage_stream *s, const char *p, size_t n);
+/* Observes bytes relayed by someone else. 0, or -1 when a line holds more
+ * than SL_SSE_MAX_LINE bytes before its newline (or memory ran out): the
+ * stream is not a sane SSE stream and the caller ends it with an error.
+ * Once -1, always -1. */
+int sl_usage_stream_feed(sl_usage_stream *s, const char *p, size_t n);
 /* Like feed, but also copies the stream to `keep` line by line, leaving
  * out the usage-only chunk (`"choices":[]` with `usage`) that sluice asked
  * an OpenAI upstream for on behalf of a client that did not. Bytes of an
- * unfinished line are held until its newline arrives. */
+ * unfinished line are held until its newline arrives, which is why the
+ * line cap matters here most. Returns as feed; on -1 nothing more of the
+ * stream should be sent. */
 int sl_usage_stream_relay(sl_usage_stream *s, const char *p, size_t n, sl_buf *keep);
 void sl_usage_stream_free(sl_usage_stream *s);
+
+/* input + output + cache read + cache write, each clamped at >= 0, the sum
+ * saturating at INT64_MAX: the token count budgets and rate limits use. */
+int64_t sl_usage_total(const sl_usage_counts *u);
 
 /* Interprets one usage JSON object in either shape (exposed for tests). */
 struct json_t;

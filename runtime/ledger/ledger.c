@@ -12,6 +12,8 @@
  */
 #include "json/json_out.h"
 #include "ledger/ledger.h"
+#include "core/money.h"
+#include "core/sat.h"
 
 #include <ev.h>
 #include <jansson.h>
@@ -63,6 +65,33 @@ struct sl_ledger {
     sl_ledger_notifier *notifiers;
 };
 
+/* sl_count_sum(a, ...): the sum over rows of all arguments, each clamped
+ * at >= 0 and the total saturating at INT64_MAX. SQLite's own SUM fails
+ * the whole query with "integer overflow" instead, which on restore would
+ * keep the gateway from starting, and a negative row could unlock spend. */
+static void count_sum_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    int64_t *acc = sqlite3_aggregate_context(ctx, sizeof *acc);
+    if (!acc) {
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    for (int i = 0; i < argc; i++)
+        *acc = sl_sat_add_count(*acc, sqlite3_value_int64(argv[i]));
+}
+
+static void count_sum_final(sqlite3_context *ctx)
+{
+    int64_t *acc = sqlite3_aggregate_context(ctx, 0);
+    sqlite3_result_int64(ctx, acc ? *acc : 0);
+}
+
+static int add_functions(sqlite3 *db)
+{
+    return sqlite3_create_function(db, "sl_count_sum", -1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+                                   NULL, count_sum_step, count_sum_final);
+}
+
 static const char schema[] =
     "PRAGMA journal_mode=WAL;"
     "PRAGMA synchronous=NORMAL;"
@@ -99,6 +128,11 @@ sl_ledger *sl_ledger_open(const char *path, char *err, size_t errlen)
         return NULL;
     }
     sqlite3_busy_timeout(l->db, 5000);
+    if (add_functions(l->db) != SQLITE_OK) {
+        snprintf(err, errlen, "state file '%s': %s", path, sqlite3_errmsg(l->db));
+        sl_ledger_close(l);
+        return NULL;
+    }
     char *msg = NULL;
     if (sqlite3_exec(l->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
         snprintf(err, errlen, "state file '%s': %s", path, msg ? msg : "schema error");
@@ -365,15 +399,15 @@ int sl_ledger_restore(void *ledger, const char *column, const char *name, int64_
     if (!l)
         return 0;
     const char *sql = strcmp(column, "team") == 0
-        ? "SELECT COALESCE(SUM(cost_micros),0), COALESCE(SUM(input_tokens+output_tokens+"
-          "cache_read_tokens+cache_write_tokens),0) FROM requests WHERE team=? AND ts_ms>=?"
-        : "SELECT COALESCE(SUM(cost_micros),0), COALESCE(SUM(input_tokens+output_tokens+"
-          "cache_read_tokens+cache_write_tokens),0) FROM requests WHERE key=? AND ts_ms>=?";
+        ? "SELECT sl_count_sum(cost_micros), sl_count_sum(input_tokens, output_tokens,"
+          " cache_read_tokens, cache_write_tokens) FROM requests WHERE team=? AND ts_ms>=?"
+        : "SELECT sl_count_sum(cost_micros), sl_count_sum(input_tokens, output_tokens,"
+          " cache_read_tokens, cache_write_tokens) FROM requests WHERE key=? AND ts_ms>=?";
     sqlite3_stmt *s;
     if (sqlite3_prepare_v2(l->db, sql, -1, &s, NULL) != SQLITE_OK)
         return -1;
     sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, since * 1000);
+    sqlite3_bind_int64(s, 2, sl_sat_mul(since, 1000));
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
         *usd = sqlite3_column_int64(s, 0);
@@ -402,15 +436,17 @@ char *sl_ledger_spend_json(sl_ledger *l, const char *by, int64_t since, int64_t 
     /* A reader connection of its own: WAL lets it run beside the writer
      * without blocking it. */
     sqlite3 *db;
-    if (sqlite3_open_v2(l->path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+    if (sqlite3_open_v2(l->path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+        add_functions(db) != SQLITE_OK) {
         snprintf(err, errlen, "cannot read the ledger");
         sqlite3_close(db);
         return NULL;
     }
     char sql[512];
     snprintf(sql, sizeof sql,
-             "SELECT %s AS g, COUNT(*), SUM(cost_micros), SUM(input_tokens), SUM(output_tokens),"
-             " SUM(cache_read_tokens), SUM(cache_write_tokens) FROM requests"
+             "SELECT %s AS g, COUNT(*), sl_count_sum(cost_micros), sl_count_sum(input_tokens),"
+             " sl_count_sum(output_tokens), sl_count_sum(cache_read_tokens),"
+             " sl_count_sum(cache_write_tokens) FROM requests"
              " WHERE ts_ms >= ? AND (? = 0 OR ts_ms < ?) GROUP BY g ORDER BY g",
              group);
     sqlite3_stmt *s;
@@ -419,17 +455,18 @@ char *sl_ledger_spend_json(sl_ledger *l, const char *by, int64_t since, int64_t 
         sqlite3_close(db);
         return NULL;
     }
-    sqlite3_bind_int64(s, 1, since * 1000);
+    /* since and until come from an admin query string: scale without
+     * overflowing. */
+    sqlite3_bind_int64(s, 1, sl_sat_mul(since, 1000));
     sqlite3_bind_int64(s, 2, until);
-    sqlite3_bind_int64(s, 3, until * 1000);
+    sqlite3_bind_int64(s, 3, sl_sat_mul(until, 1000));
     json_t *arr = json_array();
-    while (sqlite3_step(s) == SQLITE_ROW) {
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         const char *g = (const char *)sqlite3_column_text(s, 0);
         int64_t cost = sqlite3_column_int64(s, 2);
-        char usd[48];
-        snprintf(usd, sizeof usd, "%s%lld.%06lld", cost < 0 ? "-" : "",
-                 (long long)(cost < 0 ? -cost : cost) / 1000000,
-                 (long long)(cost < 0 ? -cost : cost) % 1000000);
+        char usd[SL_MONEY_MAX];
+        sl_money_format(cost, usd, sizeof usd);
         json_array_append_new(arr, json_pack("{s:s,s:I,s:I,s:s,s:I,s:I,s:I,s:I}", by, g ? g : "",
                                              "requests", (json_int_t)sqlite3_column_int64(s, 1),
                                              "cost_micros", (json_int_t)cost, "cost_usd", usd,
@@ -440,6 +477,11 @@ char *sl_ledger_spend_json(sl_ledger *l, const char *by, int64_t since, int64_t 
     }
     sqlite3_finalize(s);
     sqlite3_close(db);
+    if (rc != SQLITE_DONE) { /* a partial answer would understate spend */
+        snprintf(err, errlen, "ledger query failed");
+        json_decref(arr);
+        return NULL;
+    }
     char *out = sl_json_dumps(arr, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(arr);
     return out;

@@ -59,12 +59,17 @@ int sl_ledger_submit(sl_ledger *l, const sl_ledger_row *row, sl_ledger_notifier 
                      sl_ledger_done_fn fn, void *ctx);
 
 /* Sum of cost and tokens for rows with column (key|team) = name since
- * `since_unix`; the signature matches sl_gov_restore_fn. */
+ * `since_unix`; the signature matches sl_gov_restore_fn. Sums saturate at
+ * INT64_MAX and negative row values count as 0, so no ledger content can
+ * make this fail or come out negative. Not safe while the writer thread
+ * runs (it shares the connection): call before sl_ledger_start. */
 int sl_ledger_restore(void *ledger, const char *column, const char *name, int64_t since_unix,
                       int64_t *usd, int64_t *tokens);
 
 /* Spend grouped by key|team|model|day between since and until (unix s,
- * until exclusive; 0 = open), as a malloc'd JSON array; NULL on error. */
+ * until exclusive; 0 = open), as a malloc'd JSON array of objects with the
+ * group under `by`, requests, cost_micros, cost_usd (sl_money_format) and
+ * the four token sums (saturating, as restore); NULL with err on error. */
 char *sl_ledger_spend_json(sl_ledger *l, const char *by, int64_t since, int64_t until, char *err,
                            size_t errlen);
 

@@ -68,11 +68,22 @@ char *sl_legacy_from_chat(const char *body, size_t len)
     return s;
 }
 
-static void pass_event(const char *d, size_t dn, sl_buf *out)
+/* One event with data d: each line of a multi-line payload gets its own
+ * "data: " so the client rebuilds the same payload. */
+static int pass_event(const char *d, size_t dn, sl_buf *out)
 {
-    sl_buf_append(out, "data: ", 6);
-    sl_buf_append(out, d, dn);
-    sl_buf_append(out, "\n\n", 2);
+    for (;;) {
+        const char *nl = memchr(d, '\n', dn);
+        size_t ln = nl ? (size_t)(nl - d) : dn;
+        if (sl_buf_append(out, "data: ", 6) != 0 || sl_buf_append(out, d, ln) != 0 ||
+            sl_buf_append(out, "\n", 1) != 0)
+            return -1;
+        if (!nl)
+            break;
+        d += ln + 1;
+        dn -= ln + 1;
+    }
+    return sl_buf_append(out, "\n", 1);
 }
 
 /* One chat.completion.chunk event -> one text_completion event. */
@@ -85,8 +96,7 @@ static int convert_event(void *ctx, const sl_sse_event *ev)
     if (!json_is_object(c) || json_object_get(c, "error")) {
         /* [DONE], error events and anything unparsable pass unchanged. */
         json_decref(c);
-        pass_event(d, dn, out);
-        return 0;
+        return pass_event(d, dn, out);
     }
     json_t *choices = json_array();
     size_t i;
@@ -105,22 +115,28 @@ static int convert_event(void *ctx, const sl_sse_event *ev)
     if (json_object_get(c, "usage"))
         json_object_set(o, "usage", json_object_get(c, "usage"));
     char *s = sl_json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (s) {
-        pass_event(s, strlen(s), out);
-        free(s);
-    }
+    int rc = s ? pass_event(s, strlen(s), out) : -1;
+    free(s);
     json_decref(o);
     json_decref(c);
-    return 0;
+    return rc;
 }
 
-void sl_legacy_stream_feed(sl_legacy_stream *s, const char *p, size_t n, sl_buf *out)
+int sl_legacy_stream_feed(sl_legacy_stream *s, const char *p, size_t n, sl_buf *out)
 {
+    if (s->failed)
+        return -1;
     if (!s->ready) {
-        sl_sse_init(&s->sse, SL_LEGACY_MAX_EVENT);
+        sl_sse_init(&s->sse, SL_SSE_MAX_LINE);
         s->ready = 1;
     }
-    sl_sse_feed(&s->sse, p, n, convert_event, out);
+    if (sl_sse_feed(&s->sse, p, n, convert_event, out) != 0) {
+        s->failed = 1;
+        sl_sse_free(&s->sse); /* the partial event may be a megabyte */
+        s->ready = 0;
+        return -1;
+    }
+    return 0;
 }
 
 void sl_legacy_stream_free(sl_legacy_stream *s)

@@ -22,15 +22,18 @@ json_t *sl_legacy_to_chat(json_t *req, char *err, size_t errlen);
  * body is not a chat completion. */
 char *sl_legacy_from_chat(const char *body, size_t len);
 
-/* Streaming: chat.completion.chunk SSE in, text_completion SSE out. */
-#define SL_LEGACY_MAX_EVENT (1024 * 1024)
-
-/* Zero-initialised is ready to use. */
+/* Streaming: chat.completion.chunk SSE in, text_completion SSE out.
+ * Zero-initialised is ready to use. */
 typedef struct sl_legacy_stream {
     sl_sse sse;
     int ready;
+    int failed;
 } sl_legacy_stream;
-void sl_legacy_stream_feed(sl_legacy_stream *s, const char *p, size_t n, sl_buf *out);
+/* Appends the converted events complete in p[0..n) (with what earlier
+ * feeds left unfinished) to out. 0, or -1 when an event or line exceeds
+ * SL_SSE_MAX_LINE or memory runs out: the caller ends the stream with an
+ * error. Once -1, always -1. */
+int sl_legacy_stream_feed(sl_legacy_stream *s, const char *p, size_t n, sl_buf *out);
 void sl_legacy_stream_free(sl_legacy_stream *s);
 
 #endif

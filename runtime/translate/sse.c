@@ -12,7 +12,7 @@
 void sl_sse_init(sl_sse *p, size_t max_event)
 {
     memset(p, 0, sizeof *p);
-    p->max_event = max_event ? max_event : SL_SSE_MAX_EVENT;
+    p->max_event = max_event ? max_event : SL_SSE_MAX_LINE;
 }
 
 void sl_sse_free(sl_sse *p)
@@ -75,8 +75,20 @@ static int field(sl_sse *p, const char *l, size_t n, sl_sse_cb cb, void *ctx)
     return 0;
 }
 
+/* Over the cap or out of memory: drop what is held (up to a cap's worth)
+ * and refuse everything after, so a caller that keeps feeding cannot
+ * resume parsing in the middle of the oversized line. */
+static int fail(sl_sse *p)
+{
+    p->failed = 1;
+    sl_sse_free(p);
+    return -1;
+}
+
 int sl_sse_feed(sl_sse *p, const char *buf, size_t n, sl_sse_cb cb, void *ctx)
 {
+    if (p->failed)
+        return -1;
     size_t i = 0;
     while (i < n) {
         if (!p->started) {
@@ -85,7 +97,7 @@ int sl_sse_feed(sl_sse *p, const char *buf, size_t n, sl_sse_cb cb, void *ctx)
             size_t have = p->line.len;
             if (have < 3 && (unsigned char)buf[i] == (unsigned char)bom[have]) {
                 if (sl_buf_append(&p->line, buf + i, 1) != 0)
-                    return -1;
+                    return fail(p);
                 i++;
                 if (p->line.len == 3) {
                     sl_buf_clear(&p->line);
@@ -107,10 +119,8 @@ int sl_sse_feed(sl_sse *p, const char *buf, size_t n, sl_sse_cb cb, void *ctx)
         while (j < n && buf[j] != '\n' && buf[j] != '\r')
             j++;
         if (j > i) {
-            if (sl_sse_pending(p) + (j - i) > p->max_event)
-                return -1;
-            if (sl_buf_append(&p->line, buf + i, j - i) != 0)
-                return -1;
+            if (sl_sse_pending(p) + (j - i) > p->max_event || sl_buf_append(&p->line, buf + i, j - i) != 0)
+                return fail(p);
         }
         if (j == n)
             break;
@@ -118,16 +128,20 @@ int sl_sse_feed(sl_sse *p, const char *buf, size_t n, sl_sse_cb cb, void *ctx)
         i = j + 1;
         int rc = field(p, p->line.data ? p->line.data : "", p->line.len, cb, ctx);
         sl_buf_clear(&p->line);
+        if (rc == -1)
+            return fail(p);
         if (rc != 0)
             return rc;
         if (sl_sse_pending(p) > p->max_event)
-            return -1;
+            return fail(p);
     }
     return 0;
 }
 
 int sl_sse_finish(sl_sse *p, sl_sse_cb cb, void *ctx)
 {
+    if (p->failed)
+        return -1;
     if (p->line.len > 0) {
         int rc = field(p, p->line.data, p->line.len, cb, ctx);
         sl_buf_clear(&p->line);

@@ -12,7 +12,12 @@
 
 #include "core/buf.h"
 
-#define SL_SSE_MAX_EVENT (1024u * 1024u)
+/* The most bytes one SSE line may hold before its line ending, and one
+ * event (its name and data lines together) in this parser: every stream
+ * reader in sluice (this parser, the usage observer and relay, the legacy
+ * rewriter) refuses more, so an upstream that never sends a newline costs
+ * at most this much memory per request instead of all of it. */
+#define SL_SSE_MAX_LINE (1024u * 1024u)
 
 typedef struct sl_sse_event {
     const char *event;   /* "" when the event had no event: line */
@@ -32,10 +37,14 @@ typedef struct sl_sse {
     int have_data;       /* a data: line was seen (even an empty one) */
     int after_cr;        /* last byte was CR: a following LF is not a new line */
     int started;         /* past a possible leading byte-order mark */
+    int failed;          /* over the cap or out of memory: stays failed */
 } sl_sse;
 
+/* max_event 0 means SL_SSE_MAX_LINE. */
 void sl_sse_init(sl_sse *p, size_t max_event);
-/* 0 ok; -1 event over the cap or out of memory; else the callback's value. */
+/* 0 ok; -1 line or event over the cap, or out of memory; else the
+ * callback's value. -1 (the parser's or the callback's) is final: the
+ * buffered bytes are released and every later feed or finish returns -1. */
 int sl_sse_feed(sl_sse *p, const char *buf, size_t n, sl_sse_cb cb, void *ctx);
 /* End of input: an event whose closing blank line never came is still
  * dispatched (upstreams that close right after the last data line).

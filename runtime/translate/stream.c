@@ -657,7 +657,7 @@ sl_stream *sl_stream_new(sl_proto up, sl_proto client, const char *client_model)
     s->client_model = strdup(client_model ? client_model : "");
     s->usage_chunk = 1;
     s->created = (long)time(NULL);
-    sl_sse_init(&s->sse, SL_SSE_MAX_EVENT);
+    sl_sse_init(&s->sse, SL_SSE_MAX_LINE);
     if (!s->client_model) {
         free(s);
         return NULL;

@@ -18,6 +18,11 @@
 #include "core/log.h"
 
 #define EASY_POOL_MAX 1024
+/* Passed-through headers: one value, and all of them together. Real
+ * rate-limit and request-id headers are a few dozen bytes each; anything
+ * longer is dropped, not truncated. */
+#define SL_UPSTREAM_PASS_VALUE_MAX 256
+#define SL_UPSTREAM_PASS_MAX 3072
 #define SL_UPSTREAM_REUSE_LIMIT 512
 
 struct sl_upstream {
@@ -333,20 +338,63 @@ static void watchdog_kick(sl_xfer *x)
     }
 }
 
-/* Response headers worth handing back: rate-limit and request-id headers
- * help clients back off and report; framing, hop-by-hop and cookies must
- * not cross the proxy. */
+/* Response headers handed back to the client, by allow-list: request ids
+ * (x-request-id, request-id) so users can quote them to the provider,
+ * openai-processing-ms (the OpenAI SDKs log it), and the rate-limit family
+ * (x-ratelimit-*, anthropic-ratelimit-*, retry-after, retry-after-ms) so
+ * clients back off correctly. Everything else stays behind the gateway:
+ * framing and hop-by-hop headers, cookies, server/via, and identifiers of
+ * the operator's upstream account (openai-organization, openai-project,
+ * anthropic-organization-id, ...), which a gateway key holder has no
+ * business learning. */
 static int header_passes(const char *name, size_t n)
 {
-    static const char *const prefixes[] = {"x-ratelimit-", "anthropic-ratelimit-", "openai-",
-                                           "anthropic-", "x-request-id", "request-id",
-                                           "retry-after", "x-goog-"};
+    static const char *const exact[] = {"x-request-id", "request-id", "openai-processing-ms",
+                                        "retry-after", "retry-after-ms"};
+    static const char *const prefixes[] = {"x-ratelimit-", "anthropic-ratelimit-"};
+    for (size_t i = 0; i < sizeof exact / sizeof *exact; i++)
+        if (n == strlen(exact[i]) && strncasecmp(name, exact[i], n) == 0)
+            return 1;
     for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++) {
         size_t pl = strlen(prefixes[i]);
-        if (n >= pl && strncasecmp(name, prefixes[i], pl) == 0)
+        if (n > pl && strncasecmp(name, prefixes[i], pl) == 0)
             return 1;
     }
     return 0;
+}
+
+/* RFC 9110 token characters, the only ones a field name may hold. */
+static int is_tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* A value copied to the client may hold visible bytes, spaces and tabs
+ * only (RFC 9110 field-value; obs-text is refused too, nothing on the
+ * allow-list needs it). CR, LF, NUL or any other control byte inside the
+ * value means the upstream (or something between) is trying to split the
+ * header, so the whole header is dropped rather than cleaned up. */
+static int value_ok(const char *v, size_t n)
+{
+    if (n > SL_UPSTREAM_PASS_VALUE_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if ((c < 0x20 && c != '\t') || c >= 0x7F)
+            return 0;
+    }
+    return 1;
+}
+
+static int name_ok(const char *p, size_t n)
+{
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!is_tchar((unsigned char)p[i]))
+            return 0;
+    return 1;
 }
 
 static size_t header_cb(char *p, size_t size, size_t nmemb, void *ud)
@@ -375,9 +423,16 @@ static size_t header_cb(char *p, size_t size, size_t nmemb, void *ud)
     size_t name_len = (size_t)(colon - p);
     const char *v = colon + 1;
     const char *end = p + n;
+    /* curl hands over one line with its CRLF (or bare LF); strip that,
+     * then the optional whitespace around the value. A CR anywhere else
+     * stays in the value and fails value_ok. */
+    if (end > v && end[-1] == '\n')
+        end--;
+    if (end > v && end[-1] == '\r')
+        end--;
     while (v < end && (*v == ' ' || *v == '\t'))
         v++;
-    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+    while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
         end--;
     size_t vlen = (size_t)(end - v);
     if (name_len == 12 && strncasecmp(p, "content-type", 12) == 0) {
@@ -398,11 +453,12 @@ static size_t header_cb(char *p, size_t size, size_t nmemb, void *ud)
                 x->retry_after_s = (int)s;
         }
     }
-    if (header_passes(p, name_len)) {
-        sl_buf_append(&x->pass, p, name_len);
-        sl_buf_append(&x->pass, ": ", 2);
-        sl_buf_append(&x->pass, v, vlen);
-        sl_buf_append(&x->pass, "\r\n", 2);
+    if (header_passes(p, name_len) && name_ok(p, name_len) && value_ok(v, vlen) &&
+        x->pass.len + name_len + vlen + 4 <= SL_UPSTREAM_PASS_MAX) {
+        size_t mark = x->pass.len;
+        if (sl_buf_append(&x->pass, p, name_len) != 0 || sl_buf_append(&x->pass, ": ", 2) != 0 ||
+            sl_buf_append(&x->pass, v, vlen) != 0 || sl_buf_append(&x->pass, "\r\n", 2) != 0)
+            x->pass.len = mark; /* never half a header */
     }
     return n;
 }

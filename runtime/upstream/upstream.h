@@ -31,8 +31,12 @@ typedef enum sl_xfer_result {
 const char *sl_xfer_result_name(sl_xfer_result r);
 
 /* The response head as the provider sent it. `passthrough` holds the header
- * lines worth returning to the client ("Name: value\r\n"...), already
- * filtered (no hop-by-hop, no cookies, no framing headers). */
+ * lines worth returning to the client ("Name: value\r\n"...): only request
+ * ids (x-request-id, request-id, openai-processing-ms) and rate-limit
+ * headers (x-ratelimit-*, anthropic-ratelimit-*, retry-after,
+ * retry-after-ms), names as sent, values trimmed; a header whose name is
+ * not a token or whose value holds CR, LF, NUL or another control byte,
+ * or is over 256 bytes, is dropped whole. At most 3 KiB in all. */
 typedef struct sl_xfer_head {
     int status;
     const char *content_type;   /* NULL when absent */

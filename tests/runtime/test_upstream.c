@@ -615,6 +615,55 @@ static void test_interim_response_ignored(void **state)
     assert_memory_equal(f->data, "ok", 2);
 }
 
+/* A bare CR (or another control byte) inside a header value must never
+ * reach the client: a client that treats CR as a line end would see a
+ * header the upstream smuggled in. Such headers are dropped whole. */
+static void test_head_values_validated(void **state)
+{
+    fixture *f = *state;
+    char big[400];
+    memset(big, 'a', sizeof big);
+    big[sizeof big - 1] = '\0';
+    char canned[2048];
+    snprintf(canned, sizeof canned,
+             "HTTP/1.1 200 OK\r\n"
+             "x-request-id: abc\rSet-Cookie: session=stolen\r\n"
+             "x-ratelimit-remaining-requests: 5\x01\r\n"
+             "x-ratelimit-reset-requests: 1s\x7f\r\n"
+             "anthropic-ratelimit-tokens-limit: 10 \r 20\r\n"
+             "request-id: %s\r\n"
+             "x-ratelimit-limit-requests:\t60\t\r\n"
+             "retry-after-ms: 1500\r\n"
+             "Content-Length: 2\r\n\r\nok",
+             big);
+    run_status(f, canned);
+    assert_int_equal(f->status, 200);
+    assert_string_equal(f->pass, "x-ratelimit-limit-requests: 60\r\nretry-after-ms: 1500\r\n");
+    assert_null(strchr(f->pass, '\x01'));
+    assert_null(strstr(f->pass, "stolen"));
+}
+
+/* Only request ids, rate limits and Retry-After pass: identifiers of the
+ * operator's upstream account (organisation, project) and everything
+ * else the provider sends stay behind the gateway. */
+static void test_head_allow_list(void **state)
+{
+    fixture *f = *state;
+    run_status(f, "HTTP/1.1 200 OK\r\n"
+                  "openai-organization: org-secret\r\n"
+                  "openai-project: proj_secret\r\n"
+                  "openai-version: 2020-10-01\r\n"
+                  "anthropic-organization-id: 0000-secret\r\n"
+                  "x-goog-upload-url: https://secret\r\n"
+                  "cf-ray: 8f00secret\r\n"
+                  "Strict-Transport-Security: max-age=1\r\n"
+                  "x-request-id-extra: secret\r\n"
+                  "request-idx: secret\r\n"
+                  "x-ratelimit-remaining-tokens: 99\r\n"
+                  "Content-Length: 0\r\n\r\n");
+    assert_string_equal(f->pass, "x-ratelimit-remaining-tokens: 99\r\n");
+}
+
 static void test_connect_refused(void **state)
 {
     fixture *f = *state;
@@ -977,6 +1026,8 @@ int main(void)
         T(test_head_filtering),
         T(test_status_and_retry_after),
         T(test_interim_response_ignored),
+        T(test_head_values_validated),
+        T(test_head_allow_list),
         T(test_connect_refused),
         T(test_first_byte_timeout),
         T(test_idle_timeout),

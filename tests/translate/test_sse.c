@@ -149,7 +149,7 @@ static void test_cap(void **state)
 
     /* The default cap is 1 MiB: just under passes, just over fails. */
     sl_sse_init(&p, 0);
-    size_t n = SL_SSE_MAX_EVENT - 16;
+    size_t n = SL_SSE_MAX_LINE - 16;
     char *payload = malloc(n);
     memset(payload, 'y', n);
     c = (collected){0};
@@ -161,6 +161,58 @@ static void test_cap(void **state)
     assert_int_equal(sl_sse_feed(&p, payload, n, collect, &c), 0);
     assert_int_equal(sl_sse_feed(&p, "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy", 32, collect, &c), -1);
     free(payload);
+    sl_sse_free(&p);
+}
+
+/* A line that never ends, fed in pieces: refused once it passes the cap,
+ * never buffered beyond it, and the parser stays failed (a newline after
+ * the refusal must not revive a truncated line as an event). */
+static void test_cap_unending_line(void **state)
+{
+    sl_sse p;
+    sl_sse_init(&p, 1000);
+    collected c = {0};
+    char piece[64];
+    memset(piece, 'z', sizeof piece);
+    int rc = 0, fed = 0;
+    assert_int_equal(sl_sse_feed(&p, "data: ", 6, collect, &c), 0);
+    while (rc == 0 && fed < 100) {
+        rc = sl_sse_feed(&p, piece, sizeof piece, collect, &c);
+        fed++;
+        assert_true(sl_sse_pending(&p) <= 1000);
+    }
+    assert_int_equal(rc, -1);
+    assert_int_equal(fed, 16); /* 6 + 15 * 64 = 966 fits; 1030 does not */
+    assert_int_equal(sl_sse_pending(&p), 0);
+    assert_int_equal(sl_sse_feed(&p, "\n\ndata: ok\n\n", 14, collect, &c), -1);
+    assert_int_equal(sl_sse_finish(&p, collect, &c), -1);
+    assert_int_equal(c.n, 0);
+    sl_sse_free(&p);
+
+    /* Comments count too: a keep-alive line is no way around the cap. */
+    sl_sse_init(&p, 100);
+    char big[200];
+    memset(big, 'k', sizeof big);
+    big[0] = ':';
+    assert_int_equal(sl_sse_feed(&p, big, sizeof big, collect, &c), -1);
+    sl_sse_free(&p);
+}
+
+static int fail_cb(void *ctx, const sl_sse_event *ev)
+{
+    (void)ctx;
+    (void)ev;
+    return -1;
+}
+
+static void test_callback_failure_is_final(void **state)
+{
+    sl_sse p;
+    sl_sse_init(&p, 0);
+    assert_int_equal(sl_sse_feed(&p, "data: x\n\n", 10, fail_cb, NULL), -1);
+    collected c = {0};
+    assert_int_equal(sl_sse_feed(&p, "data: y\n\n", 10, collect, &c), -1);
+    assert_int_equal(c.n, 0);
     sl_sse_free(&p);
 }
 
@@ -189,6 +241,8 @@ int main(void)
         cmocka_unit_test(test_value_space_only_first_stripped),
         cmocka_unit_test(test_cap),
         cmocka_unit_test(test_callback_stop),
+        cmocka_unit_test(test_cap_unending_line),
+        cmocka_unit_test(test_callback_failure_is_final),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

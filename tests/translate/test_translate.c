@@ -614,10 +614,10 @@ static void test_malformed_stream(void **state)
     sl_stream_free(s);
     /* An oversized event is malformed too. */
     s = sl_stream_new(SL_PROTO_GEMINI, SL_PROTO_OPENAI, "m");
-    char *big = malloc(SL_SSE_MAX_EVENT + 10);
-    memset(big, 'x', SL_SSE_MAX_EVENT + 10);
+    char *big = malloc(SL_SSE_MAX_LINE + 10);
+    memset(big, 'x', SL_SSE_MAX_LINE + 10);
     assert_int_equal(sl_stream_feed(s, "data: ", 6, &out), 0);
-    assert_int_equal(sl_stream_feed(s, big, SL_SSE_MAX_EVENT + 10, &out), -1);
+    assert_int_equal(sl_stream_feed(s, big, SL_SSE_MAX_LINE + 10, &out), -1);
     free(big);
     sl_stream_free(s);
     sl_buf_free(&out);

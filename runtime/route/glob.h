@@ -1,0 +1,23 @@
+/*
+ * Model-name globs at run time: `*` matches any run of bytes (including
+ * none), `?` exactly one byte, everything else itself. The generated DFA
+ * matches model entries; this serves the tables that are searched by
+ * scanning instead, such as prices keyed by provider/model pattern, with
+ * the same precedence the DFA uses: an exact name wins, then the glob with
+ * the longest literal prefix, then spec order.
+ */
+#ifndef SLUICE_GLOB_H
+#define SLUICE_GLOB_H
+
+#include <stddef.h>
+
+/* 1 when `name` matches `pattern`, else 0. Linear in memory, at most
+ * O(len(pattern) * len(name)) steps: no exponential backtracking however
+ * many stars the pattern has. */
+int sl_glob_match(const char *pattern, const char *name);
+/* Bytes before the first wildcard (strlen when there is none). */
+size_t sl_glob_prefix_len(const char *pattern);
+/* 1 when the pattern has a wildcard. */
+int sl_glob_is_glob(const char *pattern);
+
+#endif
