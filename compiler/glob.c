@@ -4,39 +4,27 @@
  */
 #include "glob.h"
 
+#include "route/glob.h"
+
 #include <stdlib.h>
 #include <string.h>
 
+/* Matching itself is the runtime's (route/glob.c, linked through
+ * sl_route_lib), so a name the compiler says a glob produces is a name the
+ * gateway routes and prices by that glob. */
 bool slc_is_glob(const char *s)
 {
-    return strpbrk(s, "*?") != NULL;
+    return sl_glob_is_glob(s) != 0;
 }
 
 size_t slc_glob_prefix_len(const char *glob)
 {
-    return strcspn(glob, "*?");
+    return sl_glob_prefix_len(glob);
 }
 
 bool slc_glob_match(const char *g, const char *s)
 {
-    const char *star = NULL, *resume = NULL;
-    while (*s) {
-        if (*g == '*') {
-            star = g++;
-            resume = s;
-        } else if (*g == '?' || (*g && *g == *s)) {
-            g++;
-            s++;
-        } else if (star) {
-            g = star + 1;
-            s = ++resume;
-        } else {
-            return false;
-        }
-    }
-    while (*g == '*')
-        g++;
-    return *g == '\0';
+    return sl_glob_match(g, s) != 0;
 }
 
 /* covers[i][j]: a[i..] covers b[j..]. A `*` in a absorbs any run of b's

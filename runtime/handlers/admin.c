@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "auth/auth.h"
+#include "core/money.h"
 #include "govern/govern.h"
 #include "handlers/handlers.h"
 #include "ledger/ledger.h"
@@ -53,8 +54,8 @@ static const char *period_name(sl_period p)
 
 static json_t *usd_json(int64_t micros)
 {
-    char b[48];
-    snprintf(b, sizeof b, "%lld.%06lld", (long long)micros / 1000000, (long long)micros % 1000000);
+    char b[SL_MONEY_MAX];
+    sl_money_format(micros, b, sizeof b);
     return json_string(b);
 }
 
@@ -80,13 +81,12 @@ static json_t *budget_json(const sl_budget *b, const sl_gov_view *v)
     json_object_set_new(o, "spent_usd", usd_json(v->spent_usd));
     if (b->usd_micros >= 0) {
         json_object_set_new(o, "limit_usd", usd_json(b->usd_micros));
-        int64_t rem = b->usd_micros - v->spent_usd - v->reserved_usd;
-        json_object_set_new(o, "remaining_usd", usd_json(rem > 0 ? rem : 0));
+        json_object_set_new(o, "remaining_usd", usd_json(v->remaining_usd > 0 ? v->remaining_usd : 0));
     }
     if (b->tokens >= 0) {
         json_object_set_new(o, "limit_tokens", json_integer(b->tokens));
-        int64_t rem = b->tokens - v->spent_tokens - v->reserved_tokens;
-        json_object_set_new(o, "remaining_tokens", json_integer(rem > 0 ? rem : 0));
+        json_object_set_new(o, "remaining_tokens",
+                            json_integer(v->remaining_tokens > 0 ? v->remaining_tokens : 0));
     }
     return o;
 }

@@ -127,17 +127,6 @@ int sl_admit_output_limit(json_t *req, sl_op op, sl_proto surface, int inject, s
     return 0;
 }
 
-int sl_admit_usd_budget(const sl_table *t, int key)
-{
-    if (key < 0)
-        return 0;
-    const sl_key *k = &t->keys[key];
-    if (k->budget.per != SL_PERIOD_NONE && k->budget.usd_micros >= 0)
-        return 1;
-    return k->team >= 0 && t->teams[k->team].budget.per != SL_PERIOD_NONE &&
-           t->teams[k->team].budget.usd_micros >= 0;
-}
-
 int64_t sl_admit_price_plan(const sl_table *t, sl_attempt *plan, size_t *n, const char *client_model,
                             const sl_usage_counts *worst, int usd_budget, int *unpriced_target)
 {
@@ -155,7 +144,7 @@ int64_t sl_admit_price_plan(const sl_table *t, sl_attempt *plan, size_t *n, cons
             continue;
         }
         if (c > most)
-            most = c;
+            most = c; /* sl_gov_cost saturates */
         plan[kept++] = plan[i];
     }
     *n = kept;

@@ -41,9 +41,6 @@ typedef struct sl_limit {
 int sl_admit_output_limit(json_t *req, sl_op op, sl_proto surface, int inject, sl_limit *out,
                           char *err, size_t errlen);
 
-/* Does a USD budget (the key's or its team's) apply to `key`? */
-int sl_admit_usd_budget(const sl_table *t, int key);
-
 /* Worst-case cost in micro-USD of `worst` over plan[0..*n), saturating.
  * When `usd_budget`, targets without a price are removed from the plan
  * (*n shrinks) and the first one removed is named in *unpriced_target. */

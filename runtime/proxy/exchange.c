@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "core/sat.h"
 #include "ledger/ledger.h"
 #include "proxy/proxy.h"
 #include "proxy/surface.h"
@@ -84,17 +85,28 @@ sl_exchange *sl_exchange_new(sl_conn *c, sl_op op, sl_proto surface, const sl_ht
 
 /* ---- access log ------------------------------------------------------------ */
 
+/* One line per request. Every field a client chose (path, model) is
+ * escaped: a newline in a model name must not forge a log line. */
 static void access_log(sl_exchange *x, int status)
 {
     if (!sl_log_access)
         return;
-    char line[512];
-    double ms = (ev_time() - x->started) * 1000.0;
     const sl_http_request *r = x->req;
-    int n = snprintf(line, sizeof line, "%s %.*s %.*s %d model=%s provider=%s upstream_model=%s attempts=%d ms=%.1f",
-                     sl_conn_peer(x->conn), (int)r->method_len, r->method_str, (int)r->path_len,
-                     r->path, status, x->client_model ? x->client_model : "-",
-                     x->prov ? x->prov->name : "-", x->upstream_model ? x->upstream_model : "-",
+    size_t pn = r->path_len > 200 ? 200 : r->path_len;
+    size_t mn = x->client_model ? strlen(x->client_model) : 1;
+    if (mn > 200)
+        mn = 200;
+    const char *um = x->upstream_model && x->client_model ? x->upstream_model : "-";
+    size_t un = strlen(um) > 200 ? 200 : strlen(um);
+    char path[SL_LOG_ESCAPED_MAX(200)], model[SL_LOG_ESCAPED_MAX(200)], upm[SL_LOG_ESCAPED_MAX(200)];
+    sl_log_escape(path, sizeof path, r->path, pn);
+    sl_log_escape(model, sizeof model, x->client_model ? x->client_model : "-", mn);
+    sl_log_escape(upm, sizeof upm, um, un);
+    char line[2560];
+    double ms = (ev_time() - x->started) * 1000.0;
+    int n = snprintf(line, sizeof line, "%s %.*s %s %d model=%s provider=%s upstream_model=%s attempts=%d ms=%.1f",
+                     sl_conn_peer(x->conn), (int)r->method_len, r->method_str, path, status, model,
+                     x->prov ? x->prov->name : "-", upm,
                      x->attempts.tries, ms);
     if (x->key >= 0 && n > 0 && (size_t)n < sizeof line)
         n += snprintf(line + n, sizeof line - (size_t)n, " key=%s", x->t->keys[x->key].name);
@@ -138,7 +150,7 @@ static sl_ledger_row *account(sl_exchange *x, const sl_finish *f)
     int64_t cost = 0;
     if (x->prov)
         cost = sl_gov_cost(x->t, (uint16_t)(x->prov - x->t->providers), x->upstream_model, &u, &priced);
-    int64_t tokens = u.input + u.output + u.cache_read + u.cache_write;
+    int64_t tokens = sl_usage_total(&u);
     sl_gov_settle(&x->ticket, cost, tokens, (int64_t)time(NULL));
 
     sl_ledger_row *r = sl_arena_alloc(x->arena, sizeof *r);
@@ -229,7 +241,8 @@ static int hold_for_ledger(sl_exchange *x, const sl_finish *f, const sl_ledger_r
     int mode = sl_proxy_ledger_wait();
     int wait = mode == SL_LEDGER_WAIT_ALL || (mode == SL_LEDGER_WAIT_BUDGET && key_has_budget(x->t, x->key));
     if (!r || !l || !n || !wait || f->kind == SL_FINISH_GONE || f->kind == SL_FINISH_STREAM_ABORT ||
-        (r->input_tokens + r->output_tokens + r->cache_read_tokens + r->cache_write_tokens) <= 0)
+        sl_sat_add_count(sl_sat_add_count(r->input_tokens, r->output_tokens),
+                         sl_sat_add_count(r->cache_read_tokens, r->cache_write_tokens)) <= 0)
         return 0;
     sl_hold *h = malloc(sizeof *h);
     if (!h)

@@ -11,6 +11,8 @@
 #include <time.h>
 
 #include "auth/auth.h"
+#include "core/sat.h"
+#include "core/utf8.h"
 #include "json/json_out.h"
 #include "proxy/admit.h"
 #include "proxy/exchange.h"
@@ -160,7 +162,7 @@ static int route_and_admit(sl_exchange *x, size_t model_len)
     sl_usage_counts worst = {.input = in, .output = lim.worst};
     int unpriced;
     int64_t est_usd = sl_admit_price_plan(t, plan, &kept, x->client_model, &worst,
-                                          sl_admit_usd_budget(t, x->key), &unpriced);
+                                          sl_gov_usd_budget_applies(t, x->key), &unpriced);
     if (kept == 0) {
         const sl_target *tg = &t->targets[unpriced];
         sl_attempt a = {.entry = (uint32_t)entry, .target = (uint32_t)unpriced};
@@ -173,7 +175,7 @@ static int route_and_admit(sl_exchange *x, size_t model_len)
     }
     int retry_after;
     const char *why;
-    sl_gov_verdict v = sl_gov_admit(x->key, est_usd, in + lim.worst, (int64_t)time(NULL), &x->ticket,
+    sl_gov_verdict v = sl_gov_admit(x->key, est_usd, sl_sat_add_count(in, lim.worst), (int64_t)time(NULL), &x->ticket,
                                     &retry_after, &why);
     if (v != SL_GOV_OK) {
         char *hdr = sl_arena_printf(x->arena, "Retry-After: %d\r\n", retry_after > 0 ? retry_after : 60);
@@ -229,6 +231,13 @@ void sl_inference_handle(sl_conn *c, const sl_endpoint *ep, const sl_http_reques
     size_t model_len;
     if (read_model(x, &model_len) != 0)
         return;
+    /* A routed name becomes a URL segment, a ledger key and a log field:
+     * anything but valid UTF-8 is refused before admission. */
+    if (!sl_utf8_valid(x->client_model, model_len)) {
+        x->client_model = NULL; /* not logged either */
+        sl_exchange_fail(x, 400, "invalid_request", NULL, "'model' must be valid UTF-8");
+        return;
+    }
     x->client_usage = x->surface == SL_PROTO_OPENAI &&
                       json_is_true(json_object_get(json_object_get(x->json, "stream_options"), "include_usage"));
     if (route_and_admit(x, model_len) != 0)

@@ -20,8 +20,7 @@ static sl_usage_counts counts_from(const sl_usage *u)
 static int usage_observe(void *st, const char *p, size_t n, sl_buf *out)
 {
     (void)out;
-    sl_usage_stream_feed(st, p, n);
-    return 0;
+    return sl_usage_stream_feed(st, p, n);
 }
 
 static int usage_strip(void *st, const char *p, size_t n, sl_buf *out)
@@ -41,8 +40,7 @@ static int translate_finish(void *st, sl_buf *out)
 
 static int legacy_feed(void *st, const char *p, size_t n, sl_buf *out)
 {
-    sl_legacy_stream_feed(st, p, n, out);
-    return 0;
+    return sl_legacy_stream_feed(st, p, n, out);
 }
 
 /* ---- the chain ------------------------------------------------------------ */
