@@ -192,16 +192,17 @@ static void linger_start(sl_conn *c)
 static void linger_read(sl_conn *c)
 {
     char sink[4096];
-    for (int i = 0; i < 64; i++) { /* bounded, so one client cannot hog the loop */
+    /* Bounded per wake-up so one client cannot hog the loop; the watcher
+     * is level-triggered, so the rest is read on the next turn. */
+    for (int i = 0; i < 64; i++) {
         ssize_t n = recv(c->fd, sink, sizeof sink, 0);
         if (n > 0 || (n < 0 && errno == EINTR))
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return;
-        break;
+        sl_srv_conn_close(c); /* the client closed (or reset) its side */
+        return;
     }
-    if (c->state == SL_ST_LINGER)
-        sl_srv_conn_close(c); /* the client closed, or it sent too much */
 }
 
 void sl_srv_after_response(sl_conn *c)
