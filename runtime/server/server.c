@@ -231,16 +231,36 @@ static void stop_cb(struct ev_loop *loop, ev_async *a, int revents)
     ev_timer_start(loop, &w->drain_timer);
 }
 
-static void run_worker(sl_worker *w)
+/* Handlers set up per-worker state on the worker's own thread, and every
+ * worker has done so before the server says it is listening: start-up is
+ * over when that line appears (tests arm fault injection on it). */
+static pthread_mutex_t init_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t init_cv = PTHREAD_COND_INITIALIZER;
+static int inits_done;
+
+static void init_handlers(sl_worker *w)
 {
     if (w->cfg->handlers->worker_init)
         w->cfg->handlers->worker_init(w);
-    ev_run(w->loop, 0);
+    pthread_mutex_lock(&init_mu);
+    inits_done++;
+    pthread_cond_broadcast(&init_cv);
+    pthread_mutex_unlock(&init_mu);
+}
+
+static void wait_for_inits(int n)
+{
+    pthread_mutex_lock(&init_mu);
+    while (inits_done < n)
+        pthread_cond_wait(&init_cv, &init_mu);
+    pthread_mutex_unlock(&init_mu);
 }
 
 static void *worker_main(void *arg)
 {
-    run_worker(arg);
+    sl_worker *w = arg;
+    init_handlers(w);
+    ev_run(w->loop, 0);
     return NULL;
 }
 
@@ -344,20 +364,13 @@ int sl_server_run(const sl_server_config *cfg, char *err, size_t errlen)
         }
     }
 
-    char where[128];
-    format_peer(&ss, where, sizeof where);
-    sl_log_info("sluice listening on %s (%d worker%s, spec %.12s)", where, worker_count,
-                worker_count == 1 ? "" : "s", cfg->table->spec_sha256);
-    /* A line tests and scripts can wait for. */
-    fprintf(stderr, "sluice listening on %s\n", where);
-    fflush(stderr);
-
     ev_signal sigterm, sigint;
     ev_signal_init(&sigterm, signal_cb, SIGTERM);
     ev_signal_init(&sigint, signal_cb, SIGINT);
     ev_signal_start(workers[0].loop, &sigterm);
     ev_signal_start(workers[0].loop, &sigint);
 
+    inits_done = 0;
     int started = 1;
     for (; started < worker_count; started++) {
         if (pthread_create(&workers[started].thread, NULL, worker_main, &workers[started]) != 0) {
@@ -366,7 +379,18 @@ int sl_server_run(const sl_server_config *cfg, char *err, size_t errlen)
             break;
         }
     }
-    run_worker(&workers[0]);
+    init_handlers(&workers[0]);
+    wait_for_inits(started);
+    if (started == n) {
+        char where[128];
+        format_peer(&ss, where, sizeof where);
+        sl_log_info("sluice listening on %s (%d worker%s, spec %.12s)", where, worker_count,
+                    worker_count == 1 ? "" : "s", cfg->table->spec_sha256);
+        /* A line tests and scripts can wait for. */
+        fprintf(stderr, "sluice listening on %s\n", where);
+        fflush(stderr);
+    }
+    ev_run(workers[0].loop, 0);
     for (int i = 1; i < started; i++)
         pthread_join(workers[i].thread, NULL);
     ev_signal_stop(workers[0].loop, &sigterm);
