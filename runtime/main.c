@@ -1,18 +1,23 @@
 /*
  * sluice: the gateway binary. Parses flags, loads provider secrets from the
- * environment (through the proxy), and runs the server on the spec that was
- * compiled in. The only file allowed to exit().
+ * environment (through the proxy), registers the proxy as the server's
+ * handler set, and runs the server on the spec that was compiled in. The
+ * only file allowed to exit().
  */
 #include <curl/curl.h>
+#include <errno.h>
 #include <ev.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/membudget.h"
 #include "json/json_out.h"
+#include "proxy/dispatch.h"
 #include "proxy/proxy.h"
 #include "server/server.h"
 #include "table.h"
@@ -34,6 +39,38 @@ static void *ev_alloc_retry(void *ptr, long size)
     abort();
 }
 
+/* The request path: the endpoint table sees every head (and refuses what
+ * cannot succeed before any body byte is read), then every request. */
+static const sl_handlers proxy_handlers = {
+    .worker_init = sl_proxy_worker_init,
+    .head = sl_dispatch_head,
+    .request = sl_dispatch_request,
+};
+
+/* "268435456", "256M", "256MiB", "1G": bytes, binary multiples. -1 when
+ * it does not parse. */
+static int parse_bytes(const char *s, size_t *out)
+{
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s || errno || s[0] == '-')
+        return -1;
+    unsigned shift = 0;
+    if (*end == 'K' || *end == 'k') shift = 10;
+    else if (*end == 'M' || *end == 'm') shift = 20;
+    else if (*end == 'G' || *end == 'g') shift = 30;
+    if (shift) {
+        end++;
+        if (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0)
+            end += strlen(end);
+    }
+    if (*end || v > (SIZE_MAX >> shift))
+        return -1;
+    *out = (size_t)v << shift;
+    return 0;
+}
+
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -49,6 +86,9 @@ static void usage(FILE *out)
             "                       none waits; off: no ledger (budgets restart from zero)\n"
             "  --workers N          event-loop threads (default: number of CPUs)\n"
             "  --drain-timeout MS   how long SIGTERM waits for in-flight requests (default 10000)\n"
+            "  --max-buffered BYTES request body bytes held in memory across all connections\n"
+            "                       (default 256MiB, at least 4 x max_body; 0 = no limit); a\n"
+            "                       request that does not fit gets 503 with Retry-After\n"
             "  --quiet              no access log lines\n"
             "  --log-level LEVEL    error | warn | info | debug (default info)\n"
             "  --version            print version and the spec's SHA-256, then exit\n"
@@ -59,7 +99,7 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
     enum { O_LISTEN = 1000, O_STATE, O_WORKERS, O_DRAIN, O_QUIET, O_LOGLEVEL, O_VERSION, O_HELP,
-           O_LEDGER };
+           O_LEDGER, O_MAX_BUFFERED };
     int ledger_wait = SL_LEDGER_WAIT_BUDGET;
     static const struct option opts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
@@ -71,6 +111,7 @@ int main(int argc, char **argv)
         {"version", no_argument, NULL, O_VERSION},
         {"help", no_argument, NULL, O_HELP},
         {"ledger", required_argument, NULL, O_LEDGER},
+        {"max-buffered", required_argument, NULL, O_MAX_BUFFERED},
         {NULL, 0, NULL, 0},
     };
     if (sl_spec.abi != SL_TABLE_ABI) {
@@ -79,8 +120,14 @@ int main(int argc, char **argv)
         return 2;
     }
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    /* Enough for four bodies of the largest size the spec allows, so one
+     * maximal request always fits however max_body is set. */
+    size_t max_buffered = SL_MEMBUDGET_DEFAULT;
+    if (sl_spec.server.max_body_bytes > max_buffered / 4)
+        max_buffered = (size_t)sl_spec.server.max_body_bytes * 4;
     sl_server_config cfg = {
         .table = &sl_spec,
+        .handlers = &proxy_handlers,
         .listen = sl_spec.listen,
         .state_path = sl_spec.state,
         .workers = ncpu > 0 ? (int)ncpu : 1,
@@ -124,6 +171,12 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
+        case O_MAX_BUFFERED:
+            if (parse_bytes(optarg, &max_buffered) != 0) {
+                fprintf(stderr, "sluice: --max-buffered wants a byte count such as 268435456 or 256MiB\n");
+                return 2;
+            }
+            break;
         default: usage(stderr); return 2;
         }
     }
@@ -132,6 +185,7 @@ int main(int argc, char **argv)
                 argv[optind]);
         return 2;
     }
+    sl_membudget_set_limit(max_buffered);
     ev_set_allocator(ev_alloc_retry);
     sl_json_init();
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {

@@ -1,11 +1,12 @@
 /*
  * HTTP/1.1 wire parsing for the gateway's listener: the request head (request
- * line and header fields) and the chunked transfer coding of request bodies.
- * Both are strict in the way hardened front ends are (RFC 9112 with every
- * "MAY reject" taken as "rejects"), because sluice is often the first hop and
- * anything it accepts loosely is something a later hop might read differently.
- * Neither parser allocates or copies: the request head points into the
- * caller's buffer and the chunked decoder writes in place if asked to.
+ * line and header fields), the chunked transfer coding of request bodies, and
+ * the reason phrases of status lines. The parsers are strict in the way
+ * hardened front ends are (RFC 9112 with every "MAY reject" taken as
+ * "rejects"), because sluice is often the first hop and anything it accepts
+ * loosely is something a later hop might read differently. Neither parser
+ * allocates or copies: the request head points into the caller's buffer and
+ * the chunked decoder writes in place if asked to.
  */
 #ifndef SLUICE_HTTP_H
 #define SLUICE_HTTP_H
@@ -113,6 +114,10 @@ const sl_http_header *sl_http_find_header(const sl_http_request *req, const char
 /* The raw value of query parameter `name` (not percent-decoded) and its
  * length, or NULL when absent. */
 const char *sl_http_query_param(const sl_http_request *req, const char *name, size_t *len);
+
+/* The reason phrase for a status line ("Not Found"); a class name ("Client
+ * Error") for codes without one of their own. Never NULL. */
+const char *sl_http_reason(int status);
 
 /*
  * Chunked request bodies (RFC 9112 7.1). Strict: hex sizes of 1..16 digits

@@ -110,12 +110,16 @@ sl_head_verdict sl_dispatch_head(sl_conn *c, const sl_http_request *req)
 {
     int bad_method;
     const sl_endpoint *ep = sl_dispatch_find(req, &bad_method);
-    if (!ep) {
-        not_found(c, req);
-        return SL_HEAD_DONE;
-    }
-    if (bad_method && ep->auth != SL_EP_ADMIN) {
-        wrong_method(c, ep, req);
+    /* A 404 or 405 without a body keeps the connection (pipelined
+     * clients); with one, it is answered now and the body never read. */
+    int has_body = req->chunked || req->content_length > 0;
+    if (!ep || (bad_method && ep->auth != SL_EP_ADMIN)) {
+        if (!has_body)
+            return SL_HEAD_CONTINUE; /* sl_dispatch_request answers */
+        if (!ep)
+            not_found(c, req);
+        else
+            wrong_method(c, ep, req);
         return SL_HEAD_DONE;
     }
     const sl_table *t = sl_worker_table(sl_conn_worker(c));

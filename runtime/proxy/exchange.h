@@ -26,7 +26,7 @@
 #include "providers/provider.h"
 #include "proxy/attempt.h"
 #include "proxy/relay.h"
-#include "server/server.h"
+#include "server/conn.h"
 #include "table.h"
 
 struct curl_slist;

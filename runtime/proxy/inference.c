@@ -130,7 +130,11 @@ static int route_and_admit(sl_exchange *x, size_t model_len)
     }
     sl_attempt all[SL_MAX_ATTEMPTS], plan[SL_MAX_ATTEMPTS];
     sl_router *router = sl_proxy_router(x->w);
-    size_t n = router ? sl_route_plan(router, (uint32_t)entry, all, SL_MAX_ATTEMPTS) : 0, kept = 0;
+    if (!router) { /* the worker's set-up ran out of memory */
+        sl_exchange_fail(x, 503, "overloaded", "Retry-After: 1\r\n", "router unavailable; retry shortly");
+        return -1;
+    }
+    size_t n = sl_route_plan(router, (uint32_t)entry, all, SL_MAX_ATTEMPTS), kept = 0;
     const sl_provider *skipped = NULL;
     for (size_t i = 0; i < n; i++) {
         const sl_provider *p = &t->providers[t->targets[all[i].target].provider];

@@ -13,7 +13,7 @@
 
 #include "ledger/ledger.h"
 #include "route/route.h"
-#include "server/server.h"
+#include "server/conn.h"
 #include "table.h"
 
 typedef struct sl_proxy_options {

@@ -9,7 +9,7 @@
 #include <stddef.h>
 
 #include "core/proto.h"
-#include "server/server.h"
+#include "server/conn.h"
 
 /* Writes the error body for `status` into buf (always NUL-terminated);
  * returns its length. `message` is escaped. */

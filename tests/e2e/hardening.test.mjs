@@ -375,8 +375,8 @@ describe('slow clients', () => {
   });
 
   // Besides the idle timeout, a body must arrive at a minimum average rate
-  // (body_timeout plus one second per 64 KiB), so a dribbled body cannot
-  // hold a connection for hours.
+  // (32 KiB/s once body_timeout has passed), so a dribbled body cannot hold
+  // a connection for minutes.
   it('slow body: a byte every 500 ms is cut off near body_timeout', async () => {
     const head = `${CHAT}${H}Content-Type: application/json\r\nContent-Length: ${demoBody.length}\r\n\r\n`;
     const pieces = [head, ...demoBody.slice(0, 8).split('')];

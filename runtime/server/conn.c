@@ -1,0 +1,439 @@
+/*
+ * The client connection state machine. A connection moves through HEAD ->
+ * BODY -> HANDLING -> (response out) and back to HEAD for keep-alive; every
+ * protocol violation is answered with the fitting status and the
+ * connection closed, because after a framing error nothing later on that
+ * connection can be trusted (request smuggling lives in that gap). Until a
+ * handler has seen the head, nobody knows who is on the other end, so the
+ * server spends little on a connection before that: the head hook runs
+ * before any body byte is read, idle keep-alive connections that never
+ * authenticated are the first to go when slots run short, and a request
+ * answered early is drained briefly and closed rather than read.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "server/server_internal.h"
+
+/* How long a connection answered before its request was read keeps
+ * discarding input before it closes. Closing with unread bytes makes the
+ * kernel send a reset, which can destroy the response on its way to a
+ * client that is still sending (nginx's lingering close, with a short cap:
+ * the body it discards is one nobody wanted). */
+#define SL_LINGER_MS 2000
+
+/* Open client connections across all workers: max_connections is a
+ * process-wide limit. */
+static atomic_uint open_conns;
+
+static void conn_try_parse(sl_conn *c);
+
+unsigned sl_srv_conn_total(void) { return atomic_load(&open_conns); }
+
+sl_arena *sl_conn_arena(sl_conn *c) { return &c->arena; }
+sl_worker *sl_conn_worker(sl_conn *c) { return c->w; }
+const char *sl_conn_peer(sl_conn *c) { return c->peer; }
+void sl_conn_set_authenticated(sl_conn *c) { c->authenticated = 1; }
+
+void sl_conn_set_exchange(sl_conn *c, void *exchange, const sl_conn_hooks *hooks)
+{
+    c->exchange = exchange;
+    c->hooks = hooks;
+}
+
+void sl_srv_timer_arm(sl_conn *c, uint32_t timeout_ms)
+{
+    ev_timer_stop(c->w->loop, &c->timer);
+    if (timeout_ms) {
+        ev_timer_set(&c->timer, (double)timeout_ms / 1000.0, 0.);
+        ev_timer_start(c->w->loop, &c->timer);
+    }
+}
+
+/* ---- idle keep-alive queues ------------------------------------------- */
+
+static void idle_enter(sl_conn *c)
+{
+    sl_worker *w = c->w;
+    int q = c->authenticated ? SL_IDLE_AUTHED : SL_IDLE_ANON;
+    c->idle_queue = q;
+    c->idle_next = NULL;
+    c->idle_prev = w->idle_tail[q];
+    if (w->idle_tail[q])
+        w->idle_tail[q]->idle_next = c;
+    else
+        w->idle_head[q] = c;
+    w->idle_tail[q] = c;
+    atomic_fetch_add_explicit(&w->idle_count[q], 1, memory_order_relaxed);
+}
+
+static void idle_leave(sl_conn *c)
+{
+    int q = c->idle_queue;
+    if (q < 0)
+        return;
+    sl_worker *w = c->w;
+    if (c->idle_prev)
+        c->idle_prev->idle_next = c->idle_next;
+    else
+        w->idle_head[q] = c->idle_next;
+    if (c->idle_next)
+        c->idle_next->idle_prev = c->idle_prev;
+    else
+        w->idle_tail[q] = c->idle_prev;
+    c->idle_next = c->idle_prev = NULL;
+    c->idle_queue = -1;
+    atomic_fetch_sub_explicit(&w->idle_count[q], 1, memory_order_relaxed);
+}
+
+int sl_srv_shed_idle(sl_worker *w)
+{
+    for (int q = 0; q < SL_IDLE_QUEUES; q++) {
+        sl_conn *c = w->idle_head[q];
+        if (c) {
+            sl_log(SL_LOG_DEBUG, "client %s: idle connection closed to free a slot", c->peer);
+            sl_srv_conn_close(c);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void sl_srv_close_idle(sl_worker *w)
+{
+    sl_conn *c = w->conns;
+    while (c) {
+        sl_conn *next = c->next;
+        if (c->state == SL_ST_HEAD && c->in_len == 0 && sl_buf_pending(&c->out) == 0)
+            sl_srv_conn_close(c);
+        c = next;
+    }
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+void sl_srv_conn_close(sl_conn *c)
+{
+    if (c->state == SL_ST_CLOSING)
+        return;
+    c->state = SL_ST_CLOSING;
+    sl_worker *w = c->w;
+    if (c->exchange && c->hooks && c->hooks->abort) {
+        void *ex = c->exchange;
+        c->exchange = NULL;
+        c->hooks->abort(ex);
+    }
+    idle_leave(c);
+    ev_io_stop(w->loop, &c->rio);
+    ev_io_stop(w->loop, &c->wio);
+    ev_timer_stop(w->loop, &c->timer);
+    close(c->fd);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    w->conn_count--;
+    atomic_fetch_sub(&open_conns, 1);
+    free(c->in);
+    sl_srv_body_free(c);
+    sl_buf_free(&c->out);
+    sl_arena_free(&c->arena);
+    free(c);
+    if (w->stopping && w->conn_count == 0)
+        ev_break(w->loop, EVBREAK_ONE);
+}
+
+/* The body is a tiny JSON error both SDK families parse. */
+void sl_srv_conn_fail(sl_conn *c, int status, const char *why)
+{
+    char body[256];
+    int busy = status == 503;
+    int n = snprintf(body, sizeof body, "{\"error\":{\"type\":\"%s\",\"message\":\"%s\"}}",
+                     busy ? "overloaded_error" : "invalid_request_error", why);
+    c->keep_alive = 0;
+    c->linger = 1;
+    c->state = SL_ST_HANDLING;
+    ev_io_stop(c->w->loop, &c->rio);
+    sl_srv_timer_arm(c, 0);
+    sl_log(SL_LOG_INFO, "client %s: %d %s", c->peer, status, why);
+    sl_conn_respond(c, status, "application/json", busy ? "Retry-After: 1\r\n" : NULL, body,
+                    (size_t)n);
+}
+
+static void conn_start_request(sl_conn *c)
+{
+    c->state = SL_ST_HEAD;
+    c->streaming = c->stream_chunked = c->response_done = c->head_only = c->linger = 0;
+    memset(&c->req, 0, sizeof c->req);
+    sl_srv_body_free(c);
+    sl_arena_reset(&c->arena);
+}
+
+static void linger_start(sl_conn *c)
+{
+    c->state = SL_ST_LINGER;
+    sl_srv_body_free(c);
+    if (shutdown(c->fd, SHUT_WR) != 0) {
+        sl_srv_conn_close(c);
+        return;
+    }
+    if (!ev_is_active(&c->rio))
+        ev_io_start(c->w->loop, &c->rio);
+    sl_srv_timer_arm(c, SL_LINGER_MS);
+}
+
+static void linger_read(sl_conn *c)
+{
+    char sink[4096];
+    /* Bounded per wake-up so one client cannot hog the loop; the watcher
+     * is level-triggered, so the rest is read on the next turn. */
+    for (int i = 0; i < 64; i++) {
+        ssize_t n = recv(c->fd, sink, sizeof sink, 0);
+        if (n > 0 || (n < 0 && errno == EINTR))
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        sl_srv_conn_close(c); /* the client closed (or reset) its side */
+        return;
+    }
+}
+
+void sl_srv_after_response(sl_conn *c)
+{
+    c->response_done = 0;
+    if (!c->keep_alive || c->w->stopping) {
+        if (c->linger)
+            linger_start(c);
+        else
+            sl_srv_conn_close(c);
+        return;
+    }
+    /* Drop this request's bytes; keep any pipelined ones. */
+    size_t end = c->body_raw_end;
+    if (end > c->in_len)
+        end = c->in_len;
+    memmove(c->in, c->in + end, c->in_len - end);
+    c->in_len -= end;
+    c->body_raw_end = 0;
+    conn_start_request(c);
+    if (!ev_is_active(&c->rio))
+        ev_io_start(c->w->loop, &c->rio);
+    const sl_server_limits *lim = &c->w->cfg->table->server;
+    sl_srv_timer_arm(c, c->in_len ? lim->header_timeout_ms : lim->keepalive_timeout_ms);
+    if (c->in_len)
+        conn_try_parse(c);
+    else
+        idle_enter(c);
+}
+
+void sl_srv_dispatch(sl_conn *c, const char *body, size_t len)
+{
+    c->state = SL_ST_HANDLING;
+    sl_srv_timer_arm(c, 0);
+    c->w->cfg->handlers->request(c, &c->req, body, len);
+}
+
+int sl_srv_grow_in(sl_conn *c, size_t need)
+{
+    if (c->in_cap >= need)
+        return 0;
+    size_t cap = c->in_cap ? c->in_cap : 4096;
+    while (cap < need)
+        cap *= 2;
+    char *old = c->in;
+    char *p = realloc(c->in, cap);
+    if (!p)
+        return -1;
+    c->in = p;
+    c->in_cap = cap;
+    if (p != old && c->state == SL_ST_BODY) {
+        /* c->req points into the buffer: parse the (complete, already
+         * validated) head again so its pointers follow the move. */
+        const char *why;
+        const sl_server_limits *lim = &c->w->cfg->table->server;
+        sl_http_parse_request(c->in, c->in_len, lim->max_header_bytes, lim->max_headers, &c->req,
+                              &why);
+    }
+    return 0;
+}
+
+/* ---- input ---------------------------------------------------------------- */
+
+/* The head is in. The head hook decides before the body costs anything. */
+static void head_complete(sl_conn *c)
+{
+    const sl_server_limits *lim = &c->w->cfg->table->server;
+    const sl_handlers *h = c->w->cfg->handlers;
+    c->keep_alive = c->req.keep_alive;
+    c->head_only = c->req.method == SL_HTTP_HEAD;
+    if (c->req.content_length > 0 && (uint64_t)c->req.content_length > lim->max_body_bytes) {
+        sl_srv_conn_fail(c, 413, "request body too large");
+        return;
+    }
+    if (h->head) {
+        c->state = SL_ST_HANDLING;
+        sl_srv_timer_arm(c, 0);
+        /* Whatever the hook answers goes out with Connection: close: the
+         * body it did not want may still be on the wire. */
+        int keep_alive = c->keep_alive;
+        c->keep_alive = 0;
+        sl_head_verdict v = h->head(c, &c->req);
+        if (v == SL_HEAD_DONE || c->response_done || c->broken) {
+            c->linger = 1;
+            if (!c->response_done && !c->broken) {
+                sl_log_warn("head handler returned DONE without a response");
+                sl_srv_conn_fail(c, 500, "internal error");
+            }
+            return;
+        }
+        c->keep_alive = keep_alive;
+    }
+    sl_srv_body_begin(c);
+}
+
+static void conn_try_parse(sl_conn *c)
+{
+    const sl_server_limits *lim = &c->w->cfg->table->server;
+    const char *why = "bad request";
+    int rc = sl_http_parse_request(c->in, c->in_len, lim->max_header_bytes, lim->max_headers,
+                                   &c->req, &why);
+    if (rc == SL_HTTP_INCOMPLETE)
+        return;
+    if (rc < 0) {
+        sl_srv_conn_fail(c, -rc, why);
+        return;
+    }
+    head_complete(c);
+}
+
+/* Makes room in the input buffer; 0 when there is none to be had now. */
+static int in_room(sl_conn *c)
+{
+    const sl_server_limits *lim = &c->w->cfg->table->server;
+    if (c->in_cap - c->in_len < 1024 && c->state != SL_ST_HANDLING) {
+        size_t limit = (size_t)lim->max_header_bytes + 4096;
+        if (c->state == SL_ST_BODY) /* chunked: decoding keeps it short */
+            limit = c->in_len + 65536;
+        if (sl_srv_grow_in(c, c->in_len + 4096 > limit ? c->in_len + 1024 : c->in_len + 4096) != 0) {
+            sl_srv_conn_fail(c, 503, "out of memory, retry shortly");
+            return 0;
+        }
+    }
+    if (c->in_cap == c->in_len) {
+        /* Handling a request with a full buffer of pipelined bytes: stop
+         * reading until the response is out. */
+        ev_io_stop(c->w->loop, &c->rio);
+        return 0;
+    }
+    return 1;
+}
+
+static void read_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+    sl_conn *c = io->data;
+    const sl_server_limits *lim = &c->w->cfg->table->server;
+    if (c->state == SL_ST_LINGER) {
+        linger_read(c);
+        return;
+    }
+    for (;;) {
+        /* Content-Length bodies go straight into the body buffer, never
+         * past their end: what follows is the next request's. */
+        int into_body = c->state == SL_ST_BODY && !c->req.chunked;
+        char *dst;
+        size_t room;
+        if (into_body) {
+            if (sl_srv_body_room(c, &dst, &room) != 0)
+                return;
+        } else {
+            if (!in_room(c))
+                return;
+            dst = c->in + c->in_len;
+            room = c->in_cap - c->in_len;
+        }
+        ssize_t n = recv(c->fd, dst, room, 0);
+        if (n > 0) {
+            if (into_body) {
+                c->body_len += (size_t)n;
+                sl_srv_body_progress(c);
+            } else {
+                int was_empty = c->in_len == 0 && c->state == SL_ST_HEAD;
+                c->in_len += (size_t)n;
+                if (was_empty) {
+                    idle_leave(c);
+                    sl_srv_timer_arm(c, lim->header_timeout_ms);
+                }
+                if (c->state == SL_ST_HANDLING)
+                    continue; /* pipelined: parsed after the response */
+                if (c->state == SL_ST_BODY) {
+                    sl_srv_body_progress(c);
+                } else if (!memchr(dst, '\n', (size_t)n) && c->in_len < lim->max_header_bytes) {
+                    /* No new line yet: the head cannot have completed, and
+                     * re-scanning it per byte would be quadratic. */
+                } else {
+                    conn_try_parse(c);
+                }
+            }
+            /* A short read drained the socket: skip the recv that would only
+             * say EAGAIN (the watcher is level-triggered, so anything that
+             * arrives later still wakes us). */
+            if ((size_t)n < room || c->state == SL_ST_HANDLING)
+                return;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        /* EOF or error: the client is gone; abort whatever it asked for. */
+        sl_srv_conn_close(c);
+        return;
+    }
+}
+
+static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    sl_conn *c = t->data;
+    if (c->state == SL_ST_LINGER || (c->state == SL_ST_HEAD && c->in_len == 0)) {
+        sl_srv_conn_close(c); /* lingered long enough, or idle keep-alive */
+        return;
+    }
+    if (c->state == SL_ST_HEAD || c->state == SL_ST_BODY)
+        sl_srv_conn_fail(c, 408, c->state == SL_ST_HEAD ? "request header timeout"
+                                                        : "request body timeout");
+}
+
+int sl_srv_conn_open(sl_worker *w, int fd, const char *peer)
+{
+    sl_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(fd);
+        return -1;
+    }
+    c->w = w;
+    c->fd = fd;
+    c->idle_queue = -1;
+    snprintf(c->peer, sizeof c->peer, "%s", peer);
+    sl_arena_init(&c->arena, 4096);
+    ev_io_init(&c->rio, read_cb, fd, EV_READ);
+    ev_io_init(&c->wio, sl_srv_write_cb, fd, EV_WRITE);
+    ev_init(&c->timer, timer_cb);
+    c->rio.data = c->wio.data = c->timer.data = c;
+    c->next = w->conns;
+    if (w->conns)
+        w->conns->prev = c;
+    w->conns = c;
+    w->conn_count++;
+    atomic_fetch_add(&open_conns, 1);
+    conn_start_request(c);
+    ev_io_start(w->loop, &c->rio);
+    sl_srv_timer_arm(c, w->cfg->table->server.header_timeout_ms);
+    return 0;
+}

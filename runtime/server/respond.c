@@ -1,0 +1,179 @@
+/*
+ * The output side of a connection: response heads, whole and streamed
+ * bodies, and the send queue. Handlers call in here from anywhere in their
+ * own callbacks, so nothing here closes the connection or starts the next
+ * request synchronously; those steps go back to the loop through the write
+ * watcher, where no handler frame is on the stack.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "server/server_internal.h"
+
+size_t sl_conn_out_pending(const sl_conn *c) { return sl_buf_pending(&c->out); }
+
+void sl_srv_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    sl_conn *c = w->data;
+    if (c->broken) {
+        sl_srv_conn_close(c);
+        return;
+    }
+    sl_srv_flush(c, 1);
+}
+
+/* Sends what is queued. Called from the loop (from_loop = 1) it may close
+ * the connection on a hard error or move on to the next request. Called
+ * from a handler's side (respond, stream writes) it never does either
+ * synchronously: the handler may still be unwinding its own callbacks, so
+ * those steps are fed back to the loop through the write watcher. */
+void sl_srv_flush(sl_conn *c, int from_loop)
+{
+    while (sl_buf_pending(&c->out) > 0) {
+        ssize_t n = send(c->fd, c->out.data + c->out.off, sl_buf_pending(&c->out), MSG_NOSIGNAL);
+        if (n > 0) {
+            sl_buf_consume(&c->out, (size_t)n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (!ev_is_active(&c->wio))
+                ev_io_start(c->w->loop, &c->wio);
+            return;
+        }
+        if (from_loop) {
+            sl_srv_conn_close(c);
+        } else {
+            c->broken = 1;
+            ev_feed_event(c->w->loop, &c->wio, EV_WRITE);
+        }
+        return;
+    }
+    if (ev_is_active(&c->wio))
+        ev_io_stop(c->w->loop, &c->wio);
+    if (c->response_done) {
+        if (from_loop)
+            sl_srv_after_response(c);
+        else
+            ev_feed_event(c->w->loop, &c->wio, EV_WRITE);
+        return;
+    }
+    if (c->exchange && c->hooks && c->hooks->drained)
+        c->hooks->drained(c->exchange);
+}
+
+static void fail_later(sl_conn *c)
+{
+    c->broken = 1;
+    ev_feed_event(c->w->loop, &c->wio, EV_WRITE);
+}
+
+static int queue_head(sl_conn *c, int status, const char *ctype, const char *headers,
+                      long long content_length, int chunked)
+{
+    sl_buf *o = &c->out;
+    size_t mark = o->len; /* on failure nothing of this head stays queued */
+    int rc = sl_buf_appendf(o, "HTTP/1.%d %d %s\r\n", c->req.version_minor == 0 ? 0 : 1, status,
+                            sl_http_reason(status));
+    if (ctype)
+        rc |= sl_buf_appendf(o, "Content-Type: %s\r\n", ctype);
+    if (content_length >= 0)
+        rc |= sl_buf_appendf(o, "Content-Length: %lld\r\n", content_length);
+    if (chunked)
+        rc |= sl_buf_append(o, "Transfer-Encoding: chunked\r\n", 28);
+    if (headers)
+        rc |= sl_buf_append(o, headers, strlen(headers));
+    if (!c->keep_alive || c->w->stopping)
+        rc |= sl_buf_append(o, "Connection: close\r\n\r\n", 21);
+    else if (c->req.version_minor == 0)
+        rc |= sl_buf_append(o, "Connection: keep-alive\r\n\r\n", 26);
+    else
+        rc |= sl_buf_append(o, "\r\n", 2);
+    if (rc) {
+        o->len = mark;
+        return -1;
+    }
+    return 0;
+}
+
+void sl_conn_respond(sl_conn *c, int status, const char *ctype, const char *headers,
+                     const char *body, size_t len)
+{
+    c->exchange = NULL;
+    c->hooks = NULL;
+    if (c->broken) {
+        ev_feed_event(c->w->loop, &c->wio, EV_WRITE);
+        return;
+    }
+    int rc = queue_head(c, status, ctype, headers, (long long)len, 0);
+    if (rc == 0 && !c->head_only)
+        rc = sl_buf_append(&c->out, body, len);
+    if (rc != 0) {
+        fail_later(c);
+        return;
+    }
+    c->response_done = 1;
+    sl_srv_flush(c, 0);
+}
+
+int sl_conn_stream_begin(sl_conn *c, int status, const char *ctype, const char *headers)
+{
+    /* HTTP/1.0 has no chunked encoding: delimit the body by closing. */
+    c->streaming = 1;
+    c->stream_chunked = c->req.version_minor >= 1;
+    if (!c->stream_chunked)
+        c->keep_alive = 0;
+    if (queue_head(c, status, ctype, headers, -1, c->stream_chunked) != 0) {
+        fail_later(c);
+        return -1;
+    }
+    sl_srv_flush(c, 0);
+    return c->broken ? -1 : 0;
+}
+
+int sl_conn_stream_write(sl_conn *c, const char *data, size_t len)
+{
+    if (c->broken)
+        return -1;
+    if (len == 0 || c->head_only)
+        return 0;
+    int rc = 0;
+    size_t mark = c->out.len;
+    if (c->stream_chunked) {
+        rc |= sl_buf_appendf(&c->out, "%zx\r\n", len);
+        rc |= sl_buf_append(&c->out, data, len);
+        rc |= sl_buf_append(&c->out, "\r\n", 2);
+    } else {
+        rc |= sl_buf_append(&c->out, data, len);
+    }
+    if (rc) {
+        /* A half-queued chunk would corrupt the framing: drop it and give
+         * up on this connection. */
+        c->out.len = mark;
+        fail_later(c);
+        return -1;
+    }
+    sl_srv_flush(c, 0);
+    return c->broken ? -1 : 0;
+}
+
+void sl_conn_stream_end(sl_conn *c, int clean)
+{
+    c->exchange = NULL;
+    c->hooks = NULL;
+    if (c->broken) {
+        /* The head or a chunk could not be queued: close, write nothing. */
+        ev_feed_event(c->w->loop, &c->wio, EV_WRITE);
+        return;
+    }
+    if (!clean) {
+        c->keep_alive = 0;
+    } else if (c->stream_chunked && !c->head_only) {
+        if (sl_buf_append(&c->out, "0\r\n\r\n", 5) != 0)
+            c->keep_alive = 0;
+    }
+    c->response_done = 1;
+    sl_srv_flush(c, 0);
+}
