@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "core/membudget.h"
 #include "core/sat.h"
 #include "ledger/ledger.h"
 #include "proxy/proxy.h"
@@ -36,6 +37,8 @@ void sl_exchange_release(sl_exchange *x)
     curl_slist_free_all(x->headers);
     x->headers = NULL;
     sl_buf_free(&x->resp);
+    sl_membudget_release(x->resp_charged);
+    x->resp_charged = 0;
     sl_relay_free(&x->relay);
     free(x->xbody);
     x->xbody = NULL;

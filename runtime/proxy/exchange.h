@@ -69,7 +69,8 @@ typedef struct sl_exchange {
     char *passthrough;
     int retry_after_s;
     sl_buf resp;             /* buffered (non-stream or error) body */
-    size_t resp_charged;     /* bytes of resp charged to the memory budget */
+    size_t resp_charged;     /* upstream bytes held, charged to the process memory budget */
+    int over_budget;         /* a try was cut because that budget ran out */
     int streaming;           /* committed: bytes went to the client */
     sl_relay relay;
 

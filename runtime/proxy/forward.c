@@ -18,6 +18,7 @@
 
 #include "json/json_out.h"
 #include "core/log.h"
+#include "core/membudget.h"
 #include "json/json_scan.h"
 #include "proxy/proxy.h"
 #include "route/health.h"
@@ -308,7 +309,17 @@ static size_t on_data(void *ctx, const char *p, size_t n)
 {
     sl_exchange *x = ctx;
     if (!(x->stream && x->status >= 200 && x->status < 300)) {
-        if (x->resp.len + n > MAX_BUFFERED_BODY || sl_buf_append(&x->resp, p, n) != 0)
+        /* Held whole (for translation, or in case a retry needs it): one
+         * request is capped, and all of them together draw on the process
+         * memory budget that request bodies use too. */
+        if (x->resp.len + n > MAX_BUFFERED_BODY)
+            return 0;
+        if (sl_membudget_reserve(n) != 0) {
+            x->over_budget = 1;
+            return 0;
+        }
+        x->resp_charged += n;
+        if (sl_buf_append(&x->resp, p, n) != 0)
             return 0;
         return n;
     }
@@ -369,6 +380,13 @@ static void on_done(void *ctx, sl_xfer_result r, const char *detail)
     x->xfer = NULL;
     if (x->streaming) {
         stream_done(x, r);
+        return;
+    }
+    if (x->over_budget) {
+        /* Not the provider's fault: no circuit report, no retry. */
+        sl_attempts_abandon(&x->attempts);
+        sl_exchange_fail(x, 503, "overloaded", "Retry-After: 1\r\n",
+                         "the gateway is holding too much response data; retry shortly");
         return;
     }
     if (r == SL_XFER_OK && x->status >= 300 && x->status < 400) {
