@@ -111,7 +111,11 @@ int64_t sl_gov_cost(const sl_table *t, uint16_t provider, const char *model,
         __int128 sum = (__int128)u->input * p->input + (__int128)u->output * p->output +
                        (__int128)u->cache_read * p->cache_read +
                        (__int128)u->cache_write * p->cache_write;
-        return (int64_t)((sum + 500000) / 1000000);
+        __int128 micros = (sum + 500000) / 1000000;
+        /* Prices up to 10^12 USD/Mtok compile, and at the largest output
+         * limit a client may ask for the quotient passes int64: cast, it
+         * wrapped negative and admission reserved nothing. */
+        return micros > SL_GOV_MAX_MICROS ? SL_GOV_MAX_MICROS : (int64_t)micros;
     }
     return 0;
 }

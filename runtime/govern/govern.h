@@ -38,8 +38,14 @@ typedef int (*sl_gov_restore_fn)(void *ctx, const char *column, const char *name
 int sl_gov_init(const sl_table *t, sl_gov_restore_fn restore, void *ctx);
 void sl_gov_shutdown(void);
 
-/* Cost in micro-USD of `u` at the price of provider/model; *priced = 0
- * when the table has no price for it (cost 0). */
+/* Costs saturate here: 10^18 micro-USD is more than any budget or price
+ * the compiler accepts, yet a few such amounts still add up inside
+ * int64, so budget checks (spent + reserved + cost) cannot overflow. */
+#define SL_GOV_MAX_MICROS 1000000000000000000LL
+
+/* Cost in micro-USD of `u` at the price of provider/model, at most
+ * SL_GOV_MAX_MICROS; *priced = 0 when the table has no price for it
+ * (cost 0). */
 int64_t sl_gov_cost(const sl_table *t, uint16_t provider, const char *model,
                     const sl_usage_counts *u, int *priced);
 

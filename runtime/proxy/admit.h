@@ -44,7 +44,8 @@ int sl_admit_output_limit(json_t *req, sl_op op, sl_proto surface, int inject, s
 /* Does a USD budget (the key's or its team's) apply to `key`? */
 int sl_admit_usd_budget(const sl_table *t, int key);
 
-/* Worst-case cost in micro-USD of `worst` over plan[0..*n), saturating.
+/* Worst-case cost in micro-USD of `worst` over plan[0..*n), saturating
+ * at SL_GOV_MAX_MICROS.
  * When `usd_budget`, targets without a price are removed from the plan
  * (*n shrinks) and the first one removed is named in *unpriced_target. */
 int64_t sl_admit_price_plan(const sl_table *t, sl_attempt *plan, size_t *n, const char *client_model,
