@@ -336,6 +336,8 @@ typedef struct mock_xfer {
     mock_out out;
     size_t off;
     int head_sent;
+    int in_callback;  /* a cancel from the receiver's callback only marks */
+    int cancelled;
 } mock_xfer;
 
 static void mock_free(mock_xfer *m)
@@ -393,6 +395,10 @@ static void mock_tick(struct ev_loop *loop, ev_timer *t, int revents)
     (void)loop;
     (void)revents;
     mock_xfer *m = t->data;
+    /* sl_xfer_cancel is safe from the transfer's own callbacks, so this
+     * must be too: mock_cancel inside one only marks, and m is freed
+     * here once the callback has returned. */
+    m->in_callback = 1;
     if (m->out.failed) {
         m->cb->on_done(m->ctx, SL_XFER_ERROR, "mock: out of memory");
         mock_free(m);
@@ -403,11 +409,21 @@ static void mock_tick(struct ev_loop *loop, ev_timer *t, int revents)
         sl_xfer_head h = {.status = m->out.status, .content_type = m->out.ctype, .passthrough = "",
                           .passthrough_len = 0, .retry_after_s = -1};
         m->cb->on_head(m->ctx, &h);
+        if (m->cancelled) {
+            mock_free(m);
+            return;
+        }
     }
     while (m->off < m->out.body.len) {
         size_t r = m->cb->on_data(m->ctx, m->out.body.data + m->off, m->out.body.len - m->off);
-        if (r == SL_XFER_PAUSE)
+        if (m->cancelled) {
+            mock_free(m);
+            return;
+        }
+        if (r == SL_XFER_PAUSE) {
+            m->in_callback = 0;
             return; /* mock_resume re-arms the timer */
+        }
         if (r == 0) {
             m->cb->on_done(m->ctx, SL_XFER_ERROR, "aborted by the receiver");
             mock_free(m);
@@ -438,7 +454,11 @@ static void *mock_start(struct ev_loop *loop, sl_upstream *up, const sl_xfer_spe
 
 static void mock_cancel(void *x)
 {
-    mock_free(x);
+    mock_xfer *m = x;
+    if (m->in_callback)
+        m->cancelled = 1;
+    else
+        mock_free(m);
 }
 
 static void mock_resume(void *x)

@@ -82,10 +82,18 @@ int sl_admit_output_limit(json_t *req, sl_op op, sl_proto surface, int inject, s
     int64_t v = 0;
     int r;
     json_t *gc = NULL;
+    const char *gc_name = "generationConfig";
     if (surface == SL_PROTO_GEMINI) {
-        gc = json_object_get(req, "generationConfig");
+        gc = json_object_get(req, gc_name);
         if (!gc)
-            gc = json_object_get(req, "generation_config");
+            gc = json_object_get(req, gc_name = "generation_config");
+        if (json_is_null(gc))
+            gc = NULL;
+        /* Otherwise injecting into it fails, which read as "out of memory". */
+        if (gc && !json_is_object(gc)) {
+            snprintf(err, errlen, "'%s' must be an object", gc_name);
+            return -1;
+        }
         r = gc ? read_pair(gc, "maxOutputTokens", "max_output_tokens", &v, err, errlen) : 0;
     } else if (surface == SL_PROTO_OPENAI) {
         r = read_pair(req, "max_completion_tokens", "max_tokens", &v, err, errlen);
@@ -101,8 +109,11 @@ int sl_admit_output_limit(json_t *req, sl_op op, sl_proto surface, int inject, s
         int rc;
         if (surface == SL_PROTO_GEMINI) {
             if (!gc) {
+                /* Under the name the client used when it sent null. */
+                if (!json_object_get(req, gc_name))
+                    gc_name = "generationConfig";
                 gc = json_object();
-                if (!gc || json_object_set_new(req, "generationConfig", gc) != 0) {
+                if (!gc || json_object_set_new(req, gc_name, gc) != 0) {
                     json_decref(n);
                     snprintf(err, errlen, "out of memory");
                     return -1;

@@ -2,8 +2,9 @@
  * Tests for the per-request arena (runtime/core/arena.c): every pointer is
  * max_align_t aligned, allocations that outgrow a block chain new ones
  * without moving earlier data, a reset keeps exactly the first block for the
- * next request, and sizes no allocator could satisfy fail with NULL instead
- * of wrapping around.
+ * next request, sizes no allocator could satisfy fail with NULL instead
+ * of wrapping around, and registered cleanups run exactly once, newest
+ * first, before the memory they may point into is released.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -224,6 +225,172 @@ static void test_huge_sizes_fail_cleanly(void **state)
     sl_arena_free(&a);
 }
 
+/* ---- cleanups ---- */
+
+typedef struct trail {
+    int order[16];
+    int n;
+    sl_arena *arena; /* for cleanups that act on their arena */
+} trail;
+
+typedef struct mark {
+    trail *t;
+    int id;
+} mark;
+
+static void note(void *arg)
+{
+    mark *m = arg;
+    assert_true(m->t->n < 16);
+    m->t->order[m->t->n++] = m->id;
+}
+
+static void test_cleanups_newest_first_on_reset(void **state)
+{
+    sl_arena a;
+    sl_arena_init(&a, 128);
+    trail t = {.n = 0};
+    mark m[3] = {{&t, 1}, {&t, 2}, {&t, 3}};
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(sl_arena_on_reset(&a, note, &m[i]), 0);
+    assert_int_equal(t.n, 0); /* nothing runs before the request ends */
+    sl_arena_reset(&a);
+    assert_int_equal(t.n, 3);
+    assert_int_equal(t.order[0], 3);
+    assert_int_equal(t.order[1], 2);
+    assert_int_equal(t.order[2], 1);
+    /* Forgotten once run: the next request starts with none. */
+    sl_arena_reset(&a);
+    sl_arena_free(&a);
+    assert_int_equal(t.n, 3);
+}
+
+static void test_cleanups_run_on_free(void **state)
+{
+    sl_arena a;
+    sl_arena_init(&a, 128);
+    trail t = {.n = 0};
+    mark m = {&t, 7};
+    assert_int_equal(sl_arena_on_reset(&a, note, &m), 0);
+    sl_arena_free(&a);
+    assert_int_equal(t.n, 1);
+    assert_int_equal(t.order[0], 7);
+}
+
+static void test_run_cleanups_once(void **state)
+{
+    sl_arena a;
+    sl_arena_init(&a, 128);
+    trail t = {.n = 0};
+    mark m[2] = {{&t, 1}, {&t, 2}};
+    sl_arena_on_reset(&a, note, &m[0]);
+    sl_arena_on_reset(&a, note, &m[1]);
+    /* A request that ends before its arena is reset. */
+    sl_arena_run_cleanups(&a);
+    assert_int_equal(t.n, 2);
+    sl_arena_run_cleanups(&a);
+    sl_arena_reset(&a);
+    sl_arena_free(&a);
+    assert_int_equal(t.n, 2);
+    assert_int_equal(t.order[0], 2);
+    assert_int_equal(t.order[1], 1);
+}
+
+/* A cleanup's argument may live in the arena itself, even in a block
+ * chained after the first: cleanups run before any block is freed. */
+typedef struct in_arena {
+    trail *t;
+    char text[200];
+} in_arena;
+
+static void check_text(void *arg)
+{
+    in_arena *x = arg;
+    for (size_t i = 0; i < sizeof x->text; i++)
+        assert_int_equal(x->text[i], 'k');
+    x->t->order[x->t->n++] = 42;
+}
+
+static void test_cleanup_argument_in_arena(void **state)
+{
+    sl_arena a;
+    sl_arena_init(&a, 64);
+    trail t = {.n = 0};
+    for (int round = 0; round < 3; round++) {
+        assert_non_null(sl_arena_alloc(&a, 48));
+        in_arena *x = sl_arena_alloc(&a, sizeof *x);
+        assert_non_null(x);
+        assert_true(block_count(&a) > 1);
+        x->t = &t;
+        memset(x->text, 'k', sizeof x->text);
+        assert_int_equal(sl_arena_on_reset(&a, check_text, x), 0);
+        if (round < 2)
+            sl_arena_reset(&a);
+        else
+            sl_arena_free(&a);
+        assert_int_equal(t.n, round + 1);
+    }
+}
+
+/* Cleanups that register or run cleanups while cleanups run. */
+static void register_more(void *arg)
+{
+    mark *m = arg;
+    static mark late;
+    late = (mark){m->t, 99};
+    note(m);
+    assert_int_equal(sl_arena_on_reset(m->t->arena, note, &late), 0);
+}
+
+static void run_nested(void *arg)
+{
+    mark *m = arg;
+    note(m);
+    sl_arena_run_cleanups(m->t->arena);
+}
+
+static void test_cleanups_reentrant(void **state)
+{
+    sl_arena a;
+    sl_arena_init(&a, 128);
+    trail t = {.n = 0, .arena = &a};
+    mark m[3] = {{&t, 1}, {&t, 2}, {&t, 3}};
+    sl_arena_on_reset(&a, note, &m[0]);
+    sl_arena_on_reset(&a, register_more, &m[1]);
+    sl_arena_reset(&a);
+    /* Registered during the run: runs in the same pass, once. */
+    assert_int_equal(t.n, 3);
+    assert_int_equal(t.order[0], 2);
+    assert_int_equal(t.order[1], 99);
+    assert_int_equal(t.order[2], 1);
+
+    t.n = 0;
+    sl_arena_on_reset(&a, note, &m[0]);
+    sl_arena_on_reset(&a, note, &m[1]);
+    sl_arena_on_reset(&a, run_nested, &m[2]);
+    sl_arena_free(&a);
+    /* The nested run takes the rest; nothing runs twice. */
+    assert_int_equal(t.n, 3);
+    assert_int_equal(t.order[0], 3);
+    assert_int_equal(t.order[1], 2);
+    assert_int_equal(t.order[2], 1);
+}
+
+static void test_failed_registration_never_runs(void **state)
+{
+    /* A first block no malloc can give: the record cannot be stored, so
+     * the caller is told and must release the argument itself. */
+    sl_arena a;
+    sl_arena_init(&a, SIZE_MAX / 2);
+    trail t = {.n = 0};
+    mark m = {&t, 5};
+    assert_int_equal(sl_arena_on_reset(&a, note, &m), -1);
+    sl_arena_reset(&a);
+    sl_arena_run_cleanups(&a);
+    sl_arena_free(&a);
+    assert_int_equal(t.n, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -237,6 +404,12 @@ int main(void)
         cmocka_unit_test(test_strndup),
         cmocka_unit_test(test_printf),
         cmocka_unit_test(test_huge_sizes_fail_cleanly),
+        cmocka_unit_test(test_cleanups_newest_first_on_reset),
+        cmocka_unit_test(test_cleanups_run_on_free),
+        cmocka_unit_test(test_run_cleanups_once),
+        cmocka_unit_test(test_cleanup_argument_in_arena),
+        cmocka_unit_test(test_cleanups_reentrant),
+        cmocka_unit_test(test_failed_registration_never_runs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
