@@ -60,16 +60,20 @@ static int64_t thinking_budget(json_t *req, sl_proto surface)
         json_t *th = json_object_get(gc, "thinkingConfig");
         if (!th)
             th = json_object_get(gc, "thinking_config");
-        if (th)
-            b = 16384;
         json_t *tb = json_object_get(th, "thinkingBudget");
         if (!tb)
             tb = json_object_get(th, "thinking_budget");
-        if (json_is_integer(tb) && json_integer_value(tb) > b)
-            b = json_integer_value(tb);
+        /* An explicit budget (0 = thinking off) unless a level overrides
+         * it; -1 (dynamic) and levels reserve the largest level. */
+        if (json_is_integer(tb) && !json_object_get(th, "thinkingLevel"))
+            b = json_integer_value(tb) < 0 ? 16384 : json_integer_value(tb);
+        else if (th)
+            b = 16384;
     }
     if (b < 0)
         b = 16384;
+    if (b > 0 && b < 1024)
+        b = 1024; /* the translators' floor for a thinking budget */
     return b > SL_MAX_OUTPUT_TOKENS ? SL_MAX_OUTPUT_TOKENS : b;
 }
 
