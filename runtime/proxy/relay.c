@@ -129,6 +129,8 @@ void sl_relay_usage(const sl_relay *r, sl_usage_counts *u, int64_t *events)
 
 void sl_relay_free(sl_relay *r)
 {
+    if (r->n == 0)
+        return; /* never built (a non-stream try), or freed already */
     sl_buf_free(&r->scratch[0]);
     sl_buf_free(&r->scratch[1]);
     sl_usage_stream_free(&r->usage);
