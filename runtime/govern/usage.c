@@ -115,62 +115,52 @@ int64_t sl_usage_total(const sl_usage_counts *u)
                             sl_sat_add_count(u->cache_read, u->cache_write));
 }
 
-static int fail(sl_usage_stream *s)
-{
-    s->failed = 1;
-    sl_buf_free(&s->line);
-    return -1;
-}
-
 static int usage_only(const char *p, size_t n)
 {
     return n > 5 && memcmp(p, "data:", 5) == 0 && memmem(p, n, "\"choices\":[]", 12) &&
            memmem(p, n, "\"usage\"", 7);
 }
 
+typedef struct relay_ctx {
+    sl_usage_stream *s;
+    sl_buf *keep;
+} relay_ctx;
+
+/* One line from the shared splitter (translate/sse.c). Kept lines are
+ * re-emitted with an LF ending: CRLF and CR endings mean the same to
+ * every SSE reader. */
+static int relay_line(void *ctx, const char *l, size_t n)
+{
+    relay_ctx *r = ctx;
+    sl_usage_stream *s = r->s;
+    if (n)
+        on_line(s, l, n);
+    if (!r->keep)
+        return 0;
+    if (n == 0 && s->skip_blank) {
+        s->skip_blank = 0;
+        return 0;
+    }
+    if (usage_only(l, n)) {
+        s->skip_blank = 1;
+        return 0;
+    }
+    if (sl_buf_append(r->keep, l, n) != 0 || sl_buf_append(r->keep, "\n", 1) != 0)
+        return -1;
+    return 0;
+}
+
 int sl_usage_stream_relay(sl_usage_stream *s, const char *p, size_t n, sl_buf *keep)
 {
-    if (s->failed)
-        return -1;
-    while (n > 0) {
-        const char *nl = memchr(p, '\n', n);
-        size_t take = nl ? (size_t)(nl - p) + 1 : n;
-        /* The cap counts the bytes before the newline; the check comes
-         * before the copy, so a line without end never grows the buffer
-         * past it. */
-        if (s->line.len + (take - (nl != NULL)) > SL_SSE_MAX_LINE)
-            return fail(s);
-        if (sl_buf_append(&s->line, p, take) != 0)
-            return fail(s);
-        p += take;
-        n -= take;
-        if (!nl)
-            break;
-        size_t ln = s->line.len;
-        if (ln && s->line.data[ln - 1] == '\n')
-            ln--;
-        if (ln && s->line.data[ln - 1] == '\r')
-            ln--;
-        if (ln)
-            on_line(s, s->line.data, ln);
-        int drop = 0;
-        if (keep && ln == 0 && s->skip_blank) {
-            drop = 1;
-            s->skip_blank = 0;
-        } else if (keep && usage_only(s->line.data, ln)) {
-            drop = 1;
-            s->skip_blank = 1;
-        }
-        if (keep && !drop && sl_buf_append(keep, s->line.data, s->line.len) != 0)
-            return fail(s);
-        sl_buf_clear(&s->line);
-    }
-    return 0;
+    relay_ctx r = {s, keep};
+    int rc = sl_sse_lines_feed(&s->lines, p, n, relay_line, &r);
+    s->failed = s->lines.failed;
+    return rc == 0 ? 0 : -1;
 }
 
 void sl_usage_stream_free(sl_usage_stream *s)
 {
-    sl_buf_free(&s->line);
+    sl_sse_lines_free(&s->lines);
 }
 
 int64_t sl_usage_estimate_tokens(size_t bytes)

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "core/buf.h"
+#include "translate/sse.h"
 
 typedef struct sl_usage_counts {
     int64_t input;        /* uncached input tokens */
@@ -30,7 +31,7 @@ void sl_usage_from_body(const char *body, size_t len, sl_usage_counts *u);
 
 /* Stream observer: feed bytes as they are relayed. */
 typedef struct sl_usage_stream {
-    sl_buf line;          /* partial line carried between feeds */
+    sl_sse_lines lines;   /* the shared line splitter (translate/sse.h) */
     sl_usage_counts u;
     int done;             /* saw a terminal event ([DONE] / message_stop) */
     int64_t events;       /* data lines seen: a floor for output tokens */

@@ -9,22 +9,103 @@
 
 #include <string.h>
 
+/* ---- lines ------------------------------------------------------------- */
+
+void sl_sse_lines_free(sl_sse_lines *s)
+{
+    sl_buf_free(&s->line);
+}
+
+static int lines_fail(sl_sse_lines *s)
+{
+    s->failed = 1;
+    sl_buf_free(&s->line);
+    return -1;
+}
+
+int sl_sse_lines_feed(sl_sse_lines *s, const char *buf, size_t n, sl_sse_line_cb cb, void *ctx)
+{
+    if (s->failed)
+        return -1;
+    size_t cap = s->max_line ? s->max_line : SL_SSE_MAX_LINE;
+    size_t i = 0;
+    while (i < n) {
+        if (!s->started) {
+            /* A UTF-8 byte-order mark may precede the first line. */
+            static const char bom[] = "\xEF\xBB\xBF";
+            size_t have = s->line.len;
+            if (have < 3 && (unsigned char)buf[i] == (unsigned char)bom[have]) {
+                if (sl_buf_append(&s->line, buf + i, 1) != 0)
+                    return lines_fail(s);
+                i++;
+                if (s->line.len == 3) {
+                    sl_buf_clear(&s->line);
+                    s->started = 1;
+                }
+                continue;
+            }
+            s->started = 1;
+        }
+        if (s->after_cr) {
+            s->after_cr = 0;
+            if (buf[i] == '\n') {
+                i++;
+                continue;
+            }
+        }
+        /* Copy up to the next line ending in one go; the cap is checked
+         * before the copy, so a line without end never grows past it. */
+        size_t j = i;
+        while (j < n && buf[j] != '\n' && buf[j] != '\r')
+            j++;
+        if (j > i && (s->line.len + (j - i) > cap || sl_buf_append(&s->line, buf + i, j - i) != 0))
+            return lines_fail(s);
+        if (j == n)
+            break;
+        s->after_cr = buf[j] == '\r';
+        i = j + 1;
+        int rc = cb(ctx, s->line.data ? s->line.data : "", s->line.len);
+        sl_buf_clear(&s->line);
+        if (rc == -1)
+            return lines_fail(s);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int sl_sse_lines_finish(sl_sse_lines *s, sl_sse_line_cb cb, void *ctx)
+{
+    if (s->failed)
+        return -1;
+    if (s->line.len == 0)
+        return 0;
+    int rc = cb(ctx, s->line.data, s->line.len);
+    sl_buf_clear(&s->line);
+    if (rc == -1)
+        return lines_fail(s);
+    return rc;
+}
+
+/* ---- events ------------------------------------------------------------- */
+
 void sl_sse_init(sl_sse *p, size_t max_event)
 {
     memset(p, 0, sizeof *p);
     p->max_event = max_event ? max_event : SL_SSE_MAX_LINE;
+    p->lines.max_line = p->max_event;
 }
 
 void sl_sse_free(sl_sse *p)
 {
-    sl_buf_free(&p->line);
+    sl_sse_lines_free(&p->lines);
     sl_buf_free(&p->event);
     sl_buf_free(&p->data);
 }
 
 size_t sl_sse_pending(const sl_sse *p)
 {
-    return p->line.len + p->event.len + p->data.len;
+    return p->lines.line.len + p->event.len + p->data.len;
 }
 
 static int dispatch(sl_sse *p, sl_sse_cb cb, void *ctx)
@@ -85,68 +166,40 @@ static int fail(sl_sse *p)
     return -1;
 }
 
+static int on_line(void *ctx, const char *l, size_t n)
+{
+    sl_sse *p = ctx;
+    int rc = field(p, l, n, p->cb, p->ctx);
+    if (rc == 0 && p->event.len + p->data.len > p->max_event)
+        return -1;
+    return rc;
+}
+
 int sl_sse_feed(sl_sse *p, const char *buf, size_t n, sl_sse_cb cb, void *ctx)
 {
     if (p->failed)
         return -1;
-    size_t i = 0;
-    while (i < n) {
-        if (!p->started) {
-            /* A UTF-8 byte-order mark may precede the first field. */
-            static const char bom[] = "\xEF\xBB\xBF";
-            size_t have = p->line.len;
-            if (have < 3 && (unsigned char)buf[i] == (unsigned char)bom[have]) {
-                if (sl_buf_append(&p->line, buf + i, 1) != 0)
-                    return fail(p);
-                i++;
-                if (p->line.len == 3) {
-                    sl_buf_clear(&p->line);
-                    p->started = 1;
-                }
-                continue;
-            }
-            p->started = 1;
-        }
-        if (p->after_cr) {
-            p->after_cr = 0;
-            if (buf[i] == '\n') {
-                i++;
-                continue;
-            }
-        }
-        /* Copy up to the next line ending in one go. */
-        size_t j = i;
-        while (j < n && buf[j] != '\n' && buf[j] != '\r')
-            j++;
-        if (j > i) {
-            if (sl_sse_pending(p) + (j - i) > p->max_event || sl_buf_append(&p->line, buf + i, j - i) != 0)
-                return fail(p);
-        }
-        if (j == n)
-            break;
-        p->after_cr = buf[j] == '\r';
-        i = j + 1;
-        int rc = field(p, p->line.data ? p->line.data : "", p->line.len, cb, ctx);
-        sl_buf_clear(&p->line);
-        if (rc == -1)
-            return fail(p);
-        if (rc != 0)
-            return rc;
-        if (sl_sse_pending(p) > p->max_event)
-            return fail(p);
-    }
-    return 0;
+    /* The line being built and the event so far share the cap. */
+    size_t held = p->event.len + p->data.len;
+    p->lines.max_line = held < p->max_event ? p->max_event - held : 1;
+    p->cb = cb;
+    p->ctx = ctx;
+    int rc = sl_sse_lines_feed(&p->lines, buf, n, on_line, p);
+    if (rc == -1)
+        return fail(p);
+    return rc;
 }
 
 int sl_sse_finish(sl_sse *p, sl_sse_cb cb, void *ctx)
 {
     if (p->failed)
         return -1;
-    if (p->line.len > 0) {
-        int rc = field(p, p->line.data, p->line.len, cb, ctx);
-        sl_buf_clear(&p->line);
-        if (rc != 0)
-            return rc;
-    }
+    p->cb = cb;
+    p->ctx = ctx;
+    int rc = sl_sse_lines_finish(&p->lines, on_line, p);
+    if (rc == -1)
+        return fail(p);
+    if (rc != 0)
+        return rc;
     return dispatch(p, cb, ctx);
 }

@@ -176,6 +176,38 @@ static void test_stream_unterminated(void **state)
     sl_usage_stream_free(&s);
 }
 
+/* The observer splits lines with the SSE parser's own splitter, so CR and
+ * CRLF endings (legal SSE) end lines too. Before, a CR-only upstream never
+ * ended a line: no usage was read and the line cap ended the stream. */
+static void test_stream_cr_endings(void **state)
+{
+    (void)state;
+    static const char cr[] = "data: {\"choices\":[{\"delta\":{}}]}\r\r"
+                             "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":8,\"completion_tokens\":2}}\r\r"
+                             "data: [DONE]\r\r";
+    static const char crlf[] = "data: {\"choices\":[{\"delta\":{}}]}\r\n\r\n"
+                               "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":8,\"completion_tokens\":2}}\r\n\r\n"
+                               "data: [DONE]\r\n\r\n";
+    const char *streams[] = {cr, crlf};
+    size_t lens[] = {sizeof cr - 1, sizeof crlf - 1};
+    for (int k = 0; k < 2; k++) {
+        for (size_t split = 0; split <= lens[k] + 1; split++) {
+            sl_usage_stream s = {0};
+            sl_buf keep = {0};
+            feed_split(&s, streams[k], lens[k], split, &keep);
+            assert_int_equal(s.u.output, 2);
+            assert_int_equal(s.done, 1);
+            assert_int_equal(s.events, 3);
+            /* Kept lines come out with LF endings, the usage chunk gone. */
+            static const char want[] = "data: {\"choices\":[{\"delta\":{}}]}\n\ndata: [DONE]\n\n";
+            assert_int_equal(keep.len, sizeof want - 1);
+            assert_memory_equal(keep.data, want, keep.len);
+            sl_buf_free(&keep);
+            sl_usage_stream_free(&s);
+        }
+    }
+}
+
 static void test_relay_strips_usage_chunk(void **state)
 {
     (void)state;
@@ -252,12 +284,12 @@ static void test_cap_relay(void **state)
     while (rc == 0 && fed < 8 * (size_t)SL_SSE_MAX_LINE) {
         rc = sl_usage_stream_relay(&s, piece, PIECE, &keep);
         fed += PIECE;
-        assert_true(s.line.cap <= 2 * (size_t)SL_SSE_MAX_LINE);
+        assert_true(s.lines.line.cap <= 2 * (size_t)SL_SSE_MAX_LINE);
     }
     assert_int_equal(rc, -1);
     assert_true(fed <= (size_t)SL_SSE_MAX_LINE + PIECE);
     assert_int_equal(keep.len, 0); /* nothing of the line went out */
-    assert_int_equal(s.line.cap, 0); /* and nothing of it is held */
+    assert_int_equal(s.lines.line.cap, 0); /* and nothing of it is held */
     /* Failed for good, even for an innocent line. */
     assert_int_equal(sl_usage_stream_relay(&s, "data: {}\n\n", 10, &keep), -1);
     assert_int_equal(keep.len, 0);
@@ -273,7 +305,7 @@ static void test_cap_feed(void **state)
     char *big = filled(SL_SSE_MAX_LINE + 1);
     sl_usage_stream s = {0};
     assert_int_equal(sl_usage_stream_feed(&s, big, SL_SSE_MAX_LINE + 1), -1);
-    assert_int_equal(s.line.cap, 0);
+    assert_int_equal(s.lines.line.cap, 0);
     assert_int_equal(sl_usage_stream_feed(&s, "\n", 1), -1);
     sl_usage_stream_free(&s);
     /* The same bytes with a newline inside the cap are fine. */
@@ -294,6 +326,7 @@ int main(void)
         cmocka_unit_test(test_stream_openai_all_splits),
         cmocka_unit_test(test_stream_anthropic_all_splits),
         cmocka_unit_test(test_stream_unterminated),
+        cmocka_unit_test(test_stream_cr_endings),
         cmocka_unit_test(test_relay_strips_usage_chunk),
         cmocka_unit_test(test_relay_keeps_other_usage),
         cmocka_unit_test(test_cap_exact_line_passes),
