@@ -284,13 +284,14 @@ void sl_exchange_finish(sl_exchange *x, sl_finish *f)
 void sl_exchange_fail(sl_exchange *x, int status, const char *code, const char *headers,
                       const char *fmt, ...)
 {
-    char msg[768];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     char *body = malloc(2048);
-    size_t n = body ? sl_surface_error_body(x->surface, status, code, msg, body, 2048) : 0;
+    size_t n = 0;
+    if (body) {
+        va_list ap;
+        va_start(ap, fmt);
+        n = sl_surface_error_vbody(x->surface, status, code, body, 2048, fmt, ap);
+        va_end(ap);
+    }
     sl_finish f = {.kind = SL_FINISH_RESPOND, .status = status, .ctype = "application/json",
                    .headers = headers, .body = body, .len = n};
     sl_exchange_finish(x, &f);

@@ -32,93 +32,22 @@ static const sl_conn_hooks conn_hooks;
 
 /* ---- the upstream request ------------------------------------------------- */
 
-/* OpenAI streams report usage only when asked, and the ledger needs it
- * whatever the client asked: sluice asks, and the relay hides the answer
- * from a client that did not. The common case (no stream_options at all)
- * inserts the member after the opening brace and leaves every other byte
- * alone; a client that sent stream_options gets them re-serialised with
- * include_usage forced on. */
-static int ask_usage(sl_exchange *x, const char **body, size_t *len)
+/* A copy of the client's request re-serialised with the upstream model
+ * and, with force_usage, stream_options.include_usage on: for the rare
+ * bodies the byte-level edits below cannot handle. */
+static int reserialise(sl_exchange *x, int force_usage, const char **out, size_t *out_len)
 {
-    if (!json_object_get(x->json, "stream_options")) {
-        static const char opt[] = "\"stream_options\":{\"include_usage\":true},";
-        const char *b = *body;
-        size_t n = *len, i = 0;
-        while (i < n && b[i] != '{')
-            i++;
-        if (i == n)
-            return 0;
-        char *nb = sl_arena_alloc(x->arena, n + sizeof opt);
-        if (!nb)
-            return -1;
-        memcpy(nb, b, i + 1);
-        memcpy(nb + i + 1, opt, sizeof opt - 1);
-        memcpy(nb + i + sizeof opt, b + i + 1, n - i - 1);
-        *len = n + sizeof opt - 1;
-        nb[*len] = '\0';
-        *body = nb;
-        return 0;
-    }
-    json_t *copy = json_deep_copy(x->json);
-    json_t *so = copy ? json_object_get(copy, "stream_options") : NULL;
-    if (!copy || !json_is_object(so) || json_object_set_new(so, "include_usage", json_true()) != 0) {
-        if (copy && so && !json_is_object(so)) {
-            json_decref(copy);
-            return 1; /* not an object: the upstream will refuse it as the client sent it */
-        }
-        json_decref(copy);
-        return -1;
-    }
-    json_object_set_new(copy, "model", json_string(x->upstream_model));
-    char *js = sl_json_dumps(copy, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(copy);
-    if (!js)
-        return -1;
-    *len = strlen(js);
-    *body = sl_arena_strndup(x->arena, js, *len);
-    free(js);
-    return *body ? 2 : -1;
-}
-
-/* The client's bytes with the model replaced when the spec renames it. */
-static int passthrough_body(sl_exchange *x, const char **out, size_t *out_len)
-{
-    const char *b = x->body;
-    size_t n = x->body_len;
-    int strip = x->stream && x->op == SL_OP_CHAT && x->up_proto == SL_PROTO_OPENAI && !x->client_usage;
-    if (strip) {
-        int rc = ask_usage(x, &b, &n);
-        if (rc < 0)
-            return -1;
-        if (rc == 2) { /* re-serialised with the upstream model already */
-            *out = b;
-            *out_len = n;
-            return 0;
-        }
-    }
-    if (strcmp(x->upstream_model, x->client_model) == 0) {
-        *out = b;
-        *out_len = n;
-        return 0;
-    }
-    size_t s, e;
-    char *quoted = sl_json_quote(x->arena, x->upstream_model, strlen(x->upstream_model));
-    if (!quoted)
-        return -1;
-    if (sl_json_find_member(b, n, "model", &s, &e) == 0) {
-        char *nb = sl_json_splice(x->arena, b, n, s, e, quoted, strlen(quoted), out_len);
-        *out = nb;
-        return nb ? 0 : -1;
-    }
-    /* Escaped member names: re-serialise (rare; keeps correctness). */
     json_t *copy = json_deep_copy(x->json);
     if (!copy)
         return -1;
     json_object_set_new(copy, "model", json_string(x->upstream_model));
-    if (strip) {
+    if (force_usage) {
         json_t *so = json_object_get(copy, "stream_options");
         if (!so)
             json_object_set_new(copy, "stream_options", json_pack("{s:b}", "include_usage", 1));
+        else if (json_is_object(so))
+            json_object_set_new(so, "include_usage", json_true());
+        /* anything else is the client's error: the provider answers it */
     }
     char *js = sl_json_dumps(copy, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(copy);
@@ -128,6 +57,57 @@ static int passthrough_body(sl_exchange *x, const char **out, size_t *out_len)
     *out = sl_arena_strndup(x->arena, js, *out_len);
     free(js);
     return *out ? 0 : -1;
+}
+
+/* The member right after the opening brace, every other byte left alone. */
+static int insert_usage(sl_exchange *x, const char **body, size_t *len)
+{
+    static const char opt[] = "\"stream_options\":{\"include_usage\":true},";
+    const char *b = *body;
+    size_t n = *len, i = 0;
+    while (i < n && b[i] != '{')
+        i++;
+    if (i == n)
+        return 0;
+    char *nb = sl_arena_alloc(x->arena, n + sizeof opt);
+    if (!nb)
+        return -1;
+    memcpy(nb, b, i + 1);
+    memcpy(nb + i + 1, opt, sizeof opt - 1);
+    memcpy(nb + i + sizeof opt, b + i + 1, n - i - 1);
+    *len = n + sizeof opt - 1;
+    nb[*len] = '\0';
+    *body = nb;
+    return 0;
+}
+
+/* The client's bytes with the model replaced when the spec renames it.
+ * OpenAI streams report usage only when asked, and the ledger needs it
+ * whatever the client asked: sluice asks, and the relay hides the answer
+ * from a client that did not. */
+static int passthrough_body(sl_exchange *x, const char **out, size_t *out_len)
+{
+    int force = x->stream && x->op == SL_OP_CHAT && x->up_proto == SL_PROTO_OPENAI && !x->client_usage;
+    if (force && json_object_get(x->json, "stream_options"))
+        return reserialise(x, 1, out, out_len); /* the client's own stream_options */
+    const char *b = x->body;
+    size_t n = x->body_len;
+    if (force && insert_usage(x, &b, &n) != 0)
+        return -1;
+    if (strcmp(x->upstream_model, x->client_model) == 0) {
+        *out = b;
+        *out_len = n;
+        return 0;
+    }
+    size_t s, e;
+    char *quoted = sl_json_quote(x->arena, x->upstream_model, strlen(x->upstream_model));
+    if (!quoted)
+        return -1;
+    if (sl_json_find_member(b, n, "model", &s, &e) != 0)
+        return reserialise(x, force, out, out_len); /* escaped member names */
+    char *nb = sl_json_splice(x->arena, b, n, s, e, quoted, strlen(quoted), out_len);
+    *out = nb;
+    return nb ? 0 : -1;
 }
 
 /* Appends a header line; on allocation failure the list is kept and the

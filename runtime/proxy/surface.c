@@ -128,16 +128,22 @@ size_t sl_surface_error_body(sl_proto s, int status, const char *code, const cha
     return (size_t)n;
 }
 
+size_t sl_surface_error_vbody(sl_proto s, int status, const char *code, char *buf, size_t cap,
+                              const char *fmt, va_list ap)
+{
+    char message[768];
+    vsnprintf(message, sizeof message, fmt, ap);
+    return sl_surface_error_body(s, status, code, message, buf, cap);
+}
+
 void sl_surface_error(sl_conn *c, sl_proto s, int status, const char *code, const char *headers,
                       const char *fmt, ...)
 {
-    char message[768];
+    char body[2048];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(message, sizeof message, fmt, ap);
+    size_t n = sl_surface_error_vbody(s, status, code, body, sizeof body, fmt, ap);
     va_end(ap);
-    char body[2048];
-    size_t n = sl_surface_error_body(s, status, code, message, body, sizeof body);
     sl_conn_respond(c, status, "application/json", headers, body, n);
 }
 

@@ -6,6 +6,7 @@
 #ifndef SLUICE_SURFACE_H
 #define SLUICE_SURFACE_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 #include "core/proto.h"
@@ -15,6 +16,10 @@
  * returns its length. `message` is escaped. */
 size_t sl_surface_error_body(sl_proto s, int status, const char *code, const char *message,
                              char *buf, size_t cap);
+
+/* sl_surface_error_body with a printf-style message. */
+size_t sl_surface_error_vbody(sl_proto s, int status, const char *code, char *buf, size_t cap,
+                              const char *fmt, va_list ap);
 
 /* Responds with an error in the surface's shape. `headers` as for
  * sl_conn_respond (may be NULL). Ends the exchange. */
