@@ -1,0 +1,156 @@
+/*
+ * Addresses in the spec (see check.c): the listen address and the rule
+ * that a gateway without keys stays on loopback, allow_ips CIDRs, and
+ * whether a provider's plain-HTTP base URL leaves the machine.
+ */
+#include <arpa/inet.h>
+#include <string.h>
+
+#include "check_internal.h"
+
+bool slc_chk_url_host_is_loopback(const char *rest)
+{
+    const char *at = rest + strcspn(rest, "/?#");
+    const char *user = memchr(rest, '@', (size_t)(at - rest));
+    if (user)
+        rest = user + 1;
+    char host[256];
+    size_t n;
+    if (rest[0] == '[') {
+        n = strcspn(rest + 1, "]");
+        rest++;
+    } else {
+        n = strcspn(rest, ":/?#");
+    }
+    if (n == 0 || n >= sizeof host)
+        return false;
+    memcpy(host, rest, n);
+    host[n] = '\0';
+    for (char *h = host; *h; h++)
+        if (*h >= 'A' && *h <= 'Z')
+            *h = (char)(*h - 'A' + 'a');
+    unsigned char addr[16];
+    if (inet_pton(AF_INET, host, addr) == 1)
+        return addr[0] == 127;
+    if (inet_pton(AF_INET6, host, addr) == 1) {
+        static const unsigned char one[16] = {[15] = 1};
+        return memcmp(addr, one, 16) == 0;
+    }
+    size_t hl = strlen(host);
+    return strcmp(host, "localhost") == 0 ||
+           (hl > 10 && strcmp(host + hl - 10, ".localhost") == 0);
+}
+
+int slc_parse_listen(const char *s, slc_listen *out)
+{
+    memset(out, 0, sizeof *out);
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon == s)
+        return -1;
+    size_t hlen = (size_t)(colon - s);
+    const char *host = s;
+    if (s[0] == '[') {
+        if (hlen < 3 || s[hlen - 1] != ']')
+            return -1;
+        host = s + 1;
+        hlen -= 2;
+    } else if (memchr(s, ':', hlen)) {
+        return -1; /* a bare v6 address is ambiguous with the port */
+    }
+    if (hlen >= sizeof out->host)
+        return -1;
+    memcpy(out->host, host, hlen);
+    out->host[hlen] = '\0';
+    const char *p = colon + 1;
+    unsigned port = 0;
+    if (!*p)
+        return -1;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9' || port > 65535)
+            return -1;
+        port = port * 10 + (unsigned)(*p - '0');
+    }
+    if (port == 0 || port > 65535)
+        return -1;
+    out->port = port;
+    unsigned char addr[16];
+    if (s[0] == '[') {
+        if (inet_pton(AF_INET6, out->host, addr) != 1)
+            return -1;
+        static const unsigned char one[16] = {[15] = 1};
+        out->loopback = memcmp(addr, one, 16) == 0;
+    } else if (inet_pton(AF_INET, out->host, addr) == 1) {
+        out->loopback = addr[0] == 127;
+    } else {
+        for (const char *h = out->host; *h; h++)
+            if (!((*h >= 'a' && *h <= 'z') || (*h >= 'A' && *h <= 'Z') || (*h >= '0' && *h <= '9') ||
+                  *h == '-' || *h == '.'))
+                return -1;
+        out->loopback = strcmp(out->host, "localhost") == 0;
+    }
+    return 0;
+}
+
+int slc_parse_cidr(const char *s, uint8_t *family, uint8_t *prefix, uint8_t addr[16])
+{
+    char buf[64];
+    const char *slash = strchr(s, '/');
+    size_t alen = slash ? (size_t)(slash - s) : strlen(s);
+    if (alen == 0 || alen >= sizeof buf)
+        return -1;
+    memcpy(buf, s, alen);
+    buf[alen] = '\0';
+    memset(addr, 0, 16);
+    unsigned max;
+    if (inet_pton(AF_INET, buf, addr) == 1) {
+        *family = 4;
+        max = 32;
+    } else if (inet_pton(AF_INET6, buf, addr) == 1) {
+        *family = 6;
+        max = 128;
+    } else {
+        return -1;
+    }
+    unsigned bits = max;
+    if (slash) {
+        const char *p = slash + 1;
+        if (!*p || strlen(p) > 3)
+            return -1;
+        bits = 0;
+        for (; *p; p++) {
+            if (*p < '0' || *p > '9')
+                return -1;
+            bits = bits * 10 + (unsigned)(*p - '0');
+        }
+        if (bits > max)
+            return -1;
+    }
+    *prefix = (uint8_t)bits;
+    int masked = 0;
+    for (unsigned i = 0; i < max / 8; i++) {
+        unsigned keep = bits >= (i + 1) * 8 ? 8 : bits > i * 8 ? bits - i * 8 : 0;
+        uint8_t mask = (uint8_t)(keep ? 0xFFu << (8 - keep) : 0);
+        if (addr[i] & ~mask)
+            masked = 1;
+        addr[i] &= mask;
+    }
+    return masked;
+}
+
+void slc_chk_listen(slc_checker *c)
+{
+    slc_spec *s = c->s;
+    slc_listen l;
+    if (slc_parse_listen(s->listen.s, &l) != 0) {
+        const char *colon = strchr(s->listen.s, ':');
+        bool bare_v6 = s->listen.s[0] != '[' && colon && strchr(colon + 1, ':');
+        slc_error(c->d, s->listen.pos, "listen '%s' must be HOST:PORT or [IPV6]:PORT%s", s->listen.s,
+                  bare_v6 ? " (put IPv6 addresses in brackets, like [::1]:4000)" : "");
+        return;
+    }
+    if (!s->has_keys_section && !l.loopback)
+        slc_error(c->d, s->listen.pos,
+                  "listen '%s' is not a loopback address, but the spec has no 'keys': anyone who "
+                  "can reach the port could spend your provider credit",
+                  s->listen.s);
+}
