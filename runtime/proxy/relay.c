@@ -7,14 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static sl_usage_counts counts_from(const sl_usage *u)
-{
-    sl_usage_counts c = {.input = u->input_tokens, .output = u->output_tokens,
-                         .cache_read = u->cache_read_tokens, .cache_write = u->cache_write_tokens,
-                         .have = u->have};
-    return c;
-}
-
 /* ---- the filters ---------------------------------------------------------- */
 
 static int usage_observe(void *st, const char *p, size_t n, sl_buf *out)
@@ -123,7 +115,7 @@ int sl_relay_finish(sl_relay *r, const char **out, size_t *out_n)
 
 void sl_relay_usage(const sl_relay *r, sl_usage_counts *u, int64_t *events)
 {
-    *u = r->xl ? counts_from(sl_stream_usage(r->xl)) : r->usage.u;
+    *u = r->xl ? *sl_stream_usage(r->xl) : r->usage.u;
     *events = r->usage.events;
 }
 
@@ -155,9 +147,9 @@ int sl_relay_body(const sl_relay_cfg *cfg, char **body, size_t *len, sl_usage_co
     const char *b = *body ? *body : "";
     sl_usage_from_body(b, *len, u);
     if (cfg->up != cfg->client) {
-        sl_usage uu = {0};
+        sl_usage_counts uu = {0};
         if (sl_translate_usage(cfg->up, b, *len, &uu) == 0)
-            *u = counts_from(&uu);
+            *u = uu;
         char *tb = sl_translate_response(cfg->up, cfg->client, b, *len, cfg->client_model, err, errlen);
         if (!tb)
             return -1;

@@ -5,6 +5,9 @@
  */
 #include "translate/translate_internal.h"
 
+#include "core/sat.h"
+
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,8 +30,18 @@ long sl_tr_int(json_t *o, const char *key, long dflt)
     json_t *v = json_object_get(o, key);
     if (json_is_integer(v))
         return (long)json_integer_value(v);
-    if (json_is_real(v))
-        return (long)json_real_value(v);
+    if (json_is_real(v)) {
+        /* Converting an out-of-range double is undefined: clamp first
+         * (these numbers come from clients and upstreams). */
+        double d = json_real_value(v);
+        if (d != d)
+            return dflt;
+        if (d >= 9.2e18)
+            return LONG_MAX;
+        if (d <= -9.2e18)
+            return LONG_MIN;
+        return (long)d;
+    }
     return dflt;
 }
 
@@ -88,7 +101,7 @@ const char *sl_tr_stop_to_gemini(const char *r)
 
 /* OpenAI and Gemini count cached tokens inside the prompt total; Anthropic
  * reports them beside it. The neutral form is Anthropic's. */
-void sl_tr_usage_from_openai(json_t *u, sl_usage *out)
+void sl_tr_usage_from_openai(json_t *u, sl_usage_counts *out)
 {
     if (!json_is_object(u))
         return;
@@ -96,36 +109,36 @@ void sl_tr_usage_from_openai(json_t *u, sl_usage *out)
     long cached = sl_tr_int(json_object_get(u, "prompt_tokens_details"), "cached_tokens", 0);
     long completion = sl_tr_int(u, "completion_tokens", -1);
     if (prompt >= 0) {
-        out->cache_read_tokens = cached;
-        out->input_tokens = prompt - cached >= 0 ? prompt - cached : 0;
+        out->cache_read = sl_sat_count(cached);
+        out->input = sl_sat_count(sl_sat_sub(prompt, out->cache_read));
         out->have = 1;
     }
     if (completion >= 0) {
-        out->output_tokens = completion;
+        out->output = completion;
         out->have = 1;
     }
 }
 
-void sl_tr_usage_from_anthropic(json_t *u, sl_usage *out)
+void sl_tr_usage_from_anthropic(json_t *u, sl_usage_counts *out)
 {
     if (!json_is_object(u))
         return;
     long v;
     if ((v = sl_tr_int(u, "input_tokens", -1)) >= 0) {
-        out->input_tokens = v;
+        out->input = v;
         out->have = 1;
     }
     if ((v = sl_tr_int(u, "output_tokens", -1)) >= 0) {
-        out->output_tokens = v;
+        out->output = v;
         out->have = 1;
     }
     if ((v = sl_tr_int(u, "cache_read_input_tokens", -1)) >= 0)
-        out->cache_read_tokens = v;
+        out->cache_read = v;
     if ((v = sl_tr_int(u, "cache_creation_input_tokens", -1)) >= 0)
-        out->cache_write_tokens = v;
+        out->cache_write = v;
 }
 
-void sl_tr_usage_from_gemini(json_t *u, sl_usage *out)
+void sl_tr_usage_from_gemini(json_t *u, sl_usage_counts *out)
 {
     if (!json_is_object(u))
         return;
@@ -134,44 +147,45 @@ void sl_tr_usage_from_gemini(json_t *u, sl_usage *out)
     long cand = sl_tr_int(u, "candidatesTokenCount", -1);
     long thoughts = sl_tr_int(u, "thoughtsTokenCount", 0);
     if (prompt >= 0) {
-        out->cache_read_tokens = cached;
-        out->input_tokens = prompt - cached >= 0 ? prompt - cached : 0;
+        out->cache_read = sl_sat_count(cached);
+        out->input = sl_sat_count(sl_sat_sub(prompt, out->cache_read));
         out->have = 1;
     }
     /* Thinking is billed as output everywhere; Gemini reports it apart. */
     if (cand >= 0 || thoughts > 0) {
-        out->output_tokens = (cand > 0 ? cand : 0) + thoughts;
+        out->output = sl_sat_add_count(cand, thoughts);
         out->have = 1;
     }
 }
 
-json_t *sl_tr_usage_to_openai(const sl_usage *u)
+json_t *sl_tr_usage_to_openai(const sl_usage_counts *u)
 {
-    long prompt = u->input_tokens + u->cache_read_tokens + u->cache_write_tokens;
+    /* Counts come from the upstream: sums saturate rather than wrap. */
+    int64_t prompt = sl_sat_add_count(u->input, sl_sat_add_count(u->cache_read, u->cache_write));
     json_t *o = json_pack("{s:I,s:I,s:I}", "prompt_tokens", (json_int_t)prompt, "completion_tokens",
-                          (json_int_t)u->output_tokens, "total_tokens",
-                          (json_int_t)(prompt + u->output_tokens));
+                          (json_int_t)u->output, "total_tokens",
+                          (json_int_t)sl_sat_add_count(prompt, u->output));
     json_object_set_new(o, "prompt_tokens_details",
-                        json_pack("{s:I}", "cached_tokens", (json_int_t)u->cache_read_tokens));
+                        json_pack("{s:I}", "cached_tokens", (json_int_t)u->cache_read));
     return o;
 }
 
-json_t *sl_tr_usage_to_anthropic(const sl_usage *u)
+json_t *sl_tr_usage_to_anthropic(const sl_usage_counts *u)
 {
-    return json_pack("{s:I,s:I,s:I,s:I}", "input_tokens", (json_int_t)u->input_tokens,
-                     "cache_creation_input_tokens", (json_int_t)u->cache_write_tokens,
-                     "cache_read_input_tokens", (json_int_t)u->cache_read_tokens, "output_tokens",
-                     (json_int_t)u->output_tokens);
+    return json_pack("{s:I,s:I,s:I,s:I}", "input_tokens", (json_int_t)u->input,
+                     "cache_creation_input_tokens", (json_int_t)u->cache_write,
+                     "cache_read_input_tokens", (json_int_t)u->cache_read, "output_tokens",
+                     (json_int_t)u->output);
 }
 
-json_t *sl_tr_usage_to_gemini(const sl_usage *u)
+json_t *sl_tr_usage_to_gemini(const sl_usage_counts *u)
 {
-    long prompt = u->input_tokens + u->cache_read_tokens + u->cache_write_tokens;
+    int64_t prompt = sl_sat_add_count(u->input, sl_sat_add_count(u->cache_read, u->cache_write));
     json_t *o = json_pack("{s:I,s:I,s:I}", "promptTokenCount", (json_int_t)prompt,
-                          "candidatesTokenCount", (json_int_t)u->output_tokens, "totalTokenCount",
-                          (json_int_t)(prompt + u->output_tokens));
-    if (u->cache_read_tokens > 0)
-        json_object_set_new(o, "cachedContentTokenCount", json_integer(u->cache_read_tokens));
+                          "candidatesTokenCount", (json_int_t)u->output, "totalTokenCount",
+                          (json_int_t)sl_sat_add_count(prompt, u->output));
+    if (u->cache_read > 0)
+        json_object_set_new(o, "cachedContentTokenCount", json_integer(u->cache_read));
     return o;
 }
 

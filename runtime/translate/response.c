@@ -51,7 +51,7 @@ static json_t *openai_to_ir(json_t *r, char *err, size_t errlen)
     }
     const char *finish = sl_tr_str(ch, "finish_reason");
     const char *stop = refusal && !text ? "refusal" : sl_tr_stop_from_openai(finish);
-    sl_usage u = {0};
+    sl_usage_counts u = {0};
     sl_tr_usage_from_openai(json_object_get(r, "usage"), &u);
     const char *id = sl_tr_nstr(r, "id");
     return json_pack("{s:s,s:s,s:s,s:o,s:s,s:n,s:o}", "id", id ? id : "msg_sluice", "type", "message", "role",
@@ -111,7 +111,7 @@ static json_t *gemini_to_ir(json_t *r, const char *body, size_t len, char *err, 
     }
     const char *stop = json_is_object(cand) ? sl_tr_stop_from_gemini(sl_tr_str(cand, "finishReason"), saw_tool)
                                             : "refusal"; /* promptFeedback.blockReason */
-    sl_usage u = {0};
+    sl_usage_counts u = {0};
     sl_tr_usage_from_gemini(json_object_get(r, "usageMetadata"), &u);
     return json_pack("{s:s,s:s,s:s,s:o,s:s,s:n,s:o}", "id", idbuf, "type", "message", "role", "assistant",
                      "content", content, "stop_reason", stop, "stop_sequence", "usage",
@@ -151,7 +151,7 @@ static json_t *ir_to_openai(json_t *ir, const char *model)
     if (reasoning)
         json_object_set_new(msg, "reasoning_content", json_string(reasoning));
     free(reasoning);
-    sl_usage u = {0};
+    sl_usage_counts u = {0};
     sl_tr_usage_from_anthropic(json_object_get(ir, "usage"), &u);
     const char *id = sl_tr_nstr(ir, "id");
     return json_pack("{s:s,s:s,s:I,s:s,s:[{s:i,s:o,s:n,s:s}],s:o}", "id", id ? id : "chatcmpl-sluice", "object",
@@ -199,7 +199,7 @@ static json_t *ir_to_gemini(json_t *ir, const char *model)
                                                    json_is_object(input) ? json_incref(input) : json_object()));
         }
     }
-    sl_usage u = {0};
+    sl_usage_counts u = {0};
     sl_tr_usage_from_anthropic(json_object_get(ir, "usage"), &u);
     json_t *o = json_pack("{s:[{s:{s:s,s:o},s:s,s:i}],s:o,s:s}", "candidates", "content", "role", "model", "parts",
                           parts, "finishReason", sl_tr_stop_to_gemini(sl_tr_str(ir, "stop_reason")), "index", 0,
@@ -236,7 +236,7 @@ char *sl_translate_response(sl_proto up, sl_proto client, const char *body, size
     return s;
 }
 
-int sl_translate_usage(sl_proto p, const char *body, size_t len, sl_usage *out)
+int sl_translate_usage(sl_proto p, const char *body, size_t len, sl_usage_counts *out)
 {
     memset(out, 0, sizeof *out);
     json_t *r = json_loadb(body, len, 0, NULL);

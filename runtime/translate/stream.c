@@ -341,7 +341,7 @@ int sl_stream_finish(sl_stream *s, sl_buf *out)
     return s->terminal ? 0 : -1;
 }
 
-const sl_usage *sl_stream_usage(const sl_stream *s)
+const sl_usage_counts *sl_stream_usage(const sl_stream *s)
 {
     return &s->usage;
 }

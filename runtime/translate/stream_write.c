@@ -70,7 +70,7 @@ static void aw_start(sl_stream *s)
     if (s->w_started)
         return;
     s->w_started = 1;
-    sl_usage u = s->usage;
+    sl_usage_counts u = s->usage;
     json_t *usage = sl_tr_usage_to_anthropic(&u);
     emit(s, "message_start",
          json_pack("{s:s,s:{s:s,s:s,s:s,s:s,s:[],s:n,s:n,s:o}}", "type", "message_start", "message", "id",
@@ -122,7 +122,7 @@ static void gw_chunk(sl_stream *s, json_t *parts, const char *finish)
     json_object_set_new(cand, "index", json_integer(0));
     json_t *o = json_pack("{s:[o]}", "candidates", cand);
     if (finish || s->usage.have) {
-        sl_usage u = s->usage;
+        sl_usage_counts u = s->usage;
         json_object_set_new(o, "usageMetadata", sl_tr_usage_to_gemini(&u));
     }
     json_object_set_new(o, "modelVersion", json_string(s->client_model));
@@ -291,7 +291,7 @@ void sl_tr_ev_end(sl_stream *s)
     sl_tr_ev_start(s);
     s->w_ended = 1;
     const char *stop = s->stop_reason ? s->stop_reason : "end_turn";
-    sl_usage u = s->usage;
+    sl_usage_counts u = s->usage;
     if (s->client == SL_PROTO_ANTHROPIC) {
         aw_close(s);
         json_t *delta = json_pack("{s:s}", "stop_reason", stop);

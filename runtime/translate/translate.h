@@ -16,6 +16,7 @@
 
 #include "core/buf.h"
 #include "core/proto.h"
+#include "govern/usage.h"
 
 /* Client request JSON in `from` -> upstream request body in `to`, with
  * "model" = upstream_model (Gemini takes the model in the URL, so its body
@@ -37,16 +38,12 @@ char *sl_translate_response(sl_proto up, sl_proto client, const char *body, size
 char *sl_translate_error(sl_proto up, sl_proto client, int status, const char *body, size_t len,
                          int *out_status);
 
-/* Token usage for accounting. input_tokens counts only uncached input
- * (Anthropic's meaning); cache reads and writes are separate, so cost is
- * a plain dot product with the price table whatever the upstream. */
-typedef struct sl_usage {
-    long input_tokens, output_tokens, cache_read_tokens, cache_write_tokens;
-    int have;
-} sl_usage;
-
+/* Token usage for accounting is govern/usage.h's sl_usage_counts, the one
+ * usage type: input counts only uncached input (Anthropic's meaning);
+ * cache reads and writes are separate, so cost is a plain dot product
+ * with the price table whatever the upstream. */
 /* Usage of a non-stream 2xx body of protocol `p`; 0, or -1 when absent. */
-int sl_translate_usage(sl_proto p, const char *body, size_t len, sl_usage *out);
+int sl_translate_usage(sl_proto p, const char *body, size_t len, sl_usage_counts *out);
 
 /* Incremental stream translation. sl_stream_new(p, p, ...) passes bytes
  * through unchanged and only observes usage. */
@@ -62,7 +59,7 @@ int sl_stream_feed(sl_stream *s, const char *p, size_t n, sl_buf *out);
  * terminal event) and the proxy should send an error event. An upstream
  * error event counts as terminal: it was already translated and sent. */
 int sl_stream_finish(sl_stream *s, sl_buf *out);
-const sl_usage *sl_stream_usage(const sl_stream *s);
+const sl_usage_counts *sl_stream_usage(const sl_stream *s);
 int sl_stream_started(const sl_stream *s);
 void sl_stream_free(sl_stream *s);
 

@@ -28,14 +28,14 @@ const char *sl_tr_stop_to_openai(const char *stop_reason);
 const char *sl_tr_stop_from_gemini(const char *finish_reason, int saw_tool_call);
 const char *sl_tr_stop_to_gemini(const char *stop_reason);
 
-/* Usage objects of each protocol <-> sl_usage. `from_*` only sets the
+/* Usage objects of each protocol <-> sl_usage_counts. `from_*` only sets the
  * fields the object carries, so later stream events can refine earlier. */
-void sl_tr_usage_from_openai(json_t *u, sl_usage *out);
-void sl_tr_usage_from_anthropic(json_t *u, sl_usage *out);
-void sl_tr_usage_from_gemini(json_t *u, sl_usage *out);
-json_t *sl_tr_usage_to_openai(const sl_usage *u);
-json_t *sl_tr_usage_to_anthropic(const sl_usage *u);
-json_t *sl_tr_usage_to_gemini(const sl_usage *u);
+void sl_tr_usage_from_openai(json_t *u, sl_usage_counts *out);
+void sl_tr_usage_from_anthropic(json_t *u, sl_usage_counts *out);
+void sl_tr_usage_from_gemini(json_t *u, sl_usage_counts *out);
+json_t *sl_tr_usage_to_openai(const sl_usage_counts *u);
+json_t *sl_tr_usage_to_anthropic(const sl_usage_counts *u);
+json_t *sl_tr_usage_to_gemini(const sl_usage_counts *u);
 
 /* A stable id derived from seed and n: "<prefix><16 hex>". Deterministic so
  * golden tests hold; unique because seeds (response ids, bodies) are. */
@@ -110,7 +110,7 @@ struct sl_stream {
     char *client_model;
     sl_sse sse;
     sl_buf *out;
-    sl_usage usage;
+    sl_usage_counts usage;
     int started;              /* client bytes produced */
     int terminal;             /* upstream end marker seen */
     int finish_seen;          /* OpenAI finish_reason / Gemini finishReason */

@@ -150,11 +150,11 @@ static char *sse_of(json_t *events, int crlf, size_t *len)
     return b.data;
 }
 
-static json_t *usage_json(const sl_usage *u)
+static json_t *usage_json(const sl_usage_counts *u)
 {
-    return json_pack("{s:I,s:I,s:I,s:I,s:b}", "input_tokens", (json_int_t)u->input_tokens, "output_tokens",
-                     (json_int_t)u->output_tokens, "cache_read_tokens", (json_int_t)u->cache_read_tokens,
-                     "cache_write_tokens", (json_int_t)u->cache_write_tokens, "have", u->have);
+    return json_pack("{s:I,s:I,s:I,s:I,s:b}", "input_tokens", (json_int_t)u->input, "output_tokens",
+                     (json_int_t)u->output, "cache_read_tokens", (json_int_t)u->cache_read,
+                     "cache_write_tokens", (json_int_t)u->cache_write, "have", u->have);
 }
 
 /* The framing Claude Code depends on: message_start first, message_stop
@@ -347,7 +347,7 @@ static json_t *run_fixture(const fixture *fx, json_t *in, const char *in_text, s
             return json_pack("{s:s}", "error", err);
         json_t *o = parse_text(out);
         free(out);
-        sl_usage u;
+        sl_usage_counts u;
         if (sl_translate_usage(from, in_text, in_len, &u) == 0)
             o = json_pack("{s:o,s:o}", "body", o, "usage", usage_json(&u));
         else
@@ -670,12 +670,12 @@ static void test_passthrough_usage(void **state)
             assert_int_equal(sl_stream_finish(s, &out), 0);
             assert_int_equal(out.len, len);
             assert_memory_equal(out.data, streams[p], len);
-            const sl_usage *u = sl_stream_usage(s);
+            const sl_usage_counts *u = sl_stream_usage(s);
             assert_true(u->have);
-            assert_int_equal(u->input_tokens, want[p][0]);
-            assert_int_equal(u->output_tokens, want[p][1]);
-            assert_int_equal(u->cache_read_tokens, want[p][2]);
-            assert_int_equal(u->cache_write_tokens, want[p][3]);
+            assert_int_equal(u->input, want[p][0]);
+            assert_int_equal(u->output, want[p][1]);
+            assert_int_equal(u->cache_read, want[p][2]);
+            assert_int_equal(u->cache_write, want[p][3]);
             sl_buf_free(&out);
             sl_stream_free(s);
         }
