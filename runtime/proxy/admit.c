@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "govern/govern.h"
+#include "translate/translate.h"
 
 /* One field holding a limit: absent (0), valid (1, *v set) or refused (-1). */
 static int read_limit(json_t *o, const char *name, int64_t *v, char *err, size_t errlen)
@@ -38,43 +39,6 @@ static int read_pair(json_t *o, const char *a, const char *b, int64_t *v, char *
     }
     *v = ra ? va : vb;
     return ra || rb;
-}
-
-/* Extended thinking can make a translator raise the provider's limit to
- * budget + 4096 (Anthropic wants max_tokens above the budget): reserve
- * for that. Levels map to at most 16384 budget tokens. */
-static int64_t thinking_budget(json_t *req, sl_proto surface)
-{
-    int64_t b = 0;
-    if (surface == SL_PROTO_ANTHROPIC) {
-        json_t *bt = json_object_get(json_object_get(req, "thinking"), "budget_tokens");
-        if (json_is_integer(bt))
-            b = json_integer_value(bt);
-    } else if (surface == SL_PROTO_OPENAI) {
-        if (json_object_get(req, "reasoning_effort"))
-            b = 16384;
-    } else {
-        json_t *gc = json_object_get(req, "generationConfig");
-        if (!gc)
-            gc = json_object_get(req, "generation_config");
-        json_t *th = json_object_get(gc, "thinkingConfig");
-        if (!th)
-            th = json_object_get(gc, "thinking_config");
-        json_t *tb = json_object_get(th, "thinkingBudget");
-        if (!tb)
-            tb = json_object_get(th, "thinking_budget");
-        /* An explicit budget (0 = thinking off) unless a level overrides
-         * it; -1 (dynamic) and levels reserve the largest level. */
-        if (json_is_integer(tb) && !json_object_get(th, "thinkingLevel"))
-            b = json_integer_value(tb) < 0 ? 16384 : json_integer_value(tb);
-        else if (th)
-            b = 16384;
-    }
-    if (b < 0)
-        b = 16384;
-    if (b > 0 && b < 1024)
-        b = 1024; /* the translators' floor for a thinking budget */
-    return b > SL_MAX_OUTPUT_TOKENS ? SL_MAX_OUTPUT_TOKENS : b;
 }
 
 int sl_admit_output_limit(json_t *req, sl_op op, sl_proto surface, int inject, sl_limit *out,
@@ -135,10 +99,7 @@ int sl_admit_output_limit(json_t *req, sl_op op, sl_proto surface, int inject, s
         }
         out->injected = 1;
     }
-    int64_t tb = thinking_budget(req, surface);
-    out->worst = out->output;
-    if (tb > 0 && out->output <= tb)
-        out->worst = tb + SL_DEFAULT_OUTPUT_TOKENS;
+    out->worst = sl_translate_output_ceiling(surface, req, out->output);
     return 0;
 }
 

@@ -21,6 +21,8 @@
 #include "json/json_out.h"
 #include "translate/translate_internal.h"
 
+#include "core/sat.h"
+
 #define DEFAULT_MAX_TOKENS 4096
 
 /* ---- the neutral form -------------------------------------------------- */
@@ -245,4 +247,18 @@ long sl_translate_estimate_tokens(json_t *req)
     /* ~4 bytes per token for English and code; images cost ~1.5k tokens at
      * typical sizes; each turn and tool carries some framing. */
     return (bytes + 3) / 4 + media * 1500 + msgs * 4 + tools * 50;
+}
+
+int64_t sl_translate_output_ceiling(sl_proto from, json_t *req, int64_t limit)
+{
+    long budget = 0;
+    if (from == SL_PROTO_OPENAI)
+        budget = sl_tr_effort_budget(sl_tr_str(req, "reasoning_effort"));
+    else if (from == SL_PROTO_GEMINI)
+        budget = sl_tr_gemini_thinking(sl_tr_gemini_config(req));
+    /* An Anthropic request's own budget goes to Anthropic unchanged, and the
+     * OpenAI and Gemini writers keep its max_tokens. */
+    if (budget > 0 && limit <= budget)
+        return sl_sat_add_count(budget, DEFAULT_MAX_TOKENS);
+    return limit;
 }

@@ -116,6 +116,27 @@ static json_t *gemini_config_get(json_t *gc, const char *camel, const char *snak
     return v ? v : json_object_get(gc, snake);
 }
 
+long sl_tr_gemini_thinking(json_t *gc)
+{
+    json_t *th = gemini_config_get(gc, "thinkingConfig", "thinking_config");
+    if (!json_is_object(th))
+        return 0;
+    long b = sl_tr_int(th, "thinkingBudget", sl_tr_int(th, "thinking_budget", 0));
+    const char *level = sl_tr_str(th, "thinkingLevel");
+    if (b < 0)
+        b = 8192; /* dynamic: the model decides; pick the middle */
+    else if (level)
+        b = sl_tr_effort_budget(level);
+    if (b > 0 && b < 1024)
+        b = 1024;
+    return b;
+}
+
+json_t *sl_tr_gemini_config(json_t *req)
+{
+    return gemini_config_get(req, "generationConfig", "generation_config");
+}
+
 int sl_tr_gemini_to_ir(json_t *req, json_t *ir, char *err, size_t errlen)
 {
     json_t *contents = json_object_get(req, "contents");
@@ -200,9 +221,7 @@ int sl_tr_gemini_to_ir(json_t *req, json_t *ir, char *err, size_t errlen)
     json_decref(pending);
     json_object_set_new(ir, "messages", out);
 
-    json_t *gc = json_object_get(req, "generationConfig");
-    if (!gc)
-        gc = json_object_get(req, "generation_config");
+    json_t *gc = sl_tr_gemini_config(req);
     static const sl_tr_field_map from_gemini[] = {
         {"maxOutputTokens", "max_output_tokens", "max_tokens", SL_TR_F_INT},
         {"temperature", NULL, "temperature", SL_TR_F_NUM},
@@ -226,20 +245,10 @@ int sl_tr_gemini_to_ir(json_t *req, json_t *ir, char *err, size_t errlen)
         else
             json_object_set_new(ir, "_sl_response_format", json_pack("{s:s}", "type", "json_object"));
     }
-    json_t *th = gemini_config_get(gc, "thinkingConfig", "thinking_config");
-    if (json_is_object(th)) {
-        long b = sl_tr_int(th, "thinkingBudget", sl_tr_int(th, "thinking_budget", 0));
-        const char *level = sl_tr_str(th, "thinkingLevel");
-        if (b < 0)
-            b = 8192; /* dynamic: the model decides; pick the middle */
-        else if (level)
-            b = sl_tr_effort_budget(level);
-        if (b > 0 && b < 1024)
-            b = 1024;
-        if (b > 0)
-            json_object_set_new(ir, "thinking", json_pack("{s:s,s:I}", "type", "enabled", "budget_tokens",
-                                                           (json_int_t)b));
-    }
+    long b = sl_tr_gemini_thinking(gc);
+    if (b > 0)
+        json_object_set_new(ir, "thinking", json_pack("{s:s,s:I}", "type", "enabled", "budget_tokens",
+                                                       (json_int_t)b));
 
     json_t *tools = json_array();
     json_t *t;

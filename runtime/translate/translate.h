@@ -63,6 +63,13 @@ const sl_usage_counts *sl_stream_usage(const sl_stream *s);
 int sl_stream_started(const sl_stream *s);
 void sl_stream_free(sl_stream *s);
 
+/* The largest output limit any translation of `req` (a request in
+ * protocol `from` asking for at most `limit` output tokens) may send a
+ * provider: Anthropic wants max_tokens above a thinking budget, so
+ * translating a request with extended thinking can raise the limit to the
+ * budget plus the default. Admission reserves this much. */
+int64_t sl_translate_output_ceiling(sl_proto from, json_t *req, int64_t limit);
+
 /* count_tokens for non-Anthropic targets: an estimate (about four bytes
  * of text per token plus a fixed cost per image and tool), not a count. */
 long sl_translate_estimate_tokens(json_t *anthropic_req);

@@ -74,6 +74,10 @@ void sl_tr_copy_fields(json_t *src, json_t *dst, const sl_tr_field_map *m, size_
 
 /* reasoning_effort -> thinking budget (0: none or unknown), and back. */
 long sl_tr_effort_budget(const char *effort);
+/* Gemini's generationConfig (either spelling) and the thinking budget its
+ * thinkingConfig asks for, as the translators read it (0 = none). */
+json_t *sl_tr_gemini_config(json_t *req);
+long sl_tr_gemini_thinking(json_t *gc);
 const char *sl_tr_budget_effort(long budget);
 
 /* A neutral {"type":"text"} block. */

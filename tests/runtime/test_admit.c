@@ -187,20 +187,22 @@ static void test_thinking_raises_worst(void **state)
         const char *body;
         int64_t output, worst;
     } cases[] = {
+        /* An Anthropic request's thinking goes to Anthropic as sent, and
+         * the OpenAI and Gemini writers keep its max_tokens: no raise. */
         {SL_OP_MESSAGES, SL_PROTO_ANTHROPIC,
-         "{\"max_tokens\":1000,\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":8000}}", 1000, 12096},
+         "{\"max_tokens\":1000,\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":8000}}", 1000, 1000},
         /* A limit above the budget already covers it. */
         {SL_OP_MESSAGES, SL_PROTO_ANTHROPIC,
          "{\"max_tokens\":20000,\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":8000}}", 20000, 20000},
-        {SL_OP_MESSAGES, SL_PROTO_ANTHROPIC, "{\"max_tokens\":10,\"thinking\":{\"budget_tokens\":-5}}", 10, 20480},
-        {SL_OP_MESSAGES, SL_PROTO_ANTHROPIC, "{\"max_tokens\":10,\"thinking\":{\"budget_tokens\":99999999999}}", 10,
-         SL_MAX_OUTPUT_TOKENS + 4096},
+        {SL_OP_MESSAGES, SL_PROTO_ANTHROPIC, "{\"max_tokens\":10,\"thinking\":{\"budget_tokens\":-5}}", 10, 10},
+        {SL_OP_MESSAGES, SL_PROTO_ANTHROPIC, "{\"max_tokens\":10,\"thinking\":{\"budget_tokens\":99999999999}}", 10, 10},
         {SL_OP_CHAT, SL_PROTO_OPENAI, "{\"max_tokens\":1000,\"reasoning_effort\":\"high\"}", 1000, 20480},
-        {SL_OP_CHAT, SL_PROTO_OPENAI, "{\"reasoning_effort\":\"low\"}", 4096, 20480},
+        /* low = 2048 budget tokens, below the default limit: no raise. */
+        {SL_OP_CHAT, SL_PROTO_OPENAI, "{\"reasoning_effort\":\"low\"}", 4096, 4096},
         {SL_OP_GENERATE, SL_PROTO_GEMINI,
          "{\"generationConfig\":{\"maxOutputTokens\":100,\"thinkingConfig\":{\"thinkingBudget\":24576}}}", 100, 28672},
         {SL_OP_GENERATE, SL_PROTO_GEMINI,
-         "{\"generation_config\":{\"thinking_config\":{\"thinking_budget\":-1}}}", 4096, 20480},
+         "{\"generation_config\":{\"thinking_config\":{\"thinking_budget\":-1}}}", 4096, 12288},
         /* No thinking: the worst case is the limit itself. */
         {SL_OP_MESSAGES, SL_PROTO_ANTHROPIC, "{\"max_tokens\":77}", 77, 77},
     };
