@@ -339,20 +339,29 @@ int sl_handoff_connect(const char *path, sl_handoff_client *c, char *err, size_t
         return -1;
     }
     snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
-    c->conn = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    if (c->conn < 0 || connect(c->conn, (struct sockaddr *)&a, sizeof a) != 0) {
-        snprintf(err, errlen, "no running instance answers on %s: %s", path, strerror(errno));
-        release(c);
-        return -1;
-    }
-    io_timeouts(c->conn, SL_HANDOFF_IO_S);
     char msg[256];
     int want = 0;
-    if (recv_fds(c, msg, sizeof msg, err, errlen) < 0)
-        goto fail;
-    if (strncmp(msg, "BUSY", 4) == 0) {
-        snprintf(err, errlen, "the running instance is still starting or already handing over");
-        goto fail;
+    /* BUSY is transient (the old instance is still starting, or finishing
+     * with another peer, such as a mistaken second start probing the
+     * path): ask again for a few seconds before giving up. */
+    for (int attempt = 0;; attempt++) {
+        c->conn = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        if (c->conn < 0 || connect(c->conn, (struct sockaddr *)&a, sizeof a) != 0) {
+            snprintf(err, errlen, "no running instance answers on %s: %s", path, strerror(errno));
+            release(c);
+            return -1;
+        }
+        io_timeouts(c->conn, SL_HANDOFF_IO_S);
+        if (recv_fds(c, msg, sizeof msg, err, errlen) < 0)
+            goto fail;
+        if (strncmp(msg, "BUSY", 4) != 0)
+            break;
+        release(c);
+        if (attempt == 40) {
+            snprintf(err, errlen, "the running instance is still starting or already handing over");
+            return -1;
+        }
+        usleep(50 * 1000);
     }
     if (sscanf(msg, "SLUICE-HANDOFF 1 pid=%ld fds=%d listen=%127s", &c->old_pid, &want,
                c->listen) != 3 || want < 1 || want > SL_LISTEN_MAX) {
