@@ -85,7 +85,13 @@ static void usage(FILE *out)
             "                       rows follow within ~5 ms; commit: every response waits; async:\n"
             "                       none waits; off: no ledger (budgets restart from zero)\n"
             "  --workers N          event-loop threads (default: number of CPUs)\n"
-            "  --drain-timeout MS   how long SIGTERM waits for in-flight requests (default 10000)\n"
+            "  --drain-timeout MS   how long a drain (SIGTERM or a hand-off) waits for in-flight\n"
+            "                       requests, streams and idle keep-alive clients (default 10000)\n"
+            "  --control PATH       control socket a newer binary takes the listeners over from\n"
+            "                       (mode 0600; default: the state file's path + .ctl; off = none)\n"
+            "  --upgrade-from PATH  take the listening sockets over from the instance whose control\n"
+            "                       socket is PATH, then tell it to drain: a rollout loses nothing\n"
+            "                       (LISTEN_FDS from systemd socket activation is honoured too)\n"
             "  --max-buffered BYTES request body bytes held in memory across all connections\n"
             "                       (default 256MiB, at least 4 x max_body; 0 = no limit); a\n"
             "                       request that does not fit gets 503 with Retry-After\n"
@@ -99,7 +105,7 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
     enum { O_LISTEN = 1000, O_STATE, O_WORKERS, O_DRAIN, O_QUIET, O_LOGLEVEL, O_VERSION, O_HELP,
-           O_LEDGER, O_MAX_BUFFERED };
+           O_LEDGER, O_MAX_BUFFERED, O_CONTROL, O_UPGRADE_FROM };
     int ledger_wait = SL_LEDGER_WAIT_BUDGET;
     static const struct option opts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
@@ -112,6 +118,8 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, O_HELP},
         {"ledger", required_argument, NULL, O_LEDGER},
         {"max-buffered", required_argument, NULL, O_MAX_BUFFERED},
+        {"control", required_argument, NULL, O_CONTROL},
+        {"upgrade-from", required_argument, NULL, O_UPGRADE_FROM},
         {NULL, 0, NULL, 0},
     };
     if (sl_spec.abi != SL_TABLE_ABI) {
@@ -133,6 +141,7 @@ int main(int argc, char **argv)
         .workers = ncpu > 0 ? (int)ncpu : 1,
         .drain_ms = 10000,
     };
+    const char *control = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -177,6 +186,8 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
+        case O_CONTROL: control = optarg; break;
+        case O_UPGRADE_FROM: cfg.upgrade_from = optarg; break;
         default: usage(stderr); return 2;
         }
     }
@@ -184,6 +195,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "sluice: unexpected argument '%s' (the spec is compiled in; see --help)\n",
                 argv[optind]);
         return 2;
+    }
+    /* The control socket lives next to the state the instance owns, so two
+     * gateways with their own state never share one. */
+    char control_default[4096];
+    if (control && strcmp(control, "off") == 0) {
+        cfg.control_path = NULL;
+    } else if (control) {
+        cfg.control_path = control;
+    } else if (cfg.state_path && *cfg.state_path) {
+        snprintf(control_default, sizeof control_default, "%s.ctl", cfg.state_path);
+        cfg.control_path = control_default;
     }
     sl_membudget_set_limit(max_buffered);
     ev_set_allocator(ev_alloc_retry);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -104,15 +105,32 @@ int sl_srv_shed_idle(sl_worker *w)
     return 0;
 }
 
-void sl_srv_close_idle(sl_worker *w)
+unsigned sl_srv_drain_deadline(sl_worker *w)
 {
+    unsigned idle = 0, cut = 0, arriving = 0;
     sl_conn *c = w->conns;
     while (c) {
         sl_conn *next = c->next;
-        if (c->state == SL_ST_HEAD && c->in_len == 0 && sl_buf_pending(&c->out) == 0)
+        int queued = 0;
+        if (c->state == SL_ST_HEAD && c->in_len == 0 && sl_buf_pending(&c->out) == 0 &&
+            (ioctl(c->fd, FIONREAD, &queued) != 0 || queued == 0)) {
+            idle++;
             sl_srv_conn_close(c);
+        } else if (c->state == SL_ST_HEAD || c->state == SL_ST_BODY) {
+            /* A request is on its way: closing now would lose it, so it is
+             * read and answered (with Connection: close) first. */
+            arriving++;
+        } else {
+            cut++;
+            sl_srv_conn_close(c);
+        }
         c = next;
     }
+    if (idle || cut || arriving)
+        sl_log_warn("worker %d: drain deadline: %u idle keep-alive connection(s) closed, %u "
+                    "in-flight cut, %u arriving request(s) still answered",
+                    w->id, idle, cut, arriving);
+    return arriving;
 }
 
 /* ---- lifecycle ---------------------------------------------------------- */
@@ -171,6 +189,7 @@ static void conn_start_request(sl_conn *c)
 {
     c->state = SL_ST_HEAD;
     c->streaming = c->stream_chunked = c->response_done = c->head_only = c->linger = 0;
+    c->close_sent = 0;
     memset(&c->req, 0, sizeof c->req);
     sl_srv_body_free(c);
     sl_arena_reset(&c->arena);
@@ -208,7 +227,12 @@ static void linger_read(sl_conn *c)
 void sl_srv_after_response(sl_conn *c)
 {
     c->response_done = 0;
-    if (!c->keep_alive || c->w->stopping) {
+    /* While draining, a connection whose response went out without
+     * Connection: close (its head left before the drain began) is not
+     * closed now: its client may already be sending the next request on
+     * it. That request is answered with Connection: close instead; an idle
+     * one is closed at the drain deadline. */
+    if (!c->keep_alive || (c->w->stopping && c->close_sent)) {
         if (c->linger)
             linger_start(c);
         else

@@ -85,8 +85,10 @@ static int queue_head(sl_conn *c, int status, const char *ctype, const char *hea
         rc |= sl_buf_append(o, "Transfer-Encoding: chunked\r\n", 28);
     if (headers)
         rc |= sl_buf_append(o, headers, strlen(headers));
-    if (!c->keep_alive || c->w->stopping)
+    if (!c->keep_alive || c->w->stopping) {
         rc |= sl_buf_append(o, "Connection: close\r\n\r\n", 21);
+        c->close_sent = 1;
+    }
     else if (c->req.version_minor == 0)
         rc |= sl_buf_append(o, "Connection: keep-alive\r\n\r\n", 26);
     else

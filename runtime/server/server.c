@@ -1,11 +1,15 @@
 /*
- * Workers, listeners and shutdown. Each worker thread owns one libev loop,
- * one SO_REUSEPORT listening socket and one upstream multi handle, so the
- * kernel spreads connections across cores and nothing on the request path
- * is shared between threads; the connections themselves are conn.c's.
- * What the workers do share is the connection limit: when it is reached, an
- * idle keep-alive connection is closed to make room before a new client is
- * refused, and SIGTERM (or sl_server_stop) drains every worker.
+ * Workers, listeners and shutdown. Each worker thread owns one libev loop
+ * and one upstream multi handle, and accepts on its own SO_REUSEPORT
+ * listening socket, so the kernel spreads connections across cores and
+ * nothing on the request path is shared between threads; the connections
+ * themselves are conn.c's. What the workers do share is the connection
+ * limit: when it is reached, an idle keep-alive connection is closed to make
+ * room before a new client is refused. Listeners may also come from
+ * systemd or from the instance this one replaces (server/handoff.h); then
+ * their number need not match the worker count, and every listener is
+ * still served, because a listener nobody accepts on is a queue the kernel
+ * keeps filling. SIGTERM, sl_server_stop or a completed hand-off drains.
  */
 #define _GNU_SOURCE /* accept4 */
 #include <arpa/inet.h>
@@ -20,11 +24,19 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "server/handoff.h"
+#include "server/listen.h"
 #include "server/server_internal.h"
 #include "upstream/upstream.h"
 
 static sl_worker *workers;
 static int worker_count;
+/* The process's listeners. A listener is closed by the last worker that
+ * stops accepting on it (refs), never under another worker's watcher. */
+static int listeners[SL_LISTEN_MAX];
+static atomic_int listener_refs[SL_LISTEN_MAX];
+static int listener_count;
+static sl_handoff *handoff; /* worker 0's thread only */
 
 struct ev_loop *sl_worker_loop(sl_worker *w) { return w->loop; }
 sl_upstream *sl_worker_upstream(sl_worker *w) { return w->upstream; }
@@ -41,25 +53,6 @@ void sl_worker_set_proxy_state(sl_worker *w, void *state, void (*free_fn)(void *
 static double ms(uint32_t v) { return (double)v / 1000.0; }
 
 /* ---- accept ----------------------------------------------------------- */
-
-static void format_peer(const struct sockaddr_storage *ss, char *out, size_t n)
-{
-    char host[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-        inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
-        port = ntohs(a->sin_port);
-        snprintf(out, n, "%s:%d", host, port);
-    } else if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
-        port = ntohs(a->sin6_port);
-        snprintf(out, n, "[%s]:%d", host, port);
-    } else {
-        snprintf(out, n, "unix");
-    }
-}
 
 /* This worker has no idle connection to give up: ask the one with the best
  * candidate (never authenticated before authenticated) to close one, so
@@ -110,7 +103,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
     for (int i = 0; i < 64; i++) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
-        int fd = accept4(w->listen_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = accept4(io->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR)
                 continue;
@@ -129,99 +122,63 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         char peer[64];
-        format_peer(&ss, peer, sizeof peer);
+        sl_listen_format(&ss, peer, sizeof peer);
         sl_srv_conn_open(w, fd, peer);
     }
 }
 
-/* ---- listen address ----------------------------------------------------- */
-
-static int parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
-{
-    char host[256];
-    const char *colon;
-    memset(ss, 0, sizeof *ss);
-    if (spec[0] == '[') {
-        const char *end = strchr(spec, ']');
-        if (!end || end[1] != ':' || (size_t)(end - spec - 1) >= sizeof host)
-            return -1;
-        memcpy(host, spec + 1, (size_t)(end - spec - 1));
-        host[end - spec - 1] = '\0';
-        colon = end + 1;
-    } else {
-        colon = strrchr(spec, ':');
-        if (!colon || (size_t)(colon - spec) >= sizeof host)
-            return -1;
-        memcpy(host, spec, (size_t)(colon - spec));
-        host[colon - spec] = '\0';
-    }
-    char *endp;
-    long port = strtol(colon + 1, &endp, 10);
-    if (*endp || port < 0 || port > 65535 || colon[1] == '\0')
-        return -1;
-    if (strcmp(host, "localhost") == 0)
-        strcpy(host, "127.0.0.1");
-    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
-    if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
-        a4->sin_family = AF_INET;
-        a4->sin_port = htons((uint16_t)port);
-        *len = sizeof *a4;
-        return 0;
-    }
-    if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons((uint16_t)port);
-        *len = sizeof *a6;
-        return 0;
-    }
-    return -1;
-}
-
-static int open_listener(struct sockaddr_storage *ss, socklen_t len, char *err, size_t errlen)
-{
-    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        snprintf(err, errlen, "socket: %s", strerror(errno));
-        return -1;
-    }
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-    if (ss->ss_family == AF_INET6)
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    if (bind(fd, (struct sockaddr *)ss, len) != 0 || listen(fd, 4096) != 0) {
-        snprintf(err, errlen, "bind/listen: %s", strerror(errno));
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 /* ---- workers and shutdown --------------------------------------------- */
+
+/* After the deadline, requests that were arriving get this long to be read
+ * and answered; then everything closes. */
+#define SL_DRAIN_LAST_MS 1000
 
 static void drain_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
     sl_worker *w = t->data;
-    sl_log_warn("worker %d: drain deadline reached with %u connection(s) open", w->id,
-                w->conn_count);
+    if (!w->drain_final && sl_srv_drain_deadline(w) > 0) {
+        w->drain_final = 1;
+        ev_timer_set(&w->drain_timer, ms(SL_DRAIN_LAST_MS), 0.);
+        ev_timer_start(loop, &w->drain_timer);
+        return;
+    }
+    if (w->conn_count)
+        sl_log_warn("worker %d: closing %u connection(s) at the end of the drain", w->id,
+                    w->conn_count);
     while (w->conns)
         sl_srv_conn_close(w->conns);
     ev_break(loop, EVBREAK_ONE);
 }
 
-/* Stop accepting; idle connections close now, busy ones after their
- * response (after_response sees `stopping`). */
+static void stop_accepting(sl_worker *w)
+{
+    for (int i = 0; i < w->nlisten; i++) {
+        int j = w->listen_idx[i];
+        ev_io_stop(w->loop, &w->accept_io[i]);
+        if (atomic_fetch_sub(&listener_refs[j], 1) == 1) {
+            /* Without a hand-off this resets what waits in the queue; with
+             * one (or under systemd) another process holds the socket. */
+            close(listeners[j]);
+        }
+    }
+    w->nlisten = 0;
+}
+
+/* Stop accepting and drain. Connections keep being served: responses now
+ * carry Connection: close, a keep-alive client gets its next request
+ * answered (and then the close) rather than a connection closed under it,
+ * and the deadline ends what is left. */
 static void stop_cb(struct ev_loop *loop, ev_async *a, int revents)
 {
     sl_worker *w = a->data;
     if (w->stopping)
         return;
     w->stopping = 1;
-    ev_io_stop(loop, &w->accept_io);
-    close(w->listen_fd);
-    w->listen_fd = -1;
-    sl_srv_close_idle(w);
+    if (w->id == 0) {
+        sl_handoff_close(handoff);
+        handoff = NULL;
+    }
+    stop_accepting(w);
     if (w->conn_count == 0) {
         ev_break(loop, EVBREAK_ONE);
         return;
@@ -277,6 +234,12 @@ static void signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
     ev_signal_stop(loop, s);
 }
 
+static void handed_over(void *ud, long pid)
+{
+    sl_log_info("drain after hand-off to pid %ld (deadline %u ms)", pid, workers[0].cfg->drain_ms);
+    sl_server_stop();
+}
+
 static void free_workers(void)
 {
     for (int i = 0; i < worker_count; i++) {
@@ -285,27 +248,24 @@ static void free_workers(void)
             w->proxy_state_free(w->proxy_state);
         if (w->upstream)
             sl_upstream_free(w->upstream);
-        if (w->listen_fd >= 0)
-            close(w->listen_fd);
         if (w->loop)
             ev_loop_destroy(w->loop);
+        free(w->listen_idx);
+        free(w->accept_io);
     }
+    /* Listeners no stopped worker closed (start-up failed part way). */
+    for (int j = 0; j < listener_count; j++)
+        if (atomic_load(&listener_refs[j]) > 0)
+            close(listeners[j]);
+    listener_count = 0;
     free(workers);
     workers = NULL;
     worker_count = 0;
 }
 
-static int start_worker(sl_worker *w, const sl_server_config *cfg, struct sockaddr_storage *ss,
-                        socklen_t *sslen, char *err, size_t errlen)
+static int start_worker(sl_worker *w, const sl_server_config *cfg, char *err, size_t errlen)
 {
     w->cfg = cfg;
-    w->listen_fd = open_listener(ss, *sslen, err, errlen);
-    if (w->listen_fd < 0)
-        return -1;
-    if (w->id == 0) {
-        /* With port 0 the first bind picks the port; the others share it. */
-        getsockname(w->listen_fd, (struct sockaddr *)ss, sslen);
-    }
     w->loop = w->id == 0 ? ev_default_loop(EVFLAG_AUTO) : ev_loop_new(EVFLAG_AUTO);
     if (!w->loop) {
         snprintf(err, errlen, "cannot create event loop");
@@ -319,9 +279,6 @@ static int start_worker(sl_worker *w, const sl_server_config *cfg, struct sockad
     for (int q = 0; q < SL_IDLE_QUEUES; q++)
         atomic_init(&w->idle_count[q], 0);
     atomic_init(&w->shed_requests, 0);
-    ev_io_init(&w->accept_io, accept_cb, w->listen_fd, EV_READ);
-    w->accept_io.data = w;
-    ev_io_start(w->loop, &w->accept_io);
     ev_async_init(&w->stop_async, stop_cb);
     w->stop_async.data = w;
     ev_async_start(w->loop, &w->stop_async);
@@ -331,15 +288,99 @@ static int start_worker(sl_worker *w, const sl_server_config *cfg, struct sockad
     return 0;
 }
 
+/* Every listener is served and every worker accepts: with N listeners and
+ * M workers, pair k = 0 .. max(N, M) - 1 as (worker k % M, listener k % N).
+ * Equal counts give each worker its own socket; more listeners than
+ * workers (taken over from a bigger instance) give some workers several;
+ * fewer (one systemd socket) let workers share one, the kernel handing
+ * each connection to one accept. */
+static int assign_listeners(char *err, size_t errlen)
+{
+    int m = worker_count, n = listener_count, k_max = n > m ? n : m;
+    for (int i = 0; i < m; i++) {
+        sl_worker *w = &workers[i];
+        int cap = k_max / m + 1;
+        w->listen_idx = calloc((size_t)cap, sizeof *w->listen_idx);
+        w->accept_io = calloc((size_t)cap, sizeof *w->accept_io);
+        if (!w->listen_idx || !w->accept_io) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+    }
+    for (int j = 0; j < n; j++)
+        atomic_init(&listener_refs[j], 0);
+    for (int k = 0; k < k_max; k++) {
+        sl_worker *w = &workers[k % m];
+        int j = k % n, i = w->nlisten++;
+        w->listen_idx[i] = j;
+        atomic_fetch_add(&listener_refs[j], 1);
+        ev_io_init(&w->accept_io[i], accept_cb, listeners[j], EV_READ);
+        w->accept_io[i].data = w;
+        ev_io_start(w->loop, &w->accept_io[i]);
+    }
+    return 0;
+}
+
+/* Fills `listeners` from the instance being replaced, from systemd, or by
+ * binding one per worker. On a hand-off, *hc keeps the control connection
+ * open for sl_handoff_commit. */
+static int acquire_listeners(const sl_server_config *cfg, struct sockaddr_storage *ss,
+                             socklen_t sslen, sl_handoff_client *hc, char *err, size_t errlen)
+{
+    char why[200];
+    if (cfg->upgrade_from && *cfg->upgrade_from) {
+        if (sl_handoff_connect(cfg->upgrade_from, hc, err, errlen) != 0)
+            return -1;
+        for (int j = 0; j < hc->nfds; j++) {
+            if (!sl_listen_matches(hc->fds[j], ss, why, sizeof why)) {
+                snprintf(err, errlen, "hand-off refused, pid %ld keeps serving: %s", hc->old_pid,
+                         why);
+                sl_handoff_refuse(hc, "listen address differs");
+                return -1;
+            }
+        }
+        memcpy(listeners, hc->fds, sizeof(int) * (size_t)hc->nfds);
+        listener_count = hc->nfds;
+        return 0;
+    }
+    int n = sl_listen_systemd(listeners, SL_LISTEN_MAX, err, errlen);
+    if (n < 0)
+        return -1;
+    if (n > 0) {
+        listener_count = n;
+        for (int j = 0; j < n; j++) {
+            if (!sl_listen_matches(listeners[j], ss, why, sizeof why)) {
+                snprintf(err, errlen, "socket activation: %s", why);
+                return -1;
+            }
+        }
+        return 0;
+    }
+    for (int i = 0; i < worker_count; i++) {
+        int fd = sl_listen_open(ss, sslen, err, errlen);
+        if (fd < 0)
+            return -1;
+        listeners[listener_count++] = fd;
+        if (i == 0) {
+            /* With port 0 the first bind picks the port; the others share it. */
+            getsockname(fd, (struct sockaddr *)ss, &sslen);
+        }
+    }
+    return 0;
+}
+
 int sl_server_run(const sl_server_config *cfg, char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
     socklen_t sslen;
+    sl_handoff_client hc = {.conn = -1};
+    int upgrading = cfg->upgrade_from && *cfg->upgrade_from;
+    int controlled = cfg->control_path && *cfg->control_path;
     if (!cfg->handlers || !cfg->handlers->request) {
         snprintf(err, errlen, "no request handler registered");
         return -1;
     }
-    if (parse_listen(cfg->listen, &ss, &sslen) != 0) {
+    if (sl_listen_parse(cfg->listen, &ss, &sslen) != 0) {
         snprintf(err, errlen, "cannot parse listen address '%s' (want HOST:PORT or [V6]:PORT)",
                  cfg->listen);
         return -1;
@@ -353,15 +394,33 @@ int sl_server_run(const sl_server_config *cfg, char *err, size_t errlen)
         return -1;
     }
     worker_count = n;
-    for (int i = 0; i < n; i++) {
+    listener_count = 0;
+    for (int i = 0; i < n; i++)
         workers[i].id = i;
-        workers[i].listen_fd = -1;
-    }
     for (int i = 0; i < n; i++) {
-        if (start_worker(&workers[i], cfg, &ss, &sslen, err, errlen) != 0) {
+        if (start_worker(&workers[i], cfg, err, errlen) != 0) {
             free_workers();
             return -1;
         }
+    }
+    /* A fresh start claims the control socket before binding, so a second
+     * instance started by mistake fails here instead of sharing the port. */
+    if (!upgrading && controlled) {
+        handoff = sl_handoff_serve(workers[0].loop, cfg->control_path, handed_over, NULL, err,
+                                   errlen);
+        if (!handoff) {
+            free_workers();
+            return -1;
+        }
+    }
+    if (acquire_listeners(cfg, &ss, sslen, &hc, err, errlen) != 0 ||
+        assign_listeners(err, errlen) != 0) {
+        sl_handoff_close(handoff);
+        handoff = NULL;
+        if (hc.conn >= 0)
+            sl_handoff_refuse(&hc, "start-up failed");
+        free_workers();
+        return -1;
     }
 
     ev_signal sigterm, sigint;
@@ -381,11 +440,31 @@ int sl_server_run(const sl_server_config *cfg, char *err, size_t errlen)
     }
     init_handlers(&workers[0]);
     wait_for_inits(started);
+    char where[128];
+    sl_listen_format(&ss, where, sizeof where);
+    if (started < n && hc.conn >= 0)
+        sl_handoff_refuse(&hc, "start-up failed");
+    if (started == n && upgrading) {
+        /* Serving already: from here on the old instance may go. */
+        char why[256];
+        if (sl_handoff_commit(&hc, why, sizeof why) != 0)
+            sl_log_warn("hand-off: %s", why);
+        else
+            sl_log_info("hand-off: took %d listener(s) over from pid %ld", listener_count,
+                        hc.old_pid);
+        if (controlled) {
+            handoff = sl_handoff_serve(workers[0].loop, cfg->control_path, handed_over, NULL, why,
+                                       sizeof why);
+            if (!handoff)
+                sl_log_warn("no control socket, so no later hand-off: %s", why);
+        }
+    }
+    if (handoff)
+        sl_handoff_offer(handoff, listeners, listener_count, where);
     if (started == n) {
-        char where[128];
-        format_peer(&ss, where, sizeof where);
-        sl_log_info("sluice listening on %s (%d worker%s, spec %.12s)", where, worker_count,
-                    worker_count == 1 ? "" : "s", cfg->table->spec_sha256);
+        sl_log_info("sluice listening on %s (%d worker%s, %d listener%s, spec %.12s)", where,
+                    worker_count, worker_count == 1 ? "" : "s", listener_count,
+                    listener_count == 1 ? "" : "s", cfg->table->spec_sha256);
         /* A line tests and scripts can wait for. */
         fprintf(stderr, "sluice listening on %s\n", where);
         fflush(stderr);
@@ -395,6 +474,8 @@ int sl_server_run(const sl_server_config *cfg, char *err, size_t errlen)
         pthread_join(workers[i].thread, NULL);
     ev_signal_stop(workers[0].loop, &sigterm);
     ev_signal_stop(workers[0].loop, &sigint);
+    sl_handoff_close(handoff);
+    handoff = NULL;
     free_workers();
     if (started < n)
         return -1;

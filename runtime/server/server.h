@@ -35,10 +35,13 @@ typedef struct sl_server_config {
     const char *state_path;
     int workers;                 /* >= 1 */
     uint32_t drain_ms;           /* graceful shutdown deadline */
+    const char *control_path;    /* hand-off control socket; NULL or "" = none */
+    const char *upgrade_from;    /* take the listeners over from this control socket */
 } sl_server_config;
 
-/* Binds, starts the workers and runs until SIGTERM/SIGINT or
- * sl_server_stop, then drains. Returns 0 on a clean shutdown, -1 with err
+/* Gets its listeners (hand-off, systemd or bind), starts the workers and
+ * runs until SIGTERM/SIGINT, sl_server_stop or a hand-off to a new
+ * instance, then drains. Returns 0 on a clean shutdown, -1 with err
  * filled when start-up fails. One server per process at a time. */
 int sl_server_run(const sl_server_config *cfg, char *err, size_t errlen);
 /* What SIGTERM does, callable from any thread once the server listens:

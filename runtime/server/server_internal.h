@@ -28,13 +28,17 @@ struct sl_worker {
     int id;
     const sl_server_config *cfg;
     struct ev_loop *loop;
-    int listen_fd;
-    ev_io accept_io;
+    /* The process's listeners this worker accepts on (server.c maps
+     * listeners to workers; several workers may share one). */
+    int nlisten;
+    int *listen_idx;
+    ev_io *accept_io;
     ev_async stop_async;
     ev_async shed_async;       /* another worker ran out of slots */
     atomic_uint shed_requests; /* idle connections other workers asked us to close */
     ev_timer drain_timer;
     int stopping;
+    int drain_final; /* past the deadline: only arriving requests are left */
     struct sl_upstream *upstream;
     pthread_t thread;
     sl_conn *conns;
@@ -93,6 +97,7 @@ struct sl_conn {
     int linger;         /* answered before all input was read */
     int authenticated;  /* sl_conn_set_authenticated, for the connection's life */
     int idle_queue;     /* SL_IDLE_* while queued, -1 otherwise */
+    int close_sent;     /* this response carries Connection: close */
     sl_conn *next, *prev;           /* worker's connection list */
     sl_conn *idle_next, *idle_prev; /* worker's idle queue */
 };
@@ -106,8 +111,10 @@ unsigned sl_srv_conn_total(void);
 /* Closes this worker's longest-idle keep-alive connection, one that never
  * authenticated if there is one. 1 when a slot was freed, 0 when none idle. */
 int sl_srv_shed_idle(sl_worker *w);
-/* Drain: close connections that are between requests. */
-void sl_srv_close_idle(sl_worker *w);
+/* Drain deadline: close connections between requests and cut in-flight
+ * ones, but leave those whose next request is arriving (answered with
+ * Connection: close). Returns how many were left. */
+unsigned sl_srv_drain_deadline(sl_worker *w);
 void sl_srv_timer_arm(sl_conn *c, uint32_t timeout_ms);
 /* Answers a framing, limit or resource error and closes the connection. */
 void sl_srv_conn_fail(sl_conn *c, int status, const char *why);

@@ -614,7 +614,11 @@ describe('graceful shutdown', () => {
       const exit = await g.exited;
       const took = performance.now() - t0;
       assert.deepEqual(exit, { code: 0, signal: null }, g.log());
-      assert.ok(took < 4000, `exited ${took.toFixed(0)} ms after SIGTERM`);
+      // The stream's head went out before SIGTERM without Connection: close,
+      // so its client may send another request on that connection: the
+      // drain keeps it open for that (answered with close) until the
+      // deadline (5000 ms) rather than closing it under the client.
+      assert.ok(took < 6500, `exited ${took.toFixed(0)} ms after SIGTERM`);
       const calls = await mock.calls();
       assert.ok(calls.every((c) => c.completed && !c.closed_early), JSON.stringify(calls));
     } finally {
