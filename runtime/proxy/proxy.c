@@ -17,6 +17,7 @@
 typedef struct proxy_worker {
     sl_router *router;
     sl_ledger_notifier *notifier;
+    sl_metrics_shard *metrics;
 } proxy_worker;
 
 static sl_ledger *ledger;
@@ -76,7 +77,7 @@ int sl_proxy_init(const sl_table *t, const sl_proxy_options *opt, char *err, siz
     for (uint32_t i = 0; i < t->provider_count; i++)
         if (load_secret(&t->providers[i], i, err, errlen) != 0)
             return -1;
-    if (sl_auth_init(t) != 0 || sl_health_init(t) != 0) {
+    if (sl_auth_init(t) != 0 || sl_health_init(t) != 0 || sl_metrics_init(t) != 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -90,6 +91,7 @@ void sl_proxy_shutdown(void)
     sl_gov_shutdown();
     sl_auth_shutdown();
     sl_health_shutdown();
+    sl_metrics_shutdown();
     for (uint32_t i = 0; provider_auth && i < provider_count; i++)
         free(provider_auth[i]);
     free(provider_auth);
@@ -111,6 +113,7 @@ void sl_proxy_worker_init(sl_worker *w)
     proxy_worker *pw = calloc(1, sizeof *pw);
     if (pw) {
         pw->router = sl_router_new(sl_worker_table(w));
+        pw->metrics = sl_metrics_shard_for(sl_worker_id(w));
         if (ledger)
             pw->notifier = sl_ledger_notifier_new(ledger, sl_worker_loop(w));
     }
@@ -130,6 +133,12 @@ sl_router *sl_proxy_router(sl_worker *w)
 {
     proxy_worker *pw = sl_worker_proxy_state(w);
     return pw ? pw->router : NULL;
+}
+
+sl_metrics_shard *sl_proxy_metrics(sl_worker *w)
+{
+    proxy_worker *pw = sl_worker_proxy_state(w);
+    return pw ? pw->metrics : NULL;
 }
 
 const char *sl_proxy_auth_line(uint32_t provider)
