@@ -22,6 +22,7 @@ typedef struct proxy_worker {
 
 static sl_ledger *ledger;
 static int ledger_wait = SL_LEDGER_WAIT_BUDGET;
+static int no_metrics;
 static char **provider_auth;   /* per provider: auth header line, or NULL */
 static uint32_t provider_count;
 
@@ -55,6 +56,7 @@ static int load_secret(const sl_provider *p, uint32_t i, char *err, size_t errle
 int sl_proxy_init(const sl_table *t, const sl_proxy_options *opt, char *err, size_t errlen)
 {
     ledger_wait = opt->ledger_wait;
+    no_metrics = opt->no_metrics;
     if (opt->state_path && *opt->state_path) {
         ledger = sl_ledger_open(opt->state_path, err, errlen);
         if (!ledger)
@@ -113,7 +115,7 @@ void sl_proxy_worker_init(sl_worker *w)
     proxy_worker *pw = calloc(1, sizeof *pw);
     if (pw) {
         pw->router = sl_router_new(sl_worker_table(w));
-        pw->metrics = sl_metrics_shard_for(sl_worker_id(w));
+        pw->metrics = no_metrics ? NULL : sl_metrics_shard_for(sl_worker_id(w));
         if (ledger)
             pw->notifier = sl_ledger_notifier_new(ledger, sl_worker_loop(w));
     }
