@@ -10,7 +10,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
@@ -196,6 +196,20 @@ test('/metrics counts the mix exactly', async () => {
   for (const k of [...Object.values(KEYS), ADMIN]) assert.ok(!text.includes(k));
   assert.ok(!text.includes('sha256:'));
   assert.ok(!text.includes('[[mock'), 'client model names are not labels');
+});
+
+test('the example Grafana dashboard queries only metrics the page has', async () => {
+  const { text } = await scrape();
+  const families = new Set([...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]));
+  // Label lists (`by (...)`) and legends (`{{...}}`) name labels, not metrics.
+  const dash = readFileSync(resolve(E2E_DIR, '..', '..', 'examples', 'grafana-dashboard.json'), 'utf8')
+    .replace(/by \([^)]*\)/g, '').replace(/\{\{[^}]*\}\}/g, '');
+  const used = new Set([...dash.matchAll(/\b((?:sluice|gen_ai)_[a-z_]+)/g)].map((m) => m[1]));
+  assert.ok(used.size >= 10);
+  for (const name of used) {
+    const base = name.replace(/_(bucket|sum|count)$/, '');
+    assert.ok(families.has(name) || families.has(base), `dashboard uses unknown metric ${name}`);
+  }
 });
 
 test('promtool check metrics accepts the page', (t) => {
