@@ -96,6 +96,7 @@ static void usage(FILE *out)
             "                       (default 256MiB, at least 4 x max_body; 0 = no limit); a\n"
             "                       request that does not fit gets 503 with Retry-After\n"
             "  --quiet              no access log lines\n"
+            "  --no-metrics         record no request metrics (GET /metrics keeps the gauges)\n"
             "  --log-level LEVEL    error | warn | info | debug (default info)\n"
             "  --version            print version and the spec's SHA-256, then exit\n"
             "  --help               this text\n",
@@ -105,7 +106,8 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
     enum { O_LISTEN = 1000, O_STATE, O_WORKERS, O_DRAIN, O_QUIET, O_LOGLEVEL, O_VERSION, O_HELP,
-           O_LEDGER, O_MAX_BUFFERED, O_CONTROL, O_UPGRADE_FROM };
+           O_LEDGER, O_MAX_BUFFERED, O_CONTROL, O_UPGRADE_FROM, O_NO_METRICS };
+    int no_metrics = 0;
     int ledger_wait = SL_LEDGER_WAIT_BUDGET;
     static const struct option opts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
@@ -120,6 +122,7 @@ int main(int argc, char **argv)
         {"max-buffered", required_argument, NULL, O_MAX_BUFFERED},
         {"control", required_argument, NULL, O_CONTROL},
         {"upgrade-from", required_argument, NULL, O_UPGRADE_FROM},
+        {"no-metrics", no_argument, NULL, O_NO_METRICS},
         {NULL, 0, NULL, 0},
     };
     if (sl_spec.abi != SL_TABLE_ABI) {
@@ -156,6 +159,7 @@ int main(int argc, char **argv)
             break;
         case O_DRAIN: cfg.drain_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
         case O_QUIET: sl_log_access = 0; break;
+        case O_NO_METRICS: no_metrics = 1; break;
         case O_LOGLEVEL:
             if (strcmp(optarg, "error") == 0) sl_log_threshold = SL_LOG_ERROR;
             else if (strcmp(optarg, "warn") == 0) sl_log_threshold = SL_LOG_WARN;
@@ -215,7 +219,8 @@ int main(int argc, char **argv)
         return 1;
     }
     char err[256] = "";
-    sl_proxy_options popt = {.state_path = cfg.state_path, .ledger_wait = ledger_wait};
+    sl_proxy_options popt = {.state_path = cfg.state_path, .ledger_wait = ledger_wait,
+                                .no_metrics = no_metrics};
     if (sl_proxy_init(&sl_spec, &popt, err, sizeof err) != 0) {
         fprintf(stderr, "sluice: %s\n", err);
         return 1;

@@ -62,6 +62,9 @@ struct sl_ledger {
     int urgent;        /* a queued row has a waiter: write now */
     int stop;
     uint64_t committed;
+    /* For metrics, read without the lock: rows queued and not yet
+     * written, and the transactions written with their total time. */
+    uint64_t pending, batches, batch_ns;
     sl_ledger_notifier *notifiers;
 };
 
@@ -244,8 +247,16 @@ static void *writer(void *arg)
             uint64_t n = 0;
             for (item *it = batch; it; it = it->next)
                 n++;
+            struct timespec t0, t1;
+            clock_gettime(CLOCK_MONOTONIC, &t0);
             write_batch(l, batch);
+            clock_gettime(CLOCK_MONOTONIC, &t1);
             __atomic_add_fetch(&l->committed, n, __ATOMIC_RELEASE);
+            __atomic_sub_fetch(&l->pending, n, __ATOMIC_RELAXED);
+            __atomic_add_fetch(&l->batches, 1, __ATOMIC_RELAXED);
+            __atomic_add_fetch(&l->batch_ns,
+                               (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec)),
+                               __ATOMIC_RELAXED);
             while (batch) {
                 item *next = batch->next;
                 if (batch->fn)
@@ -346,6 +357,7 @@ int sl_ledger_submit(sl_ledger *l, const sl_ledger_row *row, sl_ledger_notifier 
         l->head = it;
     l->tail = it;
     l->queued++;
+    __atomic_add_fetch(&l->pending, 1, __ATOMIC_RELAXED);
     if (it->fn)
         l->urgent = 1;
     if (was_empty || it->fn || l->queued >= 512)
@@ -384,6 +396,17 @@ void sl_ledger_close(sl_ledger *l)
     }
     free(l->path);
     free(l);
+}
+
+void sl_ledger_stats(sl_ledger *l, sl_ledger_stat *st)
+{
+    memset(st, 0, sizeof *st);
+    if (!l)
+        return;
+    st->committed = __atomic_load_n(&l->committed, __ATOMIC_ACQUIRE);
+    st->queued = __atomic_load_n(&l->pending, __ATOMIC_RELAXED);
+    st->transactions = __atomic_load_n(&l->batches, __ATOMIC_RELAXED);
+    st->transaction_s = (double)__atomic_load_n(&l->batch_ns, __ATOMIC_RELAXED) / 1e9;
 }
 
 uint64_t sl_ledger_committed(sl_ledger *l)

@@ -73,6 +73,14 @@ int sl_ledger_restore(void *ledger, const char *column, const char *name, int64_
 char *sl_ledger_spend_json(sl_ledger *l, const char *by, int64_t since, int64_t until, char *err,
                            size_t errlen);
 
+/* For metrics: rows committed, rows queued and not yet written, and the
+ * write transactions with their total time (each is one group commit). */
+typedef struct sl_ledger_stat {
+    uint64_t committed, queued, transactions;
+    double transaction_s;
+} sl_ledger_stat;
+void sl_ledger_stats(sl_ledger *l, sl_ledger_stat *st);
+
 /* Rows committed so far (for tests and metrics). */
 uint64_t sl_ledger_committed(sl_ledger *l);
 

@@ -92,6 +92,7 @@ static void choose_and_start(sl_attempts *m)
             break;
         const sl_target *tg = &m->t->targets[m->plan[m->group_start].target];
         sl_attempts_note(m, m->t->providers[tg->provider].name, "all targets cooling down");
+        m->fallbacks++;
         m->group_start += m->group_len;
         m->group_len = group_length(m, m->group_start);
         m->group_try = 0;
@@ -162,6 +163,7 @@ void sl_attempts_next(sl_attempts *m, const char *provider, const char *why, int
     if (m->group_try <= (int)e->retry.attempts) {
         uint32_t d = sl_route_backoff_ms(&e->retry, m->group_try - 1, m->retry_after_s, &m->seed);
         m->retry_after_s = -1;
+        m->retries++;
         m->ops->wait(m->ctx, d);
         return;
     }
@@ -173,5 +175,6 @@ void sl_attempts_next(sl_attempts *m, const char *provider, const char *why, int
     m->group_len = group_length(m, m->group_start);
     m->group_try = 0;
     m->retry_after_s = -1;
+    m->fallbacks++;
     choose_and_start(m);
 }

@@ -44,6 +44,8 @@ typedef struct sl_attempts {
     int probe;            /* the current try is a half-open circuit probe */
     int retry_after_s;    /* from the last answer, -1 = none */
     int tries;            /* upstream tries started */
+    int retries;          /* tries after the first within one entry */
+    int fallbacks;        /* moves to the next entry of the plan */
     unsigned seed;        /* backoff jitter */
     char failures[512];   /* "provider: reason; ..." for the final error */
     size_t failures_len;

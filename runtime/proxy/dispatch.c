@@ -20,6 +20,7 @@ static const sl_endpoint endpoints[] = {
     {GET, 0, "/healthz", 0, SL_OP_CHAT, SL_PROTO_OPENAI, 0, SL_EP_PUBLIC, sl_handle_healthz},
     /* Claude Code probes HEAD / before its first request. */
     {GET, 0, "/", 0, SL_OP_CHAT, SL_PROTO_OPENAI, 0, SL_EP_PUBLIC, sl_handle_service},
+    {GET, 0, "/metrics", 0, SL_OP_CHAT, SL_PROTO_OPENAI, 0, SL_EP_ADMIN, sl_handle_metrics},
     {ANY, 1, "/admin/", 1, SL_OP_CHAT, SL_PROTO_OPENAI, 0, SL_EP_ADMIN, sl_handle_admin},
     {POST, 1, "/v1/chat/completions", 0, SL_OP_CHAT, SL_PROTO_OPENAI, 0, SL_EP_CLIENT, sl_inference_handle},
     {POST, 1, "/v1/messages", 0, SL_OP_MESSAGES, SL_PROTO_ANTHROPIC, 0, SL_EP_CLIENT, sl_inference_handle},

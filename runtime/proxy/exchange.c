@@ -78,8 +78,11 @@ sl_exchange *sl_exchange_new(sl_conn *c, sl_op op, sl_proto surface, const sl_ht
     x->body = body;
     x->body_len = body_len;
     x->key = -1;
+    x->entry = -1;
     x->retry_after_s = -1;
     x->started = ev_time();
+    x->metrics = sl_proxy_metrics(x->w);
+    sl_metrics_request_begin(x->metrics);
     ev_init(&x->backoff, NULL);
     if (sl_arena_on_reset(arena, cleanup, x) != 0)
         return NULL;
@@ -267,12 +270,44 @@ static int hold_for_ledger(sl_exchange *x, const sl_finish *f, const sl_ledger_r
     return 1;
 }
 
+/* One observation per request; the per-try ones come from forward.c. */
+static void record(sl_exchange *x, const sl_finish *f, const sl_ledger_row *r)
+{
+    ev_tstamp now = ev_time();
+    double up = x->waited_s;
+    if (x->try_started > 0)
+        up += now - x->try_started;
+    if (x->wait_started > 0)
+        up += now - x->wait_started;
+    sl_metrics_request m = {
+        .entry = x->entry, .provider = x->prov ? (int)(x->prov - x->t->providers) : -1, .key = x->key,
+        .surface = x->surface, .op = x->op, .legacy = x->legacy, .status = f->status,
+        .stream = x->streaming, .duration_s = now - x->started, .ttft_s = -1,
+        .retries = x->attempts.retries, .fallbacks = x->attempts.fallbacks,
+    };
+    m.overhead_s = m.duration_s - up;
+    if (x->streaming)
+        m.ttft_s = x->ttfb_ms / 1000.0;
+    if (r) {
+        m.input = r->input_tokens;
+        m.output = r->output_tokens;
+        m.cache_read = r->cache_read_tokens;
+        m.cache_write = r->cache_write_tokens;
+        m.cost_micros = r->cost_micros;
+    }
+    sl_metrics_request_end(x->metrics, &m);
+}
+
 void sl_exchange_finish(sl_exchange *x, sl_finish *f)
 {
     access_log(x, f->status);
     if (f->kind == SL_FINISH_GONE)
         sl_attempts_abandon(&x->attempts);
     sl_ledger_row *r = account(x, f);
+    if (!x->finished) {
+        x->finished = 1;
+        record(x, f, r);
+    }
     int ok = f->status >= 200 && f->status < 300;
     if (ok && hold_for_ledger(x, f, r))
         return;

@@ -50,6 +50,12 @@ typedef struct sl_exchange {
     int client_usage;        /* the OpenAI client asked for stream usage itself */
     ev_tstamp started;
     double ttfb_ms;
+    int entry;               /* model entry asked for, -1 until routed */
+    /* For the overhead figure: time waiting on upstreams and backoffs. */
+    ev_tstamp try_started, wait_started;
+    double waited_s;
+    struct sl_metrics_shard *metrics;
+    int finished;
 
     sl_attempts attempts;
     ev_timer backoff;

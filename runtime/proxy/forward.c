@@ -212,6 +212,7 @@ static void try_start(void *ctx, const sl_attempt *a)
         .idle_ms = x->prov->idle_ms,
         .total_ms = x->prov->total_ms,
     };
+    x->try_started = ev_time();
     x->xfer = x->transport->start(sl_worker_loop(x->w), sl_worker_upstream(x->w), &spec, &xfer_cb, x);
     if (!x->xfer)
         sl_exchange_fail(x, 500, NULL, NULL, "cannot start upstream request");
@@ -224,12 +225,15 @@ static void backoff_cb(struct ev_loop *loop, ev_timer *t, int revents)
     (void)loop;
     (void)revents;
     sl_exchange *x = t->data;
+    x->waited_s += ev_time() - x->wait_started;
+    x->wait_started = 0;
     sl_attempts_resume(&x->attempts);
 }
 
 static void try_wait(void *ctx, uint32_t ms)
 {
     sl_exchange *x = ctx;
+    x->wait_started = ev_time();
     ev_timer_set(&x->backoff, (double)ms / 1000.0, 0.);
     ev_timer_start(sl_worker_loop(x->w), &x->backoff);
 }
@@ -273,6 +277,28 @@ void sl_forward_begin(sl_exchange *x)
 }
 
 /* ---- transfer callbacks ---------------------------------------------------- */
+
+/* The try is over: its upstream wait and its outcome per target. */
+static void try_ended(sl_exchange *x, sl_metrics_result r)
+{
+    if (x->try_started > 0)
+        x->waited_s += ev_time() - x->try_started;
+    x->try_started = 0;
+    const sl_attempt *a = sl_attempts_current(&x->attempts);
+    sl_metrics_attempt(x->metrics, (int)a->entry, x->prov ? (int)(x->prov - x->t->providers) : -1, r);
+}
+
+static sl_metrics_result xfer_result(sl_xfer_result r)
+{
+    switch (r) {
+    case SL_XFER_CONNECT: return SL_MET_ATTEMPT_CONNECT;
+    case SL_XFER_TIMEOUT_FIRST_BYTE:
+    case SL_XFER_TIMEOUT_IDLE:
+    case SL_XFER_TIMEOUT_TOTAL: return SL_MET_ATTEMPT_TIMEOUT;
+    case SL_XFER_RESET: return SL_MET_ATTEMPT_RESET;
+    default: return SL_MET_ATTEMPT_ERROR;
+    }
+}
 
 static void on_head(void *ctx, const sl_xfer_head *h)
 {
@@ -358,6 +384,9 @@ static void on_done(void *ctx, sl_xfer_result r, const char *detail)
     (void)detail;
     sl_exchange *x = ctx;
     x->xfer = NULL;
+    try_ended(x, x->over_budget ? SL_MET_ATTEMPT_ERROR
+                 : r == SL_XFER_OK && !(x->streaming && x->relay.error) ? sl_metrics_result_of_status(x->status)
+                                                                         : xfer_result(r));
     if (x->streaming) {
         stream_done(x, r);
         return;
@@ -450,6 +479,8 @@ static void hook_abort(void *ex)
         sl_exchange_release(x); /* settled already; only the last bytes waited */
         return;
     }
+    if (x->xfer)
+        try_ended(x, SL_MET_ATTEMPT_CANCELLED);
     sl_usage_counts u;
     int64_t events;
     sl_relay_usage(&x->relay, &u, &events);

@@ -124,6 +124,7 @@ static int route_and_admit(sl_exchange *x, size_t model_len)
                          x->client_model);
         return -1;
     }
+    x->entry = entry;
     if (!sl_auth_allows(t, x->key, (uint32_t)entry)) {
         sl_exchange_fail(x, 403, "model_not_allowed", NULL, "this API key may not use model '%s'", x->client_model);
         return -1;
@@ -182,6 +183,8 @@ static int route_and_admit(sl_exchange *x, size_t model_len)
     sl_gov_verdict v = sl_gov_admit(x->key, est_usd, sl_sat_add_count(in, lim.worst), (int64_t)time(NULL), &x->ticket,
                                     &retry_after, &why);
     if (v != SL_GOV_OK) {
+        sl_metrics_refused(x->metrics, x->key,
+                           v == SL_GOV_BUDGET ? SL_MET_REFUSED_BUDGET : SL_MET_REFUSED_RATE_LIMIT);
         char *hdr = sl_arena_printf(x->arena, "Retry-After: %d\r\n", retry_after > 0 ? retry_after : 60);
         sl_exchange_fail(x, 429, v == SL_GOV_BUDGET ? "insufficient_quota" : "rate_limit_exceeded",
                          v == SL_GOV_RATE_LIMITED || retry_after > 0 ? hdr : NULL, "%s", why);

@@ -17,10 +17,12 @@
 typedef struct proxy_worker {
     sl_router *router;
     sl_ledger_notifier *notifier;
+    sl_metrics_shard *metrics;
 } proxy_worker;
 
 static sl_ledger *ledger;
 static int ledger_wait = SL_LEDGER_WAIT_BUDGET;
+static int no_metrics;
 static char **provider_auth;   /* per provider: auth header line, or NULL */
 static uint32_t provider_count;
 
@@ -54,6 +56,7 @@ static int load_secret(const sl_provider *p, uint32_t i, char *err, size_t errle
 int sl_proxy_init(const sl_table *t, const sl_proxy_options *opt, char *err, size_t errlen)
 {
     ledger_wait = opt->ledger_wait;
+    no_metrics = opt->no_metrics;
     if (opt->state_path && *opt->state_path) {
         ledger = sl_ledger_open(opt->state_path, err, errlen);
         if (!ledger)
@@ -76,7 +79,7 @@ int sl_proxy_init(const sl_table *t, const sl_proxy_options *opt, char *err, siz
     for (uint32_t i = 0; i < t->provider_count; i++)
         if (load_secret(&t->providers[i], i, err, errlen) != 0)
             return -1;
-    if (sl_auth_init(t) != 0 || sl_health_init(t) != 0) {
+    if (sl_auth_init(t) != 0 || sl_health_init(t) != 0 || sl_metrics_init(t) != 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -90,6 +93,7 @@ void sl_proxy_shutdown(void)
     sl_gov_shutdown();
     sl_auth_shutdown();
     sl_health_shutdown();
+    sl_metrics_shutdown();
     for (uint32_t i = 0; provider_auth && i < provider_count; i++)
         free(provider_auth[i]);
     free(provider_auth);
@@ -111,6 +115,7 @@ void sl_proxy_worker_init(sl_worker *w)
     proxy_worker *pw = calloc(1, sizeof *pw);
     if (pw) {
         pw->router = sl_router_new(sl_worker_table(w));
+        pw->metrics = no_metrics ? NULL : sl_metrics_shard_for(sl_worker_id(w));
         if (ledger)
             pw->notifier = sl_ledger_notifier_new(ledger, sl_worker_loop(w));
     }
@@ -130,6 +135,12 @@ sl_router *sl_proxy_router(sl_worker *w)
 {
     proxy_worker *pw = sl_worker_proxy_state(w);
     return pw ? pw->router : NULL;
+}
+
+sl_metrics_shard *sl_proxy_metrics(sl_worker *w)
+{
+    proxy_worker *pw = sl_worker_proxy_state(w);
+    return pw ? pw->metrics : NULL;
 }
 
 const char *sl_proxy_auth_line(uint32_t provider)

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "ledger/ledger.h"
+#include "metrics/metrics.h"
 #include "route/route.h"
 #include "server/conn.h"
 #include "table.h"
@@ -19,6 +20,7 @@
 typedef struct sl_proxy_options {
     const char *state_path;  /* SQLite ledger; NULL or "" = no ledger */
     int ledger_wait;         /* SL_LEDGER_WAIT_* */
+    int no_metrics;          /* record nothing (GET /metrics shows only gauges) */
 } sl_proxy_options;
 
 /* Process-wide set-up before workers start: reads provider keys from the
@@ -34,6 +36,7 @@ sl_ledger *sl_proxy_ledger(void);           /* NULL when the ledger is off */
 int sl_proxy_ledger_wait(void);             /* SL_LEDGER_WAIT_* */
 sl_ledger_notifier *sl_proxy_notifier(sl_worker *w);
 sl_router *sl_proxy_router(sl_worker *w);
+sl_metrics_shard *sl_proxy_metrics(sl_worker *w); /* NULL: not recorded */
 /* The provider's auth header line, or NULL when it has no key. */
 const char *sl_proxy_auth_line(uint32_t provider);
 

@@ -35,6 +35,7 @@ static atomic_uint open_conns;
 static void conn_try_parse(sl_conn *c);
 
 unsigned sl_srv_conn_total(void) { return atomic_load(&open_conns); }
+unsigned sl_conn_open_total(void) { return atomic_load(&open_conns); }
 
 sl_arena *sl_conn_arena(sl_conn *c) { return &c->arena; }
 sl_worker *sl_conn_worker(sl_conn *c) { return c->w; }

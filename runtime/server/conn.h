@@ -60,6 +60,8 @@ struct sl_upstream *sl_worker_upstream(sl_worker *w);
 const sl_table *sl_worker_table(sl_worker *w);
 int sl_worker_id(sl_worker *w);
 int sl_worker_count(void);
+/* Client connections open across all workers. */
+unsigned sl_conn_open_total(void);
 /* Per-worker scratch owned by the handler set (the proxy's router state);
  * set once, from worker_init. free_fn runs when the server stops. */
 void *sl_worker_proxy_state(sl_worker *w);
