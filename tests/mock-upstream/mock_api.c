@@ -1381,7 +1381,15 @@ void mu_api_handle(const mu_request *rq, mu_reply *rp)
         return;
     }
     json_t *model = route == R_GEN ? NULL : json_object_get(c.body, "model");
-    if (route == R_GEN) {
+    json_t *gen_name = route == R_GEN ? json_string(gen_model) : NULL;
+    json_decref(gen_name);
+    if (route == R_GEN && !gen_name) {
+        /* Every answer echoes the model, which JSON cannot carry unless it
+         * is UTF-8: say so instead (a gateway should not have sent it). */
+        send_error(&c, 400, "* GenerateContentRequest.model: the model name is not valid UTF-8");
+        json_decref(c.body);
+        return;
+    } else if (route == R_GEN) {
         c.model = gen_model;
     } else if (!json_is_string(model) || !*json_string_value(model)) {
         send_error(&c, 400, c.proto == P_ANTHROPIC ? "model: Field required"
