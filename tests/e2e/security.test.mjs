@@ -24,6 +24,9 @@ import {
 const BUILD_TESTS = resolve(E2E_DIR, '..', '..', 'build', 'tests');
 const BIN = process.env.SLUICE_SECURITY_BIN || join(BUILD_TESTS, 'sluice-security');
 const SLOTS_BIN = process.env.SLUICE_SECURITY_SLOTS_BIN || join(BUILD_TESTS, 'sluice-security-slots');
+// An AddressSanitizer build keeps freed memory in quarantine: its peak RSS
+// says nothing about what a stream holds (item 10 then checks behaviour only).
+const SANITIZED = process.env.SLUICE_SANITIZED === '1';
 
 const KEYS = {
   rich: 'sk-sec-test-rich-79c05301ac354cc23c08d7e8',
@@ -1011,15 +1014,16 @@ describe('10. an SSE line that never ends', () => {
     const hwm0 = memKiB(gw.pid).hwm;
     for (let round = 0; round < 2; round++) await Promise.all(Array.from({ length: 4 }, () => one(paths[0])));
     const grewStrip = memKiB(gw.pid).hwm - hwm0;
-    check(grewStrip < 2 * LINE / 1024, `4 stripped streams: peak RSS grew by ${grewStrip} KiB`);
+    check(SANITIZED || grewStrip < 2 * LINE / 1024, `4 stripped streams: peak RSS grew by ${grewStrip} KiB`);
     // Every path at once, twice. Each filter that splits lines may hold up
     // to 1 MiB of the line before refusing it: up to 2 MiB for a
     // translated stream, 3 for a legacy one, about 10 MiB for the five.
     const hwm1 = memKiB(gw.pid).hwm;
     for (let round = 0; round < 2; round++) await Promise.all(paths.map(one));
     const grewAll = memKiB(gw.pid).hwm - hwm1;
-    check(grewAll < 4 * LINE / 1024, `every path: peak RSS grew by ${grewAll} KiB`);
-    t.diagnostic(`peak RSS ${hwm0} KiB before; grew by ${grewStrip} KiB (4 stripped streams), then ${grewAll} KiB (every path)`);
+    check(SANITIZED || grewAll < 4 * LINE / 1024, `every path: peak RSS grew by ${grewAll} KiB`);
+    t.diagnostic(`peak RSS ${hwm0} KiB before; grew by ${grewStrip} KiB (4 stripped streams), then ${grewAll} KiB (every path)` +
+      `${SANITIZED ? '; sanitizer build: not bounded' : ''}`);
     assert.deepEqual(problems, []);
     assert.equal((await ask('openai', { model: 'gpt-4o-mini', key: KEYS.rich, text: 'after huge lines', limit: { max_tokens: 3 } })).status, 200);
   });
