@@ -30,6 +30,7 @@ const SANITIZED = process.env.SLUICE_SANITIZED === '1';
 
 const KEYS = {
   rich: 'sk-sec-test-rich-79c05301ac354cc23c08d7e8',
+  member: 'sk-sec-test-member-11c8d6de634d99fa38c7abde',
   broke: 'sk-sec-test-broke-bc96c43762df8dc4a307c3e8',
   racer: 'sk-sec-test-racer-5da8a8d673ef806d432f337c',
   free: 'sk-sec-test-free-814fa858847d2739dfe8d9dd',
@@ -439,6 +440,9 @@ describe('2. unpriced and glob-priced routes under a USD budget', () => {
         assert.match(msg, /price/);
       }
     }
+    // A key whose only budget is its team's is under a USD budget too.
+    const member = await ask('openai', { model: 'open-unpriced-member', key: KEYS.member, text: `unpriced ${tag}`, limit: { max_tokens: 5 } });
+    assert.ok(assertError('openai', member, 400, 'team-budgeted key').includes('open-unpriced-member'));
     assert.deepEqual(await callsWith(tag), [], 'an unpriced target is never called under a USD budget');
     // The same route serves a key without a budget: only the money rule refused.
     const free = await ask('openai', { model: 'open-unpriced-openai', key: KEYS.free, text: `unpriced free ${tag}`, limit: { max_tokens: 5 } });
@@ -555,6 +559,10 @@ describe('3. one output limit for admission and upstream', () => {
         if (field) assert.equal(call.body[field], DEFAULT_LIMIT, `${label}: ${JSON.stringify(call.body)}`);
       }
     }
+    // A budget of the key's team is a budget too.
+    const teamTag = newTag();
+    assert.equal((await ask('openai', { model: 'gpt-4o-mini', key: KEYS.member, text: `inject ${teamTag}` })).status, 200);
+    assert.equal((await callsWith(teamTag))[0].body.max_completion_tokens, DEFAULT_LIMIT, 'team budget: injected');
     // No budget, nothing to protect: the request goes as the client sent it.
     const tag = newTag();
     assert.equal((await ask('openai', { model: 'gpt-4o-mini', key: KEYS.free, text: `no inject ${tag}` })).status, 200);
