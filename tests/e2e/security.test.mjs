@@ -407,18 +407,23 @@ describe('1. absurd output limits', () => {
     const probeModel = { openai: 'gpt-4o', anthropic: 'claude-sonnet-4-5', gemini: 'gemini-2.5-flash', legacy: 'gpt-4o' };
     const field = { openai: 'max_tokens', anthropic: 'max_tokens', gemini: 'maxOutputTokens', legacy: 'max_tokens' };
     const values = [undefined, '1', '100', '4096', String(MAX_LIMIT), ...HUGE, '9223372036854775808', '-9223372036854775808'];
+    const got = [];
     for (const surface of SURFACES) {
       for (const v of values) {
-        // A limit sluice accepts is priced and refused by the budget; any
-        // other is refused before pricing.
-        const valid = v === undefined || (BigInt(v) >= 1n && BigInt(v) <= BigInt(MAX_LIMIT));
         for (const stream of [false, true]) {
           const limit = v === undefined ? {} : { [field[surface]]: raw(v) };
           const { path, body } = build(surface, { model: probeModel[surface], text: `${pad} ${tag}`, limit, stream });
-          const r = await send(path, { headers: authHeaders(surface, KEYS.broke), body });
-          assertError(surface, r, valid ? 429 : 400, `${surface}${stream ? ' stream' : ''} limit ${v ?? '(none)'}`);
+          const res = await send(path, { headers: authHeaders(surface, KEYS.broke), body });
+          got.push({ surface, v, res, label: `${surface}${stream ? ' stream' : ''} limit ${v ?? '(none)'}` });
         }
       }
+    }
+    assert.deepEqual(got.filter((g) => g.res.status === 200).map((g) => g.label), [], 'answered over budget');
+    for (const { surface, v, res, label } of got) {
+      // A limit sluice accepts is priced and refused by the budget; any
+      // other is refused before pricing.
+      const valid = v === undefined || (BigInt(v) >= 1n && BigInt(v) <= BigInt(MAX_LIMIT));
+      assertError(surface, res, valid ? 429 : 400, label);
     }
     assert.deepEqual(await callsWith(tag), [], 'nothing reached the upstream');
     const after = await keyRow('broke');
