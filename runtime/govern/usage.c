@@ -3,14 +3,17 @@
  * broken out in prompt_tokens_details.cached_tokens); Anthropic reports
  * input_tokens (uncached) with cache_read/cache_creation separately. We
  * normalise to uncached input + cache read + cache write + output so one
- * price table applies to both. On streams only `data:` lines that mention
- * "usage" or a terminal marker are parsed, so relaying stays cheap.
+ * price table applies to both. Gemini reports `usageMetadata` instead,
+ * read by the translator's reader (one copy of that mapping). On streams
+ * only `data:` lines that mention usage or a terminal marker are parsed,
+ * so relaying stays cheap.
  */
 #define _GNU_SOURCE /* memmem */
 #include "govern/usage.h"
 #include "core/sat.h"
 #include "json/json_scan.h"
 #include "translate/sse.h"
+#include "translate/translate.h"
 
 #include <jansson.h>
 #include <string.h>
@@ -52,6 +55,23 @@ void sl_usage_from_json(json_t *usage, sl_usage_counts *u)
         u->cache_write = v;
 }
 
+/* A Gemini response (or one streamed chunk of it) with usageMetadata. Before
+ * this, only "usage" was looked for, so a Gemini answer relayed to a Gemini
+ * client was never read: charged an estimate (for streams one token per
+ * event, far below what a real Gemini chunk holds), never what Gemini
+ * reported. */
+static void from_gemini(const char *p, size_t n, sl_usage_counts *u)
+{
+    sl_usage g;
+    if (sl_translate_usage(SL_PROTO_GEMINI, p, n, &g) != 0)
+        return;
+    u->input = g.input_tokens;
+    u->output = g.output_tokens;
+    u->cache_read = g.cache_read_tokens;
+    u->cache_write = g.cache_write_tokens;
+    u->have = 1;
+}
+
 void sl_usage_from_body(const char *body, size_t len, sl_usage_counts *u)
 {
     /* Parse only the top-level "usage" member, not the whole answer: a
@@ -62,6 +82,10 @@ void sl_usage_from_body(const char *body, size_t len, sl_usage_counts *u)
         j = json_loadb(body + s, e - s, 0, NULL);
         sl_usage_from_json(j, u);
         json_decref(j);
+        return;
+    }
+    if (sl_json_find_member(body, len, "usageMetadata", &s, &e) == 0) {
+        from_gemini(body, len, u);
         return;
     }
     j = json_loadb(body, len, 0, NULL);
@@ -90,8 +114,11 @@ static void on_line(sl_usage_stream *s, const char *p, size_t n)
     int stop = memmem(p, n, "\"message_stop\"", 14) != NULL;
     if (stop)
         s->done = 1;
-    if (!has_usage)
+    if (!has_usage) {
+        if (memmem(p, n, "\"usageMetadata\"", 15))
+            from_gemini(p, n, &s->u);
         return;
+    }
     json_t *j = json_loadb(p, n, 0, NULL);
     if (!j)
         return;

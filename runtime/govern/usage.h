@@ -1,8 +1,8 @@
 /*
  * Token usage as providers report it, read from a complete JSON response
  * or observed on an SSE stream as it passes through (without changing a
- * byte of it). Both OpenAI and Anthropic shapes are understood; what a
- * stream reports last wins, because both protocols send cumulative totals.
+ * byte of it). OpenAI, Anthropic and Gemini shapes are understood; what a
+ * stream reports last wins, because every protocol sends cumulative totals.
  */
 #ifndef SLUICE_USAGE_H
 #define SLUICE_USAGE_H
@@ -26,7 +26,7 @@ typedef struct sl_usage_counts {
  * unreported usage, the mock's counts. */
 int64_t sl_usage_estimate_tokens(size_t bytes);
 
-/* From a complete response body (either protocol). */
+/* From a complete response body (any protocol). */
 void sl_usage_from_body(const char *body, size_t len, sl_usage_counts *u);
 
 /* Stream observer: feed bytes as they are relayed. */

@@ -86,10 +86,16 @@ static int pass_event(const char *d, size_t dn, sl_buf *out)
     return sl_buf_append(out, "\n", 1);
 }
 
+typedef struct convert_ctx {
+    sl_buf *out;
+    int strip_usage;
+} convert_ctx;
+
 /* One chat.completion.chunk event -> one text_completion event. */
 static int convert_event(void *ctx, const sl_sse_event *ev)
 {
-    sl_buf *out = ctx;
+    const convert_ctx *cc = ctx;
+    sl_buf *out = cc->out;
     const char *d = ev->data;
     size_t dn = ev->data_len;
     json_t *c = json_loadb(d, dn, 0, NULL);
@@ -97,6 +103,15 @@ static int convert_event(void *ctx, const sl_sse_event *ev)
         /* [DONE], error events and anything unparsable pass unchanged. */
         json_decref(c);
         return pass_event(d, dn, out);
+    }
+    /* The chat stream reaches this filter with the usage chunk sluice
+     * asked for (the same-protocol translator before it passes every
+     * event on): a client that did not ask must not get it, here as a
+     * text_completion without choices (it did, before). */
+    if (cc->strip_usage && json_object_get(c, "usage") &&
+        json_array_size(json_object_get(c, "choices")) == 0) {
+        json_decref(c);
+        return 0;
     }
     json_t *choices = json_array();
     size_t i;
@@ -130,7 +145,8 @@ int sl_legacy_stream_feed(sl_legacy_stream *s, const char *p, size_t n, sl_buf *
         sl_sse_init(&s->sse, SL_SSE_MAX_LINE);
         s->ready = 1;
     }
-    if (sl_sse_feed(&s->sse, p, n, convert_event, out) != 0) {
+    convert_ctx cc = {out, s->strip_usage};
+    if (sl_sse_feed(&s->sse, p, n, convert_event, &cc) != 0) {
         s->failed = 1;
         sl_sse_free(&s->sse); /* the partial event may be a megabyte */
         s->ready = 0;

@@ -28,6 +28,9 @@ typedef struct sl_legacy_stream {
     sl_sse sse;
     int ready;
     int failed;
+    /* Drop the usage-only chunk (`"choices":[]` with usage) that sluice
+     * asked the upstream for on behalf of a client that did not. */
+    int strip_usage;
 } sl_legacy_stream;
 /* Appends the converted events complete in p[0..n) (with what earlier
  * feeds left unfinished) to out. 0, or -1 when an event or line exceeds

@@ -50,7 +50,9 @@ int sl_relay_init(sl_relay *r, const sl_relay_cfg *cfg)
     memset(r, 0, sizeof *r);
     int translate = cfg->up != cfg->client || cfg->legacy;
     /* Without a translator the usage chunk sluice asked for is cut out
-     * here; a translator drops it itself and must see it to count. */
+     * here; a translator must see it to count, and drops it itself (for
+     * a legacy client the legacy filter does, since the translator passes
+     * a same-protocol stream on unchanged). */
     if (!translate && cfg->strip_usage && cfg->up == SL_PROTO_OPENAI) {
         sl_relay_add(r, &(sl_filter){"usage", 0, usage_strip, NULL, &r->usage});
     } else {
@@ -66,8 +68,10 @@ int sl_relay_init(sl_relay *r, const sl_relay_cfg *cfg)
             sl_stream_set_openai_usage_chunk(r->xl, 0);
         sl_relay_add(r, &(sl_filter){"translate", 0, translate_feed, translate_finish, r->xl});
     }
-    if (cfg->legacy)
+    if (cfg->legacy) {
+        r->legacy.strip_usage = cfg->client == SL_PROTO_OPENAI && cfg->strip_usage;
         sl_relay_add(r, &(sl_filter){"legacy", 0, legacy_feed, NULL, &r->legacy});
+    }
     return 0;
 }
 

@@ -1,5 +1,5 @@
-/* The mock upstream's provider behaviour: it answers the OpenAI and
- * Anthropic endpoints a gateway forwards to, with responses shaped like the
+/* The mock upstream's provider behaviour: it answers the OpenAI, Anthropic
+ * and Gemini endpoints a gateway forwards to, with responses shaped like the
  * real services' (ids, echoed model, usage, SSE event sequences, tool
  * calls, error bodies), and keeps a log of every request for tests to
  * inspect through GET /__calls. Text is deterministic so tests can compare
@@ -25,7 +25,7 @@ static unsigned long long g_seq; /* ids: deterministic for a given request order
 static long long g_logged;       /* calls logged since start: the entries' seq */
 static unsigned long long g_rng;
 
-enum proto { P_OPENAI, P_ANTHROPIC };
+enum proto { P_OPENAI, P_ANTHROPIC, P_GEMINI };
 enum fail { F_NONE, F_RESET, F_TRUNCATE, F_ABORT, F_STALL };
 
 typedef struct ctx {
@@ -53,6 +53,14 @@ typedef struct ctx {
     int no_tool;
     int args_required;
     char arg_str[256];
+    /* Misbehaviour a gateway must contain: no usage in the answer, the
+     * account and rate-limit headers real providers send, a bare CR inside
+     * the request-id header's value, and one endless `data:` line (this
+     * many bytes, no newline) in place of a stream's second half. */
+    int usage_none;
+    int account_headers;
+    int bare_cr;
+    long huge_line;
 } ctx;
 
 static const char *const WORDS[] = {
@@ -120,10 +128,24 @@ static void new_id(char *out, size_t n, const char *prefix)
 static char *extra_headers(const ctx *c, int stream)
 {
     mu_buf b = {0};
-    if (c->proto == P_OPENAI)
-        mu_buf_printf(&b, "x-request-id: %s\r\n", c->req_id);
-    else
-        mu_buf_printf(&b, "request-id: %s\r\n", c->req_id);
+    /* A bare CR (no LF) inside the value: an HTTP/1.1 reader that splits
+     * lines on CR sees a Set-Cookie header of the mock's choosing. */
+    const char *tail = c->bare_cr ? "\rSet-Cookie: mock_smuggled=1" : "";
+    if (c->proto == P_ANTHROPIC)
+        mu_buf_printf(&b, "request-id: %s%s\r\n", c->req_id, tail);
+    else if (c->proto == P_OPENAI || c->bare_cr)
+        mu_buf_printf(&b, "x-request-id: %s%s\r\n", c->req_id, tail);
+    if (c->account_headers && c->proto == P_OPENAI)
+        mu_buf_str(&b, "openai-organization: org-mock-account\r\n"
+                       "openai-project: proj_mock_account\r\n"
+                       "openai-processing-ms: 12\r\n"
+                       "x-ratelimit-limit-requests: 500\r\n"
+                       "x-ratelimit-remaining-requests: 499\r\n"
+                       "x-ratelimit-reset-requests: 120ms\r\n");
+    else if (c->account_headers && c->proto == P_ANTHROPIC)
+        mu_buf_str(&b, "anthropic-organization-id: 5e1f0000-0000-4000-8000-00000000mock\r\n"
+                       "anthropic-ratelimit-requests-limit: 50\r\n"
+                       "anthropic-ratelimit-requests-remaining: 49\r\n");
     if (c->retry_after >= 0)
         mu_buf_printf(&b, "retry-after: %d\r\n", c->retry_after);
     if (c->redirect[0])
@@ -140,6 +162,19 @@ static void set_call(const ctx *c, const char *key, json_t *v)
         json_object_set_new(c->rp->call, key, v);
     else
         json_decref(v);
+}
+
+/* Puts the usage the answer reports into `obj` under `key` and records a
+ * copy on the call, so tests can compare a gateway's accounting with what
+ * the provider said; with usage=none the answer carries none. */
+static void put_usage(const ctx *c, json_t *obj, const char *key, json_t *usage)
+{
+    if (c->usage_none) {
+        json_decref(usage);
+        return;
+    }
+    set_call(c, "usage", json_deep_copy(usage));
+    json_object_set_new(obj, key, usage);
 }
 
 /* ---- sending ---------------------------------------------------------- */
@@ -194,11 +229,28 @@ static const char *error_type(const ctx *c, int status)
     }
 }
 
+static const char *gemini_status(int status)
+{
+    switch (status) {
+    case 400: return "INVALID_ARGUMENT";
+    case 401: return "UNAUTHENTICATED";
+    case 403: return "PERMISSION_DENIED";
+    case 404: return "NOT_FOUND";
+    case 429: return "RESOURCE_EXHAUSTED";
+    case 503: return "UNAVAILABLE";
+    case 504: return "DEADLINE_EXCEEDED";
+    default: return status >= 500 ? "INTERNAL" : "INVALID_ARGUMENT";
+    }
+}
+
 /* An error body in the shape of the caller's provider. */
 static void send_error(ctx *c, int status, const char *message)
 {
     json_t *j;
-    if (c->proto == P_ANTHROPIC) {
+    if (c->proto == P_GEMINI) {
+        j = json_pack("{s:{s:i,s:s,s:s}}", "error", "code", status, "message", message, "status",
+                      gemini_status(status));
+    } else if (c->proto == P_ANTHROPIC) {
         j = json_pack("{s:s,s:{s:s,s:s},s:s}", "type", "error", "error", "type",
                       error_type(c, status), "message", message, "request_id", c->req_id);
     } else {
@@ -251,11 +303,22 @@ static void send_stream(ctx *c, evlist *l)
     size_t n = l->n;
     if (c->fail == F_STALL)
         n = 0;
-    else if (c->fail == F_TRUNCATE || c->fail == F_ABORT)
+    else if (c->fail == F_TRUNCATE || c->fail == F_ABORT || c->huge_line)
         n = l->n / 2;
     for (size_t i = 0; i < n; i++)
         mu_reply_data(c->rp, l->v[i].delay_ms + (i == 0 ? c->first_byte_ms : 0),
                       l->v[i].data, l->v[i].len);
+    if (c->huge_line && c->fail == F_NONE) {
+        /* One `data:` line that never ends, then the end of the body. */
+        size_t hl = 6 + (size_t)c->huge_line;
+        char *line = malloc(hl);
+        if (!line)
+            abort();
+        memcpy(line, "data: ", 6);
+        memset(line + 6, 'x', (size_t)c->huge_line);
+        mu_reply_data(c->rp, c->interval_ms, line, hl);
+        free(line);
+    }
     if (c->fail == F_STALL) {
         c->rp->end = MU_END_STALL;
     } else if (c->fail == F_TRUNCATE) {
@@ -344,10 +407,20 @@ static int directive(ctx *c, const char *key, const char *val, char *err, size_t
         memcpy(c->redirect, val, vlen + 1);
         return 0;
     }
+    if (!strcmp(key, "usage")) {
+        if (!strcmp(val, "none")) c->usage_none = 1;
+        else if (!strcmp(val, "report")) c->usage_none = 0;
+        else {
+            snprintf(err, errlen, "mock directive usage=%s: want none or report", val);
+            return -1;
+        }
+        return 0;
+    }
     static const struct { const char *key; long lo, hi; } nums[] = {
         {"chunks", 1, 100000}, {"interval_ms", 0, 600000}, {"status", 100, 599},
         {"retry_after", 0, 86400}, {"delay_ms", 0, 600000},
         {"first_byte_ms", 0, 600000}, {"words", 1, 100000},
+        {"account_headers", 0, 1}, {"bare_cr", 0, 1}, {"huge_line", 1, 64L << 20},
     };
     for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
         if (strcmp(key, nums[i].key))
@@ -365,11 +438,15 @@ static int directive(ctx *c, const char *key, const char *val, char *err, size_t
         case 4: c->delay_ms = (unsigned)n; break;
         case 5: c->first_byte_ms = (unsigned)n; break;
         case 6: c->words = (int)n; break;
+        case 7: c->account_headers = (int)n; break;
+        case 8: c->bare_cr = (int)n; break;
+        case 9: c->huge_line = n; break;
         }
         return 0;
     }
     snprintf(err, errlen, "unknown mock directive '%.60s' (know: chunks interval_ms status "
-             "retry_after delay_ms first_byte_ms fail words redirect tool args arg_str)", key);
+             "retry_after delay_ms first_byte_ms fail words redirect tool args arg_str usage "
+             "account_headers bare_cr huge_line)", key);
     return -1;
 }
 
@@ -693,6 +770,8 @@ static void openai_chat(ctx *c)
     int stream = json_is_true(json_object_get(b, "stream"));
     int include_usage = stream && json_is_true(json_object_get(
                                       json_object_get(b, "stream_options"), "include_usage"));
+    /* null when the chunks carry no usage member at all (usage=none) */
+    include_usage = include_usage && !c->usage_none;
     set_call(c, "stream", json_boolean(stream));
     long long max_tokens = json_integer_value(json_object_get(b, "max_completion_tokens"));
     if (!max_tokens)
@@ -755,10 +834,12 @@ static void openai_chat(ctx *c)
             msg = json_pack("{s:s,s:s,s:n,s:[]}", "role", "assistant", "content", a.text,
                             "refusal", "annotations");
         json_t *resp = json_pack(
-            "{s:s,s:s,s:I,s:s,s:[{s:i,s:o,s:n,s:s}],s:o,s:s,s:s}", "id", id, "object",
+            "{s:s,s:s,s:I,s:s,s:[{s:i,s:o,s:n,s:s}]}", "id", id, "object",
             "chat.completion", "created", c->created, "model", c->model, "choices",
-            "index", 0, "message", msg, "logprobs", "finish_reason", finish, "usage",
-            oa_usage(c, &a), "service_tier", "default", "system_fingerprint", "fp_mock");
+            "index", 0, "message", msg, "logprobs", "finish_reason", finish);
+        put_usage(c, resp, "usage", oa_usage(c, &a));
+        json_object_set_new(resp, "service_tier", json_string("default"));
+        json_object_set_new(resp, "system_fingerprint", json_string("fp_mock"));
         send_json_wait(c, 200, resp, (unsigned)a.nchunks * c->interval_ms);
         answer_free(&a);
         return;
@@ -783,9 +864,9 @@ static void openai_chat(ctx *c)
                 "{s:s}", "content", a.pieces[i]), NULL), include_usage));
     }
     ev_add(&l, 0, NULL, oa_chunk(c, id, oa_choice(json_object(), finish), include_usage));
-    if (include_usage) {
+    if (include_usage && !c->usage_none) {
         json_t *u = oa_chunk(c, id, json_array(), 0);
-        json_object_set_new(u, "usage", oa_usage(c, &a));
+        put_usage(c, u, "usage", oa_usage(c, &a));
         ev_add(&l, 0, NULL, u);
     }
     ev_add(&l, 0, NULL, NULL); /* data: [DONE] */
@@ -1002,21 +1083,23 @@ static void anthropic_messages(ctx *c)
             ? json_pack("{s:s,s:s,s:s,s:O}", "type", "tool_use", "id", a.tool_id, "name",
                         a.tool_name, "input", a.tool_input)
             : json_pack("{s:s,s:s}", "type", "text", "text", a.text);
-        json_t *resp = json_pack("{s:s,s:s,s:s,s:s,s:[o],s:s,s:n,s:o}", "id", id, "type",
+        json_t *resp = json_pack("{s:s,s:s,s:s,s:s,s:[o],s:s,s:n}", "id", id, "type",
                                  "message", "role", "assistant", "model", c->model,
-                                 "content", block, "stop_reason", stop, "stop_sequence",
-                                 "usage", an_usage(c, a.out_tokens));
+                                 "content", block, "stop_reason", stop, "stop_sequence");
+        put_usage(c, resp, "usage", an_usage(c, a.out_tokens));
         send_json_wait(c, 200, resp, (unsigned)a.nchunks * c->interval_ms);
         answer_free(&a);
         return;
     }
 
     evlist l = {0};
-    json_t *usage0 = an_usage(c, 1);
-    ev_add(&l, 0, "message_start", json_pack(
-        "{s:s,s:{s:s,s:s,s:s,s:s,s:[],s:n,s:n,s:o}}", "type", "message_start", "message",
+    json_t *start = json_pack(
+        "{s:s,s:{s:s,s:s,s:s,s:s,s:[],s:n,s:n}}", "type", "message_start", "message",
         "id", id, "type", "message", "role", "assistant", "model", c->model, "content",
-        "stop_reason", "stop_sequence", "usage", usage0));
+        "stop_reason", "stop_sequence");
+    if (!c->usage_none)
+        json_object_set_new(json_object_get(start, "message"), "usage", an_usage(c, 1));
+    ev_add(&l, 0, "message_start", start);
     json_t *start_block = a.is_tool
         ? json_pack("{s:s,s:s,s:s,s:{}}", "type", "tool_use", "id", a.tool_id, "name",
                     a.tool_name, "input")
@@ -1034,9 +1117,14 @@ static void anthropic_messages(ctx *c)
     }
     ev_add(&l, 0, "content_block_stop",
            json_pack("{s:s,s:i}", "type", "content_block_stop", "index", 0));
-    ev_add(&l, 0, "message_delta", json_pack(
-        "{s:s,s:{s:s,s:n},s:{s:I}}", "type", "message_delta", "delta", "stop_reason", stop,
-        "stop_sequence", "usage", "output_tokens", a.out_tokens));
+    json_t *mdelta = json_pack("{s:s,s:{s:s,s:n}}", "type", "message_delta", "delta",
+                               "stop_reason", stop, "stop_sequence");
+    if (!c->usage_none) {
+        /* what the whole stream reports: message_start's input, this output */
+        set_call(c, "usage", an_usage(c, a.out_tokens));
+        json_object_set_new(mdelta, "usage", json_pack("{s:I}", "output_tokens", a.out_tokens));
+    }
+    ev_add(&l, 0, "message_delta", mdelta);
     ev_add(&l, 0, "message_stop", json_pack("{s:s}", "type", "message_stop"));
     send_stream(c, &l);
     answer_free(&a);
@@ -1049,6 +1137,107 @@ static void anthropic_count_tokens(ctx *c)
         return;
     }
     send_json(c, 200, json_pack("{s:I}", "input_tokens", input_tokens(c)));
+}
+
+/* ---- Gemini ----------------------------------------------------------- */
+
+/* The text parts of the last user turn of a generateContent request. */
+static void gemini_user_text(json_t *contents, mu_buf *out)
+{
+    for (size_t i = json_array_size(contents); i-- > 0;) {
+        json_t *turn = json_array_get(contents, i);
+        const char *role = json_string_value(json_object_get(turn, "role"));
+        if (role && strcmp(role, "user"))
+            continue;
+        size_t k;
+        json_t *part;
+        json_array_foreach(json_object_get(turn, "parts"), k, part) {
+            json_t *t = json_object_get(part, "text");
+            if (json_is_string(t)) {
+                if (out->len)
+                    mu_buf_str(out, "\n");
+                mu_buf_str(out, json_string_value(t));
+            }
+        }
+        return;
+    }
+}
+
+static json_t *gm_usage(const ctx *c, long long out)
+{
+    long long in = input_tokens(c);
+    return json_pack("{s:I,s:I,s:I}", "promptTokenCount", in, "candidatesTokenCount", out,
+                     "totalTokenCount", in + out);
+}
+
+static json_t *gm_chunk(const ctx *c, const char *id, const char *text, const char *finish)
+{
+    json_t *cand = json_pack("{s:{s:[{s:s}],s:s},s:i}", "content", "parts", "text", text, "role",
+                             "model", "index", 0);
+    if (finish)
+        json_object_set_new(cand, "finishReason", json_string(finish));
+    return json_pack("{s:[o],s:s,s:s}", "candidates", cand, "modelVersion", c->model,
+                     "responseId", id);
+}
+
+/* generateContent, or streamGenerateContent with alt=sse (the only stream
+ * framing sluice asks for): text answers, the last chunk of a stream
+ * carrying finishReason and usageMetadata. */
+static void gemini_generate(ctx *c, int stream)
+{
+    json_t *contents = json_object_get(c->body, "contents");
+    if (!json_is_array(contents) || !json_array_size(contents)) {
+        send_error(c, 400, "* GenerateContentRequest.contents: contents is not specified");
+        return;
+    }
+    json_t *gc = json_object_get(c->body, "generationConfig");
+    json_t *mo = json_object_get(gc, "maxOutputTokens");
+    if (mo && (!json_is_integer(mo) || json_integer_value(mo) < 1)) {
+        send_error(c, 400, "generationConfig.maxOutputTokens must be a positive integer");
+        return;
+    }
+    long long max_tokens = json_integer_value(mo);
+    set_call(c, "stream", json_boolean(stream));
+    answer a = {0};
+    text_answer(c, &a, NULL, max_tokens, stream);
+    const char *finish = a.truncated ? "MAX_TOKENS" : "STOP";
+    char id[48];
+    new_id(id, sizeof id, "mockresp");
+    if (!stream) {
+        json_t *resp = gm_chunk(c, id, a.text, finish);
+        put_usage(c, resp, "usageMetadata", gm_usage(c, a.out_tokens));
+        send_json_wait(c, 200, resp, (unsigned)a.nchunks * c->interval_ms);
+        answer_free(&a);
+        return;
+    }
+    evlist l = {0};
+    for (int i = 0; i < a.npieces; i++) {
+        int last = i == a.npieces - 1;
+        json_t *ch = gm_chunk(c, id, a.pieces[i], last ? finish : NULL);
+        if (last)
+            put_usage(c, ch, "usageMetadata", gm_usage(c, a.out_tokens));
+        ev_add(&l, i ? c->interval_ms : 0, NULL, ch);
+    }
+    send_stream(c, &l);
+    answer_free(&a);
+}
+
+/* Percent-decodes a path segment (Gemini puts the model in the path) into
+ * o, which has room for n + 1 bytes. */
+static void pct_decode(const char *s, size_t n, char *o)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%' && i + 2 < n && isxdigit((unsigned char)s[i + 1]) &&
+            isxdigit((unsigned char)s[i + 2])) {
+            char h[3] = {s[i + 1], s[i + 2], 0};
+            o[k++] = (char)strtol(h, NULL, 16);
+            i += 2;
+        } else {
+            o[k++] = s[i];
+        }
+    }
+    o[k] = '\0';
 }
 
 /* ---- dispatch --------------------------------------------------------- */
@@ -1074,6 +1263,11 @@ static int authenticated(const ctx *c)
         return 1;
     const char *auth = hdr(c, "authorization");
     int bearer = auth && !strncasecmp(auth, "Bearer ", 7) && auth[7];
+    if (c->proto == P_GEMINI) {
+        const char *key = hdr(c, "x-goog-api-key");
+        const char *q = strchr(c->rq->target, '?');
+        return (key && *key) || (q && (strstr(q, "?key=") == q || strstr(q, "&key=")));
+    }
     if (c->proto == P_ANTHROPIC) {
         const char *key = hdr(c, "x-api-key");
         return (key && *key) || bearer;
@@ -1094,8 +1288,9 @@ void mu_api_handle(const mu_request *rq, mu_reply *rp)
     }
 
     ctx c = {.rq = rq, .rp = rp, .retry_after = -1, .created = (long long)time(NULL)};
-    c.proto = !strncmp(path, "/v1/messages", 12) ||
-              (!strcmp(path, "/v1/models") && json_object_get(rq->headers, "anthropic-version"))
+    c.proto = !strncmp(path, "/v1beta/", 8) ? P_GEMINI
+              : !strncmp(path, "/v1/messages", 12) ||
+                      (!strcmp(path, "/v1/models") && json_object_get(rq->headers, "anthropic-version"))
                   ? P_ANTHROPIC : P_OPENAI;
     new_id(c.req_id, sizeof c.req_id, c.proto == P_ANTHROPIC ? "req_" : "req_mock");
     c.base_delay = g_cfg.latency_ms;
@@ -1131,13 +1326,27 @@ void mu_api_handle(const mu_request *rq, mu_reply *rp)
 
     int is_post = !strcmp(rq->method, "POST");
     int is_get = !strcmp(rq->method, "GET");
-    enum { R_NONE, R_CHAT, R_EMB, R_MODELS, R_MSG, R_COUNT } route = R_NONE;
+    enum { R_NONE, R_CHAT, R_EMB, R_MODELS, R_MSG, R_COUNT, R_GEN } route = R_NONE;
     int wrong_method = 0;
+    int gen_stream = 0;
+    char gen_model[sizeof path]; /* Gemini: the model is a path segment */
     if (!strcmp(path, "/v1/chat/completions")) route = R_CHAT, wrong_method = !is_post;
     else if (!strcmp(path, "/v1/embeddings")) route = R_EMB, wrong_method = !is_post;
     else if (!strcmp(path, "/v1/models")) route = R_MODELS, wrong_method = !is_get;
     else if (!strcmp(path, "/v1/messages")) route = R_MSG, wrong_method = !is_post;
     else if (!strcmp(path, "/v1/messages/count_tokens")) route = R_COUNT, wrong_method = !is_post;
+    else if (!strncmp(path, "/v1beta/models/", 15)) {
+        const char *m = path + 15, *colon = strrchr(m, ':');
+        int sse = q && (strstr(q, "?alt=sse") == q || strstr(q, "&alt=sse"));
+        if (colon && colon > m && !strcmp(colon, ":generateContent"))
+            route = R_GEN;
+        else if (colon && colon > m && !strcmp(colon, ":streamGenerateContent") && sse)
+            route = R_GEN, gen_stream = 1;
+        if (route == R_GEN) {
+            wrong_method = !is_post;
+            pct_decode(m, (size_t)(colon - m), gen_model);
+        }
+    }
     if (route == R_NONE) {
         send_error(&c, 404, "mock-upstream: no such endpoint");
         return;
@@ -1147,8 +1356,9 @@ void mu_api_handle(const mu_request *rq, mu_reply *rp)
         return;
     }
     if (!authenticated(&c)) {
-        send_error(&c, 401, c.proto == P_ANTHROPIC
-                                ? "x-api-key header is required"
+        send_error(&c, 401, c.proto == P_ANTHROPIC ? "x-api-key header is required"
+                            : c.proto == P_GEMINI
+                                ? "Method doesn't allow unregistered callers. Please use an API key."
                                 : "You didn't provide an API key in the Authorization header.");
         return;
     }
@@ -1170,14 +1380,25 @@ void mu_api_handle(const mu_request *rq, mu_reply *rp)
         json_decref(c.body);
         return;
     }
-    json_t *model = json_object_get(c.body, "model");
-    if (!json_is_string(model) || !*json_string_value(model)) {
+    json_t *model = route == R_GEN ? NULL : json_object_get(c.body, "model");
+    json_t *gen_name = route == R_GEN ? json_string(gen_model) : NULL;
+    json_decref(gen_name);
+    if (route == R_GEN && !gen_name) {
+        /* Every answer echoes the model, which JSON cannot carry unless it
+         * is UTF-8: say so instead (a gateway should not have sent it). */
+        send_error(&c, 400, "* GenerateContentRequest.model: the model name is not valid UTF-8");
+        json_decref(c.body);
+        return;
+    } else if (route == R_GEN) {
+        c.model = gen_model;
+    } else if (!json_is_string(model) || !*json_string_value(model)) {
         send_error(&c, 400, c.proto == P_ANTHROPIC ? "model: Field required"
                                                    : "you must provide a model parameter");
         json_decref(c.body);
         return;
+    } else {
+        c.model = json_string_value(model);
     }
-    c.model = json_string_value(model);
 
     /* Directives: the model name first, then the last user message (or the
      * embedding input), so a test can steer any request. */
@@ -1192,6 +1413,8 @@ void mu_api_handle(const mu_request *rq, mu_reply *rp)
             size_t i;
             json_t *v;
             json_array_foreach(in, i, v) if (json_is_string(v)) mu_buf_str(&t, json_string_value(v));
+        } else if (route == R_GEN) {
+            gemini_user_text(json_object_get(c.body, "contents"), &t);
         } else {
             content_text(json_object_get(last_message(json_object_get(c.body, "messages"),
                                                       "user"), "content"), &t);
@@ -1222,6 +1445,8 @@ void mu_api_handle(const mu_request *rq, mu_reply *rp)
         openai_embeddings(&c);
     } else if (route == R_MSG) {
         anthropic_messages(&c);
+    } else if (route == R_GEN) {
+        gemini_generate(&c, gen_stream);
     } else {
         anthropic_count_tokens(&c);
     }

@@ -150,6 +150,28 @@ static void test_stream_all_splits(void **state)
     }
 }
 
+/* A client that did not ask for usage: the usage chunk sluice asked the
+ * upstream for is dropped, not rewritten into a chunk without choices
+ * (it reached legacy stream clients before). */
+static void test_stream_strips_usage(void **state)
+{
+    (void)state;
+    sl_legacy_stream s = {.strip_usage = 1};
+    sl_buf out = {0};
+    assert_int_equal(sl_legacy_stream_feed(&s, chat_stream, sizeof chat_stream - 1, &out), 0);
+    static const char usage_event[] =
+        "data: {\"id\":\"c1\",\"object\":\"text_completion\",\"created\":5,\"model\":\"gpt\","
+        "\"choices\":[],\"usage\":{\"prompt_tokens\":2,\"completion_tokens\":2}}\n\n";
+    const char *at = strstr(legacy_stream, usage_event);
+    assert_non_null(at);
+    size_t before = (size_t)(at - legacy_stream), skip = sizeof usage_event - 1;
+    assert_int_equal(out.len, sizeof legacy_stream - 1 - skip);
+    assert_memory_equal(out.data, legacy_stream, before);
+    assert_memory_equal(out.data + before, at + skip, out.len - before);
+    sl_buf_free(&out);
+    sl_legacy_stream_free(&s);
+}
+
 static void test_stream_passes_errors_and_multiline(void **state)
 {
     (void)state;
@@ -203,6 +225,7 @@ int main(void)
         cmocka_unit_test(test_to_chat_refuses),
         cmocka_unit_test(test_from_chat),
         cmocka_unit_test(test_stream_all_splits),
+        cmocka_unit_test(test_stream_strips_usage),
         cmocka_unit_test(test_stream_passes_errors_and_multiline),
         cmocka_unit_test(test_stream_cap),
     };

@@ -62,6 +62,21 @@ static void test_body_anthropic(void **state)
     assert_int_equal(u.cache_write, 2);
 }
 
+/* Gemini's usageMetadata: it was never read, so a Gemini answer relayed to
+ * a Gemini client was charged an estimate instead of what Gemini reported. */
+static void test_body_gemini(void **state)
+{
+    (void)state;
+    sl_usage_counts u = body("{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"hi\"}],\"role\":\"model\"}}],"
+                             "\"usageMetadata\":{\"promptTokenCount\":40,\"cachedContentTokenCount\":10,"
+                             "\"candidatesTokenCount\":7,\"thoughtsTokenCount\":3,\"totalTokenCount\":50}}");
+    assert_int_equal(u.have, 1);
+    assert_int_equal(u.input, 30);
+    assert_int_equal(u.cache_read, 10);
+    assert_int_equal(u.output, 10); /* thinking is billed as output */
+    assert_int_equal(u.cache_write, 0);
+}
+
 static void test_body_without_usage(void **state)
 {
     (void)state;
@@ -159,6 +174,26 @@ static void test_stream_anthropic_all_splits(void **state)
         assert_int_equal(s.u.output, 15);
         assert_int_equal(s.done, 1);
         assert_int_equal(s.events, 5);
+        sl_usage_stream_free(&s);
+    }
+}
+
+static const char gemini_stream[] =
+    "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hello there, \"}]}}]}\r\n\r\n"
+    "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"friend\"}]},\"finishReason\":\"STOP\"}],"
+    "\"usageMetadata\":{\"promptTokenCount\":21,\"candidatesTokenCount\":9,\"totalTokenCount\":30}}\r\n\r\n";
+
+static void test_stream_gemini_all_splits(void **state)
+{
+    (void)state;
+    size_t len = sizeof gemini_stream - 1;
+    for (size_t split = 0; split <= len + 1; split++) {
+        sl_usage_stream s = {0};
+        feed_split(&s, gemini_stream, len, split, NULL);
+        assert_int_equal(s.u.have, 1);
+        assert_int_equal(s.u.input, 21);
+        assert_int_equal(s.u.output, 9); /* what Gemini said, not 2 events */
+        assert_int_equal(s.events, 2);
         sl_usage_stream_free(&s);
     }
 }
@@ -321,10 +356,12 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_body_openai),
         cmocka_unit_test(test_body_anthropic),
+        cmocka_unit_test(test_body_gemini),
         cmocka_unit_test(test_body_without_usage),
         cmocka_unit_test(test_total),
         cmocka_unit_test(test_stream_openai_all_splits),
         cmocka_unit_test(test_stream_anthropic_all_splits),
+        cmocka_unit_test(test_stream_gemini_all_splits),
         cmocka_unit_test(test_stream_unterminated),
         cmocka_unit_test(test_stream_cr_endings),
         cmocka_unit_test(test_relay_strips_usage_chunk),

@@ -14,6 +14,7 @@ import {
 import { openaiCases, anthropicCases, openaiClient, anthropicClient } from '../lib/sdk-cases.mjs';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
+import { GoogleGenAI } from '@google/genai';
 
 let mock;
 before(async () => { mock = await startMock(); });
@@ -343,6 +344,114 @@ describe('HTTP/1.1 details', () => {
     const res = await rawExchange(mock.url, ['GARBAGE\r\n\r\n'], 1);
     assert.equal(res[0].status, 400);
     assert.match(res[0].head, /connection: close/i);
+  });
+});
+
+describe('Gemini', () => {
+  const gemini = () => new GoogleGenAI({ apiKey: CLIENT_KEY, httpOptions: { baseUrl: mock.url } });
+
+  it('@google/genai generateContent and generateContentStream', async () => {
+    await mock.reset();
+    const r = await gemini().models.generateContent({ model: 'gemini-2.5-flash', contents: 'Say hello.',
+      config: { maxOutputTokens: 4 } });
+    assert.equal(r.text, 'Hello from mock-upstream. This');
+    assert.equal(r.candidates[0].finishReason, 'MAX_TOKENS');
+    assert.equal(r.usageMetadata.candidatesTokenCount, 4);
+    assert.ok(r.usageMetadata.promptTokenCount > 0);
+    let text = '';
+    let chunks = 0;
+    let last;
+    for await (const c of await gemini().models.generateContentStream({ model: 'gemini-2.5-flash', contents: 'Say hello.' })) {
+      text += c.text ?? '';
+      chunks++;
+      last = c;
+    }
+    assert.equal(text, MOCK_TEXT);
+    assert.equal(chunks, MOCK_TEXT.split(' ').length, 'one chunk per word');
+    assert.equal(last.candidates[0].finishReason, 'STOP');
+    assert.equal(last.usageMetadata.candidatesTokenCount, chunks);
+    const calls = await mock.calls();
+    assert.deepEqual(calls.map((c) => c.path), ['/v1beta/models/gemini-2.5-flash:generateContent',
+      '/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse']);
+    assert.equal(calls[0].headers['x-goog-api-key'], CLIENT_KEY);
+    assert.deepEqual(calls[0].usage, r.usageMetadata, 'the reported usage is on the call');
+  });
+
+  it('auth by header or ?key=, error shape, no stream without alt=sse, non-UTF-8 names refused', async () => {
+    const body = { contents: [{ role: 'user', parts: [{ text: 'hi' }] }] };
+    const path = `${mock.url}/v1beta/models/gemini-x:generateContent`;
+    assert.equal((await postJSON(`${path}?key=k`, body)).status, 200);
+    const anon = await postJSON(path, body);
+    assert.equal(anon.status, 401);
+    assert.deepEqual(Object.keys(anon.json.error), ['code', 'message', 'status']);
+    assert.equal(anon.json.error.status, 'UNAUTHENTICATED');
+    const e = await postJSON(path, { contents: [{ parts: [{ text: '[[mock status=429]]' }] }] }, { 'x-goog-api-key': 'k' });
+    assert.equal(e.status, 429);
+    assert.equal(e.json.error.status, 'RESOURCE_EXHAUSTED');
+    const noSse = await postJSON(`${mock.url}/v1beta/models/gemini-x:streamGenerateContent`, body, { 'x-goog-api-key': 'k' });
+    assert.equal(noSse.status, 404);
+    const bad = await postJSON(`${mock.url}/v1beta/models/gemini-%C3%28:generateContent`, body, { 'x-goog-api-key': 'k' });
+    assert.equal(bad.status, 400);
+    assert.match(bad.json.error.message, /UTF-8/);
+  });
+});
+
+describe('misbehaviour directives', () => {
+  // The raw response head of one request.
+  const rawHead = (path, body, headers) => new Promise((done, fail) => {
+    const port = Number(new URL(mock.url).port);
+    const sock = connect(port, '127.0.0.1');
+    let got = '';
+    const b = JSON.stringify(body);
+    sock.on('connect', () => sock.write(`POST ${path} HTTP/1.1\r\nHost: m\r\nConnection: close\r\n` +
+      `${headers}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(b)}\r\n\r\n${b}`));
+    sock.on('data', (d) => { got += d.toString('latin1'); });
+    sock.on('end', () => done(got.slice(0, got.indexOf('\r\n\r\n') + 2)));
+    sock.on('error', fail);
+  });
+
+  it('usage=none: no usage anywhere, nothing recorded', async () => {
+    await mock.reset();
+    const o = await postJSON(`${mock.url}/v1/chat/completions`, chat('[[mock usage=none]]'), openaiHeaders());
+    assert.equal(o.json.usage, undefined);
+    const a = await postJSON(`${mock.url}/v1/messages`, msg('[[mock usage=none]]'), anthropicHeaders());
+    assert.equal(a.json.usage, undefined);
+    const s = await fetch(`${mock.url}/v1/chat/completions`, { method: 'POST', headers: openaiHeaders(),
+      body: JSON.stringify(chat('[[mock usage=none]]', { stream: true, stream_options: { include_usage: true } })) });
+    const { events } = await readSSE(s);
+    assert.ok(events.every((e) => !e.json?.usage && !('usage' in (e.json || {}))), 'no usage member in any chunk');
+    assert.ok(events.filter((e) => e.json).every((e) => e.json.choices.length > 0));
+    const as = await fetch(`${mock.url}/v1/messages`, { method: 'POST', headers: anthropicHeaders(),
+      body: JSON.stringify(msg('[[mock usage=none]]', { stream: true })) });
+    const an = await readSSE(as);
+    assert.ok(an.events.every((e) => !JSON.stringify(e.json ?? {}).includes('usage')));
+    assert.ok((await mock.calls()).every((c) => c.usage === undefined));
+    // Without the directive the usage is recorded as reported.
+    const u = await postJSON(`${mock.url}/v1/chat/completions`, chat('hi'), openaiHeaders());
+    assert.deepEqual((await mock.calls()).at(-1).usage, u.json.usage);
+  });
+
+  it('account_headers and bare_cr', async () => {
+    const o = await rawHead('/v1/chat/completions', chat('[[mock account_headers=1]]'), `Authorization: Bearer ${CLIENT_KEY}\r\n`);
+    for (const h of ['openai-organization: ', 'openai-project: ', 'x-ratelimit-limit-requests: 500', 'x-request-id: req_mock']) {
+      assert.ok(o.includes(h), `${h} in ${o}`);
+    }
+    const a = await rawHead('/v1/messages', msg('[[mock account_headers=1]]'), `x-api-key: k\r\nanthropic-version: 2023-06-01\r\n`);
+    for (const h of ['anthropic-organization-id: ', 'anthropic-ratelimit-requests-limit: 50', 'request-id: req_']) {
+      assert.ok(a.includes(h), `${h} in ${a}`);
+    }
+    const cr = await rawHead('/v1/chat/completions', chat('[[mock bare_cr=1]]'), `Authorization: Bearer ${CLIENT_KEY}\r\n`);
+    assert.match(cr, /\r\nx-request-id: req_mock[0-9a-f]+\rSet-Cookie: mock_smuggled=1\r\n/);
+  });
+
+  it('huge_line: the first half of the stream, then one line without end', async () => {
+    const r = await fetch(`${mock.url}/v1/chat/completions`, { method: 'POST', headers: openaiHeaders(),
+      body: JSON.stringify(chat('[[mock words=4 huge_line=300000]]', { stream: true })) });
+    const text = await r.text();
+    const tail = text.slice(text.lastIndexOf('\n\n') + 2);
+    assert.equal(tail, `data: ${'x'.repeat(300000)}`);
+    assert.ok(!text.includes('[DONE]'));
+    assert.equal(text.split('\n\n').length - 1, 3, 'half of role + 4 words + finish + [DONE]');
   });
 });
 
