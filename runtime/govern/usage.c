@@ -18,41 +18,9 @@
 #include <jansson.h>
 #include <string.h>
 
-static int64_t ival(json_t *o, const char *k)
-{
-    json_t *v = json_object_get(o, k);
-    return json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
-}
-
 void sl_usage_from_json(json_t *usage, sl_usage_counts *u)
 {
-    if (!json_is_object(usage))
-        return;
-    int64_t v;
-    if ((v = ival(usage, "prompt_tokens")) >= 0) { /* OpenAI */
-        int64_t cached = ival(json_object_get(usage, "prompt_tokens_details"), "cached_tokens");
-        if (cached < 0)
-            cached = 0;
-        u->input = v - cached > 0 ? v - cached : 0;
-        u->cache_read = cached;
-        u->have = 1;
-    }
-    if ((v = ival(usage, "completion_tokens")) >= 0) {
-        u->output = v;
-        u->have = 1;
-    }
-    if ((v = ival(usage, "input_tokens")) >= 0) { /* Anthropic */
-        u->input = v;
-        u->have = 1;
-    }
-    if ((v = ival(usage, "output_tokens")) >= 0) {
-        u->output = v;
-        u->have = 1;
-    }
-    if ((v = ival(usage, "cache_read_input_tokens")) >= 0)
-        u->cache_read = v;
-    if ((v = ival(usage, "cache_creation_input_tokens")) >= 0)
-        u->cache_write = v;
+    sl_translate_usage_object(usage, u); /* the one reader of every shape */
 }
 
 /* A Gemini response (or one streamed chunk of it) with usageMetadata. Before
@@ -62,13 +30,10 @@ void sl_usage_from_json(json_t *usage, sl_usage_counts *u)
  * reported. */
 static void from_gemini(const char *p, size_t n, sl_usage_counts *u)
 {
-    sl_usage g;
+    sl_usage_counts g = {0};
     if (sl_translate_usage(SL_PROTO_GEMINI, p, n, &g) != 0)
         return;
-    u->input = g.input_tokens;
-    u->output = g.output_tokens;
-    u->cache_read = g.cache_read_tokens;
-    u->cache_write = g.cache_write_tokens;
+    *u = g;
     u->have = 1;
 }
 

@@ -158,6 +158,16 @@ void sl_tr_usage_from_gemini(json_t *u, sl_usage_counts *out)
     }
 }
 
+void sl_translate_usage_object(json_t *usage, sl_usage_counts *out)
+{
+    if (json_object_get(usage, "prompt_tokens") || json_object_get(usage, "completion_tokens"))
+        sl_tr_usage_from_openai(usage, out);
+    else if (json_object_get(usage, "promptTokenCount") || json_object_get(usage, "candidatesTokenCount"))
+        sl_tr_usage_from_gemini(usage, out);
+    else
+        sl_tr_usage_from_anthropic(usage, out);
+}
+
 json_t *sl_tr_usage_to_openai(const sl_usage_counts *u)
 {
     /* Counts come from the upstream: sums saturate rather than wrap. */

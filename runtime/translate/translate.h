@@ -42,6 +42,12 @@ char *sl_translate_error(sl_proto up, sl_proto client, int status, const char *b
  * usage type: input counts only uncached input (Anthropic's meaning);
  * cache reads and writes are separate, so cost is a plain dot product
  * with the price table whatever the upstream. */
+/* Reads one usage object in whichever protocol's shape it is (OpenAI
+ * `usage`, Anthropic `usage`, Gemini `usageMetadata`), setting only the
+ * counts it holds (Anthropic's message_delta has only output_tokens). The
+ * one reader of usage: the gateway's accounting uses it too. */
+void sl_translate_usage_object(json_t *usage, sl_usage_counts *out);
+
 /* Usage of a non-stream 2xx body of protocol `p`; 0, or -1 when absent. */
 int sl_translate_usage(sl_proto p, const char *body, size_t len, sl_usage_counts *out);
 
