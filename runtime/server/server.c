@@ -110,7 +110,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
     for (int i = 0; i < 64; i++) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
-        int fd = accept4(w->listen_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = accept4(io->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR)
                 continue;
@@ -130,7 +130,8 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         char peer[64];
         format_peer(&ss, peer, sizeof peer);
-        sl_srv_conn_open(w, fd, peer);
+        /* `listen` speaks TLS when the spec has `tls:`; listen_plain never. */
+        sl_srv_conn_open(w, fd, peer, io == &w->accept_io && sl_srv_tls_enabled());
     }
 }
 
@@ -221,6 +222,11 @@ static void stop_cb(struct ev_loop *loop, ev_async *a, int revents)
     ev_io_stop(loop, &w->accept_io);
     close(w->listen_fd);
     w->listen_fd = -1;
+    if (w->plain_fd >= 0) {
+        ev_io_stop(loop, &w->plain_io);
+        close(w->plain_fd);
+        w->plain_fd = -1;
+    }
     sl_srv_close_idle(w);
     if (w->conn_count == 0) {
         ev_break(loop, EVBREAK_ONE);
@@ -277,6 +283,10 @@ static void signal_cb(struct ev_loop *loop, ev_signal *s, int revents)
     ev_signal_stop(loop, s);
 }
 
+/* SIGHUP re-reads the TLS certificate and key; open connections keep the
+ * pair they started with. */
+static void sighup_cb(struct ev_loop *loop, ev_signal *s, int revents) { sl_srv_tls_reload(); }
+
 static void free_workers(void)
 {
     for (int i = 0; i < worker_count; i++) {
@@ -287,6 +297,8 @@ static void free_workers(void)
             sl_upstream_free(w->upstream);
         if (w->listen_fd >= 0)
             close(w->listen_fd);
+        if (w->plain_fd >= 0)
+            close(w->plain_fd);
         if (w->loop)
             ev_loop_destroy(w->loop);
     }
@@ -322,6 +334,21 @@ static int start_worker(sl_worker *w, const sl_server_config *cfg, struct sockad
     ev_io_init(&w->accept_io, accept_cb, w->listen_fd, EV_READ);
     w->accept_io.data = w;
     ev_io_start(w->loop, &w->accept_io);
+    if (cfg->table->listen_plain) {
+        struct sockaddr_storage ps;
+        socklen_t pslen;
+        if (parse_listen(cfg->table->listen_plain, &ps, &pslen) != 0) {
+            snprintf(err, errlen, "cannot parse listen_plain address '%s'",
+                     cfg->table->listen_plain);
+            return -1;
+        }
+        w->plain_fd = open_listener(&ps, pslen, err, errlen);
+        if (w->plain_fd < 0)
+            return -1;
+        ev_io_init(&w->plain_io, accept_cb, w->plain_fd, EV_READ);
+        w->plain_io.data = w;
+        ev_io_start(w->loop, &w->plain_io);
+    }
     ev_async_init(&w->stop_async, stop_cb);
     w->stop_async.data = w;
     ev_async_start(w->loop, &w->stop_async);
@@ -356,19 +383,27 @@ int sl_server_run(const sl_server_config *cfg, char *err, size_t errlen)
     for (int i = 0; i < n; i++) {
         workers[i].id = i;
         workers[i].listen_fd = -1;
+        workers[i].plain_fd = -1;
+    }
+    if (sl_srv_tls_start(cfg, err, errlen) != 0) {
+        free_workers();
+        return -1;
     }
     for (int i = 0; i < n; i++) {
         if (start_worker(&workers[i], cfg, &ss, &sslen, err, errlen) != 0) {
             free_workers();
+            sl_srv_tls_stop();
             return -1;
         }
     }
 
-    ev_signal sigterm, sigint;
+    ev_signal sigterm, sigint, sighup;
     ev_signal_init(&sigterm, signal_cb, SIGTERM);
     ev_signal_init(&sigint, signal_cb, SIGINT);
+    ev_signal_init(&sighup, sighup_cb, SIGHUP);
     ev_signal_start(workers[0].loop, &sigterm);
     ev_signal_start(workers[0].loop, &sigint);
+    ev_signal_start(workers[0].loop, &sighup);
 
     inits_done = 0;
     int started = 1;
@@ -388,6 +423,8 @@ int sl_server_run(const sl_server_config *cfg, char *err, size_t errlen)
                     worker_count == 1 ? "" : "s", cfg->table->spec_sha256);
         /* A line tests and scripts can wait for. */
         fprintf(stderr, "sluice listening on %s\n", where);
+        if (cfg->table->listen_plain)
+            fprintf(stderr, "sluice plain HTTP on %s\n", cfg->table->listen_plain);
         fflush(stderr);
     }
     ev_run(workers[0].loop, 0);
@@ -395,7 +432,9 @@ int sl_server_run(const sl_server_config *cfg, char *err, size_t errlen)
         pthread_join(workers[i].thread, NULL);
     ev_signal_stop(workers[0].loop, &sigterm);
     ev_signal_stop(workers[0].loop, &sigint);
+    ev_signal_stop(workers[0].loop, &sighup);
     free_workers();
+    sl_srv_tls_stop();
     if (started < n)
         return -1;
     sl_log_info("sluice stopped");
