@@ -131,12 +131,22 @@ static int cert_parse(const br_x509_certificate *c, cert_info *ci)
 
 /* ---- the checks ------------------------------------------------------ */
 
+/* A relative file is next to the spec. The gateway may start anywhere, so
+ * what it is given is absolute (write absolute paths in the spec when the
+ * generated table must be the same on every machine). */
 static const char *resolve(const char *spec_path, const char *file, slc_arena *a)
 {
-    const char *slash = spec_path ? strrchr(spec_path, '/') : NULL;
-    if (file[0] == '/' || !slash)
+    if (file[0] == '/' || !spec_path || strcmp(spec_path, "-") == 0)
         return file;
-    return slc_aprintf(a, "%.*s/%s", (int)(slash - spec_path), spec_path, file);
+    const char *slash = strrchr(spec_path, '/');
+    char *dir = slash ? slc_aprintf(a, "%.*s", (int)(slash - spec_path), spec_path)
+                      : slc_aprintf(a, ".");
+    char *abs = realpath(dir[0] ? dir : "/", NULL);
+    if (!abs)
+        return slash ? slc_aprintf(a, "%s/%s", dir, file) : file;
+    const char *out = slc_aprintf(a, "%s/%s", abs, file);
+    free(abs);
+    return out;
 }
 
 static int64_t now_unix(void)
@@ -195,6 +205,17 @@ static void check_chain(const slc_tls *t, const sl_tls_chain *ch, slc_arena *a, 
     }
 }
 
+/* The loader names the file it read (the resolved path); diagnostics name
+ * the file as the spec writes it. */
+static const char *as_written(const char *err, const char *resolved, const slc_str *written,
+                              slc_arena *a)
+{
+    const char *at = strstr(err, resolved);
+    if (!at || resolved == written->s)
+        return err;
+    return slc_aprintf(a, "%.*s%s%s", (int)(at - err), err, written->s, at + strlen(resolved));
+}
+
 void slc_check_files(slc_spec *s, const char *spec_path, slc_arena *a, slc_diags *d)
 {
     slc_tls *t = &s->tls;
@@ -207,10 +228,12 @@ void slc_check_files(slc_spec *s, const char *spec_path, slc_arena *a, slc_diags
     sl_tls_key key;
     int have_chain = sl_tls_read_chain(t->cert_path, &ch, err, sizeof err) == 0;
     if (!have_chain)
-        slc_error(d, t->cert.pos, "tls: certificate chain: %s", err);
+        slc_error(d, t->cert.pos, "tls: certificate chain: %s",
+                  as_written(err, t->cert_path, &t->cert, a));
     int have_key = sl_tls_read_key(t->key_path, &key, err, sizeof err) == 0;
     if (!have_key)
-        slc_error(d, t->key.pos, "tls: private key: %s", err);
+        slc_error(d, t->key.pos, "tls: private key: %s",
+                  as_written(err, t->key_path, &t->key, a));
     if (have_chain) {
         check_chain(t, &ch, a, d);
         if (have_key && sl_tls_key_matches(&ch.certs[0], &key) == 0)
