@@ -137,20 +137,68 @@ int slc_parse_cidr(const char *s, uint8_t *family, uint8_t *prefix, uint8_t addr
     return masked;
 }
 
+/* One listen address; false (reported) when malformed. */
+static bool listen_addr(slc_checker *c, const char *field, const slc_str *v, slc_listen *l)
+{
+    if (slc_parse_listen(v->s, l) == 0)
+        return true;
+    const char *colon = strchr(v->s, ':');
+    bool bare_v6 = v->s[0] != '[' && colon && strchr(colon + 1, ':');
+    slc_error(c->d, v->pos, "%s '%s' must be HOST:PORT or [IPV6]:PORT%s", field, v->s,
+              bare_v6 ? " (put IPv6 addresses in brackets, like [::1]:4000)" : "");
+    return false;
+}
+
+/* Keys travel in request headers: on plain HTTP off loopback anyone on the
+ * path can read and replay them. */
+static void check_plaintext(slc_checker *c, const char *field, const slc_str *v, const slc_listen *l,
+                            const char *remedy)
+{
+    slc_spec *s = c->s;
+    if (l->loopback || !s->has_keys_section || s->allow_plaintext)
+        return;
+    slc_error(c->d, v->pos,
+              "%s '%s' serves plain HTTP on an address that is not loopback, and clients send "
+              "their keys in request headers: anyone on the network path can read and reuse "
+              "them; %s",
+              field, v->s, remedy);
+}
+
 void slc_chk_listen(slc_checker *c)
 {
     slc_spec *s = c->s;
-    slc_listen l;
-    if (slc_parse_listen(s->listen.s, &l) != 0) {
-        const char *colon = strchr(s->listen.s, ':');
-        bool bare_v6 = s->listen.s[0] != '[' && colon && strchr(colon + 1, ':');
-        slc_error(c->d, s->listen.pos, "listen '%s' must be HOST:PORT or [IPV6]:PORT%s", s->listen.s,
-                  bare_v6 ? " (put IPv6 addresses in brackets, like [::1]:4000)" : "");
-        return;
-    }
-    if (!s->has_keys_section && !l.loopback)
+    slc_listen l, p;
+    bool ok = listen_addr(c, "listen", &s->listen, &l);
+    if (ok && !s->has_keys_section && !l.loopback)
         slc_error(c->d, s->listen.pos,
                   "listen '%s' is not a loopback address, but the spec has no 'keys': anyone who "
                   "can reach the port could spend your provider credit",
                   s->listen.s);
+    if (ok && !s->tls.present)
+        check_plaintext(c, "listen", &s->listen, &l,
+                        "add 'tls:' (or, when a TLS proxy in front terminates HTTPS, write "
+                        "'allow_plaintext: true')");
+    if (!s->listen_plain.s)
+        return;
+    if (!s->tls.present) {
+        if (s->tls.pos.line != 0)
+            return; /* a broken `tls:` block, already reported */
+        slc_error(c->d, s->listen_plain.pos,
+                  "'listen_plain' adds a plain HTTP listener next to an HTTPS one, but the spec "
+                  "has no 'tls:' ('listen' is already plain HTTP)");
+        return;
+    }
+    if (!listen_addr(c, "listen_plain", &s->listen_plain, &p))
+        return;
+    if (ok && p.port == l.port && strcmp(p.host, l.host) == 0)
+        slc_error(c->d, s->listen_plain.pos, "listen_plain '%s' is the same address as 'listen'",
+                  s->listen_plain.s);
+    if (!s->has_keys_section && !p.loopback)
+        slc_error(c->d, s->listen_plain.pos,
+                  "listen_plain '%s' is not a loopback address, but the spec has no 'keys': "
+                  "anyone who can reach the port could spend your provider credit",
+                  s->listen_plain.s);
+    check_plaintext(c, "listen_plain", &s->listen_plain, &p,
+                    "keep it on loopback (it is meant for local health checks), or write "
+                    "'allow_plaintext: true'");
 }

@@ -227,6 +227,17 @@ static void server(differ *d, const slc_spec *a, const slc_spec *b)
         change(d, "listen", NULL, "changed", a->listen.s, b->listen.s);
     if (strcmp(a->state.s, b->state.s) != 0)
         change(d, "state", NULL, "changed", a->state.s, b->state.s);
+    const char *pa = a->listen_plain.s ? a->listen_plain.s : "(none)";
+    const char *pb = b->listen_plain.s ? b->listen_plain.s : "(none)";
+    if (strcmp(pa, pb) != 0)
+        change(d, "listen_plain", NULL, "changed", pa, pb);
+    const char *ta = a->tls.present ? a->tls.cert.s : "(plain HTTP)";
+    const char *tb = b->tls.present ? b->tls.cert.s : "(plain HTTP)";
+    if (strcmp(ta, tb) != 0)
+        change(d, "tls", NULL, "cert", ta, tb);
+    if (a->allow_plaintext != b->allow_plaintext)
+        change(d, "allow_plaintext", NULL, "changed", a->allow_plaintext ? "true" : "false",
+               b->allow_plaintext ? "true" : "false");
     const slc_server *x = &a->server, *y = &b->server;
 #define SV(field, fmt, cast)                                                                      \
     if (x->field != y->field) {                                                                   \
@@ -243,6 +254,8 @@ static void server(differ *d, const slc_spec *a, const slc_spec *b)
     SV(keepalive_timeout_ms, "%u", unsigned)
     SV(max_connections, "%u", unsigned)
     SV(max_inflight, "%u", unsigned)
+    SV(handshake_timeout_ms, "%u", unsigned)
+    SV(max_handshakes, "%u", unsigned)
 #undef SV
 }
 

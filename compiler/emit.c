@@ -105,11 +105,12 @@ static bool open_array(slc_buf *out, const char *type, const char *name, size_t 
 void slc_emit_lowered(const sl_table *t, slc_buf *out)
 {
     header(out, t->spec_sha256, "the routing table (runtime/table.h)");
-    slc_buf_puts(out, "#include \"table.h\"\n\n"
-                      "_Static_assert(SL_TABLE_ABI == 1,\n"
-                      "               \"generated for table ABI 1: rebuild with the sluicec of this "
-                      "source tree\");\n\n"
-                      "int sl_spec_match_model(const char *name, size_t len);\n");
+    slc_buf_printf(out, "#include \"table.h\"\n\n"
+                        "_Static_assert(SL_TABLE_ABI == %d,\n"
+                        "               \"generated for table ABI %d: rebuild with the sluicec of "
+                        "this source tree\");\n\n"
+                        "int sl_spec_match_model(const char *name, size_t len);\n",
+                   SL_TABLE_ABI, SL_TABLE_ABI);
 
     if (open_array(out, "sl_provider", "sl_spec_providers", t->provider_count)) {
         for (uint32_t i = 0; i < t->provider_count; i++) {
@@ -227,10 +228,25 @@ void slc_emit_lowered(const sl_table *t, slc_buf *out)
         slc_buf_puts(out, "};\n");
     }
 
+    if (t->tls) {
+        slc_buf_puts(out, "\nstatic const sl_tls_spec sl_spec_tls = {\n    .cert = ");
+        c_str(out, t->tls->cert);
+        slc_buf_puts(out, ",\n    .key = ");
+        c_str(out, t->tls->key);
+        slc_buf_puts(out, ",\n    .ops = &sl_tls_server_ops,\n};\n");
+    }
+
     const sl_server_limits *sv = &t->server;
     slc_buf_printf(out, "\nconst sl_table sl_spec = {\n    .abi = SL_TABLE_ABI,\n"
                         "    .spec_sha256 = \"%s\",\n    .listen = ", t->spec_sha256);
     c_str(out, t->listen);
+    slc_buf_puts(out, ",\n    .tls = ");
+    slc_buf_puts(out, t->tls ? "&sl_spec_tls" : "NULL");
+    slc_buf_puts(out, ",\n    .listen_plain = ");
+    if (t->listen_plain)
+        c_str(out, t->listen_plain);
+    else
+        slc_buf_puts(out, "NULL");
     slc_buf_puts(out, ",\n    .state = ");
     c_str(out, t->state);
     slc_buf_printf(out,
@@ -238,10 +254,12 @@ void slc_emit_lowered(const sl_table *t, slc_buf *out)
                    ".max_body_bytes = %lluu,\n"
                    "               .header_timeout_ms = %u, .body_timeout_ms = %u, "
                    ".keepalive_timeout_ms = %u,\n"
-                   "               .max_connections = %u, .max_inflight = %u},\n",
+                   "               .max_connections = %u, .max_inflight = %u,\n"
+                   "               .handshake_timeout_ms = %u, .max_handshakes = %u},\n",
                    sv->max_header_bytes, sv->max_headers, (unsigned long long)sv->max_body_bytes,
                    sv->header_timeout_ms, sv->body_timeout_ms, sv->keepalive_timeout_ms,
-                   sv->max_connections, sv->max_inflight);
+                   sv->max_connections, sv->max_inflight, sv->handshake_timeout_ms,
+                   sv->max_handshakes);
 #define TABLE_REF(field, arr, n)                                                                  \
     slc_buf_printf(out, "    ." field "s = %s, ." field "_count = %u,\n", (n) ? arr : "NULL", (n))
     TABLE_REF("provider", "sl_spec_providers", t->provider_count);

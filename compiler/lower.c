@@ -139,6 +139,13 @@ void slc_lower(const slc_spec *s, const char *sha256_hex, slc_lowered *out)
     t->abi = SL_TABLE_ABI;
     t->spec_sha256 = sha256_hex;
     t->listen = s->listen.s;
+    t->listen_plain = s->listen_plain.s;
+    if (s->tls.present) {
+        /* ops stays NULL here: sluicec does not link the TLS module; emit
+         * writes the reference into the generated table. */
+        out->tls = (sl_tls_spec){.cert = s->tls.cert_path, .key = s->tls.key_path};
+        t->tls = &out->tls;
+    }
     t->state = s->state.s;
     t->server = (sl_server_limits){
         .max_header_bytes = sv->max_header_bytes,
@@ -149,6 +156,8 @@ void slc_lower(const slc_spec *s, const char *sha256_hex, slc_lowered *out)
         .keepalive_timeout_ms = sv->keepalive_timeout_ms,
         .max_connections = sv->max_connections,
         .max_inflight = sv->max_inflight,
+        .handshake_timeout_ms = sv->handshake_timeout_ms,
+        .max_handshakes = sv->max_handshakes,
     };
 
     out->providers = array(s->nproviders, sizeof *out->providers);

@@ -34,6 +34,7 @@ typedef struct slc_lowered {
     uint32_t *scopes;
     sl_cidr *cidrs;
     sl_price *prices;
+    sl_tls_spec tls;
 } slc_lowered;
 
 /* `s` must be checked and free of errors. Out of memory aborts, as

@@ -106,6 +106,8 @@ static int front_end(const char *path, bool werror, bool json, slc_arena *a, slc
     }
     slc_diags *d = slc_diags_new(strcmp(path, "-") == 0 ? "<stdin>" : path, src, len);
     slc_spec *s = slc_compile(src, len, a, d);
+    if (s && slc_diags_errors(d) == 0)
+        slc_check_files(s, path, a, d);
     if (json)
         slc_diags_print_json(d, stdout);
     else

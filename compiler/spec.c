@@ -552,12 +552,15 @@ static void read_server(builder *b, const slc_node *root, slc_server *s)
     s->keepalive_timeout_ms = 75000;
     s->max_connections = 10000;
     s->max_inflight = 10000;
+    s->handshake_timeout_ms = 10000;
+    s->max_handshakes = 1024;
     const slc_node *n = section(b, root, "server", NULL);
     if (!n)
         return;
     static const char *const keys[] = {"max_header",      "max_headers",       "max_body",
                                        "header_timeout",  "body_timeout",      "keepalive_timeout",
-                                       "max_connections", "max_inflight"};
+                                       "max_connections", "max_inflight",      "handshake_timeout",
+                                       "max_handshakes"};
     check_keys(b, n, keys, COUNT(keys), "'server'");
     uint64_t v = s->max_header_bytes;
     size_field(b, n, "max_header", "'server'", &v, UINT32_MAX);
@@ -569,6 +572,36 @@ static void read_server(builder *b, const slc_node *root, slc_server *s)
     duration_field(b, n, "keepalive_timeout", "'server'", &s->keepalive_timeout_ms, false);
     count_field(b, n, "max_connections", "'server'", &s->max_connections);
     count_field(b, n, "max_inflight", "'server'", &s->max_inflight);
+    duration_field(b, n, "handshake_timeout", "'server'", &s->handshake_timeout_ms, true);
+    count_field(b, n, "max_handshakes", "'server'", &s->max_handshakes);
+}
+
+static void read_tls(builder *b, const slc_node *root, slc_spec *s)
+{
+    const slc_node *n = section(b, root, "tls", NULL);
+    if (!n)
+        return;
+    static const char *const keys[] = {"cert", "key"};
+    check_keys(b, n, keys, COUNT(keys), "'tls'");
+    s->tls.pos = n->pos;
+    bool ok = true;
+    if (!slc_map_get(n, "cert")) {
+        missing(b, n, "'tls'", "cert");
+        ok = false;
+    } else {
+        ok &= str_field(b, n, "cert", "'tls'", &s->tls.cert);
+    }
+    if (!slc_map_get(n, "key")) {
+        missing(b, n, "'tls'", "key");
+        ok = false;
+    } else {
+        ok &= str_field(b, n, "key", "'tls'", &s->tls.key);
+    }
+    s->tls.present = ok;
+    if (ok) {
+        s->tls.cert_path = s->tls.cert.s;
+        s->tls.key_path = s->tls.key.s;
+    }
 }
 
 /* Calls `fn` for each valid entry of a named-section mapping. */
@@ -593,8 +626,9 @@ slc_spec *slc_spec_build(const slc_node *root, slc_arena *a, slc_diags *d)
     }
     slc_spec *s = slc_alloc(a, sizeof *s);
     s->pos = root->pos;
-    static const char *const keys[] = {"sluice", "listen", "state",  "server", "providers",
-                                       "models", "prices", "teams",  "keys",   "admin"};
+    static const char *const keys[] = {"sluice", "listen", "tls",    "listen_plain", "allow_plaintext",
+                                       "state",  "server", "providers", "models", "prices",
+                                       "teams",  "keys",   "admin"};
     check_keys(&b, root, keys, COUNT(keys), NULL);
 
     const slc_node *ver = slc_map_get(root, "sluice");
@@ -609,6 +643,16 @@ slc_spec *slc_spec_build(const slc_node *root, slc_arena *a, slc_diags *d)
 
     if (!str_field(&b, root, "listen", NULL, &s->listen))
         s->listen = (slc_str){.s = "127.0.0.1:4000", .len = 14, .pos = root->pos};
+    read_tls(&b, root, s);
+    str_field(&b, root, "listen_plain", NULL, &s->listen_plain);
+    const slc_node *ap = slc_map_get(root, "allow_plaintext");
+    if (ap && want(&b, ap, SLC_NODE_SCALAR, "'allow_plaintext'")) {
+        if (strcmp(ap->str, "true") == 0)
+            s->allow_plaintext = true;
+        else if (strcmp(ap->str, "false") != 0)
+            slc_error(d, ap->pos, "expected true or false for 'allow_plaintext', got '%s'", ap->str);
+        s->allow_plaintext_pos = ap->pos;
+    }
     if (!str_field(&b, root, "state", NULL, &s->state))
         s->state = (slc_str){.s = "sluice.db", .len = 9, .pos = root->pos};
     read_server(&b, root, &s->server);

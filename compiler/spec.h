@@ -142,11 +142,27 @@ typedef struct slc_server {
     uint32_t keepalive_timeout_ms;
     uint32_t max_connections;
     uint32_t max_inflight;
+    uint32_t handshake_timeout_ms;
+    uint32_t max_handshakes;
 } slc_server;
+
+/* `tls:` next to `listen`: the listener speaks HTTPS with this chain and
+ * key. Paths as written; slc_check_files resolves relative ones against
+ * the spec's directory into *_path and reads them. */
+typedef struct slc_tls {
+    bool present;
+    slc_pos pos;
+    slc_str cert, key;
+    const char *cert_path, *key_path;
+} slc_tls;
 
 typedef struct slc_spec {
     slc_pos pos;
     slc_str listen;
+    slc_tls tls;
+    slc_str listen_plain;    /* s == NULL: none */
+    bool allow_plaintext;
+    slc_pos allow_plaintext_pos;
     slc_str state;
     slc_server server;
     slc_provider *providers;

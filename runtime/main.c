@@ -80,6 +80,8 @@ static void usage(FILE *out)
             "\n"
             "  --listen ADDR:PORT   listen address (spec: %s); [V6]:PORT for IPv6, port 0 picks one\n"
             "  --state PATH         SQLite state file (spec: %s)\n"
+            "  --tls-cert PATH      PEM certificate chain instead of the spec's (spec has tls:)\n"
+            "  --tls-key PATH       PEM private key instead of the spec's; SIGHUP re-reads both\n"
             "  --ledger MODE        budget (default): responses to keys with a budget (their own or\n"
             "                       their team's) end only after their spend row is committed, other\n"
             "                       rows follow within ~5 ms; commit: every response waits; async:\n"
@@ -106,7 +108,7 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
     enum { O_LISTEN = 1000, O_STATE, O_WORKERS, O_DRAIN, O_QUIET, O_LOGLEVEL, O_VERSION, O_HELP,
-           O_LEDGER, O_MAX_BUFFERED, O_CONTROL, O_UPGRADE_FROM, O_NO_METRICS };
+           O_LEDGER, O_MAX_BUFFERED, O_CONTROL, O_UPGRADE_FROM, O_NO_METRICS, O_TLS_CERT, O_TLS_KEY };
     int no_metrics = 0;
     int ledger_wait = SL_LEDGER_WAIT_BUDGET;
     static const struct option opts[] = {
@@ -123,6 +125,8 @@ int main(int argc, char **argv)
         {"control", required_argument, NULL, O_CONTROL},
         {"upgrade-from", required_argument, NULL, O_UPGRADE_FROM},
         {"no-metrics", no_argument, NULL, O_NO_METRICS},
+        {"tls-cert", required_argument, NULL, O_TLS_CERT},
+        {"tls-key", required_argument, NULL, O_TLS_KEY},
         {NULL, 0, NULL, 0},
     };
     if (sl_spec.abi != SL_TABLE_ABI) {
@@ -150,6 +154,14 @@ int main(int argc, char **argv)
         switch (c) {
         case O_LISTEN: cfg.listen = optarg; break;
         case O_STATE: cfg.state_path = optarg; break;
+        case O_TLS_CERT:
+        case O_TLS_KEY:
+            if (!sl_spec.tls) {
+                fprintf(stderr, "sluice: --tls-cert/--tls-key need a spec with 'tls:'\n");
+                return 2;
+            }
+            *(c == O_TLS_CERT ? &cfg.tls_cert : &cfg.tls_key) = optarg;
+            break;
         case O_WORKERS:
             cfg.workers = atoi(optarg);
             if (cfg.workers < 1 || cfg.workers > 256) {

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SL_TABLE_ABI 1
+#define SL_TABLE_ABI 2
 
 typedef enum sl_kind {
     SL_KIND_OPENAI = 0,
@@ -132,12 +132,28 @@ typedef struct sl_server_limits {
     uint32_t keepalive_timeout_ms; /* default 75 s */
     uint32_t max_connections;    /* per process, default 10000 */
     uint32_t max_inflight;       /* upstream requests per process, default 10000 */
+    uint32_t handshake_timeout_ms; /* TLS handshake, default 10 s */
+    uint32_t max_handshakes;     /* TLS handshakes in progress per process, default 1024 */
 } sl_server_limits;
+
+/* The TLS module's entry points (runtime/tls/tls.h). Only a table whose
+ * spec has `tls:` refers to them, so a gateway without TLS links no TLS
+ * code: the linker leaves the module out of the static runtime library. */
+struct sl_tls_ops;
+extern const struct sl_tls_ops sl_tls_server_ops;
+
+typedef struct sl_tls_spec {
+    const char *cert;             /* PEM chain, server certificate first; read at start */
+    const char *key;              /* PEM private key; never in the binary, only its path */
+    const struct sl_tls_ops *ops; /* &sl_tls_server_ops in generated tables */
+} sl_tls_spec;
 
 typedef struct sl_table {
     uint32_t abi;                 /* SL_TABLE_ABI */
     const char *spec_sha256;      /* 64 lowercase hex of the spec file bytes */
-    const char *listen;           /* "127.0.0.1:4000", "[::1]:4000" */
+    const char *listen;           /* "127.0.0.1:4000", "[::1]:4000"; HTTPS when tls is set */
+    const sl_tls_spec *tls;       /* NULL = plain HTTP */
+    const char *listen_plain;     /* a second, plain HTTP listener, or NULL */
     const char *state;            /* SQLite path */
     sl_server_limits server;
 

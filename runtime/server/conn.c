@@ -151,6 +151,7 @@ void sl_srv_conn_close(sl_conn *c)
     ev_io_stop(w->loop, &c->rio);
     ev_io_stop(w->loop, &c->wio);
     ev_timer_stop(w->loop, &c->timer);
+    sl_srv_tls_detach(c);
     close(c->fd);
     if (c->prev)
         c->prev->next = c->next;
@@ -200,6 +201,7 @@ static void linger_start(sl_conn *c)
 {
     c->state = SL_ST_LINGER;
     sl_srv_body_free(c);
+    sl_srv_tls_close_write(c);
     if (shutdown(c->fd, SHUT_WR) != 0) {
         sl_srv_conn_close(c);
         return;
@@ -248,8 +250,7 @@ void sl_srv_after_response(sl_conn *c)
     c->in_len -= end;
     c->body_raw_end = 0;
     conn_start_request(c);
-    if (!ev_is_active(&c->rio))
-        ev_io_start(c->w->loop, &c->rio);
+    sl_srv_read_resume(c);
     const sl_server_limits *lim = &c->w->cfg->table->server;
     sl_srv_timer_arm(c, c->in_len ? lim->header_timeout_ms : lim->keepalive_timeout_ms);
     if (c->in_len)
@@ -383,7 +384,7 @@ static void read_cb(struct ev_loop *loop, ev_io *io, int revents)
             dst = c->in + c->in_len;
             room = c->in_cap - c->in_len;
         }
-        ssize_t n = recv(c->fd, dst, room, 0);
+        ssize_t n = sl_srv_recv(c, dst, room);
         if (n > 0) {
             if (into_body) {
                 c->body_len += (size_t)n;
@@ -408,8 +409,9 @@ static void read_cb(struct ev_loop *loop, ev_io *io, int revents)
             }
             /* A short read drained the socket: skip the recv that would only
              * say EAGAIN (the watcher is level-triggered, so anything that
-             * arrives later still wakes us). */
-            if ((size_t)n < room || c->state == SL_ST_HANDLING)
+             * arrives later still wakes us). Not so under TLS: a short read
+             * is one record's worth, and more may wait. */
+            if (((size_t)n < room && !c->tls) || c->state == SL_ST_HANDLING)
                 return;
             continue;
         }
@@ -426,6 +428,11 @@ static void read_cb(struct ev_loop *loop, ev_io *io, int revents)
 static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
     sl_conn *c = t->data;
+    if (c->handshaking) {
+        sl_log(SL_LOG_DEBUG, "client %s: TLS handshake timeout", c->peer);
+        sl_srv_conn_close(c);
+        return;
+    }
     if (c->state == SL_ST_LINGER || (c->state == SL_ST_HEAD && c->in_len == 0)) {
         sl_srv_conn_close(c); /* lingered long enough, or idle keep-alive */
         return;
@@ -435,7 +442,7 @@ static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
                                                         : "request body timeout");
 }
 
-int sl_srv_conn_open(sl_worker *w, int fd, const char *peer)
+int sl_srv_conn_open(sl_worker *w, int fd, const char *peer, int tls)
 {
     sl_conn *c = calloc(1, sizeof *c);
     if (!c) {
@@ -460,5 +467,10 @@ int sl_srv_conn_open(sl_worker *w, int fd, const char *peer)
     conn_start_request(c);
     ev_io_start(w->loop, &c->rio);
     sl_srv_timer_arm(c, w->cfg->table->server.header_timeout_ms);
+    if (tls && sl_srv_tls_attach(c) != 0) {
+        /* Nothing sensible can be said before a handshake: just close. */
+        sl_srv_conn_close(c);
+        return -1;
+    }
     return 0;
 }

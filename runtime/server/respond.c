@@ -31,7 +31,7 @@ void sl_srv_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 void sl_srv_flush(sl_conn *c, int from_loop)
 {
     while (sl_buf_pending(&c->out) > 0) {
-        ssize_t n = send(c->fd, c->out.data + c->out.off, sl_buf_pending(&c->out), MSG_NOSIGNAL);
+        ssize_t n = sl_srv_send(c, c->out.data + c->out.off, sl_buf_pending(&c->out));
         if (n > 0) {
             sl_buf_consume(&c->out, (size_t)n);
             continue;
@@ -43,6 +43,23 @@ void sl_srv_flush(sl_conn *c, int from_loop)
                 ev_io_start(c->w->loop, &c->wio);
             return;
         }
+        if (from_loop) {
+            sl_srv_conn_close(c);
+        } else {
+            c->broken = 1;
+            ev_feed_event(c->w->loop, &c->wio, EV_WRITE);
+        }
+        return;
+    }
+    /* TLS may still hold sealed records (the handshake's, or the end of
+     * this response): they are output too. */
+    int held = sl_srv_send_records(c);
+    if (held > 0) {
+        if (!ev_is_active(&c->wio))
+            ev_io_start(c->w->loop, &c->wio);
+        return;
+    }
+    if (held < 0) {
         if (from_loop) {
             sl_srv_conn_close(c);
         } else {

@@ -123,7 +123,8 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         char peer[64];
         sl_listen_format(&ss, peer, sizeof peer);
-        sl_srv_conn_open(w, fd, peer);
+        /* `listen` speaks TLS when the spec has `tls:`; listen_plain never. */
+        sl_srv_conn_open(w, fd, peer, io != &w->plain_io && sl_srv_tls_enabled());
     }
 }
 
@@ -162,6 +163,11 @@ static void stop_accepting(sl_worker *w)
         }
     }
     w->nlisten = 0;
+    if (w->plain_fd >= 0) {
+        ev_io_stop(w->loop, &w->plain_io);
+        close(w->plain_fd);
+        w->plain_fd = -1;
+    }
 }
 
 /* Stop accepting and drain. Connections keep being served: responses now
@@ -240,6 +246,10 @@ static void handed_over(void *ud, long pid)
     sl_server_stop();
 }
 
+/* SIGHUP re-reads the TLS certificate and key; open connections keep the
+ * pair they started with. */
+static void sighup_cb(struct ev_loop *loop, ev_signal *s, int revents) { sl_srv_tls_reload(); }
+
 static void free_workers(void)
 {
     for (int i = 0; i < worker_count; i++) {
@@ -248,6 +258,8 @@ static void free_workers(void)
             w->proxy_state_free(w->proxy_state);
         if (w->upstream)
             sl_upstream_free(w->upstream);
+        if (w->plain_fd >= 0)
+            close(w->plain_fd);
         if (w->loop)
             ev_loop_destroy(w->loop);
         free(w->listen_idx);
@@ -279,6 +291,22 @@ static int start_worker(sl_worker *w, const sl_server_config *cfg, char *err, si
     for (int q = 0; q < SL_IDLE_QUEUES; q++)
         atomic_init(&w->idle_count[q], 0);
     atomic_init(&w->shed_requests, 0);
+    if (cfg->table->listen_plain) {
+        /* The health-check listener is this process's own (SO_REUSEPORT),
+         * not part of a hand-off: only the client listener is handed over. */
+        struct sockaddr_storage ps;
+        socklen_t pslen;
+        if (sl_listen_parse(cfg->table->listen_plain, &ps, &pslen) != 0) {
+            snprintf(err, errlen, "cannot parse listen_plain address '%s'", cfg->table->listen_plain);
+            return -1;
+        }
+        w->plain_fd = sl_listen_open(&ps, pslen, err, errlen);
+        if (w->plain_fd < 0)
+            return -1;
+        ev_io_init(&w->plain_io, accept_cb, w->plain_fd, EV_READ);
+        w->plain_io.data = w;
+        ev_io_start(w->loop, &w->plain_io);
+    }
     ev_async_init(&w->stop_async, stop_cb);
     w->stop_async.data = w;
     ev_async_start(w->loop, &w->stop_async);
@@ -397,9 +425,16 @@ int sl_server_run(const sl_server_config *cfg, char *err, size_t errlen)
     listener_count = 0;
     for (int i = 0; i < n; i++)
         workers[i].id = i;
+    for (int i = 0; i < n; i++)
+        workers[i].plain_fd = -1;
+    if (sl_srv_tls_start(cfg, err, errlen) != 0) {
+        free_workers();
+        return -1;
+    }
     for (int i = 0; i < n; i++) {
         if (start_worker(&workers[i], cfg, err, errlen) != 0) {
             free_workers();
+            sl_srv_tls_stop();
             return -1;
         }
     }
@@ -410,6 +445,7 @@ int sl_server_run(const sl_server_config *cfg, char *err, size_t errlen)
                                    errlen);
         if (!handoff) {
             free_workers();
+            sl_srv_tls_stop();
             return -1;
         }
     }
@@ -420,14 +456,17 @@ int sl_server_run(const sl_server_config *cfg, char *err, size_t errlen)
         if (hc.conn >= 0)
             sl_handoff_refuse(&hc, "start-up failed");
         free_workers();
+        sl_srv_tls_stop();
         return -1;
     }
 
-    ev_signal sigterm, sigint;
+    ev_signal sigterm, sigint, sighup;
     ev_signal_init(&sigterm, signal_cb, SIGTERM);
     ev_signal_init(&sigint, signal_cb, SIGINT);
+    ev_signal_init(&sighup, sighup_cb, SIGHUP);
     ev_signal_start(workers[0].loop, &sigterm);
     ev_signal_start(workers[0].loop, &sigint);
+    ev_signal_start(workers[0].loop, &sighup);
 
     inits_done = 0;
     int started = 1;
@@ -467,6 +506,8 @@ int sl_server_run(const sl_server_config *cfg, char *err, size_t errlen)
                     listener_count == 1 ? "" : "s", cfg->table->spec_sha256);
         /* A line tests and scripts can wait for. */
         fprintf(stderr, "sluice listening on %s\n", where);
+        if (cfg->table->listen_plain)
+            fprintf(stderr, "sluice plain HTTP on %s\n", cfg->table->listen_plain);
         fflush(stderr);
     }
     ev_run(workers[0].loop, 0);
@@ -476,7 +517,9 @@ int sl_server_run(const sl_server_config *cfg, char *err, size_t errlen)
     ev_signal_stop(workers[0].loop, &sigint);
     sl_handoff_close(handoff);
     handoff = NULL;
+    ev_signal_stop(workers[0].loop, &sighup);
     free_workers();
+    sl_srv_tls_stop();
     if (started < n)
         return -1;
     sl_log_info("sluice stopped");

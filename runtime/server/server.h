@@ -32,6 +32,8 @@ typedef struct sl_server_config {
     const sl_table *table;
     const sl_handlers *handlers; /* request is required; the others may be NULL */
     const char *listen;          /* HOST:PORT or [V6]:PORT */
+    const char *tls_cert;        /* override the table's PEM files, or NULL */
+    const char *tls_key;
     const char *state_path;
     int workers;                 /* >= 1 */
     uint32_t drain_ms;           /* graceful shutdown deadline */

@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "core/arena.h"
 #include "core/buf.h"
@@ -20,6 +21,7 @@
 #include "server/server.h"
 
 struct sl_upstream;
+struct sl_tls_conn;
 
 /* Idle keep-alive queues, shed in this order when slots run short. */
 enum { SL_IDLE_ANON = 0, SL_IDLE_AUTHED = 1, SL_IDLE_QUEUES = 2 };
@@ -33,6 +35,8 @@ struct sl_worker {
     int nlisten;
     int *listen_idx;
     ev_io *accept_io;
+    int plain_fd;        /* listen_plain: plain HTTP next to HTTPS, or -1 */
+    ev_io plain_io;
     ev_async stop_async;
     ev_async shed_async;       /* another worker ran out of slots */
     atomic_uint shed_requests; /* idle connections other workers asked us to close */
@@ -63,6 +67,9 @@ enum sl_conn_state {
 struct sl_conn {
     sl_worker *w;
     int fd;
+    struct sl_tls_conn *tls; /* NULL on a plain listener */
+    int handshaking;         /* TLS handshake in progress */
+    int sniffed;             /* the first byte on a TLS listener was looked at */
     enum sl_conn_state state;
     ev_io rio, wio;
     ev_timer timer;
@@ -103,8 +110,9 @@ struct sl_conn {
 };
 
 /* conn.c */
-/* Takes over an accepted socket; -1 (socket closed) when out of memory. */
-int sl_srv_conn_open(sl_worker *w, int fd, const char *peer);
+/* Takes over an accepted socket (speaking TLS when `tls`); -1 (socket
+ * closed) when out of memory or, for TLS, over the handshake limit. */
+int sl_srv_conn_open(sl_worker *w, int fd, const char *peer, int tls);
 void sl_srv_conn_close(sl_conn *c);
 /* Open client connections across all workers. */
 unsigned sl_srv_conn_total(void);
@@ -134,6 +142,22 @@ int sl_srv_body_room(sl_conn *c, char **dst, size_t *room);
 /* New bytes arrived (in c->body for Content-Length, in c->in for chunked). */
 void sl_srv_body_progress(sl_conn *c);
 void sl_srv_body_free(sl_conn *c);
+
+/* tlsio.c: every byte between a connection's socket and its buffers */
+int sl_srv_tls_start(const sl_server_config *cfg, char *err, size_t errlen);
+void sl_srv_tls_stop(void);
+void sl_srv_tls_reload(void); /* SIGHUP */
+int sl_srv_tls_enabled(void);
+int sl_srv_tls_attach(sl_conn *c);
+void sl_srv_tls_detach(sl_conn *c);
+ssize_t sl_srv_recv(sl_conn *c, void *buf, size_t len);
+ssize_t sl_srv_send(sl_conn *c, const void *buf, size_t len);
+/* Records TLS still holds: 0 none, 1 waiting for the socket, -1 error. */
+int sl_srv_send_records(sl_conn *c);
+/* Starts reading again, waking the reader for input TLS already holds. */
+void sl_srv_read_resume(sl_conn *c);
+/* close_notify before a half-close. */
+void sl_srv_tls_close_write(sl_conn *c);
 
 /* respond.c */
 void sl_srv_flush(sl_conn *c, int from_loop);

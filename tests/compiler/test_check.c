@@ -208,6 +208,10 @@ static void open_listener(void **state)
     compiled_free(c);
     c = compile_str(SPEC_HEAD "listen: 0.0.0.0:4000\nmodels:\n  m: { targets: [demo] }\n"
                               "keys:\n  k: { hash: " HASH1 " }\n");
+    assert_error(c, "serves plain HTTP on an address that is not loopback");
+    compiled_free(c);
+    c = compile_str(SPEC_HEAD "listen: 0.0.0.0:4000\nallow_plaintext: true\n"
+                              "models:\n  m: { targets: [demo] }\nkeys:\n  k: { hash: " HASH1 " }\n");
     assert_clean(c);
     compiled_free(c);
     c = compile_str(SPEC_HEAD "listen: \"[::1]:4000\"\nmodels:\n  m: { targets: [demo] }\n");

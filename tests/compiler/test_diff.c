@@ -19,7 +19,7 @@ static char *run(const char *old, const char *new_, bool json, bool *differs)
 }
 
 #define BASE                                                                                    \
-    "sluice: 1\nlisten: 0.0.0.0:4000\nproviders:\n  m: { kind: mock }\n"                       \
+    "sluice: 1\nlisten: 0.0.0.0:4000\nallow_plaintext: true\nproviders:\n  m: { kind: mock }\n"                       \
     "  o: { kind: openai, api_key: env:K }\n"                                                  \
     "models:\n  smart: { targets: [{ provider: o, model: big, weight: 3 }, m/small], fallbacks: [x, y] }\n" \
     "  x: { targets: [m] }\n  y: { targets: [m] }\n"                                          \
@@ -44,7 +44,7 @@ static void identical_when_tables_match(void **state)
 static void route_changes(void **state)
 {
     const char *changed =
-        "sluice: 1\nlisten: 0.0.0.0:4001\nproviders:\n  m: { kind: mock }\n"
+        "sluice: 1\nlisten: 0.0.0.0:4001\nallow_plaintext: true\nproviders:\n  m: { kind: mock }\n"
         "  o: { kind: openai, api_key: env:K2, timeouts: { connect: 1s } }\n"
         "models:\n  smart:\n    targets: [{ provider: o, model: bigger, weight: 3 }, { provider: m, model: small, weight: 2 }]\n"
         "    fallbacks: [y, x]\n    retry: { attempts: 1 }\n    cooldown: { failures: 2, period: 5s }\n"

@@ -95,6 +95,32 @@ static void shadowed_globs_are_left_out(void **state)
     compiled_free(c);
 }
 
+/* The TLS module is referenced only from tables of specs with `tls:`, so
+ * only those gateways link it; the key file's path is compiled in, never
+ * its contents. */
+static void tls_table(void **state)
+{
+    compiled *c = compile_str("sluice: 1\nlisten: 127.0.0.1:4443\n"
+                              "tls: { cert: certs/chain.pem, key: certs/server.key }\n"
+                              "listen_plain: 127.0.0.1:4001\nproviders:\n  m: { kind: mock }\n"
+                              "models:\n  x: { targets: [m] }\n");
+    assert_clean(c);
+    char *t = emit(c, 0);
+    assert_non_null(strstr(t, ".cert = \"certs/chain.pem\""));
+    assert_non_null(strstr(t, ".key = \"certs/server.key\""));
+    assert_non_null(strstr(t, ".ops = &sl_tls_server_ops"));
+    assert_non_null(strstr(t, ".tls = &sl_spec_tls"));
+    assert_non_null(strstr(t, ".listen_plain = \"127.0.0.1:4001\""));
+    free(t);
+    compiled_free(c);
+    c = compile_str("sluice: 1\nproviders:\n  m: { kind: mock }\nmodels:\n  x: { targets: [m] }\n");
+    t = emit(c, 0);
+    assert_null(strstr(t, "sl_tls_server_ops"));
+    assert_non_null(strstr(t, ".tls = NULL"));
+    free(t);
+    compiled_free(c);
+}
+
 static void table_shape(void **state)
 {
     compiled *c = compile_str("sluice: 1\nproviders:\n  o: { kind: openai, api_key: env:K }\n"
@@ -103,7 +129,7 @@ static void table_shape(void **state)
     assert_clean(c);
     char *t = emit(c, 0);
     assert_non_null(strstr(t, "#include \"table.h\""));
-    assert_non_null(strstr(t, "_Static_assert(SL_TABLE_ABI == 1,"));
+    assert_non_null(strstr(t, "_Static_assert(SL_TABLE_ABI == 2,"));
     assert_non_null(strstr(t, ".api_key_env = \"K\""));
     assert_non_null(strstr(t, "{.provider = 0, .model = \"x\", .weight = 1}"));
     assert_non_null(strstr(t, ".input = 300000,"));
@@ -133,7 +159,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(c_strings),   cmocka_unit_test(re2c_patterns),
         cmocka_unit_test(rule_order),  cmocka_unit_test(shadowed_globs_are_left_out),
-        cmocka_unit_test(table_shape), cmocka_unit_test(sha256),
+        cmocka_unit_test(table_shape),
+        cmocka_unit_test(tls_table), cmocka_unit_test(sha256),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

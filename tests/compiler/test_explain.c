@@ -109,7 +109,7 @@ static void matcher_matches_runtime(void **state)
 }
 
 #define SMALL                                                                                   \
-    "sluice: 1\nlisten: 0.0.0.0:4000\nproviders:\n  m: { kind: mock }\n"                       \
+    "sluice: 1\nlisten: 127.0.0.1:4000\nproviders:\n  m: { kind: mock }\n"                       \
     "  o: { kind: openai, api_key: env:K, timeouts: { connect: 1500ms } }\n"                   \
     "models:\n  \"g-*\": { targets: [o, { provider: m, model: mm, weight: 2 }], fallbacks: [z] }\n" \
     "  \"g-4*\": { targets: [o], cooldown: { failures: 3, period: 1m } }\n"                     \

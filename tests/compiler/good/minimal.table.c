@@ -5,8 +5,8 @@
  */
 #include "table.h"
 
-_Static_assert(SL_TABLE_ABI == 1,
-               "generated for table ABI 1: rebuild with the sluicec of this source tree");
+_Static_assert(SL_TABLE_ABI == 2,
+               "generated for table ABI 2: rebuild with the sluicec of this source tree");
 
 int sl_spec_match_model(const char *name, size_t len);
 
@@ -34,10 +34,13 @@ const sl_table sl_spec = {
     .abi = SL_TABLE_ABI,
     .spec_sha256 = "4ec06b1202ebc8846a938e5a8826cc9892bfe0cf047d7dd89c8bf6b57309e21f",
     .listen = "127.0.0.1:4000",
+    .tls = NULL,
+    .listen_plain = NULL,
     .state = "sluice.db",
     .server = {.max_header_bytes = 16384, .max_headers = 100, .max_body_bytes = 10485760u,
                .header_timeout_ms = 10000, .body_timeout_ms = 10000, .keepalive_timeout_ms = 75000,
-               .max_connections = 10000, .max_inflight = 10000},
+               .max_connections = 10000, .max_inflight = 10000,
+               .handshake_timeout_ms = 10000, .max_handshakes = 1024},
     .providers = sl_spec_providers, .provider_count = 1,
     .models = sl_spec_models, .model_count = 1,
     .targets = sl_spec_targets, .target_count = 1,
