@@ -191,6 +191,8 @@ static void try_start(void *ctx, const sl_attempt *a)
      * wait a round trip (or a second) for an answer. */
     add_header(x, "Expect:");
     add_header(x, "User-Agent: sluice/" SLUICE_VERSION);
+    /* The provider's logs then carry the id the client and our log have. */
+    add_header(x, sl_arena_printf(x->arena, "x-request-id: %s", x->request_id));
     if (x->stream)
         add_header(x, "Accept: text/event-stream");
     const char *auth = sl_proxy_auth_line(tg->provider);
