@@ -105,11 +105,12 @@ static bool open_array(slc_buf *out, const char *type, const char *name, size_t 
 void slc_emit_lowered(const sl_table *t, slc_buf *out)
 {
     header(out, t->spec_sha256, "the routing table (runtime/table.h)");
-    slc_buf_puts(out, "#include \"table.h\"\n\n"
-                      "_Static_assert(SL_TABLE_ABI == 1,\n"
-                      "               \"generated for table ABI 1: rebuild with the sluicec of this "
-                      "source tree\");\n\n"
-                      "int sl_spec_match_model(const char *name, size_t len);\n");
+    slc_buf_printf(out, "#include \"table.h\"\n\n"
+                        "_Static_assert(SL_TABLE_ABI == %d,\n"
+                        "               \"generated for table ABI %d: rebuild with the sluicec of this "
+                        "source tree\");\n\n"
+                        "int sl_spec_match_model(const char *name, size_t len);\n",
+                   SL_TABLE_ABI, SL_TABLE_ABI);
 
     if (open_array(out, "sl_provider", "sl_spec_providers", t->provider_count)) {
         for (uint32_t i = 0; i < t->provider_count; i++) {
@@ -254,6 +255,17 @@ void slc_emit_lowered(const sl_table *t, slc_buf *out)
     TABLE_REF("cidr", "sl_spec_cidrs", t->cidr_count);
     TABLE_REF("price", "sl_spec_prices", t->price_count);
 #undef TABLE_REF
+    slc_buf_puts(out, "    .otlp_url = ");
+    if (t->otlp_url)
+        c_str(out, t->otlp_url);
+    else
+        slc_buf_puts(out, "NULL");
+    slc_buf_puts(out, ", .service_name = ");
+    if (t->service_name)
+        c_str(out, t->service_name);
+    else
+        slc_buf_puts(out, "NULL");
+    slc_buf_puts(out, ",\n");
     slc_buf_printf(out, "    .has_admin = %d,\n    .admin_hash = ", t->has_admin);
     if (t->has_admin)
         bytes(out, t->admin_hash, 32, "                   ");

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SL_TABLE_ABI 1
+#define SL_TABLE_ABI 2
 
 typedef enum sl_kind {
     SL_KIND_OPENAI = 0,
@@ -150,6 +150,11 @@ typedef struct sl_table {
     const uint32_t *scopes;        uint32_t scope_count;    /* model entry indices */
     const sl_cidr *cidrs;          uint32_t cidr_count;
     const sl_price *prices;        uint32_t price_count;
+
+    /* telemetry: OTLP/HTTP collector base URL and service.name; both NULL
+     * when the spec asks for no traces. */
+    const char *otlp_url;
+    const char *service_name;
 
     uint8_t has_admin;
     uint8_t admin_hash[32];

@@ -5,8 +5,8 @@
  */
 #include "table.h"
 
-_Static_assert(SL_TABLE_ABI == 1,
-               "generated for table ABI 1: rebuild with the sluicec of this source tree");
+_Static_assert(SL_TABLE_ABI == 2,
+               "generated for table ABI 2: rebuild with the sluicec of this source tree");
 
 int sl_spec_match_model(const char *name, size_t len);
 
@@ -164,6 +164,7 @@ const sl_table sl_spec = {
     .scopes = sl_spec_scopes, .scope_count = 7,
     .cidrs = sl_spec_cidrs, .cidr_count = 4,
     .prices = sl_spec_prices, .price_count = 5,
+    .otlp_url = NULL, .service_name = NULL,
     .has_admin = 1,
     .admin_hash = {0xf7, 0x96, 0x7f, 0xf9, 0x73, 0x14, 0x5f, 0x86, 0x3d, 0x20, 0x34, 0x5c, 0x7d, 0x9e, 0xdb, 0xee,
                    0x44, 0xb1, 0xe3, 0x82, 0x10, 0x29, 0xf8, 0xd4, 0x64, 0xc1, 0x55, 0x98, 0xd4, 0x53, 0x2a, 0xac},

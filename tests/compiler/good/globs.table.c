@@ -5,8 +5,8 @@
  */
 #include "table.h"
 
-_Static_assert(SL_TABLE_ABI == 1,
-               "generated for table ABI 1: rebuild with the sluicec of this source tree");
+_Static_assert(SL_TABLE_ABI == 2,
+               "generated for table ABI 2: rebuild with the sluicec of this source tree");
 
 int sl_spec_match_model(const char *name, size_t len);
 
@@ -111,6 +111,7 @@ const sl_table sl_spec = {
     .scopes = NULL, .scope_count = 0,
     .cidrs = NULL, .cidr_count = 0,
     .prices = NULL, .price_count = 0,
+    .otlp_url = NULL, .service_name = NULL,
     .has_admin = 0,
     .admin_hash = {0},
     .match_model = sl_spec_match_model,
