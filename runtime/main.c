@@ -106,6 +106,8 @@ static void usage(FILE *out)
             "  --quiet              no access log lines\n"
             "  --log-format FORMAT  access log as text (default) or json (one object per line)\n"
             "  --access-log FILE    access log to FILE instead of stderr; SIGHUP reopens it\n"
+            "  --otlp URL           OTLP/HTTP collector base URL for traces, instead of the spec's\n"
+            "                       telemetry.otlp (only for a spec with telemetry:)\n"
             "  --no-metrics         record no request metrics (GET /metrics keeps the gauges)\n"
             "  --log-level LEVEL    error | warn | info | debug (default info)\n"
             "  --version            print version and the spec's SHA-256, then exit\n"
@@ -117,7 +119,8 @@ int main(int argc, char **argv)
 {
     enum { O_LISTEN = 1000, O_STATE, O_WORKERS, O_DRAIN, O_QUIET, O_LOGLEVEL, O_VERSION, O_HELP,
            O_LEDGER, O_MAX_BUFFERED, O_CONTROL, O_UPGRADE_FROM, O_NO_METRICS, O_LOG_FORMAT,
-           O_ACCESS_LOG };
+           O_ACCESS_LOG, O_OTLP };
+    const char *otlp = NULL;
     sl_access_format log_format = SL_ACCESS_TEXT;
     const char *access_log = NULL;
     int no_metrics = 0;
@@ -138,6 +141,7 @@ int main(int argc, char **argv)
         {"no-metrics", no_argument, NULL, O_NO_METRICS},
         {"log-format", required_argument, NULL, O_LOG_FORMAT},
         {"access-log", required_argument, NULL, O_ACCESS_LOG},
+        {"otlp", required_argument, NULL, O_OTLP},
         {NULL, 0, NULL, 0},
     };
     if (sl_spec.abi != SL_TABLE_ABI) {
@@ -184,6 +188,17 @@ int main(int argc, char **argv)
             }
             break;
         case O_ACCESS_LOG: access_log = optarg; break;
+        case O_OTLP:
+            if (!sl_spec.otlp_url) {
+                fprintf(stderr, "sluice: --otlp needs a spec with telemetry: (this one has no tracing)\n");
+                return 2;
+            }
+            if (strncmp(optarg, "http://", 7) != 0 && strncmp(optarg, "https://", 8) != 0) {
+                fprintf(stderr, "sluice: --otlp wants an http:// or https:// URL\n");
+                return 2;
+            }
+            otlp = optarg;
+            break;
         case O_LOGLEVEL:
             if (strcmp(optarg, "error") == 0) sl_log_threshold = SL_LOG_ERROR;
             else if (strcmp(optarg, "warn") == 0) sl_log_threshold = SL_LOG_WARN;
@@ -256,7 +271,7 @@ int main(int argc, char **argv)
         return 1;
     }
     sl_proxy_options popt = {.state_path = cfg.state_path, .ledger_wait = ledger_wait,
-                                .no_metrics = no_metrics};
+                                .no_metrics = no_metrics, .otlp_url = otlp};
     if (sl_proxy_init(&sl_spec, &popt, err, sizeof err) != 0) {
         fprintf(stderr, "sluice: %s\n", err);
         return 1;

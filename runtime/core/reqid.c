@@ -50,6 +50,8 @@ static void draw(unsigned char *b)
     memcpy(b + 8, &c, 8);
 }
 
+void sl_reqid_random16(unsigned char *b) { draw(b); }
+
 void sl_reqid_new(char *out)
 {
     static const char hex[] = "0123456789abcdef";

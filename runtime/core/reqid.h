@@ -23,6 +23,9 @@ int sl_reqid_acceptable(const char *v, size_t n);
  * gives ids unique within the process. */
 void sl_reqid_new(char *out);
 
+/* 16 random bytes from the same per-thread pool (trace and span ids). */
+void sl_reqid_random16(unsigned char *b);
+
 /* Copies v[0..n) when acceptable, else makes a new one; out as above. */
 void sl_reqid_take(char *out, const char *v, size_t n);
 

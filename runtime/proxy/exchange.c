@@ -18,6 +18,7 @@
 #include "ledger/ledger.h"
 #include "proxy/proxy.h"
 #include "proxy/surface.h"
+#include "trace/trace.h"
 
 /* The response held until its ledger row is committed. Heap-allocated
  * because the ledger may report after the client (and with it the
@@ -84,6 +85,8 @@ sl_exchange *sl_exchange_new(sl_conn *c, sl_op op, sl_proto surface, const sl_ht
     x->retry_after_s = -1;
     x->started = ev_time();
     x->metrics = sl_proxy_metrics(x->w);
+    const sl_http_header *tp = sl_http_find_header(req, "traceparent");
+    x->trace = sl_trace_begin(arena, tp ? tp->value : NULL, tp ? tp->value_len : 0);
     sl_metrics_request_begin(x->metrics);
     ev_init(&x->backoff, NULL);
     if (sl_arena_on_reset(arena, cleanup, x) != 0)
@@ -330,6 +333,30 @@ static void access_log(sl_exchange *x, const sl_finish *f, const sl_ledger_row *
     sl_access_write(line, n);
 }
 
+/* The server span, and the last try's usage (what was settled). */
+static void trace_finish(sl_exchange *x, const sl_finish *f, const sl_ledger_row *r)
+{
+    if (!x->trace)
+        return;
+    char ebuf[16];
+    sl_span_info s = {
+        .op = sl_metrics_op_name(x->op, x->legacy), .provider = x->prov ? x->prov->name : NULL,
+        .request_model = x->client_model, .response_model = x->prov ? x->upstream_model : NULL,
+        .error_type = sl_exchange_error_type(x, f->status, f->kind == SL_FINISH_STREAM_ABORT, ebuf,
+                                             sizeof ebuf),
+        .request_id = x->request_id, .stream = x->stream, .http_status = f->status,
+    };
+    sl_span_info u = {0};
+    if (r) {
+        u.have_usage = 1;
+        u.input = r->input_tokens;
+        u.output = r->output_tokens;
+        u.cache_read = r->cache_read_tokens;
+        u.cache_write = r->cache_write_tokens;
+    }
+    sl_trace_finish(x->trace, &s, &u);
+}
+
 void sl_exchange_finish(sl_exchange *x, sl_finish *f)
 {
     if (f->kind == SL_FINISH_GONE)
@@ -339,6 +366,7 @@ void sl_exchange_finish(sl_exchange *x, sl_finish *f)
     if (!x->finished) {
         x->finished = 1;
         record(x, f, r);
+        trace_finish(x, f, r);
     }
     int ok = f->status >= 200 && f->status < 300;
     if (ok && hold_for_ledger(x, f, r))

@@ -57,6 +57,7 @@ typedef struct sl_exchange {
     ev_tstamp try_started, wait_started;
     double waited_s;
     struct sl_metrics_shard *metrics;
+    struct sl_trace_req *trace;  /* NULL unless the spec has telemetry: */
     int finished;
 
     sl_attempts attempts;
