@@ -4,11 +4,15 @@
 // replaced, every answer (errors too) carries one; with --log-format json
 // --access-log FILE each request is one JSON object whose fields match
 // the scripted request; after the file is renamed, SIGHUP makes sluice
-// write to a new file at the old path. Every wait is bounded.
+// write to a new file at the old path; spans reach a small OTLP/HTTP
+// collector written here with the names, parent/child links and GenAI
+// attributes of a scripted request, and the traceparent each try sent the
+// mock upstream names that try's client span. Every wait is bounded.
 //
-// The raw key below is a test fixture; observability.yaml holds its hash.
+// The raw keys below are test fixtures; observability.yaml holds their hashes.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
 import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -16,19 +20,50 @@ import { E2E_DIR, MOCK_PORT, eventually, readSSE, startGateway, startMock } from
 
 const BIN = process.env.SLUICE_OBS_BIN || resolve(E2E_DIR, '..', '..', 'build', 'tests', 'sluice-observability');
 const ALICE = 'sk-sluice-test-m1-D8TGfsFAzHMU50jd-u5h68SPMy7zwFGEAkJy-XOIVtk';
+const ADMIN = 'sk-sluice-test-m4-lxJwsdmXB8rPDwahQucg2epixKUP_e3btJzL3RV-3vI';
 const HEX32 = /^[0-9a-f]{32}$/;
 
 let mock;
 let gw;
 let dir;
 let logPath;
+let collector;
+const spans = []; // every span received, flattened
+const posts = []; // content types of the POSTs
+
+// OTLP/HTTP JSON collector: POST /v1/traces with an ExportTraceServiceRequest.
+function startCollector() {
+  return new Promise((res) => {
+    const srv = createServer((req, rsp) => {
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (d) => { body += d; });
+      req.on('end', () => {
+        if (req.method !== 'POST' || req.url !== '/v1/traces') {
+          rsp.writeHead(404).end();
+          return;
+        }
+        posts.push(req.headers['content-type']);
+        const j = JSON.parse(body);
+        for (const rs of j.resourceSpans) {
+          const service = rs.resource.attributes.find((a) => a.key === 'service.name')?.value.stringValue;
+          for (const ss of rs.scopeSpans) for (const sp of ss.spans) spans.push({ ...sp, service });
+        }
+        rsp.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      });
+    });
+    srv.listen(0, '127.0.0.1', () => res(srv));
+  });
+}
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sluice-obs-'));
   logPath = join(dir, 'access.log');
+  collector = await startCollector();
   mock = await startMock({ port: MOCK_PORT });
   try {
-    gw = await startGateway({ bin: BIN, args: ['--workers', '2', '--log-format', 'json', '--access-log', logPath] });
+    gw = await startGateway({ bin: BIN, args: ['--workers', '2', '--log-format', 'json', '--access-log', logPath,
+      '--otlp', `http://127.0.0.1:${collector.address().port}`] });
   } catch (e) {
     await mock.stop();
     throw e;
@@ -37,6 +72,7 @@ before(async () => {
 
 after(async () => {
   const results = await Promise.allSettled([gw?.stop(), mock?.stop()]);
+  collector?.close();
   rmSync(dir, { recursive: true, force: true });
   for (const r of results) if (r.status === 'rejected') throw r.reason;
 });
@@ -171,5 +207,89 @@ describe('JSON access log', () => {
     await eventually(() => logged().has('after-rotate'), 3000);
     assert.ok(!logged(rotated).has('after-rotate'));
     assert.equal(gw.proc.exitCode, null, 'SIGHUP did not stop sluice');
+  });
+});
+
+describe('OTLP traces', () => {
+  const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
+  const CLIENT_SPAN = '00f067aa0ba902b7';
+  const attrs = (sp) => Object.fromEntries(sp.attributes.map((a) => [a.key, a.value.stringValue ?? a.value.boolValue ?? Number(a.value.intValue)]));
+  const byRequest = (id) => spans.filter((sp) => attrs(sp)['sluice.request_id'] === id);
+
+  it('a server span per request, a client span per try, the client trace continued', async () => {
+    const r = await chat('retry-x [[mock status=503]]', {
+      headers: { 'x-request-id': 'trace-retry', traceparent: `00-${TRACE}-${CLIENT_SPAN}-01` },
+    });
+    assert.equal(r.status, 200);
+    await eventually(() => byRequest('trace-retry').length === 3, 5000);
+    const mine = byRequest('trace-retry');
+    const server = mine.find((sp) => sp.kind === 2);
+    const clients = mine.filter((sp) => sp.kind === 3).sort((a, b) => Number(BigInt(a.startTimeUnixNano) - BigInt(b.startTimeUnixNano)));
+    assert.ok(server, 'a server span');
+    assert.equal(clients.length, 2, 'one client span per try');
+    assert.equal(server.service, 'sluice-e2e');
+    assert.ok(posts.every((c) => c === 'application/json'));
+
+    for (const sp of mine) assert.equal(sp.traceId, TRACE, 'the client trace continues');
+    assert.equal(server.parentSpanId, CLIENT_SPAN, 'the server span is a child of the client span');
+    for (const c of clients) assert.equal(c.parentSpanId, server.spanId, 'tries are children of the server span');
+    assert.notEqual(clients[0].spanId, clients[1].spanId);
+    assert.ok(BigInt(server.startTimeUnixNano) <= BigInt(clients[0].startTimeUnixNano));
+    assert.ok(BigInt(clients[1].endTimeUnixNano) <= BigInt(server.endTimeUnixNano));
+
+    assert.equal(server.name, 'chat retry-x [[mock status=503]]');
+    const sa = attrs(server);
+    assert.equal(sa['gen_ai.operation.name'], 'chat');
+    assert.equal(sa['gen_ai.request.model'], 'retry-x [[mock status=503]]');
+    assert.equal(sa['gen_ai.provider.name'], 'up-openai-b');
+    assert.equal(sa['gen_ai.response.model'], 'ok-model');
+    assert.equal(sa['gen_ai.request.stream'], false);
+    assert.equal(sa['error.type'], undefined);
+    assert.equal(server.status?.code ?? 0, 0);
+
+    const [failed, ok] = clients.map(attrs);
+    assert.equal(clients[0].name, 'chat retry-x [[mock status=503]]');
+    assert.equal(failed['gen_ai.provider.name'], 'up-openai');
+    assert.equal(failed['error.type'], '503');
+    assert.equal(failed['http.response.status_code'], 503);
+    assert.equal(failed['server.address'], '127.0.0.1');
+    assert.equal(clients[0].status.code, 2);
+    assert.equal(clients[1].name, 'chat ok-model');
+    assert.equal(ok['gen_ai.provider.name'], 'up-openai-b');
+    assert.equal(ok['gen_ai.request.model'], 'ok-model');
+    assert.equal(ok['gen_ai.response.model'], 'ok-model');
+    assert.equal(ok['error.type'], undefined);
+
+    // Usage on the successful try and the request, as the upstream reported it.
+    const calls = await upstreamHeaders('trace-retry');
+    assert.equal(calls.length, 2);
+    const usage = calls.find((c) => c.status === 200).usage;
+    for (const a of [sa, ok]) {
+      assert.equal(a['gen_ai.usage.input_tokens'], usage.prompt_tokens);
+      assert.equal(a['gen_ai.usage.output_tokens'], usage.completion_tokens);
+      assert.equal(a['gen_ai.usage.cache_read.input_tokens'], 0);
+    }
+    // Each try told the upstream its own client span as the parent.
+    const sent = calls.sort((a, b) => a.seq - b.seq).map((c) => c.headers.traceparent);
+    assert.deepEqual(sent, clients.map((c) => `00-${TRACE}-${c.spanId}-01`));
+  });
+
+  it('without a (valid) traceparent a new trace starts; streams are marked', async () => {
+    await chat('ok', { stream: true, headers: { 'x-request-id': 'trace-new', traceparent: '00-zz-bad-01' } });
+    await eventually(() => byRequest('trace-new').length === 2, 5000);
+    const [server] = byRequest('trace-new').filter((sp) => sp.kind === 2);
+    assert.match(server.traceId, /^[0-9a-f]{32}$/);
+    assert.notEqual(server.traceId, TRACE);
+    assert.equal(server.parentSpanId ?? '', '');
+    assert.equal(attrs(server)['gen_ai.request.stream'], true);
+    const call = (await upstreamHeaders('trace-new'))[0];
+    const client = byRequest('trace-new').find((sp) => sp.kind === 3);
+    assert.equal(call.headers.traceparent, `00-${server.traceId}-${client.spanId}-01`);
+  });
+
+  it('no span was dropped', async () => {
+    const r = await fetch(`${gw.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } });
+    assert.equal(r.status, 200);
+    assert.match(await r.text(), /^sluice_trace_spans_dropped_total 0$/m);
   });
 });
