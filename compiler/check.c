@@ -135,6 +135,42 @@ static void check_providers(slc_checker *c)
     }
 }
 
+/* Spans name models, providers and request ids (never keys or prompts),
+ * so plain HTTP is allowed, as for a local collector or sidecar, but
+ * warned about when it leaves the machine. The URL is the collector's
+ * base ("http://127.0.0.1:4318"); the runtime appends /v1/traces, as
+ * OTEL_EXPORTER_OTLP_ENDPOINT does. */
+static void check_telemetry(slc_checker *c)
+{
+    slc_telemetry *t = &c->s->telemetry;
+    if (!t->present)
+        return;
+    const char *u = t->otlp.s;
+    int http = strncmp(u, "http://", 7) == 0, https = strncmp(u, "https://", 8) == 0;
+    const char *host = u + (http ? 7 : 8);
+    if ((!http && !https) || !*host || *host == '/' || strpbrk(u, " \t\r\n\"\\") ||
+        strchr(u, '?') || strchr(u, '#')) {
+        slc_error(c->d, t->otlp.pos,
+                  "telemetry: otlp '%s' must be an http:// or https:// URL with a host and no "
+                  "query (the collector's base, such as http://127.0.0.1:4318)",
+                  u);
+        t->present = false;
+        return;
+    }
+    if (http && !slc_chk_url_host_is_loopback(host))
+        slc_warning(c->d, t->otlp.pos,
+                    "telemetry: otlp '%s' is plain HTTP to a host that is not loopback; spans "
+                    "(model names, request ids) cross the network unencrypted (use https://)",
+                    u);
+    size_t len = t->otlp.len;
+    while (len > 8 && u[len - 1] == '/')
+        len--;
+    if (len != t->otlp.len) {
+        t->otlp.s = slc_strndup(c->a, u, len);
+        t->otlp.len = len;
+    }
+}
+
 void slc_check(slc_spec *s, slc_arena *a, slc_diags *d)
 {
     slc_checker c = {.s = s, .a = a, .d = d};
@@ -152,6 +188,7 @@ void slc_check(slc_spec *s, slc_arena *a, slc_diags *d)
     slc_chk_listen(&c);
     slc_chk_unreachable(&c);
     slc_chk_priced(&c);
+    check_telemetry(&c);
     slc_strmap_free(&c.model_ix);
     slc_strmap_free(&c.scope_cache);
     free(c.by_name);

@@ -272,6 +272,17 @@ void slc_emit_lowered(const sl_table *t, slc_buf *out)
     TABLE_REF("cidr", "sl_spec_cidrs", t->cidr_count);
     TABLE_REF("price", "sl_spec_prices", t->price_count);
 #undef TABLE_REF
+    slc_buf_puts(out, "    .otlp_url = ");
+    if (t->otlp_url)
+        c_str(out, t->otlp_url);
+    else
+        slc_buf_puts(out, "NULL");
+    slc_buf_puts(out, ", .service_name = ");
+    if (t->service_name)
+        c_str(out, t->service_name);
+    else
+        slc_buf_puts(out, "NULL");
+    slc_buf_puts(out, ",\n");
     slc_buf_printf(out, "    .has_admin = %d,\n    .admin_hash = ", t->has_admin);
     if (t->has_admin)
         bytes(out, t->admin_hash, 32, "                   ");

@@ -202,6 +202,10 @@ void slc_lower(const slc_spec *s, const char *sha256_hex, slc_lowered *out)
     t->prices = s->nprices ? out->prices : NULL;
     t->price_count = (uint32_t)s->nprices;
 
+    t->otlp_url = s->telemetry.present ? s->telemetry.otlp.s : NULL;
+    t->service_name = s->telemetry.present
+                          ? (s->telemetry.service_name.s ? s->telemetry.service_name.s : "sluice")
+                          : NULL;
     t->has_admin = s->has_admin;
     if (s->has_admin)
         memcpy(t->admin_hash, s->admin_hash_bytes, sizeof t->admin_hash);

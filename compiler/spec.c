@@ -628,7 +628,7 @@ slc_spec *slc_spec_build(const slc_node *root, slc_arena *a, slc_diags *d)
     s->pos = root->pos;
     static const char *const keys[] = {"sluice", "listen", "tls",    "listen_plain", "allow_plaintext",
                                        "state",  "server", "providers", "models", "prices",
-                                       "teams",  "keys",   "admin"};
+                                       "teams",  "keys",   "admin", "telemetry"};
     check_keys(&b, root, keys, COUNT(keys), NULL);
 
     const slc_node *ver = slc_map_get(root, "sluice");
@@ -684,6 +684,16 @@ slc_spec *slc_spec_build(const slc_node *root, slc_arena *a, slc_diags *d)
             missing(&b, adm, "'admin'", "hash");
         else if (str_field(&b, adm, "hash", "'admin'", &s->admin_hash))
             s->has_admin = true;
+    }
+    const slc_node *tel = section(&b, root, "telemetry", NULL);
+    if (tel) {
+        static const char *const tkeys[] = {"otlp", "service_name"};
+        check_keys(&b, tel, tkeys, COUNT(tkeys), "'telemetry'");
+        if (!slc_map_get(tel, "otlp"))
+            missing(&b, tel, "'telemetry'", "otlp");
+        else if (str_field(&b, tel, "otlp", "'telemetry'", &s->telemetry.otlp))
+            s->telemetry.present = true;
+        str_field(&b, tel, "service_name", "'telemetry'", &s->telemetry.service_name);
     }
     return s;
 }

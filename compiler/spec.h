@@ -156,6 +156,13 @@ typedef struct slc_tls {
     const char *cert_path, *key_path;
 } slc_tls;
 
+/* `telemetry:`: where traces go. Absent = no tracing code is active. */
+typedef struct slc_telemetry {
+    bool present;
+    slc_str otlp;            /* OTLP/HTTP base URL; /v1/traces is appended */
+    slc_str service_name;    /* default "sluice" */
+} slc_telemetry;
+
 typedef struct slc_spec {
     slc_pos pos;
     slc_str listen;
@@ -180,6 +187,7 @@ typedef struct slc_spec {
     uint8_t admin_hash_bytes[32];
     slc_pos keys_pos;        /* the `keys:` entry, when present */
     bool has_keys_section;
+    slc_telemetry telemetry;
 } slc_spec;
 
 /* Returns the spec, or NULL when the root is unusable. Shape errors are

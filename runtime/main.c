@@ -8,12 +8,14 @@
 #include <errno.h>
 #include <ev.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "core/accesslog.h"
 #include "core/log.h"
 #include "core/membudget.h"
 #include "json/json_out.h"
@@ -71,6 +73,12 @@ static int parse_bytes(const char *s, size_t *out)
     return 0;
 }
 
+static void on_sighup(int sig)
+{
+    (void)sig;
+    sl_access_reopen();
+}
+
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -98,6 +106,10 @@ static void usage(FILE *out)
             "                       (default 256MiB, at least 4 x max_body; 0 = no limit); a\n"
             "                       request that does not fit gets 503 with Retry-After\n"
             "  --quiet              no access log lines\n"
+            "  --log-format FORMAT  access log as text (default) or json (one object per line)\n"
+            "  --access-log FILE    access log to FILE instead of stderr; SIGHUP reopens it\n"
+            "  --otlp URL           OTLP/HTTP collector base URL for traces, instead of the spec's\n"
+            "                       telemetry.otlp (only for a spec with telemetry:)\n"
             "  --no-metrics         record no request metrics (GET /metrics keeps the gauges)\n"
             "  --log-level LEVEL    error | warn | info | debug (default info)\n"
             "  --version            print version and the spec's SHA-256, then exit\n"
@@ -108,7 +120,11 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
     enum { O_LISTEN = 1000, O_STATE, O_WORKERS, O_DRAIN, O_QUIET, O_LOGLEVEL, O_VERSION, O_HELP,
-           O_LEDGER, O_MAX_BUFFERED, O_CONTROL, O_UPGRADE_FROM, O_NO_METRICS, O_TLS_CERT, O_TLS_KEY };
+           O_LEDGER, O_MAX_BUFFERED, O_CONTROL, O_UPGRADE_FROM, O_NO_METRICS, O_TLS_CERT, O_TLS_KEY,
+           O_LOG_FORMAT, O_ACCESS_LOG, O_OTLP };
+    const char *otlp = NULL;
+    sl_access_format log_format = SL_ACCESS_TEXT;
+    const char *access_log = NULL;
     int no_metrics = 0;
     int ledger_wait = SL_LEDGER_WAIT_BUDGET;
     static const struct option opts[] = {
@@ -127,6 +143,9 @@ int main(int argc, char **argv)
         {"no-metrics", no_argument, NULL, O_NO_METRICS},
         {"tls-cert", required_argument, NULL, O_TLS_CERT},
         {"tls-key", required_argument, NULL, O_TLS_KEY},
+        {"log-format", required_argument, NULL, O_LOG_FORMAT},
+        {"access-log", required_argument, NULL, O_ACCESS_LOG},
+        {"otlp", required_argument, NULL, O_OTLP},
         {NULL, 0, NULL, 0},
     };
     if (sl_spec.abi != SL_TABLE_ABI) {
@@ -172,6 +191,26 @@ int main(int argc, char **argv)
         case O_DRAIN: cfg.drain_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
         case O_QUIET: sl_log_access = 0; break;
         case O_NO_METRICS: no_metrics = 1; break;
+        case O_LOG_FORMAT:
+            if (strcmp(optarg, "text") == 0) log_format = SL_ACCESS_TEXT;
+            else if (strcmp(optarg, "json") == 0) log_format = SL_ACCESS_JSON;
+            else {
+                fprintf(stderr, "sluice: --log-format must be text or json\n");
+                return 2;
+            }
+            break;
+        case O_ACCESS_LOG: access_log = optarg; break;
+        case O_OTLP:
+            if (!sl_spec.otlp_url) {
+                fprintf(stderr, "sluice: --otlp needs a spec with telemetry: (this one has no tracing)\n");
+                return 2;
+            }
+            if (strncmp(optarg, "http://", 7) != 0 && strncmp(optarg, "https://", 8) != 0) {
+                fprintf(stderr, "sluice: --otlp wants an http:// or https:// URL\n");
+                return 2;
+            }
+            otlp = optarg;
+            break;
         case O_LOGLEVEL:
             if (strcmp(optarg, "error") == 0) sl_log_threshold = SL_LOG_ERROR;
             else if (strcmp(optarg, "warn") == 0) sl_log_threshold = SL_LOG_WARN;
@@ -223,6 +262,19 @@ int main(int argc, char **argv)
         snprintf(control_default, sizeof control_default, "%s.ctl", cfg.state_path);
         cfg.control_path = control_default;
     }
+    char err[256] = "";
+    if (sl_access_setup(log_format, access_log, err, sizeof err) != 0) {
+        fprintf(stderr, "sluice: %s\n", err);
+        return 1;
+    }
+    /* logrotate's postrotate sends SIGHUP; without --access-log it is
+     * ignored rather than fatal. The reopen is async-signal-safe. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sighup;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGHUP, &sa, NULL);
     sl_membudget_set_limit(max_buffered);
     ev_set_allocator(ev_alloc_retry);
     sl_json_init();
@@ -230,9 +282,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "sluice: curl initialisation failed\n");
         return 1;
     }
-    char err[256] = "";
     sl_proxy_options popt = {.state_path = cfg.state_path, .ledger_wait = ledger_wait,
-                                .no_metrics = no_metrics};
+                                .no_metrics = no_metrics, .otlp_url = otlp};
     if (sl_proxy_init(&sl_spec, &popt, err, sizeof err) != 0) {
         fprintf(stderr, "sluice: %s\n", err);
         return 1;

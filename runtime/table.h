@@ -167,6 +167,11 @@ typedef struct sl_table {
     const sl_cidr *cidrs;          uint32_t cidr_count;
     const sl_price *prices;        uint32_t price_count;
 
+    /* telemetry: OTLP/HTTP collector base URL and service.name; both NULL
+     * when the spec asks for no traces. */
+    const char *otlp_url;
+    const char *service_name;
+
     uint8_t has_admin;
     uint8_t admin_hash[32];
 

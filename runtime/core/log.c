@@ -16,15 +16,23 @@ int sl_log_access = 1;
 
 static const char *level_name[] = {"error", "warn", "info", "debug"};
 
-static int stamp(char *out, size_t n)
+int sl_log_time(char *out, size_t n)
 {
     struct timespec ts;
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    return snprintf(out, n, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ ", tm.tm_year + 1900,
+    return snprintf(out, n, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                     ts.tv_nsec / 1000000);
+}
+
+static int stamp(char *out, size_t n)
+{
+    int k = sl_log_time(out, n - 1);
+    out[k++] = ' ';
+    out[k] = '\0';
+    return k;
 }
 
 static void write_all(const char *p, size_t n)
@@ -54,20 +62,6 @@ void sl_log(sl_log_level level, const char *fmt, ...)
     n += m;
     if (n > (int)sizeof line - 2)
         n = (int)sizeof line - 2;
-    line[n++] = '\n';
-    write_all(line, (size_t)n);
-}
-
-void sl_log_access_line(const char *text, int len)
-{
-    if (!sl_log_access)
-        return;
-    char line[1024];
-    int n = stamp(line, sizeof line);
-    if (len > (int)sizeof line - n - 1)
-        len = (int)sizeof line - n - 1;
-    memcpy(line + n, text, (size_t)len);
-    n += len;
     line[n++] = '\n';
     write_all(line, (size_t)n);
 }

@@ -14,8 +14,10 @@ extern sl_log_level sl_log_threshold;
 extern int sl_log_access; /* 1: one access line per request */
 
 void sl_log(sl_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* An access-log line, already formatted by the caller (no newline). */
-void sl_log_access_line(const char *line, int len);
+/* The current UTC time as "2025-01-31T12:34:56.789Z" (24 bytes and a
+ * NUL fit SL_LOG_TIME_MAX); returns its length. */
+int sl_log_time(char *out, size_t n);
+#define SL_LOG_TIME_MAX 32
 
 /* Copies src[0..len) into dst for a log line, so a client-supplied field
  * (model name, path, header) cannot forge lines or fields or drive a

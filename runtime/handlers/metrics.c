@@ -20,6 +20,7 @@
 #include "proxy/proxy.h"
 #include "proxy/surface.h"
 #include "route/health.h"
+#include "trace/trace.h"
 
 static int loopback_peer(const char *peer)
 {
@@ -135,6 +136,12 @@ void sl_handle_metrics(sl_conn *c, const sl_endpoint *ep, const sl_http_request 
     rc |= circuits(&o, t);
     rc |= budgets(&o, t);
     rc |= ledger(&o);
+    if (sl_trace_enabled()) {
+        rc |= sl_metrics_text_family(&o, "sluice_trace_spans_dropped_total", "counter",
+                                     "Spans not exported: the queue was full or the collector failed");
+        rc |= sl_metrics_text_begin(&o, "sluice_trace_spans_dropped_total");
+        rc |= sl_metrics_text_end(&o, 0, (double)sl_trace_dropped());
+    }
     int n = 0;
     rc |= sl_metrics_text_family(&o, "sluice_build_info", "gauge", "The running build: version and spec SHA-256");
     rc |= sl_metrics_text_begin(&o, "sluice_build_info");

@@ -71,6 +71,13 @@ static int op_index(sl_op op, int legacy)
     }
 }
 
+const char *sl_metrics_op_name(sl_op op, int legacy) { return op_names[op_index(op, legacy)]; }
+
+const char *sl_metrics_result_name(sl_metrics_result r)
+{
+    return (unsigned)r < SL_MET_ATTEMPT_RESULTS ? result_names[r] : "error";
+}
+
 static int error_index(int status)
 {
     if (status > 0 && status < 400)

@@ -85,6 +85,11 @@ void sl_metrics_refused(sl_metrics_shard *s, int key, sl_metrics_refusal why);
 /* The attempt result for an HTTP status. */
 sl_metrics_result sl_metrics_result_of_status(int status);
 
+/* The label words, for traces that speak the same vocabulary: the
+ * OpenTelemetry gen_ai.operation.name of op, and an attempt result. */
+const char *sl_metrics_op_name(sl_op op, int legacy);
+const char *sl_metrics_result_name(sl_metrics_result r);
+
 /* Requests started and not yet finished, summed over shards. */
 int64_t sl_metrics_in_flight(void);
 

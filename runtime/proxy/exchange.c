@@ -11,12 +11,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/accesslog.h"
 #include "core/log.h"
 #include "core/membudget.h"
 #include "core/sat.h"
 #include "ledger/ledger.h"
 #include "proxy/proxy.h"
 #include "proxy/surface.h"
+#include "trace/trace.h"
 
 /* The response held until its ledger row is committed. Heap-allocated
  * because the ledger may report after the client (and with it the
@@ -74,6 +76,7 @@ sl_exchange *sl_exchange_new(sl_conn *c, sl_op op, sl_proto surface, const sl_ht
     x->arena = arena;
     x->op = op;
     x->surface = surface;
+    snprintf(x->request_id, sizeof x->request_id, "%s", sl_conn_request_id(c));
     x->req = req;
     x->body = body;
     x->body_len = body_len;
@@ -82,43 +85,13 @@ sl_exchange *sl_exchange_new(sl_conn *c, sl_op op, sl_proto surface, const sl_ht
     x->retry_after_s = -1;
     x->started = ev_time();
     x->metrics = sl_proxy_metrics(x->w);
+    const sl_http_header *tp = sl_http_find_header(req, "traceparent");
+    x->trace = sl_trace_begin(arena, tp ? tp->value : NULL, tp ? tp->value_len : 0);
     sl_metrics_request_begin(x->metrics);
     ev_init(&x->backoff, NULL);
     if (sl_arena_on_reset(arena, cleanup, x) != 0)
         return NULL;
     return x;
-}
-
-/* ---- access log ------------------------------------------------------------ */
-
-/* One line per request. Every field a client chose (path, model) is
- * escaped: a newline in a model name must not forge a log line. */
-static void access_log(sl_exchange *x, int status)
-{
-    if (!sl_log_access)
-        return;
-    const sl_http_request *r = x->req;
-    size_t pn = r->path_len > 200 ? 200 : r->path_len;
-    size_t mn = x->client_model ? strlen(x->client_model) : 1;
-    if (mn > 200)
-        mn = 200;
-    const char *um = x->upstream_model && x->client_model ? x->upstream_model : "-";
-    size_t un = strlen(um) > 200 ? 200 : strlen(um);
-    char path[SL_LOG_ESCAPED_MAX(200)], model[SL_LOG_ESCAPED_MAX(200)], upm[SL_LOG_ESCAPED_MAX(200)];
-    sl_log_escape(path, sizeof path, r->path, pn);
-    sl_log_escape(model, sizeof model, x->client_model ? x->client_model : "-", mn);
-    sl_log_escape(upm, sizeof upm, um, un);
-    char line[2560];
-    double ms = (ev_time() - x->started) * 1000.0;
-    int n = snprintf(line, sizeof line, "%s %.*s %s %d model=%s provider=%s upstream_model=%s attempts=%d ms=%.1f",
-                     sl_conn_peer(x->conn), (int)r->method_len, r->method_str, path, status, model,
-                     x->prov ? x->prov->name : "-", upm,
-                     x->attempts.tries, ms);
-    if (x->key >= 0 && n > 0 && (size_t)n < sizeof line)
-        n += snprintf(line + n, sizeof line - (size_t)n, " key=%s", x->t->keys[x->key].name);
-    if (n > (int)sizeof line - 1)
-        n = (int)sizeof line - 1;
-    sl_log_access_line(line, n);
 }
 
 /* ---- accounting --------------------------------------------------------------
@@ -270,22 +243,29 @@ static int hold_for_ledger(sl_exchange *x, const sl_finish *f, const sl_ledger_r
     return 1;
 }
 
-/* One observation per request; the per-try ones come from forward.c. */
-static void record(sl_exchange *x, const sl_finish *f, const sl_ledger_row *r)
+/* Seconds spent waiting on upstreams and backoffs so far: what the
+ * overhead figure leaves out. */
+static double upstream_s(const sl_exchange *x, ev_tstamp now)
 {
-    ev_tstamp now = ev_time();
     double up = x->waited_s;
     if (x->try_started > 0)
         up += now - x->try_started;
     if (x->wait_started > 0)
         up += now - x->wait_started;
+    return up;
+}
+
+/* One observation per request; the per-try ones come from forward.c. */
+static void record(sl_exchange *x, const sl_finish *f, const sl_ledger_row *r)
+{
+    ev_tstamp now = ev_time();
     sl_metrics_request m = {
         .entry = x->entry, .provider = x->prov ? (int)(x->prov - x->t->providers) : -1, .key = x->key,
         .surface = x->surface, .op = x->op, .legacy = x->legacy, .status = f->status,
         .stream = x->streaming, .duration_s = now - x->started, .ttft_s = -1,
         .retries = x->attempts.retries, .fallbacks = x->attempts.fallbacks,
     };
-    m.overhead_s = m.duration_s - up;
+    m.overhead_s = m.duration_s - upstream_s(x, now);
     if (x->streaming)
         m.ttft_s = x->ttfb_ms / 1000.0;
     if (r) {
@@ -298,15 +278,95 @@ static void record(sl_exchange *x, const sl_finish *f, const sl_ledger_row *r)
     sl_metrics_request_end(x->metrics, &m);
 }
 
+/* error_type of the access log and traces: empty on success; a stream cut
+ * after its head went out; the transport failure behind a 502/504 sluice
+ * made itself; otherwise the status. */
+const char *sl_exchange_error_type(const sl_exchange *x, int status, int aborted, char *buf,
+                                   size_t cap)
+{
+    if (aborted)
+        return "stream_aborted";
+    if (status < 400 && status >= 200)
+        return NULL;
+    if ((status == 502 || status == 504) && x->last_result != SL_XFER_OK)
+        return sl_xfer_result_name(x->last_result);
+    snprintf(buf, cap, "%d", status);
+    return buf;
+}
+
+static void access_log(sl_exchange *x, const sl_finish *f, const sl_ledger_row *r)
+{
+    if (!sl_log_access)
+        return;
+    ev_tstamp now = ev_time();
+    const sl_http_request *q = x->req;
+    const sl_key *k = x->key >= 0 ? &x->t->keys[x->key] : NULL;
+    char ebuf[16];
+    sl_access_record a = {
+        .request_id = x->request_id, .peer = sl_conn_peer(x->conn),
+        .method = q->method_str, .method_len = q->method_len, .path = q->path, .path_len = q->path_len,
+        .key = k ? k->name : NULL, .team = k && k->team >= 0 ? x->t->teams[k->team].name : NULL,
+        .surface = sl_proto_name(x->surface), .model = x->client_model,
+        .entry = x->entry >= 0 ? x->t->models[x->entry].name : NULL,
+        .provider = x->prov ? x->prov->name : NULL,
+        .upstream_model = x->prov ? x->upstream_model : NULL,
+        .error_type = sl_exchange_error_type(x, f->status, f->kind == SL_FINISH_STREAM_ABORT, ebuf,
+                                             sizeof ebuf),
+        .status = f->status, .attempts = x->attempts.tries, .stream = x->stream,
+        .ms = (now - x->started) * 1000.0, .ttft_ms = x->streaming ? x->ttfb_ms : -1,
+    };
+    a.upstream_ms = upstream_s(x, now) * 1000.0;
+    a.overhead_ms = a.ms - a.upstream_ms;
+    if (r) {
+        a.have_usage = 1;
+        a.input = r->input_tokens;
+        a.output = r->output_tokens;
+        a.cache_read = r->cache_read_tokens;
+        a.cache_write = r->cache_write_tokens;
+        a.cost_micros = r->cost_micros;
+    }
+    char stamp[SL_LOG_TIME_MAX];
+    sl_log_time(stamp, sizeof stamp);
+    char line[SL_ACCESS_LINE_MAX];
+    size_t n = sl_access_get_format() == SL_ACCESS_JSON ? sl_access_format_json(line, stamp, &a)
+                                                         : sl_access_format_text(line, stamp, &a);
+    sl_access_write(line, n);
+}
+
+/* The server span, and the last try's usage (what was settled). */
+static void trace_finish(sl_exchange *x, const sl_finish *f, const sl_ledger_row *r)
+{
+    if (!x->trace)
+        return;
+    char ebuf[16];
+    sl_span_info s = {
+        .op = sl_metrics_op_name(x->op, x->legacy), .provider = x->prov ? x->prov->name : NULL,
+        .request_model = x->client_model, .response_model = x->prov ? x->upstream_model : NULL,
+        .error_type = sl_exchange_error_type(x, f->status, f->kind == SL_FINISH_STREAM_ABORT, ebuf,
+                                             sizeof ebuf),
+        .request_id = x->request_id, .stream = x->stream, .http_status = f->status,
+    };
+    sl_span_info u = {0};
+    if (r) {
+        u.have_usage = 1;
+        u.input = r->input_tokens;
+        u.output = r->output_tokens;
+        u.cache_read = r->cache_read_tokens;
+        u.cache_write = r->cache_write_tokens;
+    }
+    sl_trace_finish(x->trace, &s, &u);
+}
+
 void sl_exchange_finish(sl_exchange *x, sl_finish *f)
 {
-    access_log(x, f->status);
     if (f->kind == SL_FINISH_GONE)
         sl_attempts_abandon(&x->attempts);
     sl_ledger_row *r = account(x, f);
+    access_log(x, f, r);
     if (!x->finished) {
         x->finished = 1;
         record(x, f, r);
+        trace_finish(x, f, r);
     }
     int ok = f->status >= 200 && f->status < 300;
     if (ok && hold_for_ledger(x, f, r))

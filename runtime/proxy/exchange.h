@@ -20,6 +20,7 @@
 #include "core/arena.h"
 #include "core/buf.h"
 #include "core/proto.h"
+#include "core/reqid.h"
 #include "govern/govern.h"
 #include "govern/usage.h"
 #include "http/http.h"
@@ -38,6 +39,7 @@ typedef struct sl_exchange {
     const sl_table *t;
     sl_arena *arena;
     sl_op op;
+    char request_id[SL_REQID_MAX + 1]; /* the connection's, kept for a held finish */
     sl_proto surface;        /* what the client speaks */
     int legacy;              /* /v1/completions client, served as chat */
     const sl_http_request *req;
@@ -55,6 +57,7 @@ typedef struct sl_exchange {
     ev_tstamp try_started, wait_started;
     double waited_s;
     struct sl_metrics_shard *metrics;
+    struct sl_trace_req *trace;  /* NULL unless the spec has telemetry: */
     int finished;
 
     sl_attempts attempts;
@@ -136,6 +139,12 @@ void sl_exchange_fail(sl_exchange *x, int status, const char *code, const char *
 /* Headers sluice adds to routed answers (x-sluice-model, -provider,
  * -attempts) followed by `extra`; in the arena. */
 const char *sl_exchange_headers(sl_exchange *x, const char *extra);
+
+/* The error type the access log and traces report for a request ending
+ * with `status` (aborted: a stream cut after its head): NULL on success,
+ * else a short word or the status as text (written into buf). */
+const char *sl_exchange_error_type(const sl_exchange *x, int status, int aborted, char *buf,
+                                   size_t cap);
 
 /* Releases the upstream side now (transfer, timer, buffers); also run by
  * the arena cleanup. Idempotent. */

@@ -22,6 +22,7 @@
 #include "json/json_scan.h"
 #include "proxy/proxy.h"
 #include "route/health.h"
+#include "trace/trace.h"
 #include "translate/translate.h"
 
 /* Largest non-streamed upstream body held before answering. */
@@ -191,6 +192,8 @@ static void try_start(void *ctx, const sl_attempt *a)
      * wait a round trip (or a second) for an answer. */
     add_header(x, "Expect:");
     add_header(x, "User-Agent: sluice/" SLUICE_VERSION);
+    /* The provider's logs then carry the id the client and our log have. */
+    add_header(x, sl_arena_printf(x->arena, "x-request-id: %s", x->request_id));
     if (x->stream)
         add_header(x, "Accept: text/event-stream");
     const char *auth = sl_proxy_auth_line(tg->provider);
@@ -198,6 +201,9 @@ static void try_start(void *ctx, const sl_attempt *a)
         add_header(x, auth);
     if (x->pops->headers)
         x->pops->headers(&call, add_header, x);
+    const char *traceparent = sl_trace_try_begin(x->trace, x->arena);
+    if (traceparent)
+        add_header(x, traceparent);
     if (!url || !x->headers || x->headers_failed) {
         sl_exchange_fail(x, 500, NULL, NULL, "out of memory");
         return;
@@ -278,6 +284,46 @@ void sl_forward_begin(sl_exchange *x)
 
 /* ---- transfer callbacks ---------------------------------------------------- */
 
+/* The host of a provider's base URL, for server.address. */
+static const char *url_host(sl_arena *a, const char *url)
+{
+    const char *h = strstr(url, "://");
+    h = h ? h + 3 : url;
+    size_t n = strcspn(h, "/?#");
+    if (n && h[0] != '[') {
+        const char *colon = memchr(h, ':', n);
+        if (colon)
+            n = (size_t)(colon - h);
+    } else if (n) {
+        const char *close = memchr(h, ']', n);
+        if (close)
+            n = (size_t)(close - h) + 1;
+    }
+    return n ? sl_arena_printf(a, "%.*s", (int)n, h) : NULL;
+}
+
+/* The try's client span: what was asked of whom and how it ended. */
+static void trace_try(sl_exchange *x, sl_metrics_result r)
+{
+    char ebuf[16];
+    const char *err = NULL;
+    if (r >= SL_MET_ATTEMPT_3XX && r <= SL_MET_ATTEMPT_5XX) {
+        snprintf(ebuf, sizeof ebuf, "%d", x->status);
+        err = ebuf;
+    } else if (r != SL_MET_ATTEMPT_OK) {
+        err = sl_metrics_result_name(r);
+    }
+    sl_span_info s = {
+        .op = sl_metrics_op_name(x->op, x->legacy), .provider = x->prov ? x->prov->name : NULL,
+        .request_model = x->upstream_model,
+        .response_model = r == SL_MET_ATTEMPT_OK ? x->upstream_model : NULL,
+        .server_address = x->prov && x->prov->base_url[0] ? url_host(x->arena, x->prov->base_url) : NULL,
+        .error_type = err, .request_id = x->request_id, .stream = x->stream,
+        .http_status = x->status,
+    };
+    sl_trace_try_end(x->trace, &s);
+}
+
 /* The try is over: its upstream wait and its outcome per target. */
 static void try_ended(sl_exchange *x, sl_metrics_result r)
 {
@@ -286,6 +332,8 @@ static void try_ended(sl_exchange *x, sl_metrics_result r)
     x->try_started = 0;
     const sl_attempt *a = sl_attempts_current(&x->attempts);
     sl_metrics_attempt(x->metrics, (int)a->entry, x->prov ? (int)(x->prov - x->t->providers) : -1, r);
+    if (x->trace)
+        trace_try(x, r);
 }
 
 static sl_metrics_result xfer_result(sl_xfer_result r)

@@ -13,6 +13,7 @@
 #include "govern/govern.h"
 #include "providers/provider.h"
 #include "route/health.h"
+#include "trace/trace.h"
 
 typedef struct proxy_worker {
     sl_router *router;
@@ -83,11 +84,15 @@ int sl_proxy_init(const sl_table *t, const sl_proxy_options *opt, char *err, siz
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    if (t->otlp_url &&
+        sl_trace_start(opt->otlp_url ? opt->otlp_url : t->otlp_url, t->service_name, err, errlen) != 0)
+        return -1;
     return 0;
 }
 
 void sl_proxy_shutdown(void)
 {
+    sl_trace_stop(); /* sends queued spans */
     sl_ledger_close(ledger); /* flushes queued rows */
     ledger = NULL;
     sl_gov_shutdown();

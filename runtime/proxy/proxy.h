@@ -21,6 +21,7 @@ typedef struct sl_proxy_options {
     const char *state_path;  /* SQLite ledger; NULL or "" = no ledger */
     int ledger_wait;         /* SL_LEDGER_WAIT_* */
     int no_metrics;          /* record nothing (GET /metrics shows only gauges) */
+    const char *otlp_url;    /* overrides the spec's telemetry.otlp (only when it has one) */
 } sl_proxy_options;
 
 /* Process-wide set-up before workers start: reads provider keys from the

@@ -40,6 +40,7 @@ unsigned sl_conn_open_total(void) { return atomic_load(&open_conns); }
 sl_arena *sl_conn_arena(sl_conn *c) { return &c->arena; }
 sl_worker *sl_conn_worker(sl_conn *c) { return c->w; }
 const char *sl_conn_peer(sl_conn *c) { return c->peer; }
+const char *sl_conn_request_id(sl_conn *c) { return c->request_id; }
 void sl_conn_set_authenticated(sl_conn *c) { c->authenticated = 1; }
 
 void sl_conn_set_exchange(sl_conn *c, void *exchange, const sl_conn_hooks *hooks)
@@ -182,7 +183,9 @@ void sl_srv_conn_fail(sl_conn *c, int status, const char *why)
     c->state = SL_ST_HANDLING;
     ev_io_stop(c->w->loop, &c->rio);
     sl_srv_timer_arm(c, 0);
-    sl_log(SL_LOG_INFO, "client %s: %d %s", c->peer, status, why);
+    if (!c->request_id[0])
+        sl_reqid_new(c->request_id);
+    sl_log(SL_LOG_INFO, "client %s: %d %s request_id=%s", c->peer, status, why, c->request_id);
     sl_conn_respond(c, status, "application/json", busy ? "Retry-After: 1\r\n" : NULL, body,
                     (size_t)n);
 }
@@ -192,6 +195,7 @@ static void conn_start_request(sl_conn *c)
     c->state = SL_ST_HEAD;
     c->streaming = c->stream_chunked = c->response_done = c->head_only = c->linger = 0;
     c->close_sent = 0;
+    c->request_id[0] = '\0';
     memset(&c->req, 0, sizeof c->req);
     sl_srv_body_free(c);
     sl_arena_reset(&c->arena);
@@ -299,6 +303,8 @@ static void head_complete(sl_conn *c)
     const sl_handlers *h = c->w->cfg->handlers;
     c->keep_alive = c->req.keep_alive;
     c->head_only = c->req.method == SL_HTTP_HEAD;
+    const sl_http_header *rid = sl_http_find_header(&c->req, "x-request-id");
+    sl_reqid_take(c->request_id, rid ? rid->value : NULL, rid ? rid->value_len : 0);
     if (c->req.content_length > 0 && (uint64_t)c->req.content_length > lim->max_body_bytes) {
         sl_srv_conn_fail(c, 413, "request body too large");
         return;

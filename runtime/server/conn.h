@@ -35,6 +35,9 @@ typedef struct sl_conn_hooks {
 sl_arena *sl_conn_arena(sl_conn *c);
 sl_worker *sl_conn_worker(sl_conn *c);
 const char *sl_conn_peer(sl_conn *c); /* printable client address */
+/* The current request's id (see core/reqid.h), sent back on every
+ * response head as x-request-id. */
+const char *sl_conn_request_id(sl_conn *c);
 void sl_conn_set_exchange(sl_conn *c, void *exchange, const sl_conn_hooks *hooks);
 /* A request on this connection presented a valid key. The flag lasts for
  * the connection's life: when connection slots run short, idle connections

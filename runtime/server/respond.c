@@ -102,6 +102,10 @@ static int queue_head(sl_conn *c, int status, const char *ctype, const char *hea
         rc |= sl_buf_append(o, "Transfer-Encoding: chunked\r\n", 28);
     if (headers)
         rc |= sl_buf_append(o, headers, strlen(headers));
+    /* Every answer names its request, errors before the head was read too. */
+    if (!c->request_id[0])
+        sl_reqid_new(c->request_id);
+    rc |= sl_buf_appendf(o, "x-request-id: %s\r\n", c->request_id);
     if (!c->keep_alive || c->w->stopping) {
         rc |= sl_buf_append(o, "Connection: close\r\n\r\n", 21);
         c->close_sent = 1;

@@ -17,6 +17,7 @@
 
 #include "core/arena.h"
 #include "core/buf.h"
+#include "core/reqid.h"
 #include "http/http.h"
 #include "server/server.h"
 
@@ -105,6 +106,10 @@ struct sl_conn {
     int authenticated;  /* sl_conn_set_authenticated, for the connection's life */
     int idle_queue;     /* SL_IDLE_* while queued, -1 otherwise */
     int close_sent;     /* this response carries Connection: close */
+    /* This request's id: the client's x-request-id when acceptable, else
+     * random; made when the head is in, or by the first response head of
+     * a request refused before that. Cleared between requests. */
+    char request_id[SL_REQID_MAX + 1];
     sl_conn *next, *prev;           /* worker's connection list */
     sl_conn *idle_next, *idle_prev; /* worker's idle queue */
 };

@@ -339,7 +339,8 @@ static void watchdog_kick(sl_xfer *x)
 }
 
 /* Response headers handed back to the client, by allow-list: request ids
- * (x-request-id, request-id) so users can quote them to the provider,
+ * (x-request-id, renamed x-upstream-request-id, and request-id) so users
+ * can quote them to the provider,
  * openai-processing-ms (the OpenAI SDKs log it), and the rate-limit family
  * (x-ratelimit-*, anthropic-ratelimit-*, retry-after, retry-after-ms) so
  * clients back off correctly. Everything else stays behind the gateway:
@@ -454,9 +455,14 @@ static size_t header_cb(char *p, size_t size, size_t nmemb, void *ud)
         }
     }
     if (header_passes(p, name_len) && name_ok(p, name_len) && value_ok(v, vlen) &&
-        x->pass.len + name_len + vlen + 4 <= SL_UPSTREAM_PASS_MAX) {
+        x->pass.len + name_len + vlen + 4 + 9 <= SL_UPSTREAM_PASS_MAX) { /* 9: a renamed id */
         size_t mark = x->pass.len;
-        if (sl_buf_append(&x->pass, p, name_len) != 0 || sl_buf_append(&x->pass, ": ", 2) != 0 ||
+        /* x-request-id on the client's side is sluice's own: the
+         * provider's id for the same call goes back under another name. */
+        int rid = name_len == 12 && strncasecmp(p, "x-request-id", 12) == 0;
+        const char *out_name = rid ? "x-upstream-request-id" : p;
+        size_t out_len = rid ? 21 : name_len;
+        if (sl_buf_append(&x->pass, out_name, out_len) != 0 || sl_buf_append(&x->pass, ": ", 2) != 0 ||
             sl_buf_append(&x->pass, v, vlen) != 0 || sl_buf_append(&x->pass, "\r\n", 2) != 0)
             x->pass.len = mark; /* never half a header */
     }

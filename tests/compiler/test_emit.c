@@ -121,6 +121,19 @@ static void tls_table(void **state)
     compiled_free(c);
 }
 
+static void telemetry_emitted(void **state)
+{
+    (void)state;
+    compiled *c = compile_str("sluice: 1\nproviders:\n  d: { kind: mock }\n"
+                              "models:\n  m: { targets: [d] }\n"
+                              "telemetry: { otlp: \"http://127.0.0.1:4318/\" }\n");
+    assert_clean(c);
+    char *t = emit(c, 0);
+    assert_non_null(strstr(t, ".otlp_url = \"http://127.0.0.1:4318\", .service_name = \"sluice\","));
+    free(t);
+    compiled_free(c);
+}
+
 static void table_shape(void **state)
 {
     compiled *c = compile_str("sluice: 1\nproviders:\n  o: { kind: openai, api_key: env:K }\n"
@@ -129,7 +142,10 @@ static void table_shape(void **state)
     assert_clean(c);
     char *t = emit(c, 0);
     assert_non_null(strstr(t, "#include \"table.h\""));
-    assert_non_null(strstr(t, "_Static_assert(SL_TABLE_ABI == 2,"));
+    char abi[64];
+    snprintf(abi, sizeof abi, "_Static_assert(SL_TABLE_ABI == %d,", SL_TABLE_ABI);
+    assert_non_null(strstr(t, abi));
+    assert_non_null(strstr(t, ".otlp_url = NULL, .service_name = NULL,"));
     assert_non_null(strstr(t, ".api_key_env = \"K\""));
     assert_non_null(strstr(t, "{.provider = 0, .model = \"x\", .weight = 1}"));
     assert_non_null(strstr(t, ".input = 300000,"));
@@ -160,7 +176,7 @@ int main(void)
         cmocka_unit_test(c_strings),   cmocka_unit_test(re2c_patterns),
         cmocka_unit_test(rule_order),  cmocka_unit_test(shadowed_globs_are_left_out),
         cmocka_unit_test(table_shape),
-        cmocka_unit_test(tls_table), cmocka_unit_test(sha256),
+        cmocka_unit_test(tls_table), cmocka_unit_test(telemetry_emitted), cmocka_unit_test(sha256),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -400,9 +400,9 @@ describe('header hygiene towards the upstream', () => {
     'Via: 1.1 evil\r\nOrigin: http://evil.test\r\nReferer: http://evil.test/\r\n';
   // What the gateway itself (and libcurl) put on an upstream request.
   const allowed = {
-    openai: ['host', 'accept', 'content-type', 'content-length', 'user-agent', 'authorization'],
+    openai: ['host', 'accept', 'content-type', 'content-length', 'user-agent', 'authorization', 'x-request-id'],
     anthropic: ['host', 'accept', 'content-type', 'content-length', 'user-agent', 'x-api-key',
-      'anthropic-version', 'anthropic-beta'],
+      'anthropic-version', 'anthropic-beta', 'x-request-id'],
   };
 
   async function onlyCall() {

@@ -536,7 +536,7 @@ static void test_head_filtering(void **state)
     const char *kept[] = {
         "x-ratelimit-remaining-requests: 99\r\n", "X-RateLimit-Limit-Tokens: 1000\r\n",
         "anthropic-ratelimit-requests-limit: 50\r\n", "request-id: req_123\r\n",
-        "x-request-id: abc-def\r\n", "openai-processing-ms: 12\r\n", "Retry-After: 7\r\n",
+        "x-upstream-request-id: abc-def\r\n", "openai-processing-ms: 12\r\n", "Retry-After: 7\r\n",
     };
     size_t total = 0;
     for (size_t i = 0; i < sizeof kept / sizeof *kept; i++) {
@@ -610,7 +610,7 @@ static void test_interim_response_ignored(void **state)
     assert_int_equal(f->result, SL_XFER_OK);
     assert_int_equal(f->heads, 1);
     assert_int_equal(f->status, 200);
-    assert_string_equal(f->pass, "x-request-id: final\r\n");
+    assert_string_equal(f->pass, "x-upstream-request-id: final\r\n");
     assert_int_equal(f->retry_after, -1);
     assert_memory_equal(f->data, "ok", 2);
 }

@@ -136,6 +136,7 @@ const sl_table sl_spec = {
     .scopes = NULL, .scope_count = 0,
     .cidrs = NULL, .cidr_count = 0,
     .prices = NULL, .price_count = 0,
+    .otlp_url = NULL, .service_name = NULL,
     .has_admin = 0,
     .admin_hash = {0},
     .match_model = sl_spec_match_model,
