@@ -1000,6 +1000,30 @@ static void test_error_status_mapping(void **state)
     }
 }
 
+/* Hosted tools a Responses request offers: named once each, in order,
+ * only with header-safe names; function tools and groups are not. */
+static void test_dropped_tools(void **state)
+{
+    (void)state;
+    json_t *req = json_loads("{\"tools\":[{\"type\":\"function\",\"name\":\"f\"},{\"type\":\"web_search\"},"
+                             "{\"type\":\"namespace\",\"tools\":[]},{\"type\":\"file_search\"},"
+                             "{\"type\":\"web_search\"},{\"type\":\"x\\r\\nSet-Cookie: a\"},{\"type\":7},"
+                             "{\"type\":\"web\"}]}",
+                             0, NULL);
+    assert_non_null(req);
+    char buf[64];
+    assert_int_equal(sl_translate_dropped_tools(req, buf, sizeof buf), strlen("web_search,file_search,web"));
+    assert_string_equal(buf, "web_search,file_search,web");
+    /* A buffer too small for the next name keeps what fits. */
+    assert_int_equal(sl_translate_dropped_tools(req, buf, 14), 10);
+    assert_string_equal(buf, "web_search");
+    json_decref(req);
+    req = json_loads("{\"tools\":[{\"type\":\"function\",\"name\":\"f\"}]}", 0, NULL);
+    assert_int_equal(sl_translate_dropped_tools(req, buf, sizeof buf), 0);
+    assert_string_equal(buf, "");
+    json_decref(req);
+}
+
 static void test_estimate_tokens(void **state)
 {
     json_t *small = json_loads("{\"messages\":[{\"role\":\"user\",\"content\":\"hello there\"}]}", 0, NULL);
@@ -1032,6 +1056,7 @@ int main(void)
         cmocka_unit_test(test_response_garbage),
         cmocka_unit_test(test_error_status_mapping),
         cmocka_unit_test(test_estimate_tokens),
+        cmocka_unit_test(test_dropped_tools),
     };
     int failed = cmocka_run_group_tests_name("translate", fixed, NULL, NULL);
 
