@@ -9,6 +9,7 @@ const char *sl_proto_name(sl_proto p)
     case SL_PROTO_OPENAI: return "openai";
     case SL_PROTO_ANTHROPIC: return "anthropic";
     case SL_PROTO_GEMINI: return "gemini";
+    case SL_PROTO_RESPONSES: return "responses";
     }
     return "openai";
 }

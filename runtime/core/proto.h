@@ -9,7 +9,14 @@
 #ifndef SLUICE_PROTO_H
 #define SLUICE_PROTO_H
 
-typedef enum sl_proto { SL_PROTO_OPENAI = 0, SL_PROTO_ANTHROPIC = 1, SL_PROTO_GEMINI = 2 } sl_proto;
+/* SL_PROTO_RESPONSES is the OpenAI Responses API: a client surface only
+ * for now (no provider kind speaks it yet), translated like the others. */
+typedef enum sl_proto {
+    SL_PROTO_OPENAI = 0,
+    SL_PROTO_ANTHROPIC = 1,
+    SL_PROTO_GEMINI = 2,
+    SL_PROTO_RESPONSES = 3,
+} sl_proto;
 
 const char *sl_proto_name(sl_proto p);
 
@@ -19,6 +26,7 @@ typedef enum sl_op {
     SL_OP_COUNT_TOKENS,  /* Anthropic messages/count_tokens */
     SL_OP_GENERATE,      /* Gemini generateContent / streamGenerateContent */
     SL_OP_EMBEDDINGS,    /* OpenAI embeddings */
+    SL_OP_RESPONSES,     /* OpenAI Responses API */
 } sl_op;
 
 #endif

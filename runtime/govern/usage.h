@@ -18,6 +18,8 @@ typedef struct sl_usage_counts {
     int64_t output;
     int64_t cache_read;
     int64_t cache_write;
+    int64_t reasoning;    /* the part of output spent thinking, when the provider says
+                           * (reported to Responses clients; billed inside output) */
     int have;             /* the provider reported usage */
 } sl_usage_counts;
 

@@ -44,7 +44,7 @@ struct sl_metrics_shard {
 
 enum vocab { V_NONE, V_SURFACE, V_CLASS, V_RESULT, V_TOKEN, V_REASON, V_OP, V_ERROR, V_GENAI_TOKEN };
 
-static const char *const surface_names[] = {"openai", "anthropic", "gemini"};
+static const char *const surface_names[] = {"openai", "anthropic", "gemini", "responses"};
 static const char *const class_names[] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
 static const char *const result_names[] = {"ok", "http_3xx", "http_4xx", "http_429", "http_5xx", "connect",
                                            "timeout", "reset", "error", "cancelled"};

@@ -475,10 +475,11 @@ static const sl_transport mock_transport = {mock_start, mock_cancel, mock_resume
 /* ---- the adapter ---------------------------------------------------------- */
 
 /* The mock answers OpenAI chat and Anthropic messages in their own
- * protocols; Gemini clients and embeddings are not served. */
+ * protocols (Responses clients get Anthropic, translated); Gemini clients
+ * and embeddings are not served. */
 static int serves(sl_op op)
 {
-    return op == SL_OP_CHAT || op == SL_OP_MESSAGES || op == SL_OP_COUNT_TOKENS;
+    return op == SL_OP_CHAT || op == SL_OP_MESSAGES || op == SL_OP_COUNT_TOKENS || op == SL_OP_RESPONSES;
 }
 
 static sl_proto proto(sl_op op)

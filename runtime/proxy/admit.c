@@ -65,6 +65,8 @@ int sl_admit_output_limit(json_t *req, sl_op op, sl_proto surface, int inject, s
         r = gc ? read_pair(gc, "maxOutputTokens", "max_output_tokens", &v, err, errlen) : 0;
     } else if (surface == SL_PROTO_OPENAI) {
         r = read_pair(req, "max_completion_tokens", "max_tokens", &v, err, errlen);
+    } else if (surface == SL_PROTO_RESPONSES) {
+        r = read_limit(req, "max_output_tokens", &v, err, errlen);
     } else {
         r = read_limit(req, "max_tokens", &v, err, errlen);
     }
@@ -91,7 +93,10 @@ int sl_admit_output_limit(json_t *req, sl_op op, sl_proto surface, int inject, s
         } else {
             /* OpenAI: the field every current model takes (reasoning
              * models refuse max_tokens). */
-            rc = json_object_set_new(req, surface == SL_PROTO_OPENAI ? "max_completion_tokens" : "max_tokens", n);
+            rc = json_object_set_new(req, surface == SL_PROTO_OPENAI      ? "max_completion_tokens"
+                                          : surface == SL_PROTO_RESPONSES ? "max_output_tokens"
+                                                                          : "max_tokens",
+                                     n);
         }
         if (rc != 0) {
             snprintf(err, errlen, "out of memory");

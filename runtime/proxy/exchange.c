@@ -395,7 +395,7 @@ void sl_exchange_fail(sl_exchange *x, int status, const char *code, const char *
 const char *sl_exchange_headers(sl_exchange *x, const char *extra)
 {
     const sl_model_entry *e = x->attempts.plan_len ? sl_attempts_entry(&x->attempts) : NULL;
-    return sl_arena_printf(x->arena, "x-sluice-model: %s\r\nx-sluice-provider: %s\r\nx-sluice-attempts: %d\r\n%s",
+    return sl_arena_printf(x->arena, "x-sluice-model: %s\r\nx-sluice-provider: %s\r\nx-sluice-attempts: %d\r\n%s%s",
                            e ? e->name : "-", x->prov ? x->prov->name : "-", x->attempts.tries,
-                           extra ? extra : "");
+                           x->dropped_tools ? x->dropped_tools : "", extra ? extra : "");
 }

@@ -50,6 +50,7 @@ typedef struct sl_exchange {
     int stream;
     int key;                 /* -1: open gateway */
     int client_usage;        /* the OpenAI client asked for stream usage itself */
+    const char *dropped_tools; /* x-sluice-dropped-tools line (Responses clients), or NULL */
     ev_tstamp started;
     double ttfb_ms;
     int entry;               /* model entry asked for, -1 until routed */

@@ -20,6 +20,7 @@
 #include "proxy/legacy.h"
 #include "proxy/proxy.h"
 #include "proxy/surface.h"
+#include "translate/translate.h"
 #include "upstream/upstream.h"
 
 /* Parses the body; 0, or -1 after answering. */
@@ -247,6 +248,13 @@ void sl_inference_handle(sl_conn *c, const sl_endpoint *ep, const sl_http_reques
     }
     x->client_usage = x->surface == SL_PROTO_OPENAI &&
                       json_is_true(json_object_get(json_object_get(x->json, "stream_options"), "include_usage"));
+    if (x->surface == SL_PROTO_RESPONSES) {
+        /* Hosted tools a client offers are dropped in translation; the
+         * client learns which from a header. */
+        char names[256];
+        if (sl_translate_dropped_tools(x->json, names, sizeof names) > 0)
+            x->dropped_tools = sl_arena_printf(x->arena, "x-sluice-dropped-tools: %s\r\n", names);
+    }
     if (route_and_admit(x, model_len) != 0)
         return;
     sl_forward_begin(x);

@@ -1,7 +1,9 @@
 /*
  * Error bodies per protocol. OpenAI: {"error":{"message","type","param",
  * "code"}}; Anthropic: {"type":"error","error":{"type","message"}}; Gemini:
- * {"error":{"code","message","status"}}. Types follow each provider's own
+ * {"error":{"code","message","status"}}; Responses: OpenAI's shape for
+ * bodies, and an `error` event in streams (the SDK raises on that event
+ * name). Types follow each provider's own
  * documented mapping from HTTP status so SDK exception classes line up.
  */
 #include "proxy/surface.h"
@@ -156,6 +158,10 @@ size_t sl_surface_stream_error(sl_proto s, const char *message, char *buf, size_
         n = snprintf(buf, cap,
                      "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\","
                      "\"message\":\"%s\"}}\n\n", msg);
+    else if (s == SL_PROTO_RESPONSES)
+        n = snprintf(buf, cap,
+                     "event: error\ndata: {\"type\":\"error\",\"code\":\"server_error\",\"message\":\"%s\","
+                     "\"param\":null}\n\n", msg);
     else if (s == SL_PROTO_GEMINI)
         n = snprintf(buf, cap, "data: {\"error\":{\"code\":502,\"message\":\"%s\",\"status\":\"UNAVAILABLE\"}}\n\n", msg);
     else

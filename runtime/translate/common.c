@@ -108,6 +108,9 @@ void sl_tr_usage_from_openai(json_t *u, sl_usage_counts *out)
     long prompt = sl_tr_int(u, "prompt_tokens", -1);
     long cached = sl_tr_int(json_object_get(u, "prompt_tokens_details"), "cached_tokens", 0);
     long completion = sl_tr_int(u, "completion_tokens", -1);
+    long reasoning = sl_tr_int(json_object_get(u, "completion_tokens_details"), "reasoning_tokens", -1);
+    if (reasoning >= 0)
+        out->reasoning = reasoning;
     if (prompt >= 0) {
         out->cache_read = sl_sat_count(cached);
         out->input = sl_sat_count(sl_sat_sub(prompt, out->cache_read));
@@ -152,6 +155,8 @@ void sl_tr_usage_from_gemini(json_t *u, sl_usage_counts *out)
         out->have = 1;
     }
     /* Thinking is billed as output everywhere; Gemini reports it apart. */
+    if (thoughts > 0)
+        out->reasoning = thoughts;
     if (cand >= 0 || thoughts > 0) {
         out->output = sl_sat_add_count(cand, thoughts);
         out->have = 1;

@@ -159,6 +159,10 @@ char *sl_translate_request(sl_proto from, sl_proto to, json_t *req, const char *
         snprintf(err, errlen, "request body must be a JSON object");
         return NULL;
     }
+    if (to == SL_PROTO_RESPONSES && from != to) {
+        snprintf(err, errlen, "no provider kind speaks the Responses API to sluice");
+        return NULL;
+    }
     if (from == to) {
         /* Same protocol: the client's request as sent, model renamed. */
         json_t *o = json_deep_copy(req);
@@ -189,8 +193,9 @@ char *sl_translate_request(sl_proto from, sl_proto to, json_t *req, const char *
         ir = json_incref(req);
     } else {
         ir = json_object();
-        int rc = from == SL_PROTO_OPENAI ? sl_tr_openai_to_ir(req, ir, err, errlen)
-                                         : sl_tr_gemini_to_ir(req, ir, err, errlen);
+        int rc = from == SL_PROTO_OPENAI      ? sl_tr_openai_to_ir(req, ir, err, errlen)
+                 : from == SL_PROTO_RESPONSES ? sl_tr_responses_to_ir(req, ir, err, errlen)
+                                              : sl_tr_gemini_to_ir(req, ir, err, errlen);
         if (rc != 0) {
             json_decref(ir);
             return NULL;
@@ -254,6 +259,8 @@ int64_t sl_translate_output_ceiling(sl_proto from, json_t *req, int64_t limit)
     long budget = 0;
     if (from == SL_PROTO_OPENAI)
         budget = sl_tr_effort_budget(sl_tr_str(req, "reasoning_effort"));
+    else if (from == SL_PROTO_RESPONSES)
+        budget = sl_tr_effort_budget(sl_tr_str(json_object_get(req, "reasoning"), "effort"));
     else if (from == SL_PROTO_GEMINI)
         budget = sl_tr_gemini_thinking(sl_tr_gemini_config(req));
     /* An Anthropic request's own budget goes to Anthropic unchanged, and the

@@ -13,7 +13,7 @@
 
 /* ---- OpenAI -> neutral ------------------------------------------------- */
 
-static json_t *image_from_url(const char *url)
+json_t *sl_tr_image_from_url(const char *url)
 {
     const char *mime, *data;
     size_t mlen;
@@ -46,11 +46,11 @@ static json_t *openai_content(json_t *c)
             json_t *iu = json_object_get(p, "image_url");
             const char *url = json_is_string(iu) ? json_string_value(iu) : sl_tr_str(iu, "url");
             if (url)
-                b = image_from_url(url);
+                b = sl_tr_image_from_url(url);
         } else if (!strcmp(type, "file")) {
             const char *fd = sl_tr_str(json_object_get(p, "file"), "file_data");
             if (fd)
-                b = image_from_url(fd);
+                b = sl_tr_image_from_url(fd);
             if (b && strcmp(sl_tr_str(b, "type"), "document") != 0) {
                 json_decref(b);
                 b = NULL;

@@ -219,6 +219,14 @@ char *sl_translate_response(sl_proto up, sl_proto client, const char *body, size
         json_decref(r);
         return NULL;
     }
+    if (up == SL_PROTO_RESPONSES) {
+        json_decref(r);
+        snprintf(err, errlen, "no provider kind speaks the Responses API to sluice");
+        return NULL;
+    }
+    /* Read apart from the neutral form, which has no reasoning count. */
+    sl_usage_counts u = {0};
+    sl_translate_usage_object(json_object_get(r, up == SL_PROTO_GEMINI ? "usageMetadata" : "usage"), &u);
     json_t *ir = up == SL_PROTO_OPENAI      ? openai_to_ir(r, err, errlen)
                  : up == SL_PROTO_ANTHROPIC ? anthropic_to_ir(r, err, errlen)
                                             : gemini_to_ir(r, body, len, err, errlen);
@@ -227,6 +235,7 @@ char *sl_translate_response(sl_proto up, sl_proto client, const char *body, size
         return NULL;
     json_t *o = client == SL_PROTO_OPENAI      ? ir_to_openai(ir, client_model)
                 : client == SL_PROTO_ANTHROPIC ? ir_to_anthropic(ir, client_model)
+                : client == SL_PROTO_RESPONSES ? sl_tr_ir_to_responses(ir, &u, client_model)
                                                : ir_to_gemini(ir, client_model);
     json_decref(ir);
     char *s = o ? sl_json_dumps(o, JSON_COMPACT) : NULL;
@@ -400,7 +409,7 @@ char *sl_translate_error(sl_proto up, sl_proto client, int status, const char *b
             m = buf;
         }
         o = json_pack("{s:s,s:{s:s,s:s}}", "type", "error", "error", "type", anthropic_type(c), "message", m);
-    } else if (client == SL_PROTO_OPENAI) {
+    } else if (client == SL_PROTO_OPENAI || client == SL_PROTO_RESPONSES) {
         const char *ocode = context_overflow(type, code, msg) ? "context_length_exceeded" : type ? type : code;
         o = json_pack("{s:{s:s,s:s,s:n,s:s?}}", "error", "message", msg, "type", openai_type(c), "param", "code",
                       ocode);

@@ -362,6 +362,8 @@ void sl_stream_free(sl_stream *s)
         sl_buf_free(&s->tools[i].args);
     }
     free(s->tools);
+    sl_buf_free(&s->rw_text);
+    json_decref(s->rw_output);
     free(s->an_kind);
     free(s->id);
     free(s->stop_reason);

@@ -3,7 +3,8 @@
  * the readers make, each written out at once as the client protocol's
  * events. Anthropic gets typed blocks opened and closed in order, OpenAI
  * chat.completion.chunk deltas, Gemini candidate chunks with each function
- * call held until it is whole; the stop reason waits for the end so the
+ * call held until it is whole, Responses clients their item events
+ * (stream_responses.c); the stop reason waits for the end so the
  * final usage can go with it.
  */
 #include <stdlib.h>
@@ -156,6 +157,8 @@ void sl_tr_ev_start(sl_stream *s)
         return;
     if (s->client == SL_PROTO_ANTHROPIC) {
         aw_start(s);
+    } else if (s->client == SL_PROTO_RESPONSES) {
+        sl_tr_rw_start(s);
     } else if (s->client == SL_PROTO_OPENAI && !s->w_started) {
         s->w_started = 1;
         ow_chunk(s, json_pack("{s:s,s:s}", "role", "assistant", "content", ""), NULL);
@@ -169,7 +172,9 @@ void sl_tr_ev_text(sl_stream *s, const char *t, int thinking)
     if (!s->translate || s->w_ended || !*t)
         return;
     sl_tr_ev_start(s);
-    if (s->client == SL_PROTO_ANTHROPIC) {
+    if (s->client == SL_PROTO_RESPONSES) {
+        sl_tr_rw_text(s, t, thinking);
+    } else if (s->client == SL_PROTO_ANTHROPIC) {
         /* Unsigned thinking would be refused when sent back (see
          * response.c); only an Anthropic upstream can sign it. */
         if (thinking)
@@ -199,7 +204,9 @@ void sl_tr_ev_tool_start(sl_stream *s, long key, const char *id, const char *nam
     sl_tr_tool_slot *t = tool_add(s, key, id, name);
     if (!t)
         return;
-    if (s->client == SL_PROTO_ANTHROPIC) {
+    if (s->client == SL_PROTO_RESPONSES) {
+        sl_tr_rw_tool_start(s, t);
+    } else if (s->client == SL_PROTO_ANTHROPIC) {
         aw_open(s, SL_TR_BLK_TOOL, key,
                 json_pack("{s:s,s:s,s:s,s:{}}", "type", "tool_use", "id", t->id, "name", t->name, "input"));
         t->out_index = s->next_index - 1;
@@ -232,7 +239,9 @@ void sl_tr_ev_tool_args(sl_stream *s, long key, const char *frag, size_t n)
         if (!t)
             return;
     }
-    if (s->client == SL_PROTO_ANTHROPIC) {
+    if (s->client == SL_PROTO_RESPONSES) {
+        sl_tr_rw_tool_args(s, t, frag, n);
+    } else if (s->client == SL_PROTO_ANTHROPIC) {
         json_t *pj = json_stringn(frag, n);
         if (!pj)
             return;
@@ -256,7 +265,9 @@ void sl_tr_ev_tool_end(sl_stream *s, long key)
     sl_tr_tool_slot *t = sl_tr_tool_find(s, key);
     if (!t)
         return;
-    if (s->client == SL_PROTO_ANTHROPIC) {
+    if (s->client == SL_PROTO_RESPONSES) {
+        sl_tr_rw_tool_end(s, t);
+    } else if (s->client == SL_PROTO_ANTHROPIC) {
         if (s->open_kind == SL_TR_BLK_TOOL && s->open_key == key)
             aw_close(s);
     } else if (s->client == SL_PROTO_GEMINI) {
@@ -292,7 +303,9 @@ void sl_tr_ev_end(sl_stream *s)
     s->w_ended = 1;
     const char *stop = s->stop_reason ? s->stop_reason : "end_turn";
     sl_usage_counts u = s->usage;
-    if (s->client == SL_PROTO_ANTHROPIC) {
+    if (s->client == SL_PROTO_RESPONSES) {
+        sl_tr_rw_end(s, stop);
+    } else if (s->client == SL_PROTO_ANTHROPIC) {
         aw_close(s);
         json_t *delta = json_pack("{s:s}", "stop_reason", stop);
         json_object_set_new(delta, "stop_sequence", s->stop_sequence ? json_string(s->stop_sequence) : json_null());
@@ -321,7 +334,9 @@ void sl_tr_ev_error(sl_stream *s, const char *type, const char *message)
         return;
     s->w_ended = 1;
     const char *m = message ? message : "upstream stream error";
-    if (s->client == SL_PROTO_ANTHROPIC) {
+    if (s->client == SL_PROTO_RESPONSES) {
+        sl_tr_rw_error(s, type, m);
+    } else if (s->client == SL_PROTO_ANTHROPIC) {
         int overloaded = type && (!strcmp(type, "overloaded_error") || !strcmp(type, "UNAVAILABLE"));
         int rate = type && (!strcmp(type, "rate_limit_error") || !strcmp(type, "RESOURCE_EXHAUSTED"));
         emit(s, "error", json_pack("{s:s,s:{s:s,s:s}}", "type", "error", "error", "type",

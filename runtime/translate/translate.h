@@ -1,6 +1,7 @@
 /*
- * Protocol translation between the three wire APIs sluice speaks: OpenAI
- * Chat Completions, Anthropic Messages and Gemini generateContent. Requests,
+ * Protocol translation between the wire APIs sluice speaks: OpenAI Chat
+ * Completions, Anthropic Messages and Gemini generateContent, and the
+ * OpenAI Responses API as a client protocol. Requests,
  * non-stream responses and error bodies are pure functions from JSON to
  * JSON; streams go through an incremental translator that takes upstream
  * SSE bytes in any split and appends the client's SSE bytes, so the proxy
@@ -75,6 +76,12 @@ void sl_stream_free(sl_stream *s);
  * translating a request with extended thinking can raise the limit to the
  * budget plus the default. Admission reserves this much. */
 int64_t sl_translate_output_ceiling(sl_proto from, json_t *req, int64_t limit);
+
+/* The hosted tools (web_search, file_search, ...) a Responses request
+ * offers, which translation drops because no other backend can run them:
+ * their names, comma-separated and each once, in buf (for the
+ * x-sluice-dropped-tools header). Returns the length, 0 when none. */
+size_t sl_translate_dropped_tools(json_t *req, char *buf, size_t cap);
 
 /* count_tokens for non-Anthropic targets: an estimate (about four bytes
  * of text per token plus a fixed cost per image and tool), not a count. */

@@ -48,6 +48,10 @@ int sl_tr_parse_data_url(const char *url, const char **mime, size_t *mime_len,
 /* Media type guessed from a URL's extension, for Gemini fileData. */
 const char *sl_tr_mime_from_url(const char *url, const char *dflt);
 
+/* An image (or, for application/pdf, document) block from a data: or
+ * http URL, as OpenAI-style clients send media. */
+json_t *sl_tr_image_from_url(const char *url);
+
 /* Arguments JSON text -> object (never NULL: {} when not an object). */
 json_t *sl_tr_args_object(const char *text, size_t len);
 
@@ -91,6 +95,15 @@ void sl_tr_ir_push(json_t *msgs, const char *role, json_t *content);
  * model: it goes in the URL). */
 int sl_tr_openai_to_ir(json_t *req, json_t *ir, char *err, size_t errlen);
 int sl_tr_gemini_to_ir(json_t *req, json_t *ir, char *err, size_t errlen);
+int sl_tr_responses_to_ir(json_t *req, json_t *ir, char *err, size_t errlen);
+/* Neutral response (an Anthropic Message) -> Responses object. */
+json_t *sl_tr_ir_to_responses(json_t *ir, const sl_usage_counts *u, const char *model);
+/* What the non-stream and stream Responses writers share: the response
+ * object around the output, its usage object, and the status (with the
+ * incomplete reason, or NULL) a neutral stop reason gives. */
+json_t *sl_tr_responses_envelope(const char *id, const char *model, long created, const char *status);
+json_t *sl_tr_responses_usage(const sl_usage_counts *u);
+const char *sl_tr_responses_status(const char *stop_reason, const char **incomplete);
 json_t *sl_tr_ir_to_openai(json_t *ir, const char *model, int stream);
 json_t *sl_tr_ir_to_gemini(json_t *ir);
 
@@ -137,6 +150,13 @@ struct sl_stream {
     int next_index;
     sl_tr_tool_slot *tools;
     size_t ntools, tools_cap;
+
+    /* Responses writer: the open item's text (open_kind says which), the
+     * output list so far, the next sequence number */
+    sl_buf rw_text;
+    int rw_open_index;
+    json_t *rw_output;
+    long rw_seq;
 };
 
 /* The neutral calls (stream_write.c): the readers report each upstream
@@ -149,6 +169,16 @@ void sl_tr_ev_tool_end(sl_stream *s, long key);
 void sl_tr_ev_finish(sl_stream *s, const char *stop_reason, const char *stop_sequence);
 void sl_tr_ev_end(sl_stream *s);
 void sl_tr_ev_error(sl_stream *s, const char *type, const char *message);
+
+/* The Responses writer (stream_responses.c), called by the neutral calls
+ * once they have found or made the call's slot. */
+void sl_tr_rw_start(sl_stream *s);
+void sl_tr_rw_text(sl_stream *s, const char *text, int thinking);
+void sl_tr_rw_tool_start(sl_stream *s, sl_tr_tool_slot *t);
+void sl_tr_rw_tool_args(sl_stream *s, sl_tr_tool_slot *t, const char *frag, size_t n);
+void sl_tr_rw_tool_end(sl_stream *s, sl_tr_tool_slot *t);
+void sl_tr_rw_end(sl_stream *s, const char *stop_reason);
+void sl_tr_rw_error(sl_stream *s, const char *type, const char *message);
 
 /* The call with upstream key `key`, or NULL. */
 sl_tr_tool_slot *sl_tr_tool_find(sl_stream *s, long key);

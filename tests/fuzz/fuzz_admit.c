@@ -57,8 +57,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
-    sl_proto from = (sl_proto)(data[0] % 3);
-    sl_op op = from == SL_PROTO_ANTHROPIC ? SL_OP_MESSAGES : from == SL_PROTO_GEMINI ? SL_OP_GENERATE : SL_OP_CHAT;
+    sl_proto from = (sl_proto)(data[0] % 4);
+    sl_op op = from == SL_PROTO_ANTHROPIC   ? SL_OP_MESSAGES
+               : from == SL_PROTO_GEMINI    ? SL_OP_GENERATE
+               : from == SL_PROTO_RESPONSES ? SL_OP_RESPONSES
+                                            : SL_OP_CHAT;
     json_t *req = json_loadb((const char *)data + 1, size - 1, JSON_REJECT_DUPLICATES, NULL);
     if (!json_is_object(req)) {
         json_decref(req);
@@ -66,7 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     sl_limit lim;
     char err[160];
-    int inject = (data[0] / 3) & 1;
+    int inject = (data[0] / 4) & 1;
     if (sl_admit_output_limit(req, op, from, inject, &lim, err, sizeof err) != 0) {
         json_decref(req);
         return 0;

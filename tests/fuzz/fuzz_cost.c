@@ -134,7 +134,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const char *model = models[take(&r, 1) % (sizeof models / sizeof *models)];
         if ((op >> 3) & 1) {
             /* Cost alone, with arbitrary (also negative) counts. */
-            sl_usage_counts u = {num(&r), num(&r), num(&r), num(&r), 1};
+            sl_usage_counts u = {.input = num(&r), .output = num(&r), .cache_read = num(&r), .cache_write = num(&r), .have = 1};
             int priced;
             if (sl_gov_cost(&t, prov, model, &u, &priced) < 0)
                 abort();

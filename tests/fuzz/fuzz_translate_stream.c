@@ -1,6 +1,8 @@
 /*
  * Fuzz target: the SSE parser and the incremental stream translator. The
- * first byte picks the upstream and client protocols and the feed size;
+ * first byte picks the upstream protocol, the client protocol (the three
+ * wire protocols or the Responses API, a client protocol only) and the
+ * feed size;
  * the rest is fed as an upstream stream. Feeding in pieces must produce the
  * same client bytes and the same verdict as feeding it whole.
  */
@@ -30,8 +32,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     sl_proto up = (sl_proto)(data[0] % 3);
-    sl_proto client = (sl_proto)((data[0] / 3) % 3);
-    size_t step = (size_t)(data[0] / 9) % 16 + 1;
+    sl_proto client = (sl_proto)((data[0] / 3) % 4);
+    size_t step = (size_t)(data[0] / 12) % 16 + 1;
     data++;
     size--;
     sl_buf whole = {0}, parts = {0};

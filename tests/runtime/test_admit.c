@@ -144,6 +144,8 @@ static void test_default_and_injection(void **state)
     } cases[] = {
         {SL_OP_CHAT, SL_PROTO_OPENAI, "{\"model\":\"m\"}", "{\"model\": \"m\", \"max_completion_tokens\": 4096}"},
         {SL_OP_MESSAGES, SL_PROTO_ANTHROPIC, "{\"model\":\"m\"}", "{\"model\": \"m\", \"max_tokens\": 4096}"},
+        {SL_OP_RESPONSES, SL_PROTO_RESPONSES, "{\"model\":\"m\"}",
+         "{\"model\": \"m\", \"max_output_tokens\": 4096}"},
         {SL_OP_GENERATE, SL_PROTO_GEMINI, "{\"contents\":[]}",
          "{\"contents\": [], \"generationConfig\": {\"maxOutputTokens\": 4096}}"},
         {SL_OP_GENERATE, SL_PROTO_GEMINI, "{\"generationConfig\":{\"temperature\":0}}",
@@ -203,6 +205,10 @@ static void test_thinking_raises_worst(void **state)
          "{\"generationConfig\":{\"maxOutputTokens\":100,\"thinkingConfig\":{\"thinkingBudget\":24576}}}", 100, 28672},
         {SL_OP_GENERATE, SL_PROTO_GEMINI,
          "{\"generation_config\":{\"thinking_config\":{\"thinking_budget\":-1}}}", 4096, 12288},
+        /* Responses: the limit is max_output_tokens, the effort in reasoning. */
+        {SL_OP_RESPONSES, SL_PROTO_RESPONSES, "{\"max_output_tokens\":1000,\"reasoning\":{\"effort\":\"high\"}}",
+         1000, 20480},
+        {SL_OP_RESPONSES, SL_PROTO_RESPONSES, "{\"max_output_tokens\":300,\"max_tokens\":9}", 300, 300},
         /* No thinking: the worst case is the limit itself. */
         {SL_OP_MESSAGES, SL_PROTO_ANTHROPIC, "{\"max_tokens\":77}", 77, 77},
     };
@@ -213,6 +219,17 @@ static void test_thinking_raises_worst(void **state)
         if (l.output != cases[i].output || l.worst != cases[i].worst)
             fail_msg("%s: output %lld worst %lld", cases[i].body, (long long)l.output, (long long)l.worst);
     }
+}
+
+/* The Responses surface reads max_output_tokens alone, and refuses it
+ * on the same terms as the other surfaces' fields. */
+static void test_responses_limit(void **state)
+{
+    (void)state;
+    assert_int_equal(accepted("{\"max_output_tokens\":123}", SL_OP_RESPONSES, SL_PROTO_RESPONSES), 123);
+    refused("{\"max_output_tokens\":0}", SL_OP_RESPONSES, SL_PROTO_RESPONSES, "max_output_tokens");
+    refused("{\"max_output_tokens\":\"9\"}", SL_OP_RESPONSES, SL_PROTO_RESPONSES, "max_output_tokens");
+    refused("{\"max_output_tokens\":99999999999}", SL_OP_RESPONSES, SL_PROTO_RESPONSES, "max_output_tokens");
 }
 
 static void test_nothing_generated(void **state)
@@ -349,6 +366,7 @@ int main(void)
         cmocka_unit_test(test_anthropic_and_gemini_spellings),
         cmocka_unit_test(test_default_and_injection),
         cmocka_unit_test(test_thinking_raises_worst),
+        cmocka_unit_test(test_responses_limit),
         cmocka_unit_test(test_nothing_generated),
         cmocka_unit_test(test_usd_budget),
         cmocka_unit_test(test_price_is_max_over_plan),

@@ -170,7 +170,7 @@ static void test_cost_overflow(void **state)
     int64_t c = cost(P_ANT, "claude-sonnet-4-5", 0, 9223371936854775807LL - 100000000000000000LL + 1, &priced);
     assert_true(c == INT64_MAX);
     assert_true(cost(P_ANT, "claude-sonnet-4-5", INT64_MAX, INT64_MAX, &priced) == INT64_MAX);
-    sl_usage_counts u = {INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX, 1};
+    sl_usage_counts u = {.input = INT64_MAX, .output = INT64_MAX, .cache_read = INT64_MAX, .cache_write = INT64_MAX, .have = 1};
     assert_true(sl_gov_cost(&table, P_OAI, "dear", &u, &priced) == INT64_MAX);
     /* Negative counts (a hostile or broken usage report) cost nothing,
      * and never reduce what the other counts cost. */

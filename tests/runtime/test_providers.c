@@ -85,6 +85,8 @@ static void test_openai_urls(void **state)
                         "http://127.0.0.1:9/v1/chat/completions");
     assert_string_equal(url("oai", SL_OP_GENERATE, SL_PROTO_GEMINI, "/v1beta/models/g:generateContent?key=k", "g", 0),
                         "http://127.0.0.1:9/v1/chat/completions");
+    assert_string_equal(url("oai", SL_OP_RESPONSES, SL_PROTO_RESPONSES, "/v1/responses", "gpt-4o", 1),
+                        "http://127.0.0.1:9/v1/chat/completions");
 }
 
 static void test_anthropic_urls_and_beta(void **state)
@@ -141,6 +143,8 @@ static void test_mock_urls(void **state)
                         "mock:/v1/messages");
     assert_string_equal(url("demo", SL_OP_COUNT_TOKENS, SL_PROTO_ANTHROPIC, "/v1/messages/count_tokens", "m", 0),
                         "mock:/v1/messages/count_tokens");
+    assert_string_equal(url("demo", SL_OP_RESPONSES, SL_PROTO_RESPONSES, "/v1/responses", "m", 0),
+                        "mock:/v1/messages");
 }
 
 /* ---- auth, headers, serves/proto ---------------------------------------------- */
@@ -220,21 +224,26 @@ static void test_anthropic_headers(void **state)
 static void test_serves_and_proto(void **state)
 {
     (void)state;
-    static const sl_op ops[] = {SL_OP_CHAT, SL_OP_MESSAGES, SL_OP_COUNT_TOKENS, SL_OP_GENERATE, SL_OP_EMBEDDINGS};
+    static const sl_op ops[] = {SL_OP_CHAT,     SL_OP_MESSAGES,   SL_OP_COUNT_TOKENS,
+                                SL_OP_GENERATE, SL_OP_EMBEDDINGS, SL_OP_RESPONSES};
     static const struct {
         sl_kind kind;
         const char *name;
-        int serves[5];
-        sl_proto proto[5];
+        int serves[6];
+        sl_proto proto[6];
     } m[] = {
-        {SL_KIND_OPENAI, "openai", {1, 1, 1, 1, 1},
-         {SL_PROTO_OPENAI, SL_PROTO_OPENAI, SL_PROTO_OPENAI, SL_PROTO_OPENAI, SL_PROTO_OPENAI}},
-        {SL_KIND_ANTHROPIC, "anthropic", {1, 1, 1, 1, 0},
-         {SL_PROTO_ANTHROPIC, SL_PROTO_ANTHROPIC, SL_PROTO_ANTHROPIC, SL_PROTO_ANTHROPIC, SL_PROTO_ANTHROPIC}},
-        {SL_KIND_GEMINI, "gemini", {1, 1, 1, 1, 0},
-         {SL_PROTO_GEMINI, SL_PROTO_GEMINI, SL_PROTO_GEMINI, SL_PROTO_GEMINI, SL_PROTO_GEMINI}},
-        {SL_KIND_MOCK, "mock", {1, 1, 1, 0, 0},
-         {SL_PROTO_OPENAI, SL_PROTO_ANTHROPIC, SL_PROTO_ANTHROPIC, SL_PROTO_ANTHROPIC, SL_PROTO_ANTHROPIC}},
+        /* Responses requests reach every kind translated (chat for OpenAI
+         * kinds until a provider declares the Responses API). */
+        {SL_KIND_OPENAI, "openai", {1, 1, 1, 1, 1, 1},
+         {SL_PROTO_OPENAI, SL_PROTO_OPENAI, SL_PROTO_OPENAI, SL_PROTO_OPENAI, SL_PROTO_OPENAI, SL_PROTO_OPENAI}},
+        {SL_KIND_ANTHROPIC, "anthropic", {1, 1, 1, 1, 0, 1},
+         {SL_PROTO_ANTHROPIC, SL_PROTO_ANTHROPIC, SL_PROTO_ANTHROPIC, SL_PROTO_ANTHROPIC, SL_PROTO_ANTHROPIC,
+          SL_PROTO_ANTHROPIC}},
+        {SL_KIND_GEMINI, "gemini", {1, 1, 1, 1, 0, 1},
+         {SL_PROTO_GEMINI, SL_PROTO_GEMINI, SL_PROTO_GEMINI, SL_PROTO_GEMINI, SL_PROTO_GEMINI, SL_PROTO_GEMINI}},
+        {SL_KIND_MOCK, "mock", {1, 1, 1, 0, 0, 1},
+         {SL_PROTO_OPENAI, SL_PROTO_ANTHROPIC, SL_PROTO_ANTHROPIC, SL_PROTO_ANTHROPIC, SL_PROTO_ANTHROPIC,
+          SL_PROTO_ANTHROPIC}},
     };
     for (size_t k = 0; k < sizeof m / sizeof *m; k++) {
         const sl_provider_ops *p = sl_provider_ops_of(m[k].kind);
@@ -242,7 +251,7 @@ static void test_serves_and_proto(void **state)
         assert_non_null(p->transport);
         /* Real providers share libcurl; the mock travels in process. */
         assert_int_equal(p->transport == &sl_transport_curl, m[k].kind != SL_KIND_MOCK);
-        for (size_t i = 0; i < 5; i++) {
+        for (size_t i = 0; i < 6; i++) {
             if (!!p->serves(ops[i]) != m[k].serves[i])
                 fail_msg("%s serves op %zu: %d", m[k].name, i, p->serves(ops[i]));
             if (m[k].serves[i])

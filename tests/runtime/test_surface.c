@@ -46,6 +46,7 @@ static void test_names(void **state)
     assert_string_equal(sl_proto_name(SL_PROTO_OPENAI), "openai");
     assert_string_equal(sl_proto_name(SL_PROTO_ANTHROPIC), "anthropic");
     assert_string_equal(sl_proto_name(SL_PROTO_GEMINI), "gemini");
+    assert_string_equal(sl_proto_name(SL_PROTO_RESPONSES), "responses");
 }
 
 static void test_openai_shape(void **state)
@@ -256,6 +257,14 @@ static void test_stream_errors(void **state)
     e = json_object_get(j, "error");
     assert_string_equal(str(e, "type"), "api_error");
     assert_string_equal(str(e, "message"), msg);
+    json_decref(j);
+
+    /* Responses: an `error` event, on which the SDK raises. */
+    n = sl_surface_stream_error(SL_PROTO_RESPONSES, msg, buf, sizeof buf);
+    j = parse_event(buf, n, "error");
+    assert_string_equal(str(j, "type"), "error");
+    assert_string_equal(str(j, "message"), msg);
+    assert_string_equal(str(j, "code"), "server_error");
     json_decref(j);
 
     n = sl_surface_stream_error(SL_PROTO_GEMINI, msg, buf, sizeof buf);

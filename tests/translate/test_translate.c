@@ -61,6 +61,8 @@ static void canonicalise(json_t *v)
     if (json_is_object(v)) {
         if (json_is_integer(json_object_get(v, "created")))
             json_object_set_new(v, "created", json_integer(0));
+        if (json_is_integer(json_object_get(v, "created_at")))
+            json_object_set_new(v, "created_at", json_integer(0));
         const char *k;
         json_t *e;
         json_object_foreach(v, k, e)
@@ -272,12 +274,73 @@ static void check_openai_stream(json_t *events, int complete)
     }
 }
 
+/* What the SDK's Responses stream helpers and Codex rely on: the event
+ * name is the data's type, sequence numbers count from 0 without gaps,
+ * response.created first, items added at output indices 0,1,2... and each
+ * done before the response ends, deltas only to an open item, the text
+ * and arguments of a done event equal to what the deltas built, and one
+ * terminal response.completed / .incomplete / .failed last. */
+static void check_responses_stream(json_t *events, int complete)
+{
+    size_t i;
+    json_t *e;
+    int next = 0, open[64] = {0}, ended = 0;
+    char built[64][512];
+    json_array_foreach(events, i, e) {
+        json_t *d = json_object_get(e, "data");
+        const char *type = json_string_value(json_object_get(d, "type"));
+        const char *name = json_string_value(json_object_get(e, "event"));
+        assert_non_null(type);
+        assert_non_null(name);
+        assert_string_equal(name, type);
+        assert_int_equal(json_integer_value(json_object_get(d, "sequence_number")), (json_int_t)i);
+        assert_false(ended);
+        if (i == 0)
+            assert_string_equal(type, "response.created");
+        int idx = (int)json_integer_value(json_object_get(d, "output_index"));
+        assert_true(idx >= 0 && idx < 64);
+        if (!strcmp(type, "response.output_item.added")) {
+            assert_int_equal(idx, next);
+            next++;
+            open[idx] = 1;
+            built[idx][0] = '\0';
+        } else if (!strcmp(type, "response.output_text.delta") ||
+                   !strcmp(type, "response.function_call_arguments.delta") ||
+                   !strcmp(type, "response.reasoning_summary_text.delta")) {
+            assert_true(open[idx]);
+            strncat(built[idx], json_string_value(json_object_get(d, "delta")), 511 - strlen(built[idx]));
+        } else if (!strcmp(type, "response.output_text.done") ||
+                   !strcmp(type, "response.reasoning_summary_text.done")) {
+            assert_true(open[idx]);
+            assert_string_equal(json_string_value(json_object_get(d, "text")), built[idx]);
+        } else if (!strcmp(type, "response.function_call_arguments.done")) {
+            assert_true(open[idx]);
+            assert_string_equal(json_string_value(json_object_get(d, "arguments")), built[idx]);
+        } else if (!strcmp(type, "response.output_item.done")) {
+            assert_true(open[idx]);
+            open[idx] = 0;
+        } else if (!strcmp(type, "response.completed") || !strcmp(type, "response.incomplete") ||
+                   !strcmp(type, "response.failed")) {
+            json_t *out = json_object_get(json_object_get(d, "response"), "output");
+            assert_int_equal(json_array_size(out), (size_t)next);
+            if (strcmp(type, "response.failed") != 0)
+                for (int k = 0; k < next; k++)
+                    assert_false(open[k]);
+            ended = 1;
+        }
+    }
+    if (complete)
+        assert_true(ended);
+}
+
 static void check_client_stream(sl_proto client, json_t *events, int complete)
 {
     if (client == SL_PROTO_ANTHROPIC)
         check_anthropic_stream(events, complete);
     else if (client == SL_PROTO_OPENAI)
         check_openai_stream(events, complete);
+    else if (client == SL_PROTO_RESPONSES)
+        check_responses_stream(events, complete);
 }
 
 /* Feeds SSE bytes in pieces of `step` (0 = all at once). */
@@ -312,6 +375,8 @@ static sl_proto proto_of(const char *s, size_t n)
         return SL_PROTO_ANTHROPIC;
     if (n == 6 && !strncmp(s, "gemini", 6))
         return SL_PROTO_GEMINI;
+    if (n == 9 && !strncmp(s, "responses", 9))
+        return SL_PROTO_RESPONSES;
     fail_msg("unknown protocol in fixture directory: %.*s", (int)n, s);
     return SL_PROTO_OPENAI;
 }
@@ -935,6 +1000,30 @@ static void test_error_status_mapping(void **state)
     }
 }
 
+/* Hosted tools a Responses request offers: named once each, in order,
+ * only with header-safe names; function tools and groups are not. */
+static void test_dropped_tools(void **state)
+{
+    (void)state;
+    json_t *req = json_loads("{\"tools\":[{\"type\":\"function\",\"name\":\"f\"},{\"type\":\"web_search\"},"
+                             "{\"type\":\"namespace\",\"tools\":[]},{\"type\":\"file_search\"},"
+                             "{\"type\":\"web_search\"},{\"type\":\"x\\r\\nSet-Cookie: a\"},{\"type\":7},"
+                             "{\"type\":\"web\"}]}",
+                             0, NULL);
+    assert_non_null(req);
+    char buf[64];
+    assert_int_equal(sl_translate_dropped_tools(req, buf, sizeof buf), strlen("web_search,file_search,web"));
+    assert_string_equal(buf, "web_search,file_search,web");
+    /* A buffer too small for the next name keeps what fits. */
+    assert_int_equal(sl_translate_dropped_tools(req, buf, 14), 10);
+    assert_string_equal(buf, "web_search");
+    json_decref(req);
+    req = json_loads("{\"tools\":[{\"type\":\"function\",\"name\":\"f\"}]}", 0, NULL);
+    assert_int_equal(sl_translate_dropped_tools(req, buf, sizeof buf), 0);
+    assert_string_equal(buf, "");
+    json_decref(req);
+}
+
 static void test_estimate_tokens(void **state)
 {
     json_t *small = json_loads("{\"messages\":[{\"role\":\"user\",\"content\":\"hello there\"}]}", 0, NULL);
@@ -967,6 +1056,7 @@ int main(void)
         cmocka_unit_test(test_response_garbage),
         cmocka_unit_test(test_error_status_mapping),
         cmocka_unit_test(test_estimate_tokens),
+        cmocka_unit_test(test_dropped_tools),
     };
     int failed = cmocka_run_group_tests_name("translate", fixed, NULL, NULL);
 
