@@ -25,6 +25,10 @@ import { readFileSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { E2E_DIR, MOCK_PORT, postJSON, startGateway, startMock } from './lib/harness.mjs';
 
+// A fresh gateway per entry: a short drain, because an idle keep-alive
+// client (fetch keeps sockets for 4 s) would otherwise hold each stop.
+const GATEWAY_ARGS = ['--workers', '1', '--drain-timeout', '300'];
+
 const REPO = resolve(E2E_DIR, '..', '..');
 const CASES = JSON.parse(readFileSync(process.env.PLAN_CASES, 'utf8'));
 const SLUICEC = process.env.SLUICEC_BIN;
@@ -120,7 +124,7 @@ async function ask(url, model, content, key) {
 
 // One request, every attempt failing, on a fresh gateway.
 async function observe(c, manifest, name, key) {
-  const gw = await startGateway({ bin: c.gateway, env: gatewayEnv(manifest), args: ['--workers', '1'] });
+  const gw = await startGateway({ bin: c.gateway, env: gatewayEnv(manifest), args: GATEWAY_ARGS });
   try {
     const tag = newTag();
     const r = await ask(gw.url, name, `[[mock status=503]] ${tag}`, key);
@@ -172,7 +176,7 @@ async function checkPlan(c, manifest, name, keyed, problems) {
 // 403 exactly when explain says the key may not use the entry; 404 when
 // no entry matches. Requests succeed upstream, so this is quick.
 async function checkScopes(c, manifest, names, keyed, problems) {
-  const gw = await startGateway({ bin: c.gateway, env: gatewayEnv(manifest), args: ['--workers', '1'] });
+  const gw = await startGateway({ bin: c.gateway, env: gatewayEnv(manifest), args: GATEWAY_ARGS });
   try {
     for (const name of names) {
       for (const { key, x } of keyed[name]) {
