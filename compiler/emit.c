@@ -106,8 +106,8 @@ void slc_emit_lowered(const sl_table *t, slc_buf *out)
 {
     header(out, t->spec_sha256, "the routing table (runtime/table.h)");
     slc_buf_puts(out, "#include \"table.h\"\n\n"
-                      "_Static_assert(SL_TABLE_ABI == 1,\n"
-                      "               \"generated for table ABI 1: rebuild with the sluicec of this "
+                      "_Static_assert(SL_TABLE_ABI == 2,\n"
+                      "               \"generated for table ABI 2: rebuild with the sluicec of this "
                       "source tree\");\n\n"
                       "int sl_spec_match_model(const char *name, size_t len);\n");
 
@@ -120,6 +120,8 @@ void slc_emit_lowered(const sl_table *t, slc_buf *out)
             c_str(out, p->base_url);
             slc_buf_puts(out, ", .api_key_env = ");
             c_str(out, p->api_key_env);
+            if (p->optional)
+                slc_buf_puts(out, ", .optional = 1");
             slc_buf_printf(out,
                            ",\n           .connect_ms = %u, .first_byte_ms = %u, .idle_ms = %u, "
                            ".total_ms = %u},\n",

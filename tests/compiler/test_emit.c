@@ -103,7 +103,7 @@ static void table_shape(void **state)
     assert_clean(c);
     char *t = emit(c, 0);
     assert_non_null(strstr(t, "#include \"table.h\""));
-    assert_non_null(strstr(t, "_Static_assert(SL_TABLE_ABI == 1,"));
+    assert_non_null(strstr(t, "_Static_assert(SL_TABLE_ABI == 2,"));
     assert_non_null(strstr(t, ".api_key_env = \"K\""));
     assert_non_null(strstr(t, "{.provider = 0, .model = \"x\", .weight = 1}"));
     assert_non_null(strstr(t, ".input = 300000,"));
