@@ -19,27 +19,11 @@ import {
   E2E_DIR, MOCK_TEXT, eventually, freePort, mockArgs, readSSE, sleep, startMock, startProcess,
   stopProcess,
 } from './lib/harness.mjs';
+import { KEYS, ADMIN_KEY, PLANTED } from './lib/gov-fixtures.mjs';
 
 const GOV_BIN = process.env.SLUICE_GOV_BIN || resolve(E2E_DIR, '..', '..', 'build', 'tests', 'sluice-gov');
 
-const KEYS = {
-  alice: 'sk-sluice-test-alice-cf6793ffd0067c11ceaade10',
-  scoped: 'sk-sluice-test-scoped-32ce5fe450d65b9684e20097',
-  expired: 'sk-sluice-test-expired-739a3043dd9a36eba5490a72',
-  office: 'sk-sluice-test-office-d4d8b77cb0c59794fdc39ff9',
-  ratey: 'sk-sluice-test-ratey-c216702cbb0938b295869376',
-  tiny: 'sk-sluice-test-tiny-2506f605a45bcf663cd2d144',
-  streamer: 'sk-sluice-test-streamer-7396eb43ea7f38e4b93904a3',
-  loader: 'sk-sluice-test-loader-381288af3f145fe0ef414bb9',
-};
-const ADMIN_KEY = 'sk-sluice-test-admin-a6b2a7f6b339d81eaf6b3152';
 const KEY_NAMES = Object.keys(KEYS);
-
-// Fake provider keys: the gateway must send them upstream and nowhere else.
-const PLANTED = {
-  SLUICE_GOV_OPENAI_KEY: 'sk-PLANTED-openai-8c1d0e5a7b3f49e2a6d4',
-  SLUICE_GOV_ANTHROPIC_KEY: 'sk-ant-PLANTED-anthropic-3e9b7c21f0d84a56',
-};
 
 // gov.yaml's prices in micro-USD per million tokens.
 const PRICES = {
