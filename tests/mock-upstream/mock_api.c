@@ -1180,9 +1180,58 @@ static json_t *gm_chunk(const ctx *c, const char *id, const char *text, const ch
                      "responseId", id);
 }
 
+/* The function declaration to call, as for the other protocols: when the
+ * request declares functions, its last turn is the user's own (no
+ * functionResponse part) and toolConfig does not say NONE; the tool=
+ * directive's, else the single allowedFunctionNames entry, else the first.
+ * *err set when tool= names no declaration. */
+static json_t *gemini_pick_tool(ctx *c, json_t *contents, int *err)
+{
+    json_t *last = json_array_get(contents, json_array_size(contents) - 1);
+    size_t k;
+    json_t *part;
+    json_array_foreach(json_object_get(last, "parts"), k, part) if (json_object_get(part, "functionResponse")) return NULL;
+    json_t *fcc = json_object_get(json_object_get(c->body, "toolConfig"), "functionCallingConfig");
+    const char *mode = json_string_value(json_object_get(fcc, "mode"));
+    if (c->no_tool || (mode && !strcmp(mode, "NONE")))
+        return NULL;
+    json_t *allowed = json_object_get(fcc, "allowedFunctionNames");
+    const char *want = c->tool[0] ? c->tool
+                       : json_array_size(allowed) == 1 ? json_string_value(json_array_get(allowed, 0))
+                                                       : NULL;
+    size_t i, j;
+    json_t *t, *fd;
+    json_t *any = NULL;
+    json_array_foreach(json_object_get(c->body, "tools"), i, t) {
+        json_array_foreach(json_object_get(t, "functionDeclarations"), j, fd) {
+            const char *n = json_string_value(json_object_get(fd, "name"));
+            if (n && (!want || !strcmp(n, want)))
+                return fd;
+            any = any ? any : fd;
+        }
+    }
+    *err = any != NULL && c->tool[0];
+    return NULL;
+}
+
+/* "The tool returned: ..." quotes the last functionResponse's response. */
+static char *gemini_tool_result(json_t *contents)
+{
+    json_t *last = json_array_get(contents, json_array_size(contents) - 1);
+    size_t k;
+    json_t *part;
+    json_array_foreach(json_object_get(last, "parts"), k, part) {
+        json_t *fr = json_object_get(part, "functionResponse");
+        if (fr)
+            return dump(json_object_get(fr, "response"));
+    }
+    return NULL;
+}
+
 /* generateContent, or streamGenerateContent with alt=sse (the only stream
- * framing sluice asks for): text answers, the last chunk of a stream
- * carrying finishReason and usageMetadata. */
+ * framing sluice asks for): text or function-call answers, the last chunk
+ * of a stream carrying finishReason and usageMetadata. A function call
+ * comes whole in one part, streamed or not, as Gemini sends it. */
 static void gemini_generate(ctx *c, int stream)
 {
     json_t *contents = json_object_get(c->body, "contents");
@@ -1198,11 +1247,40 @@ static void gemini_generate(ctx *c, int stream)
     }
     long long max_tokens = json_integer_value(mo);
     set_call(c, "stream", json_boolean(stream));
-    answer a = {0};
-    text_answer(c, &a, NULL, max_tokens, stream);
-    const char *finish = a.truncated ? "MAX_TOKENS" : "STOP";
+    int bad_tool = 0;
+    json_t *fd = gemini_pick_tool(c, contents, &bad_tool);
+    if (bad_tool) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "mock directive tool=%s: the request declares no such function", c->tool);
+        send_error(c, 400, msg);
+        return;
+    }
     char id[48];
     new_id(id, sizeof id, "mockresp");
+    answer a = {0};
+    if (fd) {
+        json_t *schema = json_object_get(fd, "parametersJsonSchema");
+        tool_answer(c, &a, json_string_value(json_object_get(fd, "name")),
+                    schema ? schema : json_object_get(fd, "parameters"), 0);
+        json_t *resp = json_pack("{s:[{s:{s:[{s:{s:s,s:O}}],s:s},s:s,s:i}],s:s,s:s}", "candidates",
+                                 "content", "parts", "functionCall", "name", a.tool_name, "args", a.tool_input,
+                                 "role", "model", "finishReason", "STOP", "index", 0, "modelVersion", c->model,
+                                 "responseId", id);
+        put_usage(c, resp, "usageMetadata", gm_usage(c, a.out_tokens));
+        if (stream) {
+            evlist l = {0};
+            ev_add(&l, 0, NULL, resp);
+            send_stream(c, &l);
+        } else {
+            send_json_wait(c, 200, resp, 0);
+        }
+        answer_free(&a);
+        return;
+    }
+    char *result = gemini_tool_result(contents);
+    text_answer(c, &a, result, max_tokens, stream);
+    free(result);
+    const char *finish = a.truncated ? "MAX_TOKENS" : "STOP";
     if (!stream) {
         json_t *resp = gm_chunk(c, id, a.text, finish);
         put_usage(c, resp, "usageMetadata", gm_usage(c, a.out_tokens));

@@ -24,6 +24,7 @@ const REPO = resolve(E2E_DIR, '..', '..');
 export const MOCK_PORT = 18431;
 export const OPENAI_KEY = 'sk-e2e-openai-fake';
 export const ANTHROPIC_KEY = 'sk-ant-e2e-fake';
+export const GEMINI_KEY = 'gemini-e2e-fake';
 // What a client sends; it must never reach the upstream.
 export const CLIENT_KEY = 'client-key-must-not-leak';
 // The mock's default reply text (tests/mock-upstream/mock_api.c).
@@ -184,6 +185,7 @@ export async function startGateway({ env = {}, bin, args = [], mock, upstreams =
         ...process.env,
         SLUICE_E2E_OPENAI_KEY: OPENAI_KEY,
         SLUICE_E2E_ANTHROPIC_KEY: ANTHROPIC_KEY,
+        SLUICE_E2E_GEMINI_KEY: GEMINI_KEY,
         ...env,
       },
       pattern: /sluice listening on (\S+)/,
