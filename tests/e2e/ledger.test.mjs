@@ -1,7 +1,7 @@
 // What each `--ledger` mode guarantees when the gateway is killed with
 // SIGKILL right after its last answer, read from the SQLite file with the
-// sqlite3 CLI; and `?key=` authentication end to end on every client
-// surface. Against a gateway compiled from gov.yaml (keys, budgets) whose
+// sqlite3 CLI; what prompt-cache tokens cost; and `?key=` authentication
+// end to end on every client surface. Against a gateway compiled from gov.yaml (keys, budgets) whose
 // providers the harness points at its mock.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -32,11 +32,12 @@ const bearer = (k) => ({ authorization: `Bearer ${k}` });
 
 // Rows of `key` in the ledger at `state` (read-write open: a killed
 // writer's WAL is recovered like a restarted gateway would).
-function rows(state, key) {
-  const r = spawnSync(SQLITE3, [state, `SELECT COUNT(*) FROM requests WHERE key='${key}'`], { encoding: 'utf8' });
+function sql(state, query) {
+  const r = spawnSync(SQLITE3, ['-json', state, query], { encoding: 'utf8' });
   assert.equal(r.status, 0, `sqlite3 (scripts/install-deps --test installs it): ${r.error || r.stderr}`);
-  return Number(r.stdout.trim());
+  return r.stdout.trim() ? JSON.parse(r.stdout) : [];
 }
+const rows = (state, key) => sql(state, `SELECT COUNT(*) AS n FROM requests WHERE key='${key}'`)[0].n;
 
 // Starts the gov gateway on a fresh state file with `--ledger mode`, sends
 // n sequential requests with `key`, all of which must succeed; returns
@@ -85,6 +86,51 @@ describe('--ledger after kill -9', () => {
     const { gw, state } = await serve('off', 'alice', 2);
     await gw.stop();
     assert.equal(existsSync(state), false, 'no ledger file');
+  });
+});
+
+// gov.yaml's prices, micro-USD per million tokens.
+const PRICE = {
+  'gpt-4o-mini': { input: 150000, output: 600000, cache_read: 75000, cache_write: 0 },
+  'claude-sonnet-4-5': { input: 3000000, output: 15000000, cache_read: 300000, cache_write: 3750000 },
+};
+// The README's formula: integer micro-USD, rounded half up.
+const cost = (p, t) => Math.floor((t.input * p.input + t.output * p.output + t.cache_read * p.cache_read +
+  t.cache_write * p.cache_write + 500000) / 1000000);
+
+describe('prompt-cache token pricing', () => {
+  it('cache reads and writes are counted apart from input and priced at their own rates', async () => {
+    const state = join(dir, 'cache.db');
+    const gw = await startGateway({ bin: BIN, mock, env: PLANTED, args: ['--state', state, '--ledger', 'commit'] });
+    try {
+      await mock.reset();
+      const d = '[[mock cache_read=4000 cache_write=2000]]';
+      const o = await postJSON(`${gw.url}/v1/chat/completions`, chat(`cached ${d}`), bearer(KEYS.alice));
+      assert.equal(o.status, 200, o.text);
+      const a = await postJSON(`${gw.url}/v1/messages`, { model: 'claude-sonnet-4-5', max_tokens: 5,
+        messages: [{ role: 'user', content: `cached ${d}` }] }, { ...bearer(KEYS.alice), 'anthropic-version': '2023-06-01' });
+      assert.equal(a.status, 200, a.text);
+      const [oc, ac] = await mock.calls();
+      // What the upstreams reported, split the way one price table fits both.
+      const want = {
+        'gpt-4o-mini': { input: oc.usage.prompt_tokens - 4000, output: oc.usage.completion_tokens,
+          cache_read: 4000, cache_write: 0 },
+        'claude-sonnet-4-5': { input: ac.usage.input_tokens, output: ac.usage.output_tokens,
+          cache_read: 4000, cache_write: 2000 },
+      };
+      const got = sql(state, 'SELECT model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, ' +
+        "cost_micros, estimated FROM requests WHERE key='alice' ORDER BY id");
+      assert.equal(got.length, 2, JSON.stringify(got));
+      for (const r of got) {
+        const t = want[r.model];
+        assert.deepEqual([r.input_tokens, r.output_tokens, r.cache_read_tokens, r.cache_write_tokens, r.estimated],
+          [t.input, t.output, t.cache_read, t.cache_write, 0], r.model);
+        assert.equal(r.cost_micros, cost(PRICE[r.model], t), `${r.model}: ${JSON.stringify(r)}`);
+        assert.ok(r.cost_micros > cost(PRICE[r.model], { ...t, cache_read: 0, cache_write: 0 }), 'cache tokens cost something');
+      }
+    } finally {
+      await gw.stop();
+    }
   });
 });
 

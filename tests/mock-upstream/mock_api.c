@@ -58,6 +58,11 @@ typedef struct ctx {
      * the request-id header's value, and one endless `data:` line (this
      * many bytes, no newline) in place of a stream's second half. */
     int usage_none;
+    /* Prompt-cache tokens the usage reports (read: OpenAI cached_tokens,
+     * Anthropic cache_read_input_tokens, Gemini cachedContentTokenCount;
+     * write: Anthropic cache_creation_input_tokens), so gateways can be
+     * held to cache prices. */
+    long cache_read, cache_write;
     int account_headers;
     int bare_cr;
     long huge_line;
@@ -421,6 +426,7 @@ static int directive(ctx *c, const char *key, const char *val, char *err, size_t
         {"retry_after", 0, 86400}, {"delay_ms", 0, 600000},
         {"first_byte_ms", 0, 600000}, {"words", 1, 100000},
         {"account_headers", 0, 1}, {"bare_cr", 0, 1}, {"huge_line", 1, 64L << 20},
+        {"cache_read", 0, 100000000}, {"cache_write", 0, 100000000},
     };
     for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
         if (strcmp(key, nums[i].key))
@@ -441,12 +447,14 @@ static int directive(ctx *c, const char *key, const char *val, char *err, size_t
         case 7: c->account_headers = (int)n; break;
         case 8: c->bare_cr = (int)n; break;
         case 9: c->huge_line = n; break;
+        case 10: c->cache_read = n; break;
+        case 11: c->cache_write = n; break;
         }
         return 0;
     }
     snprintf(err, errlen, "unknown mock directive '%.60s' (know: chunks interval_ms status "
              "retry_after delay_ms first_byte_ms fail words redirect tool args arg_str usage "
-             "account_headers bare_cr huge_line)", key);
+             "account_headers bare_cr huge_line cache_read cache_write)", key);
     return -1;
 }
 
@@ -733,11 +741,12 @@ static void tool_answer(ctx *c, answer *a, const char *name, json_t *schema, int
 
 static json_t *oa_usage(const ctx *c, const answer *a)
 {
-    long long in = input_tokens(c);
-    return json_pack("{s:I,s:I,s:I,s:{s:i,s:i},s:{s:i,s:i,s:i,s:i}}",
+    /* prompt_tokens counts the cached ones too, as OpenAI's does */
+    long long in = input_tokens(c) + c->cache_read;
+    return json_pack("{s:I,s:I,s:I,s:{s:I,s:i},s:{s:i,s:i,s:i,s:i}}",
                      "prompt_tokens", in, "completion_tokens", a->out_tokens,
                      "total_tokens", in + a->out_tokens,
-                     "prompt_tokens_details", "cached_tokens", 0, "audio_tokens", 0,
+                     "prompt_tokens_details", "cached_tokens", (json_int_t)c->cache_read, "audio_tokens", 0,
                      "completion_tokens_details", "reasoning_tokens", 0, "audio_tokens", 0,
                      "accepted_prediction_tokens", 0, "rejected_prediction_tokens", 0);
 }
@@ -998,9 +1007,9 @@ static void models_list(ctx *c)
 
 static json_t *an_usage(const ctx *c, long long out)
 {
-    return json_pack("{s:I,s:i,s:i,s:I,s:s}", "input_tokens", input_tokens(c),
-                     "cache_creation_input_tokens", 0, "cache_read_input_tokens", 0,
-                     "output_tokens", out, "service_tier", "standard");
+    return json_pack("{s:I,s:I,s:I,s:I,s:s}", "input_tokens", input_tokens(c),
+                     "cache_creation_input_tokens", (json_int_t)c->cache_write, "cache_read_input_tokens",
+                     (json_int_t)c->cache_read, "output_tokens", out, "service_tier", "standard");
 }
 
 /* The first tool_result block of a user message, as text; NULL if none. */
@@ -1165,9 +1174,12 @@ static void gemini_user_text(json_t *contents, mu_buf *out)
 
 static json_t *gm_usage(const ctx *c, long long out)
 {
-    long long in = input_tokens(c);
-    return json_pack("{s:I,s:I,s:I}", "promptTokenCount", in, "candidatesTokenCount", out,
-                     "totalTokenCount", in + out);
+    long long in = input_tokens(c) + c->cache_read;
+    json_t *u = json_pack("{s:I,s:I,s:I}", "promptTokenCount", in, "candidatesTokenCount", out,
+                          "totalTokenCount", in + out);
+    if (c->cache_read)
+        json_object_set_new(u, "cachedContentTokenCount", json_integer(c->cache_read));
+    return u;
 }
 
 static json_t *gm_chunk(const ctx *c, const char *id, const char *text, const char *finish)
