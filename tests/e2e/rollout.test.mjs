@@ -228,13 +228,16 @@ describe('rollout', () => {
   });
 
   const activate = process.env.SOCKET_ACTIVATE_BIN || 'systemd-socket-activate';
+  // systemd-socket-activate clears the environment but for -E names, and
+  // sluice will not start without its providers' keys.
+  const keep = ['-E', 'SLUICE_E2E_OPENAI_KEY', '-E', 'SLUICE_E2E_ANTHROPIC_KEY'];
   it('socket activation: serves the socket systemd-socket-activate passes, refuses one on another address',
     async () => {
       const dir = mkdtempSync(join(tmpdir(), 'sluice-roll-'));
       try {
         const port = await freePort();
         const h = await startProcess('socket-activate', activate, [
-          '-l', `127.0.0.1:${port}`, BIN_A, '--listen', `127.0.0.1:${port}`, '--state', join(dir, 's.db'),
+          '-l', `127.0.0.1:${port}`, ...keep, BIN_A, '--listen', `127.0.0.1:${port}`, '--state', join(dir, 's.db'),
           '--workers', '2', ...mockArgs(BIN_A, mock),
         ], { env: ENV, pattern: /(Listening on \S+)/ });
         // systemd-socket-activate starts sluice on the first connection.
@@ -245,7 +248,7 @@ describe('rollout', () => {
         await stop(h);
 
         const port2 = await freePort();
-        const bad = spawn(activate, ['-l', `127.0.0.1:${port2}`, BIN_A, '--listen', `127.0.0.1:${port}`,
+        const bad = spawn(activate, ['-l', `127.0.0.1:${port2}`, ...keep, BIN_A, '--listen', `127.0.0.1:${port}`,
           '--state', join(dir, 's2.db')], { env: ENV, stdio: ['ignore', 'ignore', 'pipe'] });
         let log = '';
         bad.stderr.on('data', (d) => { log += d; });
