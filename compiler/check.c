@@ -90,9 +90,16 @@ static void check_providers(slc_checker *c)
             if (p->api_key.s)
                 slc_error_redacted(c->d, p->api_key.pos, p->api_key.end,
                                    "provider '%s': a mock provider takes no api_key", name);
+            if (p->optional_pos.line)
+                slc_error(c->d, p->optional_pos, "provider '%s': a mock provider takes no optional (it needs no key)",
+                          name);
             p->base_url = (slc_str){.s = "", .len = 0};
             continue;
         }
+        if (p->optional && !p->api_key.s)
+            slc_error(c->d, p->optional_pos,
+                      "provider '%s': optional applies to a provider's api_key, and this one has none",
+                      name);
         if (p->api_key.s) {
             if (strncmp(p->api_key.s, "env:", 4) != 0) {
                 /* Point at it but never echo it: CI logs are not a vault. */

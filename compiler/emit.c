@@ -121,6 +121,8 @@ void slc_emit_lowered(const sl_table *t, slc_buf *out)
             c_str(out, p->base_url);
             slc_buf_puts(out, ", .api_key_env = ");
             c_str(out, p->api_key_env);
+            if (p->optional)
+                slc_buf_puts(out, ", .optional = 1");
             slc_buf_printf(out,
                            ",\n           .connect_ms = %u, .first_byte_ms = %u, .idle_ms = %u, "
                            ".total_ms = %u},\n",

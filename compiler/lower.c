@@ -168,6 +168,7 @@ void slc_lower(const slc_spec *s, const char *sha256_hex, slc_lowered *out)
             .kind = (sl_kind)p->kind,
             .base_url = p->base_url.s ? p->base_url.s : "",
             .api_key_env = p->api_key_env,
+            .optional = p->optional,
             .connect_ms = p->connect_ms,
             .first_byte_ms = p->first_byte_ms,
             .idle_ms = p->idle_ms,

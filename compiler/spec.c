@@ -175,6 +175,22 @@ static bool int_field(builder *b, const slc_node *map, const char *key, const ch
     return true;
 }
 
+/* true or false, as YAML 1.2's core schema spells them. */
+static bool bool_field(builder *b, const slc_node *map, const char *key, const char *where, bool *out,
+                       slc_pos *pos)
+{
+    const slc_node *n = slc_map_get(map, key);
+    if (!n || !want(b, n, SLC_NODE_SCALAR, field_desc(b, key, where)))
+        return false;
+    if (strcmp(n->str, "true") != 0 && strcmp(n->str, "false") != 0) {
+        slc_error(b->d, n->pos, "expected true or false for %s, got '%s'", field_desc(b, key, where), n->str);
+        return false;
+    }
+    *out = n->str[0] == 't';
+    *pos = n->pos;
+    return true;
+}
+
 static void count_field(builder *b, const slc_node *map, const char *key, const char *where,
                         uint32_t *out)
 {
@@ -225,7 +241,7 @@ static void read_provider(builder *b, const slc_node *k, const slc_node *v, slc_
         slc_error(b->d, k->pos, "provider name '%s' must not contain '/'", k->str);
     if (!want(b, v, SLC_NODE_MAP, where))
         return;
-    static const char *const keys[] = {"kind", "base_url", "api_key", "timeouts"};
+    static const char *const keys[] = {"kind", "base_url", "api_key", "optional", "timeouts"};
     check_keys(b, v, keys, COUNT(keys), where);
     slc_str kind = {0};
     if (!slc_map_get(v, "kind")) {
@@ -250,6 +266,7 @@ static void read_provider(builder *b, const slc_node *k, const slc_node *v, slc_
     }
     str_field(b, v, "base_url", where, &p->base_url);
     str_field(b, v, "api_key", where, &p->api_key);
+    bool_field(b, v, "optional", where, &p->optional, &p->optional_pos);
     const char *twhere = slc_aprintf(b->a, "timeouts of %s", where);
     const slc_node *t = section(b, v, "timeouts", where);
     if (t) {

@@ -38,6 +38,8 @@ typedef struct slc_provider {
     slc_str base_url;      /* check fills the kind's default */
     slc_str api_key;       /* as written; check turns `env:NAME` into env */
     const char *api_key_env;
+    bool optional;         /* may start without its key (requests to it get 503) */
+    slc_pos optional_pos;
     uint32_t connect_ms, first_byte_ms, idle_ms, total_ms;
     bool used;
 } slc_provider;

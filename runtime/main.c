@@ -20,7 +20,9 @@
 #include "core/membudget.h"
 #include "json/json_out.h"
 #include "proxy/dispatch.h"
+#include "providers/provider.h"
 #include "proxy/proxy.h"
+#include "server/listen.h"
 #include "server/server.h"
 #include "table.h"
 
@@ -102,6 +104,11 @@ static void usage(FILE *out)
             "  --upgrade-from PATH  take the listening sockets over from the instance whose control\n"
             "                       socket is PATH, then tell it to drain: a rollout loses nothing\n"
             "                       (LISTEN_FDS from systemd socket activation is honoured too)\n"
+            "  --provider-url NAME=URL\n"
+            "                       send provider NAME's traffic to URL instead of the spec's\n"
+            "                       base_url (a staging upstream, a local test server); repeatable\n"
+            "  --providers          print each provider: name, kind, base URL (after --provider-url),\n"
+            "                       key variable; then exit\n"
             "  --max-buffered BYTES request body bytes held in memory across all connections\n"
             "                       (default 256MiB, at least 4 x max_body; 0 = no limit); a\n"
             "                       request that does not fit gets 503 with Retry-After\n"
@@ -121,7 +128,7 @@ int main(int argc, char **argv)
 {
     enum { O_LISTEN = 1000, O_STATE, O_WORKERS, O_DRAIN, O_QUIET, O_LOGLEVEL, O_VERSION, O_HELP,
            O_LEDGER, O_MAX_BUFFERED, O_CONTROL, O_UPGRADE_FROM, O_NO_METRICS, O_TLS_CERT, O_TLS_KEY,
-           O_LOG_FORMAT, O_ACCESS_LOG, O_OTLP };
+           O_LOG_FORMAT, O_ACCESS_LOG, O_OTLP, O_PROVIDER_URL, O_PROVIDERS };
     const char *otlp = NULL;
     sl_access_format log_format = SL_ACCESS_TEXT;
     const char *access_log = NULL;
@@ -146,6 +153,8 @@ int main(int argc, char **argv)
         {"log-format", required_argument, NULL, O_LOG_FORMAT},
         {"access-log", required_argument, NULL, O_ACCESS_LOG},
         {"otlp", required_argument, NULL, O_OTLP},
+        {"provider-url", required_argument, NULL, O_PROVIDER_URL},
+        {"providers", no_argument, NULL, O_PROVIDERS},
         {NULL, 0, NULL, 0},
     };
     if (sl_spec.abi != SL_TABLE_ABI) {
@@ -153,6 +162,19 @@ int main(int argc, char **argv)
                 SL_TABLE_ABI);
         return 2;
     }
+    /* The compiled table is read-only; the gateway runs on a copy whose
+     * providers --provider-url may re-point. */
+    static sl_table table;
+    table = sl_spec;
+    sl_provider *providers = calloc(sl_spec.provider_count ? sl_spec.provider_count : 1, sizeof *providers);
+    if (!providers) {
+        fprintf(stderr, "sluice: out of memory\n");
+        return 1;
+    }
+    if (sl_spec.provider_count)
+        memcpy(providers, sl_spec.providers, sl_spec.provider_count * sizeof *providers);
+    table.providers = providers;
+    int list_providers = 0;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     /* Enough for four bodies of the largest size the spec allows, so one
      * maximal request always fits however max_body is set. */
@@ -160,7 +182,7 @@ int main(int argc, char **argv)
     if (sl_spec.server.max_body_bytes > max_buffered / 4)
         max_buffered = (size_t)sl_spec.server.max_body_bytes * 4;
     sl_server_config cfg = {
-        .table = &sl_spec,
+        .table = &table,
         .handlers = &proxy_handlers,
         .listen = sl_spec.listen,
         .state_path = sl_spec.state,
@@ -243,6 +265,15 @@ int main(int argc, char **argv)
             break;
         case O_CONTROL: control = optarg; break;
         case O_UPGRADE_FROM: cfg.upgrade_from = optarg; break;
+        case O_PROVIDER_URL: {
+            char why[300];
+            if (sl_provider_set_url(providers, table.provider_count, optarg, why, sizeof why) != 0) {
+                fprintf(stderr, "sluice: %s\n", why);
+                return 2;
+            }
+            break;
+        }
+        case O_PROVIDERS: list_providers = 1; break;
         default: usage(stderr); return 2;
         }
     }
@@ -250,6 +281,28 @@ int main(int argc, char **argv)
         fprintf(stderr, "sluice: unexpected argument '%s' (the spec is compiled in; see --help)\n",
                 argv[optind]);
         return 2;
+    }
+    /* The compiler accepts a spec without keys only for a loopback listen;
+     * --listen must not undo that. (Sockets from systemd or a hand-off must
+     * match this address, so this covers them too.) */
+    struct sockaddr_storage where;
+    socklen_t where_len;
+    if (table.key_count == 0 && sl_listen_parse(cfg.listen, &where, &where_len) == 0 &&
+        !sl_listen_is_loopback(&where)) {
+        fprintf(stderr,
+                "sluice: --listen %s: this spec has no keys, so it serves anyone and listens only on a "
+                "loopback address (add keys: to the spec to serve a network)\n",
+                cfg.listen);
+        return 2;
+    }
+    if (list_providers) {
+        /* Tab-separated, one line each: for operators and scripts (the
+         * e2e harness maps its mock upstream's port through it). */
+        for (uint32_t i = 0; i < table.provider_count; i++)
+            printf("%s\t%s\t%s\t%s\n", providers[i].name, sl_provider_ops_of(providers[i].kind)->kind,
+                   *providers[i].base_url ? providers[i].base_url : "-",
+                   providers[i].api_key_env ? providers[i].api_key_env : "-");
+        return 0;
     }
     /* The control socket lives next to the state the instance owns, so two
      * gateways with their own state never share one. */
@@ -284,9 +337,10 @@ int main(int argc, char **argv)
     }
     sl_proxy_options popt = {.state_path = cfg.state_path, .ledger_wait = ledger_wait,
                                 .no_metrics = no_metrics, .otlp_url = otlp};
-    if (sl_proxy_init(&sl_spec, &popt, err, sizeof err) != 0) {
+    int prc = sl_proxy_init(&table, &popt, err, sizeof err);
+    if (prc != 0) {
         fprintf(stderr, "sluice: %s\n", err);
-        return 1;
+        return prc == -2 ? 2 : 1; /* 2: the operator's configuration (a missing key) */
     }
     int rc = sl_server_run(&cfg, err, sizeof err);
     sl_proxy_shutdown();

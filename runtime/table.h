@@ -29,6 +29,7 @@ typedef struct sl_provider {
     sl_kind kind;
     const char *base_url;    /* no trailing slash; "" for mock */
     const char *api_key_env; /* environment variable name, or NULL */
+    uint8_t optional;        /* may start without the variable: its requests get 503 */
     uint32_t connect_ms;     /* TCP+TLS connect */
     uint32_t first_byte_ms;  /* request sent -> first response byte */
     uint32_t idle_ms;        /* longest silence between body chunks */

@@ -1,8 +1,12 @@
 /*
- * The adapter table: provider kind -> ops, and the libcurl transport the
- * real providers share.
+ * The adapter table: provider kind -> ops, the libcurl transport the real
+ * providers share, and the operator's run-time base URL override.
  */
 #include "providers/provider.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 static void *curl_start(struct ev_loop *loop, sl_upstream *up, const sl_xfer_spec *spec,
                         const sl_xfer_callbacks *cb, void *ctx)
@@ -25,4 +29,68 @@ const sl_provider_ops *sl_provider_ops_of(sl_kind k)
     case SL_KIND_MOCK: return &sl_provider_mock;
     }
     return &sl_provider_openai;
+}
+
+/* The checks sluicec applies to a spec's base_url, so an override cannot
+ * carry what the spec could not: a scheme other than HTTP(S), an empty
+ * host, blanks or control bytes (header and log injection), or a query or
+ * fragment (sluice appends the API path to the base URL). */
+static int url_ok(const char *u, char *err, size_t errlen)
+{
+    size_t skip = strncmp(u, "https://", 8) == 0 ? 8 : strncmp(u, "http://", 7) == 0 ? 7 : 0;
+    if (!skip) {
+        snprintf(err, errlen, "base URL '%s' must start with http:// or https://", u);
+        return -1;
+    }
+    if (u[skip] == '\0' || u[skip] == '/') {
+        snprintf(err, errlen, "base URL '%s' has no host", u);
+        return -1;
+    }
+    for (const unsigned char *q = (const unsigned char *)u; *q; q++) {
+        if (*q <= 0x20 || *q == 0x7f || *q == '?' || *q == '#') {
+            snprintf(err, errlen, "base URL must not contain blanks, control bytes, '?' or '#'");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int sl_provider_set_url(sl_provider *provs, uint32_t n, const char *arg, char *err, size_t errlen)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg) {
+        snprintf(err, errlen, "--provider-url wants NAME=URL (got '%s')", arg);
+        return -1;
+    }
+    size_t nlen = (size_t)(eq - arg);
+    sl_provider *p = NULL;
+    for (uint32_t i = 0; i < n && !p; i++)
+        if (strlen(provs[i].name) == nlen && memcmp(provs[i].name, arg, nlen) == 0)
+            p = &provs[i];
+    if (!p) {
+        snprintf(err, errlen, "--provider-url: the spec has no provider '%.*s' (see --providers)", (int)nlen,
+                 arg);
+        return -1;
+    }
+    if (p->kind == SL_KIND_MOCK) {
+        snprintf(err, errlen, "--provider-url: provider '%s' is a mock, which answers locally", p->name);
+        return -1;
+    }
+    char why[200];
+    if (url_ok(eq + 1, why, sizeof why) != 0) {
+        snprintf(err, errlen, "--provider-url %s: %s", p->name, why);
+        return -1;
+    }
+    size_t len = strlen(eq + 1);
+    while (len > 8 && eq[len] == '/') /* eq[len] is the URL's last byte */
+        len--;
+    char *u = malloc(len + 1);
+    if (!u) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    memcpy(u, eq + 1, len);
+    u[len] = '\0';
+    p->base_url = u; /* lives as long as the process */
+    return 0;
 }

@@ -63,6 +63,13 @@ typedef struct sl_provider_ops {
 
 const sl_provider_ops *sl_provider_ops_of(sl_kind k);
 
+/* `sluice --provider-url NAME=URL`: points provider NAME (in a writable
+ * copy of the compiled providers) at URL instead of the spec's base_url,
+ * so an operator can aim a baked binary at a staging upstream or a local
+ * test server. URLs come only from the spec or the operator's command line,
+ * never from a request. 0, or -1 with err filled. */
+int sl_provider_set_url(sl_provider *provs, uint32_t n, const char *arg, char *err, size_t errlen);
+
 /* Shared by the adapters. */
 extern const sl_transport sl_transport_curl;
 extern const sl_provider_ops sl_provider_openai, sl_provider_anthropic, sl_provider_gemini,

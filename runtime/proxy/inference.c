@@ -114,8 +114,9 @@ static int read_model(sl_exchange *x, size_t *model_len)
     return 0;
 }
 
-/* Routes, filters the plan to targets that serve the operation (and, under
- * a USD budget, have a price), admits. 0, or -1 after answering. */
+/* Routes, filters the plan to targets that serve the operation, have their
+ * provider's key (an optional provider may lack it) and, under a USD
+ * budget, have a price; admits. 0, or -1 after answering. */
 static int route_and_admit(sl_exchange *x, size_t model_len)
 {
     const sl_table *t = x->t;
@@ -137,13 +138,27 @@ static int route_and_admit(sl_exchange *x, size_t model_len)
         return -1;
     }
     size_t n = sl_route_plan(router, (uint32_t)entry, all, SL_MAX_ATTEMPTS), kept = 0;
-    const sl_provider *skipped = NULL;
+    const sl_provider *skipped = NULL, *keyless = NULL;
+    const char *keyless_var = NULL;
     for (size_t i = 0; i < n; i++) {
-        const sl_provider *p = &t->providers[t->targets[all[i].target].provider];
-        if (sl_provider_ops_of(p->kind)->serves(x->op))
-            plan[kept++] = all[i];
-        else
+        uint32_t pi = t->targets[all[i].target].provider;
+        const sl_provider *p = &t->providers[pi];
+        const char *var = sl_proxy_provider_keyless(t, pi);
+        if (!sl_provider_ops_of(p->kind)->serves(x->op)) {
             skipped = p;
+        } else if (var) {
+            keyless = p;
+            keyless_var = var;
+        } else {
+            plan[kept++] = all[i];
+        }
+    }
+    if (kept == 0 && keyless) {
+        sl_exchange_fail(x, 503, "provider_key_missing", NULL,
+                         "model '%s' is served by provider '%s', whose API key variable %s is not set "
+                         "on this gateway",
+                         x->client_model, keyless->name, keyless_var);
+        return -1;
     }
     if (kept == 0) {
         sl_exchange_fail(x, 400, "unsupported_route", NULL,

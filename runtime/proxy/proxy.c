@@ -27,9 +27,11 @@ static int no_metrics;
 static char **provider_auth;   /* per provider: auth header line, or NULL */
 static uint32_t provider_count;
 
-/* The provider's secret as its adapter presents it. A missing variable is
- * not fatal: that provider's attempts fail (401 upstream) and fallbacks
- * still work; said once at start. */
+/* The provider's secret as its adapter presents it. A missing (unset or
+ * empty) variable stops the start, naming it: otherwise every request
+ * would go upstream unauthenticated and the client would see only the
+ * provider's 401. A provider the spec marks optional starts without it;
+ * the planner then leaves it out (sl_proxy_provider_keyless). */
 static int load_secret(const sl_provider *p, uint32_t i, char *err, size_t errlen)
 {
     const char *fmt = sl_provider_ops_of(p->kind)->auth_format;
@@ -37,7 +39,16 @@ static int load_secret(const sl_provider *p, uint32_t i, char *err, size_t errle
         return 0;
     const char *v = getenv(p->api_key_env);
     if (!v || !*v) {
-        sl_log_warn("provider '%s': environment variable %s is not set", p->name, p->api_key_env);
+        if (!p->optional) {
+            snprintf(err, errlen,
+                     "provider '%s': environment variable %s is %s (set it, or mark the provider "
+                     "optional: true in the spec)",
+                     p->name, p->api_key_env, v ? "empty" : "not set");
+            return -1;
+        }
+        sl_log_warn("provider '%s' (optional): environment variable %s is not set; requests only it "
+                    "could serve get 503",
+                    p->name, p->api_key_env);
         return 0;
     }
     if (strpbrk(v, "\r\n")) {
@@ -58,6 +69,16 @@ int sl_proxy_init(const sl_table *t, const sl_proxy_options *opt, char *err, siz
 {
     ledger_wait = opt->ledger_wait;
     no_metrics = opt->no_metrics;
+    /* Secrets first: a gateway that cannot start touches no state. */
+    provider_count = t->provider_count;
+    provider_auth = calloc(t->provider_count ? t->provider_count : 1, sizeof *provider_auth);
+    if (!provider_auth) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (uint32_t i = 0; i < t->provider_count; i++)
+        if (load_secret(&t->providers[i], i, err, errlen) != 0)
+            return -2;
     if (opt->state_path && *opt->state_path) {
         ledger = sl_ledger_open(opt->state_path, err, errlen);
         if (!ledger)
@@ -71,15 +92,6 @@ int sl_proxy_init(const sl_table *t, const sl_proxy_options *opt, char *err, siz
         snprintf(err, errlen, "cannot start the ledger thread");
         return -1;
     }
-    provider_count = t->provider_count;
-    provider_auth = calloc(t->provider_count ? t->provider_count : 1, sizeof *provider_auth);
-    if (!provider_auth) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    for (uint32_t i = 0; i < t->provider_count; i++)
-        if (load_secret(&t->providers[i], i, err, errlen) != 0)
-            return -1;
     if (sl_auth_init(t) != 0 || sl_health_init(t) != 0 || sl_metrics_init(t) != 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -146,6 +158,16 @@ sl_metrics_shard *sl_proxy_metrics(sl_worker *w)
 {
     proxy_worker *pw = sl_worker_proxy_state(w);
     return pw ? pw->metrics : NULL;
+}
+
+const char *sl_proxy_provider_keyless(const sl_table *t, uint32_t provider)
+{
+    if (provider >= t->provider_count)
+        return NULL;
+    const sl_provider *p = &t->providers[provider];
+    if (!p->api_key_env || !sl_provider_ops_of(p->kind)->auth_format || sl_proxy_auth_line(provider))
+        return NULL;
+    return p->api_key_env;
 }
 
 const char *sl_proxy_auth_line(uint32_t provider)

@@ -26,7 +26,9 @@ typedef struct sl_proxy_options {
 
 /* Process-wide set-up before workers start: reads provider keys from the
  * environment, builds the auth index, opens the ledger and restores the
- * current periods' spend from it. 0 or -1 with err. */
+ * current periods' spend from it. 0, -2 when a provider's key variable is
+ * unset or empty (and the provider is not optional), -1 otherwise; err
+ * filled. */
 int sl_proxy_init(const sl_table *t, const sl_proxy_options *opt, char *err, size_t errlen);
 void sl_proxy_shutdown(void);
 
@@ -40,5 +42,9 @@ sl_router *sl_proxy_router(sl_worker *w);
 sl_metrics_shard *sl_proxy_metrics(sl_worker *w); /* NULL: not recorded */
 /* The provider's auth header line, or NULL when it has no key. */
 const char *sl_proxy_auth_line(uint32_t provider);
+
+/* The variable an optional provider started without (its requests must not
+ * go upstream unauthenticated), or NULL when it has its key or needs none. */
+const char *sl_proxy_provider_keyless(const sl_table *t, uint32_t provider);
 
 #endif

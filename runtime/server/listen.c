@@ -22,6 +22,15 @@
 /* First descriptor systemd passes (SD_LISTEN_FDS_START). */
 #define SL_SYSTEMD_FIRST_FD 3
 
+int sl_listen_is_loopback(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+    if (ss->ss_family == AF_INET6)
+        return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+    return 0;
+}
+
 int sl_listen_parse(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
 {
     char host[256];

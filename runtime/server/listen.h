@@ -19,6 +19,8 @@
 
 /* "HOST:PORT" or "[V6]:PORT" ("localhost" means 127.0.0.1). 0 or -1. */
 int sl_listen_parse(const char *spec, struct sockaddr_storage *ss, socklen_t *len);
+/* 1 for 127.0.0.0/8 and ::1, the addresses a spec without keys may serve. */
+int sl_listen_is_loopback(const struct sockaddr_storage *ss);
 /* A non-blocking, close-on-exec, SO_REUSEPORT listening socket, or -1
  * with err filled. */
 int sl_listen_open(const struct sockaddr_storage *ss, socklen_t len, char *err, size_t errlen);

@@ -2,8 +2,9 @@
 # Golden tests for sluicec, run by ctest (see CMakeLists.txt here):
 #   bad/NAME.yaml   `sluicec check NAME.yaml` must print exactly NAME.expected
 #                   on stderr (run from bad/ so paths show as written; the
-#                   certificates the tls specs name are in bad/tls/);
-#   good/NAME.yaml  `sluicec build` must write NAME.table.c and NAME.models.re
+#                   certificates the tls specs name are in bad/tls/) and
+#                   exit 1, or 0 when NAME.expected holds warnings only;
+#   good/NAME.yaml  `sluicec check` must exit 0, `sluicec build` must write NAME.table.c and NAME.models.re
 #                   byte for byte, twice into two directories identically,
 #                   leave unchanged files untouched, and the .re must pass
 #                   `re2c -W` silently and the C must compile;
@@ -64,16 +65,24 @@ compile_generated() {
   return 0
 }
 
-# --- bad specs: exact diagnostics --------------------------------------
+# --- bad specs: exact diagnostics and exit status ------------------------
+# A spec whose expected diagnostics hold an error must exit 1; one that
+# only warns (plain HTTP, unused provider...) must still compile: exit 0.
 # The clock is pinned so certificate expiry diagnostics (bad/tls/) never
 # change with the date: 2030-01-01 00:00 UTC.
 for spec in "$here"/bad/*.yaml; do
   name=$(basename "$spec" .yaml)
   (cd "$here/bad" && SLUICEC_NOW=1893456000 "$sluicec" check "$name.yaml" >/dev/null 2>"$tmp/$name.err")
   rc=$?
-  if [ $rc -ne 0 ] && [ $rc -ne 1 ]; then
+  want=0
+  if [ "$update" = 1 ]; then
+    grep -q ': error: ' "$tmp/$name.err" && want=1
+  elif grep -q ': error: ' "$here/bad/$name.expected" 2>/dev/null; then
+    want=1
+  fi
+  if [ $rc -ne $want ]; then
     cat "$tmp/$name.err"
-    fail "bad/$name: exit status $rc (want 0 or 1)"
+    fail "bad/$name: exit status $rc (want $want)"
     continue
   fi
   compare "$here/bad/$name.expected" "$tmp/$name.err" "bad/$name" && passed=$((passed + 1))
@@ -90,6 +99,10 @@ for spec in "$here"/good/*.yaml; do
     continue
   fi
   ok=1
+  if ! (cd "$here/good" && "$sluicec" check "$name.yaml" >/dev/null 2>&1); then
+    fail "good/$name: sluicec check did not exit 0"
+    ok=0
+  fi
   compare "$here/good/$name.table.c" "$a/sluice_table.c" "good/$name" || ok=0
   compare "$here/good/$name.models.re" "$a/sluice_models.re" "good/$name" || ok=0
   # Same spec from another directory and path: same bytes.

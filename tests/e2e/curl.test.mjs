@@ -280,3 +280,74 @@ describe('legacy /v1/completions', () => {
     assert.match(r.json.error.message, /prompt/);
   });
 });
+
+describe('GET /v1/models', () => {
+  // spec.yaml's exact entries (globs are patterns, not models), in spec order.
+  const ENTRIES = ['gpt-4o-mini', 'claude-sonnet-4-5', 'renamed', 'demo-model', 'optional-only', 'optional-first'];
+
+  it('OpenAI shape: a list of every exact entry, nothing sent upstream', async () => {
+    const r = await fetch(`${stack.url}/v1/models`, { headers: openaiHeaders() });
+    assert.equal(r.status, 200);
+    const j = await r.json();
+    assert.equal(j.object, 'list');
+    assert.deepEqual(j.data.map((m) => m.id), ENTRIES);
+    for (const m of j.data) assert.deepEqual(m, { id: m.id, object: 'model', created: 0, owned_by: 'sluice' });
+    assert.deepEqual(await stack.mock.calls(), []);
+  });
+
+  it('Anthropic shape when anthropic-version is sent: type, display_name, paging ids', async () => {
+    const r = await fetch(`${stack.url}/v1/models`, { headers: anthropicHeaders() });
+    assert.equal(r.status, 200);
+    const j = await r.json();
+    assert.deepEqual(j.data.map((m) => m.id), ENTRIES);
+    for (const m of j.data) {
+      assert.deepEqual(m, { type: 'model', id: m.id, display_name: m.id, created_at: '1970-01-01T00:00:00Z' });
+    }
+    assert.equal(j.has_more, false);
+    assert.equal(j.first_id, ENTRIES[0]);
+    assert.equal(j.last_id, ENTRIES.at(-1));
+  });
+});
+
+describe('POST /v1/embeddings', () => {
+  it('reaches the OpenAI-kind provider with its key, the model renamed, dimensions and base64 kept', async () => {
+    const r = await postJSON(`${stack.url}/v1/embeddings`,
+      { model: 'renamed', input: ['one', 'two'], dimensions: 8 }, openaiHeaders());
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.object, 'list');
+    assert.equal(r.json.data.length, 2);
+    assert.equal(r.json.data[1].index, 1);
+    assert.equal(r.json.data[0].embedding.length, 8);
+    assert.equal(r.headers.get('x-sluice-provider'), 'up-openai');
+    const call = await onlyCall();
+    assert.equal(call.path, '/v1/embeddings');
+    assert.equal(call.headers.authorization, `Bearer ${OPENAI_KEY}`);
+    assert.deepEqual(call.body, { model: 'gpt-4o', input: ['one', 'two'], dimensions: 8 });
+    assertNoClientKey(call);
+    await stack.mock.reset();
+    const b = await postJSON(`${stack.url}/v1/embeddings`,
+      { model: 'gpt-4o-mini', input: 'x', encoding_format: 'base64' }, openaiHeaders());
+    assert.equal(b.status, 200, b.text);
+    assert.equal(typeof b.json.data[0].embedding, 'string', 'base64 passes through');
+  });
+
+  it('a model served only by an Anthropic provider: 400 unsupported_route, nothing sent upstream', async () => {
+    const r = await postJSON(`${stack.url}/v1/embeddings`, { model: 'claude-sonnet-4-5', input: 'x' }, openaiHeaders());
+    assert.equal(r.status, 400, r.text);
+    assert.equal(r.json.error.code, 'unsupported_route', r.text);
+    assert.match(r.json.error.message, /up-anthropic/);
+    assert.deepEqual(await stack.mock.calls(), []);
+  });
+});
+
+describe('count_tokens on the in-process mock target', () => {
+  it('the mock answers it like any request: no x-sluice-estimate, nothing sent upstream', async () => {
+    const r = await postJSON(`${stack.url}/v1/messages/count_tokens`,
+      { model: 'demo-model', messages: [{ role: 'user', content: 'hello there' }] }, anthropicHeaders());
+    assert.equal(r.status, 200, r.text);
+    assert.ok(Number.isInteger(r.json.input_tokens) && r.json.input_tokens > 0, r.text);
+    assert.equal(r.headers.get('x-sluice-estimate'), null);
+    assert.equal(r.headers.get('x-sluice-provider'), 'demo');
+    assert.deepEqual(await stack.mock.calls(), []);
+  });
+});

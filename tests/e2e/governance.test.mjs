@@ -16,34 +16,14 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
-  E2E_DIR, MOCK_PORT, MOCK_TEXT, eventually, freePort, readSSE, sleep, startMock, startProcess,
+  E2E_DIR, MOCK_TEXT, eventually, freePort, mockArgs, readSSE, sleep, startMock, startProcess,
   stopProcess,
 } from './lib/harness.mjs';
+import { KEYS, ADMIN_KEY, PLANTED } from './lib/gov-fixtures.mjs';
 
 const GOV_BIN = process.env.SLUICE_GOV_BIN || resolve(E2E_DIR, '..', '..', 'build', 'tests', 'sluice-gov');
-// The port gov.yaml sends upstream traffic to. Only a gateway built from a
-// copy of gov.yaml with another port needs SLUICE_GOV_MOCK_PORT (two test
-// runs side by side on one machine).
-const GOV_MOCK_PORT = Number(process.env.SLUICE_GOV_MOCK_PORT || MOCK_PORT);
 
-const KEYS = {
-  alice: 'sk-sluice-test-alice-cf6793ffd0067c11ceaade10',
-  scoped: 'sk-sluice-test-scoped-32ce5fe450d65b9684e20097',
-  expired: 'sk-sluice-test-expired-739a3043dd9a36eba5490a72',
-  office: 'sk-sluice-test-office-d4d8b77cb0c59794fdc39ff9',
-  ratey: 'sk-sluice-test-ratey-c216702cbb0938b295869376',
-  tiny: 'sk-sluice-test-tiny-2506f605a45bcf663cd2d144',
-  streamer: 'sk-sluice-test-streamer-7396eb43ea7f38e4b93904a3',
-  loader: 'sk-sluice-test-loader-381288af3f145fe0ef414bb9',
-};
-const ADMIN_KEY = 'sk-sluice-test-admin-a6b2a7f6b339d81eaf6b3152';
 const KEY_NAMES = Object.keys(KEYS);
-
-// Fake provider keys: the gateway must send them upstream and nowhere else.
-const PLANTED = {
-  SLUICE_GOV_OPENAI_KEY: 'sk-PLANTED-openai-8c1d0e5a7b3f49e2a6d4',
-  SLUICE_GOV_ANTHROPIC_KEY: 'sk-ant-PLANTED-anthropic-3e9b7c21f0d84a56',
-};
 
 // gov.yaml's prices in micro-USD per million tokens.
 const PRICES = {
@@ -154,7 +134,8 @@ async function waitHealthy(url, proc, timeoutMs = 10000) {
 async function startGov({ port, state, args = [] }) {
   if (!existsSync(GOV_BIN)) throw new Error(`SLUICE_GOV_BIN: no binary at ${GOV_BIN}`);
   const h = await startProcess('sluice-gov', GOV_BIN,
-    ['--listen', `127.0.0.1:${port}`, '--state', state, '--workers', '2', ...args], {
+    ['--listen', `127.0.0.1:${port}`, '--state', state, '--workers', '2', ...mockArgs(GOV_BIN, mock),
+      ...args], {
       env: { ...process.env, ...PLANTED },
       pattern: /sluice listening on (\S+)/,
     });
@@ -218,7 +199,7 @@ let gw;           // the main gateway (restarted by the restart test)
 let mainState;
 
 before(async () => {
-  mock = await startMock({ port: GOV_MOCK_PORT });
+  mock = await startMock();
   try {
     mainState = join(newStateDir(), 'gov.db');
     // debug logging: more output for the secret grep to look through
@@ -548,16 +529,14 @@ test('streams settle from the final usage event; a stream the client cuts is sti
 
   // What the admin API does not show: status and whether usage was
   // estimated. The last five streamer rows are this test's, in order.
-  const sq = spawnSync('sqlite3', ['-readonly', mainState,
+  const sq = spawnSync(process.env.SQLITE3_BIN || 'sqlite3', ['-readonly', mainState,
     "SELECT status, estimated, output_tokens FROM requests WHERE key='streamer' ORDER BY id DESC LIMIT 5"], { encoding: 'utf8' });
-  if (sq.status === 0) {
-    const rows = sq.stdout.trim().split('\n').map((l) => l.split('|').map(Number)).reverse();
-    assert.deepEqual(rows.map((r) => r[0]), [200, 200, 200, 499, 499], `statuses: ${sq.stdout}`);
-    assert.deepEqual(rows.slice(0, 3).map((r) => r[1]), [0, 0, 0], 'complete streams settle from reported usage, not an estimate');
-    for (const r of rows) assert.ok(r[2] > 0);
-  } else {
-    t.diagnostic('sqlite3 CLI not available: status 499 not checked');
-  }
+  assert.equal(sq.status, 0, `sqlite3 CLI (scripts/install-deps --test installs it): ${sq.error || sq.stderr}`);
+  const rows = sq.stdout.trim().split('\n').map((l) => l.split('|').map(Number)).reverse();
+  assert.deepEqual(rows.map((r) => r[0]), [200, 200, 200, 499, 499], `statuses: ${sq.stdout}`);
+  assert.deepEqual(rows.slice(0, 3).map((r) => r[1]), [0, 0, 0], 'complete streams settle from reported usage, not an estimate');
+  assert.deepEqual(rows.slice(3).map((r) => r[1]), [1, 1], 'cut streams without reported usage are marked estimated');
+  for (const r of rows) assert.ok(r[2] > 0);
 });
 
 test('an OpenAI stream client that did not ask for usage gets no usage chunk', async () => {

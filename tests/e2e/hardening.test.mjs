@@ -14,7 +14,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
-  E2E_DIR, MOCK_PORT, OPENAI_KEY, ANTHROPIC_KEY, CLIENT_KEY, MOCK_TEXT,
+  E2E_DIR, mockArgs, OPENAI_KEY, ANTHROPIC_KEY, CLIENT_KEY, MOCK_TEXT,
   startMock, startProcess, stopProcess, freePort, sleep, eventually,
 } from './lib/harness.mjs';
 
@@ -153,7 +153,8 @@ async function assertServes(port) {
 async function startGateway({ drainMs } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-hard-'));
   const port = await freePort();
-  const args = ['--listen', `127.0.0.1:${port}`, '--state', join(dir, 's.db'), '--workers', '1'];
+  const args = ['--listen', `127.0.0.1:${port}`, '--state', join(dir, 's.db'), '--workers', '1',
+    ...mockArgs(gatewayBinary(), mock)];
   if (drainMs !== undefined) args.push('--drain-timeout', String(drainMs));
   const h = await startProcess('sluice-hardening', gatewayBinary(), args, {
     env: { ...process.env, SLUICE_E2E_OPENAI_KEY: OPENAI_KEY, SLUICE_E2E_ANTHROPIC_KEY: ANTHROPIC_KEY },
@@ -179,7 +180,7 @@ const rssKiB = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/
 let mock;
 let gw;
 before(async () => {
-  mock = await startMock({ port: MOCK_PORT });
+  mock = await startMock();
   try {
     gw = await startGateway();
   } catch (e) {

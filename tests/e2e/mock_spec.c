@@ -33,7 +33,8 @@
 #include "emit.h"
 #include "lower.h"
 
-/* tests/e2e/lib/harness.mjs MOCK_PORT */
+/* tests/e2e/lib/harness.mjs MOCK_PORT: a placeholder the harness re-points
+ * at the running mock with --provider-url */
 #define MOCK "http://127.0.0.1:18431"
 
 static char *slurp(const char *path, size_t *len)

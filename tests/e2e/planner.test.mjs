@@ -23,7 +23,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
-import { E2E_DIR, MOCK_PORT, postJSON, startGateway, startMock } from './lib/harness.mjs';
+import { E2E_DIR, postJSON, startGateway, startMock } from './lib/harness.mjs';
 
 // A fresh gateway per entry: a short drain, because an idle keep-alive
 // client (fetch keeps sockets for 4 s) would otherwise hold each stop.
@@ -56,7 +56,7 @@ async function pool(items, n, fn) {
 }
 
 let mock;
-before(async () => { mock = await startMock({ port: MOCK_PORT }); });
+before(async () => { mock = await startMock(); });
 after(async () => { await mock?.stop(); });
 
 let seq = 0;
@@ -124,7 +124,7 @@ async function ask(url, model, content, key) {
 
 // One request, every attempt failing, on a fresh gateway.
 async function observe(c, manifest, name, key) {
-  const gw = await startGateway({ bin: c.gateway, env: gatewayEnv(manifest), args: GATEWAY_ARGS });
+  const gw = await startGateway({ bin: c.gateway, mock, env: gatewayEnv(manifest), args: GATEWAY_ARGS });
   try {
     const tag = newTag();
     const r = await ask(gw.url, name, `[[mock status=503]] ${tag}`, key);
@@ -176,7 +176,7 @@ async function checkPlan(c, manifest, name, keyed, problems) {
 // 403 exactly when explain says the key may not use the entry; 404 when
 // no entry matches. Requests succeed upstream, so this is quick.
 async function checkScopes(c, manifest, names, keyed, problems) {
-  const gw = await startGateway({ bin: c.gateway, env: gatewayEnv(manifest), args: GATEWAY_ARGS });
+  const gw = await startGateway({ bin: c.gateway, mock, env: gatewayEnv(manifest), args: GATEWAY_ARGS });
   try {
     for (const name of names) {
       for (const { key, x } of keyed[name]) {

@@ -9,7 +9,7 @@
 // hand-off avoids; both figures are printed. Also: what a client idle
 // across a swap sees (its next request answered with Connection: close,
 // or the close at the drain deadline), and socket activation under
-// systemd-socket-activate when it is installed.
+// systemd-socket-activate (SOCKET_ACTIVATE_BIN).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -19,7 +19,7 @@ import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  startMock, startProcess, freePort, sleep, MOCK_PORT, OPENAI_KEY, ANTHROPIC_KEY,
+  startMock, startProcess, freePort, sleep, mockArgs, OPENAI_KEY, ANTHROPIC_KEY,
 } from './lib/harness.mjs';
 
 const BIN_A = process.env.SLUICE_BIN;
@@ -29,7 +29,7 @@ const DRAIN_MS = 5000;
 const ENV = { ...process.env, SLUICE_E2E_OPENAI_KEY: OPENAI_KEY, SLUICE_E2E_ANTHROPIC_KEY: ANTHROPIC_KEY };
 
 let mock;
-before(async () => { mock = await startMock({ port: MOCK_PORT }); });
+before(async () => { mock = await startMock(); });
 after(async () => { await mock?.stop(); });
 
 // One request; resolves { status, text } or { error } (never rejects).
@@ -104,7 +104,7 @@ function startLoad(port, state) {
 function gateway(bin, port, dir, extra) {
   return startProcess('sluice', bin, [
     '--listen', `127.0.0.1:${port}`, '--state', join(dir, 's.db'), '--quiet',
-    '--drain-timeout', String(DRAIN_MS), ...extra,
+    '--drain-timeout', String(DRAIN_MS), ...mockArgs(bin, mock), ...extra,
   ], { env: ENV, pattern: /sluice listening on (\S+)/ });
 }
 
@@ -227,15 +227,18 @@ describe('rollout', () => {
     }
   });
 
-  const activate = spawnSync('sh', ['-c', 'command -v systemd-socket-activate']).stdout?.toString().trim();
+  const activate = process.env.SOCKET_ACTIVATE_BIN || 'systemd-socket-activate';
+  // systemd-socket-activate clears the environment but for -E names, and
+  // sluice will not start without its providers' keys.
+  const keep = ['-E', 'SLUICE_E2E_OPENAI_KEY', '-E', 'SLUICE_E2E_ANTHROPIC_KEY'];
   it('socket activation: serves the socket systemd-socket-activate passes, refuses one on another address',
-    { skip: !activate && 'systemd-socket-activate not installed (scripts/install-deps --test)' }, async () => {
+    async () => {
       const dir = mkdtempSync(join(tmpdir(), 'sluice-roll-'));
       try {
         const port = await freePort();
         const h = await startProcess('socket-activate', activate, [
-          '-l', `127.0.0.1:${port}`, BIN_A, '--listen', `127.0.0.1:${port}`, '--state', join(dir, 's.db'),
-          '--workers', '2',
+          '-l', `127.0.0.1:${port}`, ...keep, BIN_A, '--listen', `127.0.0.1:${port}`, '--state', join(dir, 's.db'),
+          '--workers', '2', ...mockArgs(BIN_A, mock),
         ], { env: ENV, pattern: /(Listening on \S+)/ });
         // systemd-socket-activate starts sluice on the first connection.
         const r = await request(port, { agent: false, body: chat('activated') });
@@ -245,7 +248,7 @@ describe('rollout', () => {
         await stop(h);
 
         const port2 = await freePort();
-        const bad = spawn(activate, ['-l', `127.0.0.1:${port2}`, BIN_A, '--listen', `127.0.0.1:${port}`,
+        const bad = spawn(activate, ['-l', `127.0.0.1:${port2}`, ...keep, BIN_A, '--listen', `127.0.0.1:${port}`,
           '--state', join(dir, 's2.db')], { env: ENV, stdio: ['ignore', 'ignore', 'pipe'] });
         let log = '';
         bad.stderr.on('data', (d) => { log += d; });

@@ -3,7 +3,7 @@
 // (OpenAI chat, Anthropic messages, Gemini generateContent, legacy
 // /v1/completions). The gateway is compiled from security.yaml (keys, USD
 // budgets, glob price rules, an unpriced glob route, OpenAI, Anthropic and
-// Gemini-kind providers, all at the mock upstream on MOCK_PORT); item 11
+// Gemini-kind providers, all at the mock upstream); item 11
 // uses a second one compiled from security-slots.yaml (six connection
 // slots). The test starts and stops both itself: SLUICE_SECURITY_BIN and
 // SLUICE_SECURITY_SLOTS_BIN name them.
@@ -18,7 +18,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
-  E2E_DIR, MOCK_PORT, eventually, freePort, readSSE, sleep, startMock, startProcess, stopProcess,
+  E2E_DIR, eventually, mockArgs, freePort, readSSE, sleep, startMock, startProcess, stopProcess,
 } from './lib/harness.mjs';
 
 const BUILD_TESTS = resolve(E2E_DIR, '..', '..', 'build', 'tests');
@@ -113,7 +113,7 @@ async function startGateway(bin, args = []) {
   stateDirs.push(dir);
   const port = await freePort();
   const h = await startProcess('sluice-security', bin,
-    ['--listen', `127.0.0.1:${port}`, '--state', join(dir, 'sec.db'), ...args], {
+    ['--listen', `127.0.0.1:${port}`, '--state', join(dir, 'sec.db'), ...mockArgs(bin, mock), ...args], {
       env: { ...process.env, ...PROVIDER_ENV },
       pattern: /sluice listening on (\S+)/,
     });
@@ -135,7 +135,7 @@ let mock;
 let gw;
 
 before(async () => {
-  mock = await startMock({ port: MOCK_PORT });
+  mock = await startMock();
   try {
     gw = await startGateway(BIN);
   } catch (e) {

@@ -58,6 +58,11 @@ typedef struct ctx {
      * the request-id header's value, and one endless `data:` line (this
      * many bytes, no newline) in place of a stream's second half. */
     int usage_none;
+    /* Prompt-cache tokens the usage reports (read: OpenAI cached_tokens,
+     * Anthropic cache_read_input_tokens, Gemini cachedContentTokenCount;
+     * write: Anthropic cache_creation_input_tokens), so gateways can be
+     * held to cache prices. */
+    long cache_read, cache_write;
     int account_headers;
     int bare_cr;
     long huge_line;
@@ -421,6 +426,7 @@ static int directive(ctx *c, const char *key, const char *val, char *err, size_t
         {"retry_after", 0, 86400}, {"delay_ms", 0, 600000},
         {"first_byte_ms", 0, 600000}, {"words", 1, 100000},
         {"account_headers", 0, 1}, {"bare_cr", 0, 1}, {"huge_line", 1, 64L << 20},
+        {"cache_read", 0, 100000000}, {"cache_write", 0, 100000000},
     };
     for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
         if (strcmp(key, nums[i].key))
@@ -441,12 +447,14 @@ static int directive(ctx *c, const char *key, const char *val, char *err, size_t
         case 7: c->account_headers = (int)n; break;
         case 8: c->bare_cr = (int)n; break;
         case 9: c->huge_line = n; break;
+        case 10: c->cache_read = n; break;
+        case 11: c->cache_write = n; break;
         }
         return 0;
     }
     snprintf(err, errlen, "unknown mock directive '%.60s' (know: chunks interval_ms status "
              "retry_after delay_ms first_byte_ms fail words redirect tool args arg_str usage "
-             "account_headers bare_cr huge_line)", key);
+             "account_headers bare_cr huge_line cache_read cache_write)", key);
     return -1;
 }
 
@@ -733,11 +741,12 @@ static void tool_answer(ctx *c, answer *a, const char *name, json_t *schema, int
 
 static json_t *oa_usage(const ctx *c, const answer *a)
 {
-    long long in = input_tokens(c);
-    return json_pack("{s:I,s:I,s:I,s:{s:i,s:i},s:{s:i,s:i,s:i,s:i}}",
+    /* prompt_tokens counts the cached ones too, as OpenAI's does */
+    long long in = input_tokens(c) + c->cache_read;
+    return json_pack("{s:I,s:I,s:I,s:{s:I,s:i},s:{s:i,s:i,s:i,s:i}}",
                      "prompt_tokens", in, "completion_tokens", a->out_tokens,
                      "total_tokens", in + a->out_tokens,
-                     "prompt_tokens_details", "cached_tokens", 0, "audio_tokens", 0,
+                     "prompt_tokens_details", "cached_tokens", (json_int_t)c->cache_read, "audio_tokens", 0,
                      "completion_tokens_details", "reasoning_tokens", 0, "audio_tokens", 0,
                      "accepted_prediction_tokens", 0, "rejected_prediction_tokens", 0);
 }
@@ -998,9 +1007,9 @@ static void models_list(ctx *c)
 
 static json_t *an_usage(const ctx *c, long long out)
 {
-    return json_pack("{s:I,s:i,s:i,s:I,s:s}", "input_tokens", input_tokens(c),
-                     "cache_creation_input_tokens", 0, "cache_read_input_tokens", 0,
-                     "output_tokens", out, "service_tier", "standard");
+    return json_pack("{s:I,s:I,s:I,s:I,s:s}", "input_tokens", input_tokens(c),
+                     "cache_creation_input_tokens", (json_int_t)c->cache_write, "cache_read_input_tokens",
+                     (json_int_t)c->cache_read, "output_tokens", out, "service_tier", "standard");
 }
 
 /* The first tool_result block of a user message, as text; NULL if none. */
@@ -1165,9 +1174,12 @@ static void gemini_user_text(json_t *contents, mu_buf *out)
 
 static json_t *gm_usage(const ctx *c, long long out)
 {
-    long long in = input_tokens(c);
-    return json_pack("{s:I,s:I,s:I}", "promptTokenCount", in, "candidatesTokenCount", out,
-                     "totalTokenCount", in + out);
+    long long in = input_tokens(c) + c->cache_read;
+    json_t *u = json_pack("{s:I,s:I,s:I}", "promptTokenCount", in, "candidatesTokenCount", out,
+                          "totalTokenCount", in + out);
+    if (c->cache_read)
+        json_object_set_new(u, "cachedContentTokenCount", json_integer(c->cache_read));
+    return u;
 }
 
 static json_t *gm_chunk(const ctx *c, const char *id, const char *text, const char *finish)
@@ -1180,9 +1192,58 @@ static json_t *gm_chunk(const ctx *c, const char *id, const char *text, const ch
                      "responseId", id);
 }
 
+/* The function declaration to call, as for the other protocols: when the
+ * request declares functions, its last turn is the user's own (no
+ * functionResponse part) and toolConfig does not say NONE; the tool=
+ * directive's, else the single allowedFunctionNames entry, else the first.
+ * *err set when tool= names no declaration. */
+static json_t *gemini_pick_tool(ctx *c, json_t *contents, int *err)
+{
+    json_t *last = json_array_get(contents, json_array_size(contents) - 1);
+    size_t k;
+    json_t *part;
+    json_array_foreach(json_object_get(last, "parts"), k, part) if (json_object_get(part, "functionResponse")) return NULL;
+    json_t *fcc = json_object_get(json_object_get(c->body, "toolConfig"), "functionCallingConfig");
+    const char *mode = json_string_value(json_object_get(fcc, "mode"));
+    if (c->no_tool || (mode && !strcmp(mode, "NONE")))
+        return NULL;
+    json_t *allowed = json_object_get(fcc, "allowedFunctionNames");
+    const char *want = c->tool[0] ? c->tool
+                       : json_array_size(allowed) == 1 ? json_string_value(json_array_get(allowed, 0))
+                                                       : NULL;
+    size_t i, j;
+    json_t *t, *fd;
+    json_t *any = NULL;
+    json_array_foreach(json_object_get(c->body, "tools"), i, t) {
+        json_array_foreach(json_object_get(t, "functionDeclarations"), j, fd) {
+            const char *n = json_string_value(json_object_get(fd, "name"));
+            if (n && (!want || !strcmp(n, want)))
+                return fd;
+            any = any ? any : fd;
+        }
+    }
+    *err = any != NULL && c->tool[0];
+    return NULL;
+}
+
+/* "The tool returned: ..." quotes the last functionResponse's response. */
+static char *gemini_tool_result(json_t *contents)
+{
+    json_t *last = json_array_get(contents, json_array_size(contents) - 1);
+    size_t k;
+    json_t *part;
+    json_array_foreach(json_object_get(last, "parts"), k, part) {
+        json_t *fr = json_object_get(part, "functionResponse");
+        if (fr)
+            return dump(json_object_get(fr, "response"));
+    }
+    return NULL;
+}
+
 /* generateContent, or streamGenerateContent with alt=sse (the only stream
- * framing sluice asks for): text answers, the last chunk of a stream
- * carrying finishReason and usageMetadata. */
+ * framing sluice asks for): text or function-call answers, the last chunk
+ * of a stream carrying finishReason and usageMetadata. A function call
+ * comes whole in one part, streamed or not, as Gemini sends it. */
 static void gemini_generate(ctx *c, int stream)
 {
     json_t *contents = json_object_get(c->body, "contents");
@@ -1198,11 +1259,40 @@ static void gemini_generate(ctx *c, int stream)
     }
     long long max_tokens = json_integer_value(mo);
     set_call(c, "stream", json_boolean(stream));
-    answer a = {0};
-    text_answer(c, &a, NULL, max_tokens, stream);
-    const char *finish = a.truncated ? "MAX_TOKENS" : "STOP";
+    int bad_tool = 0;
+    json_t *fd = gemini_pick_tool(c, contents, &bad_tool);
+    if (bad_tool) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "mock directive tool=%s: the request declares no such function", c->tool);
+        send_error(c, 400, msg);
+        return;
+    }
     char id[48];
     new_id(id, sizeof id, "mockresp");
+    answer a = {0};
+    if (fd) {
+        json_t *schema = json_object_get(fd, "parametersJsonSchema");
+        tool_answer(c, &a, json_string_value(json_object_get(fd, "name")),
+                    schema ? schema : json_object_get(fd, "parameters"), 0);
+        json_t *resp = json_pack("{s:[{s:{s:[{s:{s:s,s:O}}],s:s},s:s,s:i}],s:s,s:s}", "candidates",
+                                 "content", "parts", "functionCall", "name", a.tool_name, "args", a.tool_input,
+                                 "role", "model", "finishReason", "STOP", "index", 0, "modelVersion", c->model,
+                                 "responseId", id);
+        put_usage(c, resp, "usageMetadata", gm_usage(c, a.out_tokens));
+        if (stream) {
+            evlist l = {0};
+            ev_add(&l, 0, NULL, resp);
+            send_stream(c, &l);
+        } else {
+            send_json_wait(c, 200, resp, 0);
+        }
+        answer_free(&a);
+        return;
+    }
+    char *result = gemini_tool_result(contents);
+    text_answer(c, &a, result, max_tokens, stream);
+    free(result);
+    const char *finish = a.truncated ? "MAX_TOKENS" : "STOP";
     if (!stream) {
         json_t *resp = gm_chunk(c, id, a.text, finish);
         put_usage(c, resp, "usageMetadata", gm_usage(c, a.out_tokens));

@@ -50,6 +50,25 @@ static int open_any(struct sockaddr_storage *ss)
     return fd;
 }
 
+static void test_loopback(void **state)
+{
+    (void)state;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    static const char *const yes[] = {"127.0.0.1:1", "127.9.8.7:1", "localhost:1", "[::1]:1"};
+    static const char *const no[] = {"0.0.0.0:1", "10.0.0.1:1", "128.0.0.1:1", "[::]:1", "[::ffff:127.0.0.1]:1"};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        assert_int_equal(sl_listen_parse(yes[i], &ss, &len), 0);
+        if (!sl_listen_is_loopback(&ss))
+            fail_msg("%s should be loopback", yes[i]);
+    }
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
+        assert_int_equal(sl_listen_parse(no[i], &ss, &len), 0);
+        if (sl_listen_is_loopback(&ss))
+            fail_msg("%s should not be loopback", no[i]);
+    }
+}
+
 static void test_matches(void **state)
 {
     struct sockaddr_storage ss, other;
@@ -119,6 +138,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_loopback),
         cmocka_unit_test(test_matches),
         cmocka_unit_test(test_systemd),
     };

@@ -17,6 +17,7 @@
 #include <ev.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "govern/usage.h"
@@ -523,6 +524,39 @@ static void test_mock_abort_and_cancel(void **state)
     }
 }
 
+/* --provider-url: a writable copy of the providers, re-pointed by name;
+ * what the compiler would refuse in a base_url is refused here too. */
+static void test_set_url(void **state)
+{
+    (void)state;
+    sl_provider p[8];
+    assert_true(T->provider_count <= 8);
+    memcpy(p, T->providers, T->provider_count * sizeof *p);
+    char err[300];
+    assert_int_equal(sl_provider_set_url(p, T->provider_count, "oai=https://staging.test/v1///", err, sizeof err), 0);
+    assert_string_equal(p[0].base_url, "https://staging.test/v1");
+    assert_string_equal(T->providers[0].base_url, "http://127.0.0.1:9/v1"); /* the compiled table is untouched */
+    static const struct { const char *arg, *why; } bad[] = {
+        {"nope=http://x/v1", "no provider 'nope'"},
+        {"oai", "NAME=URL"},
+        {"=http://x", "NAME=URL"},
+        {"oai=file:///etc/passwd", "http:// or https://"},
+        {"oai=https://", "no host"},
+        {"oai=http://x/v1?debug=1", "'?'"},
+        {"oai=http://x/v1#f", "'?'"},
+        {"oai=http://x/v1\r\nX-Evil: 1", "control bytes"},
+        {"demo=http://x", "mock"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = '\0';
+        assert_int_equal(sl_provider_set_url(p, T->provider_count, bad[i].arg, err, sizeof err), -1);
+        if (!strstr(err, bad[i].why))
+            fail_msg("'%s': '%s' does not say '%s'", bad[i].arg, err, bad[i].why);
+    }
+    assert_string_equal(p[0].base_url, "https://staging.test/v1");
+    free((char *)p[0].base_url);
+}
+
 int main(void)
 {
 #define T_(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -538,6 +572,7 @@ int main(void)
         T_(test_mock_messages),
         T_(test_mock_pause_resume_and_partial_reads),
         T_(test_mock_abort_and_cancel),
+        T_(test_set_url),
     };
 #undef T_
     return cmocka_run_group_tests(tests, NULL, NULL);

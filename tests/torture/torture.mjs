@@ -28,7 +28,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  startMock, startProcess, freePort, sleep, MOCK_PORT, OPENAI_KEY, ANTHROPIC_KEY, MOCK_TEXT,
+  startMock, startProcess, freePort, sleep, mockArgs, OPENAI_KEY, ANTHROPIC_KEY, MOCK_TEXT,
 } from '../e2e/lib/harness.mjs';
 
 const BIN = process.env.SLUICE_BIN;
@@ -147,7 +147,7 @@ async function runOnce(n) {
   try {
     g = await startProcess(`sluice(N=${n})`, BIN,
       ['--listen', `127.0.0.1:${port}`, '--state', join(dir, 's.db'), '--workers', '1', '--quiet',
-        '--drain-timeout', '2000'], {
+        '--drain-timeout', '2000', ...MOCK_ARGS], {
         env: {
           ...process.env,
           SLUICE_E2E_OPENAI_KEY: OPENAI_KEY,
@@ -257,7 +257,8 @@ function liveSites(log) {
 
 // ---- main ---------------------------------------------------------------------------
 
-const mock = await startMock({ port: MOCK_PORT });
+const mock = await startMock();
+const MOCK_ARGS = mockArgs(BIN, mock);
 let failures = 0;
 try {
   const base = await runOnce(0);

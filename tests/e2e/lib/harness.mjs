@@ -1,11 +1,12 @@
 // Starts and stops the processes an end-to-end test talks to: the
 // mock-upstream (the fake provider) and a sluice gateway compiled from
-// tests/e2e/spec.yaml. The spec is the only place upstream URLs come from,
-// so the mock must sit on the port the spec names (18431); the gateway gets
-// a free port. Each process is stopped with SIGTERM and must exit 0, so a
+// tests/e2e/spec.yaml. Every process gets a free port, so two build trees
+// can test at once: test specs point their providers at MOCK_PORT, and the
+// harness re-points each such provider at the mock actually running with
+// the operator's `sluice --provider-url NAME=URL`. Each process is stopped with SIGTERM and must exit 0, so a
 // crash or a hang at shutdown fails the test that started it. Also small
 // HTTP helpers shared by the tests (JSON requests, SSE reading).
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -17,10 +18,13 @@ import assert from 'node:assert/strict';
 export const E2E_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const REPO = resolve(E2E_DIR, '..', '..');
 
-// The port tests/e2e/spec.yaml sends upstream traffic to.
+// The port test specs give providers served by the mock upstream: a
+// placeholder that providerArgs() replaces with the running mock's port
+// (nothing listens on it).
 export const MOCK_PORT = 18431;
 export const OPENAI_KEY = 'sk-e2e-openai-fake';
 export const ANTHROPIC_KEY = 'sk-ant-e2e-fake';
+export const GEMINI_KEY = 'gemini-e2e-fake';
 // What a client sends; it must never reach the upstream.
 export const CLIENT_KEY = 'client-key-must-not-leak';
 // The mock's default reply text (tests/mock-upstream/mock_api.c).
@@ -106,6 +110,26 @@ export function freePort() {
   });
 }
 
+// `--provider-url` arguments that re-point every provider of gateway `bin`
+// whose base URL is http://127.0.0.1:P... at ports[P] (an origin such as
+// http://127.0.0.1:40123), keeping the URL's path. `sluice --providers`
+// lists the compiled providers, so the spec stays the one place they are
+// named.
+export function providerArgs(bin, ports) {
+  const r = spawnSync(bin, ['--providers'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${bin} --providers: exit ${r.status}: ${r.stderr}`);
+  const args = [];
+  for (const line of r.stdout.split('\n')) {
+    const [name, , url] = line.split('\t');
+    const m = url && url.match(/^http:\/\/127\.0\.0\.1:(\d+)(\/.*)?$/);
+    if (m && ports[m[1]]) args.push('--provider-url', `${name}=${ports[m[1]]}${m[2] || ''}`);
+  }
+  return args;
+}
+
+// providerArgs for the usual case: MOCK_PORT -> the running mock.
+export const mockArgs = (bin, mock) => providerArgs(bin, { [MOCK_PORT]: mock.url });
+
 // A running mock-upstream plus helpers for its control endpoints.
 export async function startMock({ port = 0, args = [] } = {}) {
   const h = await startProcess('mock-upstream', binary('MOCK_UPSTREAM_BIN', 'mock-upstream'),
@@ -147,16 +171,21 @@ async function waitHealthy(url, proc, timeoutMs = 10000) {
   throw new Error(`gateway at ${url} not healthy in ${timeoutMs} ms (${last})`);
 }
 
-// `bin` overrides SLUICE_BIN; `args` are added to the command line.
-export async function startGateway({ env = {}, bin, args = [] } = {}) {
+// `bin` overrides SLUICE_BIN; `args` are added to the command line; `mock`
+// (a startMock() result) receives what the spec sends to MOCK_PORT;
+// `upstreams` maps other spec ports to origins (see providerArgs).
+export async function startGateway({ env = {}, bin, args = [], mock, upstreams = {} } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-e2e-'));
   const port = await freePort();
-  const h = await startProcess('sluice', bin || binary('SLUICE_BIN', 'sluice-e2e'),
-    ['--listen', `127.0.0.1:${port}`, '--state', join(dir, 's.db'), ...args], {
+  const exe = bin || binary('SLUICE_BIN', 'sluice-e2e');
+  const h = await startProcess('sluice', exe,
+    ['--listen', `127.0.0.1:${port}`, '--state', join(dir, 's.db'),
+      ...providerArgs(exe, { ...(mock ? { [MOCK_PORT]: mock.url } : {}), ...upstreams }), ...args], {
       env: {
         ...process.env,
         SLUICE_E2E_OPENAI_KEY: OPENAI_KEY,
         SLUICE_E2E_ANTHROPIC_KEY: ANTHROPIC_KEY,
+        SLUICE_E2E_GEMINI_KEY: GEMINI_KEY,
         ...env,
       },
       pattern: /sluice listening on (\S+)/,
@@ -181,14 +210,15 @@ export async function startGateway({ env = {}, bin, args = [] } = {}) {
   };
 }
 
-// Registers before/after hooks that run the mock on MOCK_PORT and a
-// gateway for the whole test file; returns an object filled in by `before`.
-export function useStack() {
+// Registers before/after hooks that run the mock and a gateway pointed at
+// it for the whole test file; returns an object filled in by `before`.
+// `upstreams` as for startGateway.
+export function useStack({ upstreams } = {}) {
   const stack = {};
   before(async () => {
-    stack.mock = await startMock({ port: MOCK_PORT });
+    stack.mock = await startMock();
     try {
-      stack.gateway = await startGateway();
+      stack.gateway = await startGateway({ mock: stack.mock, upstreams });
     } catch (e) {
       await stack.mock.stop();
       throw e;
