@@ -104,6 +104,9 @@ static void usage(FILE *out)
             "  --upgrade-from PATH  take the listening sockets over from the instance whose control\n"
             "                       socket is PATH, then tell it to drain: a rollout loses nothing\n"
             "                       (LISTEN_FDS from systemd socket activation is honoured too)\n"
+            "  --listen-plain ADDR:PORT\n"
+            "                       the plain health-check listener next to HTTPS (spec:\n"
+            "                       listen_plain)\n"
             "  --provider-url NAME=URL\n"
             "                       send provider NAME's traffic to URL instead of the spec's\n"
             "                       base_url (a staging upstream, a local test server); repeatable\n"
@@ -128,7 +131,7 @@ int main(int argc, char **argv)
 {
     enum { O_LISTEN = 1000, O_STATE, O_WORKERS, O_DRAIN, O_QUIET, O_LOGLEVEL, O_VERSION, O_HELP,
            O_LEDGER, O_MAX_BUFFERED, O_CONTROL, O_UPGRADE_FROM, O_NO_METRICS, O_TLS_CERT, O_TLS_KEY,
-           O_LOG_FORMAT, O_ACCESS_LOG, O_OTLP, O_PROVIDER_URL, O_PROVIDERS };
+           O_LOG_FORMAT, O_ACCESS_LOG, O_OTLP, O_PROVIDER_URL, O_PROVIDERS, O_LISTEN_PLAIN };
     const char *otlp = NULL;
     sl_access_format log_format = SL_ACCESS_TEXT;
     const char *access_log = NULL;
@@ -136,6 +139,7 @@ int main(int argc, char **argv)
     int ledger_wait = SL_LEDGER_WAIT_BUDGET;
     static const struct option opts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
+        {"listen-plain", required_argument, NULL, O_LISTEN_PLAIN},
         {"state", required_argument, NULL, O_STATE},
         {"workers", required_argument, NULL, O_WORKERS},
         {"drain-timeout", required_argument, NULL, O_DRAIN},
@@ -194,6 +198,13 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case O_LISTEN: cfg.listen = optarg; break;
+        case O_LISTEN_PLAIN:
+            if (!table.listen_plain) {
+                fprintf(stderr, "sluice: --listen-plain: this spec has no listen_plain (it needs tls:)\n");
+                return 2;
+            }
+            table.listen_plain = optarg;
+            break;
         case O_STATE: cfg.state_path = optarg; break;
         case O_TLS_CERT:
         case O_TLS_KEY:
@@ -287,6 +298,12 @@ int main(int argc, char **argv)
      * match this address, so this covers them too.) */
     struct sockaddr_storage where;
     socklen_t where_len;
+    if (table.key_count == 0 && table.listen_plain &&
+        (sl_listen_parse(table.listen_plain, &where, &where_len) != 0 || !sl_listen_is_loopback(&where))) {
+        fprintf(stderr, "sluice: --listen-plain %s: this spec has no keys, so it listens only on a "
+                        "loopback address\n", table.listen_plain);
+        return 2;
+    }
     if (table.key_count == 0 && sl_listen_parse(cfg.listen, &where, &where_len) == 0 &&
         !sl_listen_is_loopback(&where)) {
         fprintf(stderr,
@@ -321,7 +338,9 @@ int main(int argc, char **argv)
         return 1;
     }
     /* logrotate's postrotate sends SIGHUP; without --access-log it is
-     * ignored rather than fatal. The reopen is async-signal-safe. */
+     * ignored rather than fatal. The reopen is async-signal-safe. Once the
+     * server's loop runs, its own SIGHUP watcher does this and the TLS
+     * reload. */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sighup;

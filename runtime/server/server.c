@@ -26,6 +26,7 @@
 #include "core/log.h"
 #include "server/handoff.h"
 #include "server/listen.h"
+#include "core/accesslog.h"
 #include "server/server_internal.h"
 #include "upstream/upstream.h"
 
@@ -246,9 +247,17 @@ static void handed_over(void *ud, long pid)
     sl_server_stop();
 }
 
-/* SIGHUP re-reads the TLS certificate and key; open connections keep the
- * pair they started with. */
-static void sighup_cb(struct ev_loop *loop, ev_signal *s, int revents) { sl_srv_tls_reload(); }
+/* SIGHUP is the operator's reload: reopen the access log (logrotate) and
+ * re-read the TLS certificate and key (open connections keep the pair they
+ * started with). Once the loop runs it owns the signal. */
+static void sighup_cb(struct ev_loop *loop, ev_signal *s, int revents)
+{
+    (void)loop;
+    (void)s;
+    (void)revents;
+    sl_access_reopen();
+    sl_srv_tls_reload();
+}
 
 static void free_workers(void)
 {

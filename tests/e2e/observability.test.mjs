@@ -16,7 +16,7 @@ import { createServer } from 'node:http';
 import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { E2E_DIR, MOCK_PORT, eventually, readSSE, startGateway, startMock } from './lib/harness.mjs';
+import { E2E_DIR, eventually, readSSE, startGateway, startMock } from './lib/harness.mjs';
 
 const BIN = process.env.SLUICE_OBS_BIN || resolve(E2E_DIR, '..', '..', 'build', 'tests', 'sluice-observability');
 const ALICE = 'sk-sluice-test-m1-D8TGfsFAzHMU50jd-u5h68SPMy7zwFGEAkJy-XOIVtk';
@@ -60,9 +60,9 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sluice-obs-'));
   logPath = join(dir, 'access.log');
   collector = await startCollector();
-  mock = await startMock({ port: MOCK_PORT });
+  mock = await startMock();
   try {
-    gw = await startGateway({ bin: BIN, args: ['--workers', '2', '--log-format', 'json', '--access-log', logPath,
+    gw = await startGateway({ bin: BIN, mock, args: ['--workers', '2', '--log-format', 'json', '--access-log', logPath,
       '--otlp', `http://127.0.0.1:${collector.address().port}`] });
   } catch (e) {
     await mock.stop();

@@ -14,13 +14,13 @@ import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  startMock, startProcess, stopProcess, freePort, sleep, MOCK_PORT, OPENAI_KEY, ANTHROPIC_KEY,
+  startMock, startProcess, stopProcess, freePort, sleep, mockArgs, OPENAI_KEY, ANTHROPIC_KEY,
 } from './lib/harness.mjs';
 import { openaiCases, anthropicCases } from './lib/sdk-cases.mjs';
 
 const DIR = process.env.SLUICE_TLS_DIR;
 const BIN = process.env.SLUICE_TLS_BIN;
-const PLAIN = 'http://127.0.0.1:18433'; // listen_plain in tls/spec.yaml
+let PLAIN; // the plain health listener, on a free port (--listen-plain)
 const CA = join(DIR, 'ca.pem');
 
 const stack = {};
@@ -28,8 +28,11 @@ const stack = {};
 async function startTLSGateway(certDir = DIR) {
   const state = mkdtempSync(join(tmpdir(), 'sluice-tls-'));
   const port = await freePort();
+  const plainPort = await freePort();
+  PLAIN = `http://127.0.0.1:${plainPort}`;
   const h = await startProcess('sluice-tls', BIN,
-    ['--listen', `127.0.0.1:${port}`, '--state', join(state, 's.db'), '--workers', '2',
+    ['--listen', `127.0.0.1:${port}`, '--listen-plain', `127.0.0.1:${plainPort}`, ...mockArgs(BIN, stack.mock),
+      '--state', join(state, 's.db'), '--workers', '2',
       '--tls-cert', join(certDir, 'chain.pem'), '--tls-key', join(certDir, 'server.key')], {
       env: { ...process.env, SLUICE_E2E_OPENAI_KEY: OPENAI_KEY, SLUICE_E2E_ANTHROPIC_KEY: ANTHROPIC_KEY },
       pattern: /sluice listening on (\S+)/,
@@ -56,7 +59,7 @@ async function startTLSGateway(certDir = DIR) {
 }
 
 before(async () => {
-  stack.mock = await startMock({ port: MOCK_PORT });
+  stack.mock = await startMock();
   stack.gw = await startTLSGateway();
 });
 after(async () => {
