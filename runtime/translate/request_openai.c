@@ -67,6 +67,17 @@ static json_t *openai_content(json_t *c)
     return out;
 }
 
+json_t *sl_tr_choice_from_openai(const char *s)
+{
+    if (!strcmp(s, "auto"))
+        return json_pack("{s:s}", "type", "auto");
+    if (!strcmp(s, "none"))
+        return json_pack("{s:s}", "type", "none");
+    if (!strcmp(s, "required"))
+        return json_pack("{s:s}", "type", "any");
+    return NULL;
+}
+
 int sl_tr_openai_to_ir(json_t *req, json_t *ir, char *err, size_t errlen)
 {
     json_t *msgs = json_object_get(req, "messages");
@@ -204,13 +215,7 @@ int sl_tr_openai_to_ir(json_t *req, json_t *ir, char *err, size_t errlen)
     json_t *tc = json_object_get(req, "tool_choice");
     json_t *choice = NULL;
     if (json_is_string(tc)) {
-        const char *s = json_string_value(tc);
-        if (!strcmp(s, "auto"))
-            choice = json_pack("{s:s}", "type", "auto");
-        else if (!strcmp(s, "none"))
-            choice = json_pack("{s:s}", "type", "none");
-        else if (!strcmp(s, "required"))
-            choice = json_pack("{s:s}", "type", "any");
+        choice = sl_tr_choice_from_openai(json_string_value(tc));
     } else if (json_is_object(tc)) {
         const char *name = sl_tr_nstr(json_object_get(tc, "function"), "name");
         if (name)

@@ -175,13 +175,7 @@ static int read_tool_choice(json_t *req, json_t *ir, char *err, size_t errlen)
     json_t *tc = json_object_get(req, "tool_choice");
     json_t *choice = NULL;
     if (json_is_string(tc)) {
-        const char *s = json_string_value(tc);
-        if (!strcmp(s, "auto"))
-            choice = json_pack("{s:s}", "type", "auto");
-        else if (!strcmp(s, "none"))
-            choice = json_pack("{s:s}", "type", "none");
-        else if (!strcmp(s, "required"))
-            choice = json_pack("{s:s}", "type", "any");
+        choice = sl_tr_choice_from_openai(json_string_value(tc));
     } else if (json_is_object(tc)) {
         const char *type = sl_tr_str(tc, "type");
         if (type && !strcmp(type, "function") && sl_tr_nstr(tc, "name")) {

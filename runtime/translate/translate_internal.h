@@ -78,6 +78,9 @@ void sl_tr_copy_fields(json_t *src, json_t *dst, const sl_tr_field_map *m, size_
 
 /* reasoning_effort -> thinking budget (0: none or unknown), and back. */
 long sl_tr_effort_budget(const char *effort);
+/* OpenAI's (and the Responses API's) string tool_choice in the neutral
+ * form: "auto", "none", "required" (-> any); NULL for anything else. */
+json_t *sl_tr_choice_from_openai(const char *s);
 /* Gemini's generationConfig (either spelling) and the thinking budget its
  * thinkingConfig asks for, as the translators read it (0 = none). */
 json_t *sl_tr_gemini_config(json_t *req);
