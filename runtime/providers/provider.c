@@ -55,6 +55,46 @@ static int url_ok(const char *u, char *err, size_t errlen)
     return 0;
 }
 
+/* Override URLs are the operator's for the process's life; they are freed
+ * at exit so leak checkers see a clean process. One slot per provider
+ * (specs have few), found by the provider's address. */
+enum { MAX_OVERRIDES = 256 };
+static struct {
+    const sl_provider *p;
+    char *url;
+} overrides[MAX_OVERRIDES];
+static size_t n_overrides;
+
+static void free_overrides(void)
+{
+    for (size_t i = 0; i < n_overrides; i++)
+        free(overrides[i].url);
+    n_overrides = 0;
+}
+
+static const char *owned_url(const sl_provider *p)
+{
+    for (size_t i = 0; i < n_overrides; i++)
+        if (overrides[i].p == p)
+            return overrides[i].url;
+    return NULL;
+}
+
+static void remember(const sl_provider *p, char *u)
+{
+    for (size_t i = 0; i < n_overrides; i++)
+        if (overrides[i].p == p) {
+            overrides[i].url = u;
+            return;
+        }
+    if (n_overrides == 0)
+        atexit(free_overrides);
+    if (n_overrides < MAX_OVERRIDES) {
+        overrides[n_overrides].p = p;
+        overrides[n_overrides++].url = u;
+    }
+}
+
 int sl_provider_set_url(sl_provider *provs, uint32_t n, const char *arg, char *err, size_t errlen)
 {
     const char *eq = strchr(arg, '=');
@@ -91,6 +131,9 @@ int sl_provider_set_url(sl_provider *provs, uint32_t n, const char *arg, char *e
     }
     memcpy(u, eq + 1, len);
     u[len] = '\0';
-    p->base_url = u; /* lives as long as the process */
+    if (p->base_url == owned_url(p)) /* overridden twice: the last wins */
+        free((char *)p->base_url);
+    remember(p, u);
+    p->base_url = u; /* lives as long as the process; freed at exit */
     return 0;
 }

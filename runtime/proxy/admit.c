@@ -105,6 +105,12 @@ int sl_admit_output_limit(json_t *req, sl_op op, sl_proto surface, int inject, s
         out->injected = 1;
     }
     out->worst = sl_translate_output_ceiling(surface, req, out->output);
+    if (out->worst > SL_MAX_OUTPUT_TOKENS + SL_DEFAULT_OUTPUT_TOKENS) {
+        /* A thinking budget past any model's output would make the
+         * translation send an absurd limit: refused like one. */
+        snprintf(err, errlen, "the thinking budget must be at most %d tokens", SL_MAX_OUTPUT_TOKENS);
+        return -1;
+    }
     return 0;
 }
 

@@ -156,8 +156,10 @@ describe('--provider-url and --providers', () => {
       assert.deepEqual((await other.calls()).map((c) => c.path), ['/v1/chat/completions']);
       assert.deepEqual((await mock.calls()).map((c) => c.path), ['/v1/messages']);
     } finally {
-      await gw.stop();
-      await other.stop();
+      // Both, whatever the first says: a mock left running would hold the
+      // test process open until ctest's timeout.
+      const r = await Promise.allSettled([gw.stop(), other.stop()]);
+      for (const x of r) if (x.status === 'rejected') throw x.reason;
     }
   });
 });
