@@ -554,7 +554,10 @@ static void test_set_url(void **state)
             fail_msg("'%s': '%s' does not say '%s'", bad[i].arg, err, bad[i].why);
     }
     assert_string_equal(p[0].base_url, "https://staging.test/v1");
-    free((char *)p[0].base_url);
+    /* The override is the module's to free, at exit. A second override of
+     * the same provider replaces (and frees) the first. */
+    assert_int_equal(sl_provider_set_url(p, T->provider_count, "oai=https://other.test/v1", err, sizeof err), 0);
+    assert_string_equal(p[0].base_url, "https://other.test/v1");
 }
 
 int main(void)
