@@ -67,6 +67,18 @@ static json_t *openai_content(json_t *c)
     return out;
 }
 
+void sl_tr_set_tool_choice(json_t *req, json_t *ir, json_t *choice)
+{
+    if (json_is_false(json_object_get(req, "parallel_tool_calls")) && json_object_get(ir, "tools")) {
+        if (!choice)
+            choice = json_pack("{s:s}", "type", "auto");
+        if (strcmp(sl_tr_str(choice, "type"), "none") != 0)
+            json_object_set_new(choice, "disable_parallel_tool_use", json_true());
+    }
+    if (choice)
+        json_object_set_new(ir, "tool_choice", choice);
+}
+
 json_t *sl_tr_choice_from_openai(const char *s)
 {
     if (!strcmp(s, "auto"))
@@ -221,14 +233,7 @@ int sl_tr_openai_to_ir(json_t *req, json_t *ir, char *err, size_t errlen)
         if (name)
             choice = json_pack("{s:s,s:s}", "type", "tool", "name", name);
     }
-    if (json_is_false(json_object_get(req, "parallel_tool_calls")) && json_object_get(ir, "tools")) {
-        if (!choice)
-            choice = json_pack("{s:s}", "type", "auto");
-        if (strcmp(sl_tr_str(choice, "type"), "none") != 0)
-            json_object_set_new(choice, "disable_parallel_tool_use", json_true());
-    }
-    if (choice)
-        json_object_set_new(ir, "tool_choice", choice);
+    sl_tr_set_tool_choice(req, ir, choice);
 
     return 0;
 }

@@ -190,14 +190,7 @@ static int read_tool_choice(json_t *req, json_t *ir, char *err, size_t errlen)
             return -1;
         }
     }
-    if (json_is_false(json_object_get(req, "parallel_tool_calls")) && json_object_get(ir, "tools")) {
-        if (!choice)
-            choice = json_pack("{s:s}", "type", "auto");
-        if (strcmp(sl_tr_str(choice, "type"), "none") != 0)
-            json_object_set_new(choice, "disable_parallel_tool_use", json_true());
-    }
-    if (choice)
-        json_object_set_new(ir, "tool_choice", choice);
+    sl_tr_set_tool_choice(req, ir, choice);
     return 0;
 }
 

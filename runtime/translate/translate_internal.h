@@ -81,6 +81,10 @@ long sl_tr_effort_budget(const char *effort);
 /* OpenAI's (and the Responses API's) string tool_choice in the neutral
  * form: "auto", "none", "required" (-> any); NULL for anything else. */
 json_t *sl_tr_choice_from_openai(const char *s);
+/* Stores `choice` (consumed, may be NULL) as the neutral tool_choice, with
+ * OpenAI's parallel_tool_calls: false carried as disable_parallel_tool_use
+ * (Chat and Responses requests share both fields). */
+void sl_tr_set_tool_choice(json_t *req, json_t *ir, json_t *choice);
 /* Gemini's generationConfig (either spelling) and the thinking budget its
  * thinkingConfig asks for, as the translators read it (0 = none). */
 json_t *sl_tr_gemini_config(json_t *req);
