@@ -112,6 +112,20 @@ void slc_emit_lowered(const sl_table *t, slc_buf *out)
                         "int sl_spec_match_model(const char *name, size_t len);\n",
                    SL_TABLE_ABI, SL_TABLE_ABI);
 
+    /* Trust settings first, each named after its provider's index, so a
+     * provider refers to its own. */
+    for (uint32_t i = 0; i < t->provider_count; i++) {
+        const sl_provider_tls *pt = t->providers[i].tls;
+        if (!pt)
+            continue;
+        slc_buf_printf(out, "\nstatic const sl_provider_tls sl_spec_provider_tls_%u = {\n    .ca = ", i);
+        c_str(out, pt->ca);
+        slc_buf_puts(out, ",\n    .client_cert = ");
+        c_str(out, pt->client_cert);
+        slc_buf_puts(out, ",\n    .client_key = ");
+        c_str(out, pt->client_key);
+        slc_buf_printf(out, ",\n    .verify = %d,\n};\n", pt->verify);
+    }
     if (open_array(out, "sl_provider", "sl_spec_providers", t->provider_count)) {
         for (uint32_t i = 0; i < t->provider_count; i++) {
             const sl_provider *p = &t->providers[i];
@@ -123,6 +137,8 @@ void slc_emit_lowered(const sl_table *t, slc_buf *out)
             c_str(out, p->api_key_env);
             if (p->optional)
                 slc_buf_puts(out, ", .optional = 1");
+            if (p->tls)
+                slc_buf_printf(out, ",\n           .tls = &sl_spec_provider_tls_%u", i);
             slc_buf_printf(out,
                            ",\n           .connect_ms = %u, .first_byte_ms = %u, .idle_ms = %u, "
                            ".total_ms = %u},\n",

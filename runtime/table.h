@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SL_TABLE_ABI 2
+#define SL_TABLE_ABI 3
 
 typedef enum sl_kind {
     SL_KIND_OPENAI = 0,
@@ -23,6 +23,17 @@ typedef enum sl_kind {
     SL_KIND_GEMINI = 2,
     SL_KIND_MOCK = 3,
 } sl_kind;
+
+/* How sluice trusts a provider's https:// upstream (spec `tls:` of a
+ * provider), handed to libcurl. Paths as the spec writes them: a relative
+ * one is read in the gateway's working directory, at start and by libcurl
+ * on each new connection; the key itself is never in the binary. */
+typedef struct sl_provider_tls {
+    const char *ca;          /* PEM CA bundle instead of the system's, or NULL */
+    const char *client_cert; /* PEM client certificate (chain) for mTLS, or NULL */
+    const char *client_key;  /* its private key, set exactly when client_cert is */
+    uint8_t verify;          /* 0 only for loopback hosts (sluicec refuses others) */
+} sl_provider_tls;
 
 typedef struct sl_provider {
     const char *name;
@@ -34,6 +45,7 @@ typedef struct sl_provider {
     uint32_t first_byte_ms;  /* request sent -> first response byte */
     uint32_t idle_ms;        /* longest silence between body chunks */
     uint32_t total_ms;       /* whole transfer cap */
+    const sl_provider_tls *tls; /* NULL: libcurl's defaults (system CAs, verify) */
 } sl_provider;
 
 typedef struct sl_target {

@@ -217,6 +217,7 @@ static void try_start(void *ctx, const sl_attempt *a)
         .first_byte_ms = x->prov->first_byte_ms,
         .idle_ms = x->prov->idle_ms,
         .total_ms = x->prov->total_ms,
+        .tls = x->prov->tls,
     };
     x->try_started = ev_time();
     x->xfer = x->transport->start(sl_worker_loop(x->w), sl_worker_upstream(x->w), &spec, &xfer_cb, x);
@@ -429,8 +430,12 @@ static void stream_done(sl_exchange *x, sl_xfer_result r)
 
 static void on_done(void *ctx, sl_xfer_result r, const char *detail)
 {
-    (void)detail;
     sl_exchange *x = ctx;
+    /* The operator needs libcurl's reason (untrusted issuer, name
+     * mismatch, refused client certificate); the client learns that TLS
+     * failed, not details that may name the upstream host. */
+    if (r == SL_XFER_TLS)
+        sl_log_warn("provider '%s': TLS with the upstream failed: %s", x->prov->name, detail);
     x->xfer = NULL;
     try_ended(x, x->over_budget ? SL_MET_ATTEMPT_ERROR
                  : r == SL_XFER_OK && !(x->streaming && x->relay.error) ? sl_metrics_result_of_status(x->status)
@@ -512,7 +517,10 @@ static void on_done(void *ctx, sl_xfer_result r, const char *detail)
         sl_attempts_next(&x->attempts, x->prov->name, sl_xfer_result_name(r), -1);
         return;
     }
-    sl_attempts_note(&x->attempts, x->prov->name, sl_xfer_result_name(r));
+    sl_attempts_note(&x->attempts, x->prov->name,
+                     r == SL_XFER_TLS ? "TLS with the upstream failed (certificate or handshake; "
+                                        "the gateway log says why)"
+                                      : sl_xfer_result_name(r));
     try_exhausted(x);
 }
 

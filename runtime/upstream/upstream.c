@@ -16,6 +16,7 @@
 
 #include "core/buf.h"
 #include "core/log.h"
+#include "table.h"
 
 #define EASY_POOL_MAX 1024
 /* Passed-through headers: one value, and all of them together. Real
@@ -71,6 +72,7 @@ struct sl_xfer {
      * caller's list untouched and costs no allocation. */
     struct curl_slist no_expect;
     char no_expect_line[8];
+    char errbuf[CURL_ERROR_SIZE]; /* libcurl's reason, more precise than its code's */
 };
 
 const char *sl_xfer_result_name(sl_xfer_result r)
@@ -83,6 +85,7 @@ const char *sl_xfer_result_name(sl_xfer_result r)
     case SL_XFER_TIMEOUT_TOTAL: return "total_timeout";
     case SL_XFER_RESET: return "reset";
     case SL_XFER_ERROR: return "error";
+    case SL_XFER_TLS: return "tls";
     }
     return "error";
 }
@@ -250,7 +253,44 @@ static sl_xfer_result map_curl(CURLcode rc)
     case CURLE_SEND_ERROR:
     case CURLE_PARTIAL_FILE:
         return SL_XFER_RESET;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_CLIENTCERT:
+        return SL_XFER_TLS;
     default: return SL_XFER_ERROR;
+    }
+}
+
+/* In TLS 1.3 a server that refuses the client's certificate says so with
+ * an alert after the client has finished its handshake, so libcurl sees a
+ * failed read or write; its message names the alert. */
+static int tls_alert(CURLcode rc, const char *errbuf)
+{
+    return (rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR) && strstr(errbuf, " alert ");
+}
+
+/* A provider's `tls:` (table.h). Paths go to libcurl as the spec wrote
+ * them; the gateway checked at start that they load. */
+static void set_tls(CURL *e, const sl_provider_tls *t)
+{
+    if (t->ca)
+        curl_easy_setopt(e, CURLOPT_CAINFO, t->ca);
+    if (t->client_cert) {
+        curl_easy_setopt(e, CURLOPT_SSLCERT, t->client_cert);
+        curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
+        curl_easy_setopt(e, CURLOPT_SSLKEY, t->client_key);
+        curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
+    }
+    if (!t->verify) {
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
     }
 }
 
@@ -269,6 +309,8 @@ static void check_done(sl_upstream *u)
             continue;
         }
         sl_xfer_result r = x->forced != SL_XFER_OK ? x->forced : map_curl(rc);
+        if (x->forced == SL_XFER_OK && tls_alert(rc, x->errbuf))
+            r = SL_XFER_TLS;
         /* prereq_cb refused curl's silent re-send: the connection died. */
         if (rc == CURLE_ABORTED_BY_CALLBACK && x->sends > 1)
             r = SL_XFER_RESET;
@@ -284,7 +326,7 @@ static void check_done(sl_upstream *u)
             if (connect_us == 0)
                 r = SL_XFER_CONNECT;
         }
-        const char *detail = rc == CURLE_OK ? "" : curl_easy_strerror(rc);
+        const char *detail = rc == CURLE_OK ? "" : x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
         if (x->forced != SL_XFER_OK)
             detail = sl_xfer_result_name(x->forced);
         /* Counted as a callback so sl_xfer_cancel from on_done only marks
@@ -559,6 +601,9 @@ sl_xfer *sl_xfer_start(sl_upstream *u, const sl_xfer_spec *s, const sl_xfer_call
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 4096L);
     curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, prereq_cb);
     curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+    if (s->tls)
+        set_tls(e, s->tls);
     if (s->body) {
         curl_easy_setopt(e, CURLOPT_POST, 1L);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)s->body_len);

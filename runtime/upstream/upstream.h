@@ -14,6 +14,7 @@
 
 struct ev_loop;
 struct curl_slist;
+struct sl_provider_tls;
 
 typedef struct sl_upstream sl_upstream;
 typedef struct sl_xfer sl_xfer;
@@ -25,7 +26,9 @@ typedef enum sl_xfer_result {
     SL_XFER_TIMEOUT_IDLE,
     SL_XFER_TIMEOUT_TOTAL,
     SL_XFER_RESET,             /* connection dropped or response truncated */
-    SL_XFER_ERROR,             /* anything else (TLS, protocol) */
+    SL_XFER_ERROR,             /* anything else (protocol, out of memory) */
+    SL_XFER_TLS,               /* TLS failed: certificate not trusted, name mismatch,
+                                  client certificate refused, handshake alert */
 } sl_xfer_result;
 
 const char *sl_xfer_result_name(sl_xfer_result r);
@@ -55,7 +58,8 @@ typedef struct sl_xfer_callbacks {
      * n to accept, SL_XFER_PAUSE to hold them, 0 to abort the transfer. */
     size_t (*on_data)(void *ctx, const char *p, size_t n);
     /* Called exactly once unless the transfer was cancelled. The xfer is
-     * freed when this returns. */
+     * freed when this returns. `detail` is libcurl's account of a failure
+     * (for the gateway's log: it may name the upstream host). */
     void (*on_done)(void *ctx, sl_xfer_result result, const char *detail);
 } sl_xfer_callbacks;
 
@@ -65,6 +69,7 @@ typedef struct sl_xfer_spec {
     const char *body;                  /* NULL: GET */
     size_t body_len;
     uint32_t connect_ms, first_byte_ms, idle_ms, total_ms;
+    const struct sl_provider_tls *tls; /* the provider's trust settings, or NULL */
 } sl_xfer_spec;
 
 sl_upstream *sl_upstream_new(struct ev_loop *loop);
