@@ -428,6 +428,14 @@ static void stream_done(sl_exchange *x, sl_xfer_result r)
     sl_exchange_finish(x, &f);
 }
 
+/* A failed try as the client's error message lists it. */
+static const char *why_failed(sl_xfer_result r)
+{
+    if (r == SL_XFER_TLS)
+        return "TLS with the upstream failed (certificate or handshake; the gateway log says why)";
+    return sl_xfer_result_name(r);
+}
+
 static void on_done(void *ctx, sl_xfer_result r, const char *detail)
 {
     sl_exchange *x = ctx;
@@ -514,13 +522,10 @@ static void on_done(void *ctx, sl_xfer_result r, const char *detail)
     x->last_status = 0;
     x->last_result = r;
     if (sl_attempts_retry_xfer(&x->attempts, r)) {
-        sl_attempts_next(&x->attempts, x->prov->name, sl_xfer_result_name(r), -1);
+        sl_attempts_next(&x->attempts, x->prov->name, why_failed(r), -1);
         return;
     }
-    sl_attempts_note(&x->attempts, x->prov->name,
-                     r == SL_XFER_TLS ? "TLS with the upstream failed (certificate or handshake; "
-                                        "the gateway log says why)"
-                                      : sl_xfer_result_name(r));
+    sl_attempts_note(&x->attempts, x->prov->name, why_failed(r));
     try_exhausted(x);
 }
 

@@ -73,6 +73,7 @@ struct sl_xfer {
     struct curl_slist no_expect;
     char no_expect_line[8];
     char errbuf[CURL_ERROR_SIZE]; /* libcurl's reason, more precise than its code's */
+    int client_cert;              /* the provider presents one (see tls_refused) */
 };
 
 const char *sl_xfer_result_name(sl_xfer_result r)
@@ -268,12 +269,23 @@ static sl_xfer_result map_curl(CURLcode rc)
     }
 }
 
-/* In TLS 1.3 a server that refuses the client's certificate says so with
- * an alert after the client has finished its handshake, so libcurl sees a
- * failed read or write; its message names the alert. */
-static int tls_alert(CURLcode rc, const char *errbuf)
+/* In TLS 1.3 the server judges the client's certificate after the client
+ * has finished its handshake and sent the request, so a refusal reaches
+ * libcurl as a failed read: with an alert libcurl names (OpenSSL-based
+ * servers), or as a connection closed without a byte (servers that check
+ * the certificate after the handshake, such as Node's). The second looks
+ * like any dropped connection, so it counts as TLS only on a connection
+ * this transfer opened and that presented a client certificate. Either
+ * way the attempt is retried like a connect failure (sl_attempts). */
+static int tls_refused(const sl_xfer *x, CURLcode rc)
 {
-    return (rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR) && strstr(errbuf, " alert ");
+    if (rc != CURLE_RECV_ERROR && rc != CURLE_SEND_ERROR && rc != CURLE_GOT_NOTHING)
+        return 0;
+    if (strstr(x->errbuf, " alert "))
+        return 1;
+    long fresh = 0;
+    curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &fresh);
+    return x->client_cert && !x->got_byte && fresh > 0;
 }
 
 /* A provider's `tls:` (table.h). Paths go to libcurl as the spec wrote
@@ -309,7 +321,8 @@ static void check_done(sl_upstream *u)
             continue;
         }
         sl_xfer_result r = x->forced != SL_XFER_OK ? x->forced : map_curl(rc);
-        if (x->forced == SL_XFER_OK && tls_alert(rc, x->errbuf))
+        int refused = x->forced == SL_XFER_OK && tls_refused(x, rc);
+        if (refused)
             r = SL_XFER_TLS;
         /* prereq_cb refused curl's silent re-send: the connection died. */
         if (rc == CURLE_ABORTED_BY_CALLBACK && x->sends > 1)
@@ -329,6 +342,15 @@ static void check_done(sl_upstream *u)
         const char *detail = rc == CURLE_OK ? "" : x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
         if (x->forced != SL_XFER_OK)
             detail = sl_xfer_result_name(x->forced);
+        char why[CURL_ERROR_SIZE + 160];
+        if (refused && !strstr(x->errbuf, " alert ")) {
+            snprintf(why, sizeof why,
+                     "the upstream closed the connection after the TLS handshake without "
+                     "answering, which is how a server refuses a client certificate under TLS "
+                     "1.3 (%s)",
+                     detail);
+            detail = why;
+        }
         /* Counted as a callback so sl_xfer_cancel from on_done only marks
          * the xfer, which is freed right below either way. */
         x->in_callback++;
@@ -602,8 +624,10 @@ sl_xfer *sl_xfer_start(sl_upstream *u, const sl_xfer_spec *s, const sl_xfer_call
     curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, prereq_cb);
     curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
-    if (s->tls)
+    if (s->tls) {
         set_tls(e, s->tls);
+        x->client_cert = s->tls->client_cert != NULL;
+    }
     if (s->body) {
         curl_easy_setopt(e, CURLOPT_POST, 1L);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)s->body_len);
