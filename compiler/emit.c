@@ -251,6 +251,13 @@ void slc_emit_lowered(const sl_table *t, slc_buf *out)
         c_str(out, t->tls->cert);
         slc_buf_puts(out, ",\n    .key = ");
         c_str(out, t->tls->key);
+        if (t->tls->client_ca) {
+            slc_buf_puts(out, ",\n    .client_ca = ");
+            c_str(out, t->tls->client_ca);
+            slc_buf_puts(out, t->tls->client_auth == SL_CLIENT_AUTH_REQUIRE
+                                  ? ",\n    .client_auth = SL_CLIENT_AUTH_REQUIRE"
+                                  : ",\n    .client_auth = SL_CLIENT_AUTH_OPTIONAL");
+        }
         slc_buf_puts(out, ",\n    .ops = &sl_tls_server_ops,\n};\n");
     }
 

@@ -143,7 +143,11 @@ void slc_lower(const slc_spec *s, const char *sha256_hex, slc_lowered *out)
     if (s->tls.present) {
         /* ops stays NULL here: sluicec does not link the TLS module; emit
          * writes the reference into the generated table. */
-        out->tls = (sl_tls_spec){.cert = s->tls.cert.s, .key = s->tls.key.s};
+        out->tls = (sl_tls_spec){.cert = s->tls.cert.s, .key = s->tls.key.s,
+                                 .client_ca = s->tls.client_ca.s,
+                                 .client_auth = !s->tls.client_ca.s   ? SL_CLIENT_AUTH_NONE
+                                                : s->tls.client_required ? SL_CLIENT_AUTH_REQUIRE
+                                                                         : SL_CLIENT_AUTH_OPTIONAL};
         t->tls = &out->tls;
     }
     t->state = s->state.s;

@@ -169,6 +169,9 @@ typedef struct slc_tls {
     bool present;
     slc_pos pos;
     slc_str cert, key;
+    slc_str client_ca;       /* CAs of client certificates (mTLS), or s == NULL */
+    slc_str client_auth;     /* "require" (default with client_ca) or "optional" */
+    bool client_required;
 } slc_tls;
 
 /* `telemetry:`: where traces go. Absent = no tracing code is active. */

@@ -16,7 +16,7 @@ void slc_spec_read_tls(slc_builder *b, const slc_node *root, slc_spec *s)
     const slc_node *n = slc_spec_section(b, root, "tls", NULL);
     if (!n)
         return;
-    static const char *const keys[] = {"cert", "key"};
+    static const char *const keys[] = {"cert", "key", "client_ca", "client_auth"};
     slc_spec_check_keys(b, n, keys, COUNT(keys), "'tls'");
     s->tls.pos = n->pos;
     bool ok = true;
@@ -31,6 +31,20 @@ void slc_spec_read_tls(slc_builder *b, const slc_node *root, slc_spec *s)
         ok = false;
     } else {
         ok &= slc_spec_str_field(b, n, "key", "'tls'", &s->tls.key);
+    }
+    slc_spec_str_field(b, n, "client_ca", "'tls'", &s->tls.client_ca);
+    s->tls.client_required = true;
+    if (slc_spec_str_field(b, n, "client_auth", "'tls'", &s->tls.client_auth)) {
+        if (strcmp(s->tls.client_auth.s, "optional") == 0)
+            s->tls.client_required = false;
+        else if (strcmp(s->tls.client_auth.s, "require") != 0)
+            slc_error(b->d, s->tls.client_auth.pos,
+                      "'client_auth' in 'tls' must be require or optional, got '%s'",
+                      s->tls.client_auth.s);
+        if (!s->tls.client_ca.s && !slc_map_get(n, "client_ca"))
+            slc_error(b->d, s->tls.client_auth.pos,
+                      "'client_auth' in 'tls' needs 'client_ca' (the CAs client certificates are "
+                      "checked against)");
     }
     s->tls.present = ok;
 }

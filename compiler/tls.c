@@ -272,10 +272,27 @@ static void check_ca(const char *what, const slc_str *ca, const char *spec_path,
     sl_tls_chain_free(&ch);
 }
 
+/* The listener's client_ca, read as the gateway reads it: as trust anchors
+ * for BearSSL's validator. */
+static void check_anchors(const slc_str *ca, const char *spec_path, slc_arena *a, slc_diags *d)
+{
+    const char *path = resolve(spec_path, ca->s, a);
+    char err[512];
+    sl_tls_anchors tas;
+    if (sl_tls_read_anchors(path, &tas, err, sizeof err) != 0) {
+        slc_error(d, ca->pos, "tls: client_ca: %s", as_written(err, path, ca, a));
+        return;
+    }
+    sl_tls_anchors_free(&tas);
+}
+
 void slc_check_files(slc_spec *s, const char *spec_path, slc_arena *a, slc_diags *d)
 {
-    if (s->tls.present)
+    if (s->tls.present) {
         check_pair("tls", "server", &s->tls.cert, &s->tls.key, spec_path, a, d);
+        if (s->tls.client_ca.s)
+            check_anchors(&s->tls.client_ca, spec_path, a, d);
+    }
     for (size_t i = 0; i < s->nproviders; i++) {
         const slc_provider *p = &s->providers[i];
         const slc_provider_tls *t = &p->tls;

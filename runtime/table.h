@@ -155,9 +155,17 @@ typedef struct sl_server_limits {
 struct sl_tls_ops;
 extern const struct sl_tls_ops sl_tls_server_ops;
 
+typedef enum sl_client_auth {
+    SL_CLIENT_AUTH_NONE = 0,
+    SL_CLIENT_AUTH_OPTIONAL = 1,  /* asked for; a client without a valid one carries on */
+    SL_CLIENT_AUTH_REQUIRE = 2,   /* a client without a valid one is refused */
+} sl_client_auth;
+
 typedef struct sl_tls_spec {
     const char *cert;             /* PEM chain, server certificate first; read at start */
     const char *key;              /* PEM private key; never in the binary, only its path */
+    const char *client_ca;        /* CAs of client certificates (mTLS), or NULL */
+    sl_client_auth client_auth;   /* NONE exactly when client_ca is NULL */
     const struct sl_tls_ops *ops; /* &sl_tls_server_ops in generated tables */
 } sl_tls_spec;
 
