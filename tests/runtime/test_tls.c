@@ -65,6 +65,26 @@ static void unusable_files_say_why(void **state)
     assert_non_null(strstr(err, "encrypted"));
 }
 
+/* client_ca: every certificate of a bundle becomes a CA trust anchor with
+ * its encoded name and its own copy of the public key. */
+static void reads_trust_anchors(void **state)
+{
+    char err[512];
+    sl_tls_anchors a;
+    assert_int_equal(sl_tls_read_anchors(F("rsa-chain.pem"), &a, err, sizeof err), 0);
+    assert_int_equal(a.n, 3);
+    for (size_t i = 0; i < a.n; i++) {
+        assert_int_equal(a.tas[i].flags, BR_X509_TA_CA);
+        assert_true(a.tas[i].dn.len > 0);
+    }
+    assert_int_equal(a.tas[0].pkey.key_type, BR_KEYTYPE_RSA);
+    assert_int_equal(a.tas[2].pkey.key_type, BR_KEYTYPE_EC); /* the test root */
+    sl_tls_anchors_free(&a);
+    assert_int_equal(sl_tls_read_anchors(F("garbage.pem"), &a, err, sizeof err), -1);
+    assert_non_null(strstr(err, "holds no PEM block"));
+    assert_int_equal(a.n, 0);
+}
+
 /* ---- a BearSSL client on the other end of a socket pair ---------------- */
 
 typedef struct client {
@@ -276,6 +296,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(reads_chains_and_keys),
         cmocka_unit_test(unusable_files_say_why),
+        cmocka_unit_test(reads_trust_anchors),
         cmocka_unit_test(handshake_and_data),
         cmocka_unit_test(old_versions_refused),
         cmocka_unit_test(reload_keeps_a_working_pair),
