@@ -123,6 +123,12 @@ void slc_emit_lowered(const sl_table *t, slc_buf *out)
             c_str(out, p->api_key_env);
             if (p->optional)
                 slc_buf_puts(out, ", .optional = 1");
+            /* AUTO is zero, the default: tables of specs that do not say
+             * http2 read as before. */
+            if (p->http2 == SL_HTTP2_ON)
+                slc_buf_puts(out, ", .http2 = SL_HTTP2_ON");
+            else if (p->http2 == SL_HTTP2_OFF)
+                slc_buf_puts(out, ", .http2 = SL_HTTP2_OFF");
             slc_buf_printf(out,
                            ",\n           .connect_ms = %u, .first_byte_ms = %u, .idle_ms = %u, "
                            ".total_ms = %u},\n",
