@@ -184,6 +184,7 @@ void slc_lower(const slc_spec *s, const char *sha256_hex, slc_lowered *out)
             .idle_ms = p->idle_ms,
             .total_ms = p->total_ms,
             .tls = p->tls.present ? &out->provider_tls[i] : NULL,
+            .http2 = (sl_http2)p->http2,
         };
     }
     t->providers = s->nproviders ? out->providers : NULL;

@@ -54,6 +54,8 @@ typedef struct slc_provider {
     slc_pos optional_pos;
     uint32_t connect_ms, first_byte_ms, idle_ms, total_ms;
     slc_provider_tls tls;
+    int http2;             /* sl_http2 */
+    slc_pos http2_pos;     /* line 0: not written */
     bool used;
 } slc_provider;
 

@@ -12,9 +12,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "table.h" /* sl_http2, sl_provider_tls */
+
 struct ev_loop;
 struct curl_slist;
-struct sl_provider_tls;
 
 typedef struct sl_upstream sl_upstream;
 typedef struct sl_xfer sl_xfer;
@@ -69,7 +70,8 @@ typedef struct sl_xfer_spec {
     const char *body;                  /* NULL: GET */
     size_t body_len;
     uint32_t connect_ms, first_byte_ms, idle_ms, total_ms;
-    const struct sl_provider_tls *tls; /* the provider's trust settings, or NULL */
+    const sl_provider_tls *tls;        /* the provider's trust settings, or NULL */
+    sl_http2 http2;
 } sl_xfer_spec;
 
 sl_upstream *sl_upstream_new(struct ev_loop *loop);
