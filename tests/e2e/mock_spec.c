@@ -11,8 +11,8 @@
  *    Anthropic-kind provider if it is one and an OpenAI-kind one
  *    otherwise, with an API key variable of its own, so the key on a call
  *    the mock records names the provider that made it, and without its
- *    tls: settings (the mock speaks plain HTTP); the gateway listens on
- *    plain HTTP too;
+ *    tls: and http2: settings (the mock speaks plain HTTP/1.1); the
+ *    gateway listens on plain HTTP too;
  *  - every client key gets a known secret, no address restriction and no
  *    expiry, so the test can use any of them;
  *  - backoffs become 1 ms (retries keep their count) and cooldown needs
@@ -73,7 +73,8 @@ static void retarget(slc_lowered *l, slc_arena *a)
         p->kind = p->kind == SL_KIND_ANTHROPIC ? SL_KIND_ANTHROPIC : SL_KIND_OPENAI;
         p->base_url = p->kind == SL_KIND_ANTHROPIC ? MOCK : MOCK "/v1";
         p->api_key_env = slc_aprintf(a, "SLUICE_PLAN_KEY_%u", i);
-        p->tls = NULL; /* the mock speaks plain HTTP */
+        p->tls = NULL; /* the mock speaks plain HTTP/1.1 */
+        p->http2 = SL_HTTP2_AUTO; /* `http2: on` would send it h2c */
     }
     l->t.tls = NULL; /* and so does the gateway to the test */
     l->t.listen_plain = NULL;
