@@ -49,7 +49,6 @@ struct sl_tls_ctx {
 struct sl_tls_conn {
     br_ssl_server_context sc;
     br_x509_minimal_context *xc; /* validates the client's certificate (mTLS only) */
-    int client_required;
     keypair *kp;
     int up; /* the handshake completed once */
     unsigned char ibuf[SL_TLS_IBUF];
@@ -232,7 +231,6 @@ static sl_tls_conn *conn_new(sl_tls_ctx *ctx)
     t->kp = keypair_get(ctx);
     t->up = 0;
     t->xc = NULL;
-    t->client_required = ctx->client_required;
     const sl_tls_chain *ch = &t->kp->chain;
     const sl_tls_key *k = &t->kp->key;
     br_ssl_engine_context *e = &t->sc.eng;
@@ -261,7 +259,7 @@ static sl_tls_conn *conn_new(sl_tls_ctx *ctx)
         br_ssl_server_set_trust_anchor_names_alt(&t->sc, cas->tas, cas->n);
         br_ssl_engine_set_default_rsavrfy(e);
         br_ssl_engine_set_default_ecdsa(e);
-        if (!t->client_required)
+        if (!ctx->client_required)
             br_ssl_engine_add_flags(e, BR_OPT_TOLERATE_NO_CLIENT_AUTH);
     }
     br_ssl_engine_set_buffers_bidi(e, t->ibuf, sizeof t->ibuf, t->obuf, sizeof t->obuf);
