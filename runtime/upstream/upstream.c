@@ -295,8 +295,12 @@ static int tls_refused(const sl_xfer *x, CURLcode rc)
  * them; the gateway checked at start that they load. */
 static void set_tls(CURL *e, const sl_provider_tls *t)
 {
-    if (t->ca)
+    if (t->ca) {
+        /* The provider's CAs instead of the system's: libcurl would also
+         * consult its built-in CA directory (Debian's: /etc/ssl/certs). */
         curl_easy_setopt(e, CURLOPT_CAINFO, t->ca);
+        curl_easy_setopt(e, CURLOPT_CAPATH, (char *)NULL);
+    }
     if (t->client_cert) {
         curl_easy_setopt(e, CURLOPT_SSLCERT, t->client_cert);
         curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");

@@ -3,7 +3,8 @@
 // through the provider's private CA and client certificate, streaming and
 // not, for OpenAI- and Anthropic-kind providers; and it fails with a quick
 // 502 naming TLS when its client certificate is missing or comes from
-// another CA, or when it does not trust the upstream's CA. The upstream is
+// another CA, or when it does not trust the upstream's CA (none given, or
+// a `ca:` that did not sign the upstream's certificate). The upstream is
 // a Node TLS terminator (requestCert, rejectUnauthorized) in front of the
 // mock upstream. Every run makes its certificates with the openssl CLI
 // (upstream-tls/certs.sh) and starts the gateway in that directory, since
@@ -79,7 +80,7 @@ before(async () => {
   const other = join(scratch, 'other');
   certs(join(other, 'rogue'), 'rogue CA');
   mkdirSync(join(other, 'certs'));
-  execFileSync('cp', [join(good, 'certs', 'ca.pem'), join(other, 'certs', 'ca.pem')]);
+  for (const f of ['ca.pem', 'other-ca.pem']) execFileSync('cp', [join(good, 'certs', f), join(other, 'certs', f)]);
   for (const f of ['client.pem', 'client.key']) execFileSync('cp', ['-p', join(other, 'rogue', f), join(other, 'certs', f)]);
   stack.dirs = { good, other };
   stack.mock = await startMock();
@@ -170,6 +171,10 @@ test('without a client certificate the upstream refuses: 502 naming TLS, no hang
 
 test('a gateway that does not trust the upstream CA refuses it: 502 naming TLS', async () => {
   await assertTLSFailure(stack.gw, 'sysca-model', /provider 'system-ca': TLS with the upstream failed: SSL certificate problem/);
+});
+
+test('a provider whose ca did not sign the upstream certificate refuses it: 502 naming TLS', async () => {
+  await assertTLSFailure(stack.gw, 'wrongca-model', /provider 'wrong-ca': TLS with the upstream failed: SSL certificate problem/);
 });
 
 test('a client certificate from another CA is refused: 502 naming TLS', async () => {

@@ -2,7 +2,8 @@
 # Certificates for the upstream-trust end-to-end test: `certs.sh DIR [NAME]`
 # writes into DIR a test CA (ca.pem, ca.key) called NAME, a server
 # certificate it signs for 127.0.0.1 and localhost (server.pem,
-# server.key), and a client certificate it signs (client.pem, client.key).
+# server.key), a client certificate it signs (client.pem, client.key), and
+# an unrelated CA certificate (other-ca.pem) that signed neither.
 # Run at build time (sluicec checks the files spec.yaml names) and by each
 # test run, which makes its own, plus a second CA whose client certificate
 # the upstream must refuse.
@@ -26,4 +27,7 @@ leaf() { # NAME CN EXTENSIONS
 leaf server localhost "subjectAltName=DNS:localhost,IP:127.0.0.1
 extendedKeyUsage=serverAuth"
 leaf client sluice-gateway "extendedKeyUsage=clientAuth"
-rm -f ca.srl
+o ecparam -name prime256v1 -genkey -noout -out other-ca.key
+o req -x509 -new -key other-ca.key -subj "/CN=$name (unrelated)" -days 365 -out other-ca.pem \
+  -addext basicConstraints=critical,CA:true -addext keyUsage=critical,keyCertSign
+rm -f ca.srl other-ca.key
