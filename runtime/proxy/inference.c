@@ -19,6 +19,7 @@
 #include "proxy/forward.h"
 #include "proxy/legacy.h"
 #include "proxy/proxy.h"
+#include "proxy/rstate.h"
 #include "proxy/surface.h"
 #include "translate/translate.h"
 #include "upstream/upstream.h"
@@ -269,6 +270,7 @@ void sl_inference_handle(sl_conn *c, const sl_endpoint *ep, const sl_http_reques
         char names[256];
         if (sl_translate_dropped_tools(x->json, names, sizeof names) > 0)
             x->dropped_tools = sl_arena_printf(x->arena, "x-sluice-dropped-tools: %s\r\n", names);
+        sl_rstate_begin(x); /* store, previous_response_id */
     }
     if (route_and_admit(x, model_len) != 0)
         return;
