@@ -213,7 +213,7 @@ describe('pass-through to a provider that serves the Responses API', () => {
     assert.deepEqual(got.usage, call.usage, 'the usage the provider reported, unchanged');
     // Nothing stored by sluice: the provider keeps this state.
     assert.equal((await api(`/v1/responses/${got.id}`, {}, BOB)).status, 404);
-    const [row] = await eventually(() => sql(`SELECT * FROM requests WHERE provider='up-responses' AND stream=0 ORDER BY id DESC LIMIT 1`), 3000);
+    const row = await eventually(() => sql(`SELECT * FROM requests WHERE provider='up-responses' AND stream=0 ORDER BY id DESC LIMIT 1`)[0], 3000);
     assert.equal(row.input_tokens, call.usage.input_tokens - call.usage.input_tokens_details.cached_tokens);
     assert.equal(row.output_tokens, call.usage.output_tokens);
     assert.equal(row.estimated, 0);
@@ -237,7 +237,7 @@ describe('pass-through to a provider that serves the Responses API', () => {
     assert.equal(call.body.stream_options, undefined, 'nothing added to a Responses body');
     const usage = events.at(-1).json.response.usage;
     assert.deepEqual(usage, call.usage);
-    const [row] = await eventually(() => sql(`SELECT * FROM requests WHERE provider='up-responses' AND stream=1 ORDER BY id DESC LIMIT 1`), 3000);
+    const row = await eventually(() => sql(`SELECT * FROM requests WHERE provider='up-responses' AND stream=1 ORDER BY id DESC LIMIT 1`)[0], 3000);
     assert.equal(row.cache_read_tokens, 7);
     assert.equal(row.input_tokens, usage.input_tokens - 7);
     assert.equal(row.output_tokens, usage.output_tokens);
