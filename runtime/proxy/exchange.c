@@ -414,5 +414,7 @@ const char *sl_exchange_headers(sl_exchange *x, const char *extra)
     const sl_model_entry *e = x->attempts.plan_len ? sl_attempts_entry(&x->attempts) : NULL;
     return sl_arena_printf(x->arena, "x-sluice-model: %s\r\nx-sluice-provider: %s\r\nx-sluice-attempts: %d\r\n%s%s",
                            e ? e->name : "-", x->prov ? x->prov->name : "-", x->attempts.tries,
-                           x->dropped_tools ? x->dropped_tools : "", extra ? extra : "");
+                           /* a provider serving the Responses API runs its hosted tools */
+                           x->dropped_tools && x->up_proto != SL_PROTO_RESPONSES ? x->dropped_tools : "",
+                           extra ? extra : "");
 }

@@ -204,10 +204,10 @@ describe('pass-through to a provider that serves the Responses API', () => {
     const res = await api('/v1/responses', { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }, BOB);
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('x-sluice-provider'), 'up-responses');
-    assert.equal(res.headers.get('x-sluice-dropped-tools'), 'web_search', 'named, though this provider runs it');
+    assert.equal(res.headers.get('x-sluice-dropped-tools'), null, 'this provider runs its hosted tools: none dropped');
     const got = await res.json();
     const call = await lastCall('/v1/responses');
-    assert.deepEqual(call.body, { ...body, model: 'gpt-5' }, 'every field as sent');
+    assert.deepEqual(call.body, { ...body, model: 'gpt-5' }, 'every field as sent, web_search included');
     assert.match(got.id, /^resp_mock/, "the provider's own id");
     assert.equal(got.previous_response_id, 'resp_provider_kept');
     assert.deepEqual(got.usage, call.usage, 'the usage the provider reported, unchanged');
