@@ -62,33 +62,39 @@ async function lastCall(path) {
   return calls.at(-1);
 }
 
-describe('conversation state on a translated target (Anthropic-kind)', () => {
+describe('conversation state on translated targets (Anthropic-kind, Chat-kind)', () => {
   beforeEach(() => mock.reset());
 
-  it('a three-turn previous_response_id chain sends every earlier turn upstream', async () => {
-    const c = client();
-    const r1 = await c.responses.create({ model: 'gpt-via-anthropic', instructions: 'Be brief.', input: 'Turn one: my name is Ada.' });
-    assert.match(r1.id, /^resp_[0-9a-f]{32}$/);
-    const r2 = await c.responses.create({ model: 'gpt-via-anthropic', previous_response_id: r1.id, input: 'Turn two: I like tea.' });
-    assert.equal(r2.previous_response_id, r1.id);
-    assert.notEqual(r2.id, r1.id);
-    const r3 = await c.responses.create({
-      model: 'gpt-via-anthropic', previous_response_id: r2.id,
-      input: [{ role: 'user', content: [{ type: 'input_text', text: 'Turn three: what is my name?' }] }],
+  for (const [model, path] of [['gpt-via-anthropic', '/v1/messages'], ['gpt-via-chat', '/v1/chat/completions']]) {
+    it(`a three-turn previous_response_id chain sends every earlier turn upstream (${model})`, async () => {
+      const c = client();
+      const r1 = await c.responses.create({ model, instructions: 'Be brief.', input: 'Turn one: my name is Ada.' });
+      assert.match(r1.id, /^resp_[0-9a-f]{32}$/);
+      const r2 = await c.responses.create({ model, previous_response_id: r1.id, input: 'Turn two: I like tea.' });
+      assert.equal(r2.previous_response_id, r1.id);
+      assert.notEqual(r2.id, r1.id);
+      const r3 = await c.responses.create({
+        model, previous_response_id: r2.id,
+        input: [{ role: 'user', content: [{ type: 'input_text', text: 'Turn three: what is my name?' }] }],
+      });
+      assert.equal(r3.status, 'completed');
+      const calls = (await mock.calls()).filter((x) => x.path === path);
+      assert.equal(calls.length, 3);
+      const msgs = calls[2].body.messages.filter((m) => m.role !== 'system');
+      const texts = path === '/v1/messages' ? anthropicTexts(calls[2].body) : msgs.map((m) => m.content);
+      assert.deepEqual(texts, [
+        'Turn one: my name is Ada.', outputText(r1),
+        'Turn two: I like tea.', outputText(r2),
+        'Turn three: what is my name?',
+      ]);
+      assert.deepEqual(msgs.map((m) => m.role), ['user', 'assistant', 'user', 'assistant', 'user']);
+      // Instructions are the request's own, as OpenAI does: not carried over.
+      assert.equal(calls[2].body.system, undefined);
+      assert.equal(calls[2].body.messages.filter((m) => m.role === 'system').length, 0);
+      const sys = calls[0].body.system ?? calls[0].body.messages[0].content;
+      assert.equal(Array.isArray(sys) ? sys.map((b) => b.text).join('') : sys, 'Be brief.', 'turn one had them');
     });
-    assert.equal(r3.status, 'completed');
-    const calls = (await mock.calls()).filter((x) => x.path === '/v1/messages');
-    assert.equal(calls.length, 3);
-    const texts = anthropicTexts(calls[2].body);
-    assert.deepEqual(texts, [
-      'Turn one: my name is Ada.', outputText(r1),
-      'Turn two: I like tea.', outputText(r2),
-      'Turn three: what is my name?',
-    ]);
-    assert.deepEqual(calls[2].body.messages.map((m) => m.role), ['user', 'assistant', 'user', 'assistant', 'user']);
-    // Instructions are the request's own, as OpenAI does: not carried over.
-    assert.equal(calls[2].body.system, undefined);
-  });
+  }
 
   it('a streamed answer is stored under the id its events carry, and continues', async () => {
     const c = client();
@@ -245,6 +251,17 @@ describe('pass-through to a provider that serves the Responses API', () => {
     // cost = (in * 1.25 + out * 10 + 7 * 0.125) / 1e6 USD, in micro-USD rounded half up
     const micro = Math.round((row.input_tokens * 1.25 + row.output_tokens * 10 + 7 * 0.125));
     assert.equal(row.cost_micros, micro);
+  });
+
+  it('a previous_response_id chain is the provider\'s: each id goes to it unchanged', async () => {
+    const c = client(BOB);
+    const r1 = await c.responses.create({ model: 'responses-direct', input: 'One.' });
+    const r2 = await c.responses.create({ model: 'responses-direct', input: 'Two.', previous_response_id: r1.id });
+    await c.responses.create({ model: 'responses-direct', input: 'Three.', previous_response_id: r2.id });
+    const calls = (await mock.calls()).filter((x) => x.path === '/v1/responses');
+    assert.deepEqual(calls.map((x) => x.body.previous_response_id), [undefined, r1.id, r2.id]);
+    assert.deepEqual(calls.map((x) => x.body.input), ['One.', 'Two.', 'Three.'], 'nothing prepended by sluice');
+    assert.match(r1.id, /^resp_mock/);
   });
 
   it('the SDK streams a pass-through answer with a function call', async () => {
