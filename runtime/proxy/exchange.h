@@ -58,6 +58,7 @@ typedef struct sl_exchange {
     json_t *prev_context;
     const char *prev_id;     /* previous_response_id as sent, or NULL */
     int prev_missing;        /* not in this gateway's store */
+    size_t prev_bytes;       /* the earlier turns' items, serialised: part of the input */
     int store;               /* keep the answer (store: true, translated) */
     char resp_id[64];
     void *store_rec;         /* sl_rstore_rec, until the ledger takes it */

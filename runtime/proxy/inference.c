@@ -180,7 +180,7 @@ static int route_and_admit(sl_exchange *x, size_t model_len)
     if (lim.injected && reserialise(x) != 0)
         return -1;
 
-    int64_t in = sl_usage_estimate_tokens(x->body_len);
+    int64_t in = sl_usage_estimate_tokens(x->body_len + x->prev_bytes);
     sl_usage_counts worst = {.input = in, .output = lim.worst};
     int unpriced;
     int64_t est_usd = sl_admit_price_plan(t, plan, &kept, x->client_model, &worst,

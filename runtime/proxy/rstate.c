@@ -43,6 +43,9 @@ void sl_rstate_begin(sl_exchange *x)
         if (x->prev_missing) {
             json_decref(x->prev_context);
             x->prev_context = NULL;
+        } else {
+            /* What the earlier turns add to the input, for admission. */
+            x->prev_bytes = json_dumpb(x->prev_context, NULL, 0, JSON_COMPACT);
         }
     }
     if (x->store)
@@ -51,6 +54,15 @@ void sl_rstate_begin(sl_exchange *x)
 
 json_t *sl_rstate_request(sl_exchange *x)
 {
+    /* A background response is one a client polls for; only a provider
+     * that runs them can take one. */
+    if (json_is_true(json_object_get(x->json, "background"))) {
+        sl_exchange_fail(x, 400, "unsupported_parameter", NULL,
+                         "'background': true is not supported for model '%s': this gateway translates its requests "
+                         "and runs no background responses",
+                         x->client_model);
+        return NULL;
+    }
     if (!x->prev_id)
         return x->json;
     if (x->prev_missing) {

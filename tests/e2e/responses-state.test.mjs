@@ -188,6 +188,12 @@ describe('conversation state on translated targets (Anthropic-kind, Chat-kind)',
     assert.equal((await api('/v1/responses/resp_nope/cancel', { method: 'POST' })).status, 404);
   });
 
+  it('background: true is refused where sluice translates', async () => {
+    await assert.rejects(client().responses.create({ model: 'gpt-via-anthropic', input: 'Later.', background: true }),
+      (e) => e.status === 400 && /background/.test(e.message));
+    assert.equal((await mock.calls()).length, 0, 'nothing went upstream');
+  });
+
   it('stored rows are in the state file with their expiry', async () => {
     const r = await client().responses.create({ model: 'gpt-via-anthropic', input: 'Row check.' });
     const [row] = sql(`SELECT key, expires_ms - created_ms AS ttl FROM responses WHERE id='${r.id}'`);
