@@ -122,6 +122,10 @@ static void check_providers(slc_checker *c)
             if (p->responses_pos.line)
                 slc_error(c->d, p->responses_pos,
                           "provider '%s': responses applies to openai-kind providers, and this one is a mock", name);
+            if (p->http2_pos.line)
+                slc_error(c->d, p->http2_pos,
+                          "provider '%s': a mock provider answers in-process and takes no http2",
+                          name);
             p->base_url = (slc_str){.s = "", .len = 0};
             continue;
         }

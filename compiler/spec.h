@@ -46,6 +46,8 @@ typedef struct slc_provider {
     bool responses;
     slc_pos responses_pos;   /* line 0: not written */
     uint32_t connect_ms, first_byte_ms, idle_ms, total_ms;
+    int http2;             /* sl_http2 */
+    slc_pos http2_pos;     /* line 0: not written */
     bool used;
 } slc_provider;
 
