@@ -119,6 +119,30 @@ describe('conversation state on translated targets (Anthropic-kind, Chat-kind)',
     ]);
   });
 
+  it('an id can be continued as soon as response.completed arrives, before the stream ends', async () => {
+    const res = await api('/v1/responses', {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-via-anthropic', input: 'Quick one.', stream: true }),
+    });
+    let id;
+    const next = [];
+    await readSSE(res, {
+      onEvent: (e) => {
+        if (e.event !== 'response.completed') return true;
+        id = e.json.response.id;
+        // Continue at once, while this stream is still open.
+        next.push(client().responses.create({ model: 'gpt-via-anthropic', previous_response_id: id, input: 'Next.' }));
+        return true;
+      },
+    });
+    assert.ok(id);
+    const r2 = await next[0];
+    assert.equal(r2.previous_response_id, id);
+    const texts = anthropicTexts((await lastCall('/v1/messages')).body);
+    assert.deepEqual(texts.slice(0, 1), ['Quick one.']);
+    assert.equal(texts.at(-1), 'Next.');
+  });
+
   it('a function call and its output continue through previous_response_id', async () => {
     const c = client();
     const tools = [{ type: 'function', name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } }];
