@@ -1,6 +1,6 @@
 // Responses conversation state and pass-through, end to end with the
 // official openai SDK against a gateway compiled from responses.yaml:
-// - translated targets (Anthropic-kind, OpenAI-Chat-kind mock): store
+// - translated targets (Anthropic-kind, OpenAI-Chat-kind, Gemini-kind mock): store
 //   (the API's default) keeps each answer in the state file, a
 //   previous_response_id chain sends every earlier turn upstream, stored
 //   responses are readable and deletable by the key that made them only,
@@ -62,10 +62,11 @@ async function lastCall(path) {
   return calls.at(-1);
 }
 
-describe('conversation state on translated targets (Anthropic-kind, Chat-kind)', () => {
+describe('conversation state on translated targets (Anthropic-kind, Chat-kind, Gemini-kind)', () => {
   beforeEach(() => mock.reset());
 
-  for (const [model, path] of [['gpt-via-anthropic', '/v1/messages'], ['gpt-via-chat', '/v1/chat/completions']]) {
+  for (const [model, path] of [['gpt-via-anthropic', '/v1/messages'], ['gpt-via-chat', '/v1/chat/completions'],
+    ['gpt-via-gemini', '/v1beta/models/gemini-2.5-flash:generateContent']]) {
     it(`a three-turn previous_response_id chain sends every earlier turn upstream (${model})`, async () => {
       const c = client();
       const r1 = await c.responses.create({ model, instructions: 'Be brief.', input: 'Turn one: my name is Ada.' });
@@ -80,6 +81,16 @@ describe('conversation state on translated targets (Anthropic-kind, Chat-kind)',
       assert.equal(r3.status, 'completed');
       const calls = (await mock.calls()).filter((x) => x.path === path);
       assert.equal(calls.length, 3);
+      if (path.startsWith('/v1beta/')) {
+        // Gemini: contents with user/model roles and text parts.
+        const contents = calls[2].body.contents;
+        assert.deepEqual(contents.map((c) => c.parts.map((p) => p.text).join('')), [
+          'Turn one: my name is Ada.', outputText(r1), 'Turn two: I like tea.', outputText(r2), 'Turn three: what is my name?',
+        ]);
+        assert.deepEqual(contents.map((c) => c.role), ['user', 'model', 'user', 'model', 'user']);
+        assert.equal(calls[2].body.systemInstruction, undefined);
+        return;
+      }
       const msgs = calls[2].body.messages.filter((m) => m.role !== 'system');
       const texts = path === '/v1/messages' ? anthropicTexts(calls[2].body) : msgs.map((m) => m.content);
       assert.deepEqual(texts, [
