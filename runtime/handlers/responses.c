@@ -11,7 +11,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "auth/auth.h"
 #include "handlers/handlers.h"
 #include "proxy/surface.h"
 #include "rstore/rstore.h"
