@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache.h"
 #include "check_internal.h"
 #include "suggest.h"
 
@@ -196,6 +197,7 @@ void slc_check(slc_spec *s, slc_arena *a, slc_diags *d)
     slc_chk_unreachable(&c);
     slc_chk_priced(&c);
     check_telemetry(&c);
+    slc_cache_check(s, d);
     slc_strmap_free(&c.model_ix);
     slc_strmap_free(&c.scope_cache);
     free(c.by_name);

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "auth/auth.h"
+#include "cache/cache.h"
 #include "core/sat.h"
 #include "core/utf8.h"
 #include "json/json_out.h"
@@ -131,6 +132,9 @@ static int route_and_admit(sl_exchange *x, size_t model_len)
         sl_exchange_fail(x, 403, "model_not_allowed", NULL, "this API key may not use model '%s'", x->client_model);
         return -1;
     }
+    /* Before admission: a cached answer costs nothing against budgets. */
+    if (t->cache_ops && t->cache_ops->lookup(x))
+        return -1;
     sl_attempt all[SL_MAX_ATTEMPTS], plan[SL_MAX_ATTEMPTS];
     sl_router *router = sl_proxy_router(x->w);
     if (!router) { /* the worker's set-up ran out of memory */
