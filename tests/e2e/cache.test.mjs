@@ -1,0 +1,284 @@
+// The response cache end to end: a gateway compiled from cache.yaml in
+// front of the mock upstream. Hits, misses, the key's normalisation
+// (member order), bypass (header, Cache-Control, temperature), TTL expiry,
+// LRU eviction, scopes, a key's `cache: false`, streams replayed byte for
+// byte (same protocol and translated), budgets untouched by hits, the
+// ledger's cache columns, the metrics, and that a spec without `cache:`
+// links no cache code. The upstream's call log tells hits from misses.
+//
+// The raw keys below are test fixtures; cache.yaml holds only their hashes.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { E2E_DIR, sleep, startGateway, startMock } from './lib/harness.mjs';
+
+const BIN = process.env.SLUICE_CACHE_BIN || resolve(E2E_DIR, '..', '..', 'build', 'tests', 'sluice-cache');
+const PLAIN_BIN = process.env.SLUICE_BIN || resolve(E2E_DIR, '..', '..', 'build', 'tests', 'sluice-e2e');
+const SQLITE3 = process.env.SQLITE3_BIN || 'sqlite3';
+const KEYS = {
+  alice: 'sk-sluice-test-cache-alice-5c0e1f7a2b',
+  bob: 'sk-sluice-test-cache-bob-9d3a44e1c6',
+  carol: 'sk-sluice-test-cache-carol-1f8b2e6d0a',
+};
+const ADMIN = 'sk-sluice-test-cache-admin-7e2c9a1b44';
+
+let mock;
+let gw;
+let dir;
+let state;
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'sluice-cache-'));
+  state = join(dir, 'ledger.db');
+  mock = await startMock();
+  try {
+    gw = await startGateway({ bin: BIN, mock, args: ['--workers', '2', '--state', state, '--ledger', 'commit'] });
+  } catch (e) {
+    await mock.stop();
+    throw e;
+  }
+});
+
+after(async () => {
+  const results = await Promise.allSettled([gw?.stop(), mock?.stop()]);
+  rmSync(dir, { recursive: true, force: true });
+  for (const r of results) if (r.status === 'rejected') throw r.reason;
+});
+
+let seq = 0;
+// A prompt no other test uses, so each test starts from an empty cache.
+const fresh = (what) => `${what} #${++seq} ${Date.now()}`;
+
+async function post(path, body, { key = KEYS.alice, headers = {}, raw = false } = {}) {
+  const r = await fetch(`${gw.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+    signal: AbortSignal.timeout(10000),
+  });
+  const text = await r.text();
+  return { status: r.status, headers: r.headers, text, body: raw ? null : JSON.parse(text) };
+}
+
+const chatBody = (model, prompt, extra = {}) =>
+  ({ model, messages: [{ role: 'user', content: prompt }], temperature: 0, ...extra });
+const chat = (model, prompt, opts = {}) =>
+  post('/v1/chat/completions', chatBody(model, prompt, opts.extra), opts);
+
+// Upstream calls whose body carried this prompt.
+async function upstreamCalls(prompt) {
+  const calls = await mock.calls();
+  return calls.filter((c) => JSON.stringify(c.body).includes(prompt)).length;
+}
+
+function sql(query) {
+  const r = spawnSync(SQLITE3, ['-json', state, query], { encoding: 'utf8' });
+  assert.equal(r.status, 0, `sqlite3: ${r.error || r.stderr}`);
+  return r.stdout.trim() ? JSON.parse(r.stdout) : [];
+}
+
+async function metrics() {
+  const r = await fetch(`${gw.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } });
+  assert.equal(r.status, 200);
+  return r.text();
+}
+const sample = (text, name, labels) => {
+  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`)) continue;
+    if (want.every((w) => line.includes(w))) return Number(line.split(' ').pop());
+  }
+  return undefined;
+};
+
+test('a repeated request is a hit: same bytes, no upstream call, x-sluice-cache says so', async () => {
+  const p = fresh('hit');
+  const a = await chat('cached', p);
+  assert.equal(a.status, 200);
+  assert.equal(a.headers.get('x-sluice-cache'), 'miss');
+  const b = await chat('cached', p);
+  assert.equal(b.status, 200);
+  assert.equal(b.headers.get('x-sluice-cache'), 'hit');
+  assert.equal(b.headers.get('x-sluice-attempts'), '0');
+  assert.equal(b.headers.get('x-sluice-model'), 'cached');
+  assert.equal(b.headers.get('x-sluice-provider'), 'up-openai');
+  assert.equal(b.text, a.text, 'the stored answer, byte for byte (the mock numbers its ids)');
+  assert.equal(await upstreamCalls(p), 1);
+});
+
+test('the key ignores member order and whitespace but not the tools', async () => {
+  const p = fresh('order');
+  const tools = [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: {} } } }];
+  const a = await post('/v1/chat/completions', { model: 'cached', temperature: 0, messages: [{ role: 'user', content: p }], max_tokens: 50, tools });
+  assert.equal(a.headers.get('x-sluice-cache'), 'miss');
+  const reordered = `{ "tools": [{"function": {"parameters": {"properties": {}, "type": "object"}, "name": "f"}, "type": "function"}],
+    "max_tokens": 50, "messages": [{"content": ${JSON.stringify(p)}, "role": "user"}], "temperature": 0, "model": "cached" }`;
+  const b = await post('/v1/chat/completions', reordered);
+  assert.equal(b.headers.get('x-sluice-cache'), 'hit');
+  assert.equal(b.text, a.text);
+  const otherTools = [{ type: 'function', function: { name: 'g', parameters: { type: 'object', properties: {} } } }];
+  const c = await post('/v1/chat/completions', { model: 'cached', temperature: 0, messages: [{ role: 'user', content: p }], max_tokens: 50, tools: otherTools });
+  assert.equal(c.headers.get('x-sluice-cache'), 'miss');
+  const d = await post('/v1/chat/completions', { model: 'cached', temperature: 0, messages: [{ role: 'user', content: p }], max_tokens: 51, tools });
+  assert.equal(d.headers.get('x-sluice-cache'), 'miss', 'another output limit is another question');
+});
+
+test('bypass: the header, Cache-Control no-store, and a temperature the rule does not allow', async () => {
+  const p = fresh('bypass');
+  await chat('cached', p);
+  const b = await chat('cached', p, { headers: { 'x-sluice-cache': 'bypass' } });
+  assert.equal(b.headers.get('x-sluice-cache'), 'bypass');
+  const c = await chat('cached', p, { headers: { 'cache-control': 'no-store' } });
+  assert.equal(c.headers.get('x-sluice-cache'), 'bypass');
+  assert.equal(await upstreamCalls(p), 3);
+
+  const warm = fresh('warm');
+  for (const extra of [{ temperature: 0.7 }, { temperature: undefined }]) {
+    const r1 = await post('/v1/chat/completions', { model: 'cached', messages: [{ role: 'user', content: warm }], ...extra });
+    assert.equal(r1.headers.get('x-sluice-cache'), 'bypass');
+  }
+  const r2 = await post('/v1/chat/completions', { model: 'cached', messages: [{ role: 'user', content: warm }], temperature: 0.7 });
+  assert.equal(r2.headers.get('x-sluice-cache'), 'bypass', 'never stored either');
+  assert.equal(await upstreamCalls(warm), 3);
+
+  // allow_temperature: true caches it.
+  const hot = fresh('hot');
+  const h1 = await post('/v1/chat/completions', { model: 'shared', messages: [{ role: 'user', content: hot }], temperature: 0.7 });
+  const h2 = await post('/v1/chat/completions', { model: 'shared', messages: [{ role: 'user', content: hot }], temperature: 0.7 });
+  assert.deepEqual([h1.headers.get('x-sluice-cache'), h2.headers.get('x-sluice-cache')], ['miss', 'hit']);
+});
+
+test('Cache-Control: no-cache asks upstream and stores the fresh answer', async () => {
+  const p = fresh('refresh');
+  const a = await chat('cached', p);
+  const b = await chat('cached', p, { headers: { 'cache-control': 'no-cache' } });
+  assert.equal(b.headers.get('x-sluice-cache'), 'bypass');
+  assert.notEqual(b.body.id, a.body.id, 'a new answer from upstream');
+  const c = await chat('cached', p);
+  assert.equal(c.headers.get('x-sluice-cache'), 'hit');
+  assert.equal(c.text, b.text, 'the refreshed answer replaced the old one');
+});
+
+test('an answer expires after the ttl', async () => {
+  const p = fresh('ttl');
+  const a = await chat('brief', p);
+  const b = await chat('brief', p);
+  assert.deepEqual([a.headers.get('x-sluice-cache'), b.headers.get('x-sluice-cache')], ['miss', 'hit']);
+  await sleep(1300); // ttl 1s
+  const c = await chat('brief', p);
+  assert.equal(c.headers.get('x-sluice-cache'), 'miss');
+  assert.equal(await upstreamCalls(p), 2);
+  assert.ok(sample(await metrics(), 'sluice_cache_evictions_total', { name: 'brief', reason: 'ttl' }) >= 1);
+});
+
+test('the byte cap evicts the least recently used answers', async () => {
+  const first = fresh('lru-first');
+  await chat('small', first);
+  for (let i = 0; i < 12; i++) await chat('small', fresh(`lru-${i}`));
+  const m = await metrics();
+  assert.ok(sample(m, 'sluice_cache_evictions_total', { name: 'small', reason: 'lru' }) >= 1);
+  assert.ok(sample(m, 'sluice_cache_bytes', { name: 'small' }) <= 8192);
+  const again = await chat('small', first);
+  assert.equal(again.headers.get('x-sluice-cache'), 'miss', 'the oldest answer was evicted');
+  // The one just stored is still there.
+  const last = await chat('small', first);
+  assert.equal(last.headers.get('x-sluice-cache'), 'hit');
+});
+
+test('scope: per key by default, shared when the rule says so; a key with cache: false never caches', async () => {
+  const p = fresh('scope');
+  await chat('cached', p, { key: KEYS.alice });
+  const bob = await chat('cached', p, { key: KEYS.bob });
+  assert.equal(bob.headers.get('x-sluice-cache'), 'miss', 'another key, its own answers');
+  const s = fresh('shared');
+  await chat('shared', s, { key: KEYS.alice });
+  const bobShared = await chat('shared', s, { key: KEYS.bob });
+  assert.equal(bobShared.headers.get('x-sluice-cache'), 'hit');
+  const q = fresh('carol');
+  const c1 = await chat('cached', q, { key: KEYS.carol });
+  const c2 = await chat('cached', q, { key: KEYS.carol });
+  assert.equal(c1.headers.get('x-sluice-cache'), null);
+  assert.equal(c2.headers.get('x-sluice-cache'), null);
+  assert.equal(await upstreamCalls(q), 2);
+  const plain = await chat('plain', fresh('plain'));
+  assert.equal(plain.headers.get('x-sluice-cache'), null, 'no rule, no header');
+});
+
+test('streams replay byte for byte, in the protocol they were asked in', async () => {
+  const cases = [
+    ['/v1/chat/completions', 'cached', {}],                                   // OpenAI -> OpenAI
+    ['/v1/chat/completions', 'claude', {}],                                   // OpenAI client, Anthropic upstream
+    ['/v1/messages', 'claude', { 'anthropic-version': '2023-06-01' }],        // Anthropic -> Anthropic
+  ];
+  for (const [path, model, headers] of cases) {
+    const p = fresh(`stream ${path} ${model}`);
+    const body = { model, stream: true, temperature: 0, max_tokens: 64, messages: [{ role: 'user', content: p }] };
+    const a = await post(path, body, { headers, raw: true });
+    assert.equal(a.status, 200);
+    assert.equal(a.headers.get('x-sluice-cache'), 'miss');
+    const b = await post(path, body, { headers, raw: true });
+    assert.equal(b.headers.get('x-sluice-cache'), 'hit', `${path} ${model}`);
+    assert.equal(b.headers.get('content-type'), a.headers.get('content-type'));
+    assert.ok(a.text.split('\n\n').length > 3, 'several events');
+    assert.equal(b.text, a.text, `${path} ${model}: the same events`);
+    // A stream and a whole answer are different entries.
+    const c = await post(path, { ...body, stream: false }, { headers });
+    assert.equal(c.headers.get('x-sluice-cache'), 'miss');
+    assert.equal(await upstreamCalls(p), 2);
+  }
+});
+
+test('a hit costs nothing against the budget and is a ledger row with the saving', async () => {
+  const p = fresh('budget');
+  const spend = async () => {
+    const r = await fetch(`${gw.url}/admin/keys`, { headers: { authorization: `Bearer ${ADMIN}` } });
+    assert.equal(r.status, 200);
+    const { keys } = await r.json();
+    const alice = keys.find((k) => k.name === 'alice');
+    assert.ok(alice.spend, 'alice has a budget, so a spend');
+    return JSON.stringify(alice.spend);
+  };
+  await chat('cached', p);
+  const before = await spend();
+  for (let i = 0; i < 3; i++) assert.equal((await chat('cached', p)).headers.get('x-sluice-cache'), 'hit');
+  assert.equal(await spend(), before);
+  const rows = sql("SELECT status, cost_micros, input_tokens, output_tokens, cache_hit, cache_saved_micros, provider " +
+                   "FROM requests WHERE model = 'cached' AND key = 'alice' ORDER BY id DESC LIMIT 4");
+  assert.equal(rows.length, 4);
+  const [miss, ...hits] = rows.reverse();
+  assert.equal(miss.cache_hit, 0);
+  assert.ok(miss.cost_micros > 0);
+  for (const h of hits) {
+    assert.deepEqual({ ...h }, { status: 200, cost_micros: 0, input_tokens: 0, output_tokens: 0, cache_hit: 1,
+                                  cache_saved_micros: miss.cost_micros, provider: 'up-openai' });
+  }
+});
+
+test('metrics count hits, misses, bypasses and hold bytes', async () => {
+  const before = await metrics();
+  const count = (m, result) => sample(m, 'sluice_cache_requests_total', { scope: 'model', name: 'claude', result }) ?? 0;
+  const p = fresh('metrics');
+  await chat('claude', p);
+  await chat('claude', p);
+  await chat('claude', p);
+  await chat('claude', p, { headers: { 'x-sluice-cache': 'bypass' } });
+  const m = await metrics();
+  assert.equal(count(m, 'miss') - count(before, 'miss'), 1);
+  assert.equal(count(m, 'hit') - count(before, 'hit'), 2);
+  assert.equal(count(m, 'bypass') - count(before, 'bypass'), 1);
+  assert.ok(sample(m, 'sluice_cache_bytes', { name: 'claude' }) > 0);
+  assert.ok(sample(m, 'sluice_cache_entries', { name: 'claude' }) >= 1);
+});
+
+test('only a spec with cache: links the cache module', () => {
+  const syms = (bin) => {
+    const r = spawnSync('nm', [bin], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    assert.equal(r.status, 0, `nm ${bin}: ${r.error || r.stderr}`);
+    return r.stdout;
+  };
+  assert.match(syms(BIN), / sl_cache_module_ops$/m);
+  assert.doesNotMatch(syms(PLAIN_BIN), /sl_cache_/);
+});
