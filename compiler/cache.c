@@ -284,14 +284,17 @@ static void jstr(slc_buf *b, const char *s)
 
 void slc_cache_explain(const sl_table *t, int entry, int key, int json, slc_buf *b)
 {
+    if (!t->cache_rule_count)
+        return; /* a spec without cache: says nothing about it */
     int i = sl_cache_rule_for(t, entry, key);
     const sl_cache_rule *r = i >= 0 ? &t->cache_rules[i] : NULL;
     const char *owner = !r ? NULL : r->of_key ? t->keys[r->owner].name : t->models[r->owner].name;
     if (json) {
         if (!r) {
-            slc_buf_puts(b, "null");
+            slc_buf_puts(b, ",\"cache\":null");
             return;
         }
+        slc_buf_puts(b, ",\"cache\":");
         slc_buf_printf(b, "{\"from\":\"%s\",\"owner\":", r->of_key ? "key" : "model");
         jstr(b, owner);
         slc_buf_printf(b, ",\"mode\":\"%s\",\"scope\":\"%s\",\"ttl_ms\":%u,\"max_bytes\":%llu,"

@@ -190,6 +190,7 @@ void slc_check(slc_spec *s, slc_arena *a, slc_diags *d)
     slc_chk_fallbacks(&c);
     slc_chk_cycles(&c);
     slc_chk_globs(&c);
+    slc_cache_check(s, d); /* before unused: an embeddings provider is used */
     slc_chk_unused(&c);
     slc_chk_prices(&c);
     slc_chk_keys(&c);
@@ -197,7 +198,6 @@ void slc_check(slc_spec *s, slc_arena *a, slc_diags *d)
     slc_chk_unreachable(&c);
     slc_chk_priced(&c);
     check_telemetry(&c);
-    slc_cache_check(s, d);
     slc_strmap_free(&c.model_ix);
     slc_strmap_free(&c.scope_cache);
     free(c.by_name);

@@ -517,7 +517,7 @@ static void explain_json(ctx *c, slc_buf *b)
                        "\"total\":%u}}",
                        p->connect_ms, p->first_byte_ms, p->idle_ms, p->total_ms);
     }
-    slc_buf_puts(b, "],\"cache\":");
+    slc_buf_puts(b, "]");
     slc_cache_explain(&c->low.t, c->entry, c->key ? (int)(c->key - s->keys) : -1, 1, b);
     if (c->key) {
         const slc_key *k = c->key;
