@@ -191,10 +191,10 @@ static void check_one(slc_spec *s, slc_diags *d, slc_cache *c, const char *where
     }
     slc_provider *p = &s->providers[c->sem_provider_idx];
     p->used = true;
-    if (p->kind != SLC_KIND_OPENAI && p->kind != SLC_KIND_MOCK)
+    if (p->kind != SLC_KIND_OPENAI)
         slc_error(d, c->sem_provider.pos,
                   "cache of %s: provider '%s' is of kind %s, which serves no embeddings (use an openai-kind "
-                  "provider such as Ollama or vLLM, or mock)",
+                  "provider such as OpenAI, Ollama or vLLM)",
                   where, p->name.s, slc_kind_name(p->kind));
 }
 

@@ -35,10 +35,12 @@ struct sl_filter;
 /* ---- the door (stage.c) -------------------------------------------------- */
 
 typedef struct sl_cache_ops {
-    /* After routing and the key's scope check, before admission: 1 when
-     * the exchange was answered (a hit, finished through the one exit),
-     * else 0; x->cache is then set when the answer may be stored. */
-    int (*lookup)(struct sl_exchange *x);
+    /* After routing and the key's scope check, before admission: 0 to go
+     * on at once (x->cache is then set when the answer may be stored);
+     * 1 when the exchange was answered (a hit, finished through the one
+     * exit) or will be: a semantic lookup waits for its embeddings and
+     * then answers or calls serve(x) to go on. */
+    int (*lookup)(struct sl_exchange *x, void (*serve)(struct sl_exchange *x));
     /* A stream to be stored: the relay's last filter, recording what the
      * client receives. 0, or -1 (then nothing is recorded). */
     int (*stream_filter)(struct sl_exchange *x, struct sl_filter *f);
@@ -63,6 +65,7 @@ typedef struct sl_cache_key_in {
     int stream;
     const char *scope;        /* key name for per-key rules, "" when shared */
     const char *alt;          /* Gemini ?alt= (the stream's framing), or NULL */
+    int without_prompt;       /* the semantic context: leave the prompt out */
     size_t alt_len;
     const json_t *body;       /* the client's parsed body */
 } sl_cache_key_in;
@@ -74,6 +77,12 @@ typedef struct sl_cache_key_in {
  * answer (model, stream, user, metadata, safety_identifier). 0, or -1
  * when memory runs out. */
 int sl_cache_key(const sl_cache_key_in *in, uint8_t out[SL_CACHE_KEY_LEN]);
+
+/* The prompt as text for an embedding: every string under the members
+ * that carry the conversation (messages, input, contents, system,
+ * instructions, systemInstruction, prompt), one per line. 0, or -1 when
+ * memory runs out; an empty buffer when there is no text. */
+int sl_cache_prompt_text(const json_t *body, sl_buf *out);
 
 /* 1 when the request asks for temperature 0 explicitly (top-level
  * `temperature`, Gemini `generationConfig.temperature`). Absent means
@@ -114,11 +123,41 @@ const sl_cache_entry *sl_cache_get(sl_cache_store *s, const uint8_t key[SL_CACHE
 void sl_cache_entry_release(const sl_cache_entry *e);
 const sl_cache_meta *sl_cache_entry_meta(const sl_cache_entry *e);
 const char *sl_cache_entry_data(const sl_cache_entry *e, size_t *len);
-/* Stores (or replaces) key's answer, evicting least recently used ones
- * for room. 0, or -1 when too large or out of memory. */
+/* A semantic entry's place in the index: the hash of everything but the
+ * prompt (only answers to the same tools, sampling, protocol... compete)
+ * and the prompt's embedding. */
+typedef struct sl_cache_vec {
+    uint8_t ctx[SL_CACHE_KEY_LEN];
+    const float *v;
+    uint32_t dim;
+} sl_cache_vec;
+
+/* Stores (or replaces) key's answer, with its embedding when vec is not
+ * NULL, evicting least recently used ones for room. 0, or -1 when too
+ * large or out of memory. */
 int sl_cache_put(sl_cache_store *s, const uint8_t key[SL_CACHE_KEY_LEN], const sl_cache_meta *m,
-                 const char *data, size_t len, int64_t now_ms);
+                 const char *data, size_t len, const sl_cache_vec *vec, int64_t now_ms);
+/* The live entry whose embedding in the same ctx is most similar to v
+ * (cosine), if that similarity is at least threshold: held, with *sim
+ * set, and counted as a hit; else NULL (no count: the exact lookup
+ * counted the miss). A linear scan under the store's lock. */
+const sl_cache_entry *sl_cache_nearest(sl_cache_store *s, const sl_cache_vec *v, double threshold, int64_t now_ms,
+                                       double *sim);
 void sl_cache_count_bypass(sl_cache_store *s);
 void sl_cache_store_stats(sl_cache_store *s, int64_t now_ms, sl_cache_stats *out);
+
+/* ---- embeddings (semantic.c) ------------------------------------------- */
+
+typedef struct sl_cache_embed sl_cache_embed;
+/* v (dim floats, valid during the call) or NULL with why. */
+typedef void (*sl_cache_embed_done)(void *ctx, const float *v, uint32_t dim, const char *why);
+
+/* Asks `provider` (an index into x's table) for the embedding of text
+ * with `model`, on x's worker; done follows unless the call is freed
+ * first. NULL when the provider serves no embeddings or memory runs out. */
+sl_cache_embed *sl_cache_embed_start(struct sl_exchange *x, uint32_t provider, const char *model, const char *text,
+                                     size_t len, sl_cache_embed_done done, void *ctx);
+/* Cancels a call in flight; after done, releases it. */
+void sl_cache_embed_free(sl_cache_embed *e);
 
 #endif

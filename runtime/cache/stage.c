@@ -34,6 +34,10 @@ typedef struct sl_cache_req {
     size_t charged;       /* rec's bytes charged to the memory budget */
     size_t cap;
     int rec_failed;       /* too large or no memory: this answer is not stored */
+    /* Semantic rules: the embeddings call, then the prompt's vector. */
+    sl_cache_embed *embed;
+    void (*serve)(sl_exchange *x);
+    sl_cache_vec vec;     /* vec.v malloc'd, NULL until known */
 } sl_cache_req;
 
 /* ---- the stores, one per rule, made on first use ---------------------------- */
@@ -70,6 +74,10 @@ static int64_t now_ms(void)
 static void req_cleanup(void *p)
 {
     sl_cache_req *q = p;
+    sl_cache_embed_free(q->embed);
+    q->embed = NULL;
+    free((void *)q->vec.v);
+    q->vec.v = NULL;
     sl_buf_free(&q->rec);
     sl_membudget_release(q->charged);
     q->charged = 0;
@@ -125,7 +133,10 @@ static void replay(sl_exchange *x, const sl_cache_entry *e)
     sl_exchange_finish(x, &f);
 }
 
-static int lookup(sl_exchange *x)
+static void embedded(void *ctx, const float *v, uint32_t dim, const char *why);
+static int semantic_begin(sl_exchange *x, sl_cache_req *q, const sl_cache_rule *rule, void (*serve)(sl_exchange *));
+
+static int lookup(sl_exchange *x, void (*serve)(sl_exchange *x))
 {
     if (x->op != SL_OP_CHAT && x->op != SL_OP_MESSAGES && x->op != SL_OP_GENERATE && x->op != SL_OP_RESPONSES)
         return 0;
@@ -170,13 +181,92 @@ static int lookup(sl_exchange *x)
     const sl_cache_entry *e = sl_cache_get(s, q->key, now_ms());
     if (!e) {
         x->cache_header = "x-sluice-cache: miss\r\n";
-        return 0;
+        return rule->mode == SL_CACHE_SEMANTIC ? semantic_begin(x, q, rule, serve) : 0;
     }
     x->cache = NULL; /* nothing to store */
-    x->cache_header = "x-sluice-cache: hit\r\n";
+    x->cache_header = rule->mode == SL_CACHE_SEMANTIC ? "x-sluice-cache: hit\r\nx-sluice-cache-similarity: 1.0000\r\n"
+                                                      : "x-sluice-cache: hit\r\n";
     replay(x, e);
     sl_cache_entry_release(e);
     return 1;
+}
+
+/* ---- semantic lookup ------------------------------------------------------------ */
+
+static void wait_abort(void *ex)
+{
+    sl_exchange *x = ex;
+    if (x->cache) {
+        sl_cache_embed_free(x->cache->embed);
+        x->cache->embed = NULL;
+    }
+    sl_finish f = {.kind = SL_FINISH_GONE, .status = 499};
+    sl_exchange_finish(x, &f);
+}
+
+static const sl_conn_hooks wait_hooks = {wait_abort, NULL};
+
+/* After an exact miss: the prompt's embedding, then the nearest answer.
+ * 1 while waiting; 0 to go on at once (no text, or the call could not
+ * start: then the answer is stored without a vector). */
+static int semantic_begin(sl_exchange *x, sl_cache_req *q, const sl_cache_rule *rule, void (*serve)(sl_exchange *))
+{
+    sl_cache_key_in in = {
+        .rule = (uint32_t)q->rule, .entry = x->entry, .client_model = x->client_model, .op = x->op,
+        .surface = x->surface, .legacy = x->legacy, .stream = x->stream,
+        .scope = rule->shared || x->key < 0 ? "" : x->t->keys[x->key].name, .body = x->json,
+        .without_prompt = 1,
+    };
+    sl_buf text = {0};
+    if (sl_cache_key(&in, q->vec.ctx) != 0 || sl_cache_prompt_text(x->json, &text) != 0 || text.len == 0) {
+        sl_buf_free(&text);
+        return 0;
+    }
+    q->serve = serve;
+    q->embed = sl_cache_embed_start(x, (uint32_t)rule->sem_provider, rule->sem_model, text.data, text.len,
+                                    embedded, q);
+    sl_buf_free(&text);
+    if (!q->embed)
+        return 0;
+    x->wait_started = ev_time(); /* an upstream wait, not sluice's overhead */
+    sl_conn_set_exchange(x->conn, x, &wait_hooks);
+    return 1;
+}
+
+static void embedded(void *ctx, const float *v, uint32_t dim, const char *why)
+{
+    sl_cache_req *q = ctx;
+    sl_exchange *x = q->x;
+    sl_cache_embed_free(q->embed);
+    q->embed = NULL;
+    x->waited_s += ev_time() - x->wait_started;
+    x->wait_started = 0;
+    const sl_cache_rule *rule = &x->t->cache_rules[q->rule];
+    sl_cache_store *s = store_of(x->t, q->rule);
+    if (!v) {
+        sl_log_warn("cache: embeddings from provider '%s' failed (%s); the answer is cached for exact repeats only",
+                    x->t->providers[rule->sem_provider].name, why);
+    } else {
+        float *copy = malloc(dim * sizeof *copy);
+        if (copy) {
+            memcpy(copy, v, dim * sizeof *copy);
+            q->vec.v = copy;
+            q->vec.dim = dim;
+        }
+        double sim = 0;
+        const sl_cache_entry *e = s && copy ? sl_cache_nearest(s, &q->vec, rule->threshold, now_ms(), &sim) : NULL;
+        if (e) {
+            x->cache = NULL;
+            x->cache_header = sl_arena_printf(x->arena, "x-sluice-cache: hit\r\nx-sluice-cache-similarity: %.4f\r\n",
+                                              sim);
+            if (!x->cache_header)
+                x->cache_header = "x-sluice-cache: hit\r\n";
+            replay(x, e);
+            sl_cache_entry_release(e);
+            return;
+        }
+    }
+    q->serve(x);
 }
 
 /* ---- recording and storing ------------------------------------------------------ */
@@ -241,7 +331,7 @@ static void finish(sl_exchange *x, const sl_finish *f, int64_t cost_micros)
     } else {
         return;
     }
-    if (s && sl_cache_put(s, q->key, &m, data, len, now_ms()) != 0)
+    if (s && sl_cache_put(s, q->key, &m, data, len, q->vec.v ? &q->vec : NULL, now_ms()) != 0)
         sl_log(SL_LOG_DEBUG, "cache: answer of %zu bytes not stored (larger than a quarter of max_bytes, or no memory)",
                      len);
 }

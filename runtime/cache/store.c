@@ -9,6 +9,7 @@
  */
 #include "cache/cache.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,11 @@ struct sl_cache_entry {
     int64_t expires_ms;
     int refs;                              /* the store's one, plus readers */
     sl_cache_meta meta;
+    uint8_t ctx[SL_CACHE_KEY_LEN];         /* semantic index, when dim > 0 */
+    float *vec;                            /* unit length, inside this allocation */
+    uint32_t dim;
     size_t len;
+    size_t size;                           /* counted against max_bytes */
     char data[];
 };
 
@@ -124,7 +129,7 @@ static void drop(sl_cache_store *s, sl_cache_entry *e)
     *pp = e->hnext;
     UNLINK(&s->lru, e, lprev, lnext);
     UNLINK(&s->fifo, e, fprev, fnext);
-    s->st.bytes -= e->len + ENTRY_OVERHEAD;
+    s->st.bytes -= e->size;
     s->st.entries--;
     unref(e);
 }
@@ -204,18 +209,34 @@ static void grow(sl_cache_store *s)
 }
 
 int sl_cache_put(sl_cache_store *s, const uint8_t key[SL_CACHE_KEY_LEN], const sl_cache_meta *m,
-                 const char *data, size_t len, int64_t now_ms)
+                 const char *data, size_t len, const sl_cache_vec *vec, int64_t now_ms)
 {
-    if (len > sl_cache_store_max_entry(s))
+    uint32_t dim = vec && vec->v ? vec->dim : 0;
+    size_t vec_at = (len + sizeof(float) - 1) / sizeof(float) * sizeof(float);
+    size_t extra = vec_at - len + (size_t)dim * sizeof(float);
+    if (len + extra > sl_cache_store_max_entry(s))
         return -1;
-    sl_cache_entry *e = malloc(sizeof *e + len);
+    sl_cache_entry *e = malloc(sizeof *e + len + extra);
     if (!e)
         return -1;
     memset(e, 0, sizeof *e);
     memcpy(e->key, key, SL_CACHE_KEY_LEN);
     e->meta = *m;
     e->len = len;
+    e->size = len + extra + ENTRY_OVERHEAD;
     memcpy(e->data, data, len);
+    if (dim) {
+        /* Stored at unit length, so similarity is a dot product. */
+        e->vec = (float *)(void *)(e->data + vec_at);
+        e->dim = dim;
+        memcpy(e->ctx, vec->ctx, SL_CACHE_KEY_LEN);
+        double n2 = 0;
+        for (uint32_t i = 0; i < dim; i++)
+            n2 += (double)vec->v[i] * vec->v[i];
+        double inv = n2 > 0 ? 1.0 / sqrt(n2) : 0;
+        for (uint32_t i = 0; i < dim; i++)
+            e->vec[i] = (float)(vec->v[i] * inv);
+    }
     e->refs = 1;
     e->expires_ms = now_ms + s->ttl_ms;
     pthread_mutex_lock(&s->mu);
@@ -223,7 +244,7 @@ int sl_cache_put(sl_cache_store *s, const uint8_t key[SL_CACHE_KEY_LEN], const s
     sl_cache_entry *old = find(s, key);
     if (old)
         drop(s, old);
-    while (s->lru.tail && s->st.bytes + len + ENTRY_OVERHEAD > s->max_bytes) {
+    while (s->lru.tail && s->st.bytes + e->size > s->max_bytes) {
         drop(s, s->lru.tail);
         s->st.evicted_lru++;
     }
@@ -232,12 +253,51 @@ int sl_cache_put(sl_cache_store *s, const uint8_t key[SL_CACHE_KEY_LEN], const s
     s->buckets[k] = e;
     LINK(&s->lru, e, lprev, lnext);
     LINK(&s->fifo, e, fprev, fnext);
-    s->st.bytes += len + ENTRY_OVERHEAD;
+    s->st.bytes += e->size;
     s->st.entries++;
     s->st.stored++;
     grow(s);
     pthread_mutex_unlock(&s->mu);
     return 0;
+}
+
+const sl_cache_entry *sl_cache_nearest(sl_cache_store *s, const sl_cache_vec *v, double threshold, int64_t now_ms,
+                                       double *sim)
+{
+    double n2 = 0;
+    for (uint32_t i = 0; i < v->dim; i++)
+        n2 += (double)v->v[i] * v->v[i];
+    if (n2 <= 0)
+        return NULL;
+    double inv = 1.0 / sqrt(n2), best_sim = -2;
+    sl_cache_entry *best = NULL;
+    pthread_mutex_lock(&s->mu);
+    expire(s, now_ms);
+    for (sl_cache_entry *e = s->lru.head; e; e = e->lnext) {
+        if (e->dim != v->dim || memcmp(e->ctx, v->ctx, SL_CACHE_KEY_LEN) != 0)
+            continue;
+        double dot = 0;
+        for (uint32_t i = 0; i < v->dim; i++)
+            dot += (double)e->vec[i] * v->v[i];
+        dot *= inv;
+        if (dot > best_sim) {
+            best_sim = dot;
+            best = e;
+        }
+    }
+    if (best && best_sim >= threshold) {
+        UNLINK(&s->lru, best, lprev, lnext);
+        LINK(&s->lru, best, lprev, lnext);
+        __atomic_add_fetch(&best->refs, 1, __ATOMIC_RELAXED);
+        /* The exact lookup before counted a miss: it became a hit. */
+        s->st.misses--;
+        s->st.hits++;
+        *sim = best_sim > 1 ? 1 : best_sim;
+    } else {
+        best = NULL;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return best;
 }
 
 void sl_cache_count_bypass(sl_cache_store *s)

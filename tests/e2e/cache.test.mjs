@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { E2E_DIR, sleep, startGateway, startMock } from './lib/harness.mjs';
+import { E2E_DIR, OPENAI_KEY, sleep, startGateway, startMock } from './lib/harness.mjs';
 
 const BIN = process.env.SLUICE_CACHE_BIN || resolve(E2E_DIR, '..', '..', 'build', 'tests', 'sluice-cache');
 const PLAIN_BIN = process.env.SLUICE_BIN || resolve(E2E_DIR, '..', '..', 'build', 'tests', 'sluice-e2e');
@@ -271,6 +271,43 @@ test('metrics count hits, misses, bypasses and hold bytes', async () => {
   assert.equal(count(m, 'bypass') - count(before, 'bypass'), 1);
   assert.ok(sample(m, 'sluice_cache_bytes', { name: 'claude' }) > 0);
   assert.ok(sample(m, 'sluice_cache_entries', { name: 'claude' }) >= 1);
+});
+
+test('semantic: a similar prompt is a hit with its similarity; the embeddings go through the provider', async () => {
+  const tag = `t${++seq}x${Date.now()}`; // one word that keeps these prompts apart from other runs
+  const ask = (text) => post('/v1/chat/completions',
+    { model: 'similar', temperature: 0, messages: [{ role: 'user', content: text }] });
+  const count = async (path, word) => (await mock.calls())
+    .filter((c) => c.path === path && JSON.stringify(c.body).includes(word)).length;
+  const first = await ask(`Please tell me the capital city of France today ${tag}`);
+  assert.equal(first.headers.get('x-sluice-cache'), 'miss');
+  assert.equal(first.headers.get('x-sluice-cache-similarity'), null);
+  // Same words, other case, punctuation and spacing: another exact key, the same embedding.
+  const same = await ask(`please tell me the CAPITAL city of France,   today! ${tag}`);
+  assert.equal(same.headers.get('x-sluice-cache'), 'hit');
+  assert.equal(same.headers.get('x-sluice-cache-similarity'), '1.0000');
+  assert.equal(same.text, first.text);
+  // One word more: similar, not identical.
+  const near = await ask(`Please tell me the capital city of France today my friend ${tag}`);
+  assert.equal(near.headers.get('x-sluice-cache'), 'hit');
+  const sim = Number(near.headers.get('x-sluice-cache-similarity'));
+  assert.ok(sim >= 0.8 && sim < 1, `similarity ${sim}`);
+  assert.equal(near.text, first.text);
+  const other = await ask(`Write a haiku about autumn leaves falling slowly ${tag}`);
+  assert.equal(other.headers.get('x-sluice-cache'), 'miss');
+  assert.equal(await count('/v1/chat/completions', tag), 2, 'two answers came from upstream');
+  assert.equal(await count('/v1/embeddings', tag), 4, 'one embedding per exact miss');
+  const embedCall = (await mock.calls()).find((c) => c.path === '/v1/embeddings' && JSON.stringify(c.body).includes(tag));
+  assert.equal(embedCall.body.model, 'embed-model');
+  assert.equal(embedCall.headers.authorization, `Bearer ${OPENAI_KEY}`, 'the provider key, never the client key');
+  // An exact repeat needs no embedding at all.
+  const again = await ask(`Please tell me the capital city of France today ${tag}`);
+  assert.equal(again.headers.get('x-sluice-cache'), 'hit');
+  assert.equal(again.headers.get('x-sluice-cache-similarity'), '1.0000');
+  assert.equal(await count('/v1/embeddings', tag), 4);
+  const m = await metrics();
+  assert.equal(sample(m, 'sluice_cache_requests_total', { name: 'similar', result: 'hit' }), 3);
+  assert.equal(sample(m, 'sluice_cache_requests_total', { name: 'similar', result: 'miss' }), 2);
 });
 
 test('only a spec with cache: links the cache module', () => {

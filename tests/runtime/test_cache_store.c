@@ -30,7 +30,7 @@ static int put(sl_cache_store *s, int n, size_t len, int64_t now)
     char data[4096];
     memset(data, 'a' + n % 26, sizeof data);
     sl_cache_meta m = {.status = 200, .provider = 1, .cost_micros = n};
-    return sl_cache_put(s, k, &m, data, len, now);
+    return sl_cache_put(s, k, &m, data, len, NULL, now);
 }
 
 /* 1 when n is stored (a lookup: counts a hit or a miss). */
