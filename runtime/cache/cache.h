@@ -118,7 +118,8 @@ void sl_cache_store_free(sl_cache_store *s);
  * answer never empties the store). */
 size_t sl_cache_store_max_entry(const sl_cache_store *s);
 /* The live entry for key, held until sl_cache_entry_release, or NULL;
- * counts a hit or a miss. now_ms is injectable for tests. */
+ * counts a hit (a miss is the caller's to count: a semantic lookup may
+ * still find one). now_ms is injectable for tests. */
 const sl_cache_entry *sl_cache_get(sl_cache_store *s, const uint8_t key[SL_CACHE_KEY_LEN], int64_t now_ms);
 void sl_cache_entry_release(const sl_cache_entry *e);
 const sl_cache_meta *sl_cache_entry_meta(const sl_cache_entry *e);
@@ -139,11 +140,12 @@ int sl_cache_put(sl_cache_store *s, const uint8_t key[SL_CACHE_KEY_LEN], const s
                  const char *data, size_t len, const sl_cache_vec *vec, int64_t now_ms);
 /* The live entry whose embedding in the same ctx is most similar to v
  * (cosine), if that similarity is at least threshold: held, with *sim
- * set, and counted as a hit; else NULL (no count: the exact lookup
- * counted the miss). A linear scan under the store's lock. */
+ * set, and counted as a hit; else NULL. A linear scan under the store's
+ * lock. */
 const sl_cache_entry *sl_cache_nearest(sl_cache_store *s, const sl_cache_vec *v, double threshold, int64_t now_ms,
                                        double *sim);
 void sl_cache_count_bypass(sl_cache_store *s);
+void sl_cache_count_miss(sl_cache_store *s);
 void sl_cache_store_stats(sl_cache_store *s, int64_t now_ms, sl_cache_stats *out);
 
 /* ---- embeddings (semantic.c) ------------------------------------------- */

@@ -181,7 +181,10 @@ static int lookup(sl_exchange *x, void (*serve)(sl_exchange *x))
     const sl_cache_entry *e = sl_cache_get(s, q->key, now_ms());
     if (!e) {
         x->cache_header = "x-sluice-cache: miss\r\n";
-        return rule->mode == SL_CACHE_SEMANTIC ? semantic_begin(x, q, rule, serve) : 0;
+        if (rule->mode == SL_CACHE_SEMANTIC && semantic_begin(x, q, rule, serve))
+            return 1; /* embedded() counts the outcome */
+        sl_cache_count_miss(s);
+        return 0;
     }
     x->cache = NULL; /* nothing to store */
     x->cache_header = rule->mode == SL_CACHE_SEMANTIC ? "x-sluice-cache: hit\r\nx-sluice-cache-similarity: 1.0000\r\n"
@@ -266,6 +269,8 @@ static void embedded(void *ctx, const float *v, uint32_t dim, const char *why)
             return;
         }
     }
+    if (s)
+        sl_cache_count_miss(s);
     q->serve(x);
 }
 

@@ -45,7 +45,7 @@ struct sl_cache_store {
     size_t nbuckets;
     list lru, fifo;
     sl_cache_stats st;
-    uint64_t bypasses; /* atomic: counted without the lock */
+    uint64_t bypasses, misses; /* atomic: counted without the lock */
 };
 
 sl_cache_store *sl_cache_store_new(uint64_t max_bytes, uint32_t ttl_ms)
@@ -160,8 +160,6 @@ const sl_cache_entry *sl_cache_get(sl_cache_store *s, const uint8_t key[SL_CACHE
         LINK(&s->lru, e, lprev, lnext);
         __atomic_add_fetch(&e->refs, 1, __ATOMIC_RELAXED);
         s->st.hits++;
-    } else {
-        s->st.misses++;
     }
     pthread_mutex_unlock(&s->mu);
     return e;
@@ -289,8 +287,6 @@ const sl_cache_entry *sl_cache_nearest(sl_cache_store *s, const sl_cache_vec *v,
         UNLINK(&s->lru, best, lprev, lnext);
         LINK(&s->lru, best, lprev, lnext);
         __atomic_add_fetch(&best->refs, 1, __ATOMIC_RELAXED);
-        /* The exact lookup before counted a miss: it became a hit. */
-        s->st.misses--;
         s->st.hits++;
         *sim = best_sim > 1 ? 1 : best_sim;
     } else {
@@ -305,6 +301,11 @@ void sl_cache_count_bypass(sl_cache_store *s)
     __atomic_add_fetch(&s->bypasses, 1, __ATOMIC_RELAXED);
 }
 
+void sl_cache_count_miss(sl_cache_store *s)
+{
+    __atomic_add_fetch(&s->misses, 1, __ATOMIC_RELAXED);
+}
+
 void sl_cache_store_stats(sl_cache_store *s, int64_t now_ms, sl_cache_stats *out)
 {
     pthread_mutex_lock(&s->mu);
@@ -312,4 +313,5 @@ void sl_cache_store_stats(sl_cache_store *s, int64_t now_ms, sl_cache_stats *out
     *out = s->st;
     pthread_mutex_unlock(&s->mu);
     out->bypasses = __atomic_load_n(&s->bypasses, __ATOMIC_RELAXED);
+    out->misses = __atomic_load_n(&s->misses, __ATOMIC_RELAXED);
 }

@@ -3,8 +3,9 @@
  * members in another order or other whitespace is one key; anything that
  * changes the answer or its bytes (tools, messages, sampling, output
  * limit, protocol, stream-ness, scope, rule, entry) is another; members
- * that only identify the caller are ignored; and which requests count as
- * temperature 0.
+ * that only identify the caller are ignored; which requests count as
+ * temperature 0; the semantic context (everything but the prompt) and the
+ * prompt text an embedding is made of.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -141,6 +142,33 @@ static void test_temperature_zero(void **state)
     }
 }
 
+static void test_semantic_context_and_text(void **state)
+{
+    (void)state;
+    const char *a = "{\"temperature\":0,\"system\":\"be brief\",\"messages\":[{\"role\":\"user\",\"content\":"
+                    "[{\"type\":\"text\",\"text\":\"capital of France?\"}]}]}";
+    const char *b = "{\"temperature\":0,\"system\":\"be brief\",\"messages\":[{\"role\":\"user\",\"content\":"
+                    "\"the capital of France\"}]}";
+    const char *c = "{\"temperature\":0,\"top_p\":0.5,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}";
+    sl_cache_key_in in = input();
+    in.without_prompt = 1;
+    uint8_t ka[SL_CACHE_KEY_LEN], kb[SL_CACHE_KEY_LEN], kc[SL_CACHE_KEY_LEN], exact[SL_CACHE_KEY_LEN];
+    key_of(in, a, ka);
+    key_of(in, b, kb);
+    key_of(in, c, kc);
+    assert_memory_equal(ka, kb, sizeof ka);     /* only the prompt differs */
+    assert_memory_not_equal(ka, kc, sizeof ka); /* sampling differs */
+    key_of(input(), "{\"temperature\":0}", exact);
+    assert_memory_not_equal(ka, exact, sizeof ka); /* never an exact key */
+    json_t *j = json_loads(a, 0, NULL);
+    sl_buf t = {0};
+    assert_int_equal(sl_cache_prompt_text(j, &t), 0);
+    assert_int_equal(t.len, strlen("capital of France?\nbe brief\n"));
+    assert_memory_equal(t.data, "capital of France?\nbe brief\n", t.len);
+    sl_buf_free(&t);
+    json_decref(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -148,6 +176,7 @@ int main(void)
         cmocka_unit_test(test_what_changes_the_key),
         cmocka_unit_test(test_caller_fields_ignored),
         cmocka_unit_test(test_temperature_zero),
+        cmocka_unit_test(test_semantic_context_and_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
