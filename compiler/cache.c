@@ -265,7 +265,23 @@ void slc_cache_emit(const sl_table *t, slc_buf *out)
     slc_buf_puts(out, "};\n");
 }
 
-/* ---- explain --------------------------------------------------------------- */
+/* ---- diff and explain ------------------------------------------------------- */
+
+void slc_cache_describe(slc_buf *b, const slc_cache *c)
+{
+    if (c->mode == SLC_CACHE_NONE || c->mode == SLC_CACHE_OFF) {
+        slc_buf_puts(b, c->mode == SLC_CACHE_OFF ? "off (cache: false)" : "none");
+        return;
+    }
+    slc_buf_printf(b, "%s, scope %s, ttl ", c->mode == SLC_CACHE_SEMANTIC ? "semantic" : "exact",
+                   c->shared ? "shared" : "key");
+    slc_fmt_duration(b, c->ttl_ms);
+    slc_buf_printf(b, ", max_bytes %llu%s", (unsigned long long)c->max_bytes,
+                   c->allow_temperature ? ", any temperature" : "");
+    if (c->mode == SLC_CACHE_SEMANTIC)
+        slc_buf_printf(b, ", embeddings %s/%s at %.4g", c->sem_provider.s ? c->sem_provider.s : "?",
+                       c->sem_model.s ? c->sem_model.s : "?", c->threshold);
+}
 
 static void jstr(slc_buf *b, const char *s)
 {

@@ -26,6 +26,8 @@ void slc_cache_check(slc_spec *s, slc_diags *d);
 sl_cache_rule *slc_cache_lower(const slc_spec *s, uint32_t *n);
 /* The rule array and nothing else; the table's fields come from emit. */
 void slc_cache_emit(const sl_table *t, slc_buf *out);
+/* One line for diff: "none", "off", or the rule's settings. */
+void slc_cache_describe(slc_buf *b, const slc_cache *c);
 /* explain: "cache: ..." lines, or the JSON member value. */
 void slc_cache_explain(const sl_table *t, int entry, int key, int json, slc_buf *out);
 
