@@ -48,7 +48,7 @@ static pthread_once_t stores_once = PTHREAD_ONCE_INIT;
 
 static void stores_make(void)
 {
-    const sl_table *t = stores_table;
+    const sl_table *t = __atomic_load_n(&stores_table, __ATOMIC_ACQUIRE);
     stores = calloc(t->cache_rule_count ? t->cache_rule_count : 1, sizeof *stores);
     for (uint32_t i = 0; stores && i < t->cache_rule_count; i++)
         if (t->cache_rules[i].mode != SL_CACHE_OFF)
@@ -57,7 +57,8 @@ static void stores_make(void)
 
 static sl_cache_store *store_of(const sl_table *t, int rule)
 {
-    stores_table = t; /* every caller passes the one compiled table */
+    /* Every caller passes the one compiled table. */
+    __atomic_store_n(&stores_table, t, __ATOMIC_RELEASE);
     pthread_once(&stores_once, stores_make);
     return stores ? stores[rule] : NULL;
 }

@@ -10,6 +10,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import http from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -212,10 +213,16 @@ test('streams replay byte for byte, in the protocol they were asked in', async (
     ['/v1/chat/completions', 'cached', {}],                                   // OpenAI -> OpenAI
     ['/v1/chat/completions', 'claude', {}],                                   // OpenAI client, Anthropic upstream
     ['/v1/messages', 'claude', { 'anthropic-version': '2023-06-01' }],        // Anthropic -> Anthropic
+    ['/v1/responses', 'cached', {}],                                          // Responses client, OpenAI upstream
+    ['/v1/completions', 'gem', {}],                                           // legacy client, Gemini upstream
   ];
   for (const [path, model, headers] of cases) {
     const p = fresh(`stream ${path} ${model}`);
-    const body = { model, stream: true, temperature: 0, max_tokens: 64, messages: [{ role: 'user', content: p }] };
+    const body = path === '/v1/responses'
+      ? { model, stream: true, temperature: 0, max_output_tokens: 64, input: p }
+      : path === '/v1/completions'
+        ? { model, stream: true, temperature: 0, max_tokens: 64, prompt: p }
+        : { model, stream: true, temperature: 0, max_tokens: 64, messages: [{ role: 'user', content: p }] };
     const a = await post(path, body, { headers, raw: true });
     assert.equal(a.status, 200);
     assert.equal(a.headers.get('x-sluice-cache'), 'miss');
@@ -229,6 +236,41 @@ test('streams replay byte for byte, in the protocol they were asked in', async (
     assert.equal(c.headers.get('x-sluice-cache'), 'miss');
     assert.equal(await upstreamCalls(p), 2);
   }
+});
+
+test('Gemini clients: generateContent and streamGenerateContent are separate entries, replayed as sent', async () => {
+  const p = fresh('gemini');
+  const body = { contents: [{ role: 'user', parts: [{ text: p }] }], generationConfig: { temperature: 0 } };
+  const headers = { 'x-goog-api-key': KEYS.alice };
+  for (const verb of ['generateContent', 'streamGenerateContent?alt=sse']) {
+    const a = await post(`/v1beta/models/gem:${verb}`, body, { headers, raw: true });
+    assert.equal(a.status, 200, a.text);
+    assert.equal(a.headers.get('x-sluice-cache'), 'miss', verb);
+    const b = await post(`/v1beta/models/gem:${verb}`, body, { headers, raw: true });
+    assert.equal(b.headers.get('x-sluice-cache'), 'hit', verb);
+    assert.equal(b.text, a.text);
+  }
+  assert.equal(await upstreamCalls(p), 2);
+  const hot = await post('/v1beta/models/gem:generateContent',
+    { contents: [{ role: 'user', parts: [{ text: p }] }] }, { headers });
+  assert.equal(hot.headers.get('x-sluice-cache'), 'bypass', 'no generationConfig.temperature: 0');
+});
+
+test('every worker sees the same store (new connections land on either of two workers)', async () => {
+  const p = fresh('workers');
+  const body = JSON.stringify(chatBody('cached', p));
+  const once = () => new Promise((resolveP, reject) => {
+    const u = new URL(`${gw.url}/v1/chat/completions`);
+    const req = http.request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', agent: false,
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${KEYS.alice}`, connection: 'close' } },
+    (res) => { res.resume(); res.on('end', () => resolveP(res.headers['x-sluice-cache'])); });
+    req.on('error', reject);
+    req.end(body);
+  });
+  assert.equal(await once(), 'miss');
+  const results = [];
+  for (let i = 0; i < 16; i++) results.push(await once());
+  assert.deepEqual(results, Array(16).fill('hit'));
 });
 
 test('a hit costs nothing against the budget and is a ledger row with the saving', async () => {
