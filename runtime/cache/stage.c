@@ -38,6 +38,7 @@ typedef struct sl_cache_req {
     sl_cache_embed *embed;
     void (*serve)(sl_exchange *x);
     sl_cache_vec vec;     /* vec.v malloc'd, NULL until known */
+    int refresh;          /* Cache-Control: no-cache: store, never serve */
 } sl_cache_req;
 
 /* ---- the stores, one per rule, made on first use ---------------------------- */
@@ -94,6 +95,22 @@ static int header_has(const sl_http_request *req, const char *name, const char *
         if (strncasecmp(h->value + i, word, wl) == 0)
             return 1;
     return 0;
+}
+
+/* The exchange's exact key under rule ri, or (without_prompt) its
+ * semantic context. */
+static int key_of(const sl_exchange *x, int ri, int without_prompt, uint8_t out[SL_CACHE_KEY_LEN])
+{
+    const sl_cache_rule *rule = &x->t->cache_rules[ri];
+    size_t alt_len = 0;
+    const char *alt = x->op == SL_OP_GENERATE ? sl_http_query_param(x->req, "alt", &alt_len) : NULL;
+    sl_cache_key_in in = {
+        .rule = (uint32_t)ri, .entry = x->entry, .client_model = x->client_model, .op = x->op,
+        .surface = x->surface, .legacy = x->legacy, .stream = x->stream,
+        .scope = rule->shared || x->key < 0 ? "" : x->t->keys[x->key].name, .alt = alt, .alt_len = alt_len,
+        .body = x->json, .without_prompt = without_prompt,
+    };
+    return sl_cache_key(&in, out);
 }
 
 /* The answer from an entry: its bytes as first relayed, sluice's headers
@@ -166,19 +183,15 @@ static int lookup(sl_exchange *x, void (*serve)(sl_exchange *x))
     q->x = x;
     q->rule = ri;
     q->cap = sl_cache_store_max_entry(s);
-    size_t alt_len = 0;
-    const char *alt = x->op == SL_OP_GENERATE ? sl_http_query_param(x->req, "alt", &alt_len) : NULL;
-    sl_cache_key_in in = {
-        .rule = (uint32_t)ri, .entry = x->entry, .client_model = x->client_model, .op = x->op,
-        .surface = x->surface, .legacy = x->legacy, .stream = x->stream,
-        .scope = rule->shared || x->key < 0 ? "" : t->keys[x->key].name, .alt = alt, .alt_len = alt_len,
-        .body = x->json,
-    };
-    if (sl_cache_key(&in, q->key) != 0 || sl_arena_on_reset(x->arena, req_cleanup, q) != 0)
+    if (key_of(x, ri, 0, q->key) != 0 || sl_arena_on_reset(x->arena, req_cleanup, q) != 0)
         return 0;
     x->cache = q;
-    if (refresh)
-        return 0;
+    if (refresh) {
+        /* Upstream answers; a semantic rule still wants the prompt's
+         * vector to store with it. */
+        q->refresh = 1;
+        return rule->mode == SL_CACHE_SEMANTIC && semantic_begin(x, q, rule, serve);
+    }
     const sl_cache_entry *e = sl_cache_get(s, q->key, now_ms());
     if (!e) {
         x->cache_header = "x-sluice-cache: miss\r\n";
@@ -215,14 +228,8 @@ static const sl_conn_hooks wait_hooks = {wait_abort, NULL};
  * start: then the answer is stored without a vector). */
 static int semantic_begin(sl_exchange *x, sl_cache_req *q, const sl_cache_rule *rule, void (*serve)(sl_exchange *))
 {
-    sl_cache_key_in in = {
-        .rule = (uint32_t)q->rule, .entry = x->entry, .client_model = x->client_model, .op = x->op,
-        .surface = x->surface, .legacy = x->legacy, .stream = x->stream,
-        .scope = rule->shared || x->key < 0 ? "" : x->t->keys[x->key].name, .body = x->json,
-        .without_prompt = 1,
-    };
     sl_buf text = {0};
-    if (sl_cache_key(&in, q->vec.ctx) != 0 || sl_cache_prompt_text(x->json, &text) != 0 || text.len == 0) {
+    if (key_of(x, q->rule, 1, q->vec.ctx) != 0 || sl_cache_prompt_text(x->json, &text) != 0 || text.len == 0) {
         sl_buf_free(&text);
         return 0;
     }
@@ -258,7 +265,8 @@ static void embedded(void *ctx, const float *v, uint32_t dim, const char *why)
             q->vec.dim = dim;
         }
         double sim = 0;
-        const sl_cache_entry *e = s && copy ? sl_cache_nearest(s, &q->vec, rule->threshold, now_ms(), &sim) : NULL;
+        const sl_cache_entry *e =
+            s && copy && !q->refresh ? sl_cache_nearest(s, &q->vec, rule->threshold, now_ms(), &sim) : NULL;
         if (e) {
             x->cache = NULL;
             x->cache_header = sl_arena_printf(x->arena, "x-sluice-cache: hit\r\nx-sluice-cache-similarity: %.4f\r\n",
@@ -270,7 +278,7 @@ static void embedded(void *ctx, const float *v, uint32_t dim, const char *why)
             return;
         }
     }
-    if (s)
+    if (s && !q->refresh)
         sl_cache_count_miss(s);
     q->serve(x);
 }

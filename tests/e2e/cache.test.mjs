@@ -342,14 +342,26 @@ test('semantic: a similar prompt is a hit with its similarity; the embeddings go
   const embedCall = (await mock.calls()).find((c) => c.path === '/v1/embeddings' && JSON.stringify(c.body).includes(tag));
   assert.equal(embedCall.body.model, 'embed-model');
   assert.equal(embedCall.headers.authorization, `Bearer ${OPENAI_KEY}`, 'the provider key, never the client key');
+  // no-cache: upstream answers, and the fresh answer (with its vector) replaces the old one.
+  const fresh2 = await post('/v1/chat/completions',
+    { model: 'similar', temperature: 0, messages: [{ role: 'user', content: `Write a haiku about autumn leaves falling slowly ${tag}` }] },
+    { headers: { 'cache-control': 'no-cache' } });
+  assert.equal(fresh2.headers.get('x-sluice-cache'), 'bypass');
+  assert.notEqual(fresh2.body.id, other.body.id);
+  const similarToFresh = await ask(`write a HAIKU about autumn leaves, falling slowly ${tag}`);
+  assert.equal(similarToFresh.headers.get('x-sluice-cache'), 'hit');
+  assert.equal(similarToFresh.text, fresh2.text);
+  assert.equal(await count('/v1/chat/completions', tag), 3);
+  assert.equal(await count('/v1/embeddings', tag), 6);
   // An exact repeat needs no embedding at all.
   const again = await ask(`Please tell me the capital city of France today ${tag}`);
   assert.equal(again.headers.get('x-sluice-cache'), 'hit');
   assert.equal(again.headers.get('x-sluice-cache-similarity'), '1.0000');
-  assert.equal(await count('/v1/embeddings', tag), 4);
+  assert.equal(await count('/v1/embeddings', tag), 6);
   const m = await metrics();
-  assert.equal(sample(m, 'sluice_cache_requests_total', { name: 'similar', result: 'hit' }), 3);
+  assert.equal(sample(m, 'sluice_cache_requests_total', { name: 'similar', result: 'hit' }), 4);
   assert.equal(sample(m, 'sluice_cache_requests_total', { name: 'similar', result: 'miss' }), 2);
+  assert.equal(sample(m, 'sluice_cache_requests_total', { name: 'similar', result: 'bypass' }), 1);
 });
 
 test('only a spec with cache: links the cache module', () => {
