@@ -121,6 +121,7 @@ size_t sl_cache_store_max_entry(const sl_cache_store *s);
  * counts a hit (a miss is the caller's to count: a semantic lookup may
  * still find one). now_ms is injectable for tests. */
 const sl_cache_entry *sl_cache_get(sl_cache_store *s, const uint8_t key[SL_CACHE_KEY_LEN], int64_t now_ms);
+void sl_cache_entry_hold(const sl_cache_entry *e);
 void sl_cache_entry_release(const sl_cache_entry *e);
 const sl_cache_meta *sl_cache_entry_meta(const sl_cache_entry *e);
 const char *sl_cache_entry_data(const sl_cache_entry *e, size_t *len);

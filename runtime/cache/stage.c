@@ -113,8 +113,75 @@ static int key_of(const sl_exchange *x, int ri, int without_prompt, uint8_t out[
     return sl_cache_key(&in, out);
 }
 
+/* A stream replayed at the client's pace: pieces of up to REPLAY_PIECE
+ * bytes cut after an event's blank line, written while the connection
+ * holds less than its high-water mark, the rest when it drains, so a
+ * large answer to many slow clients does not pile up in their buffers.
+ * The entry stays held (an eviction meanwhile frees nothing) until the
+ * exchange's arena is reset. */
+#define REPLAY_PIECE 16384
+
+typedef struct replay_st {
+    sl_exchange *x;
+    const sl_cache_entry *e;
+    size_t off;
+    int pumping, failed; /* failed: no more writes (client gone, or done) */
+} replay_st;
+
+static void replay_release(void *p)
+{
+    replay_st *r = p;
+    sl_cache_entry_release(r->e);
+    r->e = NULL;
+}
+
+static void replay_abort(void *p)
+{
+    replay_st *r = p;
+    sl_finish f = {.kind = SL_FINISH_GONE, .status = 499, .delivered = r->off};
+    sl_exchange_finish(r->x, &f);
+}
+
+static void replay_pump(void *p)
+{
+    replay_st *r = p;
+    if (r->pumping || r->failed)
+        return; /* a write drained at once and called back: the loop below goes on */
+    r->pumping = 1;
+    sl_exchange *x = r->x;
+    size_t len;
+    const char *d = sl_cache_entry_data(r->e, &len);
+    while (r->off < len && sl_conn_out_pending(x->conn) <= SL_CONN_HIGH_WATER) {
+        size_t n = len - r->off;
+        if (n > REPLAY_PIECE) {
+            n = REPLAY_PIECE;
+            while (n > 2 && !(d[r->off + n - 1] == '\n' && d[r->off + n - 2] == '\n'))
+                n--;
+            if (n <= 2)
+                n = REPLAY_PIECE; /* one event longer than a piece */
+        }
+        if (sl_conn_stream_write(x->conn, d + r->off, n) != 0) {
+            r->failed = 1; /* the client is gone: its abort hook finishes */
+            r->pumping = 0;
+            return;
+        }
+        r->off += n;
+    }
+    r->pumping = 0;
+    if (r->off == len) {
+        /* Ending the stream flushes, which may call this hook again. */
+        r->failed = 1;
+        const sl_cache_meta *m = sl_cache_entry_meta(r->e);
+        sl_finish f = {.kind = SL_FINISH_STREAM_END, .status = m->status, .delivered = len, .complete = 1};
+        sl_exchange_finish(x, &f);
+    }
+}
+
+static const sl_conn_hooks replay_hooks = {replay_abort, replay_pump};
+
 /* The answer from an entry: its bytes as first relayed, sluice's headers
- * with x-sluice-cache: hit. */
+ * with x-sluice-cache: hit. The entry stays held by the caller until this
+ * returns; a stream takes its own hold. */
 static void replay(sl_exchange *x, const sl_cache_entry *e)
 {
     const sl_cache_meta *m = sl_cache_entry_meta(e);
@@ -143,12 +210,20 @@ static void replay(sl_exchange *x, const sl_cache_entry *e)
         sl_exchange_finish(x, &f);
         return;
     }
+    replay_st *r = sl_arena_alloc(x->arena, sizeof *r);
+    if (!r || sl_arena_on_reset(x->arena, replay_release, r) != 0) {
+        sl_exchange_fail(x, 503, "overloaded", "Retry-After: 1\r\n", "out of memory; retry shortly");
+        return;
+    }
+    *r = (replay_st){.x = x, .e = e};
+    sl_cache_entry_hold(e);
     x->streaming = 1;
-    int ok = sl_conn_stream_begin(x->conn, m->status, m->ctype, headers) == 0 &&
-             sl_conn_stream_write(x->conn, data, len) == 0;
-    sl_finish f = {.kind = ok ? SL_FINISH_STREAM_END : SL_FINISH_GONE, .status = ok ? m->status : 499,
-                   .delivered = len, .complete = ok};
-    sl_exchange_finish(x, &f);
+    sl_conn_set_exchange(x->conn, r, &replay_hooks);
+    if (sl_conn_stream_begin(x->conn, m->status, m->ctype, headers) != 0) {
+        r->failed = 1; /* the abort hook finishes */
+        return;
+    }
+    replay_pump(r);
 }
 
 static void embedded(void *ctx, const float *v, uint32_t dim, const char *why);

@@ -165,6 +165,11 @@ const sl_cache_entry *sl_cache_get(sl_cache_store *s, const uint8_t key[SL_CACHE
     return e;
 }
 
+void sl_cache_entry_hold(const sl_cache_entry *e)
+{
+    __atomic_add_fetch(&((sl_cache_entry *)e)->refs, 1, __ATOMIC_RELAXED);
+}
+
 void sl_cache_entry_release(const sl_cache_entry *e)
 {
     if (e)

@@ -238,6 +238,36 @@ test('streams replay byte for byte, in the protocol they were asked in', async (
   }
 });
 
+test('a large stream replays at the pace of a slow reader, byte for byte', async () => {
+  // 20,000 events (over 1 MB): far beyond the connection's 256 KiB high-water mark.
+  const p = `${fresh('large')} [[mock chunks=20000]]`;
+  const body = JSON.stringify({ model: 'cached', stream: true, temperature: 0, messages: [{ role: 'user', content: p }] });
+  const get = (pauseMs) => new Promise((resolveP, reject) => {
+    const u = new URL(`${gw.url}/v1/chat/completions`);
+    const req = http.request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${KEYS.alice}` } }, (res) => {
+      const parts = [];
+      res.on('data', (b) => parts.push(b));
+      res.on('end', () => resolveP({ cache: res.headers['x-sluice-cache'], text: Buffer.concat(parts).toString() }));
+      res.on('error', reject);
+      if (pauseMs) {
+        res.pause();
+        setTimeout(() => res.resume(), pauseMs);
+      }
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+  const a = await get(0);
+  assert.equal(a.cache, 'miss');
+  assert.ok(a.text.length > 1_000_000, `${a.text.length} bytes`);
+  const b = await get(300);
+  assert.equal(b.cache, 'hit');
+  assert.equal(b.text.length, a.text.length);
+  assert.ok(b.text === a.text, 'the same bytes');
+  assert.ok(a.text.endsWith('data: [DONE]\n\n'));
+});
+
 test('Gemini clients: generateContent and streamGenerateContent are separate entries, replayed as sent', async () => {
   const p = fresh('gemini');
   const body = { contents: [{ role: 'user', parts: [{ text: p }] }], generationConfig: { temperature: 0 } };
