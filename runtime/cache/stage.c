@@ -188,6 +188,7 @@ static void replay(sl_exchange *x, const sl_cache_entry *e)
     size_t len;
     const char *data = sl_cache_entry_data(e, &len);
     x->cache_hit = 1;
+    x->cache_result = "hit";
     x->cache_saved = m->cost_micros;
     if (m->provider >= 0 && (uint32_t)m->provider < x->t->provider_count) {
         x->prov = &x->t->providers[m->provider];
@@ -247,6 +248,7 @@ static int lookup(sl_exchange *x, void (*serve)(sl_exchange *x))
         bypass = 1;
     if (bypass || refresh) {
         x->cache_header = "x-sluice-cache: bypass\r\n";
+        x->cache_result = "bypass";
         sl_cache_count_bypass(s);
         if (bypass)
             return 0;
@@ -270,6 +272,7 @@ static int lookup(sl_exchange *x, void (*serve)(sl_exchange *x))
     const sl_cache_entry *e = sl_cache_get(s, q->key, now_ms());
     if (!e) {
         x->cache_header = "x-sluice-cache: miss\r\n";
+        x->cache_result = "miss";
         if (rule->mode == SL_CACHE_SEMANTIC && semantic_begin(x, q, rule, serve))
             return 1; /* embedded() counts the outcome */
         sl_cache_count_miss(s);

@@ -318,7 +318,7 @@ static void access_log(sl_exchange *x, const sl_finish *f, const sl_ledger_row *
         .upstream_model = x->prov ? x->upstream_model : NULL,
         .error_type = sl_exchange_error_type(x, f->status, f->kind == SL_FINISH_STREAM_ABORT, ebuf,
                                              sizeof ebuf),
-        .status = f->status, .attempts = x->attempts.tries, .stream = x->stream,
+        .status = f->status, .attempts = x->attempts.tries, .stream = x->stream, .cache = x->cache_result,
         .ms = (now - x->started) * 1000.0, .ttft_ms = x->streaming ? x->ttfb_ms : -1,
     };
     a.upstream_ms = upstream_s(x, now) * 1000.0;

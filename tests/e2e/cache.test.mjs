@@ -108,6 +108,10 @@ test('a repeated request is a hit: same bytes, no upstream call, x-sluice-cache 
   assert.equal(b.headers.get('x-sluice-provider'), 'up-openai');
   assert.equal(b.text, a.text, 'the stored answer, byte for byte (the mock numbers its ids)');
   assert.equal(await upstreamCalls(p), 1);
+  // The access log says so too (text format, on the gateway's stderr).
+  const lines = await eventually(() => gw.log().split('\n').filter((l) => l.includes('model=cached') && / cache=(hit|miss)/.test(l)));
+  assert.ok(lines.some((l) => / attempts=0 .*cache=hit/.test(l)), lines.join('\n'));
+  assert.ok(lines.some((l) => / cache=miss/.test(l)), lines.join('\n'));
 });
 
 test('the key ignores member order and whitespace but not the tools', async () => {
