@@ -23,6 +23,7 @@ const KEYS = {
   alice: 'sk-sluice-test-cache-alice-5c0e1f7a2b',
   bob: 'sk-sluice-test-cache-bob-9d3a44e1c6',
   carol: 'sk-sluice-test-cache-carol-1f8b2e6d0a',
+  broke: 'sk-sluice-test-cache-broke-4b7d21e09c',
 };
 const ADMIN = 'sk-sluice-test-cache-admin-7e2c9a1b44';
 
@@ -334,6 +335,21 @@ test('a hit costs nothing against the budget and is a ledger row with the saving
     assert.deepEqual({ ...h }, { status: 200, cost_micros: 0, input_tokens: 0, output_tokens: 0, cache_hit: 1,
                                   cache_saved_micros: miss.cost_micros, provider: 'up-openai' });
   }
+});
+
+test('a key over its budget is refused upstream but still served from the cache', async () => {
+  const p = fresh('broke');
+  const stored = await chat('shared', p, { key: KEYS.bob });
+  assert.equal(stored.headers.get('x-sluice-cache'), 'miss');
+  const spend = await chat('cached', fresh('spend it'), { key: KEYS.broke });
+  assert.equal(spend.status, 429, 'the worst case is already over a one-micro-USD budget');
+  const hit = await chat('shared', p, { key: KEYS.broke });
+  assert.equal(hit.status, 200);
+  assert.equal(hit.headers.get('x-sluice-cache'), 'hit');
+  assert.equal(hit.text, stored.text);
+  const miss = await chat('shared', fresh('broke miss'), { key: KEYS.broke });
+  assert.equal(miss.status, 429);
+  assert.equal(miss.headers.get('x-sluice-cache'), null, 'refused at admission: no cache header on sluice\'s own error');
 });
 
 test('metrics count hits, misses, bypasses and hold bytes', async () => {
