@@ -106,6 +106,7 @@ typedef struct sl_cache_entry sl_cache_entry;
 
 typedef struct sl_cache_stats {
     uint64_t hits, misses, bypasses, stored;
+    uint64_t embeddings_ok, embeddings_failed; /* semantic lookups' embeddings calls */
     uint64_t evicted_lru, evicted_ttl;
     uint64_t bytes, entries;
 } sl_cache_stats;
@@ -147,6 +148,7 @@ const sl_cache_entry *sl_cache_nearest(sl_cache_store *s, const sl_cache_vec *v,
                                        double *sim);
 void sl_cache_count_bypass(sl_cache_store *s);
 void sl_cache_count_miss(sl_cache_store *s);
+void sl_cache_count_embedding(sl_cache_store *s, int ok);
 void sl_cache_store_stats(sl_cache_store *s, int64_t now_ms, sl_cache_stats *out);
 
 /* ---- embeddings (semantic.c) ------------------------------------------- */

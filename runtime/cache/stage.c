@@ -332,6 +332,8 @@ static void embedded(void *ctx, const float *v, uint32_t dim, const char *why)
     x->wait_started = 0;
     const sl_cache_rule *rule = &x->t->cache_rules[q->rule];
     sl_cache_store *s = store_of(x->t, q->rule);
+    if (s)
+        sl_cache_count_embedding(s, v != NULL);
     if (!v) {
         sl_log_warn("cache: embeddings from provider '%s' failed (%s); the answer is cached for exact repeats only",
                     x->t->providers[rule->sem_provider].name, why);
@@ -439,6 +441,7 @@ static int metrics(sl_buf *o, const sl_table *t)
         {"sluice_cache_evictions_total", "counter", "Cached answers removed, by reason (lru: for room, ttl: expired)"},
         {"sluice_cache_bytes", "gauge", "Bytes the cache holds (answers and per-entry overhead)"},
         {"sluice_cache_entries", "gauge", "Answers the cache holds"},
+        {"sluice_cache_embeddings_total", "counter", "Semantic lookups' embeddings calls, by result (ok, error)"},
     };
     int rc = 0;
     sl_cache_stats st[t->cache_rule_count ? t->cache_rule_count : 1];
@@ -455,10 +458,14 @@ static int metrics(sl_buf *o, const sl_table *t)
             if (r->mode == SL_CACHE_OFF)
                 continue;
             const char *name = r->of_key ? t->keys[r->owner].name : t->models[r->owner].name;
-            static const char *const results[] = {"hit", "miss", "bypass"}, *const reasons[] = {"lru", "ttl"};
+            if (f == 4 && r->mode != SL_CACHE_SEMANTIC)
+                continue;
+            static const char *const results[] = {"hit", "miss", "bypass"}, *const reasons[] = {"lru", "ttl"},
+                                     *const outcomes[] = {"ok", "error"};
             const uint64_t counts[] = {st[i].hits, st[i].misses, st[i].bypasses};
             const uint64_t evicted[] = {st[i].evicted_lru, st[i].evicted_ttl};
-            size_t nv = f == 0 ? 3 : f == 1 ? 2 : 1;
+            const uint64_t embedded[] = {st[i].embeddings_ok, st[i].embeddings_failed};
+            size_t nv = f == 0 ? 3 : f == 1 || f == 4 ? 2 : 1;
             for (size_t v = 0; v < nv; v++) {
                 int n = 0;
                 rc |= sl_metrics_text_begin(o, fam[f].name);
@@ -468,8 +475,11 @@ static int metrics(sl_buf *o, const sl_table *t)
                     rc |= sl_metrics_text_label(o, &n, "result", results[v]);
                 if (f == 1)
                     rc |= sl_metrics_text_label(o, &n, "reason", reasons[v]);
+                if (f == 4)
+                    rc |= sl_metrics_text_label(o, &n, "result", outcomes[v]);
                 double val = f == 0 ? (double)counts[v] : f == 1 ? (double)evicted[v]
-                             : f == 2 ? (double)st[i].bytes : (double)st[i].entries;
+                             : f == 2 ? (double)st[i].bytes : f == 3 ? (double)st[i].entries
+                                                                   : (double)embedded[v];
                 rc |= sl_metrics_text_end(o, n, val);
             }
         }

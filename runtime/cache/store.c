@@ -45,7 +45,7 @@ struct sl_cache_store {
     size_t nbuckets;
     list lru, fifo;
     sl_cache_stats st;
-    uint64_t bypasses, misses; /* atomic: counted without the lock */
+    uint64_t bypasses, misses, embed_ok, embed_failed; /* atomic: counted without the lock */
 };
 
 sl_cache_store *sl_cache_store_new(uint64_t max_bytes, uint32_t ttl_ms)
@@ -306,6 +306,11 @@ void sl_cache_count_bypass(sl_cache_store *s)
     __atomic_add_fetch(&s->bypasses, 1, __ATOMIC_RELAXED);
 }
 
+void sl_cache_count_embedding(sl_cache_store *s, int ok)
+{
+    __atomic_add_fetch(ok ? &s->embed_ok : &s->embed_failed, 1, __ATOMIC_RELAXED);
+}
+
 void sl_cache_count_miss(sl_cache_store *s)
 {
     __atomic_add_fetch(&s->misses, 1, __ATOMIC_RELAXED);
@@ -319,4 +324,6 @@ void sl_cache_store_stats(sl_cache_store *s, int64_t now_ms, sl_cache_stats *out
     pthread_mutex_unlock(&s->mu);
     out->bypasses = __atomic_load_n(&s->bypasses, __ATOMIC_RELAXED);
     out->misses = __atomic_load_n(&s->misses, __ATOMIC_RELAXED);
+    out->embeddings_ok = __atomic_load_n(&s->embed_ok, __ATOMIC_RELAXED);
+    out->embeddings_failed = __atomic_load_n(&s->embed_failed, __ATOMIC_RELAXED);
 }

@@ -19,6 +19,7 @@ import { E2E_DIR, OPENAI_KEY, eventually, sleep, startGateway, startMock } from 
 const BIN = process.env.SLUICE_CACHE_BIN || resolve(E2E_DIR, '..', '..', 'build', 'tests', 'sluice-cache');
 const PLAIN_BIN = process.env.SLUICE_BIN || resolve(E2E_DIR, '..', '..', 'build', 'tests', 'sluice-e2e');
 const SQLITE3 = process.env.SQLITE3_BIN || 'sqlite3';
+const PROMTOOL = process.env.PROMTOOL_BIN || 'promtool';
 const KEYS = {
   alice: 'sk-sluice-test-cache-alice-5c0e1f7a2b',
   bob: 'sk-sluice-test-cache-bob-9d3a44e1c6',
@@ -366,6 +367,8 @@ test('metrics count hits, misses, bypasses and hold bytes', async () => {
   assert.equal(count(m, 'bypass') - count(before, 'bypass'), 1);
   assert.ok(sample(m, 'sluice_cache_bytes', { name: 'claude' }) > 0);
   assert.ok(sample(m, 'sluice_cache_entries', { name: 'claude' }) >= 1);
+  const check = spawnSync(PROMTOOL, ['check', 'metrics'], { input: m, encoding: 'utf8' });
+  assert.equal(check.status, 0, `promtool check metrics: ${check.error || check.stdout + check.stderr}`);
 });
 
 test('semantic: a similar prompt is a hit with its similarity; the embeddings go through the provider', async () => {
@@ -415,6 +418,16 @@ test('semantic: a similar prompt is a hit with its similarity; the embeddings go
   assert.equal(sample(m, 'sluice_cache_requests_total', { name: 'similar', result: 'hit' }), 4);
   assert.equal(sample(m, 'sluice_cache_requests_total', { name: 'similar', result: 'miss' }), 2);
   assert.equal(sample(m, 'sluice_cache_requests_total', { name: 'similar', result: 'bypass' }), 1);
+  assert.equal(sample(m, 'sluice_cache_embeddings_total', { name: 'similar', result: 'ok' }), 6);
+  assert.equal(sample(m, 'sluice_cache_embeddings_total', { name: 'cached', result: 'ok' }), undefined, 'exact rules have none');
+
+  // A failing embeddings call: the request goes upstream, and the error is counted.
+  const failing = await ask(`[[mock status=500]] ${tag}`);
+  assert.equal(failing.status, 500, 'the same directive fails the chat request too');
+  assert.equal(failing.headers.get('x-sluice-cache'), 'miss');
+  const m2 = await metrics();
+  assert.equal(sample(m2, 'sluice_cache_embeddings_total', { name: 'similar', result: 'error' }), 1);
+  assert.equal(sample(m2, 'sluice_cache_requests_total', { name: 'similar', result: 'miss' }), 3);
 });
 
 test('only a spec with cache: links the cache module', () => {
