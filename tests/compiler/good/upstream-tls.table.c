@@ -5,8 +5,8 @@
  */
 #include "table.h"
 
-_Static_assert(SL_TABLE_ABI == 4,
-               "generated for table ABI 4: rebuild with the sluicec of this source tree");
+_Static_assert(SL_TABLE_ABI == 5,
+               "generated for table ABI 5: rebuild with the sluicec of this source tree");
 
 int sl_spec_match_model(const char *name, size_t len);
 
@@ -45,7 +45,7 @@ static const sl_provider sl_spec_providers[4] = {
            .tls = &sl_spec_provider_tls_2,
            .connect_ms = 5000, .first_byte_ms = 120000, .idle_ms = 120000, .total_ms = 600000},
     [3] = {.name = "cloud", .kind = SL_KIND_OPENAI,
-           .base_url = "https://api.openai.com/v1", .api_key_env = "OPENAI_API_KEY",
+           .base_url = "https://api.openai.com/v1", .api_key_env = "OPENAI_API_KEY", .responses = 1,
            .connect_ms = 5000, .first_byte_ms = 120000, .idle_ms = 120000, .total_ms = 600000},
 };
 
