@@ -724,6 +724,58 @@ describe('circuit breaker', () => {
   });
 });
 
+// README (circuit breaker): "If every remaining target is cooling, sluice
+// tries them anyway: a degraded answer beats none."
+describe('every target cooling: tried anyway', () => {
+  it('with both targets of an entry cooling, requests still go upstream and their answers reach the client', async () => {
+    // oa-allcool-* / an-allcool-*: two targets, one retry, no fallback,
+    // cooldown {failures: 1, period: 60s}. Each protocol has its own targets.
+    await Promise.all(Object.keys(PROTOS).map(async (proto) => {
+      const p = PROTOS[proto];
+      const v = { proto, stream: false, name: `${proto} non-stream` };
+      const entry = `${p.id}-allcool-*`;
+      const plain = `${p.id}-allcool-x`;
+      const failing = `${plain} [[mock status=503]]`;
+      const states = async () => [(await targetState(entry, p.provider)).state, (await targetState(entry, p.alias)).state];
+
+      // 1. One request fails on both targets (the try and its retry): both cool.
+      let tag = newTag();
+      let r = await send(v, failing, `${tag} hello`);
+      let calls = await callsFor(tag);
+      note('all cooling: open both', v, r, calls);
+      assert.equal(r.status, 503, describeRes(r));
+      assert.equal(calls.length, 2, 'the try and the retry');
+      assert.deepEqual(await states(), ['cooling', 'cooling']);
+
+      // 2. Both cooling and failing again: both are still tried, and the
+      // client gets the upstream's own answer, not a refusal by sluice.
+      tag = newTag();
+      r = await send(v, failing, `${tag} hello`);
+      calls = await callsFor(tag);
+      note('all cooling: tried anyway, failing', v, r, calls);
+      assert.equal(calls.length, 2, `both cooling targets tried: ${describeRes(r)}`);
+      assert.equal(r.status, 503, describeRes(r));
+      assert.equal(r.sluice.attempts, '2');
+      assert.deepEqual(await states(), ['cooling', 'cooling']);
+
+      // 3. Both cooling, the upstream healthy: one call, a good answer,
+      // and that target's circuit closes; the other stays open.
+      tag = newTag();
+      r = await send(v, plain, `${tag} hello`);
+      calls = await callsFor(tag);
+      note('all cooling: tried anyway, answering', v, r, calls);
+      assertGoodAnswer(r, v);
+      assert.equal(r.sluice.attempts, '1');
+      assert.equal(r.sluice.model, entry);
+      assert.deepEqual(calls.map((c) => c.body.model), [plain]);
+      const closed = r.sluice.provider;
+      assert.ok([p.provider, p.alias].includes(closed), describeRes(r));
+      const after = await states();
+      assert.deepEqual(after, closed === p.provider ? ['ok', 'cooling'] : ['cooling', 'ok']);
+    }));
+  });
+});
+
 // ---- traffic cannot be redirected ----------------------------------------------
 
 describe('upstream address is fixed by the spec', () => {
