@@ -6,10 +6,10 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startMock, startGateway, postJSON } from './lib/harness.mjs';
+import { join, resolve } from 'node:path';
+import { E2E_DIR, startMock, startGateway, postJSON } from './lib/harness.mjs';
 import { KEYS, PLANTED } from './lib/gov-fixtures.mjs';
 
 const BIN = process.env.SLUICE_GOV_BIN;
@@ -86,6 +86,49 @@ describe('--ledger after kill -9', () => {
     const { gw, state } = await serve('off', 'alice', 2);
     await gw.stop();
     assert.equal(existsSync(state), false, 'no ledger file');
+  });
+});
+
+// The README's ```sql block under "### The ledger": its statements,
+// comments dropped, whitespace folded.
+function readmeSchema() {
+  const readme = readFileSync(resolve(E2E_DIR, '..', '..', 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('### The ledger'));
+  const m = section.match(/```sql\n([\s\S]*?)```/);
+  assert.ok(m, 'README: a ```sql block under "### The ledger"');
+  return m[1].replace(/--[^\n]*/g, '').split(';').map((x) => x.replace(/\s+/g, ' ').trim()).filter(Boolean);
+}
+
+describe('the ledger schema', () => {
+  it('is the one the README documents: columns, types, NOT NULL, key, indexes; WAL mode', async () => {
+    const state = join(dir, 'schema.db');
+    const gw = await startGateway({ bin: BIN, mock, env: PLANTED, args: ['--state', state] });
+    try {
+      const r = await postJSON(`${gw.url}/v1/chat/completions`, chat('schema'), bearer(KEYS.alice));
+      assert.equal(r.status, 200, r.text);
+    } finally {
+      await gw.stop();
+    }
+    const stmts = readmeSchema();
+    const table = stmts.find((x) => x.startsWith('CREATE TABLE requests ('));
+    assert.ok(table, `README documents CREATE TABLE requests: ${stmts}`);
+    const doc = table.slice(table.indexOf('(') + 1, table.lastIndexOf(')')).split(',').map((def) => {
+      const [name, type] = def.trim().split(' ');
+      return { name, type, notnull: /NOT NULL/.test(def) ? 1 : 0, pk: /PRIMARY KEY/.test(def) ? 1 : 0 };
+    });
+    const real = sql(state, 'PRAGMA table_info(requests)').map(({ name, type, notnull, pk }) => ({ name, type, notnull, pk }));
+    assert.deepEqual(real, doc, 'the ledger table differs from README.md ("### The ledger")');
+
+    // Nothing undocumented besides: the same tables and indexes.
+    const objects = sql(state, "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name");
+    assert.deepEqual(objects.filter((o) => o.type === 'table').map((o) => o.name), ['requests']);
+    assert.deepEqual(objects.filter((o) => o.type === 'index').map((o) => o.sql.replace(/\s+/g, ' ')).sort(),
+      stmts.filter((x) => x.startsWith('CREATE INDEX')).sort(), 'indexes differ from README.md');
+    assert.deepEqual(sql(state, 'PRAGMA journal_mode'), [{ journal_mode: 'wal' }]);
+    // The row has every documented column, none of them NULL.
+    const [row] = sql(state, 'SELECT * FROM requests');
+    assert.deepEqual(Object.keys(row), doc.map((c) => c.name));
+    for (const [k, v] of Object.entries(row)) assert.notEqual(v, null, k);
   });
 });
 
