@@ -116,12 +116,21 @@ async function underLoad(label, first, swap, port) {
   const exits = [];
   let cur = first;
   const t0 = performance.now();
-  await sleep(1200); // every stream open before the first swap
+  // Paced by what the clients got done, not by the clock, so a loaded
+  // machine runs the same load, only slower: wait for `req` more requests
+  // and `str` more streams to finish (bounded, to tell slow from stuck).
+  const st = load.stats;
+  const progress = async (req, str) => {
+    const [r0, s0] = [st.requests, st.streams];
+    const ok = await eventually(() => st.requests >= r0 + req && st.streams >= s0 + str, 60000, 20);
+    assert.ok(ok, `the load stalled: ${st.requests - r0} requests, ${st.streams - s0} streams in 60 s`);
+  };
+  await progress(20, 20); // each stream loop is on its second stream: all open before the first swap
   for (let i = 0; i < SWAPS; i++) {
     const old = cur;
     cur = await swap(old, i);
     exits.push(old.exited.then((e) => ({ e, log: old.log() })));
-    await sleep(700);
+    await progress(15, 6);
   }
   state.stop = true;
   await load.done;
@@ -158,6 +167,7 @@ describe('rollout', () => {
       await stop(res.last);
       assert.equal(res.failed, 0, `failed requests: ${JSON.stringify(res.errors)}`);
       assert.equal(res.cut, 0, `cut streams: ${JSON.stringify(res.errors)}`);
+      // Guaranteed by the pacing (15 requests and 6 streams per swap).
       assert.ok(res.requests > 200 && res.streams > 100, `enough load: ${res.requests} requests, ${res.streams} streams`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
