@@ -1,6 +1,7 @@
 // What each `--ledger` mode guarantees when the gateway is killed with
 // SIGKILL right after its last answer, read from the SQLite file with the
-// sqlite3 CLI; what prompt-cache tokens cost; and `?key=` authentication
+// sqlite3 CLI; the ledger schema against README.md; what prompt-cache tokens
+// cost (OpenAI, Anthropic and Gemini upstreams); and `?key=` authentication
 // end to end on every client surface. Against a gateway compiled from gov.yaml (keys, budgets) whose
 // providers the harness points at its mock.
 import { describe, it, before, after } from 'node:test';
@@ -136,6 +137,7 @@ describe('the ledger schema', () => {
 const PRICE = {
   'gpt-4o-mini': { input: 150000, output: 600000, cache_read: 75000, cache_write: 0 },
   'claude-sonnet-4-5': { input: 3000000, output: 15000000, cache_read: 300000, cache_write: 3750000 },
+  'gemini-2.5-flash': { input: 300000, output: 2500000, cache_read: 75000, cache_write: 0 },
 };
 // The README's formula: integer micro-USD, rounded half up.
 const cost = (p, t) => Math.floor((t.input * p.input + t.output * p.output + t.cache_read * p.cache_read +
@@ -153,17 +155,24 @@ describe('prompt-cache token pricing', () => {
       const a = await postJSON(`${gw.url}/v1/messages`, { model: 'claude-sonnet-4-5', max_tokens: 5,
         messages: [{ role: 'user', content: `cached ${d}` }] }, { ...bearer(KEYS.alice), 'anthropic-version': '2023-06-01' });
       assert.equal(a.status, 200, a.text);
-      const [oc, ac] = await mock.calls();
+      // A Gemini upstream (cachedContentTokenCount), for an OpenAI client.
+      const g = await postJSON(`${gw.url}/v1/chat/completions`, { ...chat(`cached ${d}`), model: 'gemini-2.5-flash' },
+        bearer(KEYS.alice));
+      assert.equal(g.status, 200, g.text);
+      const [oc, ac, gc] = await mock.calls();
       // What the upstreams reported, split the way one price table fits both.
       const want = {
         'gpt-4o-mini': { input: oc.usage.prompt_tokens - 4000, output: oc.usage.completion_tokens,
           cache_read: 4000, cache_write: 0 },
         'claude-sonnet-4-5': { input: ac.usage.input_tokens, output: ac.usage.output_tokens,
           cache_read: 4000, cache_write: 2000 },
+        // Gemini has no cache-write count.
+        'gemini-2.5-flash': { input: gc.usage.promptTokenCount - 4000,
+          output: gc.usage.candidatesTokenCount + (gc.usage.thoughtsTokenCount || 0), cache_read: 4000, cache_write: 0 },
       };
       const got = sql(state, 'SELECT model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, ' +
         "cost_micros, estimated FROM requests WHERE key='alice' ORDER BY id");
-      assert.equal(got.length, 2, JSON.stringify(got));
+      assert.equal(got.length, 3, JSON.stringify(got));
       for (const r of got) {
         const t = want[r.model];
         assert.deepEqual([r.input_tokens, r.output_tokens, r.cache_read_tokens, r.cache_write_tokens, r.estimated],
