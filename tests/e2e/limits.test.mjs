@@ -12,7 +12,7 @@
 // one tested: it has no test-only clock.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startMock, startGateway, postJSON, sleep } from './lib/harness.mjs';
@@ -116,7 +116,8 @@ describe('budget periods at their UTC boundaries (libfaketime)', () => {
   it('a day ends at 00:00, an ISO week on Monday 00:00, a month on the 1st; restarts restore the current period', async () => {
     const clock = join(dir, 'clock');
     const state = join(dir, 'periods.db');
-    const at = (t) => writeFileSync(clock, `${t}\n`);
+    // Written aside and renamed: the gateway never reads a half-written file.
+    const at = (t) => { writeFileSync(`${clock}.new`, `${t}\n`); renameSync(`${clock}.new`, clock); };
     const env = {
       LD_PRELOAD: FAKETIME_LIB,
       FAKETIME_TIMESTAMP_FILE: clock,
