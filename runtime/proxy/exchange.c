@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cache/cache.h"
 #include "core/accesslog.h"
@@ -141,7 +140,7 @@ static sl_ledger_row *account(sl_exchange *x, const sl_finish *f)
         cost = sl_gov_cost(x->t, (uint16_t)(x->prov - x->t->providers), x->upstream_model, &u, &priced);
     int64_t tokens = sl_usage_total(&u);
     if (x->admitted)
-        sl_gov_settle(&x->ticket, cost, tokens, (int64_t)time(NULL));
+        sl_gov_settle(&x->ticket, cost, tokens, sl_gov_now());
 
     sl_ledger_row *r = sl_arena_alloc(x->arena, sizeof *r);
     if (!r)

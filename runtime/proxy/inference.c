@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "auth/auth.h"
 #include "cache/cache.h"
@@ -206,7 +205,7 @@ static int plan_and_admit(sl_exchange *x)
     }
     int retry_after;
     const char *why;
-    sl_gov_verdict v = sl_gov_admit(x->key, est_usd, sl_sat_add_count(in, lim.worst), (int64_t)time(NULL), &x->ticket,
+    sl_gov_verdict v = sl_gov_admit(x->key, est_usd, sl_sat_add_count(in, lim.worst), sl_gov_now(), &x->ticket,
                                     &retry_after, &why);
     if (v != SL_GOV_OK) {
         sl_metrics_refused(x->metrics, x->key,
@@ -221,7 +220,7 @@ static int plan_and_admit(sl_exchange *x)
     int workers = sl_worker_count();
     unsigned cap = t->server.max_inflight / (unsigned)(workers > 0 ? workers : 1);
     if (cap && sl_upstream_active(sl_worker_upstream(x->w)) >= cap) {
-        sl_gov_settle(&x->ticket, 0, 0, (int64_t)time(NULL));
+        sl_gov_settle(&x->ticket, 0, 0, sl_gov_now());
         x->admitted = 0;
         sl_exchange_fail(x, 503, "overloaded", "Retry-After: 1\r\n", "too many requests in flight; retry shortly");
         return -1;
