@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "guard.h"
+
 /* The spec's enums are the table's, value for value, so lowering casts. */
 _Static_assert((int)SLC_KIND_OPENAI == (int)SL_KIND_OPENAI && (int)SLC_KIND_MOCK == (int)SL_KIND_MOCK &&
                    (int)SLC_KIND_ANTHROPIC == (int)SL_KIND_ANTHROPIC &&
@@ -207,6 +209,7 @@ void slc_lower(const slc_spec *s, const char *sha256_hex, slc_lowered *out)
     t->service_name = s->telemetry.present
                           ? (s->telemetry.service_name.s ? s->telemetry.service_name.s : "sluice")
                           : NULL;
+    t->guard = slc_guard_lower(s);
     t->has_admin = s->has_admin;
     if (s->has_admin)
         memcpy(t->admin_hash, s->admin_hash_bytes, sizeof t->admin_hash);
@@ -223,6 +226,7 @@ void slc_lowered_free(slc_lowered *l)
     free(l->scopes);
     free(l->cidrs);
     free(l->prices);
+    slc_guard_lower_free((sl_guard_spec *)l->t.guard);
     memset(l, 0, sizeof *l);
 }
 

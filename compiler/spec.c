@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "guard.h"
 #include "suggest.h"
 #include "units.h"
 
@@ -406,7 +407,7 @@ static void read_model(builder *b, const slc_node *k, const slc_node *v, slc_mod
     default_retry(&m->retry);
     if (!want(b, v, SLC_NODE_MAP, where))
         return;
-    static const char *const keys[] = {"targets", "fallbacks", "retry", "cooldown"};
+    static const char *const keys[] = {"targets", "fallbacks", "retry", "cooldown", "guardrails"};
     check_keys(b, v, keys, COUNT(keys), where);
     const slc_node *t = slc_map_get(v, "targets");
     if (!t) {
@@ -484,7 +485,7 @@ static void read_team(builder *b, const slc_node *k, const slc_node *v, slc_team
     t->budget.usd_micros = t->budget.tokens = -1;
     if (!want(b, v, SLC_NODE_MAP, where))
         return;
-    static const char *const keys[] = {"budget", "limits"};
+    static const char *const keys[] = {"budget", "limits", "guardrails"};
     check_keys(b, v, keys, COUNT(keys), where);
     read_budget(b, v, where, &t->budget);
     read_limits(b, v, where, &t->limits);
@@ -500,7 +501,7 @@ static void read_key(builder *b, const slc_node *k, const slc_node *v, slc_key *
     if (!want(b, v, SLC_NODE_MAP, where))
         return;
     static const char *const keys[] = {"hash", "team", "models", "limits", "budget", "expires",
-                                       "allow_ips"};
+                                       "allow_ips", "guardrails"};
     check_keys(b, v, keys, COUNT(keys), where);
     if (!slc_map_get(v, "hash"))
         missing(b, v, where, "hash");
@@ -645,7 +646,7 @@ slc_spec *slc_spec_build(const slc_node *root, slc_arena *a, slc_diags *d)
     s->pos = root->pos;
     static const char *const keys[] = {"sluice", "listen", "tls",    "listen_plain", "allow_plaintext",
                                        "state",  "server", "providers", "models", "prices",
-                                       "teams",  "keys",   "admin", "telemetry"};
+                                       "teams",  "keys",   "admin", "telemetry", "guardrails"};
     check_keys(&b, root, keys, COUNT(keys), NULL);
 
     const slc_node *ver = slc_map_get(root, "sluice");
@@ -712,5 +713,6 @@ slc_spec *slc_spec_build(const slc_node *root, slc_arena *a, slc_diags *d)
             s->telemetry.present = true;
         str_field(&b, tel, "service_name", "'telemetry'", &s->telemetry.service_name);
     }
+    slc_guard_read(root, s, a, d);
     return s;
 }

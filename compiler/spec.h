@@ -190,6 +190,7 @@ typedef struct slc_spec {
     slc_pos keys_pos;        /* the `keys:` entry, when present */
     bool has_keys_section;
     slc_telemetry telemetry;
+    struct slc_guard_set *guard; /* guard.h; NULL without guardrails */
 } slc_spec;
 
 /* Returns the spec, or NULL when the root is unusable. Shape errors are

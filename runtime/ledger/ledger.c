@@ -143,11 +143,14 @@ sl_ledger *sl_ledger_open(const char *path, char *err, size_t errlen)
         sl_ledger_close(l);
         return NULL;
     }
+    /* Added after the first release: older state files gain the column
+     * (the error for one that has it already is expected). */
+    sqlite3_exec(l->db, "ALTER TABLE requests ADD COLUMN guardrails TEXT NOT NULL DEFAULT ''", NULL, NULL, NULL);
     if (sqlite3_prepare_v2(l->db,
                            "INSERT INTO requests (ts_ms,key,team,model,provider,upstream_model,status,"
                            "input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,cost_micros,"
-                           "latency_ms,ttfb_ms,attempts,stream,estimated) "
-                           "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                           "latency_ms,ttfb_ms,attempts,stream,estimated,guardrails) "
+                           "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                            -1, &l->insert, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "state file '%s': %s", path, sqlite3_errmsg(l->db));
         sl_ledger_close(l);
@@ -203,6 +206,7 @@ static int write_batch(sl_ledger *l, item *batch)
         sqlite3_bind_int(s, 15, r->attempts);
         sqlite3_bind_int(s, 16, r->stream);
         sqlite3_bind_int(s, 17, r->estimated);
+        sqlite3_bind_text(s, 18, r->guardrails, -1, SQLITE_STATIC);
         if (sqlite3_step(s) != SQLITE_DONE)
             sl_log_error("ledger: insert failed: %s", sqlite3_errmsg(l->db));
         sqlite3_reset(s);

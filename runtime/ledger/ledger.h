@@ -31,6 +31,7 @@ typedef struct sl_ledger_row {
     int attempts;
     int stream;
     int estimated;            /* usage estimated, not reported by the provider */
+    char guardrails[96];      /* detectors that fired ("email,card"), never the text */
 } sl_ledger_row;
 
 /* Which responses hold their last bytes until their ledger row is

@@ -59,6 +59,7 @@ typedef struct sl_exchange {
     double waited_s;
     struct sl_metrics_shard *metrics;
     struct sl_trace_req *trace;  /* NULL unless the spec has telemetry: */
+    struct sl_guard_req *guard;  /* NULL unless guardrails apply to this request */
     int finished;
 
     sl_attempts attempts;

@@ -13,6 +13,7 @@
 #include "auth/auth.h"
 #include "core/sat.h"
 #include "core/utf8.h"
+#include "guard/guard.h"
 #include "json/json_out.h"
 #include "proxy/admit.h"
 #include "proxy/exchange.h"
@@ -270,6 +271,9 @@ void sl_inference_handle(sl_conn *c, const sl_endpoint *ep, const sl_http_reques
         if (sl_translate_dropped_tools(x->json, names, sizeof names) > 0)
             x->dropped_tools = sl_arena_printf(x->arena, "x-sluice-dropped-tools: %s\r\n", names);
     }
+    /* Guardrails on the request, before any budget is reserved. */
+    if (x->t->guard && x->t->guard->ops->request(x, model_len) != 0)
+        return;
     if (route_and_admit(x, model_len) != 0)
         return;
     sl_forward_begin(x);
