@@ -86,6 +86,34 @@ static size_t count_digits(const unsigned char *s, size_t n)
     return d;
 }
 
+/* Written with separators, a card number is grouped the way cards print
+ * it (4-4-4-4, 4-4-4-4-3, Amex 4-6-5, Diners 4-6-4, 4-4-5); other runs of
+ * digit groups (account numbers, the tail of an IBAN) are not cards even
+ * when the Luhn check passes by chance, as it does one time in ten. */
+static int card_groups(const unsigned char *s, size_t n)
+{
+    static const char *const ok[] = {"4444", "44443", "465", "464", "445"};
+    char g[20];
+    size_t k = 0, run = 0;
+    if (count_digits(s, n) == n)
+        return 1; /* no separators */
+    for (size_t i = 0; i <= n; i++) {
+        if (i < n && is_digit(s[i])) {
+            run++;
+            continue;
+        }
+        if (k + 1 >= sizeof g || run > 9)
+            return 0;
+        g[k++] = (char)('0' + run);
+        run = 0;
+    }
+    g[k] = '\0';
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        if (strcmp(g, ok[i]) == 0)
+            return 1;
+    return 0;
+}
+
 static int ipv6_ok(const unsigned char *s, size_t *len)
 {
     size_t n = *len;
@@ -182,7 +210,7 @@ int sl_guard_validate(int rule, const unsigned char *t, size_t n, size_t at, siz
         if ((before >= 0 && (is_alnum(before) || before == '-' || before == '.')) || (after >= 0 && is_alnum(after)))
             return -1;
         size_t d = count_digits(s, l);
-        return d >= 13 && d <= 19 && sl_guard_luhn(s, l) ? rule : -1;
+        return d >= 13 && d <= 19 && card_groups(s, l) && sl_guard_luhn(s, l) ? rule : -1;
     }
     case SL_GDET_IBAN: {
         if (before >= 0 && is_alnum(before))
