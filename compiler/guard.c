@@ -206,10 +206,14 @@ static void read_rail(slc_arena *a, slc_diags *d, const slc_node *k, const slc_n
     const slc_node *act = slc_map_get(v, "action");
     const slc_node *rq = slc_map_get(v, "request"), *rs = slc_map_get(v, "response");
     if (act && act->kind == SLC_NODE_MAP) {
+        static const char *const dirs[] = {"request", "response"};
         for (size_t i = 0; i < act->n; i++)
-            if (strcmp(act->keys[i]->str, "request") != 0 && strcmp(act->keys[i]->str, "response") != 0)
-                slc_error(d, act->keys[i]->pos, "unknown key '%s' in the action of %s (expected request or response)",
-                          act->keys[i]->str, where);
+            if (strcmp(act->keys[i]->str, "request") != 0 && strcmp(act->keys[i]->str, "response") != 0) {
+                const char *hint = slc_suggest(act->keys[i]->str, dirs, 2);
+                slc_error(d, act->keys[i]->pos, "unknown key '%s' in the action of %s (%s%s%s)", act->keys[i]->str,
+                          where, hint ? "did you mean '" : "expected request or response", hint ? hint : "",
+                          hint ? "'?" : "");
+            }
         rq = rq ? rq : slc_map_get(act, "request");
         rs = rs ? rs : slc_map_get(act, "response");
     } else if (act) {
