@@ -406,11 +406,17 @@ void slc_guard_emit_table(const sl_guard_spec *g, uint32_t nmodels, uint32_t nke
                           slc_buf *out)
 {
     slc_buf_puts(out, "\n");
-    for (uint32_t i = 0; i < g->rail_count; i++)
+    for (uint32_t i = 0; i < g->rail_count; i++) {
         slc_buf_printf(out,
                        "int sl_spec_guard_scan_%u(const unsigned char *s, const unsigned char *lim, int *partial, "
                        "size_t *len);\n",
                        i);
+        if (g->rails[i].deny_count && g->rails[i].detectors)
+            slc_buf_printf(out,
+                           "int sl_spec_guard_word_%u(const unsigned char *s, const unsigned char *lim, int *partial, "
+                           "size_t *len);\n",
+                           i);
+    }
     slc_buf_printf(out, "\nstatic const sl_guardrail sl_spec_guardrails[%u] = {\n", g->rail_count);
     for (uint32_t i = 0; i < g->rail_count; i++) {
         const sl_guardrail *r = &g->rails[i];
@@ -418,8 +424,14 @@ void slc_guard_emit_table(const sl_guard_spec *g, uint32_t nmodels, uint32_t nke
         slc_emit_c_string(out, r->name, strlen(r->name));
         slc_buf_printf(out,
                        ", .detectors = 0x%xu, .deny_count = %u,\n           .request = %u, .response = %u, "
-                       ".restore = %u, .scan = sl_spec_guard_scan_%u},\n",
+                       ".restore = %u,\n           .scan = sl_spec_guard_scan_%u, .scan_word = ",
                        r->detectors, r->deny_count, r->request, r->response, r->restore, i);
+        if (!r->deny_count)
+            slc_buf_puts(out, "NULL},\n");
+        else if (!r->detectors)
+            slc_buf_printf(out, "sl_spec_guard_scan_%u},\n", i);
+        else
+            slc_buf_printf(out, "sl_spec_guard_word_%u},\n", i);
     }
     slc_buf_puts(out, "};\n");
     masks(out, "sl_spec_guard_models", g->model_rails, nmodels);
@@ -434,6 +446,39 @@ void slc_guard_emit_table(const sl_guard_spec *g, uint32_t nmodels, uint32_t nke
                    nteams ? "sl_spec_guard_teams" : "NULL");
 }
 
+static void scanner(slc_buf *out, const slc_guardrail *r, const char *fn, size_t i, bool detectors)
+{
+    slc_buf_printf(out,
+                   "int sl_spec_guard_%s_%zu(const unsigned char *s, const unsigned char *lim, int *partial, "
+                   "size_t *len);\n"
+                   "int sl_spec_guard_%s_%zu(const unsigned char *s, const unsigned char *lim, int *partial, "
+                   "size_t *len)\n"
+                   "{\n"
+                   "    const unsigned char *YYCURSOR = s, *YYMARKER = s, *YYLIMIT = lim;\n"
+                   "    (void)YYMARKER;\n"
+                   "    *partial = 0;\n"
+                   "    /*!re2c\n"
+                   "        re2c:define:YYCTYPE = \"unsigned char\";\n"
+                   "        re2c:yyfill:enable = 1;\n"
+                   "        re2c:define:YYFILL = \"(*partial = 1, 0)\";\n"
+                   "        re2c:define:YYFILL:naked = 1;\n"
+                   "        re2c:eof = 0;\n\n",
+                   fn, i, fn, i);
+    for (size_t k = 0; k < r->ndeny; k++)
+        if (r->deny[k].re2c)
+            slc_buf_printf(out, "        %s { *len = (size_t)(YYCURSOR - s); return %d; }\n", r->deny[k].re2c,
+                           SL_GDET_DENY + (int)k);
+    for (int k = 0; detectors && k < SL_GDET_COUNT; k++)
+        if (r->detectors & (1u << k))
+            slc_buf_printf(out, "        %s { *len = (size_t)(YYCURSOR - s); return %d; }\n", det_re[k], k);
+    if (detectors && (r->detectors & (1u << SL_GDET_SECRETS)))
+        slc_buf_printf(out, "        %s { *len = (size_t)(YYCURSOR - s); return %d; }\n", pem_re, SL_GDET_PEM);
+    slc_buf_puts(out, "        $ { return -1; }\n"
+                      "        * { return -1; }\n"
+                      "    */\n"
+                      "}\n");
+}
+
 void slc_guard_emit_re(const slc_spec *s, slc_buf *out)
 {
     const slc_guard_set *g = s->guard;
@@ -443,35 +488,14 @@ void slc_guard_emit_re(const slc_spec *s, slc_buf *out)
         const slc_guardrail *r = &g->rails[i];
         slc_buf_printf(out,
                        "\n/* Guardrail '%s': deny patterns first (a tie goes to the user's rule),\n"
-                       " * then the built-in detectors. Anchored at s; *lim is a NUL sentinel. */\n"
-                       "int sl_spec_guard_scan_%zu(const unsigned char *s, const unsigned char *lim, int *partial, "
-                       "size_t *len);\n"
-                       "int sl_spec_guard_scan_%zu(const unsigned char *s, const unsigned char *lim, int *partial, "
-                       "size_t *len)\n"
-                       "{\n"
-                       "    const unsigned char *YYCURSOR = s, *YYMARKER = s, *YYLIMIT = lim;\n"
-                       "    (void)YYMARKER;\n"
-                       "    *partial = 0;\n"
-                       "    /*!re2c\n"
-                       "        re2c:define:YYCTYPE = \"unsigned char\";\n"
-                       "        re2c:yyfill:enable = 1;\n"
-                       "        re2c:define:YYFILL = \"(*partial = 1, 0)\";\n"
-                       "        re2c:define:YYFILL:naked = 1;\n"
-                       "        re2c:eof = 0;\n\n",
-                       r->name.s, i, i);
-        for (size_t k = 0; k < r->ndeny; k++)
-            if (r->deny[k].re2c)
-                slc_buf_printf(out, "        %s { *len = (size_t)(YYCURSOR - s); return %d; }\n", r->deny[k].re2c,
-                               SL_GDET_DENY + (int)k);
-        for (int k = 0; k < SL_GDET_COUNT; k++)
-            if (r->detectors & (1u << k))
-                slc_buf_printf(out, "        %s { *len = (size_t)(YYCURSOR - s); return %d; }\n", det_re[k], k);
-        if (r->detectors & (1u << SL_GDET_SECRETS))
-            slc_buf_printf(out, "        %s { *len = (size_t)(YYCURSOR - s); return %d; }\n", pem_re, SL_GDET_PEM);
-        slc_buf_puts(out, "        $ { return -1; }\n"
-                          "        * { return -1; }\n"
-                          "    */\n"
-                          "}\n");
+                       " * then the built-in detectors. Anchored at s; *lim is a NUL sentinel. */\n",
+                       r->name.s);
+        scanner(out, r, "scan", i, true);
+        if (r->ndeny && r->detectors) {
+            slc_buf_puts(out, "\n/* The same guardrail's deny patterns alone, for positions inside a word,\n"
+                              " * where no built-in detector may start. */\n");
+            scanner(out, r, "word", i, false);
+        }
     }
 }
 

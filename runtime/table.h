@@ -196,6 +196,10 @@ typedef struct sl_guardrail {
     uint8_t response;          /* SL_GUARD_* on response text */
     uint8_t restore;           /* redacted values restored in the response */
     sl_guard_scan_fn scan;
+    /* For positions right after a letter or digit, where no built-in
+     * detector may start: the deny patterns alone, or NULL when there are
+     * none (such positions are skipped). */
+    sl_guard_scan_fn scan_word;
 } sl_guardrail;
 
 typedef struct sl_guard_spec {

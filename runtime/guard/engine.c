@@ -4,6 +4,7 @@
  * redaction rewrites, everything found is counted. Redacted values live
  * only in the request's state, and are zeroed when it ends.
  */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,29 @@ static const char *const det_names[SL_GDET_COUNT + 1] = {"email", "phone", "card
  * atomic add is cheap enough and keeps workers out of each other's way. */
 static _Atomic uint64_t hit_count[32][SL_GDET_COUNT + 1][2];
 
+/* Which bytes can start a match, per guardrail and scanner (0: after a
+ * non-alphanumeric byte, 1: inside a word), asked of the scanners
+ * themselves once: a byte that neither matches nor leaves the DFA wanting
+ * more can be skipped without a call. */
+static uint8_t first_byte[32][2][256];
+static pthread_once_t first_once = PTHREAD_ONCE_INIT;
+static const sl_guard_spec *first_spec;
+
+static void first_init(void)
+{
+    for (uint32_t r = 0; r < first_spec->rail_count && r < 32; r++)
+        for (int k = 0; k < 2; k++) {
+            sl_guard_scan_fn fn = k ? first_spec->rails[r].scan_word : first_spec->rails[r].scan;
+            for (int b = 0; b < 256 && fn; b++) {
+                unsigned char s[2] = {(unsigned char)b, 0};
+                int partial = 0;
+                size_t len = 0;
+                int rule = fn(s, s + 1, &partial, &len);
+                first_byte[r][k][b] = rule >= 0 || partial;
+            }
+        }
+}
+
 uint64_t sl_guard_hits(uint32_t rail, int det, sl_guard_dir dir)
 {
     return rail < 32 ? atomic_load_explicit(&hit_count[rail][sl_guard_kind(det)][dir], memory_order_relaxed) : 0;
@@ -30,6 +54,9 @@ sl_guard_req *sl_guard_req_new(const sl_guard_spec *spec, uint32_t rails)
     sl_guard_req *g = calloc(1, sizeof *g);
     if (!g)
         return NULL;
+    /* One spec per process (the compiled table; tests and fuzzers too). */
+    first_spec = spec;
+    pthread_once(&first_once, first_init);
     g->spec = spec;
     g->rails = rails;
     sl_sse_init(&g->sse, 0);
@@ -115,9 +142,18 @@ static int add_hit(sl_guard_req *g, size_t start, size_t len, uint32_t rail, int
  * undecided text starts (n when final). */
 static int scan_rail(sl_guard_req *g, uint32_t rail, unsigned char *w, size_t n, int final, size_t *safe)
 {
-    sl_guard_scan_fn scan = g->spec->rails[rail].scan;
+    const sl_guardrail *r = &g->spec->rails[rail];
     size_t i = 0;
     while (i < n) {
+        /* Every built-in detector starts after a non-alphanumeric byte
+         * (detect.c checks it): inside words only deny patterns run. */
+        int c = i ? w[i - 1] : ' ';
+        int inword = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        sl_guard_scan_fn scan = inword ? r->scan_word : r->scan;
+        if (!scan || (rail < 32 && !first_byte[rail][inword][w[i]])) {
+            i++;
+            continue;
+        }
         size_t cap = n - i > SL_GUARD_WINDOW ? i + SL_GUARD_WINDOW : n;
         unsigned char saved = w[cap];
         w[cap] = 0;
@@ -132,7 +168,7 @@ static int scan_rail(sl_guard_req *g, uint32_t rail, unsigned char *w, size_t n,
         if (rule >= 0 && len > 0) {
             size_t l = len;
             int det = sl_guard_validate(rule, w, n, i, &l);
-            if (det >= 0 && !final && i + l >= n) {
+            if (det >= 0 && !final && i + l >= n && n - i <= SL_GUARD_WINDOW) {
                 *safe = i; /* what follows may still extend or void it */
                 return 0;
             }
