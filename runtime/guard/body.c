@@ -285,11 +285,13 @@ static int stream_str(void *ctx, json_t *s, const char *path)
     c->seen = 1;
     size_t used;
     sl_buf_clear(&e->out);
-    int rc = sl_guard_text(g, SL_GUARD_RESPONSE, c->held.data, c->held.len, 0, &e->out, &used);
+    int rc = sl_guard_text(g, SL_GUARD_RESPONSE, c->held.data ? c->held.data : "", c->held.len, 0, &e->out, &used);
     if (rc != 0)
         return rc;
-    memmove(c->held.data, c->held.data + used, c->held.len - used);
-    c->held.len -= used;
+    if (used) {
+        memmove(c->held.data, c->held.data + used, c->held.len - used);
+        c->held.len -= used;
+    }
     if (!g->transform)
         return 0;
     sl_buf_clear(&c->tmpl_event);

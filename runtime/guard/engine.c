@@ -267,7 +267,8 @@ int sl_guard_text(sl_guard_req *g, sl_guard_dir dir, const char *s, size_t n, in
     sl_buf_clear(&g->work);
     if (sl_buf_reserve(&g->work, n + 1) != 0)
         return -1;
-    memcpy(g->work.data, s, n);
+    if (n)
+        memcpy(g->work.data, s, n);
     g->work.data[n] = '\0';
     g->work.len = n;
     unsigned char *w = (unsigned char *)g->work.data;
@@ -314,7 +315,8 @@ int sl_guard_text(sl_guard_req *g, sl_guard_dir dir, const char *s, size_t n, in
         atomic_fetch_add_explicit(&hit_count[g->hits[i].rail][sl_guard_kind(g->hits[i].det)][dir], 1,
                                   memory_order_relaxed);
     }
-    qsort(g->hits, g->nhits, sizeof *g->hits, cmp_hit);
+    if (g->nhits > 1)
+        qsort(g->hits, g->nhits, sizeof *g->hits, cmp_hit);
     size_t pos = 0;
     for (size_t i = 0; i < g->nhits; i++) {
         const sl_guard_hit *h = &g->hits[i];
