@@ -475,6 +475,7 @@ void slc_emit_models_re(const slc_spec *s, const char *sha, slc_buf *out)
         /* An empty re2c block would leave an unused variable behind. */
         free(globs);
         slc_buf_puts(out, "    return -1;\n}\n");
+        slc_guard_emit_re(s, out);
         return;
     }
     slc_buf_puts(out,
