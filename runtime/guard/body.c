@@ -41,7 +41,8 @@ static int skip_key(const char *k)
 
 typedef int (*str_fn)(void *ctx, json_t *s, const char *path);
 
-/* Calls fn on every scannable string under j with its path ("a.0.b"). */
+/* Calls fn on every scannable string under j with its path ("a.0.b"), or
+ * "" when path is NULL (whole bodies need none, and building it costs). */
 static int walk(json_t *j, const char *key, sl_buf *path, str_fn fn, void *ctx, int depth)
 {
     if (depth > 64)
@@ -49,9 +50,9 @@ static int walk(json_t *j, const char *key, sl_buf *path, str_fn fn, void *ctx, 
     if (json_is_string(j)) {
         if (skip_key(key) || strncmp(json_string_value(j), "data:", 5) == 0)
             return 0;
-        return fn(ctx, j, path->data ? path->data : "");
+        return fn(ctx, j, path && path->data ? path->data : "");
     }
-    size_t mark = path->len;
+    size_t mark = path ? path->len : 0;
     int rc = 0;
     if (json_is_object(j)) {
         const char *k;
@@ -59,9 +60,11 @@ static int walk(json_t *j, const char *key, sl_buf *path, str_fn fn, void *ctx, 
         json_object_foreach(j, k, v) {
             if (skip_key(k))
                 continue;
-            path->len = mark;
-            if (sl_buf_appendf(path, "%s%s", mark ? "." : "", k) != 0)
-                return -1;
+            if (path) {
+                path->len = mark;
+                if (sl_buf_appendf(path, "%s%s", mark ? "." : "", k) != 0)
+                    return -1;
+            }
             if ((rc = walk(v, k, path, fn, ctx, depth + 1)) != 0)
                 break;
         }
@@ -69,16 +72,20 @@ static int walk(json_t *j, const char *key, sl_buf *path, str_fn fn, void *ctx, 
         size_t i;
         json_t *v;
         json_array_foreach(j, i, v) {
-            path->len = mark;
-            if (sl_buf_appendf(path, "%s%zu", mark ? "." : "", i) != 0)
-                return -1;
+            if (path) {
+                path->len = mark;
+                if (sl_buf_appendf(path, "%s%zu", mark ? "." : "", i) != 0)
+                    return -1;
+            }
             if ((rc = walk(v, key, path, fn, ctx, depth + 1)) != 0)
                 break;
         }
     }
-    path->len = mark;
-    if (path->data)
-        path->data[mark] = '\0';
+    if (path) {
+        path->len = mark;
+        if (path->data)
+            path->data[mark] = '\0';
+    }
     return rc;
 }
 
@@ -110,9 +117,7 @@ static int whole_str(void *ctx, json_t *s, const char *path)
 static int guard_json(sl_guard_req *g, sl_guard_dir dir, json_t *j, int *changed)
 {
     whole w = {.g = g, .dir = dir};
-    sl_buf path = {0};
-    int rc = walk(j, NULL, &path, whole_str, &w, 0);
-    sl_buf_free(&path);
+    int rc = walk(j, NULL, NULL, whole_str, &w, 0);
     sl_buf_free(&w.out);
     *changed = w.changed;
     return rc;
