@@ -9,7 +9,10 @@
 import { describe, it, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { useStack, postJSON, readSSE, openaiHeaders, anthropicHeaders } from './lib/harness.mjs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { useStack, startGateway, postJSON, readSSE, openaiHeaders } from './lib/harness.mjs';
 import { openaiClient, anthropicClient } from './lib/sdk-cases.mjs';
 
 const stack = useStack();
@@ -79,6 +82,33 @@ describe('redact then restore', () => {
   it('openai SDK responses.create (translated to chat)', async () => {
     const r = await openai().responses.create({ model: 'restore-openai', input: PII + ECHO });
     assert.equal(r.output_text, PII);
+    assertRedactedUpstream(await lastUpstreamBody());
+  });
+
+  it('openai SDK responses.create stream: deltas, the done text and the final response restored', async () => {
+    const s = await openai().responses.create({ model: 'restore-openai', input: PII + ECHO, stream: true });
+    let deltas = '';
+    let done = '';
+    let final;
+    for await (const e of s) {
+      if (e.type === 'response.output_text.delta') deltas += e.delta;
+      if (e.type === 'response.output_text.done') done = e.text;
+      if (e.type === 'response.completed') final = e.response;
+    }
+    assert.equal(deltas, PII);
+    assert.equal(done, PII);
+    assert.equal(final.output[0].content[0].text, PII);
+    assertRedactedUpstream(await lastUpstreamBody());
+  });
+
+  it('Gemini streamGenerateContent (translated)', async () => {
+    const r = await fetch(`${stack.url}/v1beta/models/restore-openai:streamGenerateContent?alt=sse`, {
+      method: 'POST', headers: { 'content-type': 'application/json', 'x-goog-api-key': 'k' },
+      body: JSON.stringify({ contents: [{ role: 'user', parts: [{ text: PII + ECHO }] }] }) });
+    assert.equal(r.status, 200);
+    const { events } = await readSSE(r);
+    const text = events.map((e) => e.json?.candidates?.[0]?.content?.parts?.map((p) => p.text ?? '').join('') ?? '').join('');
+    assert.equal(text, PII);
     assertRedactedUpstream(await lastUpstreamBody());
   });
 
@@ -190,6 +220,26 @@ describe('redact answers and log requests', () => {
     const m = await (await fetch(`${stack.url}/metrics`)).text();
     assert.match(m, /sluice_guardrail_hits_total\{guardrail="answers-clean",detector="email",direction="request",action="log"\} [1-9]/);
     assert.ok(!m.includes('bob@example.com'));
+  });
+
+  it('the ledger row names the detectors that fired, never the text', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-guard-ledger-'));
+    const db = join(dir, 'l.db');
+    const gw = await startGateway({ mock: stack.mock, args: ['--state', db, '--ledger', 'commit'] });
+    try {
+      const r = await postJSON(`${gw.url}/v1/chat/completions`, { model: 'clean-openai',
+        messages: [{ role: 'user', content: 'mail bob@example.com, card 4111 1111 1111 1111' }] }, openaiHeaders());
+      assert.equal(r.status, 200, r.text);
+      await postJSON(`${gw.url}/v1/chat/completions`, { model: 'plain', messages: [{ role: 'user', content: 'hi' }] },
+        openaiHeaders());
+    } finally {
+      await gw.stop();
+    }
+    const q = spawnSync(process.env.SQLITE3_BIN || 'sqlite3', [db, 'SELECT model, guardrails FROM requests ORDER BY id'],
+      { encoding: 'utf8' });
+    rmSync(dir, { recursive: true, force: true });
+    assert.equal(q.status, 0, q.stderr);
+    assert.equal(q.stdout, 'clean-openai|email,card\nplain|\n');
   });
 
   it('an entry without guardrails passes text unchanged', async () => {
