@@ -4,8 +4,8 @@
  * protocol, so one walk over JSON string values serves every surface
  * (OpenAI Chat, Anthropic, Gemini, Responses, legacy completions) and
  * covers tool arguments (strings holding JSON) and tool results alike.
- * Identifiers, roles, model names and base64 payloads are not text and
- * are skipped.
+ * Identifiers, names (tools, functions, participants), roles, model names
+ * and base64 payloads are not text and are skipped.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -25,7 +25,7 @@ static int skip_key(const char *k)
     static const char *const skip[] = {"model", "role", "type", "object", "data", "file_data", "mime_type",
                                        "mimeType", "media_type", "signature", "encrypted_content",
                                        "finish_reason", "stop_reason", "finishReason", "status",
-                                       "system_fingerprint", "service_tier", "modelVersion", "event"};
+                                       "system_fingerprint", "service_tier", "modelVersion", "event", "name"};
     if (!k)
         return 0;
     size_t n = strlen(k);
@@ -45,8 +45,10 @@ typedef int (*str_fn)(void *ctx, json_t *s, const char *path);
  * "" when path is NULL (whole bodies need none, and building it costs). */
 static int walk(json_t *j, const char *key, sl_buf *path, str_fn fn, void *ctx, int depth)
 {
-    if (depth > 64)
-        return 0;
+    /* jansson refuses documents nested deeper, so every string it parsed
+     * is reached; anything deeper fails closed rather than unscanned. */
+    if (depth > JSON_PARSER_MAX_DEPTH)
+        return -1;
     if (json_is_string(j)) {
         if (skip_key(key) || strncmp(json_string_value(j), "data:", 5) == 0)
             return 0;
@@ -280,10 +282,53 @@ typedef struct ev_ctx {
     size_t text_len;
 } ev_ctx;
 
+/* Whether a string in a stream event is a piece of a longer text (a
+ * delta), whose neighbours are in other events: a `delta` member anywhere
+ * on its path (OpenAI chunks, Anthropic content_block_delta, Responses
+ * *.delta events), a Gemini candidate part, or a legacy completion chunk's
+ * choices.N.text. Other strings (tool names in start events, the whole
+ * text of a Responses *.done or completed event) are complete values,
+ * decided in their own event: holding part of one back would need a
+ * second start or done event to release it. */
+static int delta_path(const char *path)
+{
+    if (strncmp(path, "candidates.", 11) == 0)
+        return 1;
+    if (strncmp(path, "choices.", 8) == 0) {
+        const char *p = path + 8;
+        while (*p >= '0' && *p <= '9')
+            p++;
+        if (strcmp(p, ".text") == 0)
+            return 1;
+    }
+    for (const char *p = path; (p = strstr(p, "delta")); p += 5)
+        if ((p == path || p[-1] == '.') && (p[5] == '\0' || p[5] == '.'))
+            return 1;
+    return 0;
+}
+
+/* A complete string value in a stream event, decided at once. */
+static int stream_whole_str(ev_ctx *e, json_t *s)
+{
+    size_t used;
+    sl_buf_clear(&e->out);
+    int rc = sl_guard_text(e->g, SL_GUARD_RESPONSE, json_string_value(s), json_string_length(s), 1, &e->out, &used);
+    if (rc != 0 || !e->g->transform)
+        return rc;
+    if (e->out.len != json_string_length(s) || memcmp(e->out.data ? e->out.data : "", json_string_value(s), e->out.len)) {
+        if (json_string_setn(s, e->out.data ? e->out.data : "", e->out.len) != 0)
+            return -1;
+        e->changed = 1;
+    }
+    return 0;
+}
+
 static int stream_str(void *ctx, json_t *s, const char *path)
 {
     ev_ctx *e = ctx;
     sl_guard_req *g = e->g;
+    if (!delta_path(path))
+        return stream_whole_str(e, s);
     sl_guard_chan *c = chan_of(g, path);
     if (!c || sl_buf_append(&c->held, json_string_value(s), json_string_length(s)) != 0)
         return -1;
@@ -312,6 +357,9 @@ static int stream_str(void *ctx, json_t *s, const char *path)
     return 0;
 }
 
+/* The flush event: the channel's text in its place, every other text
+ * emptied (the template is the upstream's event as it came, and what it
+ * carried went out already). */
 static int flush_str(void *ctx, json_t *s, const char *path)
 {
     ev_ctx *e = ctx;

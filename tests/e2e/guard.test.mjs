@@ -90,11 +90,15 @@ describe('redact then restore', () => {
     let deltas = '';
     let done = '';
     let final;
+    const types = [];
     for await (const e of s) {
+      types.push(e.type);
       if (e.type === 'response.output_text.delta') deltas += e.delta;
       if (e.type === 'response.output_text.done') done = e.text;
       if (e.type === 'response.completed') final = e.response;
     }
+    for (const t of ['response.created', 'response.output_text.done', 'response.completed'])
+      assert.equal(types.filter((x) => x === t).length, 1, `one ${t}: ${types.join(' ')}`);
     assert.equal(deltas, PII);
     assert.equal(done, PII);
     assert.equal(final.output[0].content[0].text, PII);
@@ -214,6 +218,33 @@ describe('redact answers and log requests', () => {
     const args = r.choices[0].message.tool_calls[0].function.arguments;
     assert.deepEqual(JSON.parse(args), { to: '[EMAIL_1]' });
   });
+
+  const sendTool = { type: 'object', properties: { to: { type: 'string' } }, required: ['to'] };
+  for (const model of ['clean-openai', 'clean-anthropic']) {
+    it(`streamed tool calls keep their shape, arguments redacted: openai and anthropic SDKs -> ${model}`, async () => {
+      const content = 'send it [[mock arg_str=carol@example.org chunks=6]]';
+      const s = await openai().chat.completions.create({ model, stream: true, messages: [{ role: 'user', content }],
+        tools: [{ type: 'function', function: { name: 'send', parameters: sendTool } }] });
+      let name = '';
+      let args = '';
+      let ids = 0;
+      for await (const c of s) {
+        const tc = c.choices[0]?.delta?.tool_calls?.[0];
+        if (tc?.id) ids++;
+        name += tc?.function?.name ?? '';
+        args += tc?.function?.arguments ?? '';
+      }
+      assert.equal(name, 'send');
+      assert.equal(ids, 1);
+      assert.deepEqual(JSON.parse(args), { to: '[EMAIL_1]' });
+      const m = await anthropic().messages.stream({ model, max_tokens: 200, messages: [{ role: 'user', content }],
+        tools: [{ name: 'send', input_schema: sendTool }] }).finalMessage();
+      const use = m.content.find((b) => b.type === 'tool_use');
+      assert.equal(use.name, 'send');
+      assert.deepEqual(use.input, { to: '[EMAIL_1]' });
+      assert.equal(m.content.filter((b) => b.type === 'tool_use').length, 1);
+    });
+  }
 
   it('/metrics counts detections by guardrail, detector, direction and action', async () => {
     await openai().chat.completions.create({ model: 'clean-openai', messages: [{ role: 'user', content: 'hi bob@example.com' }] });

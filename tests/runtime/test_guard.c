@@ -310,6 +310,18 @@ static void test_body(void **state)
     assert_non_null(strstr(body, "\"id\":\"chatcmpl-a@x.com\"")); /* ids are not text */
     assert_int_equal(len, strlen(body));
     free(body);
+    /* no depth at which text goes unscanned */
+    size_t depth = 1500;
+    body = malloc(2 * depth + 16);
+    memset(body, '[', depth);
+    memcpy(body + depth, "\"z@x.com\"", 9);
+    memset(body + depth + 9, ']', depth);
+    body[2 * depth + 9] = '\0';
+    len = strlen(body);
+    assert_int_equal(spec()->ops->body(g, &body, &len, msg, sizeof msg), 0);
+    assert_non_null(strstr(body, "\"[EMAIL_2]\""));
+    assert_null(strstr(body, "z@x.com"));
+    free(body);
     sl_guard_req_free(g);
 }
 
