@@ -124,6 +124,8 @@ void slc_emit_lowered(const sl_table *t, slc_buf *out)
             c_str(out, p->api_key_env);
             if (p->optional)
                 slc_buf_puts(out, ", .optional = 1");
+            if (p->responses)
+                slc_buf_puts(out, ", .responses = 1");
             /* AUTO is zero, the default: tables of specs that do not say
              * http2 read as before. */
             if (p->http2 == SL_HTTP2_ON)
@@ -295,6 +297,8 @@ void slc_emit_lowered(const sl_table *t, slc_buf *out)
     else
         slc_buf_puts(out, "NULL");
     slc_buf_puts(out, ",\n");
+    if (t->responses_retention_s)
+        slc_buf_printf(out, "    .responses_retention_s = %u,\n", t->responses_retention_s);
     slc_buf_printf(out, "    .has_admin = %d,\n    .admin_hash = ", t->has_admin);
     if (t->has_admin)
         bytes(out, t->admin_hash, 32, "                   ");

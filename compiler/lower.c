@@ -171,6 +171,7 @@ void slc_lower(const slc_spec *s, const char *sha256_hex, slc_lowered *out)
             .base_url = p->base_url.s ? p->base_url.s : "",
             .api_key_env = p->api_key_env,
             .optional = p->optional,
+            .responses = p->responses,
             .connect_ms = p->connect_ms,
             .first_byte_ms = p->first_byte_ms,
             .idle_ms = p->idle_ms,
@@ -211,6 +212,7 @@ void slc_lower(const slc_spec *s, const char *sha256_hex, slc_lowered *out)
                           ? (s->telemetry.service_name.s ? s->telemetry.service_name.s : "sluice")
                           : NULL;
     t->guard = slc_guard_lower(s);
+    t->responses_retention_s = s->responses_retention_s;
     t->has_admin = s->has_admin;
     if (s->has_admin)
         memcpy(t->admin_hash, s->admin_hash_bytes, sizeof t->admin_hash);

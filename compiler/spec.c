@@ -262,7 +262,7 @@ static void read_provider(builder *b, const slc_node *k, const slc_node *v, slc_
         slc_error(b->d, k->pos, "provider name '%s' must not contain '/'", k->str);
     if (!want(b, v, SLC_NODE_MAP, where))
         return;
-    static const char *const keys[] = {"kind", "base_url", "api_key", "optional", "timeouts",
+    static const char *const keys[] = {"kind", "base_url", "api_key", "optional", "responses", "timeouts",
                                        "http2"};
     check_keys(b, v, keys, COUNT(keys), where);
     slc_str kind = {0};
@@ -289,6 +289,7 @@ static void read_provider(builder *b, const slc_node *k, const slc_node *v, slc_
     str_field(b, v, "base_url", where, &p->base_url);
     str_field(b, v, "api_key", where, &p->api_key);
     bool_field(b, v, "optional", where, &p->optional, &p->optional_pos);
+    bool_field(b, v, "responses", where, &p->responses, &p->responses_pos);
     /* Same order as sl_http2. */
     static const char *const http2[] = {"auto", "on", "off"};
     int h2 = enum_field(b, v, "http2", where, http2, COUNT(http2));
@@ -621,6 +622,31 @@ static void read_server(builder *b, const slc_node *root, slc_server *s)
     count_field(b, n, "max_handshakes", "'server'", &s->max_handshakes);
 }
 
+/* `responses: { retention: 30d }`. Stored responses live for days, longer
+ * than a duration in ms can say, so retention is whole hours or days. */
+static void read_responses(builder *b, const slc_node *root, slc_spec *s)
+{
+    const slc_node *r = section(b, root, "responses", NULL);
+    if (!r)
+        return;
+    static const char *const rkeys[] = {"retention"};
+    check_keys(b, r, rkeys, COUNT(rkeys), "'responses'");
+    const slc_node *n = slc_map_get(r, "retention");
+    if (!n || !want(b, n, SLC_NODE_SCALAR, "'retention' of 'responses'"))
+        return;
+    int64_t v = 0;
+    char unit = n->len ? n->str[n->len - 1] : 0;
+    if (n->len < 2 || (unit != 'd' && unit != 'h') || slc_parse_int(n->str, n->len - 1, &v) != 0 || v < 1 ||
+        v > (unit == 'd' ? 3650 : 3650 * 24)) {
+        slc_error(b->d, n->pos,
+                  "invalid retention '%s' for 'responses': expected whole hours or days between 1h and "
+                  "3650d, like 12h or 30d",
+                  n->str);
+        return;
+    }
+    s->responses_retention_s = (uint32_t)(v * (unit == 'd' ? 86400 : 3600));
+}
+
 static void read_tls(builder *b, const slc_node *root, slc_spec *s)
 {
     const slc_node *n = section(b, root, "tls", NULL);
@@ -673,7 +699,8 @@ slc_spec *slc_spec_build(const slc_node *root, slc_arena *a, slc_diags *d)
     s->pos = root->pos;
     static const char *const keys[] = {"sluice", "listen", "tls",    "listen_plain", "allow_plaintext",
                                        "state",  "server", "providers", "models", "prices",
-                                       "teams",  "keys",   "admin", "telemetry", "guardrails"};
+                                       "teams",  "keys",   "admin", "telemetry", "responses",
+                                       "guardrails"};
     check_keys(&b, root, keys, COUNT(keys), NULL);
 
     const slc_node *ver = slc_map_get(root, "sluice");
@@ -741,5 +768,6 @@ slc_spec *slc_spec_build(const slc_node *root, slc_arena *a, slc_diags *d)
         str_field(&b, tel, "service_name", "'telemetry'", &s->telemetry.service_name);
     }
     slc_guard_read(root, s, a, d);
+    read_responses(&b, root, s);
     return s;
 }

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SL_TABLE_ABI 4
+#define SL_TABLE_ABI 5
 
 typedef enum sl_kind {
     SL_KIND_OPENAI = 0,
@@ -40,6 +40,7 @@ typedef struct sl_provider {
     const char *base_url;    /* no trailing slash; "" for mock */
     const char *api_key_env; /* environment variable name, or NULL */
     uint8_t optional;        /* may start without the variable: its requests get 503 */
+    uint8_t responses;       /* serves POST {base_url}/responses: Responses requests pass through */
     uint32_t connect_ms;     /* TCP+TLS connect */
     uint32_t first_byte_ms;  /* request sent -> first response byte */
     uint32_t idle_ms;        /* longest silence between body chunks */
@@ -245,6 +246,10 @@ typedef struct sl_table {
      * when the spec asks for no traces. */
     const char *otlp_url;
     const char *service_name;
+
+    /* How long stored Responses objects (store: true, previous_response_id)
+     * are kept, in seconds; 0 = the default, 30 days. */
+    uint32_t responses_retention_s;
 
     uint8_t has_admin;
     uint8_t admin_hash[32];

@@ -35,8 +35,10 @@ static int feed(sl_guard_req *g, sl_guard_dir dir, const uint8_t *d, size_t n, s
             break;
         if (used > held.len)
             abort();
-        memmove(held.data, held.data + used, held.len - used);
-        held.len -= used;
+        if (used) {
+            memmove(held.data, held.data + used, held.len - used);
+            held.len -= used;
+        }
         if (held.len > SL_GUARD_WINDOW)
             abort();
     }
