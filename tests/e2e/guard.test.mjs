@@ -124,6 +124,16 @@ describe('redact then restore', () => {
     assertRedactedUpstream(await lastUpstreamBody());
   });
 
+  it('legacy /v1/completions, whole and streamed', async () => {
+    const r = await openai().completions.create({ model: 'restore-openai', prompt: PII + ECHO, max_tokens: 200 });
+    assert.equal(r.choices[0].text, PII);
+    assertRedactedUpstream(await lastUpstreamBody());
+    const s = await openai().completions.create({ model: 'restore-openai', prompt: PII + ECHO, max_tokens: 200, stream: true });
+    let text = '';
+    for await (const c of s) text += c.choices[0]?.text ?? '';
+    assert.equal(text, PII);
+  });
+
   it('tool results and earlier tool-call arguments are redacted too', async () => {
     await openai().chat.completions.create({
       model: 'restore-openai',
