@@ -367,6 +367,28 @@ static int flush_str(void *ctx, json_t *s, const char *path)
     return json_string_setn(s, mine ? e->text : "", mine ? e->text_len : 0) != 0 ? -1 : 0;
 }
 
+/* A flush event carries text only: the usage and the finish its template
+ * may have carried (Gemini's last chunk has both) went out already. */
+static void strip_ends(json_t *j, int depth)
+{
+    if (depth > JSON_PARSER_MAX_DEPTH)
+        return;
+    if (json_is_object(j)) {
+        json_object_del(j, "usageMetadata");
+        json_object_del(j, "usage");
+        json_object_del(j, "finishReason");
+        if (json_object_get(j, "finish_reason"))
+            json_object_set_new(j, "finish_reason", json_null());
+        const char *k;
+        json_t *v;
+        json_object_foreach(j, k, v) strip_ends(v, depth + 1);
+    } else if (json_is_array(j)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(j, i, v) strip_ends(v, depth + 1);
+    }
+}
+
 /* The channel's held text, decided now, in an event shaped like the last
  * one that carried it. */
 static int flush(sl_guard_req *g, sl_guard_chan *c, sl_buf *out)
@@ -384,6 +406,7 @@ static int flush(sl_guard_req *g, sl_guard_chan *c, sl_buf *out)
         sl_buf path = {0};
         char *js = NULL;
         rc = walk(j, NULL, &path, flush_str, &e, 0);
+        strip_ends(j, 0);
         if (rc == 0 && !(js = sl_json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER)))
             rc = -1;
         if (rc == 0)

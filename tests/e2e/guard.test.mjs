@@ -124,6 +124,20 @@ describe('redact then restore', () => {
     assertRedactedUpstream(await lastUpstreamBody());
   });
 
+  it('curl on the OpenAI and Anthropic surfaces: restored, and redacted answers', async () => {
+    const o = curl('/v1/chat/completions', { model: 'restore-openai', messages: [{ role: 'user', content: PII + ECHO }] });
+    assert.equal(o.status, 200);
+    assert.equal(o.json.choices[0].message.content, PII);
+    assertRedactedUpstream(await lastUpstreamBody());
+    const a = curl('/v1/messages', { model: 'restore-anthropic', max_tokens: 100, messages: [{ role: 'user', content: PII + ECHO }] });
+    assert.equal(a.status, 200);
+    assert.equal(a.json.content[0].text, PII);
+    assertRedactedUpstream(await lastUpstreamBody());
+    const c = curl('/v1/messages', { model: 'clean-anthropic', max_tokens: 100,
+      messages: [{ role: 'user', content: 'card 4111-1111-1111-1111 to bob@example.com' + ECHO }] });
+    assert.equal(c.json.content[0].text, 'card [CARD_1] to [EMAIL_1]');
+  });
+
   it('legacy /v1/completions, whole and streamed', async () => {
     const r = await openai().completions.create({ model: 'restore-openai', prompt: PII + ECHO, max_tokens: 200 });
     assert.equal(r.choices[0].text, PII);
