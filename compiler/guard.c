@@ -398,7 +398,7 @@ static void masks(slc_buf *out, const char *name, const uint32_t *m, uint32_t n)
         return;
     slc_buf_printf(out, "\nstatic const uint32_t %s[%u] = {", name, n);
     for (uint32_t i = 0; i < n; i++)
-        slc_buf_printf(out, "%s0x%xu", i % 8 ? ", " : "\n    ", m[i]);
+        slc_buf_printf(out, "%s%s0x%xu", i ? "," : "", i % 8 ? " " : "\n    ", m[i]);
     slc_buf_puts(out, "\n};\n");
 }
 

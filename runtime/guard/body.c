@@ -183,6 +183,17 @@ static int guard_request(sl_exchange *x, size_t model_len)
     return 0;
 }
 
+static int guard_request_json(sl_guard_req *g, void *json, char *msg, size_t cap)
+{
+    if (!sl_guard_active(g, SL_GUARD_REQUEST))
+        return 0;
+    int changed;
+    int rc = guard_json(g, SL_GUARD_REQUEST, json, &changed);
+    if (rc == 1)
+        snprintf(msg, cap, "%s", sl_guard_message(g));
+    return rc;
+}
+
 /* ---- whole responses ------------------------------------------------------------ */
 
 static int guard_body(sl_guard_req *g, char **body, size_t *len, char *msg, size_t cap)
@@ -535,8 +546,14 @@ static int guard_metrics(const sl_table *t, sl_buf *o)
     return rc ? -1 : 0;
 }
 
+static int guard_cacheable(const sl_guard_req *g)
+{
+    return !sl_guard_active(g, SL_GUARD_RESPONSE);
+}
+
 const sl_guard_ops sl_guard_runtime_ops = {
     .request = guard_request,
+    .request_json = guard_request_json,
     .body = guard_body,
     .stream_begin = guard_stream_begin,
     .stream_feed = guard_stream_feed,
@@ -544,4 +561,5 @@ const sl_guard_ops sl_guard_runtime_ops = {
     .message = guard_message,
     .ledger = guard_ledger,
     .metrics = guard_metrics,
+    .cacheable = guard_cacheable,
 };

@@ -45,6 +45,10 @@ typedef struct sl_guard_ops {
      * the guardrails for the entry, key and team, scans and acts on the
      * body's text. 0 to go on, -1 after answering (blocked, or memory). */
     int (*request)(struct sl_exchange *x, size_t model_len);
+    /* A request document built after the request stage (a Responses
+     * client's earlier turns prepended from the store): scanned and acted
+     * on in place like the body was. 0, 1 blocked (msg filled), -1 memory. */
+    int (*request_json)(sl_guard_req *g, void *json, char *msg, size_t cap);
     /* A whole 2xx body in the client's protocol. 0 (possibly replaced by
      * a malloc'd body, the old one freed), 1 blocked (msg filled), -1 out
      * of memory. */
@@ -59,6 +63,10 @@ typedef struct sl_guard_ops {
     const char *(*message)(const sl_guard_req *g);
     /* Detector names that fired ("email,card"), for the ledger; "" none. */
     void (*ledger)(const sl_guard_req *g, char *buf, size_t cap);
+    /* Whether the answer may come from or go to the response cache: not
+     * when guardrails act on it (a stored answer would skip them, or carry
+     * the restored values of the request that made it). */
+    int (*cacheable)(const sl_guard_req *g);
     /* sluice_guardrail_hits_total for /metrics. 0, or -1 out of memory. */
     int (*metrics)(const sl_table *t, sl_buf *out);
 } sl_guard_ops;

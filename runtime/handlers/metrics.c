@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "auth/auth.h"
+#include "cache/cache.h"
 #include "govern/govern.h"
 #include "guard/guard.h"
 #include "handlers/handlers.h"
@@ -137,6 +138,8 @@ void sl_handle_metrics(sl_conn *c, const sl_endpoint *ep, const sl_http_request 
     rc |= circuits(&o, t);
     rc |= budgets(&o, t);
     rc |= ledger(&o);
+    if (t->cache_ops)
+        rc |= t->cache_ops->metrics(&o, t);
     if (t->guard)
         rc |= t->guard->ops->metrics(t, &o);
     if (sl_trace_enabled()) {

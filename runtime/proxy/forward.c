@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache/cache.h"
 #include "json/json_out.h"
 #include "core/log.h"
 #include "core/membudget.h"
@@ -163,6 +164,18 @@ static void try_start(void *ctx, const sl_attempt *a)
         json_t *req = x->surface == SL_PROTO_RESPONSES ? sl_rstate_request(x) : x->json;
         if (!req)
             return; /* answered */
+        if (req != x->json && x->guard) {
+            /* Earlier turns from the store went through no guardrail yet. */
+            char msg[256];
+            int g = x->t->guard->ops->request_json(x->guard, req, msg, sizeof msg);
+            if (g != 0) {
+                if (g == 1)
+                    sl_exchange_fail(x, 400, "guardrail_blocked", NULL, "%s", msg);
+                else
+                    sl_exchange_fail(x, 503, "overloaded", "Retry-After: 1\r\n", "out of memory; retry shortly");
+                return;
+            }
+        }
         char err[256] = "";
         free(x->xbody);
         x->xbody = sl_translate_request(x->surface, x->up_proto, req, x->upstream_model, x->stream,
@@ -190,6 +203,10 @@ static void try_start(void *ctx, const sl_attempt *a)
             return;
         }
         sl_rstate_stream_init(x);
+        /* Last, so it records what the client receives. */
+        sl_filter cf;
+        if (x->cache && (x->t->cache_ops->stream_filter(x, &cf) != 0 || sl_relay_add(&x->relay, &cf) != 0))
+            x->cache = NULL;
     }
     sl_call call = {.arena = x->arena, .prov = x->prov, .op = x->op, .client = x->surface,
                     .req = x->req, .model = x->upstream_model, .stream = x->stream};

@@ -105,6 +105,29 @@ describe('redact then restore', () => {
     assertRedactedUpstream(await lastUpstreamBody());
   });
 
+  it('Responses conversation state: stored earlier turns go upstream redacted', async () => {
+    const r1 = await openai().responses.create({ model: 'restore-openai', input: PII + ECHO, store: true });
+    assert.equal(r1.output_text, PII);
+    await stack.mock.reset();
+    const r2 = await openai().responses.create({ model: 'restore-openai', previous_response_id: r1.id,
+      input: 'and once more' + ECHO, store: true });
+    assert.equal(r2.output_text, 'and once more');
+    const body = await lastUpstreamBody();
+    for (const v of ORIGINALS) assert.ok(!body.includes(v), `upstream saw ${v} from the stored turn: ${body}`);
+    assert.ok(body.includes('[EMAIL_1]'), body);
+  });
+
+  it('an answer guardrails act on is never cached', async () => {
+    const ask = () => openai().chat.completions.create({ model: 'cached-restore', temperature: 0,
+      messages: [{ role: 'user', content: PII + ECHO }] }).withResponse();
+    const a = await ask();
+    const b = await ask();
+    assert.equal(a.data.choices[0].message.content, PII);
+    assert.equal(b.data.choices[0].message.content, PII);
+    assert.notEqual(b.response.headers.get('x-sluice-cache'), 'hit');
+    assert.equal((await stack.mock.calls()).length, 2, 'both went upstream');
+  });
+
   it('Gemini streamGenerateContent (translated)', async () => {
     const r = await fetch(`${stack.url}/v1beta/models/restore-openai:streamGenerateContent?alt=sse`, {
       method: 'POST', headers: { 'content-type': 'application/json', 'x-goog-api-key': 'k' },
