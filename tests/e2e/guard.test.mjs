@@ -320,6 +320,16 @@ describe('redact answers and log requests', () => {
     assert.equal(q.stdout, 'clean-openai|email,card\nplain|\n');
   });
 
+  it('only a gateway whose spec has guardrails links their code', () => {
+    const syms = (bin) => {
+      const r = spawnSync('nm', [bin], { encoding: 'utf8', maxBuffer: 64 << 20 });
+      assert.equal(r.status, 0, `nm ${bin}: ${r.error || r.stderr}`);
+      return r.stdout.split('\n').filter((l) => / [TtDdRr] sl_(guard|spec_guard)_/.test(l)).length;
+    };
+    assert.ok(syms(process.env.SLUICE_BIN) > 0, 'the guardrail gateway has the module');
+    assert.equal(syms(process.env.SLUICE_PLAIN_BIN), 0, 'a spec without guardrails links none of it');
+  });
+
   it('an entry without guardrails passes text unchanged', async () => {
     const r = await openai().chat.completions.create({ model: 'plain', messages: [{ role: 'user', content: PII + ECHO }] });
     assert.equal(r.choices[0].message.content, PII);
