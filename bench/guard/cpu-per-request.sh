@@ -10,7 +10,8 @@
 set -eu
 build=$1 rounds=${2:-5}
 tmp=$(mktemp -d)
-trap 'kill $gw $mock 2>/dev/null; rm -rf "$tmp"' EXIT INT TERM
+gw= mock=
+trap 'kill ${gw:-} ${mock:-} 2>/dev/null; rm -rf "$tmp"' EXIT INT TERM
 python3 - "$tmp" <<'PY'
 import json, sys
 sys_prompt = "You are a helpful support assistant for Acme Corp. Answer briefly and politely. " * 6
