@@ -18,6 +18,7 @@
 
 #include "cache/rule.h"
 #include "emit.h"
+#include "spec_internal.h"
 #include "explain.h"
 #include "suggest.h"
 #include "units.h"
@@ -30,20 +31,12 @@ typedef struct rd {
     const char *where; /* "cache of model 'smart'" */
 } rd;
 
+/* Unknown keys are reported by the spec reader's one check. */
 static void unknown_keys(rd *r, const slc_node *map, const char *const *allowed, size_t n,
                          const char *where)
 {
-    for (size_t i = 0; i < map->n; i++) {
-        const slc_node *k = map->keys[i];
-        bool ok = false;
-        for (size_t j = 0; j < n && !ok; j++)
-            ok = k->len == strlen(allowed[j]) && memcmp(k->str, allowed[j], k->len) == 0;
-        if (ok)
-            continue;
-        const char *hint = slc_suggest(k->str, allowed, n);
-        slc_error(r->d, k->pos, "unknown key '%s' in %s%s%s%s", k->str, where, hint ? " (did you mean '" : "",
-                  hint ? hint : "", hint ? "'?)" : "");
-    }
+    slc_builder b = {.a = r->a, .d = r->d};
+    slc_spec_check_keys(&b, map, allowed, n, where);
 }
 
 /* A non-empty scalar, or NULL (absent, or reported). */
