@@ -6,6 +6,8 @@
  */
 #include "lower.h"
 
+#include "presets.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -163,11 +165,21 @@ void slc_lower(const slc_spec *s, const char *sha256_hex, slc_lowered *out)
     out->providers = array(s->nproviders, sizeof *out->providers);
     for (size_t i = 0; i < s->nproviders; i++) {
         const slc_provider *p = &s->providers[i];
+        const slc_preset *ps = slc_preset_of(p);
+        bool named = ps && strcmp(ps->name, slc_kind_name(ps->kind)) != 0;
         out->providers[i] = (sl_provider){
             .name = p->name.s,
             .kind = (sl_kind)p->kind,
             .base_url = p->base_url.s ? p->base_url.s : "",
             .api_key_env = p->api_key_env,
+            .preset = named ? ps->name : NULL,
+            .auth_format = ps ? ps->auth : NULL,
+            .headers = ps ? ps->headers : NULL,
+            .ops = ps ? ps->ops : 0,
+            .quirks = ps ? ps->quirks : 0,
+            .url_style = ps ? ps->url_style : 0,
+            .deployment = p->deployment.s,
+            .api_version = p->api_version.s,
             .optional = p->optional,
             .connect_ms = p->connect_ms,
             .first_byte_ms = p->first_byte_ms,

@@ -34,7 +34,12 @@ typedef enum slc_kind {
 
 typedef struct slc_provider {
     slc_str name;
-    slc_kind kind;
+    slc_kind kind;         /* the wire protocol of its preset */
+    int preset;            /* index into compiler/presets.c's table, -1 = unknown */
+    slc_str kind_word;     /* `kind:` as written: a preset name */
+    slc_str resource;      /* azure: {resource}.openai.azure.com */
+    slc_str deployment;    /* azure: the deployment; absent = the target's model name */
+    slc_str api_version;   /* azure: api-version */
     slc_str base_url;      /* check fills the kind's default */
     slc_str api_key;       /* as written; check turns `env:NAME` into env */
     const char *api_key_env;

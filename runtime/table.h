@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SL_TABLE_ABI 2
+#define SL_TABLE_ABI 3
 
 typedef enum sl_kind {
     SL_KIND_OPENAI = 0,
@@ -24,11 +24,30 @@ typedef enum sl_kind {
     SL_KIND_MOCK = 3,
 } sl_kind;
 
+/* How an OpenAI-kind provider's URL is built. */
+typedef enum sl_url_style {
+    SL_URL_BASE = 0,   /* {base_url}/chat/completions */
+    SL_URL_AZURE = 1,  /* {base_url}/openai/deployments/{deployment}/chat/completions?api-version= */
+} sl_url_style;
+
+/* Provider quirks a preset carries (bits of sl_provider.quirks). */
+#define SL_QUIRK_NO_STREAM_OPTIONS 1u /* rejects stream_options: usage is not forced */
+
 typedef struct sl_provider {
     const char *name;
-    sl_kind kind;
+    sl_kind kind;            /* the wire protocol (adapter) */
     const char *base_url;    /* no trailing slash; "" for mock */
     const char *api_key_env; /* environment variable name, or NULL */
+    /* From the spec's preset (compiler/presets.c); zero values mean the
+     * protocol's own behaviour, so a plain `kind: openai` sets none. */
+    const char *preset;      /* the `kind:` word when it names a preset, else NULL */
+    const char *auth_format; /* header line for the key ("api-key: %s"); NULL = the kind's */
+    const char *headers;     /* extra header lines, '\n'-separated, or NULL */
+    uint32_t ops;            /* bit (1 << sl_op) per operation served; 0 = all the kind serves */
+    uint32_t quirks;         /* SL_QUIRK_* */
+    uint8_t url_style;       /* sl_url_style */
+    const char *deployment;  /* azure: NULL = the upstream model name */
+    const char *api_version; /* azure: the api-version query value */
     uint8_t optional;        /* may start without the variable: its requests get 503 */
     uint32_t connect_ms;     /* TCP+TLS connect */
     uint32_t first_byte_ms;  /* request sent -> first response byte */

@@ -88,7 +88,8 @@ static int insert_usage(sl_exchange *x, const char **body, size_t *len)
  * from a client that did not. */
 static int passthrough_body(sl_exchange *x, const char **out, size_t *out_len)
 {
-    int force = x->stream && x->op == SL_OP_CHAT && x->up_proto == SL_PROTO_OPENAI && !x->client_usage;
+    int force = x->stream && x->op == SL_OP_CHAT && x->up_proto == SL_PROTO_OPENAI && !x->client_usage &&
+                !(x->prov->quirks & SL_QUIRK_NO_STREAM_OPTIONS);
     if (force && json_object_get(x->json, "stream_options"))
         return reserialise(x, 1, out, out_len); /* the client's own stream_options */
     const char *b = x->body;
@@ -201,6 +202,11 @@ static void try_start(void *ctx, const sl_attempt *a)
         add_header(x, auth);
     if (x->pops->headers)
         x->pops->headers(&call, add_header, x);
+    for (const char *h = x->prov->headers; h && *h;) { /* the preset's own */
+        size_t n = strcspn(h, "\n");
+        add_header(x, sl_arena_strndup(x->arena, h, n));
+        h += n + (h[n] == '\n');
+    }
     const char *traceparent = sl_trace_try_begin(x->trace, x->arena);
     if (traceparent)
         add_header(x, traceparent);

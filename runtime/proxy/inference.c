@@ -144,7 +144,7 @@ static int route_and_admit(sl_exchange *x, size_t model_len)
         uint32_t pi = t->targets[all[i].target].provider;
         const sl_provider *p = &t->providers[pi];
         const char *var = sl_proxy_provider_keyless(t, pi);
-        if (!sl_provider_ops_of(p->kind)->serves(x->op)) {
+        if (!sl_provider_serves(p, x->op)) {
             skipped = p;
         } else if (var) {
             keyless = p;
