@@ -250,6 +250,7 @@ void slc_check(slc_spec *s, slc_arena *a, slc_diags *d)
     slc_chk_globs(&c);
     slc_chk_unused(&c);
     slc_chk_prices(&c);
+    slc_chk_catalog(&c);
     slc_chk_keys(&c);
     slc_chk_listen(&c);
     slc_chk_unreachable(&c);

@@ -161,7 +161,10 @@ void slc_emit_lowered(const sl_table *t, slc_buf *out)
             const sl_target *tg = &t->targets[i];
             slc_buf_printf(out, "    [%u] = {.provider = %u, .model = ", i, tg->provider);
             c_str(out, tg->model);
-            slc_buf_printf(out, ", .weight = %u},\n", tg->weight);
+            slc_buf_printf(out, ", .weight = %u", tg->weight);
+            if (tg->caps)
+                slc_buf_printf(out, ", .caps = 0x%xu, .max_output = %u", tg->caps, tg->max_output);
+            slc_buf_puts(out, "},\n");
         }
         slc_buf_puts(out, "};\n");
     }

@@ -6,6 +6,7 @@
  */
 #include "lower.h"
 
+#include "catalog.h"
 #include "presets.h"
 
 #include <stdlib.h>
@@ -77,7 +78,9 @@ static void models(const slc_spec *s, slc_lowered *l)
             const slc_target *t = &m->targets[j];
             l->targets[tf] = (sl_target){.provider = (uint16_t)t->provider_idx,
                                          .model = t->model.s,
-                                         .weight = (uint32_t)t->weight};
+                                         .weight = (uint32_t)t->weight,
+                                         .caps = t->cat ? t->cat->caps : 0,
+                                         .max_output = t->cat ? t->cat->max_output : 0};
         }
         for (size_t j = 0; j < m->nfallbacks; j++)
             l->fallbacks[ff++] = m->fallback_idx[j];

@@ -56,6 +56,7 @@ typedef struct slc_target {
     int64_t weight;
     slc_pos weight_pos;
     int provider_idx;      /* check */
+    const struct slc_cat_model *cat; /* check: the catalog's entry for its model, or NULL */
 } slc_target;
 
 typedef struct slc_retry {
@@ -138,6 +139,7 @@ typedef struct slc_price {
     slc_str model;
     int provider_idx;        /* check */
     int64_t input, output, cache_read, cache_write;
+    bool from_catalog;       /* check added it from catalog/ (the spec gave none) */
 } slc_price;
 
 typedef struct slc_server {

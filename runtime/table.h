@@ -55,10 +55,29 @@ typedef struct sl_provider {
     uint32_t total_ms;       /* whole transfer cap */
 } sl_provider;
 
+/* What the model catalog (catalog/) says about a target's model, decided
+ * by sluicec per target. Without SL_CAP_KNOWN (a model the catalog lacks,
+ * or a glob target) requests go as the client sent them. */
+#define SL_CAP_KNOWN 0x1u
+#define SL_CAP_TOOLS 0x2u            /* takes tool definitions */
+#define SL_CAP_VISION 0x4u           /* takes image input */
+#define SL_CAP_REASONING 0x8u
+#define SL_CAP_CACHING 0x10u         /* prompt caching */
+#define SL_CAP_MAX_COMPLETION 0x20u  /* OpenAI protocol: max_completion_tokens, not max_tokens */
+#define SL_CAP_NO_TEMPERATURE 0x40u  /* rejects temperature */
+#define SL_CAP_EFFORT_MINIMAL 0x100u /* reasoning_effort values it accepts... */
+#define SL_CAP_EFFORT_LOW 0x200u
+#define SL_CAP_EFFORT_MEDIUM 0x400u
+#define SL_CAP_EFFORT_HIGH 0x800u
+#define SL_CAP_EFFORT_BUDGET 0x1000u /* ...or a thinking budget (Anthropic, Gemini) */
+#define SL_CAP_EFFORTS 0x1f00u
+
 typedef struct sl_target {
-    uint16_t provider;  /* index into sl_table.providers */
-    const char *model;  /* upstream model name; NULL = the name the client sent */
-    uint32_t weight;    /* > 0 */
+    uint16_t provider;   /* index into sl_table.providers */
+    const char *model;   /* upstream model name; NULL = the name the client sent */
+    uint32_t weight;     /* > 0 */
+    uint32_t caps;       /* SL_CAP_*; 0 = unknown */
+    uint32_t max_output; /* the model's output limit; 0 = unknown */
 } sl_target;
 
 /* What makes a failed attempt retryable. status_bits has bit (code) set for

@@ -46,12 +46,12 @@ static const sl_provider sl_spec_providers[8] = {
 };
 
 static const sl_target sl_spec_targets[8] = {
-    [0] = {.provider = 0, .model = NULL, .weight = 1},
-    [1] = {.provider = 1, .model = NULL, .weight = 1},
-    [2] = {.provider = 2, .model = "llama-3.3-70b-versatile", .weight = 1},
+    [0] = {.provider = 0, .model = NULL, .weight = 1, .caps = 0x37u, .max_output = 16384},
+    [1] = {.provider = 1, .model = NULL, .weight = 1, .caps = 0x37u, .max_output = 16384},
+    [2] = {.provider = 2, .model = "llama-3.3-70b-versatile", .weight = 1, .caps = 0x3u, .max_output = 32768},
     [3] = {.provider = 5, .model = "meta-llama/Llama-3.3-70B-Instruct", .weight = 1},
     [4] = {.provider = 3, .model = "command-a-03-2025", .weight = 1},
-    [5] = {.provider = 4, .model = "mistral-large-latest", .weight = 1},
+    [5] = {.provider = 4, .model = "mistral-large-latest", .weight = 1, .caps = 0x3u, .max_output = 16384},
     [6] = {.provider = 6, .model = "llama3.2", .weight = 1},
     [7] = {.provider = 7, .model = "qwen", .weight = 1},
 };
@@ -94,6 +94,17 @@ static const sl_model_entry sl_spec_models[5] = {
            .cooldown_failures = 0, .cooldown_ms = 0},
 };
 
+static const sl_price sl_spec_prices[4] = {
+    [0] = {.provider = 0, .model = "gpt-4o",
+           .input = 2500000, .output = 10000000, .cache_read = 1250000, .cache_write = 0},
+    [1] = {.provider = 1, .model = "gpt-4o",
+           .input = 2500000, .output = 10000000, .cache_read = 1250000, .cache_write = 0},
+    [2] = {.provider = 2, .model = "llama-3.3-70b-versatile",
+           .input = 590000, .output = 790000, .cache_read = 0, .cache_write = 0},
+    [3] = {.provider = 4, .model = "mistral-large-latest",
+           .input = 2000000, .output = 6000000, .cache_read = 0, .cache_write = 0},
+};
+
 const sl_table sl_spec = {
     .abi = SL_TABLE_ABI,
     .spec_sha256 = "1e1c4d56fe075dfe7a2d0227c0387e56f79cad4db70f546b43e95c777130e518",
@@ -113,7 +124,7 @@ const sl_table sl_spec = {
     .keys = NULL, .key_count = 0,
     .scopes = NULL, .scope_count = 0,
     .cidrs = NULL, .cidr_count = 0,
-    .prices = NULL, .price_count = 0,
+    .prices = sl_spec_prices, .price_count = 4,
     .otlp_url = NULL, .service_name = NULL,
     .has_admin = 0,
     .admin_hash = {0},
