@@ -9,8 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "catalog.h"
 #include "glob.h"
 #include "lower.h"
+#include "route/glob.h"
 
 int slc_match_model(const slc_spec *s, const char *name, size_t len)
 {
@@ -287,6 +289,66 @@ static void text_retry(slc_buf *b, const slc_model *m)
     slc_buf_putc(b, '\n');
 }
 
+/* The price the gateway charges for attempt a (its own lookup), and where
+ * it came from. */
+static const sl_price *attempt_price(const ctx *c, sl_attempt a, const char **source)
+{
+    const sl_table *t = &c->low.t;
+    const sl_price *p = sl_price_for(t, t->targets[a.target].provider, upstream(c, a));
+    if (p && source)
+        *source = c->s->prices[p - t->prices].from_catalog ? "catalog" : "spec";
+    return p;
+}
+
+/* What the catalog says and what sluice therefore does to requests. */
+static void caps_text(slc_buf *b, const sl_target *tg, sl_kind kind)
+{
+    uint32_t k = tg->caps;
+    if (!(k & SL_CAP_KNOWN)) {
+        slc_buf_puts(b, "not in the catalog: requests go as sent");
+        return;
+    }
+    slc_buf_printf(b, "output limit %u", tg->max_output);
+    if (kind == SL_KIND_OPENAI)
+        slc_buf_puts(b, k & SL_CAP_MAX_COMPLETION ? "; sends max_completion_tokens" : "; sends max_tokens");
+    if (k & SL_CAP_NO_TEMPERATURE)
+        slc_buf_puts(b, "; drops temperature");
+    if (!(k & SL_CAP_EFFORTS))
+        slc_buf_puts(b, "; drops reasoning effort");
+    else if (!(k & SL_CAP_EFFORT_BUDGET)) {
+        static const char *const w[] = {"minimal", "low", "medium", "high"};
+        slc_buf_puts(b, "; reasoning_effort");
+        for (int i = 0, first = 1; i < 4; i++)
+            if (k & (SL_CAP_EFFORT_MINIMAL << i)) {
+                slc_buf_printf(b, "%s%s", first ? " " : "/", w[i]);
+                first = 0;
+            }
+    }
+    if (!(k & SL_CAP_TOOLS))
+        slc_buf_puts(b, "; refuses tools (400)");
+    if (!(k & SL_CAP_VISION))
+        slc_buf_puts(b, "; refuses images (400)");
+}
+
+static void price_text(slc_buf *b, const sl_price *p, const char *source)
+{
+    slc_fmt_money(b, p->input);
+    slc_buf_puts(b, " in, ");
+    slc_fmt_money(b, p->output);
+    slc_buf_puts(b, " out");
+    if (p->cache_read) {
+        slc_buf_puts(b, ", ");
+        slc_fmt_money(b, p->cache_read);
+        slc_buf_puts(b, " cache read");
+    }
+    if (p->cache_write) {
+        slc_buf_puts(b, ", ");
+        slc_fmt_money(b, p->cache_write);
+        slc_buf_puts(b, " cache write");
+    }
+    slc_buf_printf(b, " per million tokens (%s)", source);
+}
+
 static void explain_text(ctx *c, slc_buf *b)
 {
     const slc_spec *s = c->s;
@@ -344,6 +406,37 @@ static void explain_text(ctx *c, slc_buf *b)
                     "  an entry a retryable failure moves to its next target after a backoff,\n"
                     "  until its retries are spent; then the next entry starts at once. Targets\n"
                     "  whose circuit is open are skipped while any other is usable.\n");
+
+    slc_buf_puts(b, "\nprices and model limits (per target in the plan):\n");
+    bool used_catalog = false;
+    for (size_t i = 0; i < c->nplan; i++) {
+        bool dup = false;
+        for (size_t j = 0; j < i && !dup; j++)
+            dup = c->plan[j].target == c->plan[i].target;
+        const sl_target *tg = &c->low.t.targets[c->plan[i].target];
+        const sl_provider *pv = &c->low.t.providers[tg->provider];
+        if (dup || pv->kind == SL_KIND_MOCK)
+            continue;
+        slc_buf_puts(b, "  ");
+        attempt_label(b, c, c->plan[i]);
+        slc_buf_puts(b, ": ");
+        const char *src = NULL;
+        const sl_price *p = attempt_price(c, c->plan[i], &src);
+        used_catalog |= (src && strcmp(src, "catalog") == 0) || (tg->caps & SL_CAP_KNOWN);
+        if (p)
+            price_text(b, p, src);
+        else
+            slc_buf_puts(b, "no price (a USD budget never calls it)");
+        const slc_model *pe = &s->models[c->plan[i].entry];
+        const slc_target *st = &pe->targets[c->plan[i].target - c->low.t.models[c->plan[i].entry].target_first];
+        slc_buf_puts(b, "\n    ");
+        if (st->cat)
+            slc_buf_printf(b, "context %u, ", st->cat->context);
+        caps_text(b, tg, pv->kind);
+        slc_buf_putc(b, '\n');
+    }
+    if (used_catalog)
+        slc_buf_printf(b, "  catalog: %s\n", slc_catalog_source());
 
     slc_buf_puts(b, "\nretries:\n");
     for (size_t g = 0; g < c->ngroups; g++)
@@ -489,6 +582,20 @@ static void explain_json(ctx *c, slc_buf *b)
         jstr(b, provider_of(c, c->plan[i]));
         slc_buf_puts(b, ",\"upstream_model\":");
         jstr(b, upstream(c, c->plan[i]));
+        const char *src = NULL;
+        const sl_target *tg = &c->low.t.targets[c->plan[i].target];
+        bool mock = c->low.t.providers[tg->provider].kind == SL_KIND_MOCK;
+        const sl_price *p = mock ? NULL : attempt_price(c, c->plan[i], &src);
+        if (p)
+            slc_buf_printf(b,
+                           ",\"price\":{\"input_micros\":%lld,\"output_micros\":%lld,"
+                           "\"cache_read_micros\":%lld,\"cache_write_micros\":%lld,\"source\":\"%s\"}",
+                           (long long)p->input, (long long)p->output, (long long)p->cache_read,
+                           (long long)p->cache_write, src);
+        else if (!mock)
+            slc_buf_puts(b, ",\"price\":null");
+        if (tg->caps & SL_CAP_KNOWN)
+            slc_buf_printf(b, ",\"catalog\":{\"caps\":%u,\"max_output\":%u}", tg->caps, tg->max_output);
         slc_buf_putc(b, '}');
     }
     slc_buf_puts(b, "],\"entries\":[");
