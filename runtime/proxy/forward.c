@@ -23,6 +23,7 @@
 #include "proxy/proxy.h"
 #include "route/health.h"
 #include "trace/trace.h"
+#include "translate/fit.h"
 #include "translate/translate.h"
 
 /* Largest non-streamed upstream body held before answering. */
@@ -112,6 +113,31 @@ static int passthrough_body(sl_exchange *x, const char **out, size_t *out_len)
     return nb ? 0 : -1;
 }
 
+/* The body fitted to the target's model (translate/fit.h): reparsed and
+ * re-serialised only when a catalog capability or a provider quirk
+ * changes something, so unknown models keep their bytes. */
+static int fit_body(sl_exchange *x, const sl_target *tg, const char **body, size_t *len)
+{
+    if (!(tg->caps & SL_CAP_KNOWN) && !(x->prov->quirks && x->up_proto == SL_PROTO_OPENAI))
+        return 0;
+    json_t *j = json_loadb(*body, *len, 0, NULL);
+    if (!j)
+        return 0; /* the client's own malformed body: the provider answers it */
+    int rc = 0;
+    if (sl_fit_request(x->up_proto, j, tg->caps, tg->max_output, x->prov->quirks) > 0) {
+        char *js = sl_json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        rc = -1;
+        if (js) {
+            *len = strlen(js);
+            *body = sl_arena_strndup(x->arena, js, *len);
+            rc = *body ? 0 : -1;
+            free(js);
+        }
+    }
+    json_decref(j);
+    return rc;
+}
+
 /* Appends a header line; on allocation failure the list is kept and the
  * try is marked so it fails instead of going out without, say, the
  * provider key or Content-Type. */
@@ -170,6 +196,10 @@ static void try_start(void *ctx, const sl_attempt *a)
         body = x->body; /* the model is in the URL */
         body_len = x->body_len;
     } else if (passthrough_body(x, &body, &body_len) != 0) {
+        sl_exchange_fail(x, 500, NULL, NULL, "out of memory");
+        return;
+    }
+    if (fit_body(x, tg, &body, &body_len) != 0) {
         sl_exchange_fail(x, 500, NULL, NULL, "out of memory");
         return;
     }

@@ -20,6 +20,7 @@
 #include "proxy/legacy.h"
 #include "proxy/proxy.h"
 #include "proxy/surface.h"
+#include "translate/fit.h"
 #include "translate/translate.h"
 #include "upstream/upstream.h"
 
@@ -140,12 +141,22 @@ static int route_and_admit(sl_exchange *x, size_t model_len)
     size_t n = sl_route_plan(router, (uint32_t)entry, all, SL_MAX_ATTEMPTS), kept = 0;
     const sl_provider *skipped = NULL, *keyless = NULL;
     const char *keyless_var = NULL;
+    /* What the request needs that a model the catalog knows may lack. */
+    uint32_t needs = x->op == SL_OP_EMBEDDINGS || x->op == SL_OP_COUNT_TOKENS ? 0 : sl_fit_needs(x->surface, x->json);
+    const sl_attempt *lacking = NULL;
+    uint32_t lacks = 0;
     for (size_t i = 0; i < n; i++) {
-        uint32_t pi = t->targets[all[i].target].provider;
+        const sl_target *tg = &t->targets[all[i].target];
+        uint32_t pi = tg->provider;
         const sl_provider *p = &t->providers[pi];
         const char *var = sl_proxy_provider_keyless(t, pi);
         if (!sl_provider_serves(p, x->op)) {
             skipped = p;
+        } else if ((tg->caps & SL_CAP_KNOWN) && (needs & ~tg->caps)) {
+            if (!lacking) {
+                lacking = &all[i];
+                lacks = needs & ~tg->caps;
+            }
         } else if (var) {
             keyless = p;
             keyless_var = var;
@@ -158,6 +169,16 @@ static int route_and_admit(sl_exchange *x, size_t model_len)
                          "model '%s' is served by provider '%s', whose API key variable %s is not set "
                          "on this gateway",
                          x->client_model, keyless->name, keyless_var);
+        return -1;
+    }
+    if (kept == 0 && lacking) {
+        const sl_target *tg = &t->targets[lacking->target];
+        sl_exchange_fail(x, 400, "unsupported_input", NULL,
+                         "model '%s' is served by '%s/%s', which does not accept %s (per the model "
+                         "catalog); no other target of this model does",
+                         x->client_model, t->providers[tg->provider].name,
+                         sl_route_upstream_model(t, lacking, x->client_model),
+                         lacks & SL_CAP_TOOLS ? (lacks & SL_CAP_VISION ? "tools or images" : "tools") : "images");
         return -1;
     }
     if (kept == 0) {
