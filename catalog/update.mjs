@@ -52,8 +52,8 @@ try {
     `# generated: ${date}`,
     "# columns (tab-separated): provider model input output cache_read cache_write context max_output flags efforts",
     "#   prices: USD per million tokens, '-' = unknown; limits in tokens, 0 = unknown",
-    "#   flags: t tools, v image input, r reasoning, c prompt caching, m takes max_completion_tokens",
-    "#          (else max_tokens), T rejects temperature; '-' = none",
+    "#   flags: t tools, v image input, r reasoning, c prompt caching, m needs max_completion_tokens,",
+    "#          x needs max_tokens (neither: takes both), T rejects temperature; '-' = none",
     "#   efforts: reasoning_effort values the provider accepts, '-' = none (sluice drops it),",
     "#            'budget' = sluice maps effort to a thinking budget (anthropic, google)",
     ...rows.map((r) => r.join("\t")),
@@ -68,11 +68,14 @@ function price(v) {
   return typeof v === "number" && isFinite(v) && v >= 0 ? String(+v.toFixed(6)) : "-";
 }
 
-// OpenAI's own API (and Azure's copy of it) take max_completion_tokens for
-// every model and require it for reasoning models; the OpenAI-compatible
-// servers of other providers document max_tokens.
-function maxParam(prov) {
-  return prov === "openai" || prov === "azure";
+// Which name of the output limit a model insists on: OpenAI's API (and
+// Azure's copy of it) takes both for other models but rejects max_tokens
+// for reasoning models ("m"); the OpenAI-compatible servers of other
+// providers document max_tokens, and some ignore max_completion_tokens
+// ("x"), which would leave a budget's limit unenforced.
+function maxParam(prov, m) {
+  if (prov === "openai" || prov === "azure") return m.reasoning ? "m" : "";
+  return "x";
 }
 
 // reasoning_effort values by the providers' documentation: OpenAI's GPT-5
@@ -104,7 +107,7 @@ function row(prov, id, m) {
   if (inputs.includes("image")) flags += "v";
   if (m.reasoning) flags += "r";
   if (typeof c.cache_read === "number") flags += "c";
-  if (maxParam(prov)) flags += "m";
+  flags += maxParam(prov, m);
   if (m.temperature === false) flags += "T";
   return [price(c.input), price(c.output), price(c.cache_read), price(c.cache_write),
     String(lim.context | 0), String(lim.output | 0), flags || "-", deriveEfforts(prov, id, m)];

@@ -50,6 +50,7 @@ static uint32_t caps_of(const char *flags, const char *efforts)
              : *f == 'r' ? SL_CAP_REASONING
              : *f == 'c' ? SL_CAP_CACHING
              : *f == 'm' ? SL_CAP_MAX_COMPLETION
+             : *f == 'x' ? SL_CAP_MAX_TOKENS
              : *f == 'T' ? SL_CAP_NO_TEMPERATURE
                          : 0;
     static const struct {

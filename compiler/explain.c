@@ -309,8 +309,10 @@ static void caps_text(slc_buf *b, const sl_target *tg, sl_kind kind)
         return;
     }
     slc_buf_printf(b, "output limit %u", tg->max_output);
-    if (kind == SL_KIND_OPENAI)
-        slc_buf_puts(b, k & SL_CAP_MAX_COMPLETION ? "; sends max_completion_tokens" : "; sends max_tokens");
+    if (kind == SL_KIND_OPENAI && (k & SL_CAP_MAX_COMPLETION))
+        slc_buf_puts(b, "; sends max_completion_tokens");
+    else if (kind == SL_KIND_OPENAI && (k & SL_CAP_MAX_TOKENS))
+        slc_buf_puts(b, "; sends max_tokens");
     if (k & SL_CAP_NO_TEMPERATURE)
         slc_buf_puts(b, "; drops temperature");
     if (!(k & SL_CAP_EFFORTS))

@@ -63,7 +63,8 @@ typedef struct sl_provider {
 #define SL_CAP_VISION 0x4u           /* takes image input */
 #define SL_CAP_REASONING 0x8u
 #define SL_CAP_CACHING 0x10u         /* prompt caching */
-#define SL_CAP_MAX_COMPLETION 0x20u  /* OpenAI protocol: max_completion_tokens, not max_tokens */
+#define SL_CAP_MAX_COMPLETION 0x20u  /* OpenAI protocol: needs max_completion_tokens (rejects max_tokens) */
+#define SL_CAP_MAX_TOKENS 0x80u      /* OpenAI protocol: needs max_tokens (may ignore the other) */
 #define SL_CAP_NO_TEMPERATURE 0x40u  /* rejects temperature */
 #define SL_CAP_EFFORT_MINIMAL 0x100u /* reasoning_effort values it accepts... */
 #define SL_CAP_EFFORT_LOW 0x200u

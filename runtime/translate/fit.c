@@ -120,16 +120,21 @@ static int fit_effort(json_t *o, uint32_t caps)
 static int fit_openai(json_t *o, uint32_t caps, uint32_t max_output)
 {
     int n = 0;
-    /* One output limit under the name the model takes. */
-    const char *want = caps & SL_CAP_MAX_COMPLETION ? "max_completion_tokens" : "max_tokens";
-    const char *other = caps & SL_CAP_MAX_COMPLETION ? "max_tokens" : "max_completion_tokens";
-    json_t *ov = json_object_get(o, other);
-    if (ov) {
-        if (!json_object_get(o, want))
-            json_object_set(o, want, ov);
-        n += del(o, other);
+    /* One output limit under the name the model insists on; a model that
+     * takes both gets what the client sent. (Admission has checked that
+     * two spellings agree.) */
+    if (caps & (SL_CAP_MAX_COMPLETION | SL_CAP_MAX_TOKENS)) {
+        const char *want = caps & SL_CAP_MAX_COMPLETION ? "max_completion_tokens" : "max_tokens";
+        const char *other = caps & SL_CAP_MAX_COMPLETION ? "max_tokens" : "max_completion_tokens";
+        json_t *ov = json_object_get(o, other);
+        if (ov) {
+            if (!json_object_get(o, want))
+                json_object_set(o, want, ov);
+            n += del(o, other);
+        }
     }
-    n += clamp(o, want, max_output);
+    n += clamp(o, "max_completion_tokens", max_output);
+    n += clamp(o, "max_tokens", max_output);
     if (caps & SL_CAP_NO_TEMPERATURE)
         n += del(o, "temperature");
     n += fit_effort(o, caps);

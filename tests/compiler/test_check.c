@@ -277,7 +277,7 @@ static void catalog_prices(void **state)
     const slc_target *t = &c->spec->models[0].targets[0];
     assert_non_null(t->cat);
     assert_int_equal(t->cat->max_output, 16384);
-    assert_true(t->cat->caps & SL_CAP_MAX_COMPLETION);
+    assert_false(t->cat->caps & (SL_CAP_MAX_COMPLETION | SL_CAP_MAX_TOKENS)); /* takes both */
     assert_true(t->cat->caps & SL_CAP_TOOLS);
     assert_false(t->cat->caps & SL_CAP_EFFORTS);
     compiled_free(c);

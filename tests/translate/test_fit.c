@@ -35,6 +35,7 @@ static uint32_t bits(const json_t *list, int quirks)
                 {"reasoning", SL_CAP_REASONING},
                 {"caching", SL_CAP_CACHING},
                 {"max_completion", SL_CAP_MAX_COMPLETION},
+                {"max_tokens", SL_CAP_MAX_TOKENS},
                 {"no_temperature", SL_CAP_NO_TEMPERATURE},
                 {"minimal", SL_CAP_EFFORT_MINIMAL},
                 {"low", SL_CAP_EFFORT_LOW},

@@ -46,12 +46,12 @@ static const sl_provider sl_spec_providers[8] = {
 };
 
 static const sl_target sl_spec_targets[8] = {
-    [0] = {.provider = 0, .model = NULL, .weight = 1, .caps = 0x37u, .max_output = 16384},
-    [1] = {.provider = 1, .model = NULL, .weight = 1, .caps = 0x37u, .max_output = 16384},
-    [2] = {.provider = 2, .model = "llama-3.3-70b-versatile", .weight = 1, .caps = 0x3u, .max_output = 32768},
+    [0] = {.provider = 0, .model = NULL, .weight = 1, .caps = 0x17u, .max_output = 16384},
+    [1] = {.provider = 1, .model = NULL, .weight = 1, .caps = 0x17u, .max_output = 16384},
+    [2] = {.provider = 2, .model = "llama-3.3-70b-versatile", .weight = 1, .caps = 0x83u, .max_output = 32768},
     [3] = {.provider = 5, .model = "meta-llama/Llama-3.3-70B-Instruct", .weight = 1},
     [4] = {.provider = 3, .model = "command-a-03-2025", .weight = 1},
-    [5] = {.provider = 4, .model = "mistral-large-latest", .weight = 1, .caps = 0x3u, .max_output = 16384},
+    [5] = {.provider = 4, .model = "mistral-large-latest", .weight = 1, .caps = 0x83u, .max_output = 16384},
     [6] = {.provider = 6, .model = "llama3.2", .weight = 1},
     [7] = {.provider = 7, .model = "qwen", .weight = 1},
 };
