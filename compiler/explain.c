@@ -457,7 +457,7 @@ static void explain_text(ctx *c, slc_buf *b)
     slc_buf_puts(b, "\ntimeouts:\n");
     for (size_t i = 0; i < c->nproviders; i++) {
         const slc_provider *p = &s->providers[c->providers[i]];
-        slc_buf_printf(b, "  %s (%s", p->name.s, slc_kind_name(p->kind));
+        slc_buf_printf(b, "  %s (%s", p->name.s, p->kind_word.s ? p->kind_word.s : slc_kind_name(p->kind));
         if (p->kind == SLC_KIND_MOCK) {
             slc_buf_puts(b, ", answers locally)\n");
             continue;
@@ -617,7 +617,13 @@ static void explain_json(ctx *c, slc_buf *b)
         const slc_provider *p = &s->providers[c->providers[i]];
         slc_buf_puts(b, i ? ",{\"name\":" : "{\"name\":");
         jstr(b, p->name.s);
-        slc_buf_printf(b, ",\"kind\":\"%s\",\"base_url\":", slc_kind_name(p->kind));
+        slc_buf_printf(b, ",\"kind\":\"%s\",", slc_kind_name(p->kind));
+        if (p->kind_word.s && strcmp(p->kind_word.s, slc_kind_name(p->kind)) != 0) {
+            slc_buf_puts(b, "\"preset\":");
+            jstr(b, p->kind_word.s);
+            slc_buf_putc(b, ',');
+        }
+        slc_buf_puts(b, "\"base_url\":");
         jstr(b, p->base_url.s);
         slc_buf_printf(b,
                        ",\"timeouts_ms\":{\"connect\":%u,\"first_byte\":%u,\"idle\":%u,"
