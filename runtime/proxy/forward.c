@@ -113,19 +113,32 @@ static int passthrough_body(sl_exchange *x, const char **out, size_t *out_len)
     return nb ? 0 : -1;
 }
 
-/* The body fitted to the target's model (translate/fit.h): reparsed and
- * re-serialised only when a catalog capability or a provider quirk
- * changes something, so unknown models keep their bytes. */
-static int fit_body(sl_exchange *x, const sl_target *tg, const char **body, size_t *len)
+/* The same-protocol body fitted to the target's model (translate/fit.h).
+ * A shallow copy of the parsed request is fitted, so a request that needs
+ * no change keeps its bytes and costs no serialisation; one that does is
+ * re-serialised like any renamed body. */
+static int fit_passthrough(sl_exchange *x, const sl_target *tg, const char **body, size_t *len)
 {
     if (!(tg->caps & SL_CAP_KNOWN) && !(x->prov->quirks && x->up_proto == SL_PROTO_OPENAI))
         return 0;
-    json_t *j = json_loadb(*body, *len, 0, NULL);
-    if (!j)
-        return 0; /* the client's own malformed body: the provider answers it */
+    json_t *copy = json_copy(x->json);
+    if (!copy)
+        return -1;
     int rc = 0;
-    if (sl_fit_request(x->up_proto, j, tg->caps, tg->max_output, x->prov->quirks) > 0) {
-        char *js = sl_json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (sl_fit_request(x->up_proto, copy, tg->caps, tg->max_output, x->prov->quirks) > 0) {
+        if (x->up_proto != SL_PROTO_GEMINI)
+            json_object_set_new(copy, "model", json_string(x->upstream_model));
+        else
+            json_object_del(copy, "model");
+        int force = x->stream && x->op == SL_OP_CHAT && x->up_proto == SL_PROTO_OPENAI && !x->client_usage &&
+                    !(x->prov->quirks & SL_QUIRK_NO_STREAM_OPTIONS);
+        if (force) {
+            json_t *so = json_object_get(copy, "stream_options");
+            json_t *so2 = json_is_object(so) ? json_copy(so) : json_object();
+            json_object_set_new(so2, "include_usage", json_true());
+            json_object_set_new(copy, "stream_options", so2);
+        }
+        char *js = sl_json_dumps(copy, JSON_COMPACT | JSON_PRESERVE_ORDER);
         rc = -1;
         if (js) {
             *len = strlen(js);
@@ -134,7 +147,7 @@ static int fit_body(sl_exchange *x, const sl_target *tg, const char **body, size
             free(js);
         }
     }
-    json_decref(j);
+    json_decref(copy);
     return rc;
 }
 
@@ -184,8 +197,8 @@ static void try_start(void *ctx, const sl_attempt *a)
     if (x->up_proto != x->surface) {
         char err[256] = "";
         free(x->xbody);
-        x->xbody = sl_translate_request(x->surface, x->up_proto, x->json, x->upstream_model, x->stream,
-                                        err, sizeof err);
+        x->xbody = sl_translate_request_fit(x->surface, x->up_proto, x->json, x->upstream_model, x->stream,
+                                            tg->caps, tg->max_output, x->prov->quirks, err, sizeof err);
         if (!x->xbody) {
             sl_exchange_fail(x, 400, "invalid_request", NULL, "%s", err[0] ? err : "request cannot be translated");
             return;
@@ -199,7 +212,7 @@ static void try_start(void *ctx, const sl_attempt *a)
         sl_exchange_fail(x, 500, NULL, NULL, "out of memory");
         return;
     }
-    if (fit_body(x, tg, &body, &body_len) != 0) {
+    if (x->up_proto == x->surface && fit_passthrough(x, tg, &body, &body_len) != 0) {
         sl_exchange_fail(x, 500, NULL, NULL, "out of memory");
         return;
     }

@@ -165,10 +165,13 @@ int sl_fit_request(sl_proto up, json_t *body, uint32_t caps, uint32_t max_output
             json_int_t mt = json_integer_value(json_object_get(body, "max_tokens"));
             json_t *bt = json_object_get(th, "budget_tokens");
             if (json_is_integer(bt) && mt > 0 && json_integer_value(bt) >= mt) {
-                if (mt > 1024)
-                    json_object_set_new(th, "budget_tokens", json_integer(mt - 1));
-                else
+                if (mt > 1024) {
+                    json_t *th2 = json_copy(th); /* copy on write: see fit.h */
+                    json_object_set_new(th2, "budget_tokens", json_integer(mt - 1));
+                    json_object_set_new(body, "thinking", th2);
+                } else {
                     del(body, "thinking");
+                }
                 n++;
             }
         }
@@ -177,9 +180,15 @@ int sl_fit_request(sl_proto up, json_t *body, uint32_t caps, uint32_t max_output
     case SL_PROTO_GEMINI: {
         json_t *g = json_object_get(body, "generationConfig");
         if (json_is_object(g)) {
-            n += clamp(g, "maxOutputTokens", max_output);
+            json_t *g2 = json_copy(g); /* copy on write: see fit.h */
+            int m = clamp(g2, "maxOutputTokens", max_output);
             if (!(caps & SL_CAP_REASONING))
-                n += del(g, "thinkingConfig");
+                m += del(g2, "thinkingConfig");
+            if (m)
+                json_object_set_new(body, "generationConfig", g2);
+            else
+                json_decref(g2);
+            n += m;
         }
         break;
     }

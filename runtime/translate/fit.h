@@ -24,7 +24,10 @@ uint32_t sl_fit_needs(sl_proto p, const json_t *req);
 /* Edits `body` (in protocol `up`) for a target with capability bits
  * `caps`, output limit `max_output` (0 = unknown) and provider quirks
  * `quirks` (SL_QUIRK_*). Returns how many members it changed; 0 means the
- * body can go as it is. */
+ * body can go as it is. Nested objects are replaced, never edited in place,
+ * so a shallow copy (json_copy) of a request may be fitted without
+ * touching the original: the pass-through path keeps the client's bytes
+ * unless something changes. */
 int sl_fit_request(sl_proto up, json_t *body, uint32_t caps, uint32_t max_output, uint32_t quirks);
 
 #endif
