@@ -90,6 +90,47 @@ static void test_openai_urls(void **state)
                         "http://127.0.0.1:9/v1/chat/completions");
 }
 
+/* Azure OpenAI: the deployment in the path (the upstream model's name,
+ * percent-escaped, unless the spec fixes one), api-version in the query,
+ * nothing of the client's query. */
+static void test_azure_urls(void **state)
+{
+    (void)state;
+    assert_string_equal(url("az", SL_OP_CHAT, SL_PROTO_OPENAI, "/v1/chat/completions?x=1", "gpt-4o", 0),
+                        "https://contoso.openai.azure.com/openai/deployments/gpt-4o/chat/completions"
+                        "?api-version=2024-10-21");
+    assert_string_equal(url("az", SL_OP_EMBEDDINGS, SL_PROTO_OPENAI, "/v1/embeddings", "te-3", 0),
+                        "https://contoso.openai.azure.com/openai/deployments/te-3/embeddings?api-version=2024-10-21");
+    assert_string_equal(url("az", SL_OP_MESSAGES, SL_PROTO_ANTHROPIC, "/v1/messages", "a b/c?d", 1),
+                        "https://contoso.openai.azure.com/openai/deployments/a%20b%2Fc%3Fd/chat/completions"
+                        "?api-version=2024-10-21");
+    assert_string_equal(url("az-fixed", SL_OP_CHAT, SL_PROTO_OPENAI, "/v1/chat/completions", "gpt-4o", 1),
+                        "https://eu.example.com/openai/deployments/prod-4o/chat/completions"
+                        "?api-version=2025-01-01-preview");
+}
+
+/* A preset's auth header and operations override its protocol's. */
+static void test_preset_auth_and_ops(void **state)
+{
+    (void)state;
+    char line[64];
+    snprintf(line, sizeof line, sl_provider_auth_format(prov("az")), "k");
+    assert_string_equal(line, "api-key: k");
+    snprintf(line, sizeof line, sl_provider_auth_format(prov("gq")), "k");
+    assert_string_equal(line, "Authorization: Bearer k");
+    snprintf(line, sizeof line, sl_provider_auth_format(prov("ant")), "k");
+    assert_string_equal(line, "x-api-key: k");
+    assert_null(sl_provider_auth_format(prov("demo")));
+    assert_true(sl_provider_serves(prov("gq"), SL_OP_CHAT));
+    assert_true(sl_provider_serves(prov("gq"), SL_OP_MESSAGES));
+    assert_false(sl_provider_serves(prov("gq"), SL_OP_EMBEDDINGS));
+    assert_true(sl_provider_serves(prov("az"), SL_OP_EMBEDDINGS));
+    assert_true(sl_provider_serves(prov("oai"), SL_OP_EMBEDDINGS));
+    assert_false(sl_provider_serves(prov("ant"), SL_OP_EMBEDDINGS));
+    assert_string_equal(prov("gq")->preset, "groq");
+    assert_null(prov("oai")->preset);
+}
+
 static void test_anthropic_urls_and_beta(void **state)
 {
     (void)state;
@@ -565,6 +606,8 @@ int main(void)
 #define T_(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
         T_(test_openai_urls),
+        T_(test_azure_urls),
+        T_(test_preset_auth_and_ops),
         T_(test_anthropic_urls_and_beta),
         T_(test_gemini_urls),
         T_(test_mock_urls),
