@@ -75,6 +75,7 @@ function price(v) {
 // ("x"), which would leave a budget's limit unenforced.
 function maxParam(prov, m) {
   if (prov === "openai" || prov === "azure") return m.reasoning ? "m" : "";
+  if (prov === "anthropic" || prov === "google") return ""; // their own protocols
   return "x";
 }
 

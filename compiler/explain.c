@@ -332,6 +332,36 @@ static void caps_text(slc_buf *b, const sl_target *tg, sl_kind kind)
         slc_buf_puts(b, "; refuses images (400)");
 }
 
+/* The catalog's facts about a target and the mapping they imply, as
+ * explain --format=json reports them. */
+static void caps_json(slc_buf *b, const sl_target *tg, uint32_t context)
+{
+    uint32_t k = tg->caps;
+    slc_buf_printf(b,
+                   ",\"catalog\":{\"context\":%u,\"max_output\":%u,\"tools\":%s,\"vision\":%s,"
+                   "\"reasoning\":%s,\"prompt_caching\":%s,\"output_limit_name\":",
+                   context, tg->max_output, k & SL_CAP_TOOLS ? "true" : "false",
+                   k & SL_CAP_VISION ? "true" : "false", k & SL_CAP_REASONING ? "true" : "false",
+                   k & SL_CAP_CACHING ? "true" : "false");
+    slc_buf_puts(b, k & SL_CAP_MAX_COMPLETION ? "\"max_completion_tokens\""
+                    : k & SL_CAP_MAX_TOKENS   ? "\"max_tokens\""
+                                              : "null");
+    slc_buf_printf(b, ",\"rejects_temperature\":%s,\"reasoning_effort\":",
+                   k & SL_CAP_NO_TEMPERATURE ? "true" : "false");
+    if (k & SL_CAP_EFFORT_BUDGET) {
+        slc_buf_puts(b, "\"thinking budget\"}");
+        return;
+    }
+    static const char *const w[] = {"minimal", "low", "medium", "high"};
+    slc_buf_putc(b, '[');
+    for (int i = 0, first = 1; i < 4; i++)
+        if (k & (SL_CAP_EFFORT_MINIMAL << i)) {
+            slc_buf_printf(b, "%s\"%s\"", first ? "" : ",", w[i]);
+            first = 0;
+        }
+    slc_buf_puts(b, "]}");
+}
+
 static void price_text(slc_buf *b, const sl_price *p, const char *source)
 {
     slc_fmt_money(b, p->input);
@@ -596,8 +626,12 @@ static void explain_json(ctx *c, slc_buf *b)
                            (long long)p->cache_write, src);
         else if (!mock)
             slc_buf_puts(b, ",\"price\":null");
-        if (tg->caps & SL_CAP_KNOWN)
-            slc_buf_printf(b, ",\"catalog\":{\"caps\":%u,\"max_output\":%u}", tg->caps, tg->max_output);
+        if (tg->caps & SL_CAP_KNOWN) {
+            const slc_model *pe = &s->models[c->plan[i].entry];
+            const slc_target *st =
+                &pe->targets[c->plan[i].target - c->low.t.models[c->plan[i].entry].target_first];
+            caps_json(b, tg, st->cat ? st->cat->context : 0);
+        }
         slc_buf_putc(b, '}');
     }
     slc_buf_puts(b, "],\"entries\":[");

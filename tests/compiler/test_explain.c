@@ -260,7 +260,10 @@ static void catalog(void **state)
     slc_buf_free(&b);
     assert_int_equal(slc_explain(c->spec, "gpt-4o", NULL, true, &b), 0);
     assert_non_null(strstr(b.p, "\"price\":{\"input_micros\":2500000,\"output_micros\":10000000,"
-                                "\"cache_read_micros\":1250000,\"cache_write_micros\":0,\"source\":\"catalog\"}"));
+                                "\"cache_read_micros\":1250000,\"cache_write_micros\":0,\"source\":\"catalog\"},"
+                                "\"catalog\":{\"context\":128000,\"max_output\":16384,\"tools\":true,\"vision\":true,"
+                                "\"reasoning\":false,\"prompt_caching\":true,\"output_limit_name\":null,"
+                                "\"rejects_temperature\":false,\"reasoning_effort\":[]}"));
     slc_buf_free(&b);
     compiled_free(c);
 }

@@ -31,7 +31,7 @@ static const sl_provider sl_spec_providers[5] = {
 static const sl_target sl_spec_targets[7] = {
     [0] = {.provider = 1, .model = "claude-sonnet-4-5", .weight = 3},
     [1] = {.provider = 0, .model = "gpt-4o", .weight = 1, .caps = 0x17u, .max_output = 16384},
-    [2] = {.provider = 2, .model = "gemini-2.5-pro", .weight = 1, .caps = 0x109fu, .max_output = 65536},
+    [2] = {.provider = 2, .model = "gemini-2.5-pro", .weight = 1, .caps = 0x101fu, .max_output = 65536},
     [3] = {.provider = 3, .model = "llama3.2", .weight = 1},
     [4] = {.provider = 3, .model = "org/model:7b", .weight = 1},
     [5] = {.provider = 4, .model = NULL, .weight = 1},
