@@ -118,6 +118,17 @@ static int read_model(sl_exchange *x, size_t *model_len)
 /* Routes, filters the plan to targets that serve the operation, have their
  * provider's key (an optional provider may lack it) and, under a USD
  * budget, have a price; admits. 0, or -1 after answering. */
+/* Tools and images the request carries (translate/fit.h), worked out once
+ * and only when a target might lack them: the walk is over the whole body. */
+static uint32_t request_needs(const sl_exchange *x, uint32_t *needs, int *known)
+{
+    if (!*known) {
+        *needs = sl_fit_needs(x->surface, x->json);
+        *known = 1;
+    }
+    return *needs;
+}
+
 static int route_and_admit(sl_exchange *x, size_t model_len)
 {
     const sl_table *t = x->t;
@@ -141,8 +152,11 @@ static int route_and_admit(sl_exchange *x, size_t model_len)
     size_t n = sl_route_plan(router, (uint32_t)entry, all, SL_MAX_ATTEMPTS), kept = 0;
     const sl_provider *skipped = NULL, *keyless = NULL;
     const char *keyless_var = NULL;
-    /* What the request needs that a model the catalog knows may lack. */
-    uint32_t needs = x->op == SL_OP_EMBEDDINGS || x->op == SL_OP_COUNT_TOKENS ? 0 : sl_fit_needs(x->surface, x->json);
+    /* What the request needs that a model the catalog knows may lack:
+     * looked at only when some target lacks tools or images. */
+    int no_needs = x->op == SL_OP_EMBEDDINGS || x->op == SL_OP_COUNT_TOKENS;
+    uint32_t needs = 0;
+    int needs_known = 0;
     const sl_attempt *lacking = NULL;
     uint32_t lacks = 0;
     for (size_t i = 0; i < n; i++) {
@@ -152,7 +166,8 @@ static int route_and_admit(sl_exchange *x, size_t model_len)
         const char *var = sl_proxy_provider_keyless(t, pi);
         if (!sl_provider_serves(p, x->op)) {
             skipped = p;
-        } else if ((tg->caps & SL_CAP_KNOWN) && (needs & ~tg->caps)) {
+        } else if (!no_needs && (tg->caps & SL_CAP_KNOWN) && (~tg->caps & (SL_CAP_TOOLS | SL_CAP_VISION)) &&
+                   (request_needs(x, &needs, &needs_known) & ~tg->caps)) {
             if (!lacking) {
                 lacking = &all[i];
                 lacks = needs & ~tg->caps;

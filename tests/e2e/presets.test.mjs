@@ -158,6 +158,36 @@ describe('provider presets', () => {
     });
   }
 
+  // Issue 16: a model the catalog says takes no tools (or images) is not
+  // sent them: the target is skipped, and with no other target the client
+  // gets a 400 naming what the model lacks, before any upstream call.
+  it('tools or images to a model without them: 400 before any upstream call, or the next target', async () => {
+    const tools = [{ type: 'function', function: { name: 'f', parameters: { type: 'object' } } }];
+    const image = [{ type: 'text', text: 'what is this?' },
+      { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } }];
+    const t = await postJSON(`${gateway.url}/v1/chat/completions`,
+      { model: 'no-tools', messages: [{ role: 'user', content: 'hi' }], tools });
+    assert.equal(t.status, 400, t.text);
+    assert.equal(t.json.error.code, 'unsupported_input');
+    assert.match(t.json.error.message, /groq\/llama-guard-3-8b.*does not accept tools/);
+    const i = await postJSON(`${gateway.url}/v1/chat/completions`,
+      { model: 'no-tools', messages: [{ role: 'user', content: image }] });
+    assert.equal(i.status, 400, i.text);
+    assert.match(i.json.error.message, /does not accept images/);
+    assert.deepEqual(await mock.calls(), [], 'nothing reached the upstream');
+    const plain = await postJSON(`${gateway.url}/v1/chat/completions`,
+      { model: 'no-tools', messages: [{ role: 'user', content: 'hi' }] });
+    assert.equal(plain.status, 200, plain.text);
+    await mock.reset();
+    const next = await postJSON(`${gateway.url}/v1/chat/completions`,
+      { model: 'no-tools-then-mistral', messages: [{ role: 'user', content: 'hi' }], tools });
+    assert.equal(next.status, 200, next.text);
+    const calls = await mock.calls();
+    assert.equal(calls.length, 1);
+    assert.equal(calls[0].path, '/v1/chat/completions');
+    assertAuth('mistral', calls[0].headers);
+  });
+
   it('a preset that serves no embeddings is not asked for them; one that does is', async () => {
     const groq = await postJSON(`${gateway.url}/v1/embeddings`, { model: 'via-groq', input: 'hi' });
     assert.equal(groq.status, 400, groq.text);
