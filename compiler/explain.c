@@ -327,9 +327,9 @@ static void caps_text(slc_buf *b, const sl_target *tg, sl_kind kind)
             }
     }
     if (!(k & SL_CAP_TOOLS))
-        slc_buf_puts(b, "; refuses tools (400)");
+        slc_buf_puts(b, "; takes no tools (requests with tools skip it)");
     if (!(k & SL_CAP_VISION))
-        slc_buf_puts(b, "; refuses images (400)");
+        slc_buf_puts(b, "; takes no images (requests with images skip it)");
 }
 
 /* The catalog's facts about a target and the mapping they imply, as

@@ -256,7 +256,7 @@ static void catalog(void **state)
     slc_buf_free(&b);
     assert_int_equal(slc_explain(c->spec, "o3-mini", NULL, false, &b), 0);
     assert_non_null(strstr(b.p, "sends max_completion_tokens; drops temperature; reasoning_effort "
-                                "low/medium/high; refuses images (400)\n"));
+                                "low/medium/high; takes no images (requests with images skip it)\n"));
     slc_buf_free(&b);
     assert_int_equal(slc_explain(c->spec, "gpt-4o", NULL, true, &b), 0);
     assert_non_null(strstr(b.p, "\"price\":{\"input_micros\":2500000,\"output_micros\":10000000,"
