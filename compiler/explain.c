@@ -5,6 +5,7 @@
  * are small next to the cost of printing them, so plain linear scans.
  */
 #include "explain.h"
+#include "explain_catalog.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -300,87 +301,6 @@ static const sl_price *attempt_price(const ctx *c, sl_attempt a, const char **so
     return p;
 }
 
-/* What the catalog says and what sluice therefore does to requests. */
-static void caps_text(slc_buf *b, const sl_target *tg, sl_kind kind)
-{
-    uint32_t k = tg->caps;
-    if (!(k & SL_CAP_KNOWN)) {
-        slc_buf_puts(b, "not in the catalog: requests go as sent");
-        return;
-    }
-    slc_buf_printf(b, "output limit %u", tg->max_output);
-    if (kind == SL_KIND_OPENAI && (k & SL_CAP_MAX_COMPLETION))
-        slc_buf_puts(b, "; sends max_completion_tokens");
-    else if (kind == SL_KIND_OPENAI && (k & SL_CAP_MAX_TOKENS))
-        slc_buf_puts(b, "; sends max_tokens");
-    if (k & SL_CAP_NO_TEMPERATURE)
-        slc_buf_puts(b, "; drops temperature");
-    if (!(k & SL_CAP_EFFORTS))
-        slc_buf_puts(b, "; drops reasoning effort");
-    else if (!(k & SL_CAP_EFFORT_BUDGET)) {
-        static const char *const w[] = {"minimal", "low", "medium", "high"};
-        slc_buf_puts(b, "; reasoning_effort");
-        for (int i = 0, first = 1; i < 4; i++)
-            if (k & (SL_CAP_EFFORT_MINIMAL << i)) {
-                slc_buf_printf(b, "%s%s", first ? " " : "/", w[i]);
-                first = 0;
-            }
-    }
-    if (!(k & SL_CAP_TOOLS))
-        slc_buf_puts(b, "; takes no tools (requests with tools skip it)");
-    if (!(k & SL_CAP_VISION))
-        slc_buf_puts(b, "; takes no images (requests with images skip it)");
-}
-
-/* The catalog's facts about a target and the mapping they imply, as
- * explain --format=json reports them. */
-static void caps_json(slc_buf *b, const sl_target *tg, uint32_t context)
-{
-    uint32_t k = tg->caps;
-    slc_buf_printf(b,
-                   ",\"catalog\":{\"context\":%u,\"max_output\":%u,\"tools\":%s,\"vision\":%s,"
-                   "\"reasoning\":%s,\"prompt_caching\":%s,\"output_limit_name\":",
-                   context, tg->max_output, k & SL_CAP_TOOLS ? "true" : "false",
-                   k & SL_CAP_VISION ? "true" : "false", k & SL_CAP_REASONING ? "true" : "false",
-                   k & SL_CAP_CACHING ? "true" : "false");
-    slc_buf_puts(b, k & SL_CAP_MAX_COMPLETION ? "\"max_completion_tokens\""
-                    : k & SL_CAP_MAX_TOKENS   ? "\"max_tokens\""
-                                              : "null");
-    slc_buf_printf(b, ",\"rejects_temperature\":%s,\"reasoning_effort\":",
-                   k & SL_CAP_NO_TEMPERATURE ? "true" : "false");
-    if (k & SL_CAP_EFFORT_BUDGET) {
-        slc_buf_puts(b, "\"thinking budget\"}");
-        return;
-    }
-    static const char *const w[] = {"minimal", "low", "medium", "high"};
-    slc_buf_putc(b, '[');
-    for (int i = 0, first = 1; i < 4; i++)
-        if (k & (SL_CAP_EFFORT_MINIMAL << i)) {
-            slc_buf_printf(b, "%s\"%s\"", first ? "" : ",", w[i]);
-            first = 0;
-        }
-    slc_buf_puts(b, "]}");
-}
-
-static void price_text(slc_buf *b, const sl_price *p, const char *source)
-{
-    slc_fmt_money(b, p->input);
-    slc_buf_puts(b, " in, ");
-    slc_fmt_money(b, p->output);
-    slc_buf_puts(b, " out");
-    if (p->cache_read) {
-        slc_buf_puts(b, ", ");
-        slc_fmt_money(b, p->cache_read);
-        slc_buf_puts(b, " cache read");
-    }
-    if (p->cache_write) {
-        slc_buf_puts(b, ", ");
-        slc_fmt_money(b, p->cache_write);
-        slc_buf_puts(b, " cache write");
-    }
-    slc_buf_printf(b, " per million tokens (%s)", source);
-}
-
 static void explain_text(ctx *c, slc_buf *b)
 {
     const slc_spec *s = c->s;
@@ -456,7 +376,7 @@ static void explain_text(ctx *c, slc_buf *b)
         const sl_price *p = attempt_price(c, c->plan[i], &src);
         used_catalog |= (src && strcmp(src, "catalog") == 0) || (tg->caps & SL_CAP_KNOWN);
         if (p)
-            price_text(b, p, src);
+            slc_explain_price_text(b, p, src);
         else
             slc_buf_puts(b, "no price (a USD budget never calls it)");
         const slc_model *pe = &s->models[c->plan[i].entry];
@@ -464,7 +384,7 @@ static void explain_text(ctx *c, slc_buf *b)
         slc_buf_puts(b, "\n    ");
         if (st->cat)
             slc_buf_printf(b, "context %u, ", st->cat->context);
-        caps_text(b, tg, pv->kind);
+        slc_explain_caps_text(b, tg, pv->kind);
         slc_buf_putc(b, '\n');
     }
     if (used_catalog)
@@ -630,7 +550,7 @@ static void explain_json(ctx *c, slc_buf *b)
             const slc_model *pe = &s->models[c->plan[i].entry];
             const slc_target *st =
                 &pe->targets[c->plan[i].target - c->low.t.models[c->plan[i].entry].target_first];
-            caps_json(b, tg, st->cat ? st->cat->context : 0);
+            slc_explain_caps_json(b, tg, st->cat ? st->cat->context : 0);
         }
         slc_buf_putc(b, '}');
     }
