@@ -134,6 +134,32 @@ static const char *preset_base_url(slc_checker *c, const slc_provider *p)
     return ps && ps->base_url ? ps->base_url : "";
 }
 
+/* Which providers serve the Responses API themselves. Only OpenAI's own
+ * service is known to; other OpenAI-compatible servers (vLLM, Ollama,
+ * gateways) serve Chat Completions and some also Responses, so for them
+ * the spec says so. */
+static void check_responses(slc_checker *c)
+{
+    static const char openai_host[] = "https://api.openai.com/";
+    for (size_t i = 0; i < c->s->nproviders; i++) {
+        slc_provider *p = &c->s->providers[i];
+        if (p->kind == SLC_KIND_MOCK)
+            continue;
+        if (p->kind != SLC_KIND_OPENAI) {
+            if (p->responses_pos.line && p->responses)
+                slc_error(c->d, p->responses_pos,
+                          "provider '%s': responses: true applies to openai-kind providers (kind %s is "
+                          "translated)",
+                          p->name.s, slc_kind_name(p->kind));
+            p->responses = false;
+            continue;
+        }
+        if (!p->responses_pos.line)
+            p->responses = p->base_url.s &&
+                           strncmp(p->base_url.s, openai_host, sizeof openai_host - 1) == 0;
+    }
+}
+
 static void check_providers(slc_checker *c)
 {
     for (size_t i = 0; i < c->s->nproviders; i++) {
@@ -151,6 +177,13 @@ static void check_providers(slc_checker *c)
                                    "provider '%s': a mock provider takes no api_key", name);
             if (p->optional_pos.line)
                 slc_error(c->d, p->optional_pos, "provider '%s': a mock provider takes no optional (it needs no key)",
+                          name);
+            if (p->responses_pos.line)
+                slc_error(c->d, p->responses_pos,
+                          "provider '%s': responses applies to openai-kind providers, and this one is a mock", name);
+            if (p->http2_pos.line)
+                slc_error(c->d, p->http2_pos,
+                          "provider '%s': a mock provider answers in-process and takes no http2",
                           name);
             p->base_url = (slc_str){.s = "", .len = 0};
             continue;
@@ -244,6 +277,7 @@ void slc_check(slc_spec *s, slc_arena *a, slc_diags *d)
     for (size_t i = 0; i < s->nmodels; i++)
         slc_strmap_put(&c.model_ix, s->models[i].name.s, s->models[i].name.len, i);
     check_providers(&c);
+    check_responses(&c);
     slc_chk_targets(&c);
     slc_chk_fallbacks(&c);
     slc_chk_cycles(&c);

@@ -184,10 +184,12 @@ void slc_lower(const slc_spec *s, const char *sha256_hex, slc_lowered *out)
             .deployment = p->deployment.s,
             .api_version = p->api_version.s,
             .optional = p->optional,
+            .responses = p->responses,
             .connect_ms = p->connect_ms,
             .first_byte_ms = p->first_byte_ms,
             .idle_ms = p->idle_ms,
             .total_ms = p->total_ms,
+            .http2 = (sl_http2)p->http2,
         };
     }
     t->providers = s->nproviders ? out->providers : NULL;
@@ -222,6 +224,7 @@ void slc_lower(const slc_spec *s, const char *sha256_hex, slc_lowered *out)
     t->service_name = s->telemetry.present
                           ? (s->telemetry.service_name.s ? s->telemetry.service_name.s : "sluice")
                           : NULL;
+    t->responses_retention_s = s->responses_retention_s;
     t->has_admin = s->has_admin;
     if (s->has_admin)
         memcpy(t->admin_hash, s->admin_hash_bytes, sizeof t->admin_hash);

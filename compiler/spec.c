@@ -98,6 +98,26 @@ static bool str_field(builder *b, const slc_node *map, const char *key, const ch
     return true;
 }
 
+/* A scalar that must be one of `names`; its index, or -1 when absent or
+ * not one of them (diagnosed, with a suggestion when one is close). */
+static int enum_field(builder *b, const slc_node *map, const char *key, const char *where,
+                      const char *const *names, size_t n)
+{
+    slc_str s = {0};
+    if (!str_field(b, map, key, where, &s))
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(names[i], s.s) == 0)
+            return (int)i;
+    const char *list = names[0];
+    for (size_t i = 1; i < n; i++)
+        list = slc_aprintf(b->a, "%s%s%s", list, i + 1 == n ? " or " : ", ", names[i]);
+    const char *hint = slc_suggest(s.s, names, n);
+    slc_error(b->d, s.pos, "%s is '%s'; expected %s%s%s%s", field_desc(b, key, where), s.s, list,
+              hint ? " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "");
+    return -1;
+}
+
 static void missing(builder *b, const slc_node *map, const char *where, const char *key)
 {
     slc_error(b->d, map->pos, "%s is missing '%s'", where, key);
@@ -243,7 +263,8 @@ static void read_provider(builder *b, const slc_node *k, const slc_node *v, slc_
     if (!want(b, v, SLC_NODE_MAP, where))
         return;
     static const char *const keys[] = {"kind",     "base_url",   "api_key",    "optional",
-                                       "timeouts", "resource",   "deployment", "api_version"};
+                                       "responses", "timeouts",  "http2",      "resource",
+                                       "deployment", "api_version"};
     check_keys(b, v, keys, COUNT(keys), where);
     slc_str kind = {0};
     p->preset = -1;
@@ -279,6 +300,13 @@ static void read_provider(builder *b, const slc_node *k, const slc_node *v, slc_
     str_field(b, v, "base_url", where, &p->base_url);
     str_field(b, v, "api_key", where, &p->api_key);
     bool_field(b, v, "optional", where, &p->optional, &p->optional_pos);
+    bool_field(b, v, "responses", where, &p->responses, &p->responses_pos);
+    /* Same order as sl_http2. */
+    static const char *const http2[] = {"auto", "on", "off"};
+    int h2 = enum_field(b, v, "http2", where, http2, COUNT(http2));
+    p->http2 = h2 < 0 ? 0 : h2;
+    if (slc_map_get(v, "http2"))
+        p->http2_pos = slc_map_get(v, "http2")->pos;
     const char *twhere = slc_aprintf(b->a, "timeouts of %s", where);
     const slc_node *t = section(b, v, "timeouts", where);
     if (t) {
@@ -605,6 +633,31 @@ static void read_server(builder *b, const slc_node *root, slc_server *s)
     count_field(b, n, "max_handshakes", "'server'", &s->max_handshakes);
 }
 
+/* `responses: { retention: 30d }`. Stored responses live for days, longer
+ * than a duration in ms can say, so retention is whole hours or days. */
+static void read_responses(builder *b, const slc_node *root, slc_spec *s)
+{
+    const slc_node *r = section(b, root, "responses", NULL);
+    if (!r)
+        return;
+    static const char *const rkeys[] = {"retention"};
+    check_keys(b, r, rkeys, COUNT(rkeys), "'responses'");
+    const slc_node *n = slc_map_get(r, "retention");
+    if (!n || !want(b, n, SLC_NODE_SCALAR, "'retention' of 'responses'"))
+        return;
+    int64_t v = 0;
+    char unit = n->len ? n->str[n->len - 1] : 0;
+    if (n->len < 2 || (unit != 'd' && unit != 'h') || slc_parse_int(n->str, n->len - 1, &v) != 0 || v < 1 ||
+        v > (unit == 'd' ? 3650 : 3650 * 24)) {
+        slc_error(b->d, n->pos,
+                  "invalid retention '%s' for 'responses': expected whole hours or days between 1h and "
+                  "3650d, like 12h or 30d",
+                  n->str);
+        return;
+    }
+    s->responses_retention_s = (uint32_t)(v * (unit == 'd' ? 86400 : 3600));
+}
+
 static void read_tls(builder *b, const slc_node *root, slc_spec *s)
 {
     const slc_node *n = section(b, root, "tls", NULL);
@@ -657,7 +710,7 @@ slc_spec *slc_spec_build(const slc_node *root, slc_arena *a, slc_diags *d)
     s->pos = root->pos;
     static const char *const keys[] = {"sluice", "listen", "tls",    "listen_plain", "allow_plaintext",
                                        "state",  "server", "providers", "models", "prices",
-                                       "teams",  "keys",   "admin", "telemetry"};
+                                       "teams",  "keys",   "admin", "telemetry", "responses"};
     check_keys(&b, root, keys, COUNT(keys), NULL);
 
     const slc_node *ver = slc_map_get(root, "sluice");
@@ -724,5 +777,6 @@ slc_spec *slc_spec_build(const slc_node *root, slc_arena *a, slc_diags *d)
             s->telemetry.present = true;
         str_field(&b, tel, "service_name", "'telemetry'", &s->telemetry.service_name);
     }
+    read_responses(&b, root, s);
     return s;
 }

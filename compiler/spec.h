@@ -45,7 +45,14 @@ typedef struct slc_provider {
     const char *api_key_env;
     bool optional;         /* may start without its key (requests to it get 503) */
     slc_pos optional_pos;
+    /* Serves the Responses API itself (POST {base_url}/responses), so
+     * Responses requests pass through untranslated. check fills the
+     * default: true for kind openai at api.openai.com, else false. */
+    bool responses;
+    slc_pos responses_pos;   /* line 0: not written */
     uint32_t connect_ms, first_byte_ms, idle_ms, total_ms;
+    int http2;             /* sl_http2 */
+    slc_pos http2_pos;     /* line 0: not written */
     bool used;
 } slc_provider;
 
@@ -197,6 +204,9 @@ typedef struct slc_spec {
     slc_pos keys_pos;        /* the `keys:` entry, when present */
     bool has_keys_section;
     slc_telemetry telemetry;
+    /* `responses: { retention: 30d }`: how long stored Responses objects
+     * are kept; 0 = not written (the runtime's default). */
+    uint32_t responses_retention_s;
 } slc_spec;
 
 /* Returns the spec, or NULL when the root is unusable. Shape errors are

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SL_TABLE_ABI 3
+#define SL_TABLE_ABI 5
 
 typedef enum sl_kind {
     SL_KIND_OPENAI = 0,
@@ -33,6 +33,16 @@ typedef enum sl_url_style {
 /* Provider quirks a preset carries (bits of sl_provider.quirks). */
 #define SL_QUIRK_NO_STREAM_OPTIONS 1u /* rejects stream_options: usage is not forced */
 
+/* HTTP version to an upstream. AUTO: HTTP/2 when TLS negotiates it (ALPN),
+ * else HTTP/1.1; ON: also HTTP/2 without TLS (prior knowledge, for h2c
+ * servers); OFF: HTTP/1.1 only. HTTP/2 transfers to one host share
+ * connections as streams instead of each holding a connection. */
+typedef enum sl_http2 {
+    SL_HTTP2_AUTO = 0,
+    SL_HTTP2_ON = 1,
+    SL_HTTP2_OFF = 2,
+} sl_http2;
+
 typedef struct sl_provider {
     const char *name;
     sl_kind kind;            /* the wire protocol (adapter) */
@@ -49,10 +59,12 @@ typedef struct sl_provider {
     const char *deployment;  /* azure: NULL = the upstream model name */
     const char *api_version; /* azure: the api-version query value */
     uint8_t optional;        /* may start without the variable: its requests get 503 */
+    uint8_t responses;       /* serves POST {base_url}/responses: Responses requests pass through */
     uint32_t connect_ms;     /* TCP+TLS connect */
     uint32_t first_byte_ms;  /* request sent -> first response byte */
     uint32_t idle_ms;        /* longest silence between body chunks */
     uint32_t total_ms;       /* whole transfer cap */
+    sl_http2 http2;
 } sl_provider;
 
 /* What the model catalog (catalog/) says about a target's model, decided
@@ -211,6 +223,10 @@ typedef struct sl_table {
      * when the spec asks for no traces. */
     const char *otlp_url;
     const char *service_name;
+
+    /* How long stored Responses objects (store: true, previous_response_id)
+     * are kept, in seconds; 0 = the default, 30 days. */
+    uint32_t responses_retention_s;
 
     uint8_t has_admin;
     uint8_t admin_hash[32];

@@ -206,6 +206,8 @@ static int write_batch(sl_ledger *l, item *batch)
         if (sqlite3_step(s) != SQLITE_DONE)
             sl_log_error("ledger: insert failed: %s", sqlite3_errmsg(l->db));
         sqlite3_reset(s);
+        if (r->extra.write)
+            r->extra.write(l->db, r->extra.arg);
     }
     int rc = sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
@@ -261,6 +263,8 @@ static void *writer(void *arg)
                 item *next = batch->next;
                 if (batch->fn)
                     notify(batch);
+                if (batch->row.extra.free)
+                    batch->row.extra.free(batch->row.extra.arg);
                 free(batch);
                 batch = next;
             }

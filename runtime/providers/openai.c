@@ -38,9 +38,13 @@ static const char *azure_url(const sl_call *c, const char *path)
     return u;
 }
 
+/* A provider marked `responses: true` serves Responses requests itself;
+ * everything else chat-like arrives translated to Chat Completions. */
 static const char *url(const sl_call *c)
 {
-    const char *path = c->op == SL_OP_EMBEDDINGS ? "/embeddings" : "/chat/completions";
+    const char *path = c->op == SL_OP_EMBEDDINGS                       ? "/embeddings"
+                       : c->op == SL_OP_RESPONSES && c->prov->responses ? "/responses"
+                                                                        : "/chat/completions";
     if (c->prov->url_style == SL_URL_AZURE)
         return azure_url(c, path);
     return sl_arena_printf(c->arena, "%s%s", c->prov->base_url, path);

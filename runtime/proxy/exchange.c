@@ -18,6 +18,7 @@
 #include "ledger/ledger.h"
 #include "proxy/proxy.h"
 #include "proxy/surface.h"
+#include "rstore/rstore.h"
 #include "trace/trace.h"
 
 /* The response held until its ledger row is committed. Heap-allocated
@@ -48,6 +49,12 @@ void sl_exchange_release(sl_exchange *x)
         json_decref(x->json);
         x->json = NULL;
     }
+    json_decref(x->xjson);
+    x->xjson = NULL;
+    json_decref(x->prev_context);
+    x->prev_context = NULL;
+    sl_rstore_rec_free(x->store_rec);
+    x->store_rec = NULL;
     if (x->hold) {
         /* Already settled; only the last bytes were waiting. */
         x->hold->cancelled = 1;
@@ -157,6 +164,11 @@ static sl_ledger_row *account(sl_exchange *x, const sl_finish *f)
     r->attempts = x->attempts.tries;
     r->stream = x->stream;
     r->estimated = estimated;
+    if (x->store_rec && ok) {
+        /* Written in the row's transaction; the answer waits for it. */
+        r->extra = (sl_ledger_extra){sl_rstore_rec_write, sl_rstore_rec_free, x->store_rec};
+        x->store_rec = NULL;
+    }
     return r;
 }
 
@@ -218,10 +230,14 @@ static int hold_for_ledger(sl_exchange *x, const sl_finish *f, const sl_ledger_r
     sl_ledger *l = sl_proxy_ledger();
     sl_ledger_notifier *n = sl_proxy_notifier(x->w);
     int mode = sl_proxy_ledger_wait();
-    int wait = mode == SL_LEDGER_WAIT_ALL || (mode == SL_LEDGER_WAIT_BUDGET && key_has_budget(x->t, x->key));
+    /* A stored response waits too: a client may continue it with
+     * previous_response_id as soon as it has its id. */
+    int stored = r && r->extra.write;
+    int wait = mode == SL_LEDGER_WAIT_ALL || (mode == SL_LEDGER_WAIT_BUDGET && key_has_budget(x->t, x->key)) ||
+               stored;
     if (!r || !l || !n || !wait || f->kind == SL_FINISH_GONE || f->kind == SL_FINISH_STREAM_ABORT ||
-        sl_sat_add_count(sl_sat_add_count(r->input_tokens, r->output_tokens),
-                         sl_sat_add_count(r->cache_read_tokens, r->cache_write_tokens)) <= 0)
+        (!stored && sl_sat_add_count(sl_sat_add_count(r->input_tokens, r->output_tokens),
+                                     sl_sat_add_count(r->cache_read_tokens, r->cache_write_tokens)) <= 0))
         return 0;
     sl_hold *h = malloc(sizeof *h);
     if (!h)
@@ -371,8 +387,9 @@ void sl_exchange_finish(sl_exchange *x, sl_finish *f)
     int ok = f->status >= 200 && f->status < 300;
     if (ok && hold_for_ledger(x, f, r))
         return;
-    if (r && sl_proxy_ledger())
-        sl_ledger_submit(sl_proxy_ledger(), r, NULL, NULL, NULL);
+    if (r && (!sl_proxy_ledger() || sl_ledger_submit(sl_proxy_ledger(), r, NULL, NULL, NULL) != 0) &&
+        r->extra.free)
+        r->extra.free(r->extra.arg); /* the ledger did not take it */
     send_final(x, f->kind, f->status, f->ctype, f->headers, f->body, f->len, f->error);
 }
 
@@ -397,5 +414,7 @@ const char *sl_exchange_headers(sl_exchange *x, const char *extra)
     const sl_model_entry *e = x->attempts.plan_len ? sl_attempts_entry(&x->attempts) : NULL;
     return sl_arena_printf(x->arena, "x-sluice-model: %s\r\nx-sluice-provider: %s\r\nx-sluice-attempts: %d\r\n%s%s",
                            e ? e->name : "-", x->prov ? x->prov->name : "-", x->attempts.tries,
-                           x->dropped_tools ? x->dropped_tools : "", extra ? extra : "");
+                           /* a provider serving the Responses API runs its hosted tools */
+                           x->dropped_tools && x->up_proto != SL_PROTO_RESPONSES ? x->dropped_tools : "",
+                           extra ? extra : "");
 }

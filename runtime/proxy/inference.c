@@ -19,6 +19,7 @@
 #include "proxy/forward.h"
 #include "proxy/legacy.h"
 #include "proxy/proxy.h"
+#include "proxy/rstate.h"
 #include "proxy/surface.h"
 #include "translate/fit.h"
 #include "translate/translate.h"
@@ -215,7 +216,7 @@ static int route_and_admit(sl_exchange *x, size_t model_len)
     if (lim.injected && reserialise(x) != 0)
         return -1;
 
-    int64_t in = sl_usage_estimate_tokens(x->body_len);
+    int64_t in = sl_usage_estimate_tokens(x->body_len + x->prev_bytes);
     sl_usage_counts worst = {.input = in, .output = lim.worst};
     int unpriced;
     int64_t est_usd = sl_admit_price_plan(t, plan, &kept, x->client_model, &worst,
@@ -305,6 +306,7 @@ void sl_inference_handle(sl_conn *c, const sl_endpoint *ep, const sl_http_reques
         char names[256];
         if (sl_translate_dropped_tools(x->json, names, sizeof names) > 0)
             x->dropped_tools = sl_arena_printf(x->arena, "x-sluice-dropped-tools: %s\r\n", names);
+        sl_rstate_begin(x); /* store, previous_response_id */
     }
     if (route_and_admit(x, model_len) != 0)
         return;

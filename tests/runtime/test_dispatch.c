@@ -22,6 +22,7 @@
 
 static char raw[2048];
 static sl_http_request req;
+static sl_http_header req_headers[SL_HTTP_MAX_HEADERS];
 
 /* Parses "METHOD target" plus extra header lines into req. */
 static const sl_http_request *request(const char *method, const char *target, const char *headers)
@@ -30,6 +31,8 @@ static const sl_http_request *request(const char *method, const char *target, co
                      headers ? headers : "");
     assert_true(n > 0 && (size_t)n < sizeof raw);
     const char *why = NULL;
+    req.headers = req_headers;
+    req.header_cap = SL_HTTP_MAX_HEADERS;
     int rc = sl_http_parse_request(raw, (size_t)n, sizeof raw, SL_HTTP_MAX_HEADERS, &req, &why);
     if (rc != SL_HTTP_OK)
         fail_msg("%s %s: parse %d (%s)", method, target, rc, why ? why : "");
@@ -73,6 +76,16 @@ static const row rows[] = {
      sl_inference_handle},
     {"GET", "/v1/responses", "/v1/responses", 1, SL_OP_RESPONSES, SL_PROTO_RESPONSES, 0, SL_EP_CLIENT,
      sl_inference_handle},
+    /* Stored responses: one prefix row; its handler tells the sub-paths
+     * and methods apart. */
+    {"GET", "/v1/responses/resp_1", "/v1/responses/", 0, SL_OP_RESPONSES, SL_PROTO_RESPONSES, 0, SL_EP_CLIENT,
+     sl_handle_responses},
+    {"DELETE", "/v1/responses/resp_1", "/v1/responses/", 0, SL_OP_RESPONSES, SL_PROTO_RESPONSES, 0, SL_EP_CLIENT,
+     sl_handle_responses},
+    {"GET", "/v1/responses/resp_1/input_items?limit=2", "/v1/responses/", 0, SL_OP_RESPONSES, SL_PROTO_RESPONSES, 0,
+     SL_EP_CLIENT, sl_handle_responses},
+    {"POST", "/v1/responses/resp_1/cancel", "/v1/responses/", 0, SL_OP_RESPONSES, SL_PROTO_RESPONSES, 0,
+     SL_EP_CLIENT, sl_handle_responses},
     {"POST", "/v1/embeddings", "/v1/embeddings", 0, SL_OP_EMBEDDINGS, SL_PROTO_OPENAI, 0, SL_EP_CLIENT,
      sl_inference_handle},
     {"POST", "/v1beta/models/gemini-2.5-flash:generateContent", "/v1beta/models/", 0, SL_OP_GENERATE,
@@ -144,6 +157,7 @@ static void test_unknown_paths(void **state)
         "/V1/messages",            /* paths are case-sensitive */
         "/healthz/",
         "/v1beta/models/",         /* a prefix row needs something after it */
+        "/v1/responses/",
         "/v1beta/models",
         "/v1/models/gpt-4o",
         "/admin",
