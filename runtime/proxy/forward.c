@@ -253,11 +253,7 @@ static void try_start(void *ctx, const sl_attempt *a)
         add_header(x, auth);
     if (x->pops->headers)
         x->pops->headers(&call, add_header, x);
-    for (const char *h = x->prov->headers; h && *h;) { /* the preset's own */
-        size_t n = strcspn(h, "\n");
-        add_header(x, sl_arena_strndup(x->arena, h, n));
-        h += n + (h[n] == '\n');
-    }
+    sl_provider_extra_headers(&call, add_header, x);
     const char *traceparent = sl_trace_try_begin(x->trace, x->arena);
     if (traceparent)
         add_header(x, traceparent);

@@ -113,6 +113,11 @@ static void test_azure_urls(void **state)
 }
 
 /* A preset's auth header and operations override its protocol's. */
+typedef struct lines_t {
+    char v[4][128];
+    size_t n;
+} lines_t;
+
 static void test_preset_auth_and_ops(void **state)
 {
     (void)state;
@@ -132,6 +137,32 @@ static void test_preset_auth_and_ops(void **state)
     assert_false(sl_provider_serves(prov("ant"), SL_OP_EMBEDDINGS));
     assert_string_equal(prov("gq")->preset, "groq");
     assert_null(prov("oai")->preset);
+}
+
+static void add_line(void *ctx, const char *line)
+{
+    lines_t *l = ctx;
+    assert_non_null(line);
+    assert_true(l->n < 4);
+    snprintf(l->v[l->n++], sizeof l->v[0], "%s", line);
+}
+
+/* A preset's extra header lines go out one by one; none, none. */
+static void test_preset_extra_headers(void **state)
+{
+    (void)state;
+    sl_provider p = *prov("gq");
+    p.headers = "X-Title: sluice\nHTTP-Referer: https://example.test\n";
+    sl_call c = {.arena = &arena, .prov = &p, .op = SL_OP_CHAT};
+    lines_t l = {0};
+    sl_provider_extra_headers(&c, add_line, &l);
+    assert_int_equal(l.n, 2);
+    assert_string_equal(l.v[0], "X-Title: sluice");
+    assert_string_equal(l.v[1], "HTTP-Referer: https://example.test");
+    l.n = 0;
+    c.prov = prov("gq");
+    sl_provider_extra_headers(&c, add_line, &l);
+    assert_int_equal(l.n, 0);
 }
 
 static void test_anthropic_urls_and_beta(void **state)
@@ -611,6 +642,7 @@ int main(void)
         T_(test_openai_urls),
         T_(test_azure_urls),
         T_(test_preset_auth_and_ops),
+        T_(test_preset_extra_headers),
         T_(test_anthropic_urls_and_beta),
         T_(test_gemini_urls),
         T_(test_mock_urls),
