@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache.h"
 #include "check_internal.h"
 #include "presets.h"
 #include "table.h"
@@ -282,6 +283,7 @@ void slc_check(slc_spec *s, slc_arena *a, slc_diags *d)
     slc_chk_fallbacks(&c);
     slc_chk_cycles(&c);
     slc_chk_globs(&c);
+    slc_cache_check(s, d); /* before unused: an embeddings provider is used */
     slc_chk_unused(&c);
     slc_chk_prices(&c);
     slc_chk_catalog(&c);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache.h"
 #include "glob.h"
 #include "lower.h"
 
@@ -267,6 +268,7 @@ void slc_emit_lowered(const sl_table *t, slc_buf *out)
         slc_buf_puts(out, "};\n");
     }
 
+    slc_cache_emit(t, out);
     if (t->tls) {
         slc_buf_puts(out, "\nstatic const sl_tls_spec sl_spec_tls = {\n    .cert = ");
         c_str(out, t->tls->cert);
@@ -311,6 +313,14 @@ void slc_emit_lowered(const sl_table *t, slc_buf *out)
     TABLE_REF("cidr", "sl_spec_cidrs", t->cidr_count);
     TABLE_REF("price", "sl_spec_prices", t->price_count);
 #undef TABLE_REF
+    if (t->cache_rule_count) {
+        int on = 0;
+        for (uint32_t i = 0; i < t->cache_rule_count; i++)
+            on |= t->cache_rules[i].mode != SL_CACHE_OFF;
+        slc_buf_printf(out, "    .cache_rules = sl_spec_cache_rules, .cache_rule_count = %u,\n"
+                            "    .cache_ops = %s,\n",
+                       t->cache_rule_count, on ? "&sl_cache_module_ops" : "NULL");
+    }
     slc_buf_puts(out, "    .otlp_url = ");
     if (t->otlp_url)
         c_str(out, t->otlp_url);

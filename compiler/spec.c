@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cache.h"
 #include "presets.h"
 #include "suggest.h"
 #include "units.h"
@@ -446,7 +447,7 @@ static void read_model(builder *b, const slc_node *k, const slc_node *v, slc_mod
     default_retry(&m->retry);
     if (!want(b, v, SLC_NODE_MAP, where))
         return;
-    static const char *const keys[] = {"targets", "fallbacks", "retry", "cooldown"};
+    static const char *const keys[] = {"targets", "fallbacks", "retry", "cooldown", "cache"};
     check_keys(b, v, keys, COUNT(keys), where);
     const slc_node *t = slc_map_get(v, "targets");
     if (!t) {
@@ -475,6 +476,7 @@ static void read_model(builder *b, const slc_node *k, const slc_node *v, slc_mod
     const slc_node *cd = slc_map_get(v, "cooldown");
     if (cd)
         read_cooldown(b, cd, where, m);
+    slc_cache_read(b->d, b->a, v, where, &m->cache);
 }
 
 static void read_budget(builder *b, const slc_node *owner, const char *where, slc_budget *bu)
@@ -540,7 +542,7 @@ static void read_key(builder *b, const slc_node *k, const slc_node *v, slc_key *
     if (!want(b, v, SLC_NODE_MAP, where))
         return;
     static const char *const keys[] = {"hash", "team", "models", "limits", "budget", "expires",
-                                       "allow_ips"};
+                                       "allow_ips", "cache"};
     check_keys(b, v, keys, COUNT(keys), where);
     if (!slc_map_get(v, "hash"))
         missing(b, v, where, "hash");
@@ -573,6 +575,7 @@ static void read_key(builder *b, const slc_node *k, const slc_node *v, slc_key *
                      slc_aprintf(b->a, "an item of 'allow_ips' in %s", where)))
                 key->cidrs[key->ncidrs++].text = str_of(ips->vals[i]);
     }
+    slc_cache_read(b->d, b->a, v, where, &key->cache);
 }
 
 static void read_price(builder *b, const slc_node *k, const slc_node *v, slc_price *p)

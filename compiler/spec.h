@@ -74,6 +74,26 @@ typedef struct slc_retry {
     uint64_t status_bits[10];
 } slc_retry;
 
+/* `cache:` on a model entry or a key (compiler/cache.c). */
+typedef enum slc_cache_mode {
+    SLC_CACHE_NONE = 0,      /* no `cache:` */
+    SLC_CACHE_OFF = 1,       /* `cache: false` */
+    SLC_CACHE_EXACT = 2,
+    SLC_CACHE_SEMANTIC = 3,
+} slc_cache_mode;
+
+typedef struct slc_cache {
+    slc_cache_mode mode;
+    slc_pos pos;
+    uint32_t ttl_ms;
+    uint64_t max_bytes;
+    bool shared;             /* scope: shared (every key) rather than key */
+    bool allow_temperature;
+    slc_str sem_provider, sem_model;
+    double threshold;
+    int sem_provider_idx;    /* check; -1 */
+} slc_cache;
+
 typedef struct slc_model {
     slc_str name;
     bool is_glob;
@@ -85,6 +105,7 @@ typedef struct slc_model {
     slc_retry retry;
     /* Circuit breaker; 0 = the runtime's default (5 failures, 30 s). */
     uint32_t cooldown_failures, cooldown_ms;
+    slc_cache cache;
     bool emitted;          /* check clears it for globs that can never match */
 } slc_model;
 
@@ -138,6 +159,7 @@ typedef struct slc_key {
     int64_t expires_unix;
     slc_cidr *cidrs;
     size_t ncidrs;
+    slc_cache cache;
 } slc_key;
 
 typedef struct slc_price {

@@ -43,6 +43,8 @@ typedef struct sl_ledger_row {
     int stream;
     int estimated;            /* usage estimated, not reported by the provider */
     sl_ledger_extra extra;    /* optional (write == NULL: none) */
+    int cache_hit;            /* answered from the response cache (costs nothing) */
+    int64_t cache_saved_micros; /* a hit: what the cached answer cost when it was made */
 } sl_ledger_row;
 
 /* Which responses hold their last bytes until their ledger row is

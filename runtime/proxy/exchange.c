@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cache/cache.h"
 #include "core/accesslog.h"
 #include "core/log.h"
 #include "core/membudget.h"
@@ -110,13 +111,15 @@ sl_exchange *sl_exchange_new(sl_conn *c, sl_op op, sl_proto surface, const sl_ht
 
 static sl_ledger_row *account(sl_exchange *x, const sl_finish *f)
 {
-    if (!x->admitted || x->accounted)
+    if ((!x->admitted && !x->cache_hit) || x->accounted)
         return NULL;
     x->accounted = 1;
     sl_usage_counts u = {0};
     int estimated = 0;
     int ok = f->status >= 200 && f->status < 300;
-    if (f->usage && f->usage->have) {
+    if (x->cache_hit) {
+        /* Answered from the cache: nothing used, nothing reserved. */
+    } else if (f->usage && f->usage->have) {
         u = *f->usage;
         /* A stream cut short reports only what its first event said
          * (Anthropic's message_start says output_tokens: 1): charge at
@@ -134,10 +137,11 @@ static sl_ledger_row *account(sl_exchange *x, const sl_finish *f)
     }
     int priced = 0;
     int64_t cost = 0;
-    if (x->prov)
+    if (x->prov && !x->cache_hit)
         cost = sl_gov_cost(x->t, (uint16_t)(x->prov - x->t->providers), x->upstream_model, &u, &priced);
     int64_t tokens = sl_usage_total(&u);
-    sl_gov_settle(&x->ticket, cost, tokens, (int64_t)time(NULL));
+    if (x->admitted)
+        sl_gov_settle(&x->ticket, cost, tokens, (int64_t)time(NULL));
 
     sl_ledger_row *r = sl_arena_alloc(x->arena, sizeof *r);
     if (!r)
@@ -169,6 +173,8 @@ static sl_ledger_row *account(sl_exchange *x, const sl_finish *f)
         r->extra = (sl_ledger_extra){sl_rstore_rec_write, sl_rstore_rec_free, x->store_rec};
         x->store_rec = NULL;
     }
+    r->cache_hit = x->cache_hit;
+    r->cache_saved_micros = x->cache_saved;
     return r;
 }
 
@@ -328,7 +334,7 @@ static void access_log(sl_exchange *x, const sl_finish *f, const sl_ledger_row *
         .upstream_model = x->prov ? x->upstream_model : NULL,
         .error_type = sl_exchange_error_type(x, f->status, f->kind == SL_FINISH_STREAM_ABORT, ebuf,
                                              sizeof ebuf),
-        .status = f->status, .attempts = x->attempts.tries, .stream = x->stream,
+        .status = f->status, .attempts = x->attempts.tries, .stream = x->stream, .cache = x->cache_result,
         .ms = (now - x->started) * 1000.0, .ttft_ms = x->streaming ? x->ttfb_ms : -1,
     };
     a.upstream_ms = upstream_s(x, now) * 1000.0;
@@ -378,6 +384,8 @@ void sl_exchange_finish(sl_exchange *x, sl_finish *f)
     if (f->kind == SL_FINISH_GONE)
         sl_attempts_abandon(&x->attempts);
     sl_ledger_row *r = account(x, f);
+    if (x->cache)
+        x->t->cache_ops->finish(x, f, r ? r->cost_micros : 0);
     access_log(x, f, r);
     if (!x->finished) {
         x->finished = 1;
@@ -412,9 +420,10 @@ void sl_exchange_fail(sl_exchange *x, int status, const char *code, const char *
 const char *sl_exchange_headers(sl_exchange *x, const char *extra)
 {
     const sl_model_entry *e = x->attempts.plan_len ? sl_attempts_entry(&x->attempts) : NULL;
-    return sl_arena_printf(x->arena, "x-sluice-model: %s\r\nx-sluice-provider: %s\r\nx-sluice-attempts: %d\r\n%s%s",
+    return sl_arena_printf(x->arena, "x-sluice-model: %s\r\nx-sluice-provider: %s\r\nx-sluice-attempts: %d\r\n%s%s%s",
                            e ? e->name : "-", x->prov ? x->prov->name : "-", x->attempts.tries,
                            /* a provider serving the Responses API runs its hosted tools */
                            x->dropped_tools && x->up_proto != SL_PROTO_RESPONSES ? x->dropped_tools : "",
+                           x->cache_header ? x->cache_header : "",
                            extra ? extra : "");
 }

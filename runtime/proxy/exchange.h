@@ -70,6 +70,12 @@ typedef struct sl_exchange {
     double waited_s;
     struct sl_metrics_shard *metrics;
     struct sl_trace_req *trace;  /* NULL unless the spec has telemetry: */
+    /* Caching (runtime/cache; only specs with cache: set these). */
+    struct sl_cache_req *cache;  /* this answer may be stored, or NULL */
+    const char *cache_header;    /* "x-sluice-cache: ...\r\n", or NULL */
+    const char *cache_result;    /* its word (hit, miss, bypass) for the access log */
+    int cache_hit;               /* answered from the cache */
+    int64_t cache_saved;         /* a hit: what the stored answer cost */
     int finished;
 
     sl_attempts attempts;

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache/cache.h"
 #include "json/json_out.h"
 #include "core/log.h"
 #include "core/membudget.h"
@@ -232,6 +233,10 @@ static void try_start(void *ctx, const sl_attempt *a)
             return;
         }
         sl_rstate_stream_init(x);
+        /* Last, so it records what the client receives. */
+        sl_filter cf;
+        if (x->cache && (x->t->cache_ops->stream_filter(x, &cf) != 0 || sl_relay_add(&x->relay, &cf) != 0))
+            x->cache = NULL;
     }
     sl_call call = {.arena = x->arena, .prov = x->prov, .op = x->op, .client = x->surface,
                     .req = x->req, .model = x->upstream_model, .stream = x->stream};

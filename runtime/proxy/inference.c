@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "auth/auth.h"
+#include "cache/cache.h"
 #include "core/sat.h"
 #include "core/utf8.h"
 #include "json/json_out.h"
@@ -116,21 +117,8 @@ static int read_model(sl_exchange *x, size_t *model_len)
     return 0;
 }
 
-/* Routes, filters the plan to targets that serve the operation, have their
- * provider's key (an optional provider may lack it) and, under a USD
- * budget, have a price; admits. 0, or -1 after answering. */
-/* Tools and images the request carries (translate/fit.h), worked out once
- * and only when a target might lack them: the walk is over the whole body. */
-static uint32_t request_needs(const sl_exchange *x, uint32_t *needs, int *known)
-{
-    if (!*known) {
-        *needs = sl_fit_needs(x->surface, x->json);
-        *known = 1;
-    }
-    return *needs;
-}
-
-static int route_and_admit(sl_exchange *x, size_t model_len)
+/* Routes and checks the key's scope. 0, or -1 after answering. */
+static int route(sl_exchange *x, size_t model_len)
 {
     const sl_table *t = x->t;
     int entry = sl_route_lookup(t, x->client_model, model_len);
@@ -144,6 +132,28 @@ static int route_and_admit(sl_exchange *x, size_t model_len)
         sl_exchange_fail(x, 403, "model_not_allowed", NULL, "this API key may not use model '%s'", x->client_model);
         return -1;
     }
+    return 0;
+}
+
+/* Tools and images the request carries (translate/fit.h), worked out once
+ * and only when a target might lack them: the walk is over the whole body. */
+static uint32_t request_needs(const sl_exchange *x, uint32_t *needs, int *known)
+{
+    if (!*known) {
+        *needs = sl_fit_needs(x->surface, x->json);
+        *known = 1;
+    }
+    return *needs;
+}
+
+/* Filters the plan to targets that serve the operation (and take the
+ * tools or images the request carries, when the catalog knows), have their
+ * provider's key (an optional provider may lack it) and, under a USD
+ * budget, have a price; admits. 0, or -1 after answering. */
+static int plan_and_admit(sl_exchange *x)
+{
+    const sl_table *t = x->t;
+    int entry = x->entry;
     sl_attempt all[SL_MAX_ATTEMPTS], plan[SL_MAX_ATTEMPTS];
     sl_router *router = sl_proxy_router(x->w);
     if (!router) { /* the worker's set-up ran out of memory */
@@ -257,6 +267,13 @@ static int route_and_admit(sl_exchange *x, size_t model_len)
     return 0;
 }
 
+/* Everything after the cache stage. */
+static void serve(sl_exchange *x)
+{
+    if (plan_and_admit(x) == 0)
+        sl_forward_begin(x);
+}
+
 void sl_inference_handle(sl_conn *c, const sl_endpoint *ep, const sl_http_request *req, const char *body,
                          size_t len)
 {
@@ -308,7 +325,10 @@ void sl_inference_handle(sl_conn *c, const sl_endpoint *ep, const sl_http_reques
             x->dropped_tools = sl_arena_printf(x->arena, "x-sluice-dropped-tools: %s\r\n", names);
         sl_rstate_begin(x); /* store, previous_response_id */
     }
-    if (route_and_admit(x, model_len) != 0)
+    if (route(x, model_len) != 0)
         return;
-    sl_forward_begin(x);
+    /* Before admission: a cached answer costs nothing against budgets. */
+    if (x->t->cache_ops && x->t->cache_ops->lookup(x, serve))
+        return; /* answered, or serve() follows its embeddings lookup */
+    serve(x);
 }

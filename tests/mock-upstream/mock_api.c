@@ -884,18 +884,45 @@ static void openai_chat(ctx *c)
     answer_free(&a);
 }
 
-/* Deterministic unit vector for one input (FNV-1a seeded LCG). */
-static void embed(const char *s, size_t len, int dims, float *out)
+/* Adds the pseudo-random vector seeded by s[0..len) (FNV-1a, then an LCG). */
+static void add_hashed(const char *s, size_t len, int dims, float *out)
 {
     unsigned long long h = 1469598103934665603ULL;
     for (size_t i = 0; i < len; i++)
         h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-    double norm = 0;
     for (int i = 0; i < dims; i++) {
         h = h * 6364136223846793005ULL + 1442695040888963407ULL;
-        out[i] = (float)((double)(h >> 11) / (double)(1ULL << 53) * 2.0 - 1.0);
-        norm += (double)out[i] * out[i];
+        out[i] += (float)((double)(h >> 11) / (double)(1ULL << 53) * 2.0 - 1.0);
     }
+}
+
+/* Deterministic unit vector for one input: a hashed bag of words, the sum
+ * of one pseudo-random vector per word (letters and digits, case folded),
+ * so texts sharing most words point the same way, as real embeddings of
+ * near-identical prompts do (semantic cache tests rely on it). Input
+ * without words hashes whole. */
+static void embed(const char *s, size_t len, int dims, float *out)
+{
+    memset(out, 0, (size_t)dims * sizeof *out);
+    char word[64];
+    size_t wn = 0;
+    int words = 0;
+    for (size_t i = 0; i <= len; i++) {
+        unsigned char ch = i < len ? (unsigned char)s[i] : ' ';
+        if (isalnum(ch)) {
+            if (wn < sizeof word)
+                word[wn++] = (char)tolower(ch);
+        } else if (wn) {
+            add_hashed(word, wn, dims, out);
+            words++;
+            wn = 0;
+        }
+    }
+    if (!words)
+        add_hashed(s, len, dims, out);
+    double norm = 0;
+    for (int i = 0; i < dims; i++)
+        norm += (double)out[i] * out[i];
     norm = norm > 0 ? 1.0 / sqrt(norm) : 1.0;
     for (int i = 0; i < dims; i++)
         out[i] = (float)(out[i] * norm);
