@@ -12,6 +12,7 @@
 
 #include "cache.h"
 #include "glob.h"
+#include "guard.h"
 #include "lower.h"
 
 void slc_emit_c_string(slc_buf *out, const char *s, size_t len)
@@ -113,6 +114,20 @@ void slc_emit_lowered(const sl_table *t, slc_buf *out)
                         "int sl_spec_match_model(const char *name, size_t len);\n",
                    SL_TABLE_ABI, SL_TABLE_ABI);
 
+    /* Trust settings first, each named after its provider's index, so a
+     * provider refers to its own. */
+    for (uint32_t i = 0; i < t->provider_count; i++) {
+        const sl_provider_tls *pt = t->providers[i].tls;
+        if (!pt)
+            continue;
+        slc_buf_printf(out, "\nstatic const sl_provider_tls sl_spec_provider_tls_%u = {\n    .ca = ", i);
+        c_str(out, pt->ca);
+        slc_buf_puts(out, ",\n    .client_cert = ");
+        c_str(out, pt->client_cert);
+        slc_buf_puts(out, ",\n    .client_key = ");
+        c_str(out, pt->client_key);
+        slc_buf_printf(out, ",\n    .verify = %d,\n};\n", pt->verify);
+    }
     if (open_array(out, "sl_provider", "sl_spec_providers", t->provider_count)) {
         for (uint32_t i = 0; i < t->provider_count; i++) {
             const sl_provider *p = &t->providers[i];
@@ -152,6 +167,8 @@ void slc_emit_lowered(const sl_table *t, slc_buf *out)
             }
             if (p->responses)
                 slc_buf_puts(out, ", .responses = 1");
+            if (p->tls)
+                slc_buf_printf(out, ",\n           .tls = &sl_spec_provider_tls_%u", i);
             /* AUTO is zero, the default: tables of specs that do not say
              * http2 read as before. */
             if (p->http2 == SL_HTTP2_ON)
@@ -274,8 +291,18 @@ void slc_emit_lowered(const sl_table *t, slc_buf *out)
         c_str(out, t->tls->cert);
         slc_buf_puts(out, ",\n    .key = ");
         c_str(out, t->tls->key);
+        if (t->tls->client_ca) {
+            slc_buf_puts(out, ",\n    .client_ca = ");
+            c_str(out, t->tls->client_ca);
+            slc_buf_puts(out, t->tls->client_auth == SL_CLIENT_AUTH_REQUIRE
+                                  ? ",\n    .client_auth = SL_CLIENT_AUTH_REQUIRE"
+                                  : ",\n    .client_auth = SL_CLIENT_AUTH_OPTIONAL");
+        }
         slc_buf_puts(out, ",\n    .ops = &sl_tls_server_ops,\n};\n");
     }
+
+    if (t->guard)
+        slc_guard_emit_table(t->guard, t->model_count, t->key_count, t->team_count, out);
 
     const sl_server_limits *sv = &t->server;
     slc_buf_printf(out, "\nconst sl_table sl_spec = {\n    .abi = SL_TABLE_ABI,\n"
@@ -339,6 +366,7 @@ void slc_emit_lowered(const sl_table *t, slc_buf *out)
         bytes(out, t->admin_hash, 32, "                   ");
     else
         slc_buf_puts(out, "{0}");
+    slc_buf_puts(out, t->guard ? ",\n    .guard = &sl_spec_guard" : "");
     slc_buf_puts(out, ",\n    .match_model = sl_spec_match_model,\n};\n");
 }
 
@@ -513,6 +541,7 @@ void slc_emit_models_re(const slc_spec *s, const char *sha, slc_buf *out)
         /* An empty re2c block would leave an unused variable behind. */
         free(globs);
         slc_buf_puts(out, "    return -1;\n}\n");
+        slc_guard_emit_re(s, out);
         return;
     }
     slc_buf_puts(out,
@@ -532,4 +561,5 @@ void slc_emit_models_re(const slc_spec *s, const char *sha, slc_buf *out)
     slc_buf_puts(out, "        * { return -1; }\n"
                       "    */\n"
                       "}\n");
+    slc_guard_emit_re(s, out);
 }

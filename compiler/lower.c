@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cache.h"
+#include "guard.h"
 
 /* The spec's enums are the table's, value for value, so lowering casts. */
 _Static_assert((int)SLC_KIND_OPENAI == (int)SL_KIND_OPENAI && (int)SLC_KIND_MOCK == (int)SL_KIND_MOCK &&
@@ -150,7 +151,11 @@ void slc_lower(const slc_spec *s, const char *sha256_hex, slc_lowered *out)
     if (s->tls.present) {
         /* ops stays NULL here: sluicec does not link the TLS module; emit
          * writes the reference into the generated table. */
-        out->tls = (sl_tls_spec){.cert = s->tls.cert_path, .key = s->tls.key_path};
+        out->tls = (sl_tls_spec){.cert = s->tls.cert.s, .key = s->tls.key.s,
+                                 .client_ca = s->tls.client_ca.s,
+                                 .client_auth = !s->tls.client_ca.s   ? SL_CLIENT_AUTH_NONE
+                                                : s->tls.client_required ? SL_CLIENT_AUTH_REQUIRE
+                                                                         : SL_CLIENT_AUTH_OPTIONAL};
         t->tls = &out->tls;
     }
     t->state = s->state.s;
@@ -168,8 +173,14 @@ void slc_lower(const slc_spec *s, const char *sha256_hex, slc_lowered *out)
     };
 
     out->providers = array(s->nproviders, sizeof *out->providers);
+    out->provider_tls = array(s->nproviders, sizeof *out->provider_tls);
     for (size_t i = 0; i < s->nproviders; i++) {
         const slc_provider *p = &s->providers[i];
+        if (p->tls.present)
+            out->provider_tls[i] = (sl_provider_tls){.ca = p->tls.ca.s,
+                                                     .client_cert = p->tls.client_cert.s,
+                                                     .client_key = p->tls.client_key.s,
+                                                     .verify = p->tls.verify};
         const slc_preset *ps = slc_preset_of(p);
         bool named = ps && strcmp(ps->name, slc_kind_name(ps->kind)) != 0;
         out->providers[i] = (sl_provider){
@@ -191,6 +202,7 @@ void slc_lower(const slc_spec *s, const char *sha256_hex, slc_lowered *out)
             .first_byte_ms = p->first_byte_ms,
             .idle_ms = p->idle_ms,
             .total_ms = p->total_ms,
+            .tls = p->tls.present ? &out->provider_tls[i] : NULL,
             .http2 = (sl_http2)p->http2,
         };
     }
@@ -229,6 +241,7 @@ void slc_lower(const slc_spec *s, const char *sha256_hex, slc_lowered *out)
     t->service_name = s->telemetry.present
                           ? (s->telemetry.service_name.s ? s->telemetry.service_name.s : "sluice")
                           : NULL;
+    t->guard = slc_guard_lower(s);
     t->responses_retention_s = s->responses_retention_s;
     t->has_admin = s->has_admin;
     if (s->has_admin)
@@ -238,6 +251,7 @@ void slc_lower(const slc_spec *s, const char *sha256_hex, slc_lowered *out)
 void slc_lowered_free(slc_lowered *l)
 {
     free(l->providers);
+    free(l->provider_tls);
     free(l->models);
     free(l->targets);
     free(l->fallbacks);
@@ -247,6 +261,7 @@ void slc_lowered_free(slc_lowered *l)
     free(l->cidrs);
     free(l->prices);
     free(l->cache_rules);
+    slc_guard_lower_free((sl_guard_spec *)l->t.guard);
     memset(l, 0, sizeof *l);
 }
 

@@ -10,14 +10,13 @@
 #include <string.h>
 
 #include "cache.h"
+#include "guard.h"
 #include "presets.h"
+#include "spec_internal.h"
 #include "suggest.h"
 #include "units.h"
 
-typedef struct builder {
-    slc_arena *a;
-    slc_diags *d;
-} builder;
+typedef slc_builder builder;
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -263,9 +262,9 @@ static void read_provider(builder *b, const slc_node *k, const slc_node *v, slc_
         slc_error(b->d, k->pos, "provider name '%s' must not contain '/'", k->str);
     if (!want(b, v, SLC_NODE_MAP, where))
         return;
-    static const char *const keys[] = {"kind",     "base_url",   "api_key",    "optional",
-                                       "responses", "timeouts",  "http2",      "resource",
-                                       "deployment", "api_version"};
+    static const char *const keys[] = {"kind",        "base_url",  "api_key", "optional",
+                                       "responses",   "timeouts",  "http2",   "tls",
+                                       "resource",    "deployment", "api_version"};
     check_keys(b, v, keys, COUNT(keys), where);
     slc_str kind = {0};
     p->preset = -1;
@@ -318,6 +317,7 @@ static void read_provider(builder *b, const slc_node *k, const slc_node *v, slc_
         duration_field(b, t, "idle", twhere, &p->idle_ms, true);
         duration_field(b, t, "total", twhere, &p->total_ms, true);
     }
+    slc_spec_read_provider_tls(b, v, where, &p->tls);
 }
 
 static void read_target(builder *b, const slc_node *n, const char *where, slc_target *t)
@@ -447,7 +447,7 @@ static void read_model(builder *b, const slc_node *k, const slc_node *v, slc_mod
     default_retry(&m->retry);
     if (!want(b, v, SLC_NODE_MAP, where))
         return;
-    static const char *const keys[] = {"targets", "fallbacks", "retry", "cooldown", "cache"};
+    static const char *const keys[] = {"targets", "fallbacks", "retry", "cooldown", "cache", "guardrails"};
     check_keys(b, v, keys, COUNT(keys), where);
     const slc_node *t = slc_map_get(v, "targets");
     if (!t) {
@@ -526,7 +526,7 @@ static void read_team(builder *b, const slc_node *k, const slc_node *v, slc_team
     t->budget.usd_micros = t->budget.tokens = -1;
     if (!want(b, v, SLC_NODE_MAP, where))
         return;
-    static const char *const keys[] = {"budget", "limits"};
+    static const char *const keys[] = {"budget", "limits", "guardrails"};
     check_keys(b, v, keys, COUNT(keys), where);
     read_budget(b, v, where, &t->budget);
     read_limits(b, v, where, &t->limits);
@@ -542,7 +542,8 @@ static void read_key(builder *b, const slc_node *k, const slc_node *v, slc_key *
     if (!want(b, v, SLC_NODE_MAP, where))
         return;
     static const char *const keys[] = {"hash", "team", "models", "limits", "budget", "expires",
-                                       "allow_ips", "cache"};
+                                       "allow_ips", "cache",
+                                       "guardrails"};
     check_keys(b, v, keys, COUNT(keys), where);
     if (!slc_map_get(v, "hash"))
         missing(b, v, where, "hash");
@@ -661,34 +662,6 @@ static void read_responses(builder *b, const slc_node *root, slc_spec *s)
     s->responses_retention_s = (uint32_t)(v * (unit == 'd' ? 86400 : 3600));
 }
 
-static void read_tls(builder *b, const slc_node *root, slc_spec *s)
-{
-    const slc_node *n = section(b, root, "tls", NULL);
-    if (!n)
-        return;
-    static const char *const keys[] = {"cert", "key"};
-    check_keys(b, n, keys, COUNT(keys), "'tls'");
-    s->tls.pos = n->pos;
-    bool ok = true;
-    if (!slc_map_get(n, "cert")) {
-        missing(b, n, "'tls'", "cert");
-        ok = false;
-    } else {
-        ok &= str_field(b, n, "cert", "'tls'", &s->tls.cert);
-    }
-    if (!slc_map_get(n, "key")) {
-        missing(b, n, "'tls'", "key");
-        ok = false;
-    } else {
-        ok &= str_field(b, n, "key", "'tls'", &s->tls.key);
-    }
-    s->tls.present = ok;
-    if (ok) {
-        s->tls.cert_path = s->tls.cert.s;
-        s->tls.key_path = s->tls.key.s;
-    }
-}
-
 /* Calls `fn` for each valid entry of a named-section mapping. */
 #define READ_SECTION(field, nfield, key, what, fn)                                             \
     do {                                                                                        \
@@ -713,7 +686,8 @@ slc_spec *slc_spec_build(const slc_node *root, slc_arena *a, slc_diags *d)
     s->pos = root->pos;
     static const char *const keys[] = {"sluice", "listen", "tls",    "listen_plain", "allow_plaintext",
                                        "state",  "server", "providers", "models", "prices",
-                                       "teams",  "keys",   "admin", "telemetry", "responses"};
+                                       "teams",  "keys",   "admin", "telemetry", "responses",
+                                       "guardrails"};
     check_keys(&b, root, keys, COUNT(keys), NULL);
 
     const slc_node *ver = slc_map_get(root, "sluice");
@@ -728,7 +702,7 @@ slc_spec *slc_spec_build(const slc_node *root, slc_arena *a, slc_diags *d)
 
     if (!str_field(&b, root, "listen", NULL, &s->listen))
         s->listen = (slc_str){.s = "127.0.0.1:4000", .len = 14, .pos = root->pos};
-    read_tls(&b, root, s);
+    slc_spec_read_tls(&b, root, s);
     str_field(&b, root, "listen_plain", NULL, &s->listen_plain);
     const slc_node *ap = slc_map_get(root, "allow_plaintext");
     if (ap && want(&b, ap, SLC_NODE_SCALAR, "'allow_plaintext'")) {
@@ -780,6 +754,37 @@ slc_spec *slc_spec_build(const slc_node *root, slc_arena *a, slc_diags *d)
             s->telemetry.present = true;
         str_field(&b, tel, "service_name", "'telemetry'", &s->telemetry.service_name);
     }
+    slc_guard_read(root, s, a, d);
     read_responses(&b, root, s);
     return s;
+}
+
+/* The readers spec_tls.c shares (spec_internal.h). */
+bool slc_spec_str_field(slc_builder *b, const slc_node *map, const char *key, const char *where,
+                        slc_str *out)
+{
+    return str_field(b, map, key, where, out);
+}
+
+bool slc_spec_bool_field(slc_builder *b, const slc_node *map, const char *key, const char *where,
+                         bool *out, slc_pos *pos)
+{
+    return bool_field(b, map, key, where, out, pos);
+}
+
+void slc_spec_check_keys(slc_builder *b, const slc_node *map, const char *const *allowed, size_t n,
+                         const char *where)
+{
+    check_keys(b, map, allowed, n, where);
+}
+
+const slc_node *slc_spec_section(slc_builder *b, const slc_node *map, const char *key,
+                                 const char *where)
+{
+    return section(b, map, key, where);
+}
+
+void slc_spec_missing(slc_builder *b, const slc_node *map, const char *where, const char *key)
+{
+    missing(b, map, where, key);
 }

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SL_TABLE_ABI 5
+#define SL_TABLE_ABI 7
 
 typedef enum sl_kind {
     SL_KIND_OPENAI = 0,
@@ -32,6 +32,17 @@ typedef enum sl_url_style {
 
 /* Provider quirks a preset carries (bits of sl_provider.quirks). */
 #define SL_QUIRK_NO_STREAM_OPTIONS 1u /* rejects stream_options: usage is not forced */
+
+/* How sluice trusts a provider's https:// upstream (spec `tls:` of a
+ * provider), handed to libcurl. Paths as the spec writes them: a relative
+ * one is read in the gateway's working directory, at start and by libcurl
+ * on each new connection; the key itself is never in the binary. */
+typedef struct sl_provider_tls {
+    const char *ca;          /* PEM CA bundle instead of the system's, or NULL */
+    const char *client_cert; /* PEM client certificate (chain) for mTLS, or NULL */
+    const char *client_key;  /* its private key, set exactly when client_cert is */
+    uint8_t verify;          /* 0 only for loopback hosts (sluicec refuses others) */
+} sl_provider_tls;
 
 /* HTTP version to an upstream. AUTO: HTTP/2 when TLS negotiates it (ALPN),
  * else HTTP/1.1; ON: also HTTP/2 without TLS (prior knowledge, for h2c
@@ -64,6 +75,7 @@ typedef struct sl_provider {
     uint32_t first_byte_ms;  /* request sent -> first response byte */
     uint32_t idle_ms;        /* longest silence between body chunks */
     uint32_t total_ms;       /* whole transfer cap */
+    const sl_provider_tls *tls; /* NULL: libcurl's defaults (system CAs, verify) */
     sl_http2 http2;
 } sl_provider;
 
@@ -194,9 +206,17 @@ typedef struct sl_server_limits {
 struct sl_tls_ops;
 extern const struct sl_tls_ops sl_tls_server_ops;
 
+typedef enum sl_client_auth {
+    SL_CLIENT_AUTH_NONE = 0,
+    SL_CLIENT_AUTH_OPTIONAL = 1,  /* asked for; a client without a valid one carries on */
+    SL_CLIENT_AUTH_REQUIRE = 2,   /* a client without a valid one is refused */
+} sl_client_auth;
+
 typedef struct sl_tls_spec {
     const char *cert;             /* PEM chain, server certificate first; read at start */
     const char *key;              /* PEM private key; never in the binary, only its path */
+    const char *client_ca;        /* CAs of client certificates (mTLS), or NULL */
+    sl_client_auth client_auth;   /* NONE exactly when client_ca is NULL */
     const struct sl_tls_ops *ops; /* &sl_tls_server_ops in generated tables */
 } sl_tls_spec;
 
@@ -225,6 +245,68 @@ typedef struct sl_cache_rule {
     const char *sem_model;
     double threshold;          /* semantic: cosine similarity for a hit */
 } sl_cache_rule;
+
+/* Guardrails (runtime/guard/guard.h). Only a table whose spec has
+ * `guardrails:` refers to sl_guard_runtime_ops, so a gateway without them
+ * links no guardrail code. Each guardrail has its own generated re2c
+ * scanner over its detectors and deny patterns. */
+struct sl_guard_ops;
+extern const struct sl_guard_ops sl_guard_runtime_ops;
+
+enum {
+    SL_GUARD_NONE = 0,   /* no action in this direction */
+    SL_GUARD_LOG = 1,    /* count and record detector names */
+    SL_GUARD_REDACT = 2, /* replace with typed placeholders */
+    SL_GUARD_BLOCK = 3,  /* refuse with a 400 */
+};
+
+/* Built-in detectors, in the spec's spelling order. Rule numbers the
+ * scanners return; SL_GDET_PEM is the "secrets" detector's private key
+ * block, whose body C finds after the DFA matched its header. */
+enum {
+    SL_GDET_EMAIL = 0,
+    SL_GDET_PHONE = 1,
+    SL_GDET_CARD = 2,
+    SL_GDET_IBAN = 3,
+    SL_GDET_SSN = 4,
+    SL_GDET_IPV4 = 5,
+    SL_GDET_IPV6 = 6,
+    SL_GDET_SECRETS = 7,
+    SL_GDET_COUNT = 8,
+    SL_GDET_PEM = 8,
+    SL_GDET_DENY = 16,
+};
+
+/* The generated scanner of one guardrail: tries every rule at s (anchored)
+ * against s..lim, where *lim is a NUL sentinel. Returns the rule (a
+ * detector number SL_GDET_*, or SL_GDET_DENY + k for deny pattern k), with
+ * the match length in *len, or -1. *partial is set when the scanner read up
+ * to lim, so more text could have changed the answer. */
+typedef int (*sl_guard_scan_fn)(const unsigned char *s, const unsigned char *lim, int *partial,
+                                size_t *len);
+
+typedef struct sl_guardrail {
+    const char *name;
+    uint32_t detectors;        /* bit (1 << SL_GDET_*) per built-in detector */
+    uint32_t deny_count;       /* deny patterns, rules SL_GDET_DENY + 0.. */
+    uint8_t request;           /* SL_GUARD_* on request text */
+    uint8_t response;          /* SL_GUARD_* on response text */
+    uint8_t restore;           /* redacted values restored in the response */
+    sl_guard_scan_fn scan;
+    /* For positions right after a letter or digit, where no built-in
+     * detector may start: the deny patterns alone, or NULL when there are
+     * none (such positions are skipped). */
+    sl_guard_scan_fn scan_word;
+} sl_guardrail;
+
+typedef struct sl_guard_spec {
+    const sl_guardrail *rails;  uint32_t rail_count;   /* at most 32 */
+    /* Bit i: guardrail i applies. Indexed like the table's arrays. */
+    const uint32_t *model_rails;  /* model_count entries */
+    const uint32_t *key_rails;    /* key_count entries, or NULL */
+    const uint32_t *team_rails;   /* team_count entries, or NULL */
+    const struct sl_guard_ops *ops; /* &sl_guard_runtime_ops in generated tables */
+} sl_guard_spec;
 
 typedef struct sl_table {
     uint32_t abi;                 /* SL_TABLE_ABI */
@@ -258,6 +340,8 @@ typedef struct sl_table {
 
     uint8_t has_admin;
     uint8_t admin_hash[32];
+
+    const sl_guard_spec *guard;   /* NULL: the spec has no guardrails */
 
     /* Generated by re2c: the model entry for `name` (NUL-terminated, len
      * bytes, no embedded NUL), or -1. Exact names win over globs; among

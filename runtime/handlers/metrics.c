@@ -11,11 +11,11 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "auth/auth.h"
 #include "cache/cache.h"
 #include "govern/govern.h"
+#include "guard/guard.h"
 #include "handlers/handlers.h"
 #include "metrics/metrics.h"
 #include "proxy/proxy.h"
@@ -66,7 +66,7 @@ static int budgets(sl_buf *o, const sl_table *t)
 {
     static const char *const names[2] = {"sluice_budget_remaining_usd", "sluice_budget_remaining_tokens"};
     int rc = 0;
-    int64_t now = (int64_t)time(NULL);
+    int64_t now = sl_gov_now();
     for (int unit = 0; unit < 2; unit++) {
         rc |= sl_metrics_text_family(o, names[unit], "gauge",
                                      unit ? "Tokens left in the current budget period, by key or team"
@@ -139,6 +139,8 @@ void sl_handle_metrics(sl_conn *c, const sl_endpoint *ep, const sl_http_request 
     rc |= ledger(&o);
     if (t->cache_ops)
         rc |= t->cache_ops->metrics(&o, t);
+    if (t->guard)
+        rc |= t->guard->ops->metrics(t, &o);
     if (sl_trace_enabled()) {
         rc |= sl_metrics_text_family(&o, "sluice_trace_spans_dropped_total", "counter",
                                      "Spans not exported: the queue was full or the collector failed");

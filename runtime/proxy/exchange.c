@@ -9,13 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cache/cache.h"
 #include "core/accesslog.h"
 #include "core/log.h"
 #include "core/membudget.h"
 #include "core/sat.h"
+#include "guard/guard.h"
 #include "ledger/ledger.h"
 #include "proxy/proxy.h"
 #include "proxy/surface.h"
@@ -141,7 +141,7 @@ static sl_ledger_row *account(sl_exchange *x, const sl_finish *f)
         cost = sl_gov_cost(x->t, (uint16_t)(x->prov - x->t->providers), x->upstream_model, &u, &priced);
     int64_t tokens = sl_usage_total(&u);
     if (x->admitted)
-        sl_gov_settle(&x->ticket, cost, tokens, (int64_t)time(NULL));
+        sl_gov_settle(&x->ticket, cost, tokens, sl_gov_now());
 
     sl_ledger_row *r = sl_arena_alloc(x->arena, sizeof *r);
     if (!r)
@@ -168,6 +168,8 @@ static sl_ledger_row *account(sl_exchange *x, const sl_finish *f)
     r->attempts = x->attempts.tries;
     r->stream = x->stream;
     r->estimated = estimated;
+    if (x->guard)
+        x->t->guard->ops->ledger(x->guard, r->guardrails, sizeof r->guardrails);
     if (x->store_rec && ok) {
         /* Written in the row's transaction; the answer waits for it. */
         r->extra = (sl_ledger_extra){sl_rstore_rec_write, sl_rstore_rec_free, x->store_rec};

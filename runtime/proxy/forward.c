@@ -20,6 +20,7 @@
 #include "json/json_out.h"
 #include "core/log.h"
 #include "core/membudget.h"
+#include "guard/guard.h"
 #include "json/json_scan.h"
 #include "proxy/proxy.h"
 #include "proxy/rstate.h"
@@ -203,6 +204,18 @@ static void try_start(void *ctx, const sl_attempt *a)
         json_t *req = x->surface == SL_PROTO_RESPONSES ? sl_rstate_request(x) : x->json;
         if (!req)
             return; /* answered */
+        if (req != x->json && x->guard) {
+            /* Earlier turns from the store went through no guardrail yet. */
+            char msg[256];
+            int g = x->t->guard->ops->request_json(x->guard, req, msg, sizeof msg);
+            if (g != 0) {
+                if (g == 1)
+                    sl_exchange_fail(x, 400, "guardrail_blocked", NULL, "%s", msg);
+                else
+                    sl_exchange_fail(x, 503, "overloaded", "Retry-After: 1\r\n", "out of memory; retry shortly");
+                return;
+            }
+        }
         char err[256] = "";
         free(x->xbody);
         x->xbody = sl_translate_request_fit(x->surface, x->up_proto, req, x->upstream_model, x->stream,
@@ -227,7 +240,8 @@ static void try_start(void *ctx, const sl_attempt *a)
     if (x->stream) {
         sl_relay_cfg cfg = {.up = x->up_proto, .client = x->surface, .legacy = x->legacy,
                             .strip_usage = x->surface == SL_PROTO_OPENAI && !x->client_usage,
-                            .client_model = x->client_model};
+                            .client_model = x->client_model, .guard = x->guard,
+                            .gops = x->guard ? x->t->guard->ops : NULL};
         if (sl_relay_init(&x->relay, &cfg) != 0) {
             sl_exchange_fail(x, 500, NULL, NULL, "out of memory");
             return;
@@ -275,6 +289,7 @@ static void try_start(void *ctx, const sl_attempt *a)
         .first_byte_ms = x->prov->first_byte_ms,
         .idle_ms = x->prov->idle_ms,
         .total_ms = x->prov->total_ms,
+        .tls = x->prov->tls,
         .http2 = x->prov->http2,
     };
     x->try_started = ev_time();
@@ -471,7 +486,9 @@ static void stream_done(sl_exchange *x, sl_xfer_result r)
         if (clean)
             sl_rstate_stream_end(x);
     }
-    sl_attempts_report(&x->attempts, clean);
+    /* A guardrail that stopped the stream is no fault of the provider. */
+    int guarded = x->guard && x->relay.error && strcmp(x->relay.error, "guardrail") == 0;
+    sl_attempts_report(&x->attempts, clean || guarded);
     sl_usage_counts u;
     int64_t events;
     sl_relay_usage(&x->relay, &u, &events);
@@ -479,25 +496,47 @@ static void stream_done(sl_exchange *x, sl_xfer_result r)
                    .status = clean ? x->status : 502, .usage = &u, .events = events, .complete = clean};
     char msg[256];
     if (!clean) {
-        snprintf(msg, sizeof msg, "upstream stream from provider '%s' failed: %s", x->prov->name,
-                 x->relay.error ? "malformed stream"
-                 : r == SL_XFER_OK ? "truncated stream" : sl_xfer_result_name(r));
+        if (guarded)
+            snprintf(msg, sizeof msg, "%s", x->t->guard->ops->message(x->guard));
+        else
+            snprintf(msg, sizeof msg, "upstream stream from provider '%s' failed: %s", x->prov->name,
+                     x->relay.error ? "malformed stream"
+                     : r == SL_XFER_OK ? "truncated stream" : sl_xfer_result_name(r));
         sl_log_warn("%s", msg);
         f.error = msg;
     }
     sl_exchange_finish(x, &f);
 }
 
+/* A failed try as the client's error message lists it. */
+static const char *why_failed(sl_xfer_result r)
+{
+    if (r == SL_XFER_TLS)
+        return "TLS with the upstream failed (certificate or handshake; the gateway log says why)";
+    return sl_xfer_result_name(r);
+}
+
 static void on_done(void *ctx, sl_xfer_result r, const char *detail)
 {
-    (void)detail;
     sl_exchange *x = ctx;
+    /* The operator needs libcurl's reason (untrusted issuer, name
+     * mismatch, refused client certificate); the client learns that TLS
+     * failed, not details that may name the upstream host. */
+    if (r == SL_XFER_TLS)
+        sl_log_warn("provider '%s': TLS with the upstream failed: %s", x->prov->name, detail);
     x->xfer = NULL;
     try_ended(x, x->over_budget ? SL_MET_ATTEMPT_ERROR
                  : r == SL_XFER_OK && !(x->streaming && x->relay.error) ? sl_metrics_result_of_status(x->status)
                                                                          : xfer_result(r));
     if (x->streaming) {
         stream_done(x, r);
+        return;
+    }
+    if (x->guard && x->relay.error && strcmp(x->relay.error, "guardrail") == 0) {
+        /* Blocked before anything reached the client: a plain refusal,
+         * not a failure of the provider to retry elsewhere. */
+        sl_attempts_abandon(&x->attempts);
+        sl_exchange_fail(x, 400, "guardrail_blocked", NULL, "%s", x->t->guard->ops->message(x->guard));
         return;
     }
     if (x->over_budget) {
@@ -545,9 +584,16 @@ static void on_done(void *ctx, sl_xfer_result r, const char *detail)
         sl_usage_counts u = {0};
         if (x->status >= 200 && x->status < 300) {
             sl_relay_cfg cfg = {.up = x->up_proto, .client = x->surface, .legacy = x->legacy,
-                                .client_model = x->client_model};
+                                .client_model = x->client_model, .guard = x->guard,
+                                .gops = x->guard ? x->t->guard->ops : NULL};
             char err[256] = "";
-            if (sl_relay_body(&cfg, &f.body, &f.len, &u, err, sizeof err) != 0) {
+            int rb = sl_relay_body(&cfg, &f.body, &f.len, &u, err, sizeof err);
+            if (rb == -2) {
+                free(f.body);
+                sl_exchange_fail(x, 400, "guardrail_blocked", NULL, "%s", err);
+                return;
+            }
+            if (rb != 0) {
                 free(f.body);
                 sl_exchange_fail(x, 502, "bad_upstream_response", NULL,
                                  "provider '%s' sent a response sluice cannot read: %s", x->prov->name, err);
@@ -571,10 +617,10 @@ static void on_done(void *ctx, sl_xfer_result r, const char *detail)
     x->last_status = 0;
     x->last_result = r;
     if (sl_attempts_retry_xfer(&x->attempts, r)) {
-        sl_attempts_next(&x->attempts, x->prov->name, sl_xfer_result_name(r), -1);
+        sl_attempts_next(&x->attempts, x->prov->name, why_failed(r), -1);
         return;
     }
-    sl_attempts_note(&x->attempts, x->prov->name, sl_xfer_result_name(r));
+    sl_attempts_note(&x->attempts, x->prov->name, why_failed(r));
     try_exhausted(x);
 }
 

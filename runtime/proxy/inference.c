@@ -8,12 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "auth/auth.h"
 #include "cache/cache.h"
 #include "core/sat.h"
 #include "core/utf8.h"
+#include "guard/guard.h"
 #include "json/json_out.h"
 #include "proxy/admit.h"
 #include "proxy/exchange.h"
@@ -243,7 +243,7 @@ static int plan_and_admit(sl_exchange *x)
     }
     int retry_after;
     const char *why;
-    sl_gov_verdict v = sl_gov_admit(x->key, est_usd, sl_sat_add_count(in, lim.worst), (int64_t)time(NULL), &x->ticket,
+    sl_gov_verdict v = sl_gov_admit(x->key, est_usd, sl_sat_add_count(in, lim.worst), sl_gov_now(), &x->ticket,
                                     &retry_after, &why);
     if (v != SL_GOV_OK) {
         sl_metrics_refused(x->metrics, x->key,
@@ -258,7 +258,7 @@ static int plan_and_admit(sl_exchange *x)
     int workers = sl_worker_count();
     unsigned cap = t->server.max_inflight / (unsigned)(workers > 0 ? workers : 1);
     if (cap && sl_upstream_active(sl_worker_upstream(x->w)) >= cap) {
-        sl_gov_settle(&x->ticket, 0, 0, (int64_t)time(NULL));
+        sl_gov_settle(&x->ticket, 0, 0, sl_gov_now());
         x->admitted = 0;
         sl_exchange_fail(x, 503, "overloaded", "Retry-After: 1\r\n", "too many requests in flight; retry shortly");
         return -1;
@@ -325,10 +325,15 @@ void sl_inference_handle(sl_conn *c, const sl_endpoint *ep, const sl_http_reques
             x->dropped_tools = sl_arena_printf(x->arena, "x-sluice-dropped-tools: %s\r\n", names);
         sl_rstate_begin(x); /* store, previous_response_id */
     }
+    /* Guardrails on the request, before the cache key is made and before
+     * any budget is reserved. */
+    if (x->t->guard && x->t->guard->ops->request(x, model_len) != 0)
+        return;
     if (route(x, model_len) != 0)
         return;
     /* Before admission: a cached answer costs nothing against budgets. */
-    if (x->t->cache_ops && x->t->cache_ops->lookup(x, serve))
+    if (x->t->cache_ops && (!x->guard || x->t->guard->ops->cacheable(x->guard)) &&
+        x->t->cache_ops->lookup(x, serve))
         return; /* answered, or serve() follows its embeddings lookup */
     serve(x);
 }
