@@ -17,9 +17,11 @@
 #include <string.h>
 
 #include "cache/rule.h"
+#include "core/proto.h"
 #include "emit.h"
 #include "spec_internal.h"
 #include "explain.h"
+#include "presets.h"
 #include "suggest.h"
 #include "units.h"
 
@@ -184,11 +186,12 @@ static void check_one(slc_spec *s, slc_diags *d, slc_cache *c, const char *where
     }
     slc_provider *p = &s->providers[c->sem_provider_idx];
     p->used = true;
-    if (p->kind != SLC_KIND_OPENAI)
+    const slc_preset *ps = slc_preset_of(p);
+    if (p->kind != SLC_KIND_OPENAI || (ps && ps->ops && !(ps->ops & (1u << SL_OP_EMBEDDINGS))))
         slc_error(d, c->sem_provider.pos,
                   "cache of %s: provider '%s' is of kind %s, which serves no embeddings (use an openai-kind "
                   "provider such as OpenAI, Ollama or vLLM)",
-                  where, p->name.s, slc_kind_name(p->kind));
+                  where, p->name.s, p->kind_word.s ? p->kind_word.s : slc_kind_name(p->kind));
 }
 
 void slc_cache_check(slc_spec *s, slc_diags *d)
