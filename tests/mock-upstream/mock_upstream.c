@@ -1,7 +1,8 @@
 /* mock-upstream: the project's own fake LLM provider, for end-to-end tests
  * and benchmarks. It listens on loopback and answers the OpenAI and
- * Anthropic APIs the gateway forwards to (see mock_api.c for shapes and the
- * [[mock ...]] directives, mock_server.c for the HTTP side). This file is
+ * Anthropic APIs the gateway forwards to (see mock_api.c and the mock_*.c
+ * pieces it names for shapes and the [[mock ...]] directives, mock_server.c
+ * for the HTTP side). This file is
  * the command line: parse flags, bind, print the one "listening" line that
  * harnesses wait for, run until SIGTERM or SIGINT, and exit 0 so a harness
  * can tell a clean stop from a crash. */

@@ -1,5 +1,6 @@
 /* The mock upstream's shared pieces: a growable byte buffer, a parsed
- * request, and the "reply plan" that the provider logic (mock_api.c) hands
+ * request, and the "reply plan" that the provider logic (mock_api.c and the
+ * mock_*.c files split from it, see mock_api_internal.h) hands
  * to the HTTP server (mock_server.c). A plan is a list of timed writes plus
  * an ending (finish normally, cut the connection, stall, or reset), which is
  * enough to express every behaviour the tests need, from a plain JSON answer
@@ -65,7 +66,7 @@ typedef struct mu_config {
     int nreject;
 } mu_config;
 
-/* Reply building, used by mock_api.c; framing is done here so the provider
+/* Reply building, used by the provider logic; framing is done here so the provider
  * code only deals in payload bytes. */
 void mu_reply_head(mu_reply *r, unsigned delay_ms, int status,
                    const char *content_type, long content_length,

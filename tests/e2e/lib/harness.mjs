@@ -27,7 +27,7 @@ export const ANTHROPIC_KEY = 'sk-ant-e2e-fake';
 export const GEMINI_KEY = 'gemini-e2e-fake';
 // What a client sends; it must never reach the upstream.
 export const CLIENT_KEY = 'client-key-must-not-leak';
-// The mock's default reply text (tests/mock-upstream/mock_api.c).
+// The mock's default reply text (tests/mock-upstream/mock_answer.c).
 export const MOCK_TEXT =
   'Hello from mock-upstream. This deterministic reply streams word by word so tests can count chunks and tokens.';
 
