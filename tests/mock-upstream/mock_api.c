@@ -11,7 +11,7 @@
  *
  * This file holds the dispatcher (routing, the call log, auth, the
  * directives' sources, simulated failures) and the /__ control endpoints;
- * the shared reply machinery is in mock_reply.c, answer generation in
+ * the shared reply machinery is in mock_send.c, answer generation in
  * mock_answer.c, and each provider's shapes in mock_openai.c,
  * mock_anthropic.c and mock_gemini.c (see mock_api_internal.h). */
 #define _GNU_SOURCE

@@ -82,7 +82,7 @@ typedef struct answer {
     int truncated; /* stopped at max_tokens */
 } answer;
 
-/* ---- mock_reply.c: ids, usage, sending, directives -------------------- */
+/* ---- mock_send.c: ids, usage, sending, directives -------------------- */
 
 char *mu_dump(json_t *j); /* compact JSON text; caller frees; aborts on OOM */
 int mu_count_words(const char *s);

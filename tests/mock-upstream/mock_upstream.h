@@ -66,8 +66,8 @@ typedef struct mu_config {
     int nreject;
 } mu_config;
 
-/* Reply building, used by the provider logic; framing is done here so the provider
- * code only deals in payload bytes. */
+/* Reply building (mock_reply.c), used by the provider logic; framing is
+ * done here so the provider code only deals in payload bytes. */
 void mu_reply_head(mu_reply *r, unsigned delay_ms, int status,
                    const char *content_type, long content_length,
                    const char *extra_headers);
