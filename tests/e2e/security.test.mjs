@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
   E2E_DIR, eventually, mockArgs, freePort, readSSE, sleep, startMock, startProcess, stopProcess,
+  waitHealthy,
 } from './lib/harness.mjs';
 
 const BUILD_TESTS = resolve(E2E_DIR, '..', '..', 'build', 'tests');
@@ -91,19 +92,6 @@ const tokensOf = (bytes) => Math.ceil(bytes / 4); // sl_usage_estimate_tokens
 
 const stateDirs = [];
 const live = new Set();
-
-async function waitHealthy(url, proc, timeoutMs = 10000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline && proc.exitCode === null) {
-    try {
-      const r = await fetch(`${url}/healthz`);
-      await r.arrayBuffer();
-      if (r.status === 200) return;
-    } catch { /* not yet */ }
-    await sleep(25);
-  }
-  throw new Error(`gateway at ${url} not healthy in ${timeoutMs} ms`);
-}
 
 // A gateway on a free port with a fresh state file; fullLog() is its whole
 // stderr (the access log test counts its lines).

@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { E2E_DIR, MOCK_TEXT, mockArgs, sleep, startProcess, stopProcess } from './harness.mjs';
+import { E2E_DIR, MOCK_TEXT, mockArgs, sleep, startProcess, stopProcess, waitHealthy } from './harness.mjs';
 import { KEYS, PLANTED } from './gov-fixtures.mjs';
 
 export const GOV_BIN = process.env.SLUICE_GOV_BIN || resolve(E2E_DIR, '..', '..', 'build', 'tests', 'sluice-gov');
@@ -106,19 +106,6 @@ export function rawRequest(port, headerBytes, body) {
 }
 
 // ---- gateway processes ------------------------------------------------------
-
-async function waitHealthy(url, proc, timeoutMs = 10000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline && proc.exitCode === null) {
-    try {
-      const r = await fetch(`${url}/healthz`);
-      await r.arrayBuffer();
-      if (r.status === 200) return;
-    } catch { /* not yet */ }
-    await sleep(25);
-  }
-  throw new Error(`gateway at ${url} not healthy in ${timeoutMs} ms`);
-}
 
 // Starts sluice-gov on `port` with the state file `state`, its providers
 // pointed at `mock`; the handle's fullLog() is its whole stderr (the

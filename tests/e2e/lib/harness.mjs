@@ -154,7 +154,8 @@ export async function startMock({ port = 0, args = [] } = {}) {
   };
 }
 
-async function waitHealthy(url, proc, timeoutMs = 10000) {
+// Polls /healthz until it answers 200, the process exits, or timeoutMs.
+export async function waitHealthy(url, proc, timeoutMs = 10000) {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
@@ -262,6 +263,23 @@ export const anthropicHeaders = (key = CLIENT_KEY, extra = {}) => ({
 
 // Reads a fetch Response as server-sent events. Each event carries `t`,
 // the ms since `t0` at which the network chunk holding its end arrived.
+// One SSE event from the text between two blank lines: { event, data,
+// json } (json when data parses), or null for a comment-only block.
+export function parseSSEEvent(raw, extra = {}) {
+  const ev = { event: undefined, data: '', ...extra };
+  for (const line of raw.split('\n')) {
+    if (line.startsWith(':')) continue;
+    const c = line.indexOf(':');
+    const field = c < 0 ? line : line.slice(0, c);
+    const val = c < 0 ? '' : line.slice(c + 1).replace(/^ /, '');
+    if (field === 'event') ev.event = val;
+    else if (field === 'data') ev.data = ev.data ? `${ev.data}\n${val}` : val;
+  }
+  if (ev.data === '' && ev.event === undefined) return null;
+  try { ev.json = JSON.parse(ev.data); } catch { /* [DONE] and friends */ }
+  return ev;
+}
+
 export async function readSSE(response, { t0 = performance.now(), onEvent } = {}) {
   const events = [];
   const decoder = new TextDecoder();
@@ -276,17 +294,8 @@ export async function readSSE(response, { t0 = performance.now(), onEvent } = {}
     while ((i = buf.indexOf('\n\n')) >= 0) {
       const raw = buf.slice(0, i);
       buf = buf.slice(i + 2);
-      const ev = { event: undefined, data: '', t };
-      for (const line of raw.split('\n')) {
-        if (line.startsWith(':')) continue;
-        const c = line.indexOf(':');
-        const field = c < 0 ? line : line.slice(0, c);
-        const val = c < 0 ? '' : line.slice(c + 1).replace(/^ /, '');
-        if (field === 'event') ev.event = val;
-        else if (field === 'data') ev.data = ev.data ? `${ev.data}\n${val}` : val;
-      }
-      if (ev.data === '' && ev.event === undefined) continue;
-      try { ev.json = JSON.parse(ev.data); } catch { /* [DONE] and friends */ }
+      const ev = parseSSEEvent(raw, { t });
+      if (!ev) continue;
       events.push(ev);
       if (onEvent && onEvent(ev, reader) === false) {
         return { events, ended: false };

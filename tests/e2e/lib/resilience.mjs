@@ -20,7 +20,9 @@
 import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
-import { useStack, freePort, openaiHeaders, anthropicHeaders, CLIENT_KEY, OPENAI_KEY, ANTHROPIC_KEY } from './harness.mjs';
+import {
+  useStack, freePort, openaiHeaders, anthropicHeaders, parseSSEEvent, CLIENT_KEY, OPENAI_KEY, ANTHROPIC_KEY,
+} from './harness.mjs';
 
 // resilience.yaml's refusing providers name port 18439; they are pointed
 // at a port that was free a moment ago (the before hook checks it still
@@ -91,17 +93,8 @@ async function readEvents(response) {
       while ((i = buf.indexOf('\n\n')) >= 0) {
         const raw = buf.slice(0, i);
         buf = buf.slice(i + 2);
-        const ev = { event: undefined, data: '' };
-        for (const line of raw.split('\n')) {
-          if (line.startsWith(':')) continue;
-          const c = line.indexOf(':');
-          const field = c < 0 ? line : line.slice(0, c);
-          const val = c < 0 ? '' : line.slice(c + 1).replace(/^ /, '');
-          if (field === 'event') ev.event = val;
-          else if (field === 'data') ev.data = ev.data ? `${ev.data}\n${val}` : val;
-        }
-        if (ev.data === '' && ev.event === undefined) continue;
-        try { ev.json = JSON.parse(ev.data); } catch { /* [DONE] */ }
+        const ev = parseSSEEvent(raw);
+        if (!ev) continue;
         events.push(ev);
       }
     }
