@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "check_internal.h"
+#include "secret.h"
 #include "suggest.h"
 
 const char *slc_default_base_url(slc_kind k)
@@ -66,17 +67,6 @@ const char *slc_chk_hint(slc_checker *c, const char *word, slc_name_at at, size_
     return h ? slc_aprintf(c->a, " (did you mean '%s'?)", h) : "";
 }
 
-static bool valid_env_name(const char *s)
-{
-    if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_'))
-        return false;
-    for (s++; *s; s++)
-        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
-              *s == '_'))
-            return false;
-    return true;
-}
-
 static void check_providers(slc_checker *c)
 {
     for (size_t i = 0; i < c->s->nproviders; i++) {
@@ -107,7 +97,7 @@ static void check_providers(slc_checker *c)
                                    "provider '%s': api_key must be env:NAME; a literal secret does "
                                    "not belong in the spec",
                                    name);
-            } else if (!valid_env_name(p->api_key.s + 4)) {
+            } else if (!slc_valid_env_name(p->api_key.s + 4)) {
                 slc_error(c->d, p->api_key.pos,
                           "provider '%s': api_key '%s' does not name a valid environment variable",
                           name, p->api_key.s);

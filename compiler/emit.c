@@ -238,6 +238,24 @@ void slc_emit_lowered(const sl_table *t, slc_buf *out)
         slc_buf_puts(out, ",\n    .ops = &sl_tls_server_ops,\n};\n");
     }
 
+    if (t->redis) {
+        const sl_redis_spec *r = t->redis;
+        slc_buf_puts(out, "\nstatic const sl_redis_spec sl_spec_redis = {\n    .host = ");
+        c_str(out, r->host);
+        slc_buf_printf(out, ", .port = %u, .db = %u,\n    .password_env = ", r->port, r->db);
+        if (r->password_env)
+            c_str(out, r->password_env);
+        else
+            slc_buf_puts(out, "NULL");
+        slc_buf_puts(out, ",\n    .prefix = ");
+        c_str(out, r->prefix);
+        slc_buf_printf(out,
+                       ",\n    .timeout_ms = %u, .lease_ms = %u, .on_error = %s, .replicas = %u,\n"
+                       "    .ops = &sl_state_redis_ops,\n};\n",
+                       r->timeout_ms, r->lease_ms,
+                       r->on_error == SL_STATE_LOCAL ? "SL_STATE_LOCAL" : "SL_STATE_FAIL_CLOSED", r->replicas);
+    }
+
     const sl_server_limits *sv = &t->server;
     slc_buf_printf(out, "\nconst sl_table sl_spec = {\n    .abi = SL_TABLE_ABI,\n"
                         "    .spec_sha256 = \"%s\",\n    .listen = ", t->spec_sha256);
@@ -251,6 +269,8 @@ void slc_emit_lowered(const sl_table *t, slc_buf *out)
         slc_buf_puts(out, "NULL");
     slc_buf_puts(out, ",\n    .state = ");
     c_str(out, t->state);
+    slc_buf_puts(out, ",\n    .redis = ");
+    slc_buf_puts(out, t->redis ? "&sl_spec_redis" : "NULL");
     slc_buf_printf(out,
                    ",\n    .server = {.max_header_bytes = %u, .max_headers = %u, "
                    ".max_body_bytes = %lluu,\n"

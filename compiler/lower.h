@@ -35,6 +35,7 @@ typedef struct slc_lowered {
     sl_cidr *cidrs;
     sl_price *prices;
     sl_tls_spec tls;
+    sl_redis_spec redis;
 } slc_lowered;
 
 /* `s` must be checked and free of errors. Out of memory aborts, as
