@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "secret.h"
+#include "state/url.h"
 #include "suggest.h"
 #include "units.h"
 
@@ -86,72 +87,18 @@ static void duration(slc_diags *d, const slc_node *map, const char *key, const c
     *out = ms;
 }
 
-/* redis://HOST[:PORT][/DB]: host a name, an IPv4 address or [IPv6]; no
- * user or password in the URL (the password is `password: env:NAME`). */
+/* Splits the url with the parser the gateway uses for --redis. */
 static void parse_url(slc_diags *d, slc_arena *a, slc_redis *r)
 {
-    const char *u = r->url.s;
-    if (strncmp(u, "rediss://", 9) == 0) {
-        slc_error(d, r->url.pos,
-                  "state: redis url '%s': TLS to Redis (rediss://) is not supported by this sluice; use "
-                  "redis:// on a private network or a TLS tunnel",
-                  u);
+    char host[SL_REDIS_HOST_MAX], why[160];
+    if (sl_redis_url_parse(r->url.s, host, &r->port, &r->db, why, sizeof why) != 0) {
+        if (strchr(r->url.s, '@')) /* never echoed: the URL holds a password */
+            slc_error_redacted(d, r->url.pos, r->url.end, "state: redis url: it %s", why);
+        else
+            slc_error(d, r->url.pos, "state: redis url '%s': it %s", r->url.s, why);
         return;
     }
-    if (strncmp(u, "redis://", 8) != 0) {
-        slc_error(d, r->url.pos, "state: redis url '%s' must look like redis://HOST:PORT/DB", u);
-        return;
-    }
-    const char *h = u + 8, *he, *rest;
-    if (strchr(h, '@')) {
-        /* Never echoed: the URL holds a password. */
-        slc_error_redacted(d, r->url.pos, r->url.end,
-                           "state: redis url must not carry credentials; write password: env:NAME instead");
-        return;
-    }
-    if (*h == '[') {
-        he = strchr(h, ']');
-        if (!he) {
-            slc_error(d, r->url.pos, "state: redis url '%s' has an unterminated [IPv6] host", u);
-            return;
-        }
-        r->host = slc_strndup(a, h + 1, (size_t)(he - h - 1));
-        rest = he + 1;
-    } else {
-        he = h + strcspn(h, ":/?#");
-        r->host = slc_strndup(a, h, (size_t)(he - h));
-        rest = he;
-    }
-    if (!*r->host || strpbrk(r->host, " \t\"\\")) {
-        slc_error(d, r->url.pos, "state: redis url '%s' has no usable host", u);
-        return;
-    }
-    r->port = 6379;
-    int64_t v;
-    if (*rest == ':') {
-        size_t n = strcspn(rest + 1, "/?#");
-        if (slc_parse_int(rest + 1, n, &v) != 0 || v < 1 || v > 65535) {
-            slc_error(d, r->url.pos, "state: redis url '%s' has an invalid port (1..65535)", u);
-            return;
-        }
-        r->port = (uint16_t)v;
-        rest += 1 + n;
-    }
-    if (*rest == '/' && rest[1]) {
-        size_t n = strcspn(rest + 1, "?#");
-        if (slc_parse_int(rest + 1, n, &v) != 0 || v < 0 || v > 65535) {
-            slc_error(d, r->url.pos, "state: redis url '%s' has an invalid database number", u);
-            return;
-        }
-        r->db = (uint32_t)v;
-        rest += 1 + n;
-    } else if (*rest == '/') {
-        rest++;
-    }
-    if (*rest) {
-        slc_error(d, r->url.pos, "state: redis url '%s' must end after the database number (no query)", u);
-        return;
-    }
+    r->host = slc_strndup(a, host, strlen(host));
 }
 
 static void read_redis(const slc_node *n, slc_spec *s, slc_arena *a, slc_diags *d)

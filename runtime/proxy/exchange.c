@@ -16,6 +16,7 @@
 #include "core/membudget.h"
 #include "core/sat.h"
 #include "ledger/ledger.h"
+#include "proxy/admission.h"
 #include "proxy/proxy.h"
 #include "proxy/surface.h"
 #include "trace/trace.h"
@@ -30,6 +31,7 @@ typedef struct sl_hold {
 
 void sl_exchange_release(sl_exchange *x)
 {
+    sl_admission_cancel(x);
     ev_timer_stop(sl_worker_loop(x->w), &x->backoff);
     if (x->xfer) {
         x->transport->cancel(x->xfer);
@@ -130,7 +132,7 @@ static sl_ledger_row *account(sl_exchange *x, const sl_finish *f)
     if (x->prov)
         cost = sl_gov_cost(x->t, (uint16_t)(x->prov - x->t->providers), x->upstream_model, &u, &priced);
     int64_t tokens = sl_usage_total(&u);
-    sl_gov_settle(&x->ticket, cost, tokens, (int64_t)time(NULL));
+    sl_admission_settle(x, cost, tokens);
 
     sl_ledger_row *r = sl_arena_alloc(x->arena, sizeof *r);
     if (!r)

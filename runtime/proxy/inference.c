@@ -14,6 +14,7 @@
 #include "core/sat.h"
 #include "core/utf8.h"
 #include "json/json_out.h"
+#include "proxy/admission.h"
 #include "proxy/admit.h"
 #include "proxy/exchange.h"
 #include "proxy/forward.h"
@@ -116,7 +117,8 @@ static int read_model(sl_exchange *x, size_t *model_len)
 
 /* Routes, filters the plan to targets that serve the operation, have their
  * provider's key (an optional provider may lack it) and, under a USD
- * budget, have a price; admits. 0, or -1 after answering. */
+ * budget, have a price; hands the priced plan to admission. 0, or -1
+ * after answering. */
 static int route_and_admit(sl_exchange *x, size_t model_len)
 {
     const sl_table *t = x->t;
@@ -194,29 +196,7 @@ static int route_and_admit(sl_exchange *x, size_t model_len)
                          sl_route_upstream_model(t, &a, x->client_model));
         return -1;
     }
-    int retry_after;
-    const char *why;
-    sl_gov_verdict v = sl_gov_admit(x->key, est_usd, sl_sat_add_count(in, lim.worst), (int64_t)time(NULL), &x->ticket,
-                                    &retry_after, &why);
-    if (v != SL_GOV_OK) {
-        sl_metrics_refused(x->metrics, x->key,
-                           v == SL_GOV_BUDGET ? SL_MET_REFUSED_BUDGET : SL_MET_REFUSED_RATE_LIMIT);
-        char *hdr = sl_arena_printf(x->arena, "Retry-After: %d\r\n", retry_after > 0 ? retry_after : 60);
-        sl_exchange_fail(x, 429, v == SL_GOV_BUDGET ? "insufficient_quota" : "rate_limit_exceeded",
-                         v == SL_GOV_RATE_LIMITED || retry_after > 0 ? hdr : NULL, "%s", why);
-        return -1;
-    }
-    x->admitted = 1;
-    /* Overload: refuse quickly rather than queue without bound. */
-    int workers = sl_worker_count();
-    unsigned cap = t->server.max_inflight / (unsigned)(workers > 0 ? workers : 1);
-    if (cap && sl_upstream_active(sl_worker_upstream(x->w)) >= cap) {
-        sl_gov_settle(&x->ticket, 0, 0, (int64_t)time(NULL));
-        x->admitted = 0;
-        sl_exchange_fail(x, 503, "overloaded", "Retry-After: 1\r\n", "too many requests in flight; retry shortly");
-        return -1;
-    }
-    sl_forward_plan(x, plan, kept);
+    sl_admission_run(x, plan, kept, est_usd, sl_sat_add_count(in, lim.worst));
     return 0;
 }
 
@@ -270,7 +250,6 @@ void sl_inference_handle(sl_conn *c, const sl_endpoint *ep, const sl_http_reques
         if (sl_translate_dropped_tools(x->json, names, sizeof names) > 0)
             x->dropped_tools = sl_arena_printf(x->arena, "x-sluice-dropped-tools: %s\r\n", names);
     }
-    if (route_and_admit(x, model_len) != 0)
-        return;
-    sl_forward_begin(x);
+    /* Upstream next, once admission says so (perhaps after Redis has). */
+    route_and_admit(x, model_len);
 }

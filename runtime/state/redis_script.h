@@ -1,0 +1,9 @@
+/*
+ * The admission and settlement script (state/script.c), run by EVALSHA.
+ */
+#ifndef SLUICE_STATE_REDIS_SCRIPT_H
+#define SLUICE_STATE_REDIS_SCRIPT_H
+
+extern const char sl_state_script[];
+
+#endif

@@ -1,0 +1,83 @@
+/*
+ * Shared state for replicas: budgets and rate limits held in Redis so that
+ * several gateways behind one load balancer spend one budget. The module
+ * is reached only through `sl_state_redis_ops`, which only a table
+ * generated from a spec with `state: { redis: ... }` names, so a gateway
+ * without it links neither this code nor hiredis.
+ *
+ * Admission reserves the worst case atomically for a key and its team
+ * (one Lua script, one round trip); completion settles the real cost
+ * (another). Each worker has its own connection on its own loop: no call
+ * here blocks, and every answer arrives later on the caller's loop, never
+ * inside the call that asked.
+ */
+#ifndef SLUICE_STATE_H
+#define SLUICE_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "govern/govern.h"
+#include "table.h"
+
+struct ev_loop;
+typedef struct sl_state_worker sl_state_worker;
+typedef struct sl_state_pending sl_state_pending;
+
+typedef enum sl_state_result {
+    SL_STATE_GRANTED = 0,    /* reserved: ticket->remote and ->rid are set */
+    SL_STATE_REFUSED,        /* a budget or rate limit said no (verdict, why, retry_after_s) */
+    SL_STATE_UNAVAILABLE,    /* Redis unreachable, timed out or failed: the spec's policy applies */
+} sl_state_result;
+
+typedef struct sl_state_answer {
+    sl_state_result result;
+    sl_gov_verdict verdict;  /* REFUSED: budget or rate limit */
+    int retry_after_s;
+    const char *why;         /* static text */
+} sl_state_answer;
+
+/* `ticket` (owned by the caller, alive until the callback or cancel) is
+ * filled on GRANTED. */
+typedef void (*sl_state_admit_cb)(void *ctx, const sl_state_answer *a);
+
+typedef struct sl_state_ops {
+    /* Process set-up before workers start: the password from the
+     * environment (-2 when the variable is unset or empty), the replica
+     * id. */
+    int (*init)(const sl_table *t, const char *state_path, char *err, size_t errlen);
+    void (*shutdown)(void);
+    /* A worker's connection on its loop; connects in the background. */
+    sl_state_worker *(*worker_new)(const sl_table *t, struct ev_loop *loop, int worker_id);
+    /* Sends what is queued (settlements), bounded by the command timeout,
+     * then closes. Runs after the worker's loop has stopped. */
+    void (*worker_free)(sl_state_worker *w);
+    /* 1 when this worker cannot reach Redis right now (not connected, or
+     * backing off): the caller applies the policy without waiting. */
+    int (*down)(sl_state_worker *w);
+    /* Reserves `usd` and `tokens` for `key` (and its team) for the periods
+     * containing `now_unix`. NULL when nothing could be queued (the
+     * callback will not run: treat as UNAVAILABLE). */
+    sl_state_pending *(*admit)(sl_state_worker *w, int key, int64_t usd, int64_t tokens, int64_t now_unix,
+                               sl_gov_ticket *ticket, sl_state_admit_cb cb, void *ctx);
+    /* The request went away while waiting: the callback will not run, and
+     * a reservation that is granted after all is released at once. */
+    void (*cancel)(sl_state_pending *p);
+    /* Replaces the ticket's reservation by the charge; fire and forget
+     * (a failed settle leaves the reservation to expire after the lease;
+     * the ledger keeps the row either way). */
+    void (*settle)(sl_state_worker *w, const sl_gov_ticket *ticket, int64_t usd, int64_t tokens, int64_t now_unix);
+} sl_state_ops;
+
+/* ---- status shared with /metrics (state/status.c, always linked) ---------- */
+
+/* 1 while Redis answers, 0 while the policy applies (fail_closed or
+ * local). Transitions are logged once each, never per request. */
+void sl_state_mode_set(int up, const char *why);
+int sl_state_mode(void);
+void sl_state_error_count(void);
+uint64_t sl_state_errors(void);
+uint64_t sl_state_fallbacks(void);
+void sl_state_fallback_count(void);
+
+#endif
