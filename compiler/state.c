@@ -148,7 +148,7 @@ static void read_redis(const slc_node *n, slc_spec *s, slc_arena *a, slc_diags *
     }
     duration(d, n, "timeout", where, 1, 60000, &r->timeout_ms);
     duration(d, n, "lease", where, 1000, 24u * 3600 * 1000, &r->lease_ms);
-    slc_str pol;
+    slc_str pol = {0};
     if (text(d, n, "on_state_error", where, &pol)) {
         static const char *const words[] = {"fail_closed", "local"};
         if (strcmp(pol.s, "fail_closed") == 0) {
@@ -171,7 +171,7 @@ static void read_redis(const slc_node *n, slc_spec *s, slc_arena *a, slc_diags *
             r->replicas = (uint32_t)v;
     }
     if (r->on_error == SLC_STATE_LOCAL && !rep)
-        slc_error(d, n->pos,
+        slc_error(d, pol.pos,
                   "state: on_state_error: local needs 'replicas' (each replica then spends at most "
                   "1/replicas of a budget while Redis is unreachable)");
     r->present = ok;

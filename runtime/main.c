@@ -24,6 +24,7 @@
 #include "proxy/proxy.h"
 #include "server/listen.h"
 #include "server/server.h"
+#include "state/state.h"
 #include "state/url.h"
 #include "table.h"
 
@@ -298,7 +299,7 @@ int main(int argc, char **argv)
                 return 2;
             }
             redis = *sl_spec.redis;
-            if (sl_redis_url_parse(optarg, host, &redis.port, &redis.db, why, sizeof why) != 0) {
+            if (redis.ops->parse_url(optarg, host, &redis.port, &redis.db, why, sizeof why) != 0) {
                 fprintf(stderr, "sluice: --redis: the URL %s\n", why);
                 return 2;
             }

@@ -30,6 +30,7 @@
 #include "core/log.h"
 #include "state/keys.h"
 #include "state/redis_script.h"
+#include "state/url.h"
 
 #define NARGS (3 + 2 * SL_STATE_HOLDER_KEYS + 19)
 #define ARGBUF 6144
@@ -568,8 +569,14 @@ static void redis_settle(sl_state_worker *w, const sl_gov_ticket *tk, int64_t us
     settle_send(w, tk, usd, tokens, now);
 }
 
+static int parse_url(const char *url, char *host, uint16_t *port, uint32_t *db, char *err, size_t errlen)
+{
+    return sl_redis_url_parse(url, host, port, db, err, errlen);
+}
+
 const struct sl_state_ops sl_state_redis_ops = {
     .init = redis_init,
+    .parse_url = parse_url,
     .shutdown = redis_shutdown,
     .worker_new = redis_worker_new,
     .worker_free = redis_worker_free,

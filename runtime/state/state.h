@@ -46,6 +46,9 @@ typedef struct sl_state_ops {
      * environment (-2 when the variable is unset or empty), the replica
      * id. */
     int (*init)(const sl_table *t, const char *state_path, char *err, size_t errlen);
+    /* `sluice --redis URL` (state/url.h), through here so that gateways
+     * without Redis do not carry even the parser. */
+    int (*parse_url)(const char *url, char *host, uint16_t *port, uint32_t *db, char *err, size_t errlen);
     void (*shutdown)(void);
     /* A worker's connection on its loop; connects in the background. */
     sl_state_worker *(*worker_new)(const sl_table *t, struct ev_loop *loop, int worker_id);
