@@ -100,7 +100,8 @@ static void answered(void *ctx, const sl_state_answer *a)
     switch (a->result) {
     case SL_STATE_GRANTED: proceed(x, x->wait_plan, x->wait_n); break;
     case SL_STATE_REFUSED: refuse(x, a->verdict, a->retry_after_s, a->why); break;
-    case SL_STATE_UNAVAILABLE: unavailable(x, x->wait_plan, x->wait_n, x->wait_usd, x->wait_tokens); break;
+    case SL_STATE_UNAVAILABLE:
+    case SL_STATE_COLD: unavailable(x, x->wait_plan, x->wait_n, x->wait_usd, x->wait_tokens); break;
     }
 }
 
@@ -138,7 +139,7 @@ void sl_admission_settle(sl_exchange *x, int64_t usd, int64_t tokens)
     if (tk->key < 0)
         return;
     int64_t now = (int64_t)time(NULL);
-    if (tk->remote && x->t->redis)
+    if (x->t->redis) /* this worker's spend, and the reservation in Redis */
         x->t->redis->ops->settle(sl_proxy_state(x->w), tk, usd, tokens, now);
     /* This replica's own counters: the admin view, and the local share
      * should Redis become unreachable. */

@@ -91,6 +91,11 @@ int sl_state_answer_of(const int64_t *v, size_t n, sl_state_answer *a)
         a->why = rate[v[2]];
         return 0;
     }
+    case 3:
+        if (n != 1)
+            return -1;
+        a->result = SL_STATE_COLD;
+        return 0;
     case 2:
         if (n != 2 || v[1] < 0 || v[1] > 3)
             return -1;

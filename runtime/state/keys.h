@@ -42,7 +42,8 @@ int64_t sl_state_period_end(sl_period per, int64_t start);
 int64_t sl_state_bucket_expireat(sl_period per, int64_t start);
 
 /* The admission script's answer as integers: {0} granted; {1, retry_ms,
- * which} rate limited; {2, which} over budget. `which`: bit 0 = tpm or
+ * which} rate limited; {2, which} over budget; {3} this worker must seed
+ * first (SL_STATE_COLD). `which`: bit 0 = tpm or
  * tokens (else rpm or USD), bit 1 = the team. 0, or -1 when the answer
  * has another shape. */
 int sl_state_answer_of(const int64_t *v, size_t n, sl_state_answer *a);

@@ -27,12 +27,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/log.h"
+#include "core/sat.h"
+#include <time.h>
 #include "state/keys.h"
 #include "state/redis_script.h"
 #include "state/url.h"
 
-#define NARGS (3 + 2 * SL_STATE_HOLDER_KEYS + 19)
+/* EVALSHA sha numkeys, the keys (two holders and the seeded set), 20 ARGV. */
+#define NARGS (3 + 2 * SL_STATE_HOLDER_KEYS + 1 + 20)
 #define ARGBUF 6144
 
 struct sl_state_worker {
@@ -48,6 +50,12 @@ struct sl_state_worker {
     double backoff_s;
     uint64_t seq;
     int pending;            /* commands awaiting replies */
+    /* This worker's spend in the current periods, per key and team: what
+     * a seed gives back to a Redis that lost it. Worker 0 also carries
+     * what the ledger held at start. */
+    struct contrib {
+        int64_t period, usd, tok;
+    } *ck, *ct;
 };
 
 struct sl_state_pending {
@@ -61,6 +69,7 @@ struct sl_state_pending {
     int cancelled;
     int done;               /* answered (replied or timed out) */
     int retried;            /* NOSCRIPT: sent again as EVAL */
+    int reseeded;           /* COLD: sent again after a seed */
     ev_timer timer;
     int argc;
     const char *argv[NARGS];
@@ -94,19 +103,47 @@ static int redis_init(const sl_table *t, const char *state_path, char *err, size
             return -1;
         }
     }
-    /* Reservation members start with this, so two replicas never name one
-     * reservation alike. */
-    unsigned char rnd[8] = {0};
-    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || read(fd, rnd, sizeof rnd) != (ssize_t)sizeof rnd) {
-        if (fd >= 0)
-            close(fd);
-        snprintf(err, errlen, "state: cannot read /dev/urandom for the replica id");
-        return -1;
+    /* Reservation members and seeds carry this. It must stay the same
+     * across restarts of one replica (a restarted replica whose spend
+     * Redis already holds must not seed it again): the host and the
+     * ledger's path name it. Without a ledger nothing is restored, so a
+     * random id is as good. */
+    unsigned char id[32];
+    char where[4096 + 256];
+    size_t n = 0;
+    if (state_path && *state_path) {
+        char dir[4096], *slash;
+        snprintf(dir, sizeof dir, "%s", state_path);
+        slash = strrchr(dir, '/');
+        const char *base = slash ? slash + 1 : state_path;
+        if (slash)
+            *slash = '\0';
+        char abs[4096];
+        if (!realpath(slash ? (dir[0] ? dir : "/") : ".", abs))
+            snprintf(abs, sizeof abs, "%s", slash ? dir : ".");
+        if (gethostname(where, 256) != 0)
+            where[0] = '\0';
+        where[255] = '\0';
+        n = strlen(where) + 1;
+        n += (size_t)snprintf(where + n, sizeof where - n, "%s/%s", abs, base);
+        if (n >= sizeof where)
+            n = sizeof where - 1;
+        br_sha256_context sc;
+        br_sha256_init(&sc);
+        br_sha256_update(&sc, where, n);
+        br_sha256_out(&sc, id);
+    } else {
+        int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || read(fd, id, 8) != 8) {
+            if (fd >= 0)
+                close(fd);
+            snprintf(err, errlen, "state: cannot read /dev/urandom for the replica id");
+            return -1;
+        }
+        close(fd);
     }
-    close(fd);
     for (int i = 0; i < 8; i++)
-        snprintf(replica_id + 2 * i, 3, "%02x", rnd[i]);
+        snprintf(replica_id + 2 * i, 3, "%02x", id[i]);
     unsigned char sha[20];
     br_sha1_context c;
     br_sha1_init(&c);
@@ -129,6 +166,7 @@ static void redis_shutdown(void)
 /* ---- connection ------------------------------------------------------------ */
 
 static void connect_now(sl_state_worker *w);
+static void send_seed(sl_state_worker *w, int64_t now);
 
 static void schedule_retry(sl_state_worker *w)
 {
@@ -255,6 +293,9 @@ static void connect_now(sl_state_worker *w)
     const char *argv[3] = {"SCRIPT", "LOAD", sl_state_script};
     size_t len[3] = {6, 4, strlen(sl_state_script)};
     redisAsyncCommandArgv(ac, on_setup, w, 3, argv, len);
+    /* A Redis that restarted empty gets this worker's spend back at once
+     * rather than at its next request; on one that kept it, a no-op. */
+    send_seed(w, (int64_t)time(NULL));
     ev_timer_set(&w->connect_timer, rs->timeout_ms / 1000.0, 0.);
     ev_timer_start(w->loop, &w->connect_timer);
 }
@@ -273,6 +314,31 @@ static sl_state_worker *redis_worker_new(const sl_table *t, struct ev_loop *loop
     w->retry.data = w;
     ev_init(&w->connect_timer, connect_timeout_cb);
     w->connect_timer.data = w;
+    w->ck = calloc(t->key_count ? t->key_count : 1, sizeof *w->ck);
+    w->ct = calloc(t->team_count ? t->team_count : 1, sizeof *w->ct);
+    if (!w->ck || !w->ct) {
+        free(w->ck);
+        free(w->ct);
+        free(w);
+        return NULL;
+    }
+    if (worker_id == 0) {
+        /* The spend restored from this replica's ledger. */
+        int64_t now = (int64_t)time(NULL);
+        sl_gov_view v;
+        for (uint32_t i = 0; i < t->key_count; i++) {
+            if (t->keys[i].budget.per == SL_PERIOD_NONE)
+                continue;
+            sl_gov_view_key((int)i, now, &v);
+            w->ck[i] = (struct contrib){v.period_start, v.spent_usd, v.spent_tokens};
+        }
+        for (uint32_t i = 0; i < t->team_count; i++) {
+            if (t->teams[i].budget.per == SL_PERIOD_NONE)
+                continue;
+            sl_gov_view_team((int)i, now, &v);
+            w->ct[i] = (struct contrib){v.period_start, v.spent_usd, v.spent_tokens};
+        }
+    }
     connect_now(w);
     return w;
 }
@@ -293,6 +359,8 @@ static void redis_worker_free(sl_state_worker *w)
     w->ac = NULL;
     if (ac)
         redisAsyncFree(ac);
+    free(w->ck);
+    free(w->ct);
     free(w);
 }
 
@@ -391,12 +459,12 @@ static int build(sl_state_pending *p, const sl_gov_ticket *tk, int admit, int64_
         holder_of(t, tk->key, tk->team, admit ? -1 : tk->period_team, now, &ht);
     else
         ht = hk, ht.present = 0;
-    int rc = arg(p, "EVALSHA") | arg(p, "%s", script_sha) | arg(p, "%d", 2 * SL_STATE_HOLDER_KEYS);
-    rc |= holder_keys(p, &hk) | holder_keys(p, &ht);
+    int rc = arg(p, "EVALSHA") | arg(p, "%s", script_sha) | arg(p, "%d", 2 * SL_STATE_HOLDER_KEYS + 1);
+    rc |= holder_keys(p, &hk) | holder_keys(p, &ht) | arg(p, "%sseeded", p->w->rs->prefix);
     rc |= arg(p, "%s", admit ? "a" : "s") | arg(p, "%s", tk->rid);
     rc |= arg(p, "%lld", (long long)sl_state_clamp(x)) | arg(p, "%lld", (long long)sl_state_clamp(y));
     rc |= arg(p, "%u", admit ? p->w->rs->lease_ms : 0);
-    rc |= holder_argv(p, &hk) | holder_argv(p, &ht);
+    rc |= holder_argv(p, &hk) | holder_argv(p, &ht) | arg(p, "%s:%d", replica_id, p->w->id);
     return rc;
 }
 
@@ -424,6 +492,127 @@ static sl_state_pending *pending_new(sl_state_worker *w)
     ev_init(&p->timer, timeout_cb);
     p->timer.data = p;
     return p;
+}
+
+/* ---- seeds: rebuilding a Redis that lost its counters ------------------------ */
+
+static void on_seed(redisAsyncContext *ac, void *r, void *priv)
+{
+    (void)ac;
+    (void)priv;
+    redisReply *reply = r;
+    if (!reply || reply->type == REDIS_REPLY_ERROR)
+        sl_state_error_count(); /* the next call answers COLD again and re-seeds */
+}
+
+static void contrib_add(struct contrib *c, sl_period per, int64_t now, int64_t usd, int64_t tok)
+{
+    int64_t start = sl_gov_period_start(per, now);
+    if (c->period != start)
+        *c = (struct contrib){start, 0, 0};
+    c->usd = sl_sat_add(c->usd, sl_state_clamp(usd));
+    c->tok = sl_sat_add(c->tok, sl_state_clamp(tok));
+}
+
+/* What this worker has spent: recorded before its settlement is sent, so
+ * a seed taken later always includes every settlement Redis skipped. */
+static void note(sl_state_worker *w, const sl_gov_ticket *tk, int64_t usd, int64_t tok, int64_t now)
+{
+    const sl_table *t = w->t;
+    if (tk->key < 0 || (uint32_t)tk->key >= t->key_count)
+        return;
+    if (t->keys[tk->key].budget.per != SL_PERIOD_NONE)
+        contrib_add(&w->ck[tk->key], t->keys[tk->key].budget.per, now, usd, tok);
+    if (tk->team >= 0 && (uint32_t)tk->team < t->team_count && t->teams[tk->team].budget.per != SL_PERIOD_NONE)
+        contrib_add(&w->ct[tk->team], t->teams[tk->team].budget.per, now, usd, tok);
+}
+
+/* Appends one bucket of the seed; 0, or -1 when it does not fit. */
+static int seed_bucket(char **argv, size_t *len, int *nk, int *na, int cap, const sl_redis_spec *rs, int team,
+                       const char *name, sl_period per, const struct contrib *c, int64_t now)
+{
+    if (c->period != sl_gov_period_start(per, now) || (c->usd <= 0 && c->tok <= 0))
+        return 0;
+    if (*nk >= cap)
+        return -1;
+    char k[SL_STATE_KEY_MAX];
+    size_t n = sl_state_key(k, sizeof k, rs->prefix, team, name, "b", per, c->period);
+    char *v = malloc(64);
+    argv[4 + *nk] = n ? strdup(k) : NULL;
+    argv[4 + cap + 2 + *na] = v;
+    if (!argv[4 + *nk] || !v)
+        return -1;
+    len[4 + *nk] = n;
+    /* usd, tokens and expiry, NUL-separated in one allocation. */
+    int a = snprintf(v, 64, "%lld", (long long)c->usd);
+    int b = snprintf(v + a + 1, 63 - (size_t)a, "%lld", (long long)c->tok);
+    int e = snprintf(v + a + b + 2, 62 - (size_t)(a + b), "%lld", (long long)sl_state_bucket_expireat(per, c->period));
+    len[4 + cap + 2 + *na] = (size_t)a;
+    argv[4 + cap + 3 + *na] = v + a + 1;
+    len[4 + cap + 3 + *na] = (size_t)b;
+    argv[4 + cap + 4 + *na] = v + a + b + 2;
+    len[4 + cap + 4 + *na] = (size_t)e;
+    (*nk)++;
+    *na += 3;
+    return 0;
+}
+
+/* EVAL script 1+n seeded bucket... z member (usd tok expireat)... : sent
+ * as EVAL, the script's text with it, because a Redis that lost its data
+ * may have lost its scripts too. Queued ahead of whatever the worker sends
+ * next, so Redis has the seed before the retried command. */
+static void send_seed(sl_state_worker *w, int64_t now)
+{
+    const sl_table *t = w->t;
+    int cap = (int)(t->key_count + t->team_count);
+    int total = 4 + cap + 2 + 3 * cap;
+    char **argv = calloc((size_t)total, sizeof *argv);
+    size_t *len = calloc((size_t)total, sizeof *len);
+    char seeded[SL_STATE_KEY_MAX + 8], member[40], nkeys[16];
+    int nk = 0, na = 0, rc = argv && len ? 0 : -1;
+    for (uint32_t i = 0; rc == 0 && i < t->key_count; i++)
+        if (t->keys[i].budget.per != SL_PERIOD_NONE)
+            rc = seed_bucket(argv, len, &nk, &na, cap, w->rs, 0, t->keys[i].name, t->keys[i].budget.per, &w->ck[i], now);
+    for (uint32_t i = 0; rc == 0 && i < t->team_count; i++)
+        if (t->teams[i].budget.per != SL_PERIOD_NONE)
+            rc = seed_bucket(argv, len, &nk, &na, cap, w->rs, 1, t->teams[i].name, t->teams[i].budget.per, &w->ct[i],
+                             now);
+    if (rc == 0 && w->ac) {
+        /* Close the gap between the keys and the arguments. */
+        snprintf(seeded, sizeof seeded, "%sseeded", w->rs->prefix);
+        snprintf(member, sizeof member, "%s:%d", replica_id, w->id);
+        snprintf(nkeys, sizeof nkeys, "%d", 1 + nk);
+        const char **av = calloc((size_t)(6 + nk + na), sizeof *av);
+        size_t *al = calloc((size_t)(6 + nk + na), sizeof *al);
+        if (av && al) {
+            int j = 0;
+            av[j] = "EVAL", al[j++] = 4;
+            av[j] = sl_state_script, al[j++] = strlen(sl_state_script);
+            av[j] = nkeys, al[j++] = strlen(nkeys);
+            av[j] = seeded, al[j++] = strlen(seeded);
+            for (int i = 0; i < nk; i++)
+                av[j] = argv[4 + i], al[j++] = len[4 + i];
+            av[j] = "z", al[j++] = 1;
+            av[j] = member, al[j++] = strlen(member);
+            for (int i = 0; i < na; i++)
+                av[j] = argv[4 + cap + 2 + i], al[j++] = len[4 + cap + 2 + i];
+            redisAsyncCommandArgv(w->ac, on_seed, w, j, av, al);
+        }
+        free(av);
+        free(al);
+    } else {
+        sl_state_error_count();
+    }
+    for (int i = 0; argv && i < nk; i++)
+        free(argv[4 + i]);
+    for (int i = 0; argv && i < na; i += 3)
+        free(argv[4 + cap + 2 + i]);
+    if (argv && rc != 0 && nk < cap) { /* the bucket that failed part way */
+        free(argv[4 + nk]);
+        free(argv[4 + cap + 2 + na]);
+    }
+    free(argv);
+    free(len);
 }
 
 static void settle_send(sl_state_worker *w, const sl_gov_ticket *tk, int64_t usd, int64_t tokens, int64_t now)
@@ -486,8 +675,10 @@ static void on_reply(redisAsyncContext *ac, void *r, void *priv)
         if (!reply) {
             unavailable(p, "connection lost");
         } else if (reply->type == REDIS_REPLY_ERROR) {
-            unavailable(p, "command refused");
-            sl_log_error("state: Redis refused the admission script: %.200s", reply->str);
+            /* Logged with the server's words, once per transition. */
+            char why[160];
+            snprintf(why, sizeof why, "the script was refused: %.120s", reply->str);
+            unavailable(p, why);
         } else {
             int64_t v[4];
             size_t n = 0;
@@ -500,6 +691,17 @@ static void on_reply(redisAsyncContext *ac, void *r, void *priv)
             sl_state_answer a;
             if (!ok || sl_state_answer_of(v, n, &a) != 0) {
                 unavailable(p, "unexpected answer");
+            } else if (a.result == SL_STATE_COLD) {
+                /* Redis was emptied: give it this worker's spend, then ask
+                 * again (a settlement is in the seed already). */
+                send_seed(w, p->now);
+                if (p->admit && !p->reseeded) {
+                    p->reseeded = 1;
+                    if (send_cmd(p) == 0)
+                        return;
+                }
+                if (p->admit)
+                    unavailable(p, "the seed was not taken");
             } else {
                 sl_state_mode_set(1, NULL);
                 answer(p, &a);
@@ -566,7 +768,11 @@ static void redis_cancel(sl_state_pending *p)
 
 static void redis_settle(sl_state_worker *w, const sl_gov_ticket *tk, int64_t usd, int64_t tokens, int64_t now)
 {
-    settle_send(w, tk, usd, tokens, now);
+    if (!w)
+        return;
+    note(w, tk, usd, tokens, now);
+    if (tk->remote)
+        settle_send(w, tk, usd, tokens, now);
 }
 
 static int parse_url(const char *url, char *host, uint16_t *port, uint32_t *db, char *err, size_t errlen)

@@ -9,11 +9,20 @@
  * KEYS: per holder (the key, then its team) six names: the reservation
  * period's bucket hash and reservation set, the rpm window, the tpm
  * window and its sum, the current period's bucket (see keys.h).
+ * KEYS[13] is the set of workers whose spend this dataset holds, and
+ * ARGV[20] the calling worker's name in it ("replica:worker").
  * ARGV[1] = "a" (admit) or "s" (settle); ARGV[2] = the reservation
  * member "replica:worker:seq:usd:tokens"; admit: ARGV[3..5] = usd,
  * tokens, lease ms; settle: ARGV[3..4] = charged usd, tokens. ARGV[6..12]
  * and [13..19] per holder: present, budgeted, usd limit (-1 none), token
  * limit (-1 none), rpm, tpm, bucket expiry (unix s, 0 = keep).
+ *
+ * ARGV[1] = "z" seeds: KEYS = the set, then period buckets; ARGV[2] = the
+ * worker's name, then usd, tokens and expiry per bucket. A Redis that
+ * restarted empty or was flushed answers every other call {3} until the
+ * caller has seeded: each worker's spend in the current periods (its
+ * replica's ledger for worker 0) is added exactly once, so the counters
+ * are rebuilt from the replicas' own journals.
  *
  * A reservation expires `lease` after it was made: an admission first
  * drops expired ones from the reserved sums, so a replica killed mid-
@@ -22,6 +31,22 @@
 #include "state/redis_script.h"
 
 const char sl_state_script[] =
+    /* Seed: a worker's own spend in the current periods, added once per
+     * Redis dataset (the set of seeded workers goes with a flush). */
+    "if ARGV[1] == 'z' then\n"
+    "  if redis.call('SADD', KEYS[1], ARGV[2]) == 1 then\n"
+    "    for i = 2, #KEYS do\n"
+    "      local a = 3 + (i - 2) * 3\n"
+    "      redis.call('HINCRBY', KEYS[i], 'usd', ARGV[a])\n"
+    "      redis.call('HINCRBY', KEYS[i], 'tok', ARGV[a + 1])\n"
+    "      if tonumber(ARGV[a + 2]) > 0 then redis.call('EXPIREAT', KEYS[i], ARGV[a + 2]) end\n"
+    "    end\n"
+    "  end\n"
+    "  return { 0 }\n"
+    "end\n"
+    /* A worker Redis has not seen since it was emptied: nothing counts
+     * until its seed is in (a settlement is part of that seed). */
+    "if redis.call('SISMEMBER', KEYS[13], ARGV[20]) == 0 then return { 3 } end\n"
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
     "local op, member = ARGV[1], ARGV[2]\n"

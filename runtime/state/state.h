@@ -28,6 +28,7 @@ typedef enum sl_state_result {
     SL_STATE_GRANTED = 0,    /* reserved: ticket->remote and ->rid are set */
     SL_STATE_REFUSED,        /* a budget or rate limit said no (verdict, why, retry_after_s) */
     SL_STATE_UNAVAILABLE,    /* Redis unreachable, timed out or failed: the spec's policy applies */
+    SL_STATE_COLD,           /* (internal) Redis lost this worker's spend: seed, then ask again */
 } sl_state_result;
 
 typedef struct sl_state_answer {
@@ -66,9 +67,11 @@ typedef struct sl_state_ops {
     /* The request went away while waiting: the callback will not run, and
      * a reservation that is granted after all is released at once. */
     void (*cancel)(sl_state_pending *p);
-    /* Replaces the ticket's reservation by the charge; fire and forget
-     * (a failed settle leaves the reservation to expire after the lease;
-     * the ledger keeps the row either way). */
+    /* Records the charge as this worker's spend (what a seed gives back
+     * to a Redis that lost it) and, for a ticket reserved in Redis,
+     * replaces the reservation by the charge; fire and forget (a failed
+     * settle leaves the reservation to expire after the lease; the ledger
+     * keeps the row either way). Called for local tickets too. */
     void (*settle)(sl_state_worker *w, const sl_gov_ticket *ticket, int64_t usd, int64_t tokens, int64_t now_unix);
 } sl_state_ops;
 

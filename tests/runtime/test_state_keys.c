@@ -87,6 +87,9 @@ static void test_answers(void **state)
     assert_int_equal(sl_state_answer_of(budget, 2, &a), 0);
     assert_int_equal(a.verdict, SL_GOV_BUDGET);
     assert_string_equal(a.why, "key token budget exhausted");
+    int64_t cold[] = {3};
+    assert_int_equal(sl_state_answer_of(cold, 1, &a), 0);
+    assert_int_equal(a.result, SL_STATE_COLD);
     /* A day at most, whatever the server says. */
     int64_t far[] = {1, INT64_MAX, 0};
     assert_int_equal(sl_state_answer_of(far, 3, &a), 0);
@@ -97,7 +100,7 @@ static void test_bad_answers(void **state)
 {
     (void)state;
     sl_state_answer a;
-    int64_t v[] = {3, 0, 0};
+    int64_t v[] = {4, 0, 0};
     assert_int_equal(sl_state_answer_of(v, 0, &a), -1);
     assert_int_equal(sl_state_answer_of(v, 1, &a), -1);
     int64_t ok_long[] = {0, 1};
@@ -106,6 +109,8 @@ static void test_bad_answers(void **state)
     assert_int_equal(sl_state_answer_of(which, 2, &a), -1);
     int64_t neg[] = {1, -5, 0};
     assert_int_equal(sl_state_answer_of(neg, 3, &a), -1);
+    int64_t cold_long[] = {3, 0};
+    assert_int_equal(sl_state_answer_of(cold_long, 2, &a), -1);
     int64_t short_rate[] = {1, 5};
     assert_int_equal(sl_state_answer_of(short_rate, 2, &a), -1);
 }
