@@ -44,7 +44,7 @@ static void proceed(sl_exchange *x, const sl_attempt *plan, size_t n)
     int workers = sl_worker_count();
     unsigned cap = x->t->server.max_inflight / (unsigned)(workers > 0 ? workers : 1);
     if (cap && sl_upstream_active(sl_worker_upstream(x->w)) >= cap) {
-        sl_admission_settle(x, 0, 0);
+        sl_admission_settle(x, 0, 0, NULL);
         x->admitted = 0;
         sl_exchange_fail(x, 503, "overloaded", "Retry-After: 1\r\n", "too many requests in flight; retry shortly");
         return;
@@ -133,14 +133,14 @@ void sl_admission_run(sl_exchange *x, const sl_attempt *plan, size_t n, int64_t 
     unavailable(x, plan, n, usd, tokens);
 }
 
-void sl_admission_settle(sl_exchange *x, int64_t usd, int64_t tokens)
+void sl_admission_settle(sl_exchange *x, int64_t usd, int64_t tokens, const struct sl_ledger_row *row)
 {
     sl_gov_ticket *tk = &x->ticket;
     if (tk->key < 0)
         return;
     int64_t now = (int64_t)time(NULL);
     if (x->t->redis) /* this worker's spend, and the reservation in Redis */
-        x->t->redis->ops->settle(sl_proxy_state(x->w), tk, usd, tokens, now);
+        x->t->redis->ops->settle(sl_proxy_state(x->w), tk, usd, tokens, now, row);
     /* This replica's own counters: the admin view, and the local share
      * should Redis become unreachable. */
     sl_gov_settle(tk, usd, tokens, now);

@@ -16,13 +16,16 @@
 
 #include "proxy/exchange.h"
 
+struct sl_ledger_row;
+
 /* Admits x for the worst case (usd, tokens) and goes upstream with
  * plan[0..n) (copied), or ends the exchange with the refusal. The answer
  * may come later, on the same loop. */
 void sl_admission_run(sl_exchange *x, const sl_attempt *plan, size_t n, int64_t usd, int64_t tokens);
 
-/* Replaces the reservation by the charge, once; later calls do nothing. */
-void sl_admission_settle(sl_exchange *x, int64_t usd, int64_t tokens);
+/* Replaces the reservation by the charge, once; later calls do nothing.
+ * With shared state, `row` (NULL: none) is also published to Redis. */
+void sl_admission_settle(sl_exchange *x, int64_t usd, int64_t tokens, const struct sl_ledger_row *row);
 
 /* The exchange ends while its admission is pending: the answer is
  * dropped (and a grant released). Idempotent. */

@@ -132,11 +132,12 @@ static sl_ledger_row *account(sl_exchange *x, const sl_finish *f)
     if (x->prov)
         cost = sl_gov_cost(x->t, (uint16_t)(x->prov - x->t->providers), x->upstream_model, &u, &priced);
     int64_t tokens = sl_usage_total(&u);
-    sl_admission_settle(x, cost, tokens);
 
     sl_ledger_row *r = sl_arena_alloc(x->arena, sizeof *r);
-    if (!r)
+    if (!r) {
+        sl_admission_settle(x, cost, tokens, NULL);
         return NULL;
+    }
     memset(r, 0, sizeof *r);
     r->ts_ms = (int64_t)(x->started * 1000.0);
     if (x->key >= 0) {
@@ -159,6 +160,7 @@ static sl_ledger_row *account(sl_exchange *x, const sl_finish *f)
     r->attempts = x->attempts.tries;
     r->stream = x->stream;
     r->estimated = estimated;
+    sl_admission_settle(x, cost, tokens, r);
     return r;
 }
 

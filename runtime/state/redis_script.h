@@ -6,4 +6,7 @@
 
 extern const char sl_state_script[];
 
+/* Entries kept in the ledger stream (approximately: MAXLEN ~). */
+#define SL_STATE_STREAM_MAX "1000000"
+
 #endif

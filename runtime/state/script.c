@@ -10,7 +10,9 @@
  * period's bucket hash and reservation set, the rpm window, the tpm
  * window and its sum, the current period's bucket (see keys.h).
  * KEYS[13] is the set of workers whose spend this dataset holds, and
- * ARGV[20] the calling worker's name in it ("replica:worker").
+ * ARGV[20] the calling worker's name in it ("replica:worker"); KEYS[14]
+ * the deployment's ledger stream, to which a settlement adds its row
+ * (ARGV[21..], field and value pairs).
  * ARGV[1] = "a" (admit) or "s" (settle); ARGV[2] = the reservation
  * member "replica:worker:seq:usd:tokens"; admit: ARGV[3..5] = usd,
  * tokens, lease ms; settle: ARGV[3..4] = charged usd, tokens. ARGV[6..12]
@@ -160,5 +162,9 @@ const char sl_state_script[] =
     "      redis.call('PEXPIRE', x.ws, 61000)\n"
     "    end\n"
     "  end\n"
+    "end\n"
+    /* The ledger row, in the same atomic step as the spend it records. */
+    "if #ARGV > 20 then\n"
+    "  redis.call('XADD', KEYS[14], 'MAXLEN', '~', " SL_STATE_STREAM_MAX ", '*', unpack(ARGV, 21))\n"
     "end\n"
     "return { 0 }\n";

@@ -21,6 +21,7 @@
 #include "table.h"
 
 struct ev_loop;
+struct sl_ledger_row;
 typedef struct sl_state_worker sl_state_worker;
 typedef struct sl_state_pending sl_state_pending;
 
@@ -71,8 +72,12 @@ typedef struct sl_state_ops {
      * to a Redis that lost it) and, for a ticket reserved in Redis,
      * replaces the reservation by the charge; fire and forget (a failed
      * settle leaves the reservation to expire after the lease; the ledger
-     * keeps the row either way). Called for local tickets too. */
-    void (*settle)(sl_state_worker *w, const sl_gov_ticket *ticket, int64_t usd, int64_t tokens, int64_t now_unix);
+     * keeps the row either way). Called for local tickets too. `row`
+     * (NULL: none) goes to the deployment's stream PREFIX "ledger", in
+     * the settlement's own script call for a Redis ticket (the stream and
+     * the counters never disagree), else by itself. */
+    void (*settle)(sl_state_worker *w, const sl_gov_ticket *ticket, int64_t usd, int64_t tokens, int64_t now_unix,
+                   const struct sl_ledger_row *row);
 } sl_state_ops;
 
 /* ---- status shared with /metrics (state/status.c, always linked) ---------- */

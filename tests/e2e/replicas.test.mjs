@@ -162,6 +162,16 @@ function ledger(gw, key) {
   return { n, cost, input, output };
 }
 
+// The deployment's ledger stream: rows (status 200) of `key` and their cost.
+function streamSum(redis, key) {
+  const lua = "local s, n = 0, 0 for _, e in ipairs(redis.call('XRANGE', KEYS[1], '-', '+')) do " +
+    "local f, r = e[2], {} for i = 1, #f, 2 do r[f[i]] = f[i + 1] end " +
+    "if r.key == ARGV[1] and r.status == '200' then n = n + 1; s = s + tonumber(r.cost_micros) end end " +
+    "return { n, s }";
+  const [n, cost] = redis.cli('EVAL', lua, '1', `${PREFIX}ledger`, key).split('\n').map(Number);
+  return { n, cost };
+}
+
 const callsWith = (calls, tag) => calls.filter((c) => JSON.stringify(c.body).includes(tag));
 
 // ---- the budget race ----------------------------------------------------------
@@ -192,8 +202,9 @@ test('600 concurrent requests over three replicas against a budget that fits 57:
   assert.equal(Number(c.redis.cli('HGET', bucket, 'usd')), upstream, 'Redis holds the settled spend');
   assert.equal(Number(c.redis.cli('HGET', bucket, 'rusd')), 0, 'no reservation left behind');
   assert.equal(Number(c.redis.cli('HGET', `${PREFIX}t:crew:b:${dayStart()}`, 'usd')), upstream, 'the team carries it too');
+  assert.deepEqual(streamSum(c.redis, 'exact'), { n: 57, cost: upstream }, 'the ledger stream holds every row');
   const per = c.replicas.map((g, i) => `${g.name}=${rows[i].n}`).join(' ');
-  t.diagnostic(`57 of 600 admitted (${per}); ledgers ${upstream} micro-USD = upstream usage x prices = Redis`);
+  t.diagnostic(`57 of 600 admitted (${per}); ledgers ${upstream} micro-USD = upstream usage x prices = Redis counters = Redis stream`);
 
   // Spent: every replica refuses the next one.
   for (const g of c.replicas) assert.equal((await chat(g, KEYS.exact, bodies[0])).status, 429);

@@ -1,0 +1,89 @@
+/*
+ * What the files of the Redis state module share (redis.c: process set-up,
+ * connections, the ops table; redis_cmd.c: admission, settlement and the
+ * ledger stream; redis_seed.c: rebuilding a Redis that lost its counters)
+ * and nothing else uses.
+ */
+#ifndef SLUICE_STATE_REDIS_INTERNAL_H
+#define SLUICE_STATE_REDIS_INTERNAL_H
+
+#include <ev.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ledger/ledger.h"
+#include "state/keys.h"
+#include "state/state.h"
+
+/* EVALSHA sha numkeys, the keys (two holders, the seeded set, the stream),
+ * 20 ARGV and a ledger row of ROW_FIELDS pairs. */
+#define ROW_FIELDS 14
+#define NARGS (3 + 2 * SL_STATE_HOLDER_KEYS + 2 + 20 + 2 * ROW_FIELDS)
+#define ARGBUF 8192
+
+struct sl_state_worker {
+    const sl_table *t;
+    const sl_redis_spec *rs;
+    struct ev_loop *loop;
+    int id;
+    redisAsyncContext *ac;  /* NULL: backing off */
+    int connected;
+    int freeing;
+    ev_timer retry;         /* next connection attempt */
+    ev_timer connect_timer; /* a connection that does not come up in time */
+    double backoff_s;
+    uint64_t seq;
+    int pending;            /* commands awaiting replies */
+    /* This worker's spend in the current periods, per key and team: what
+     * a seed gives back to a Redis that lost it. Worker 0 also carries
+     * what the ledger held at start. */
+    struct contrib {
+        int64_t period, usd, tok;
+    } *ck, *ct;
+};
+
+struct sl_state_pending {
+    sl_state_worker *w;
+    sl_state_admit_cb cb;   /* NULL: a settlement, or cancelled */
+    void *ctx;
+    sl_gov_ticket *out;     /* the caller's ticket, filled on GRANTED */
+    sl_gov_ticket tk;       /* what a cancelled grant releases */
+    int64_t now;
+    int admit;
+    int cancelled;
+    int done;               /* answered (replied or timed out) */
+    int retried;            /* NOSCRIPT: sent again as EVAL */
+    int reseeded;           /* COLD: sent again after a seed */
+    int publish;            /* a plain XADD of a ledger row */
+    ev_timer timer;
+    int argc;
+    const char *argv[NARGS];
+    size_t argvlen[NARGS];
+    size_t used;
+    char buf[ARGBUF];
+};
+
+
+/* Names this replica in reservation members, seeds and stream rows. */
+extern char sl_redis_replica_id[17];
+/* SHA-1 of state/script.c's script, for EVALSHA. */
+extern char sl_redis_script_sha[41];
+
+/* Drops w's connection from outside hiredis's callbacks (every waiting
+ * command gets its callback with no reply) and reconnects with backoff. */
+void sl_redis_teardown(sl_state_worker *w, const char *why);
+
+/* redis_seed.c */
+void sl_redis_note(sl_state_worker *w, const sl_gov_ticket *tk, int64_t usd, int64_t tok, int64_t now);
+void sl_redis_send_seed(sl_state_worker *w, int64_t now);
+
+/* redis_cmd.c: the ops that send commands. */
+sl_state_pending *sl_redis_admit(sl_state_worker *w, int key, int64_t usd, int64_t tokens, int64_t now,
+                                 sl_gov_ticket *ticket, sl_state_admit_cb cb, void *ctx);
+void sl_redis_cancel(sl_state_pending *p);
+void sl_redis_settle(sl_state_worker *w, const sl_gov_ticket *tk, int64_t usd, int64_t tokens, int64_t now,
+                     const sl_ledger_row *row);
+
+#endif
