@@ -28,7 +28,7 @@ typedef struct sl_gov_ticket {
      * only charges this process's counters, which the admin view and a
      * fall-back to local admission read. rid names the reservation. */
     int remote;
-    char rid[80];
+    char rid[112];
 } sl_gov_ticket;
 
 typedef enum sl_gov_verdict {

@@ -27,6 +27,7 @@
 
 static char *password;            /* from the environment; never logged */
 char sl_redis_replica_id[17];
+char sl_redis_incarnation[9];
 char sl_redis_script_sha[41];
 
 /* ---- process set-up -------------------------------------------------------- */
@@ -47,28 +48,35 @@ static int redis_init(const sl_table *t, const char *state_path, char *err, size
             return -1;
         }
     }
-    /* Reservation members and seeds carry this. It must stay the same
-     * across restarts of one replica (a restarted replica whose spend
-     * Redis already holds must not seed it again): the host and the
-     * ledger's path name it. Without a ledger nothing is restored, so a
-     * random id is as good. */
-    unsigned char id[32];
-    char where[4096 + 256];
-    size_t n = 0;
+    /* Seeds carry the replica's id. It must stay the same across restarts
+     * of one replica (a restarted replica whose spend Redis already holds
+     * must not seed it again): the host and the ledger's path name it.
+     * Without a ledger nothing is restored, so a random id is as good.
+     * Reservations carry a random id of this process as well, so that no
+     * restart can name a reservation its previous run still holds. */
+    unsigned char id[32], rnd[12];
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || read(fd, rnd, sizeof rnd) != (ssize_t)sizeof rnd) {
+        if (fd >= 0)
+            close(fd);
+        snprintf(err, errlen, "state: cannot read /dev/urandom for the replica id");
+        return -1;
+    }
+    close(fd);
+    memcpy(id, rnd, 8);
     if (state_path && *state_path) {
-        char dir[4096], *slash;
+        char dir[4096], where[4096 + 256], abs[4096];
         snprintf(dir, sizeof dir, "%s", state_path);
-        slash = strrchr(dir, '/');
+        char *slash = strrchr(dir, '/');
         const char *base = slash ? slash + 1 : state_path;
         if (slash)
             *slash = '\0';
-        char abs[4096];
         if (!realpath(slash ? (dir[0] ? dir : "/") : ".", abs))
             snprintf(abs, sizeof abs, "%s", slash ? dir : ".");
         if (gethostname(where, 256) != 0)
             where[0] = '\0';
         where[255] = '\0';
-        n = strlen(where) + 1;
+        size_t n = strlen(where) + 1;
         n += (size_t)snprintf(where + n, sizeof where - n, "%s/%s", abs, base);
         if (n >= sizeof where)
             n = sizeof where - 1;
@@ -76,18 +84,11 @@ static int redis_init(const sl_table *t, const char *state_path, char *err, size
         br_sha256_init(&sc);
         br_sha256_update(&sc, where, n);
         br_sha256_out(&sc, id);
-    } else {
-        int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-        if (fd < 0 || read(fd, id, 8) != 8) {
-            if (fd >= 0)
-                close(fd);
-            snprintf(err, errlen, "state: cannot read /dev/urandom for the replica id");
-            return -1;
-        }
-        close(fd);
     }
     for (int i = 0; i < 8; i++)
         snprintf(sl_redis_replica_id + 2 * i, 3, "%02x", id[i]);
+    for (int i = 0; i < 4; i++)
+        snprintf(sl_redis_incarnation + 2 * i, 3, "%02x", rnd[8 + i]);
     unsigned char sha[20];
     br_sha1_context c;
     br_sha1_init(&c);

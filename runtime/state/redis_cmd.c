@@ -293,7 +293,8 @@ sl_state_pending *sl_redis_admit(sl_state_worker *w, int key, int64_t usd, int64
     usd = sl_state_clamp(usd);
     tokens = sl_state_clamp(tokens);
     /* The amounts ride in the member, so an expiry can give them back. */
-    snprintf(tk->rid, sizeof tk->rid, "%s:%d:%llu:%lld:%lld", sl_redis_replica_id, w->id, (unsigned long long)++w->seq,
+    snprintf(tk->rid, sizeof tk->rid, "%s.%s:%d:%llu:%lld:%lld", sl_redis_replica_id, sl_redis_incarnation, w->id,
+             (unsigned long long)++w->seq,
              (long long)usd, (long long)tokens);
     p->admit = 1;
     p->cb = cb;

@@ -68,6 +68,8 @@ struct sl_state_pending {
 
 /* Names this replica in reservation members, seeds and stream rows. */
 extern char sl_redis_replica_id[17];
+/* Names this process: reservations carry it after the replica id. */
+extern char sl_redis_incarnation[9];
 /* SHA-1 of state/script.c's script, for EVALSHA. */
 extern char sl_redis_script_sha[41];
 
