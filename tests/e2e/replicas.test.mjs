@@ -97,8 +97,8 @@ async function startRedis(port) {
   return r;
 }
 
-async function startReplica(bin, name, redisPort, mock, extra = []) {
-  const dir = mkdtempSync(join(tmpdir(), `sluice-replica-${name}-`));
+async function startReplica(bin, name, redisPort, mock, extra = [], reuseDir = undefined) {
+  const dir = reuseDir || mkdtempSync(join(tmpdir(), `sluice-replica-${name}-`));
   const port = await freePort();
   const h = await startProcess(`sluice-${name}`, bin,
     ['--listen', `127.0.0.1:${port}`, '--state', join(dir, 'state.db'), '--redis', `redis://127.0.0.1:${redisPort}/0`,
@@ -113,6 +113,8 @@ async function startReplica(bin, name, redisPort, mock, extra = []) {
         rmSync(dir, { recursive: true, force: true });
       }
     },
+    // SIGTERM, keeping the state directory for a restart.
+    halt: () => stopProcess(h),
   };
   cleanups.push(() => g.stop());
   return g;
@@ -208,6 +210,16 @@ test('600 concurrent requests over three replicas against a budget that fits 57:
 
   // Spent: every replica refuses the next one.
   for (const g of c.replicas) assert.equal((await chat(g, KEYS.exact, bodies[0])).status, 429);
+
+  // A replica restarted on its ledger while Redis kept its counters does
+  // not give Redis its spend a second time (same host and ledger path,
+  // same replica): the budget stays exactly spent, not doubled.
+  const a = c.replicas[0];
+  await a.halt();
+  c.replicas[0] = await startReplica(BIN, 'a', c.redis.port, c.mock, [], a.dir);
+  assert.equal((await chat(c.replicas[0], KEYS.exact, bodies[0])).status, 429);
+  await sleep(300);
+  assert.equal(Number(c.redis.cli('HGET', bucket, 'usd')), upstream, 'a restarted replica does not seed twice');
   await stopAll(c);
 });
 
