@@ -17,6 +17,7 @@
 #include "ledger/ledger.h"
 #include "proxy/proxy.h"
 #include "proxy/surface.h"
+#include "state/state.h"
 
 static int path_is(const sl_http_request *r, const char *p)
 {
@@ -92,6 +93,91 @@ static json_t *budget_json(const sl_budget *b, const sl_gov_view *v)
 }
 
 
+/* ---- /admin/spend?scope=deployment: every replica's rows, from Redis ---- */
+
+typedef struct spend_wait {
+    sl_conn *c;
+    struct sl_state_query *q;
+    const sl_state_ops *ops;
+    char by[8];
+    int64_t since, until;
+} spend_wait;
+
+static void spend_abort(void *p)
+{
+    spend_wait *sw = p;
+    sw->ops->spend_cancel(sw->q);
+    sw->q = NULL;
+}
+
+static void spend_drained(void *p) { (void)p; }
+
+static const sl_conn_hooks spend_hooks = {spend_abort, spend_drained};
+
+static void spend_done(void *ctx, char *rows, const char *err)
+{
+    spend_wait *sw = ctx;
+    sw->q = NULL;
+    sl_conn_set_exchange(sw->c, NULL, NULL);
+    char *out = rows ? sl_arena_printf(sl_conn_arena(sw->c),
+                                       "{\"by\":\"%s\",\"scope\":\"deployment\",\"since\":%lld,\"until\":%lld,"
+                                       "\"rows\":%s}",
+                                       sw->by, (long long)sw->since, (long long)sw->until, rows)
+                     : NULL;
+    free(rows);
+    if (!out) {
+        sl_surface_error(sw->c, SL_PROTO_OPENAI, 503, "state_unavailable", "Retry-After: 1\r\n",
+                         "the deployment's spend could not be read: %s", err ? err : "out of memory");
+        return;
+    }
+    sl_conn_respond(sw->c, 200, "application/json", NULL, out, strlen(out));
+}
+
+static void deployment_spend(sl_conn *c, const sl_http_request *req, const sl_table *t)
+{
+    size_t n;
+    const char *scope = sl_http_query_param(req, "scope", &n);
+    if (!(n == 10 && memcmp(scope, "deployment", 10) == 0) || !t->redis) {
+        sl_surface_error(c, SL_PROTO_OPENAI, 400, NULL, NULL,
+                         t->redis ? "scope must be deployment (or left out: this replica's ledger)"
+                                  : "scope=deployment needs a spec with state: { redis: ... }");
+        return;
+    }
+    spend_wait *sw = sl_arena_alloc(sl_conn_arena(c), sizeof *sw);
+    if (!sw) {
+        sl_surface_error(c, SL_PROTO_OPENAI, 503, "overloaded", "Retry-After: 1\r\n", "out of memory");
+        return;
+    }
+    memset(sw, 0, sizeof *sw);
+    sw->c = c;
+    sw->ops = t->redis->ops;
+    const char *by = sl_http_query_param(req, "by", &n);
+    if (!by) {
+        memcpy(sw->by, "key", 4);
+    } else if (n < sizeof sw->by) {
+        memcpy(sw->by, by, n);
+        sw->by[n] = '\0';
+    }
+    if (strcmp(sw->by, "key") != 0 && strcmp(sw->by, "team") != 0 && strcmp(sw->by, "model") != 0 &&
+        strcmp(sw->by, "day") != 0) {
+        sl_surface_error(c, SL_PROTO_OPENAI, 400, NULL, NULL, "by must be key, team, model or day");
+        return;
+    }
+    sw->since = query_time(req, "since");
+    sw->until = query_time(req, "until");
+    if (sw->since < 0 || sw->until < 0) {
+        sl_surface_error(c, SL_PROTO_OPENAI, 400, NULL, NULL, "since/until must be unix seconds or YYYY-MM-DD");
+        return;
+    }
+    sw->q = sw->ops->spend(sl_proxy_state(sl_conn_worker(c)), sw->by, sw->since, sw->until, spend_done, sw);
+    if (!sw->q) {
+        sl_surface_error(c, SL_PROTO_OPENAI, 503, "state_unavailable", "Retry-After: 1\r\n",
+                         "the shared state (Redis) is unreachable; this replica's own spend is at /admin/spend");
+        return;
+    }
+    sl_conn_set_exchange(c, sw, &spend_hooks);
+}
+
 void sl_handle_admin(sl_conn *c, const sl_endpoint *ep, const sl_http_request *req, const char *body,
                      size_t len)
 {
@@ -141,6 +227,10 @@ void sl_handle_admin(sl_conn *c, const sl_endpoint *ep, const sl_http_request *r
                                                    spend_json(&t->teams[i].budget, &v)));
         }
         sl_handlers_respond_json(c, json_pack("{s:o,s:o}", "keys", arr, "teams", teams));
+        return;
+    }
+    if (path_is(req, "/admin/spend") && sl_http_query_param(req, "scope", &(size_t){0})) {
+        deployment_spend(c, req, t);
         return;
     }
     if (path_is(req, "/admin/spend")) {

@@ -324,5 +324,7 @@ const struct sl_state_ops sl_state_redis_ops = {
     .admit = sl_redis_admit,
     .cancel = sl_redis_cancel,
     .settle = sl_redis_settle,
+    .spend = sl_redis_spend,
+    .spend_cancel = sl_redis_spend_cancel,
 };
 

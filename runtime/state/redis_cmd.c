@@ -16,8 +16,7 @@
 #include "state/keys.h"
 #include "state/redis_script.h"
 
-static int arg(sl_state_pending *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int arg(sl_state_pending *p, const char *fmt, ...)
+int sl_redis_arg(sl_state_pending *p, const char *fmt, ...)
 {
     if (p->argc >= NARGS)
         return -1;
@@ -90,11 +89,11 @@ static int holder_keys(sl_state_pending *p, const holder_args *h)
 static int holder_argv(sl_state_pending *p, const holder_args *h)
 {
     int budgeted = h->present && h->budget.per != SL_PERIOD_NONE;
-    return arg(p, "%d", h->present) | arg(p, "%d", budgeted) |
-           arg(p, "%lld", (long long)(budgeted ? h->budget.usd_micros : -1)) |
-           arg(p, "%lld", (long long)(budgeted ? h->budget.tokens : -1)) | arg(p, "%u", h->limits.rpm) |
-           arg(p, "%u", h->limits.tpm) |
-           arg(p, "%lld", (long long)(budgeted ? sl_state_bucket_expireat(h->budget.per, h->now_start) : 0));
+    return sl_redis_arg(p, "%d", h->present) | sl_redis_arg(p, "%d", budgeted) |
+           sl_redis_arg(p, "%lld", (long long)(budgeted ? h->budget.usd_micros : -1)) |
+           sl_redis_arg(p, "%lld", (long long)(budgeted ? h->budget.tokens : -1)) | sl_redis_arg(p, "%u", h->limits.rpm) |
+           sl_redis_arg(p, "%u", h->limits.tpm) |
+           sl_redis_arg(p, "%lld", (long long)(budgeted ? sl_state_bucket_expireat(h->budget.per, h->now_start) : 0));
 }
 
 /* EVALSHA sha 12 KEYS... "a"|"s" member x y z holder-args... */
@@ -107,13 +106,13 @@ static int build(sl_state_pending *p, const sl_gov_ticket *tk, int admit, int64_
         holder_of(t, tk->key, tk->team, admit ? -1 : tk->period_team, now, &ht);
     else
         ht = hk, ht.present = 0;
-    int rc = arg(p, "EVALSHA") | arg(p, "%s", sl_redis_script_sha) | arg(p, "%d", 2 * SL_STATE_HOLDER_KEYS + 2);
-    rc |= holder_keys(p, &hk) | holder_keys(p, &ht) | arg(p, "%sseeded", p->w->rs->prefix) |
-          arg(p, "%sledger", p->w->rs->prefix);
-    rc |= arg(p, "%s", admit ? "a" : "s") | arg(p, "%s", tk->rid);
-    rc |= arg(p, "%lld", (long long)sl_state_clamp(x)) | arg(p, "%lld", (long long)sl_state_clamp(y));
-    rc |= arg(p, "%u", admit ? p->w->rs->lease_ms : 0);
-    rc |= holder_argv(p, &hk) | holder_argv(p, &ht) | arg(p, "%s:%d", sl_redis_replica_id, p->w->id);
+    int rc = sl_redis_arg(p, "EVALSHA") | sl_redis_arg(p, "%s", sl_redis_script_sha) | sl_redis_arg(p, "%d", 2 * SL_STATE_HOLDER_KEYS + 2);
+    rc |= holder_keys(p, &hk) | holder_keys(p, &ht) | sl_redis_arg(p, "%sseeded", p->w->rs->prefix) |
+          sl_redis_arg(p, "%sledger", p->w->rs->prefix);
+    rc |= sl_redis_arg(p, "%s", admit ? "a" : "s") | sl_redis_arg(p, "%s", tk->rid);
+    rc |= sl_redis_arg(p, "%lld", (long long)sl_state_clamp(x)) | sl_redis_arg(p, "%lld", (long long)sl_state_clamp(y));
+    rc |= sl_redis_arg(p, "%u", admit ? p->w->rs->lease_ms : 0);
+    rc |= holder_argv(p, &hk) | holder_argv(p, &ht) | sl_redis_arg(p, "%s:%d", sl_redis_replica_id, p->w->id);
     return rc;
 }
 
@@ -124,18 +123,18 @@ static void timeout_cb(struct ev_loop *loop, ev_timer *t, int revents);
  * replica that wrote it). */
 static int row_args(sl_state_pending *p, const sl_ledger_row *r)
 {
-    return arg(p, "ts_ms") | arg(p, "%lld", (long long)r->ts_ms) | arg(p, "replica") | arg(p, "%s", sl_redis_replica_id) |
-           arg(p, "key") | arg(p, "%s", r->key) | arg(p, "team") | arg(p, "%s", r->team) | arg(p, "model") |
-           arg(p, "%s", r->model) | arg(p, "provider") | arg(p, "%s", r->provider) | arg(p, "upstream_model") |
-           arg(p, "%s", r->upstream_model) | arg(p, "status") | arg(p, "%d", r->status) | arg(p, "input_tokens") |
-           arg(p, "%lld", (long long)r->input_tokens) | arg(p, "output_tokens") |
-           arg(p, "%lld", (long long)r->output_tokens) | arg(p, "cache_read_tokens") |
-           arg(p, "%lld", (long long)r->cache_read_tokens) | arg(p, "cache_write_tokens") |
-           arg(p, "%lld", (long long)r->cache_write_tokens) | arg(p, "cost_micros") |
-           arg(p, "%lld", (long long)r->cost_micros) | arg(p, "estimated") | arg(p, "%d", r->estimated);
+    return sl_redis_arg(p, "ts_ms") | sl_redis_arg(p, "%lld", (long long)r->ts_ms) | sl_redis_arg(p, "replica") | sl_redis_arg(p, "%s", sl_redis_replica_id) |
+           sl_redis_arg(p, "key") | sl_redis_arg(p, "%s", r->key) | sl_redis_arg(p, "team") | sl_redis_arg(p, "%s", r->team) | sl_redis_arg(p, "model") |
+           sl_redis_arg(p, "%s", r->model) | sl_redis_arg(p, "provider") | sl_redis_arg(p, "%s", r->provider) | sl_redis_arg(p, "upstream_model") |
+           sl_redis_arg(p, "%s", r->upstream_model) | sl_redis_arg(p, "status") | sl_redis_arg(p, "%d", r->status) | sl_redis_arg(p, "input_tokens") |
+           sl_redis_arg(p, "%lld", (long long)r->input_tokens) | sl_redis_arg(p, "output_tokens") |
+           sl_redis_arg(p, "%lld", (long long)r->output_tokens) | sl_redis_arg(p, "cache_read_tokens") |
+           sl_redis_arg(p, "%lld", (long long)r->cache_read_tokens) | sl_redis_arg(p, "cache_write_tokens") |
+           sl_redis_arg(p, "%lld", (long long)r->cache_write_tokens) | sl_redis_arg(p, "cost_micros") |
+           sl_redis_arg(p, "%lld", (long long)r->cost_micros) | sl_redis_arg(p, "estimated") | sl_redis_arg(p, "%d", r->estimated);
 }
 
-static int send_cmd(sl_state_pending *p)
+int sl_redis_send(sl_state_pending *p)
 {
     sl_state_worker *w = p->w;
     if (!w->ac || redisAsyncCommandArgv(w->ac, on_reply, p, p->argc, p->argv, p->argvlen) != REDIS_OK)
@@ -146,7 +145,7 @@ static int send_cmd(sl_state_pending *p)
     return 0;
 }
 
-static sl_state_pending *pending_new(sl_state_worker *w)
+sl_state_pending *sl_redis_pending_new(sl_state_worker *w)
 {
     sl_state_pending *p = malloc(sizeof *p);
     if (!p)
@@ -161,8 +160,8 @@ static sl_state_pending *pending_new(sl_state_worker *w)
 static void settle_send(sl_state_worker *w, const sl_gov_ticket *tk, int64_t usd, int64_t tokens, int64_t now,
                         const sl_ledger_row *row)
 {
-    sl_state_pending *p = w && w->ac ? pending_new(w) : NULL;
-    if (!p || build(p, tk, 0, usd, tokens, now) != 0 || (row && row_args(p, row) != 0) || send_cmd(p) != 0) {
+    sl_state_pending *p = w && w->ac ? sl_redis_pending_new(w) : NULL;
+    if (!p || build(p, tk, 0, usd, tokens, now) != 0 || (row && row_args(p, row) != 0) || sl_redis_send(p) != 0) {
         /* The reservation expires after the lease; the ledger has the row. */
         free(p);
         sl_state_error_count();
@@ -204,6 +203,11 @@ static void on_reply(redisAsyncContext *ac, void *r, void *priv)
     sl_state_worker *w = p->w;
     w->pending--;
     ev_timer_stop(w->loop, &p->timer);
+    if (p->raw) { /* not a script call: its owner reads the reply */
+        p->raw(p, reply);
+        free(p);
+        return;
+    }
     if (p->publish) {
         if (!reply || reply->type == REDIS_REPLY_ERROR)
             sl_state_error_count();
@@ -218,7 +222,7 @@ static void on_reply(redisAsyncContext *ac, void *r, void *priv)
         p->argvlen[0] = 4;
         p->argv[1] = sl_state_script;
         p->argvlen[1] = strlen(sl_state_script);
-        if (send_cmd(p) == 0)
+        if (sl_redis_send(p) == 0)
             return;
     }
     if (!p->done) {
@@ -247,7 +251,7 @@ static void on_reply(redisAsyncContext *ac, void *r, void *priv)
                 sl_redis_send_seed(w, p->now);
                 if (p->admit && !p->reseeded) {
                     p->reseeded = 1;
-                    if (send_cmd(p) == 0)
+                    if (sl_redis_send(p) == 0)
                         return;
                 }
                 if (p->admit)
@@ -279,7 +283,7 @@ sl_state_pending *sl_redis_admit(sl_state_worker *w, int key, int64_t usd, int64
 {
     if (!w || !w->ac)
         return NULL;
-    sl_state_pending *p = pending_new(w);
+    sl_state_pending *p = sl_redis_pending_new(w);
     if (!p)
         return NULL;
     const sl_table *t = w->t;
@@ -301,7 +305,7 @@ sl_state_pending *sl_redis_admit(sl_state_worker *w, int key, int64_t usd, int64
     p->ctx = ctx;
     p->out = ticket;
     p->now = now;
-    if (build(p, tk, 1, usd, tokens, now) != 0 || send_cmd(p) != 0) {
+    if (build(p, tk, 1, usd, tokens, now) != 0 || sl_redis_send(p) != 0) {
         free(p);
         return NULL;
     }
@@ -320,10 +324,10 @@ void sl_redis_cancel(sl_state_pending *p)
 /* A row whose request reserved nothing in Redis: XADD on its own. */
 static void publish(sl_state_worker *w, const sl_ledger_row *row)
 {
-    sl_state_pending *p = w->ac ? pending_new(w) : NULL;
-    if (!p || arg(p, "XADD") | arg(p, "%sledger", w->rs->prefix) | arg(p, "MAXLEN") | arg(p, "~") |
-                  arg(p, "%s", SL_STATE_STREAM_MAX) | arg(p, "*") | row_args(p, row) ||
-        (p->publish = 1, send_cmd(p) != 0)) {
+    sl_state_pending *p = w->ac ? sl_redis_pending_new(w) : NULL;
+    if (!p || sl_redis_arg(p, "XADD") | sl_redis_arg(p, "%sledger", w->rs->prefix) | sl_redis_arg(p, "MAXLEN") | sl_redis_arg(p, "~") |
+                  sl_redis_arg(p, "%s", SL_STATE_STREAM_MAX) | sl_redis_arg(p, "*") | row_args(p, row) ||
+        (p->publish = 1, sl_redis_send(p) != 0)) {
         free(p);
         sl_state_error_count(); /* the row is in this replica's ledger all the same */
     }

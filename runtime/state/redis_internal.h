@@ -57,6 +57,10 @@ struct sl_state_pending {
     int retried;            /* NOSCRIPT: sent again as EVAL */
     int reseeded;           /* COLD: sent again after a seed */
     int publish;            /* a plain XADD of a ledger row */
+    /* Any other command: called with its reply (NULL: the connection was
+     * lost) before p is freed; `user` is its owner's. */
+    void (*raw)(struct sl_state_pending *p, redisReply *reply);
+    void *user;
     ev_timer timer;
     int argc;
     const char *argv[NARGS];
@@ -81,7 +85,20 @@ void sl_redis_teardown(sl_state_worker *w, const char *why);
 void sl_redis_note(sl_state_worker *w, const sl_gov_ticket *tk, int64_t usd, int64_t tok, int64_t now);
 void sl_redis_send_seed(sl_state_worker *w, int64_t now);
 
-/* redis_cmd.c: the ops that send commands. */
+/* redis_cmd.c: building and sending commands. A pending command from
+ * sl_redis_pending_new takes arguments one by one (sl_redis_arg: 0, or -1
+ * when they do not fit) and is sent with its timeout by sl_redis_send
+ * (0, or -1: not sent, the caller frees it). */
+sl_state_pending *sl_redis_pending_new(sl_state_worker *w);
+int sl_redis_arg(sl_state_pending *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int sl_redis_send(sl_state_pending *p);
+
+/* redis_spend.c: the deployment's spend from the ledger stream. */
+struct sl_state_query *sl_redis_spend(sl_state_worker *w, const char *by, int64_t since, int64_t until,
+                                      sl_state_spend_cb cb, void *ctx);
+void sl_redis_spend_cancel(struct sl_state_query *q);
+
+/* the ops that send commands */
 sl_state_pending *sl_redis_admit(sl_state_worker *w, int key, int64_t usd, int64_t tokens, int64_t now,
                                  sl_gov_ticket *ticket, sl_state_admit_cb cb, void *ctx);
 void sl_redis_cancel(sl_state_pending *p);

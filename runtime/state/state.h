@@ -43,6 +43,11 @@ typedef struct sl_state_answer {
  * filled on GRANTED. */
 typedef void (*sl_state_admit_cb)(void *ctx, const sl_state_answer *a);
 
+/* The deployment's spend: `rows` is the JSON array /admin/spend answers
+ * (malloc'd, the callee's to free), or NULL with `err`. */
+typedef void (*sl_state_spend_cb)(void *ctx, char *rows, const char *err);
+struct sl_state_query;
+
 typedef struct sl_state_ops {
     /* Process set-up before workers start: the password from the
      * environment (-2 when the variable is unset or empty), the replica
@@ -78,6 +83,15 @@ typedef struct sl_state_ops {
      * the counters never disagree), else by itself. */
     void (*settle)(sl_state_worker *w, const sl_gov_ticket *ticket, int64_t usd, int64_t tokens, int64_t now_unix,
                    const struct sl_ledger_row *row);
+    /* GET /admin/spend?scope=deployment: every replica's rows from the
+     * ledger stream, grouped as the ledger groups them (by key, team,
+     * model or day; since/until in unix seconds, until 0 = none), read
+     * in chunks so Redis never runs one long command. NULL when Redis
+     * cannot be asked now; else the callback runs later, once, unless
+     * cancelled. */
+    struct sl_state_query *(*spend)(sl_state_worker *w, const char *by, int64_t since, int64_t until,
+                                    sl_state_spend_cb cb, void *ctx);
+    void (*spend_cancel)(struct sl_state_query *q);
 } sl_state_ops;
 
 /* ---- status shared with /metrics (state/status.c, always linked) ---------- */

@@ -205,6 +205,32 @@ test('600 concurrent requests over three replicas against a budget that fits 57:
   assert.equal(Number(c.redis.cli('HGET', bucket, 'rusd')), 0, 'no reservation left behind');
   assert.equal(Number(c.redis.cli('HGET', `${PREFIX}t:crew:b:${dayStart()}`, 'usd')), upstream, 'the team carries it too');
   assert.deepEqual(streamSum(c.redis, 'exact'), { n: 57, cost: upstream }, 'the ledger stream holds every row');
+  // /admin/spend on any replica answers for the deployment from the
+  // stream, and agrees with the replicas' own ledgers added up.
+  const admin = async (g, q) => {
+    const r = await fetch(`${g.url}/admin/spend?${q}`, { headers: { authorization: `Bearer ${ADMIN}` } });
+    assert.equal(r.status, 200, await r.clone().text());
+    return r.json();
+  };
+  const whole = await admin(c.replicas[1], 'scope=deployment&by=key');
+  assert.equal(whole.scope, 'deployment');
+  const row = whole.rows.find((x) => x.key === 'exact');
+  assert.equal(row.requests, 57);
+  assert.equal(row.cost_micros, upstream);
+  let own = 0;
+  for (const g of c.replicas) own += (await admin(g, 'by=key')).rows.find((x) => x.key === 'exact')?.cost_micros || 0;
+  assert.equal(own, upstream, 'the replicas\' own /admin/spend add up to the same');
+  const byDay = await admin(c.replicas[2], `scope=deployment&by=day&since=${dayStart()}`);
+  assert.equal(byDay.rows.length, 1);
+  assert.equal(byDay.rows[0].requests, 57);
+  // Read in chunks (1000 entries a round trip): 2,100 more rows of another
+  // key, written as a replica writes them, are all counted.
+  c.redis.cli('EVAL', "for i = 1, 2100 do redis.call('XADD', KEYS[1], '*', 'ts_ms', ARGV[1], 'replica', 'x', " +
+    "'key', 'bulk', 'team', '', 'model', 'm', 'provider', 'up', 'upstream_model', 'm', 'status', '200', " +
+    "'input_tokens', '1', 'output_tokens', '2', 'cache_read_tokens', '0', 'cache_write_tokens', '0', " +
+    "'cost_micros', '3', 'estimated', '0') end", '1', `${PREFIX}ledger`, String(Date.now()));
+  const bulk = (await admin(c.replicas[0], 'scope=deployment&by=key')).rows.find((x) => x.key === 'bulk');
+  assert.deepEqual([bulk.requests, bulk.cost_micros, bulk.output_tokens], [2100, 6300, 4200]);
   const per = c.replicas.map((g, i) => `${g.name}=${rows[i].n}`).join(' ');
   t.diagnostic(`57 of 600 admitted (${per}); ledgers ${upstream} micro-USD = upstream usage x prices = Redis counters = Redis stream`);
 
