@@ -251,9 +251,10 @@ void slc_emit_lowered(const sl_table *t, slc_buf *out)
         c_str(out, r->prefix);
         slc_buf_printf(out,
                        ",\n    .timeout_ms = %u, .lease_ms = %u, .on_error = %s, .replicas = %u,\n"
-                       "    .ops = &sl_state_redis_ops,\n};\n",
+                       "    .share_circuits = %u,\n    .ops = &sl_state_redis_ops,\n};\n",
                        r->timeout_ms, r->lease_ms,
-                       r->on_error == SL_STATE_LOCAL ? "SL_STATE_LOCAL" : "SL_STATE_FAIL_CLOSED", r->replicas);
+                       r->on_error == SL_STATE_LOCAL ? "SL_STATE_LOCAL" : "SL_STATE_FAIL_CLOSED", r->replicas,
+                       r->share_circuits);
     }
 
     const sl_server_limits *sv = &t->server;

@@ -154,7 +154,7 @@ void slc_lower(const slc_spec *s, const char *sha256_hex, slc_lowered *out)
                                      .password_env = r->password_env, .prefix = r->prefix.s,
                                      .timeout_ms = r->timeout_ms, .lease_ms = r->lease_ms,
                                      .on_error = (sl_state_policy)r->on_error,
-                                     .replicas = r->replicas};
+                                     .replicas = r->replicas, .share_circuits = r->share_circuits};
         t->redis = &out->redis;
     }
     t->server = (sl_server_limits){

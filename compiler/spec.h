@@ -187,6 +187,7 @@ typedef struct slc_redis {
     uint32_t lease_ms;          /* a reservation's expiry; default 15 min */
     slc_state_policy on_error;
     uint32_t replicas;          /* 0 = not given */
+    bool share_circuits;        /* one replica's open circuit cools the target for all */
 } slc_redis;
 
 typedef struct slc_spec {

@@ -7,7 +7,7 @@
  *     file: sluice.db
  *     redis: { url: redis://10.0.0.5:6379/0, password: env:REDIS_PASSWORD,
  *              prefix: "sluice:prod:", timeout: 100ms, lease: 15m,
- *              on_state_error: fail_closed, replicas: 3 }
+ *              on_state_error: fail_closed, replicas: 3, share_circuits: true }
  *
  * Everything about it is local to this section, so its shape and its value
  * checks live here together: the URL is split into host, port and
@@ -109,8 +109,8 @@ static void read_redis(const slc_node *n, slc_spec *s, slc_arena *a, slc_diags *
         slc_error(d, n->pos, "expected a mapping for %s, got %s", where, slc_node_describe(n));
         return;
     }
-    static const char *const keys[] = {"url",   "password",       "prefix",  "timeout",
-                                       "lease", "on_state_error", "replicas"};
+    static const char *const keys[] = {"url",   "password",       "prefix",   "timeout",
+                                       "lease", "on_state_error", "replicas", "share_circuits"};
     unknown_keys(d, n, keys, COUNT(keys), where);
     r->pos = n->pos;
     r->timeout_ms = 100;
@@ -169,6 +169,13 @@ static void read_redis(const slc_node *n, slc_spec *s, slc_arena *a, slc_diags *
             slc_error(d, rep->pos, "'replicas' in %s must be a whole number between 1 and 1000", where);
         else
             r->replicas = (uint32_t)v;
+    }
+    const slc_node *sc = slc_map_get(n, "share_circuits");
+    if (sc) {
+        if (sc->kind != SLC_NODE_SCALAR || (strcmp(sc->str, "true") != 0 && strcmp(sc->str, "false") != 0))
+            slc_error(d, sc->pos, "expected true or false for 'share_circuits' in %s", where);
+        else
+            r->share_circuits = sc->str[0] == 't';
     }
     if (r->on_error == SLC_STATE_LOCAL && !rep)
         slc_error(d, pol.pos,

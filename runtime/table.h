@@ -171,6 +171,7 @@ typedef struct sl_redis_spec {
     uint32_t lease_ms;            /* a reservation expires after this (a replica died) */
     sl_state_policy on_error;
     uint32_t replicas;            /* the local share is 1/replicas; 0 = not given (1) */
+    uint8_t share_circuits;       /* an open circuit on one replica opens it on all */
     const struct sl_state_ops *ops; /* &sl_state_redis_ops in generated tables */
 } sl_redis_spec;
 

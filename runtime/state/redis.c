@@ -281,6 +281,12 @@ static sl_state_worker *redis_worker_new(const sl_table *t, struct ev_loop *loop
             w->ct[i] = (struct contrib){v.period_start, v.spent_usd, v.spent_tokens};
         }
     }
+    if (worker_id == 0 && w->rs->share_circuits && sl_redis_circuits_start(w) != 0) {
+        free(w->ck);
+        free(w->ct);
+        free(w);
+        return NULL;
+    }
     connect_now(w);
     return w;
 }
@@ -295,6 +301,7 @@ static void redis_worker_free(sl_state_worker *w)
     while (w->ac && w->pending > 0 && ev_time() < until)
         ev_run(w->loop, EVRUN_ONCE);
     w->freeing = 1;
+    sl_redis_circuits_stop(w);
     ev_timer_stop(w->loop, &w->retry);
     ev_timer_stop(w->loop, &w->connect_timer);
     redisAsyncContext *ac = w->ac;

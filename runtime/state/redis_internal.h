@@ -42,6 +42,10 @@ struct sl_state_worker {
     struct contrib {
         int64_t period, usd, tok;
     } *ck, *ct;
+    /* share_circuits, worker 0 only (redis_circuit.c): the once-a-second
+     * exchange, and per target the open-until last told to Redis. */
+    ev_timer circuit_timer;
+    int64_t *circuit_sent;
 };
 
 struct sl_state_pending {
@@ -92,6 +96,10 @@ void sl_redis_send_seed(sl_state_worker *w, int64_t now);
 sl_state_pending *sl_redis_pending_new(sl_state_worker *w);
 int sl_redis_arg(sl_state_pending *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int sl_redis_send(sl_state_pending *p);
+
+/* redis_circuit.c: shared circuits on worker 0 (0, or -1 out of memory). */
+int sl_redis_circuits_start(sl_state_worker *w);
+void sl_redis_circuits_stop(sl_state_worker *w);
 
 /* redis_spend.c: the deployment's spend from the ledger stream. */
 struct sl_state_query *sl_redis_spend(sl_state_worker *w, const char *by, int64_t since, int64_t until,

@@ -265,6 +265,32 @@ test('an rpm limit holds across replicas', async () => {
   await stopAll(c);
 });
 
+test('share_circuits: a circuit one replica opens opens on the others', async (t) => {
+  const c = await cluster(BIN, 2);
+  const [a, b] = c.replicas;
+  const flaky = (directive = '') => JSON.stringify({ model: `flaky${directive}`, max_tokens: MAX_TOKENS,
+    messages: [{ role: 'user', content: 'circuit probe' }] });
+  // Closed everywhere: b's request goes to flaky's own target.
+  let r = await chat(b, KEYS.plenty, flaky());
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.headers.get('x-sluice-provider'), 'up');
+  // Two failures on a open its circuit there (the fallback answers them).
+  for (let i = 0; i < 2; i++) {
+    r = await chat(a, KEYS.plenty, flaky('[[mock status=500]]'));
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.headers.get('x-sluice-provider'), 'up2', r.text);
+  }
+  // b learns it through Redis (once a second) and skips the target too.
+  const t0 = Date.now();
+  assert.ok(await eventually(async () => (r = await chat(b, KEYS.plenty, flaky())).headers.get('x-sluice-provider') === 'up2',
+    10000, 200), 'b still sends to the target a opened');
+  assert.equal(r.status, 200);
+  const field = 'flaky*|up|*';
+  assert.ok(Number(c.redis.cli('HGET', `${PREFIX}circuits`, field)) > Date.now(), 'Redis holds the open circuit');
+  t.diagnostic(`b followed a's open circuit after ${Date.now() - t0} ms`);
+  await stopAll(c);
+});
+
 // ---- faults --------------------------------------------------------------------
 
 test('a replica killed with SIGKILL holding reservations: they are released when the lease ends', async (t) => {
