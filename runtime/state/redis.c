@@ -272,13 +272,13 @@ static sl_state_worker *redis_worker_new(const sl_table *t, struct ev_loop *loop
             if (t->keys[i].budget.per == SL_PERIOD_NONE)
                 continue;
             sl_gov_view_key((int)i, now, &v);
-            w->ck[i] = (struct contrib){v.period_start, v.spent_usd, v.spent_tokens};
+            w->ck[i] = (struct contrib){.period = v.period_start, .usd = v.spent_usd, .tok = v.spent_tokens};
         }
         for (uint32_t i = 0; i < t->team_count; i++) {
             if (t->teams[i].budget.per == SL_PERIOD_NONE)
                 continue;
             sl_gov_view_team((int)i, now, &v);
-            w->ct[i] = (struct contrib){v.period_start, v.spent_usd, v.spent_tokens};
+            w->ct[i] = (struct contrib){.period = v.period_start, .usd = v.spent_usd, .tok = v.spent_tokens};
         }
     }
     if (worker_id == 0 && w->rs->share_circuits && sl_redis_circuits_start(w) != 0) {

@@ -157,16 +157,18 @@ sl_state_pending *sl_redis_pending_new(sl_state_worker *w)
     return p;
 }
 
-static void settle_send(sl_state_worker *w, const sl_gov_ticket *tk, int64_t usd, int64_t tokens, int64_t now,
-                        const sl_ledger_row *row)
+/* 0, or -1 when nothing was sent (the reservation expires after the
+ * lease; the ledger has the row). */
+static int settle_send(sl_state_worker *w, const sl_gov_ticket *tk, int64_t usd, int64_t tokens, int64_t now,
+                       const sl_ledger_row *row)
 {
     sl_state_pending *p = w && w->ac ? sl_redis_pending_new(w) : NULL;
     if (!p || build(p, tk, 0, usd, tokens, now) != 0 || (row && row_args(p, row) != 0) || sl_redis_send(p) != 0) {
-        /* The reservation expires after the lease; the ledger has the row. */
         free(p);
         sl_state_error_count();
-        return;
+        return -1;
     }
+    return 0;
 }
 
 /* Answers the waiting request (once) with `a`; a cancelled grant is
@@ -338,10 +340,20 @@ void sl_redis_settle(sl_state_worker *w, const sl_gov_ticket *tk, int64_t usd, i
 {
     if (!w)
         return;
-    sl_redis_note(w, tk, usd, tokens, now);
-    if (tk->remote)
-        settle_send(w, tk, usd, tokens, now, row);
-    else if (row)
-        publish(w, row);
+    /* A settlement that is not sent, like spend on a local ticket, is
+     * owed to Redis: the next connection's seed carries it. One that is
+     * sent but not answered is not: it may have been applied. */
+    if (tk->remote) {
+        int unsent = !w->ac;
+        sl_redis_note(w, tk, usd, tokens, now, unsent);
+        if (!unsent)
+            settle_send(w, tk, usd, tokens, now, row);
+    } else {
+        sl_redis_note(w, tk, usd, tokens, now, 1);
+        if (w->ac && (usd > 0 || tokens > 0)) /* Redis is back: pay it now */
+            sl_redis_send_seed(w, now);
+        if (row)
+            publish(w, row);
+    }
 }
 

@@ -41,6 +41,7 @@ struct sl_state_worker {
      * what the ledger held at start. */
     struct contrib {
         int64_t period, usd, tok;
+        int64_t owed_usd, owed_tok; /* of it, what Redis never received */
     } *ck, *ct;
     /* share_circuits, worker 0 only (redis_circuit.c): the once-a-second
      * exchange, and per target the open-until last told to Redis. */
@@ -86,7 +87,9 @@ extern char sl_redis_script_sha[41];
 void sl_redis_teardown(sl_state_worker *w, const char *why);
 
 /* redis_seed.c */
-void sl_redis_note(sl_state_worker *w, const sl_gov_ticket *tk, int64_t usd, int64_t tok, int64_t now);
+/* Records a charge as this worker's spend (before it is sent); `owed`:
+ * Redis will not receive it (a local ticket, or a settlement not sent). */
+void sl_redis_note(sl_state_worker *w, const sl_gov_ticket *tk, int64_t usd, int64_t tok, int64_t now, int owed);
 void sl_redis_send_seed(sl_state_worker *w, int64_t now);
 
 /* redis_cmd.c: building and sending commands. A pending command from

@@ -20,7 +20,8 @@
  * limit (-1 none), rpm, tpm, bucket expiry (unix s, 0 = keep).
  *
  * ARGV[1] = "z" seeds: KEYS = the set, then period buckets; ARGV[2] = the
- * worker's name, then usd, tokens and expiry per bucket. A Redis that
+ * worker's name, then per bucket its spend (usd, tokens), what Redis owes
+ * it (usd, tokens) and the expiry. A Redis that
  * restarted empty or was flushed answers every other call {3} until the
  * caller has seeded: each worker's spend in the current periods (its
  * replica's ledger for worker 0) is added exactly once, so the counters
@@ -33,18 +34,20 @@
 #include "state/redis_script.h"
 
 const char sl_state_script[] =
-    /* Seed: a worker's own spend in the current periods, added once per
-     * Redis dataset (the set of seeded workers goes with a flush). */
+    /* Seed: a worker's whole spend in the current periods when Redis is
+     * new to it (the set of seeded workers goes with a flush), else what
+     * Redis never received of it. */
     "if ARGV[1] == 'z' then\n"
-    "  if redis.call('SADD', KEYS[1], ARGV[2]) == 1 then\n"
-    "    for i = 2, #KEYS do\n"
-    "      local a = 3 + (i - 2) * 3\n"
-    "      redis.call('HINCRBY', KEYS[i], 'usd', ARGV[a])\n"
-    "      redis.call('HINCRBY', KEYS[i], 'tok', ARGV[a + 1])\n"
-    "      if tonumber(ARGV[a + 2]) > 0 then redis.call('EXPIREAT', KEYS[i], ARGV[a + 2]) end\n"
-    "    end\n"
+    "  local cold = redis.call('SADD', KEYS[1], ARGV[2]) == 1\n"
+    "  for i = 2, #KEYS do\n"
+    "    local a = 3 + (i - 2) * 5\n"
+    "    local u, k = ARGV[a], ARGV[a + 1]\n"
+    "    if not cold then u, k = ARGV[a + 2], ARGV[a + 3] end\n"
+    "    redis.call('HINCRBY', KEYS[i], 'usd', u)\n"
+    "    redis.call('HINCRBY', KEYS[i], 'tok', k)\n"
+    "    if tonumber(ARGV[a + 4]) > 0 then redis.call('EXPIREAT', KEYS[i], ARGV[a + 4]) end\n"
     "  end\n"
-    "  return { 0 }\n"
+    "  return { cold and 1 or 0 }\n"
     "end\n"
     /* A worker Redis has not seen since it was emptied: nothing counts
      * until its seed is in (a settlement is part of that seed). */

@@ -385,8 +385,21 @@ test('on_state_error: local: Redis killed, each replica admits its 1/3 share of 
   const c = await cluster(LOCAL_BIN);
   const len = 160;
   const cost = costOf(len);
+  const bucket = `${PREFIX}k:exact:b:${dayStart()}`;
+  const ledgers = () => c.replicas.reduce((s, g) => s + ledger(g, 'exact').cost, 0);
   // Shared while Redis answers.
   assert.equal((await chat(c.replicas[0], KEYS.exact, body('shared', len))).status, 200);
+  // Stalled: replica b admits on its share (after the 2 s timeout) and
+  // owes Redis what it spends; when Redis answers again b pays it, so the
+  // shared counter is whole without Redis having lost anything.
+  c.redis.proc.kill('SIGSTOP');
+  const stalled = await Promise.all([0, 1, 2].map((i) => chat(c.replicas[1], KEYS.exact, body(`stalled ${i}`, len), 20000)));
+  c.redis.proc.kill('SIGCONT');
+  for (const r of stalled) assert.equal(r.status, 200, r.text);
+  let inRedis;
+  assert.ok(await eventually(() => (inRedis = Number(c.redis.cli('HGET', bucket, 'usd'))) === ledgers(), 15000, 200),
+    `after the stall Redis holds ${inRedis}, the ledgers ${ledgers()}`);
+  assert.equal(inRedis, 4 * cost);
   await c.redis.kill('SIGKILL');
   // This replica has spent `cost` already; its share is a third of the budget.
   const share = Math.floor(EXACT_BUDGET / 3);
@@ -399,6 +412,12 @@ test('on_state_error: local: Redis killed, each replica admits its 1/3 share of 
   assert.ok((await metric(c.replicas[0], 'sluice_state_unavailable_requests_total')) >= 40);
   // Another replica has its own share.
   assert.equal((await chat(c.replicas[1], KEYS.exact, body('other share', len))).status, 200);
-  t.diagnostic(`local share ${share} micro-USD: ${ok} of 40 admitted at ${cost} each`);
+  // Redis back, empty: the replicas give it all they spent, on their
+  // shares included.
+  const redis2 = await startRedis(c.redis.port);
+  c.redis = redis2;
+  assert.ok(await eventually(() => (inRedis = Number(redis2.cli('HGET', bucket, 'usd'))) === ledgers(), 15000, 200),
+    `after the restart Redis holds ${inRedis}, the ledgers ${ledgers()}`);
+  t.diagnostic(`local share ${share} micro-USD: ${ok} of 40 admitted at ${cost} each; Redis rebuilt to ${inRedis}`);
   await stopAll(c);
 });
