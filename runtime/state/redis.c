@@ -168,6 +168,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
     }
     w->connected = 1;
     w->backoff_s = 0.1;
+    sl_redis_flush_backlog(w);
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
@@ -310,6 +311,7 @@ static void redis_worker_free(sl_state_worker *w)
         redisAsyncFree(ac);
     free(w->ck);
     free(w->ct);
+    free(w->backlog);
     free(w);
 }
 

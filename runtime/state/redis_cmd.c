@@ -16,6 +16,8 @@
 #include "state/keys.h"
 #include "state/redis_script.h"
 
+static void keep(sl_state_worker *w, const sl_ledger_row *row);
+
 int sl_redis_arg(sl_state_pending *p, const char *fmt, ...)
 {
     if (p->argc >= NARGS)
@@ -213,6 +215,9 @@ static void on_reply(redisAsyncContext *ac, void *r, void *priv)
     if (p->publish) {
         if (!reply || reply->type == REDIS_REPLY_ERROR)
             sl_state_error_count();
+        if (!reply && p->user) /* never reached a server: keep it */
+            keep(w, p->user);
+        free(p->user);
         free(p);
         return;
     }
@@ -324,15 +329,44 @@ void sl_redis_cancel(sl_state_pending *p)
 }
 
 /* A row whose request reserved nothing in Redis: XADD on its own. */
+/* Keeps a row Redis could not be sent, for the next connection; the
+ * oldest goes when the backlog is full. */
+static void keep(sl_state_worker *w, const sl_ledger_row *row)
+{
+    if (!w->backlog && !(w->backlog = malloc(SL_REDIS_BACKLOG * sizeof *w->backlog)))
+        return;
+    if (w->backlog_n == SL_REDIS_BACKLOG) {
+        memmove(w->backlog, w->backlog + 1, (SL_REDIS_BACKLOG - 1) * sizeof *w->backlog);
+        w->backlog_n--;
+        sl_state_error_count();
+    }
+    w->backlog[w->backlog_n++] = *row;
+}
+
+/* A row on its own: XADD. */
 static void publish(sl_state_worker *w, const sl_ledger_row *row)
 {
     sl_state_pending *p = w->ac ? sl_redis_pending_new(w) : NULL;
-    if (!p || sl_redis_arg(p, "XADD") | sl_redis_arg(p, "%sledger", w->rs->prefix) | sl_redis_arg(p, "MAXLEN") | sl_redis_arg(p, "~") |
-                  sl_redis_arg(p, "%s", SL_STATE_STREAM_MAX) | sl_redis_arg(p, "*") | row_args(p, row) ||
+    if (!p || sl_redis_arg(p, "XADD") | sl_redis_arg(p, "%sledger", w->rs->prefix) | sl_redis_arg(p, "MAXLEN") |
+                  sl_redis_arg(p, "~") | sl_redis_arg(p, "%s", SL_STATE_STREAM_MAX) | sl_redis_arg(p, "*") |
+                  row_args(p, row) ||
         (p->publish = 1, sl_redis_send(p) != 0)) {
         free(p);
-        sl_state_error_count(); /* the row is in this replica's ledger all the same */
+        keep(w, row);
+        return;
     }
+    /* Sent before the connection is up: if it never comes up, the row
+     * certainly did not arrive, and is kept for the next one. */
+    if (!w->connected && (p->user = malloc(sizeof *row)) != NULL)
+        memcpy(p->user, row, sizeof *row);
+}
+
+void sl_redis_flush_backlog(sl_state_worker *w)
+{
+    int n = w->backlog_n;
+    w->backlog_n = 0;
+    for (int i = 0; i < n && w->ac; i++)
+        publish(w, &w->backlog[i]);
 }
 
 void sl_redis_settle(sl_state_worker *w, const sl_gov_ticket *tk, int64_t usd, int64_t tokens, int64_t now,
@@ -348,6 +382,8 @@ void sl_redis_settle(sl_state_worker *w, const sl_gov_ticket *tk, int64_t usd, i
         sl_redis_note(w, tk, usd, tokens, now, unsent);
         if (!unsent)
             settle_send(w, tk, usd, tokens, now, row);
+        else if (row)
+            keep(w, row);
     } else {
         sl_redis_note(w, tk, usd, tokens, now, 1);
         if (w->ac && (usd > 0 || tokens > 0)) /* Redis is back: pay it now */

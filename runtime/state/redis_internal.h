@@ -47,7 +47,13 @@ struct sl_state_worker {
      * exchange, and per target the open-until last told to Redis. */
     ev_timer circuit_timer;
     int64_t *circuit_sent;
+    /* Ledger rows Redis could not be sent, for the next connection. */
+    sl_ledger_row *backlog;
+    int backlog_n;
 };
+
+/* Rows kept per worker while Redis is unreachable (about 1 KiB each). */
+#define SL_REDIS_BACKLOG 1024
 
 struct sl_state_pending {
     sl_state_worker *w;
@@ -99,6 +105,9 @@ void sl_redis_send_seed(sl_state_worker *w, int64_t now);
 sl_state_pending *sl_redis_pending_new(sl_state_worker *w);
 int sl_redis_arg(sl_state_pending *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int sl_redis_send(sl_state_pending *p);
+
+/* Sends the rows kept while Redis was unreachable (on a new connection). */
+void sl_redis_flush_backlog(sl_state_worker *w);
 
 /* redis_circuit.c: shared circuits on worker 0 (0, or -1 out of memory). */
 int sl_redis_circuits_start(sl_state_worker *w);

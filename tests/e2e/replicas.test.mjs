@@ -418,6 +418,12 @@ test('on_state_error: local: Redis killed, each replica admits its 1/3 share of 
   c.redis = redis2;
   assert.ok(await eventually(() => (inRedis = Number(redis2.cli('HGET', bucket, 'usd'))) === ledgers(), 15000, 200),
     `after the restart Redis holds ${inRedis}, the ledgers ${ledgers()}`);
+  // The rows of the requests admitted while Redis was dead were kept and
+  // reach the new Redis's stream.
+  let rows;
+  assert.ok(await eventually(() => (rows = streamSum(redis2, 'exact')).n === ok + 1, 15000, 200),
+    `the stream holds ${JSON.stringify(rows)} after the restart, expected ${ok + 1} rows`);
+  assert.equal(rows.cost, (ok + 1) * cost);
   t.diagnostic(`local share ${share} micro-USD: ${ok} of 40 admitted at ${cost} each; Redis rebuilt to ${inRedis}`);
   await stopAll(c);
 });
