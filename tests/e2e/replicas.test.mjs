@@ -31,6 +31,8 @@ const KEYS = {
   plenty: 'sk-sluice-qJBqF9gkVkslLczQSHvx67b8s6UIqxmKXNAmpF7Ky78',
 };
 const ADMIN = 'sk-sluice-c-KtAR_oaHow0wf2G-xDs1CekchgSRELhZC1V5iT5tc';
+// replicas-local.yaml authenticates to Redis with this (password: env:...).
+const REDIS_PASSWORD = 'e2e-redis-pw-7f3c9a1d52b84e06';
 const PREFIX = 'sluice:e2e:';
 // replicas.yaml: micro-USD per token, and the budgets in micro-USD.
 const PRICE = { input: 1, output: 10 };
@@ -62,10 +64,11 @@ after(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => {});
 });
 
-async function startRedis(port) {
+async function startRedis(port, password) {
   port ||= await freePort();
   const proc = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
-    '--appendonly', 'no', '--protected-mode', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    '--appendonly', 'no', '--protected-mode', 'no', ...(password ? ['--requirepass', password] : [])],
+  { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   const exited = new Promise((r) => proc.once('exit', (code, signal) => r({ code, signal })));
   await new Promise((resolve, reject) => {
@@ -84,7 +87,8 @@ async function startRedis(port) {
   const r = {
     port, proc, exited,
     cli: (...args) => {
-      const res = spawnSync(REDIS_CLI, ['-p', String(port), '--raw', ...args], { encoding: 'utf8' });
+      const auth = password ? ['-a', password, '--no-auth-warning'] : [];
+      const res = spawnSync(REDIS_CLI, ['-p', String(port), ...auth, '--raw', ...args], { encoding: 'utf8' });
       assert.equal(res.status, 0, res.stderr);
       return res.stdout.trim();
     },
@@ -103,7 +107,8 @@ async function startReplica(bin, name, redisPort, mock, extra = [], reuseDir = u
   const h = await startProcess(`sluice-${name}`, bin,
     ['--listen', `127.0.0.1:${port}`, '--state', join(dir, 'state.db'), '--redis', `redis://127.0.0.1:${redisPort}/0`,
       '--workers', '2', '--quiet', ...providerArgs(bin, { [MOCK_PORT]: mock.url }), ...extra],
-    { env: { ...process.env, SLUICE_E2E_OPENAI_KEY: OPENAI_KEY }, pattern: /sluice listening on (\S+)/ });
+    { env: { ...process.env, SLUICE_E2E_OPENAI_KEY: OPENAI_KEY, SLUICE_E2E_REDIS_PASSWORD: REDIS_PASSWORD },
+      pattern: /sluice listening on (\S+)/ });
   const g = {
     ...h, name, dir, db: join(dir, 'state.db'), url: `http://${h.address}`,
     stop: async () => {
@@ -120,8 +125,8 @@ async function startReplica(bin, name, redisPort, mock, extra = [], reuseDir = u
   return g;
 }
 
-async function cluster(bin, n = 3) {
-  const redis = await startRedis();
+async function cluster(bin, n = 3, password = undefined) {
+  const redis = await startRedis(undefined, password);
   const mock = await startMock();
   cleanups.push(() => mock.stop());
   const replicas = [];
@@ -382,7 +387,8 @@ test('fail_closed: Redis killed mid-load, restarted empty (counters rebuilt from
 });
 
 test('on_state_error: local: Redis killed, each replica admits its 1/3 share of the budget', async (t) => {
-  const c = await cluster(LOCAL_BIN);
+  // This spec's Redis asks for a password (AUTH from the environment).
+  const c = await cluster(LOCAL_BIN, 3, REDIS_PASSWORD);
   const len = 160;
   const cost = costOf(len);
   const bucket = `${PREFIX}k:exact:b:${dayStart()}`;
@@ -414,7 +420,7 @@ test('on_state_error: local: Redis killed, each replica admits its 1/3 share of 
   assert.equal((await chat(c.replicas[1], KEYS.exact, body('other share', len))).status, 200);
   // Redis back, empty: the replicas give it all they spent, on their
   // shares included.
-  const redis2 = await startRedis(c.redis.port);
+  const redis2 = await startRedis(c.redis.port, REDIS_PASSWORD);
   c.redis = redis2;
   assert.ok(await eventually(() => (inRedis = Number(redis2.cli('HGET', bucket, 'usd'))) === ledgers(), 15000, 200),
     `after the restart Redis holds ${inRedis}, the ledgers ${ledgers()}`);
@@ -424,6 +430,13 @@ test('on_state_error: local: Redis killed, each replica admits its 1/3 share of 
   assert.ok(await eventually(() => (rows = streamSum(redis2, 'exact')).n === ok + 1, 15000, 200),
     `the stream holds ${JSON.stringify(rows)} after the restart, expected ${ok + 1} rows`);
   assert.equal(rows.cost, (ok + 1) * cost);
+  // The password is in no log line and no metric.
+  for (const g of c.replicas) {
+    assert.ok(!g.log().includes(REDIS_PASSWORD), 'the Redis password reached a log');
+    const r = await fetch(`${g.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } });
+    assert.ok(!(await r.text()).includes(REDIS_PASSWORD));
+  }
+  assert.ok(c.replicas[0].log().match(/state: Redis unreachable/g).length <= 6, 'transitions are logged, not requests');
   t.diagnostic(`local share ${share} micro-USD: ${ok} of 40 admitted at ${cost} each; Redis rebuilt to ${inRedis}`);
   await stopAll(c);
 });
