@@ -83,6 +83,10 @@ static void check_providers(slc_checker *c)
             if (p->optional_pos.line)
                 slc_error(c->d, p->optional_pos, "provider '%s': a mock provider takes no optional (it needs no key)",
                           name);
+            if (p->http2_pos.line)
+                slc_error(c->d, p->http2_pos,
+                          "provider '%s': a mock provider answers in-process and takes no http2",
+                          name);
             p->base_url = (slc_str){.s = "", .len = 0};
             continue;
         }

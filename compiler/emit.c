@@ -123,6 +123,12 @@ void slc_emit_lowered(const sl_table *t, slc_buf *out)
             c_str(out, p->api_key_env);
             if (p->optional)
                 slc_buf_puts(out, ", .optional = 1");
+            /* AUTO is zero, the default: tables of specs that do not say
+             * http2 read as before. */
+            if (p->http2 == SL_HTTP2_ON)
+                slc_buf_puts(out, ", .http2 = SL_HTTP2_ON");
+            else if (p->http2 == SL_HTTP2_OFF)
+                slc_buf_puts(out, ", .http2 = SL_HTTP2_OFF");
             slc_buf_printf(out,
                            ",\n           .connect_ms = %u, .first_byte_ms = %u, .idle_ms = %u, "
                            ".total_ms = %u},\n",
@@ -366,39 +372,134 @@ static int cmp_rule(const void *pa, const void *pb)
     return a->idx < b->idx ? -1 : a->idx > b->idx;
 }
 
+/* FNV-1a, 32-bit: the generated lookup hashes with the same function, so
+ * this copy and the one emitted below must stay identical (the golden
+ * tests and the routing tests both fail if they drift). */
+static uint32_t fnv1a(const char *s, size_t len)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+/* Exact names go into an open-addressed hash table laid out here, at
+ * compile time, rather than into the DFA: with thousands of exact names
+ * the DFA's C grew to megabytes and took minutes to compile, while the
+ * table compiles as plain data. A slot carries the name's hash, length,
+ * entry and offset into one blob of names, so a lookup reads one slot and
+ * one name whatever the spec's size (separate arrays cost a cache miss
+ * each at 10,000 names). At most half the slots are used; len 0 marks an
+ * empty slot (names are never empty). */
+typedef struct exact_slot {
+    uint32_t hash, entry, off, len;
+} exact_slot;
+
+static void emit_exact(const slc_spec *s, slc_buf *out)
+{
+    size_t nexact = 0, blob = 0;
+    for (size_t i = 0; i < s->nmodels; i++)
+        if (!s->models[i].is_glob) {
+            nexact++;
+            blob += strlen(s->models[i].name.s);
+        }
+    slc_buf_puts(out, "static int match_exact(const char *name, size_t len)\n{\n");
+    if (!nexact) {
+        slc_buf_puts(out, "    (void)name;\n    (void)len;\n    return -1;\n}\n\n");
+        return;
+    }
+    size_t size = 16;
+    while (size < 2 * nexact)
+        size *= 2;
+    exact_slot *slots = calloc(size, sizeof *slots);
+    if (!slots)
+        abort();
+    /* One string literal per name, concatenated by the C compiler. */
+    slc_buf_printf(out, "    static const char names[%zu] =", blob + 1);
+    size_t off = 0;
+    for (size_t i = 0; i < s->nmodels; i++) {
+        const slc_model *m = &s->models[i];
+        if (m->is_glob)
+            continue;
+        size_t len = strlen(m->name.s);
+        uint32_t h = fnv1a(m->name.s, len);
+        size_t slot = h & (size - 1);
+        while (slots[slot].len)
+            slot = (slot + 1) & (size - 1);
+        slots[slot] = (exact_slot){h, (uint32_t)i, (uint32_t)off, (uint32_t)len};
+        off += len;
+        slc_buf_puts(out, "\n        ");
+        slc_emit_c_string(out, m->name.s, len);
+    }
+    slc_buf_printf(out, ";\n    static const struct {\n        uint32_t hash, entry, off, len;\n"
+                        "    } slots[%zu] = {",
+                   size);
+    for (size_t i = 0; i < size; i++) {
+        if (!slots[i].len)
+            continue;
+        slc_buf_printf(out, "\n        [%zu] = {%uu, %u, %u, %u},", i, slots[i].hash, slots[i].entry,
+                       slots[i].off, slots[i].len);
+    }
+    free(slots);
+    slc_buf_printf(out,
+                   "\n    };\n"
+                   "    uint32_t h = 2166136261u;\n"
+                   "    for (size_t i = 0; i < len; i++) {\n"
+                   "        h ^= (unsigned char)name[i];\n"
+                   "        h *= 16777619u;\n"
+                   "    }\n"
+                   "    for (size_t i = h & %zuu; slots[i].len; i = (i + 1) & %zuu) {\n"
+                   "        if (slots[i].hash == h && slots[i].len == len &&\n"
+                   "            memcmp(names + slots[i].off, name, len) == 0)\n"
+                   "            return (int)slots[i].entry;\n"
+                   "    }\n"
+                   "    return -1;\n"
+                   "}\n\n",
+                   size - 1, size - 1);
+}
+
 void slc_emit_models_re(const slc_spec *s, const char *sha, slc_buf *out)
 {
-    header(out, sha, "the model-name matcher (re2c input)");
+    header(out, sha, "the model-name matcher (hash table of exact names, re2c DFA of globs)");
+    slc_buf_puts(out, "#include <stddef.h>\n"
+                      "#include <stdint.h>\n"
+                      "#include <string.h>\n\n"
+                      "int sl_spec_match_model(const char *name, size_t len);\n\n");
+    emit_exact(s, out);
     slc_buf_puts(out,
-                 "#include <stddef.h>\n\n"
-                 "int sl_spec_match_model(const char *name, size_t len);\n\n"
-                 "/* Exact names first, then globs by descending literal prefix, then spec\n"
-                 " * order: re2c gives ties to the earlier rule. Every rule ends at the NUL\n"
-                 " * that terminates the name, so only whole names match. */\n"
+                 "/* Exact names first (a hash lookup), then globs by descending literal\n"
+                 " * prefix, then spec order: re2c gives ties to the earlier rule. Every\n"
+                 " * glob rule ends at the NUL that terminates the name, so only whole\n"
+                 " * names match. */\n"
                  "int sl_spec_match_model(const char *name, size_t len)\n"
                  "{\n"
-                 "    const unsigned char *YYCURSOR = (const unsigned char *)name;\n"
-                 "    const unsigned char *YYMARKER = YYCURSOR;\n"
-                 "    (void)len;\n"
-                 "    (void)YYMARKER;\n"
-                 "    /*!re2c\n"
-                 "        re2c:yyfill:enable = 0;\n"
-                 "        re2c:define:YYCTYPE = \"unsigned char\";\n\n");
+                 "    int exact = match_exact(name, len);\n"
+                 "    if (exact >= 0)\n"
+                 "        return exact;\n");
     rule *globs = calloc(s->nmodels ? s->nmodels : 1, sizeof *globs);
     if (!globs)
         abort();
     size_t nglobs = 0;
     for (size_t i = 0; i < s->nmodels; i++) {
         const slc_model *m = &s->models[i];
-        if (m->is_glob) {
-            if (m->emitted)
-                globs[nglobs++] = (rule){i, slc_glob_prefix_len(m->name.s)};
-            continue;
-        }
-        slc_buf_puts(out, "        ");
-        slc_emit_re2c_pattern(out, m->name.s);
-        slc_buf_printf(out, " { return %zu; }\n", i);
+        if (m->is_glob && m->emitted)
+            globs[nglobs++] = (rule){i, slc_glob_prefix_len(m->name.s)};
     }
+    if (!nglobs) {
+        /* An empty re2c block would leave an unused variable behind. */
+        free(globs);
+        slc_buf_puts(out, "    return -1;\n}\n");
+        return;
+    }
+    slc_buf_puts(out,
+                 "    const unsigned char *YYCURSOR = (const unsigned char *)name;\n"
+                 "    const unsigned char *YYMARKER = YYCURSOR;\n"
+                 "    (void)YYMARKER;\n"
+                 "    /*!re2c\n"
+                 "        re2c:yyfill:enable = 0;\n"
+                 "        re2c:define:YYCTYPE = \"unsigned char\";\n\n");
     qsort(globs, nglobs, sizeof *globs, cmp_rule);
     for (size_t g = 0; g < nglobs; g++) {
         slc_buf_puts(out, "        ");

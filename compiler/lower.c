@@ -183,6 +183,7 @@ void slc_lower(const slc_spec *s, const char *sha256_hex, slc_lowered *out)
             .first_byte_ms = p->first_byte_ms,
             .idle_ms = p->idle_ms,
             .total_ms = p->total_ms,
+            .http2 = (sl_http2)p->http2,
         };
     }
     t->providers = s->nproviders ? out->providers : NULL;

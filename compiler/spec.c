@@ -97,6 +97,26 @@ static bool str_field(builder *b, const slc_node *map, const char *key, const ch
     return true;
 }
 
+/* A scalar that must be one of `names`; its index, or -1 when absent or
+ * not one of them (diagnosed, with a suggestion when one is close). */
+static int enum_field(builder *b, const slc_node *map, const char *key, const char *where,
+                      const char *const *names, size_t n)
+{
+    slc_str s = {0};
+    if (!str_field(b, map, key, where, &s))
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(names[i], s.s) == 0)
+            return (int)i;
+    const char *list = names[0];
+    for (size_t i = 1; i < n; i++)
+        list = slc_aprintf(b->a, "%s%s%s", list, i + 1 == n ? " or " : ", ", names[i]);
+    const char *hint = slc_suggest(s.s, names, n);
+    slc_error(b->d, s.pos, "%s is '%s'; expected %s%s%s%s", field_desc(b, key, where), s.s, list,
+              hint ? " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "");
+    return -1;
+}
+
 static void missing(builder *b, const slc_node *map, const char *where, const char *key)
 {
     slc_error(b->d, map->pos, "%s is missing '%s'", where, key);
@@ -241,7 +261,8 @@ static void read_provider(builder *b, const slc_node *k, const slc_node *v, slc_
         slc_error(b->d, k->pos, "provider name '%s' must not contain '/'", k->str);
     if (!want(b, v, SLC_NODE_MAP, where))
         return;
-    static const char *const keys[] = {"kind", "base_url", "api_key", "optional", "timeouts"};
+    static const char *const keys[] = {"kind", "base_url", "api_key", "optional", "timeouts",
+                                       "http2"};
     check_keys(b, v, keys, COUNT(keys), where);
     slc_str kind = {0};
     if (!slc_map_get(v, "kind")) {
@@ -267,6 +288,12 @@ static void read_provider(builder *b, const slc_node *k, const slc_node *v, slc_
     str_field(b, v, "base_url", where, &p->base_url);
     str_field(b, v, "api_key", where, &p->api_key);
     bool_field(b, v, "optional", where, &p->optional, &p->optional_pos);
+    /* Same order as sl_http2. */
+    static const char *const http2[] = {"auto", "on", "off"};
+    int h2 = enum_field(b, v, "http2", where, http2, COUNT(http2));
+    p->http2 = h2 < 0 ? 0 : h2;
+    if (slc_map_get(v, "http2"))
+        p->http2_pos = slc_map_get(v, "http2")->pos;
     const char *twhere = slc_aprintf(b->a, "timeouts of %s", where);
     const slc_node *t = section(b, v, "timeouts", where);
     if (t) {

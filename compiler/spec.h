@@ -41,6 +41,8 @@ typedef struct slc_provider {
     bool optional;         /* may start without its key (requests to it get 503) */
     slc_pos optional_pos;
     uint32_t connect_ms, first_byte_ms, idle_ms, total_ms;
+    int http2;             /* sl_http2 */
+    slc_pos http2_pos;     /* line 0: not written */
     bool used;
 } slc_provider;
 

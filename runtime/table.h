@@ -24,6 +24,16 @@ typedef enum sl_kind {
     SL_KIND_MOCK = 3,
 } sl_kind;
 
+/* HTTP version to an upstream. AUTO: HTTP/2 when TLS negotiates it (ALPN),
+ * else HTTP/1.1; ON: also HTTP/2 without TLS (prior knowledge, for h2c
+ * servers); OFF: HTTP/1.1 only. HTTP/2 transfers to one host share
+ * connections as streams instead of each holding a connection. */
+typedef enum sl_http2 {
+    SL_HTTP2_AUTO = 0,
+    SL_HTTP2_ON = 1,
+    SL_HTTP2_OFF = 2,
+} sl_http2;
+
 typedef struct sl_provider {
     const char *name;
     sl_kind kind;
@@ -34,6 +44,7 @@ typedef struct sl_provider {
     uint32_t first_byte_ms;  /* request sent -> first response byte */
     uint32_t idle_ms;        /* longest silence between body chunks */
     uint32_t total_ms;       /* whole transfer cap */
+    sl_http2 http2;
 } sl_provider;
 
 typedef struct sl_target {

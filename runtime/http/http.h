@@ -61,7 +61,12 @@ typedef struct sl_http_request {
     /* HTTP/1.0 -> 0, HTTP/1.1 -> 1. A higher 1.x minor is read as 1 (RFC
      * 9110 6.2: process as the highest minor version implemented). */
     int version_minor;
-    sl_http_header headers[SL_HTTP_MAX_HEADERS];
+    /* Storage for header_cap headers, provided by the caller before parsing
+     * (the parser never allocates): a connection parses into one scratch
+     * array per worker and keeps only header_count entries per request,
+     * because 100 slots in every connection cost 3 KiB each, idle ones too. */
+    sl_http_header *headers;
+    size_t header_cap;
     size_t header_count;
     int64_t content_length; /* -1 when absent */
     int chunked;            /* Transfer-Encoding: chunked */
@@ -96,7 +101,8 @@ enum { SL_HTTP_OK = 0, SL_HTTP_INCOMPLETE = 1 };
  *   -505  a well-formed version other than 1.x ("HTTP/2.0", "HTTP/0.9").
  *
  * Errors are reported as soon as the bytes that prove them are present,
- * before the head is complete. max_headers is clamped to SL_HTTP_MAX_HEADERS.
+ * before the head is complete. max_headers is clamped to SL_HTTP_MAX_HEADERS
+ * and to req->header_cap; req->headers and req->header_cap are kept.
  * Leading empty lines (CRLF) are skipped, as RFC 9112 2.2 suggests; they
  * count toward max_head and head_len.
  *

@@ -293,6 +293,8 @@ int sl_http_parse_request(const char *buf, size_t len, size_t max_head, size_t m
     *why = NULL;
     if (max_headers > SL_HTTP_MAX_HEADERS)
         max_headers = SL_HTTP_MAX_HEADERS;
+    if (max_headers > req->header_cap)
+        max_headers = req->header_cap;
 
     req->method = SL_HTTP_OTHER;
     req->method_str = req->target = req->path = req->query = req->authority = NULL;

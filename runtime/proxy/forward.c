@@ -217,6 +217,7 @@ static void try_start(void *ctx, const sl_attempt *a)
         .first_byte_ms = x->prov->first_byte_ms,
         .idle_ms = x->prov->idle_ms,
         .total_ms = x->prov->total_ms,
+        .http2 = x->prov->http2,
     };
     x->try_started = ev_time();
     x->xfer = x->transport->start(sl_worker_loop(x->w), sl_worker_upstream(x->w), &spec, &xfer_cb, x);

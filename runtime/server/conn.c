@@ -60,9 +60,26 @@ void sl_srv_timer_arm(sl_conn *c, uint32_t timeout_ms)
 
 /* ---- idle keep-alive queues ------------------------------------------- */
 
+/* An idle keep-alive connection keeps no buffers: thousands of idle
+ * clients would otherwise pin 4 KiB of input, the arena's first block and
+ * the last response each. The next request allocates them again, which
+ * costs two mallocs against that memory for the connection's idle life. */
+static void release_buffers(sl_conn *c)
+{
+    if (c->in_len == 0) {
+        free(c->in);
+        c->in = NULL;
+        c->in_cap = 0;
+    }
+    if (sl_buf_pending(&c->out) == 0)
+        sl_buf_free(&c->out);
+    sl_arena_free(&c->arena);
+}
+
 static void idle_enter(sl_conn *c)
 {
     sl_worker *w = c->w;
+    release_buffers(c);
     int q = c->authenticated ? SL_IDLE_AUTHED : SL_IDLE_ANON;
     c->idle_queue = q;
     c->idle_next = NULL;
@@ -263,11 +280,73 @@ void sl_srv_after_response(sl_conn *c)
         idle_enter(c);
 }
 
+static int parse_head(sl_conn *c, const char **why);
+
+/* While a request is handled the input buffer only has to hold pipelined
+ * bytes and notice the client leaving, so it moves to a buffer with a
+ * little room past them: 4 KiB per request in flight adds up at thousands
+ * in flight. The head is parsed again to point into the new buffer; when
+ * that cannot be done (no memory) the old buffer simply stays. */
+static void shrink_in(sl_conn *c)
+{
+    size_t want = c->in_len + 512;
+    if (c->in_cap < want + 1024)
+        return;
+    char *p = malloc(want);
+    if (!p)
+        return;
+    memcpy(p, c->in, c->in_len);
+    char *old = c->in;
+    size_t old_cap = c->in_cap;
+    sl_http_request saved = c->req;
+    c->in = p;
+    c->in_cap = want;
+    const char *why;
+    if (parse_head(c, &why) != SL_HTTP_OK) {
+        c->in = old;
+        c->in_cap = old_cap;
+        c->req = saved;
+        free(p);
+        return;
+    }
+    free(old);
+}
+
 void sl_srv_dispatch(sl_conn *c, const char *body, size_t len)
 {
+    shrink_in(c);
     c->state = SL_ST_HANDLING;
     sl_srv_timer_arm(c, 0);
     c->w->cfg->handlers->request(c, &c->req, body, len);
+}
+
+/* Parses the head in c->in into c->req. The headers land in the worker's
+ * scratch array and, once the head is complete, move to the connection's
+ * arena, so a connection holds only the headers it was sent. */
+static int parse_head(sl_conn *c, const char **why)
+{
+    const sl_server_limits *lim = &c->w->cfg->table->server;
+    c->req.headers = c->w->head_scratch;
+    c->req.header_cap = SL_HTTP_MAX_HEADERS;
+    int rc = sl_http_parse_request(c->in, c->in_len, lim->max_header_bytes, lim->max_headers,
+                                   &c->req, why);
+    if (rc != SL_HTTP_OK) {
+        c->req.headers = NULL;
+        c->req.header_cap = 0;
+        return rc;
+    }
+    size_t n = c->req.header_count;
+    sl_http_header *kept = sl_arena_alloc(&c->arena, (n ? n : 1) * sizeof *kept);
+    if (!kept) {
+        c->req.headers = NULL;
+        c->req.header_cap = c->req.header_count = 0;
+        *why = "out of memory, retry shortly";
+        return -503;
+    }
+    memcpy(kept, c->w->head_scratch, n * sizeof *kept);
+    c->req.headers = kept;
+    c->req.header_cap = n;
+    return SL_HTTP_OK;
 }
 
 int sl_srv_grow_in(sl_conn *c, size_t need)
@@ -287,9 +366,8 @@ int sl_srv_grow_in(sl_conn *c, size_t need)
         /* c->req points into the buffer: parse the (complete, already
          * validated) head again so its pointers follow the move. */
         const char *why;
-        const sl_server_limits *lim = &c->w->cfg->table->server;
-        sl_http_parse_request(c->in, c->in_len, lim->max_header_bytes, lim->max_headers, &c->req,
-                              &why);
+        if (parse_head(c, &why) != SL_HTTP_OK)
+            return -1;
     }
     return 0;
 }
@@ -332,10 +410,8 @@ static void head_complete(sl_conn *c)
 
 static void conn_try_parse(sl_conn *c)
 {
-    const sl_server_limits *lim = &c->w->cfg->table->server;
     const char *why = "bad request";
-    int rc = sl_http_parse_request(c->in, c->in_len, lim->max_header_bytes, lim->max_headers,
-                                   &c->req, &why);
+    int rc = parse_head(c, &why);
     if (rc == SL_HTTP_INCOMPLETE)
         return;
     if (rc < 0) {

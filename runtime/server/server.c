@@ -14,6 +14,9 @@
 #define _GNU_SOURCE /* accept4 */
 #include <arpa/inet.h>
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h> /* malloc_trim */
+#endif
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -220,6 +223,34 @@ static void wait_for_inits(int n)
     pthread_mutex_unlock(&init_mu);
 }
 
+/* glibc keeps freed memory in its heaps (only the top of each is given
+ * back), so the requests of a burst would pin the burst's peak RSS for
+ * the process's life. Once a second each worker compares the connections
+ * it is busy with to the most it has been busy with since it last
+ * trimmed; when a burst of at least SL_TRIM_MIN has more than halved,
+ * malloc_trim returns the free pages to the system. A trim walks the
+ * heap, so it runs once per burst, not once a second. */
+#define SL_TRIM_MIN 256
+
+static void trim_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    sl_worker *w = t->data;
+    uint32_t idle = 0;
+    for (int q = 0; q < SL_IDLE_QUEUES; q++)
+        idle += atomic_load_explicit(&w->idle_count[q], memory_order_relaxed);
+    uint32_t busy = w->conn_count > idle ? w->conn_count - idle : 0;
+    if (busy > w->busy_peak)
+        w->busy_peak = busy;
+    if (w->busy_peak >= SL_TRIM_MIN && busy < w->busy_peak / 2) {
+#ifdef __GLIBC__
+        malloc_trim(0);
+#endif
+        w->busy_peak = busy;
+    }
+}
+
 static void *worker_main(void *arg)
 {
     sl_worker *w = arg;
@@ -319,6 +350,11 @@ static int start_worker(sl_worker *w, const sl_server_config *cfg, char *err, si
     ev_async_init(&w->stop_async, stop_cb);
     w->stop_async.data = w;
     ev_async_start(w->loop, &w->stop_async);
+    /* Unreferenced: it never keeps a draining loop alive. */
+    ev_timer_init(&w->trim_timer, trim_cb, 1., 1.);
+    w->trim_timer.data = w;
+    ev_timer_start(w->loop, &w->trim_timer);
+    ev_unref(w->loop);
     ev_async_init(&w->shed_async, shed_cb);
     w->shed_async.data = w;
     ev_async_start(w->loop, &w->shed_async);

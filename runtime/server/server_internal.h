@@ -55,6 +55,11 @@ struct sl_worker {
     atomic_uint idle_count[SL_IDLE_QUEUES];
     void *proxy_state;
     void (*proxy_state_free)(void *);
+    /* Where every connection of this worker parses a head; a complete
+     * head's headers are copied into the connection's arena. */
+    sl_http_header head_scratch[SL_HTTP_MAX_HEADERS];
+    ev_timer trim_timer; /* gives a finished burst's memory back (server.c) */
+    uint32_t busy_peak;  /* most connections seen busy since the last trim */
 };
 
 enum sl_conn_state {

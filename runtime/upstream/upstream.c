@@ -10,6 +10,7 @@
 
 #include <curl/curl.h>
 #include <ev.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -218,6 +219,8 @@ sl_upstream *sl_upstream_new(struct ev_loop *loop)
     curl_multi_setopt(u->multi, CURLMOPT_TIMERDATA, u);
     /* Keep warm connections to each provider for bursts. */
     curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, 10000L);
+    /* HTTP/2 transfers to one host become streams of one connection. */
+    curl_multi_setopt(u->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
     return u;
 }
 
@@ -528,7 +531,21 @@ sl_xfer *sl_xfer_start(sl_upstream *u, const sl_xfer_spec *s, const sl_xfer_call
     curl_easy_setopt(e, CURLOPT_URL, s->url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    /* HTTP/2 over TLS is negotiated through ALPN (the server may still pick
+     * HTTP/1.1); PIPEWAIT makes a new transfer wait for a connection being
+     * set up to the same host and join it as a stream rather than open its
+     * own. In clear text HTTP/2 is used only when the spec says the server
+     * speaks it (prior knowledge), and then one connection per transfer:
+     * Debian 12's libcurl (7.88) fails a second stream multiplexed onto an
+     * h2c connection with "Error in the HTTP2 framing layer". */
+    bool tls = strncmp(s->url, "https:", 6) == 0;
+    bool h2 = tls ? s->http2 != SL_HTTP2_OFF : s->http2 == SL_HTTP2_ON;
+    bool h2c = h2 && !tls;
+    long version = !h2 ? CURL_HTTP_VERSION_1_1
+                       : tls ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, version);
+    if (h2 && !h2c)
+        curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
@@ -549,8 +566,10 @@ sl_xfer *sl_xfer_start(sl_upstream *u, const sl_xfer_spec *s, const sl_xfer_call
     /* libcurl 7.88 looks for a reusable connection by walking every
      * connection to the host, busy ones included: with thousands in flight
      * that walk dominates. Past this many active transfers no idle
-     * connection is likely anyway, so open a new one and close it after. */
-    if (u->active >= SL_UPSTREAM_REUSE_LIMIT) {
+     * connection is likely anyway, so open a new one and close it after.
+     * (HTTP/2 over TLS shares a few connections, so it needs no bypass;
+     * h2c gets a connection of its own, see above.) */
+    if ((u->active >= SL_UPSTREAM_REUSE_LIMIT && !h2) || h2c) {
         curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
         curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
     }

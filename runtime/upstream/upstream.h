@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "table.h" /* sl_http2 */
+
 struct ev_loop;
 struct curl_slist;
 
@@ -65,6 +67,7 @@ typedef struct sl_xfer_spec {
     const char *body;                  /* NULL: GET */
     size_t body_len;
     uint32_t connect_ms, first_byte_ms, idle_ms, total_ms;
+    sl_http2 http2;
 } sl_xfer_spec;
 
 sl_upstream *sl_upstream_new(struct ev_loop *loop);

@@ -15,7 +15,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!buf)
         return 0;
     memcpy(buf, data, size);
-    sl_http_request req;
+    sl_http_header headers[SL_HTTP_MAX_HEADERS];
+    sl_http_request req = {.headers = headers, .header_cap = SL_HTTP_MAX_HEADERS};
     const char *why = NULL;
     int rc = sl_http_parse_request(buf, size, 16384, 100, &req, &why);
     if (rc == SL_HTTP_OK) {

@@ -72,8 +72,15 @@ static void test_ct_equal(void **state)
 
 static sl_http_request req_with(const char *query, int nheaders, ...)
 {
+    /* Header storage outlives the returned request: a few requests may be
+     * alive at once in one test. */
+    static sl_http_header store[8][8];
+    static unsigned next;
     sl_http_request r;
     memset(&r, 0, sizeof r);
+    r.headers = store[next++ % 8];
+    r.header_cap = 8;
+    assert_true(nheaders <= 8);
     r.method = SL_HTTP_POST;
     r.path = "/v1/chat/completions";
     r.path_len = strlen(r.path);

@@ -22,6 +22,7 @@
 
 static char raw[2048];
 static sl_http_request req;
+static sl_http_header req_headers[SL_HTTP_MAX_HEADERS];
 
 /* Parses "METHOD target" plus extra header lines into req. */
 static const sl_http_request *request(const char *method, const char *target, const char *headers)
@@ -30,6 +31,8 @@ static const sl_http_request *request(const char *method, const char *target, co
                      headers ? headers : "");
     assert_true(n > 0 && (size_t)n < sizeof raw);
     const char *why = NULL;
+    req.headers = req_headers;
+    req.header_cap = SL_HTTP_MAX_HEADERS;
     int rc = sl_http_parse_request(raw, (size_t)n, sizeof raw, SL_HTTP_MAX_HEADERS, &req, &why);
     if (rc != SL_HTTP_OK)
         fail_msg("%s %s: parse %d (%s)", method, target, rc, why ? why : "");

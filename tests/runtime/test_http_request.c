@@ -24,6 +24,7 @@
 static char *buf;
 static size_t buf_len;
 static sl_http_request req;
+static sl_http_header req_headers[SL_HTTP_MAX_HEADERS];
 static const char *why;
 
 /* Parse s[0..n) from a fresh exact-size heap copy kept until the next call. */
@@ -35,6 +36,8 @@ static int parse_n(const char *s, size_t n, size_t max_head, size_t max_headers)
     memcpy(buf, s, n);
     buf_len = n;
     why = NULL;
+    req.headers = req_headers;
+    req.header_cap = SL_HTTP_MAX_HEADERS;
     return sl_http_parse_request(buf, n, max_head, max_headers, &req, &why);
 }
 
@@ -650,6 +653,8 @@ static void test_null_why(void **state)
     (void)state;
     static const char bad[] = "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n";
     static const char good[] = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    req.headers = req_headers;
+    req.header_cap = SL_HTTP_MAX_HEADERS;
     assert_int_equal(sl_http_parse_request(bad, sizeof bad - 1, BIG_HEAD, 100, &req, NULL), -400);
     assert_int_equal(sl_http_parse_request(good, sizeof good - 1, BIG_HEAD, 100, &req, NULL), SL_HTTP_OK);
     assert_int_equal(sl_http_parse_request(good, 5, BIG_HEAD, 100, &req, NULL), SL_HTTP_INCOMPLETE);

@@ -27,6 +27,7 @@ static const sl_table *T = &sl_spec;
 static sl_arena arena;
 static char raw[2048];
 static sl_http_request req;
+static sl_http_header req_headers[SL_HTTP_MAX_HEADERS];
 
 static int setup(void **state)
 {
@@ -57,6 +58,8 @@ static const sl_http_request *client(const char *target, const char *headers)
     int n = snprintf(raw, sizeof raw, "POST %s HTTP/1.1\r\nHost: localhost\r\n%s\r\n", target,
                      headers ? headers : "");
     assert_true(n > 0 && (size_t)n < sizeof raw);
+    req.headers = req_headers;
+    req.header_cap = SL_HTTP_MAX_HEADERS;
     assert_int_equal(sl_http_parse_request(raw, (size_t)n, sizeof raw, SL_HTTP_MAX_HEADERS, &req, NULL), SL_HTTP_OK);
     return &req;
 }
