@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SL_TABLE_ABI 3
+#define SL_TABLE_ABI 4
 
 typedef enum sl_kind {
     SL_KIND_OPENAI = 0,
