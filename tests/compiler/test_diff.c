@@ -104,11 +104,31 @@ static void key_rotation_and_order(void **state)
     free(out);
 }
 
+/* Moving budgets to Redis, or changing what happens without it, is a
+ * change a reviewer must see. */
+static void state_redis_changes(void **state)
+{
+    bool d;
+    const char *with = BASE "state:\n  redis: { url: \"redis://10.0.0.5:6379/0\", on_state_error: local, replicas: 3 }\n";
+    const char *moved = BASE "state:\n  redis: { url: \"redis://10.0.0.6:6379/0\", prefix: \"p:\" }\n";
+    char *out = run(BASE, with, false, &d);
+    assert_true(d);
+    assert_string_equal(out, "state.redis: url: (none: this replica's own counters) -> redis://10.0.0.5:6379/0\n");
+    free(out);
+    out = run(with, moved, false, &d);
+    assert_true(d);
+    assert_string_equal(out, "state.redis: url: redis://10.0.0.5:6379/0 -> redis://10.0.0.6:6379/0\n"
+                             "state.redis: prefix: sluice: -> p:\n"
+                             "state.redis: on_state_error: local, replicas 3 -> fail_closed, replicas 0\n");
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(identical_when_tables_match),
         cmocka_unit_test(route_changes),
+        cmocka_unit_test(state_redis_changes),
         cmocka_unit_test(key_rotation_and_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
