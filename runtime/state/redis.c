@@ -190,10 +190,12 @@ static void on_setup(redisAsyncContext *ac, void *r, void *priv)
     redisReply *reply = r;
     sl_state_worker *w = priv;
     if (reply && reply->type == REDIS_REPLY_ERROR && w->ac == ac) {
+        /* The server's words (they never repeat the password), once per
+         * transition: a wrong password, a database out of range. */
+        char why[160];
+        snprintf(why, sizeof why, "AUTH, SELECT or SCRIPT LOAD refused: %.100s", reply->str);
         sl_state_error_count();
-        sl_state_mode_set(0, strncmp(reply->str, "WRONGPASS", 9) == 0 || strncmp(reply->str, "NOAUTH", 6) == 0
-                                 ? "authentication refused"
-                                 : "setup command refused");
+        sl_state_mode_set(0, why);
         redisAsyncDisconnect(ac);
     }
 }
