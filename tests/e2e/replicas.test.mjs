@@ -29,6 +29,7 @@ const KEYS = {
   ratey: 'sk-sluice-GitALx5uZBz2jtIB2ALlOFCnyZP4nydcNyHhnU1DsgI',
   holder: 'sk-sluice-gCpr5z_AafyEYo5gFV8NqrsTOxrJsqffhxjcQ3pPrnc',
   plenty: 'sk-sluice-qJBqF9gkVkslLczQSHvx67b8s6UIqxmKXNAmpF7Ky78',
+  tokeny: 'sk-sluice-wnYtbnAzjNmRneu1Qj1bnxPouxnEO0KoD1f9iRjzawc',
 };
 const ADMIN = 'sk-sluice-c-KtAR_oaHow0wf2G-xDs1CekchgSRELhZC1V5iT5tc';
 // replicas-local.yaml authenticates to Redis with this (password: env:...).
@@ -254,7 +255,7 @@ test('600 concurrent requests over three replicas against a budget that fits 57:
   await stopAll(c);
 });
 
-test('an rpm limit holds across replicas', async () => {
+test('rpm and tpm limits hold across replicas', async () => {
   const c = await cluster(BIN);
   const res = await Promise.all(Array.from({ length: 60 }, (_, i) =>
     chat(c.replicas[i % 3], KEYS.ratey, body(`rpm probe ${i}`, 120))));
@@ -267,6 +268,15 @@ test('an rpm limit holds across replicas', async () => {
     const ra = Number(r.headers.get('retry-after'));
     assert.ok(ra >= 1 && ra <= 61, `Retry-After ${ra}`);
   }
+  // tpm: settled tokens count for a minute on every replica. Each request
+  // is 30 tokens in and 5 out; the fourth finds 105 of 100 used.
+  const tokens = [];
+  for (let i = 0; i < 4; i++) {
+    tokens.push(await chat(c.replicas[i % 3], KEYS.tokeny, body(`tpm probe ${i}`, 120)));
+    await sleep(100); // the settlement is sent after the answer: let it land
+  }
+  assert.deepEqual(tokens.map((r) => r.status), [200, 200, 200, 429]);
+  assert.equal(tokens[3].json?.error?.message, 'token rate limit reached');
   await stopAll(c);
 });
 
