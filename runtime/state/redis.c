@@ -336,6 +336,7 @@ const struct sl_state_ops sl_state_redis_ops = {
     .cancel = sl_redis_cancel,
     .settle = sl_redis_settle,
     .spend = sl_redis_spend,
+    .views = sl_redis_views,
     .spend_cancel = sl_redis_spend_cancel,
 };
 

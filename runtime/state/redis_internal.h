@@ -72,6 +72,7 @@ struct sl_state_pending {
      * lost) before p is freed; `user` is its owner's. */
     void (*raw)(struct sl_state_pending *p, redisReply *reply);
     void *user;
+    size_t index;           /* the owner's, with user */
     ev_timer timer;
     int argc;
     const char *argv[NARGS];
@@ -116,6 +117,7 @@ void sl_redis_circuits_stop(sl_state_worker *w);
 /* redis_spend.c: the deployment's spend from the ledger stream. */
 struct sl_state_query *sl_redis_spend(sl_state_worker *w, const char *by, int64_t since, int64_t until,
                                       sl_state_spend_cb cb, void *ctx);
+struct sl_state_query *sl_redis_views(sl_state_worker *w, int64_t now, sl_state_views_cb cb, void *ctx);
 void sl_redis_spend_cancel(struct sl_state_query *q);
 
 /* the ops that send commands */

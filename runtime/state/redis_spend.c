@@ -37,18 +37,26 @@ struct sl_state_query {
     char next[48];              /* where the next chunk starts */
     int chunks;
     int cancelled;
+    sl_state_views_cb vcb;      /* a views query (sl_redis_views) */
+    int64_t *vals;
+    int outstanding, failed;
 };
 
 static void query_free(struct sl_state_query *q)
 {
     json_decref(q->groups);
+    free(q->vals);
     free(q);
 }
 
 static void fail(struct sl_state_query *q, const char *why)
 {
-    if (!q->cancelled)
-        q->cb(q->ctx, NULL, why);
+    if (!q->cancelled) {
+        if (q->vcb)
+            q->vcb(q->ctx, NULL, why);
+        else
+            q->cb(q->ctx, NULL, why);
+    }
     query_free(q);
 }
 
@@ -224,4 +232,77 @@ void sl_redis_spend_cancel(struct sl_state_query *q)
 {
     if (q)
         q->cancelled = 1; /* freed when its chunk answers */
+}
+
+/* ---- the deployment's counters (/admin/keys?scope=deployment) ---------------- */
+
+/* One HMGET per budgeted holder, pipelined on the worker's connection. */
+static void views_reply(sl_state_pending *p, redisReply *reply)
+{
+    struct sl_state_query *q = p->user;
+    if (!q->cancelled && !q->failed) {
+        if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 4) {
+            q->failed = 1;
+            q->vcb(q->ctx, NULL, reply ? "unexpected answer" : "Redis did not answer");
+        } else {
+            for (size_t k = 0; k < 4; k++) {
+                const redisReply *e = reply->element[k];
+                q->vals[4 * p->index + k] =
+                    e->type == REDIS_REPLY_STRING ? sl_sat_count(strtoll(e->str, NULL, 10)) : 0;
+            }
+        }
+    }
+    if (--q->outstanding > 0)
+        return;
+    if (!q->cancelled && !q->failed)
+        q->vcb(q->ctx, q->vals, NULL);
+    query_free(q);
+}
+
+struct sl_state_query *sl_redis_views(sl_state_worker *w, int64_t now, sl_state_views_cb cb, void *ctx)
+{
+    if (!w || !w->ac)
+        return NULL;
+    const sl_table *t = w->t;
+    size_t holders = (size_t)t->key_count + t->team_count;
+    struct sl_state_query *q = calloc(1, sizeof *q);
+    if (!q || !(q->vals = malloc((holders ? holders : 1) * 4 * sizeof *q->vals))) {
+        free(q);
+        return NULL;
+    }
+    q->w = w;
+    q->vcb = cb;
+    q->ctx = ctx;
+    for (size_t i = 0; i < holders; i++) {
+        int team = i >= t->key_count;
+        const sl_budget *b = team ? &t->teams[i - t->key_count].budget : &t->keys[i].budget;
+        const char *name = team ? t->teams[i - t->key_count].name : t->keys[i].name;
+        for (int k = 0; k < 4; k++)
+            q->vals[4 * i + k] = b->per == SL_PERIOD_NONE ? -1 : 0;
+        if (b->per == SL_PERIOD_NONE)
+            continue;
+        char key[SL_STATE_KEY_MAX];
+        sl_state_pending *p = sl_redis_pending_new(w);
+        if (!p || !sl_state_key(key, sizeof key, w->rs->prefix, team, name, "b", b->per,
+                                sl_gov_period_start(b->per, now)) ||
+            sl_redis_arg(p, "HMGET") | sl_redis_arg(p, "%s", key) | sl_redis_arg(p, "usd") | sl_redis_arg(p, "rusd") |
+                sl_redis_arg(p, "tok") | sl_redis_arg(p, "rtok") ||
+            (p->raw = views_reply, p->user = q, p->index = i, sl_redis_send(p) != 0)) {
+            free(p);
+            /* Those sent answer later; the caller hears of the failure now. */
+            q->failed = 1;
+            break;
+        }
+        q->outstanding++;
+    }
+    if (q->failed || q->outstanding == 0) {
+        /* Replies still due free it; the caller answers now. (No budget
+         * anywhere: the caller does not ask.) */
+        if (q->outstanding == 0)
+            query_free(q);
+        else
+            q->cancelled = 1;
+        return NULL;
+    }
+    return q;
 }

@@ -46,6 +46,12 @@ typedef void (*sl_state_admit_cb)(void *ctx, const sl_state_answer *a);
 /* The deployment's spend: `rows` is the JSON array /admin/spend answers
  * (malloc'd, the callee's to free), or NULL with `err`. */
 typedef void (*sl_state_spend_cb)(void *ctx, char *rows, const char *err);
+
+/* The deployment's budget counters in the current periods: four values
+ * per key (in table order), then per team: spent micro-USD, reserved
+ * micro-USD, spent tokens, reserved tokens; all -1 for a holder without a
+ * budget. NULL with `err` on failure. */
+typedef void (*sl_state_views_cb)(void *ctx, const int64_t *vals, const char *err);
 struct sl_state_query;
 
 typedef struct sl_state_ops {
@@ -91,6 +97,9 @@ typedef struct sl_state_ops {
      * cancelled. */
     struct sl_state_query *(*spend)(sl_state_worker *w, const char *by, int64_t since, int64_t until,
                                     sl_state_spend_cb cb, void *ctx);
+    /* GET /admin/keys?scope=deployment: the counters above, one script
+     * call. Cancelled like a spend query. */
+    struct sl_state_query *(*views)(sl_state_worker *w, int64_t now, sl_state_views_cb cb, void *ctx);
     void (*spend_cancel)(struct sl_state_query *q);
 } sl_state_ops;
 

@@ -229,6 +229,15 @@ test('600 concurrent requests over three replicas against a budget that fits 57:
   const byDay = await admin(c.replicas[2], `scope=deployment&by=day&since=${dayStart()}`);
   assert.equal(byDay.rows.length, 1);
   assert.equal(byDay.rows[0].requests, 57);
+  // /admin/keys?scope=deployment: the budgets as Redis holds them.
+  const keysView = await (await fetch(`${c.replicas[2].url}/admin/keys?scope=deployment`,
+    { headers: { authorization: `Bearer ${ADMIN}` } })).json();
+  assert.equal(keysView.scope, 'deployment');
+  const ek = keysView.keys.find((k) => k.name === 'exact');
+  assert.equal(ek.budget.spent_micros, upstream);
+  assert.equal(ek.budget.reserved_micros, 0);
+  assert.equal(ek.budget.remaining_usd, `0.${String(EXACT_BUDGET - upstream).padStart(6, '0')}`);
+  assert.equal(keysView.teams.find((x) => x.name === 'crew').budget.spent_micros, upstream);
   // Read in chunks (1000 entries a round trip): 2,100 more rows of another
   // key, written as a replica writes them, are all counted.
   c.redis.cli('EVAL', "for i = 1, 2100 do redis.call('XADD', KEYS[1], '*', 'ts_ms', ARGV[1], 'replica', 'x', " +
