@@ -459,3 +459,28 @@ test('on_state_error: local: Redis killed, each replica admits its 1/3 share of 
   t.diagnostic(`local share ${share} micro-USD: ${ok} of 40 admitted at ${cost} each; Redis rebuilt to ${inRedis}`);
   await stopAll(c);
 });
+
+test('on_state_error: local: Redis killed mid-load: every request is answered, none refused', async (t) => {
+  const c = await cluster(LOCAL_BIN, 3, REDIS_PASSWORD);
+  const N = 240;
+  let done = 0;
+  const pending = Array.from({ length: N }, async (_, i) => {
+    await sleep(Math.floor(i / 3) * 10);
+    const r = await chat(c.replicas[i % 3], KEYS.plenty, body(`local load ${i}`, 120), 20000);
+    done++;
+    return r;
+  });
+  await eventually(() => done >= 60, 20000, 10);
+  await c.redis.kill('SIGKILL');
+  const res = await Promise.all(pending);
+  const by = {};
+  for (const r of res) by[r.status] = (by[r.status] || 0) + 1;
+  // A third of a $10 budget is far from spent: on the local share every
+  // request is admitted, before, during and after the kill.
+  assert.deepEqual(by, { 200: N }, `statuses ${JSON.stringify(by)}`);
+  const fallback = (await Promise.all(c.replicas.map((g) => metric(g, 'sluice_state_unavailable_requests_total'))))
+    .reduce((s, x) => s + x, 0);
+  assert.ok(fallback >= 1, 'some requests were admitted on the local share');
+  t.diagnostic(`${N} answered 200 across the kill; ${fallback} on local shares`);
+  await stopAll(c);
+});
