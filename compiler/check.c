@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache.h"
 #include "check_internal.h"
 #include "secret.h"
 #include "suggest.h"
@@ -67,6 +68,32 @@ const char *slc_chk_hint(slc_checker *c, const char *word, slc_name_at at, size_
     return h ? slc_aprintf(c->a, " (did you mean '%s'?)", h) : "";
 }
 
+/* Which providers serve the Responses API themselves. Only OpenAI's own
+ * service is known to; other OpenAI-compatible servers (vLLM, Ollama,
+ * gateways) serve Chat Completions and some also Responses, so for them
+ * the spec says so. */
+static void check_responses(slc_checker *c)
+{
+    static const char openai_host[] = "https://api.openai.com/";
+    for (size_t i = 0; i < c->s->nproviders; i++) {
+        slc_provider *p = &c->s->providers[i];
+        if (p->kind == SLC_KIND_MOCK)
+            continue;
+        if (p->kind != SLC_KIND_OPENAI) {
+            if (p->responses_pos.line && p->responses)
+                slc_error(c->d, p->responses_pos,
+                          "provider '%s': responses: true applies to openai-kind providers (kind %s is "
+                          "translated)",
+                          p->name.s, slc_kind_name(p->kind));
+            p->responses = false;
+            continue;
+        }
+        if (!p->responses_pos.line)
+            p->responses = p->base_url.s &&
+                           strncmp(p->base_url.s, openai_host, sizeof openai_host - 1) == 0;
+    }
+}
+
 static void check_providers(slc_checker *c)
 {
     for (size_t i = 0; i < c->s->nproviders; i++) {
@@ -83,6 +110,9 @@ static void check_providers(slc_checker *c)
             if (p->optional_pos.line)
                 slc_error(c->d, p->optional_pos, "provider '%s': a mock provider takes no optional (it needs no key)",
                           name);
+            if (p->responses_pos.line)
+                slc_error(c->d, p->responses_pos,
+                          "provider '%s': responses applies to openai-kind providers, and this one is a mock", name);
             if (p->http2_pos.line)
                 slc_error(c->d, p->http2_pos,
                           "provider '%s': a mock provider answers in-process and takes no http2",
@@ -179,10 +209,12 @@ void slc_check(slc_spec *s, slc_arena *a, slc_diags *d)
     for (size_t i = 0; i < s->nmodels; i++)
         slc_strmap_put(&c.model_ix, s->models[i].name.s, s->models[i].name.len, i);
     check_providers(&c);
+    check_responses(&c);
     slc_chk_targets(&c);
     slc_chk_fallbacks(&c);
     slc_chk_cycles(&c);
     slc_chk_globs(&c);
+    slc_cache_check(s, d); /* before unused: an embeddings provider is used */
     slc_chk_unused(&c);
     slc_chk_prices(&c);
     slc_chk_keys(&c);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache.h"
 #include "emit.h"
 #include "explain.h"
 #include "lower.h"
@@ -415,6 +416,7 @@ static void models(differ *d, const slc_spec *a, const slc_spec *b)
         attr(d, "model", y->name.s, "fallbacks", &fa, &fb);
         CMP("model", y->name.s, "retry", &x->retry, &y->retry, r_retry);
         CMP("model", y->name.s, "cooldown", x, y, r_cooldown);
+        CMP("model", y->name.s, "cache", &x->cache, &y->cache, slc_cache_describe);
         if (x->emitted != y->emitted)
             change(d, "model", y->name.s, y->emitted ? "now reachable by the matcher"
                                                      : "now shadowed by another glob", NULL, NULL);
@@ -480,6 +482,7 @@ static void keys(differ *d, const slc_spec *a, const slc_spec *b)
         attr(d, "key", y->name.s, "models", &sa, &sb);
         CMP("key", y->name.s, "budget", &x->budget, &y->budget, r_budget);
         CMP("key", y->name.s, "limits", &x->limits, &y->limits, r_limits);
+        CMP("key", y->name.s, "cache", &x->cache, &y->cache, slc_cache_describe);
         const char *ea = x->expires.s ? x->expires.s : "never";
         const char *eb = y->expires.s ? y->expires.s : "never";
         if (x->expires_unix != y->expires_unix)

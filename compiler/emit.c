@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache.h"
 #include "glob.h"
 #include "lower.h"
 
@@ -123,6 +124,8 @@ void slc_emit_lowered(const sl_table *t, slc_buf *out)
             c_str(out, p->api_key_env);
             if (p->optional)
                 slc_buf_puts(out, ", .optional = 1");
+            if (p->responses)
+                slc_buf_puts(out, ", .responses = 1");
             /* AUTO is zero, the default: tables of specs that do not say
              * http2 read as before. */
             if (p->http2 == SL_HTTP2_ON)
@@ -236,6 +239,7 @@ void slc_emit_lowered(const sl_table *t, slc_buf *out)
         slc_buf_puts(out, "};\n");
     }
 
+    slc_cache_emit(t, out);
     if (t->tls) {
         slc_buf_puts(out, "\nstatic const sl_tls_spec sl_spec_tls = {\n    .cert = ");
         c_str(out, t->tls->cert);
@@ -301,6 +305,14 @@ void slc_emit_lowered(const sl_table *t, slc_buf *out)
     TABLE_REF("cidr", "sl_spec_cidrs", t->cidr_count);
     TABLE_REF("price", "sl_spec_prices", t->price_count);
 #undef TABLE_REF
+    if (t->cache_rule_count) {
+        int on = 0;
+        for (uint32_t i = 0; i < t->cache_rule_count; i++)
+            on |= t->cache_rules[i].mode != SL_CACHE_OFF;
+        slc_buf_printf(out, "    .cache_rules = sl_spec_cache_rules, .cache_rule_count = %u,\n"
+                            "    .cache_ops = %s,\n",
+                       t->cache_rule_count, on ? "&sl_cache_module_ops" : "NULL");
+    }
     slc_buf_puts(out, "    .otlp_url = ");
     if (t->otlp_url)
         c_str(out, t->otlp_url);
@@ -312,6 +324,8 @@ void slc_emit_lowered(const sl_table *t, slc_buf *out)
     else
         slc_buf_puts(out, "NULL");
     slc_buf_puts(out, ",\n");
+    if (t->responses_retention_s)
+        slc_buf_printf(out, "    .responses_retention_s = %u,\n", t->responses_retention_s);
     slc_buf_printf(out, "    .has_admin = %d,\n    .admin_hash = ", t->has_admin);
     if (t->has_admin)
         bytes(out, t->admin_hash, 32, "                   ");

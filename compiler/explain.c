@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache.h"
 #include "glob.h"
 #include "lower.h"
 
@@ -377,6 +378,7 @@ static void explain_text(ctx *c, slc_buf *b)
         slc_fmt_duration(b, p->total_ms);
         slc_buf_putc(b, '\n');
     }
+    slc_cache_explain(&c->low.t, c->entry, c->key ? (int)(c->key - s->keys) : -1, 0, b);
 
     if (!c->key) {
         if (s->nkeys)
@@ -516,6 +518,7 @@ static void explain_json(ctx *c, slc_buf *b)
                        p->connect_ms, p->first_byte_ms, p->idle_ms, p->total_ms);
     }
     slc_buf_puts(b, "]");
+    slc_cache_explain(&c->low.t, c->entry, c->key ? (int)(c->key - s->keys) : -1, 1, b);
     if (c->key) {
         const slc_key *k = c->key;
         slc_buf_puts(b, ",\"key\":{\"name\":");

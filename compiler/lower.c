@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache.h"
+
 /* The spec's enums are the table's, value for value, so lowering casts. */
 _Static_assert((int)SLC_KIND_OPENAI == (int)SL_KIND_OPENAI && (int)SLC_KIND_MOCK == (int)SL_KIND_MOCK &&
                    (int)SLC_KIND_ANTHROPIC == (int)SL_KIND_ANTHROPIC &&
@@ -179,6 +181,7 @@ void slc_lower(const slc_spec *s, const char *sha256_hex, slc_lowered *out)
             .base_url = p->base_url.s ? p->base_url.s : "",
             .api_key_env = p->api_key_env,
             .optional = p->optional,
+            .responses = p->responses,
             .connect_ms = p->connect_ms,
             .first_byte_ms = p->first_byte_ms,
             .idle_ms = p->idle_ms,
@@ -213,11 +216,15 @@ void slc_lower(const slc_spec *s, const char *sha256_hex, slc_lowered *out)
     }
     t->prices = s->nprices ? out->prices : NULL;
     t->price_count = (uint32_t)s->nprices;
+    out->cache_rules = slc_cache_lower(s, &t->cache_rule_count);
+    t->cache_rules = t->cache_rule_count ? out->cache_rules : NULL;
+    /* cache_ops stays NULL: sluicec links no cache module; emit names it. */
 
     t->otlp_url = s->telemetry.present ? s->telemetry.otlp.s : NULL;
     t->service_name = s->telemetry.present
                           ? (s->telemetry.service_name.s ? s->telemetry.service_name.s : "sluice")
                           : NULL;
+    t->responses_retention_s = s->responses_retention_s;
     t->has_admin = s->has_admin;
     if (s->has_admin)
         memcpy(t->admin_hash, s->admin_hash_bytes, sizeof t->admin_hash);
@@ -234,6 +241,7 @@ void slc_lowered_free(slc_lowered *l)
     free(l->scopes);
     free(l->cidrs);
     free(l->prices);
+    free(l->cache_rules);
     memset(l, 0, sizeof *l);
 }
 

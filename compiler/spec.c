@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cache.h"
 #include "suggest.h"
 #include "units.h"
 
@@ -261,7 +262,7 @@ static void read_provider(builder *b, const slc_node *k, const slc_node *v, slc_
         slc_error(b->d, k->pos, "provider name '%s' must not contain '/'", k->str);
     if (!want(b, v, SLC_NODE_MAP, where))
         return;
-    static const char *const keys[] = {"kind", "base_url", "api_key", "optional", "timeouts",
+    static const char *const keys[] = {"kind", "base_url", "api_key", "optional", "responses", "timeouts",
                                        "http2"};
     check_keys(b, v, keys, COUNT(keys), where);
     slc_str kind = {0};
@@ -288,6 +289,7 @@ static void read_provider(builder *b, const slc_node *k, const slc_node *v, slc_
     str_field(b, v, "base_url", where, &p->base_url);
     str_field(b, v, "api_key", where, &p->api_key);
     bool_field(b, v, "optional", where, &p->optional, &p->optional_pos);
+    bool_field(b, v, "responses", where, &p->responses, &p->responses_pos);
     /* Same order as sl_http2. */
     static const char *const http2[] = {"auto", "on", "off"};
     int h2 = enum_field(b, v, "http2", where, http2, COUNT(http2));
@@ -433,7 +435,7 @@ static void read_model(builder *b, const slc_node *k, const slc_node *v, slc_mod
     default_retry(&m->retry);
     if (!want(b, v, SLC_NODE_MAP, where))
         return;
-    static const char *const keys[] = {"targets", "fallbacks", "retry", "cooldown"};
+    static const char *const keys[] = {"targets", "fallbacks", "retry", "cooldown", "cache"};
     check_keys(b, v, keys, COUNT(keys), where);
     const slc_node *t = slc_map_get(v, "targets");
     if (!t) {
@@ -462,6 +464,7 @@ static void read_model(builder *b, const slc_node *k, const slc_node *v, slc_mod
     const slc_node *cd = slc_map_get(v, "cooldown");
     if (cd)
         read_cooldown(b, cd, where, m);
+    slc_cache_read(b->d, b->a, v, where, &m->cache);
 }
 
 static void read_budget(builder *b, const slc_node *owner, const char *where, slc_budget *bu)
@@ -527,7 +530,7 @@ static void read_key(builder *b, const slc_node *k, const slc_node *v, slc_key *
     if (!want(b, v, SLC_NODE_MAP, where))
         return;
     static const char *const keys[] = {"hash", "team", "models", "limits", "budget", "expires",
-                                       "allow_ips"};
+                                       "allow_ips", "cache"};
     check_keys(b, v, keys, COUNT(keys), where);
     if (!slc_map_get(v, "hash"))
         missing(b, v, where, "hash");
@@ -560,6 +563,7 @@ static void read_key(builder *b, const slc_node *k, const slc_node *v, slc_key *
                      slc_aprintf(b->a, "an item of 'allow_ips' in %s", where)))
                 key->cidrs[key->ncidrs++].text = str_of(ips->vals[i]);
     }
+    slc_cache_read(b->d, b->a, v, where, &key->cache);
 }
 
 static void read_price(builder *b, const slc_node *k, const slc_node *v, slc_price *p)
@@ -620,6 +624,31 @@ static void read_server(builder *b, const slc_node *root, slc_server *s)
     count_field(b, n, "max_handshakes", "'server'", &s->max_handshakes);
 }
 
+/* `responses: { retention: 30d }`. Stored responses live for days, longer
+ * than a duration in ms can say, so retention is whole hours or days. */
+static void read_responses(builder *b, const slc_node *root, slc_spec *s)
+{
+    const slc_node *r = section(b, root, "responses", NULL);
+    if (!r)
+        return;
+    static const char *const rkeys[] = {"retention"};
+    check_keys(b, r, rkeys, COUNT(rkeys), "'responses'");
+    const slc_node *n = slc_map_get(r, "retention");
+    if (!n || !want(b, n, SLC_NODE_SCALAR, "'retention' of 'responses'"))
+        return;
+    int64_t v = 0;
+    char unit = n->len ? n->str[n->len - 1] : 0;
+    if (n->len < 2 || (unit != 'd' && unit != 'h') || slc_parse_int(n->str, n->len - 1, &v) != 0 || v < 1 ||
+        v > (unit == 'd' ? 3650 : 3650 * 24)) {
+        slc_error(b->d, n->pos,
+                  "invalid retention '%s' for 'responses': expected whole hours or days between 1h and "
+                  "3650d, like 12h or 30d",
+                  n->str);
+        return;
+    }
+    s->responses_retention_s = (uint32_t)(v * (unit == 'd' ? 86400 : 3600));
+}
+
 static void read_tls(builder *b, const slc_node *root, slc_spec *s)
 {
     const slc_node *n = section(b, root, "tls", NULL);
@@ -672,7 +701,7 @@ slc_spec *slc_spec_build(const slc_node *root, slc_arena *a, slc_diags *d)
     s->pos = root->pos;
     static const char *const keys[] = {"sluice", "listen", "tls",    "listen_plain", "allow_plaintext",
                                        "state",  "server", "providers", "models", "prices",
-                                       "teams",  "keys",   "admin", "telemetry"};
+                                       "teams",  "keys",   "admin", "telemetry", "responses"};
     check_keys(&b, root, keys, COUNT(keys), NULL);
 
     const slc_node *ver = slc_map_get(root, "sluice");
@@ -738,5 +767,6 @@ slc_spec *slc_spec_build(const slc_node *root, slc_arena *a, slc_diags *d)
             s->telemetry.present = true;
         str_field(&b, tel, "service_name", "'telemetry'", &s->telemetry.service_name);
     }
+    read_responses(&b, root, s);
     return s;
 }

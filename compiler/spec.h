@@ -40,6 +40,11 @@ typedef struct slc_provider {
     const char *api_key_env;
     bool optional;         /* may start without its key (requests to it get 503) */
     slc_pos optional_pos;
+    /* Serves the Responses API itself (POST {base_url}/responses), so
+     * Responses requests pass through untranslated. check fills the
+     * default: true for kind openai at api.openai.com, else false. */
+    bool responses;
+    slc_pos responses_pos;   /* line 0: not written */
     uint32_t connect_ms, first_byte_ms, idle_ms, total_ms;
     int http2;             /* sl_http2 */
     slc_pos http2_pos;     /* line 0: not written */
@@ -63,6 +68,26 @@ typedef struct slc_retry {
     uint64_t status_bits[10];
 } slc_retry;
 
+/* `cache:` on a model entry or a key (compiler/cache.c). */
+typedef enum slc_cache_mode {
+    SLC_CACHE_NONE = 0,      /* no `cache:` */
+    SLC_CACHE_OFF = 1,       /* `cache: false` */
+    SLC_CACHE_EXACT = 2,
+    SLC_CACHE_SEMANTIC = 3,
+} slc_cache_mode;
+
+typedef struct slc_cache {
+    slc_cache_mode mode;
+    slc_pos pos;
+    uint32_t ttl_ms;
+    uint64_t max_bytes;
+    bool shared;             /* scope: shared (every key) rather than key */
+    bool allow_temperature;
+    slc_str sem_provider, sem_model;
+    double threshold;
+    int sem_provider_idx;    /* check; -1 */
+} slc_cache;
+
 typedef struct slc_model {
     slc_str name;
     bool is_glob;
@@ -74,6 +99,7 @@ typedef struct slc_model {
     slc_retry retry;
     /* Circuit breaker; 0 = the runtime's default (5 failures, 30 s). */
     uint32_t cooldown_failures, cooldown_ms;
+    slc_cache cache;
     bool emitted;          /* check clears it for globs that can never match */
 } slc_model;
 
@@ -127,6 +153,7 @@ typedef struct slc_key {
     int64_t expires_unix;
     slc_cidr *cidrs;
     size_t ncidrs;
+    slc_cache cache;
 } slc_key;
 
 typedef struct slc_price {
@@ -218,6 +245,9 @@ typedef struct slc_spec {
     slc_pos keys_pos;        /* the `keys:` entry, when present */
     bool has_keys_section;
     slc_telemetry telemetry;
+    /* `responses: { retention: 30d }`: how long stored Responses objects
+     * are kept; 0 = not written (the runtime's default). */
+    uint32_t responses_retention_s;
 } slc_spec;
 
 /* Returns the spec, or NULL when the root is unusable. Shape errors are

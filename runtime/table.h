@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SL_TABLE_ABI 4
+#define SL_TABLE_ABI 5
 
 typedef enum sl_kind {
     SL_KIND_OPENAI = 0,
@@ -40,6 +40,7 @@ typedef struct sl_provider {
     const char *base_url;    /* no trailing slash; "" for mock */
     const char *api_key_env; /* environment variable name, or NULL */
     uint8_t optional;        /* may start without the variable: its requests get 503 */
+    uint8_t responses;       /* serves POST {base_url}/responses: Responses requests pass through */
     uint32_t connect_ms;     /* TCP+TLS connect */
     uint32_t first_byte_ms;  /* request sent -> first response byte */
     uint32_t idle_ms;        /* longest silence between body chunks */
@@ -185,6 +186,31 @@ typedef struct sl_redis_spec {
     uint8_t share_circuits;       /* an open circuit on one replica opens it on all */
     const struct sl_state_ops *ops; /* &sl_state_redis_ops in generated tables */
 } sl_redis_spec;
+/* Response caching (runtime/cache/). Like TLS, only a table whose spec has
+ * `cache:` refers to the module's ops, so a gateway without it links no
+ * cache code. One rule per `cache:` in the spec: a key's rule applies to
+ * all of its requests and wins over the model entry's. */
+struct sl_cache_ops;
+extern const struct sl_cache_ops sl_cache_module_ops;
+
+typedef enum sl_cache_mode {
+    SL_CACHE_OFF = 0,        /* `cache: false`: a key opting out of its entries' caches */
+    SL_CACHE_EXACT = 1,
+    SL_CACHE_SEMANTIC = 2,
+} sl_cache_mode;
+
+typedef struct sl_cache_rule {
+    uint8_t mode;              /* sl_cache_mode */
+    uint8_t of_key;            /* the rule is a key's (owner = key index), else an entry's */
+    uint8_t shared;            /* one answer for every key; else per key */
+    uint8_t allow_temperature; /* cache requests without temperature 0 too */
+    uint32_t owner;
+    uint32_t ttl_ms;
+    uint64_t max_bytes;        /* this rule's store: answers held, LRU beyond */
+    int32_t sem_provider;      /* semantic: embeddings provider, else -1 */
+    const char *sem_model;
+    double threshold;          /* semantic: cosine similarity for a hit */
+} sl_cache_rule;
 
 typedef struct sl_table {
     uint32_t abi;                 /* SL_TABLE_ABI */
@@ -205,11 +231,17 @@ typedef struct sl_table {
     const uint32_t *scopes;        uint32_t scope_count;    /* model entry indices */
     const sl_cidr *cidrs;          uint32_t cidr_count;
     const sl_price *prices;        uint32_t price_count;
+    const sl_cache_rule *cache_rules; uint32_t cache_rule_count;
+    const struct sl_cache_ops *cache_ops; /* &sl_cache_module_ops when a rule caches */
 
     /* telemetry: OTLP/HTTP collector base URL and service.name; both NULL
      * when the spec asks for no traces. */
     const char *otlp_url;
     const char *service_name;
+
+    /* How long stored Responses objects (store: true, previous_response_id)
+     * are kept, in seconds; 0 = the default, 30 days. */
+    uint32_t responses_retention_s;
 
     uint8_t has_admin;
     uint8_t admin_hash[32];

@@ -82,6 +82,8 @@ size_t sl_access_format_text(char *buf, const char *stamp, const sl_access_recor
     text_field(&o, "provider", r->provider);
     text_field(&o, "upstream_model", r->model ? r->upstream_model : NULL);
     putf(&o, " attempts=%d ms=%.1f", r->attempts, r->ms);
+    if (r->cache)
+        text_field(&o, "cache", r->cache);
     if (r->key)
         text_field(&o, "key", r->key);
     text_field(&o, "request_id", r->request_id);
@@ -196,6 +198,7 @@ size_t sl_access_format_json(char *buf, const char *stamp, const sl_access_recor
     json_opt(&o, &first, "upstream_model", r->upstream_model);
     json_num(&o, &first, "stream", "%s", r->stream ? "true" : "false");
     json_num(&o, &first, "attempts", "%d", r->attempts);
+    json_opt(&o, &first, "cache", r->cache);
     json_num(&o, &first, "status", "%d", r->status);
     if (r->have_usage) {
         char usd[SL_MONEY_MAX];

@@ -30,6 +30,7 @@ typedef struct sl_access_record {
     const char *provider;
     const char *upstream_model;
     const char *error_type;
+    const char *cache;           /* hit, miss or bypass under a cache rule, else NULL */
     int status;
     int attempts;
     int stream;

@@ -9,8 +9,9 @@
 #ifndef SLUICE_PROTO_H
 #define SLUICE_PROTO_H
 
-/* SL_PROTO_RESPONSES is the OpenAI Responses API: a client surface only
- * for now (no provider kind speaks it yet), translated like the others. */
+/* SL_PROTO_RESPONSES is the OpenAI Responses API: a client surface,
+ * translated like the others, and the upstream protocol of OpenAI-kind
+ * providers marked `responses: true` (pass-through). */
 typedef enum sl_proto {
     SL_PROTO_OPENAI = 0,
     SL_PROTO_ANTHROPIC = 1,

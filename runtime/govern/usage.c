@@ -76,7 +76,8 @@ static void on_line(sl_usage_stream *s, const char *p, size_t n)
         return;
     }
     int has_usage = memmem(p, n, "\"usage\"", 7) != NULL;
-    int stop = memmem(p, n, "\"message_stop\"", 14) != NULL;
+    int stop = memmem(p, n, "\"message_stop\"", 14) != NULL ||
+               memmem(p, n, "\"response.completed\"", 20) != NULL;
     if (stop)
         s->done = 1;
     if (!has_usage) {
@@ -90,6 +91,9 @@ static void on_line(sl_usage_stream *s, const char *p, size_t n)
     json_t *usage = json_object_get(j, "usage");
     if (!usage) /* Anthropic message_start nests it in "message" */
         usage = json_object_get(json_object_get(j, "message"), "usage");
+    if (!usage) /* Responses events carry the whole response; usage is
+                 * null until response.completed (or .incomplete) */
+        usage = json_object_get(json_object_get(j, "response"), "usage");
     /* Anthropic's message_delta carries only output_tokens; keep the input
      * counts message_start gave. */
     sl_usage_from_json(usage, &s->u);

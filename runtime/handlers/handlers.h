@@ -1,7 +1,8 @@
 /*
  * Fixed endpoints that answer from the gateway's own state, one file each:
  * health (healthz.c), the model list (models.c), Prometheus metrics
- * (metrics.c), the admin API (admin.c).
+ * (metrics.c), the admin API (admin.c), stored Responses objects
+ * (responses.c).
  * They are rows of the endpoint table (proxy/dispatch.c) like the
  * inference endpoints, and share only the JSON response helper below.
  */
@@ -20,6 +21,8 @@ void sl_handle_models(sl_conn *c, const sl_endpoint *ep, const sl_http_request *
                       size_t len);
 void sl_handle_metrics(sl_conn *c, const sl_endpoint *ep, const sl_http_request *req, const char *body,
                        size_t len);
+void sl_handle_responses(sl_conn *c, const sl_endpoint *ep, const sl_http_request *req, const char *body,
+                         size_t len);
 void sl_handle_admin(sl_conn *c, const sl_endpoint *ep, const sl_http_request *req, const char *body,
                      size_t len);
 

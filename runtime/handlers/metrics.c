@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "auth/auth.h"
+#include "cache/cache.h"
 #include "govern/govern.h"
 #include "handlers/handlers.h"
 #include "metrics/metrics.h"
@@ -155,6 +156,8 @@ void sl_handle_metrics(sl_conn *c, const sl_endpoint *ep, const sl_http_request 
     rc |= ledger(&o);
     if (t->redis)
         rc |= shared_state(&o);
+    if (t->cache_ops)
+        rc |= t->cache_ops->metrics(&o, t);
     if (sl_trace_enabled()) {
         rc |= sl_metrics_text_family(&o, "sluice_trace_spans_dropped_total", "counter",
                                      "Spans not exported: the queue was full or the collector failed");

@@ -108,7 +108,8 @@ static const char schema[] =
     " cache_read_tokens INTEGER NOT NULL, cache_write_tokens INTEGER NOT NULL,"
     " cost_micros INTEGER NOT NULL,"
     " latency_ms REAL NOT NULL, ttfb_ms REAL NOT NULL,"
-    " attempts INTEGER NOT NULL, stream INTEGER NOT NULL, estimated INTEGER NOT NULL);"
+    " attempts INTEGER NOT NULL, stream INTEGER NOT NULL, estimated INTEGER NOT NULL,"
+    " cache_hit INTEGER NOT NULL DEFAULT 0, cache_saved_micros INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX IF NOT EXISTS requests_key_ts ON requests(key, ts_ms);"
     "CREATE INDEX IF NOT EXISTS requests_team_ts ON requests(team, ts_ms);"
     "CREATE INDEX IF NOT EXISTS requests_ts ON requests(ts_ms);";
@@ -143,11 +144,27 @@ sl_ledger *sl_ledger_open(const char *path, char *err, size_t errlen)
         sl_ledger_close(l);
         return NULL;
     }
+    /* A ledger made before the response cache lacks its two columns. */
+    static const char *const added[] = {
+        "ALTER TABLE requests ADD COLUMN cache_hit INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE requests ADD COLUMN cache_saved_micros INTEGER NOT NULL DEFAULT 0",
+    };
+    for (size_t i = 0; i < sizeof added / sizeof added[0]; i++) {
+        if (sqlite3_exec(l->db, added[i], NULL, NULL, &msg) != SQLITE_OK &&
+            !(msg && strstr(msg, "duplicate column name"))) {
+            snprintf(err, errlen, "state file '%s': %s", path, msg ? msg : "schema error");
+            sqlite3_free(msg);
+            sl_ledger_close(l);
+            return NULL;
+        }
+        sqlite3_free(msg);
+        msg = NULL;
+    }
     if (sqlite3_prepare_v2(l->db,
                            "INSERT INTO requests (ts_ms,key,team,model,provider,upstream_model,status,"
                            "input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,cost_micros,"
-                           "latency_ms,ttfb_ms,attempts,stream,estimated) "
-                           "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                           "latency_ms,ttfb_ms,attempts,stream,estimated,cache_hit,cache_saved_micros) "
+                           "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                            -1, &l->insert, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "state file '%s': %s", path, sqlite3_errmsg(l->db));
         sl_ledger_close(l);
@@ -203,9 +220,13 @@ static int write_batch(sl_ledger *l, item *batch)
         sqlite3_bind_int(s, 15, r->attempts);
         sqlite3_bind_int(s, 16, r->stream);
         sqlite3_bind_int(s, 17, r->estimated);
+        sqlite3_bind_int(s, 18, r->cache_hit);
+        sqlite3_bind_int64(s, 19, r->cache_saved_micros);
         if (sqlite3_step(s) != SQLITE_DONE)
             sl_log_error("ledger: insert failed: %s", sqlite3_errmsg(l->db));
         sqlite3_reset(s);
+        if (r->extra.write)
+            r->extra.write(l->db, r->extra.arg);
     }
     int rc = sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
@@ -261,6 +282,8 @@ static void *writer(void *arg)
                 item *next = batch->next;
                 if (batch->fn)
                     notify(batch);
+                if (batch->row.extra.free)
+                    batch->row.extra.free(batch->row.extra.arg);
                 free(batch);
                 batch = next;
             }

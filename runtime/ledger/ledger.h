@@ -17,6 +17,17 @@ struct ev_loop;
 typedef struct sl_ledger sl_ledger;
 typedef struct sl_ledger_notifier sl_ledger_notifier;
 
+/* Work done in the same transaction as a row (the Responses store's
+ * insert): write runs on the writer thread with its connection, then free
+ * releases arg, whether or not the write succeeded. A submit that fails
+ * leaves arg to the caller. */
+struct sqlite3;
+typedef struct sl_ledger_extra {
+    int (*write)(struct sqlite3 *db, void *arg);
+    void (*free)(void *arg);
+    void *arg;
+} sl_ledger_extra;
+
 typedef struct sl_ledger_row {
     int64_t ts_ms;            /* request start, unix ms */
     char key[128];            /* key name, "" for an open gateway */
@@ -31,6 +42,9 @@ typedef struct sl_ledger_row {
     int attempts;
     int stream;
     int estimated;            /* usage estimated, not reported by the provider */
+    sl_ledger_extra extra;    /* optional (write == NULL: none) */
+    int cache_hit;            /* answered from the response cache (costs nothing) */
+    int64_t cache_saved_micros; /* a hit: what the cached answer cost when it was made */
 } sl_ledger_row;
 
 /* Which responses hold their last bytes until their ledger row is

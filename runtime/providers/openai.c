@@ -18,10 +18,14 @@ static sl_proto proto(sl_op op)
     return SL_PROTO_OPENAI;
 }
 
+/* A provider marked `responses: true` serves Responses requests itself;
+ * everything else chat-like arrives translated to Chat Completions. */
 static const char *url(const sl_call *c)
 {
     return sl_arena_printf(c->arena, "%s%s", c->prov->base_url,
-                           c->op == SL_OP_EMBEDDINGS ? "/embeddings" : "/chat/completions");
+                           c->op == SL_OP_EMBEDDINGS                       ? "/embeddings"
+                           : c->op == SL_OP_RESPONSES && c->prov->responses ? "/responses"
+                                                                            : "/chat/completions");
 }
 
 const sl_provider_ops sl_provider_openai = {

@@ -146,6 +146,14 @@ void sl_admission_settle(sl_exchange *x, int64_t usd, int64_t tokens, const stru
     sl_gov_settle(tk, usd, tokens, now);
 }
 
+void sl_admission_publish(sl_exchange *x, const struct sl_ledger_row *row)
+{
+    if (!x->t->redis || !row)
+        return;
+    sl_gov_ticket none = {.key = -1, .team = -1};
+    x->t->redis->ops->settle(sl_proxy_state(x->w), &none, 0, 0, (int64_t)time(NULL), row);
+}
+
 void sl_admission_cancel(sl_exchange *x)
 {
     if (!x->state_wait)

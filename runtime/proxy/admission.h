@@ -27,6 +27,10 @@ void sl_admission_run(sl_exchange *x, const sl_attempt *plan, size_t n, int64_t 
  * With shared state, `row` (NULL: none) is also published to Redis. */
 void sl_admission_settle(sl_exchange *x, int64_t usd, int64_t tokens, const struct sl_ledger_row *row);
 
+/* A row of a request that was not admitted (a cached answer): with shared
+ * state, published to the deployment's ledger stream like any other. */
+void sl_admission_publish(sl_exchange *x, const struct sl_ledger_row *row);
+
 /* The exchange ends while its admission is pending: the answer is
  * dropped (and a grant released). Idempotent. */
 void sl_admission_cancel(sl_exchange *x);

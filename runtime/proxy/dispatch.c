@@ -29,6 +29,10 @@ static const sl_endpoint endpoints[] = {
     /* Legacy completions are served by chat targets; see proxy/legacy.c. */
     {POST, 1, "/v1/completions", 0, SL_OP_CHAT, SL_PROTO_OPENAI, 1, SL_EP_CLIENT, sl_inference_handle},
     {POST, 1, "/v1/responses", 0, SL_OP_RESPONSES, SL_PROTO_RESPONSES, 0, SL_EP_CLIENT, sl_inference_handle},
+    /* Stored responses: GET, DELETE, .../input_items, .../cancel (the
+     * handler answers 405 for the rest). */
+    {GET | POST | M(SL_HTTP_DELETE), 0, "/v1/responses/", 1, SL_OP_RESPONSES, SL_PROTO_RESPONSES, 0, SL_EP_CLIENT,
+     sl_handle_responses},
     {POST, 1, "/v1/embeddings", 0, SL_OP_EMBEDDINGS, SL_PROTO_OPENAI, 0, SL_EP_CLIENT, sl_inference_handle},
     {POST, 1, "/v1beta/models/", 1, SL_OP_GENERATE, SL_PROTO_GEMINI, 0, SL_EP_CLIENT, sl_inference_handle},
     {GET, 0, "/v1/models", 0, SL_OP_CHAT, -1, 0, SL_EP_CLIENT, sl_handle_models},

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cache/cache.h"
 #include "core/accesslog.h"
 #include "core/log.h"
 #include "core/membudget.h"
@@ -19,6 +20,7 @@
 #include "proxy/admission.h"
 #include "proxy/proxy.h"
 #include "proxy/surface.h"
+#include "rstore/rstore.h"
 #include "trace/trace.h"
 
 /* The response held until its ledger row is committed. Heap-allocated
@@ -50,6 +52,12 @@ void sl_exchange_release(sl_exchange *x)
         json_decref(x->json);
         x->json = NULL;
     }
+    json_decref(x->xjson);
+    x->xjson = NULL;
+    json_decref(x->prev_context);
+    x->prev_context = NULL;
+    sl_rstore_rec_free(x->store_rec);
+    x->store_rec = NULL;
     if (x->hold) {
         /* Already settled; only the last bytes were waiting. */
         x->hold->cancelled = 1;
@@ -105,13 +113,15 @@ sl_exchange *sl_exchange_new(sl_conn *c, sl_op op, sl_proto surface, const sl_ht
 
 static sl_ledger_row *account(sl_exchange *x, const sl_finish *f)
 {
-    if (!x->admitted || x->accounted)
+    if ((!x->admitted && !x->cache_hit) || x->accounted)
         return NULL;
     x->accounted = 1;
     sl_usage_counts u = {0};
     int estimated = 0;
     int ok = f->status >= 200 && f->status < 300;
-    if (f->usage && f->usage->have) {
+    if (x->cache_hit) {
+        /* Answered from the cache: nothing used, nothing reserved. */
+    } else if (f->usage && f->usage->have) {
         u = *f->usage;
         /* A stream cut short reports only what its first event said
          * (Anthropic's message_start says output_tokens: 1): charge at
@@ -129,13 +139,14 @@ static sl_ledger_row *account(sl_exchange *x, const sl_finish *f)
     }
     int priced = 0;
     int64_t cost = 0;
-    if (x->prov)
+    if (x->prov && !x->cache_hit)
         cost = sl_gov_cost(x->t, (uint16_t)(x->prov - x->t->providers), x->upstream_model, &u, &priced);
     int64_t tokens = sl_usage_total(&u);
 
     sl_ledger_row *r = sl_arena_alloc(x->arena, sizeof *r);
     if (!r) {
-        sl_admission_settle(x, cost, tokens, NULL);
+        if (x->admitted)
+            sl_admission_settle(x, cost, tokens, NULL);
         return NULL;
     }
     memset(r, 0, sizeof *r);
@@ -160,7 +171,17 @@ static sl_ledger_row *account(sl_exchange *x, const sl_finish *f)
     r->attempts = x->attempts.tries;
     r->stream = x->stream;
     r->estimated = estimated;
-    sl_admission_settle(x, cost, tokens, r);
+    if (x->store_rec && ok) {
+        /* Written in the row's transaction; the answer waits for it. */
+        r->extra = (sl_ledger_extra){sl_rstore_rec_write, sl_rstore_rec_free, x->store_rec};
+        x->store_rec = NULL;
+    }
+    r->cache_hit = x->cache_hit;
+    r->cache_saved_micros = x->cache_saved;
+    if (x->admitted)
+        sl_admission_settle(x, cost, tokens, r);
+    else
+        sl_admission_publish(x, r); /* a cached answer: the row, no spend */
     return r;
 }
 
@@ -222,10 +243,14 @@ static int hold_for_ledger(sl_exchange *x, const sl_finish *f, const sl_ledger_r
     sl_ledger *l = sl_proxy_ledger();
     sl_ledger_notifier *n = sl_proxy_notifier(x->w);
     int mode = sl_proxy_ledger_wait();
-    int wait = mode == SL_LEDGER_WAIT_ALL || (mode == SL_LEDGER_WAIT_BUDGET && key_has_budget(x->t, x->key));
+    /* A stored response waits too: a client may continue it with
+     * previous_response_id as soon as it has its id. */
+    int stored = r && r->extra.write;
+    int wait = mode == SL_LEDGER_WAIT_ALL || (mode == SL_LEDGER_WAIT_BUDGET && key_has_budget(x->t, x->key)) ||
+               stored;
     if (!r || !l || !n || !wait || f->kind == SL_FINISH_GONE || f->kind == SL_FINISH_STREAM_ABORT ||
-        sl_sat_add_count(sl_sat_add_count(r->input_tokens, r->output_tokens),
-                         sl_sat_add_count(r->cache_read_tokens, r->cache_write_tokens)) <= 0)
+        (!stored && sl_sat_add_count(sl_sat_add_count(r->input_tokens, r->output_tokens),
+                                     sl_sat_add_count(r->cache_read_tokens, r->cache_write_tokens)) <= 0))
         return 0;
     sl_hold *h = malloc(sizeof *h);
     if (!h)
@@ -316,7 +341,7 @@ static void access_log(sl_exchange *x, const sl_finish *f, const sl_ledger_row *
         .upstream_model = x->prov ? x->upstream_model : NULL,
         .error_type = sl_exchange_error_type(x, f->status, f->kind == SL_FINISH_STREAM_ABORT, ebuf,
                                              sizeof ebuf),
-        .status = f->status, .attempts = x->attempts.tries, .stream = x->stream,
+        .status = f->status, .attempts = x->attempts.tries, .stream = x->stream, .cache = x->cache_result,
         .ms = (now - x->started) * 1000.0, .ttft_ms = x->streaming ? x->ttfb_ms : -1,
     };
     a.upstream_ms = upstream_s(x, now) * 1000.0;
@@ -366,6 +391,8 @@ void sl_exchange_finish(sl_exchange *x, sl_finish *f)
     if (f->kind == SL_FINISH_GONE)
         sl_attempts_abandon(&x->attempts);
     sl_ledger_row *r = account(x, f);
+    if (x->cache)
+        x->t->cache_ops->finish(x, f, r ? r->cost_micros : 0);
     access_log(x, f, r);
     if (!x->finished) {
         x->finished = 1;
@@ -375,8 +402,9 @@ void sl_exchange_finish(sl_exchange *x, sl_finish *f)
     int ok = f->status >= 200 && f->status < 300;
     if (ok && hold_for_ledger(x, f, r))
         return;
-    if (r && sl_proxy_ledger())
-        sl_ledger_submit(sl_proxy_ledger(), r, NULL, NULL, NULL);
+    if (r && (!sl_proxy_ledger() || sl_ledger_submit(sl_proxy_ledger(), r, NULL, NULL, NULL) != 0) &&
+        r->extra.free)
+        r->extra.free(r->extra.arg); /* the ledger did not take it */
     send_final(x, f->kind, f->status, f->ctype, f->headers, f->body, f->len, f->error);
 }
 
@@ -399,7 +427,10 @@ void sl_exchange_fail(sl_exchange *x, int status, const char *code, const char *
 const char *sl_exchange_headers(sl_exchange *x, const char *extra)
 {
     const sl_model_entry *e = x->attempts.plan_len ? sl_attempts_entry(&x->attempts) : NULL;
-    return sl_arena_printf(x->arena, "x-sluice-model: %s\r\nx-sluice-provider: %s\r\nx-sluice-attempts: %d\r\n%s%s",
+    return sl_arena_printf(x->arena, "x-sluice-model: %s\r\nx-sluice-provider: %s\r\nx-sluice-attempts: %d\r\n%s%s%s",
                            e ? e->name : "-", x->prov ? x->prov->name : "-", x->attempts.tries,
-                           x->dropped_tools ? x->dropped_tools : "", extra ? extra : "");
+                           /* a provider serving the Responses API runs its hosted tools */
+                           x->dropped_tools && x->up_proto != SL_PROTO_RESPONSES ? x->dropped_tools : "",
+                           x->cache_header ? x->cache_header : "",
+                           extra ? extra : "");
 }

@@ -51,6 +51,17 @@ typedef struct sl_exchange {
     int key;                 /* -1: open gateway */
     int client_usage;        /* the OpenAI client asked for stream usage itself */
     const char *dropped_tools; /* x-sluice-dropped-tools line (Responses clients), or NULL */
+    /* Responses conversation state (proxy/rstate.h): the request as
+     * translated tries see it (previous items prepended), the chain so
+     * far, the id sluice gives the answer, and the row to keep. */
+    json_t *xjson;
+    json_t *prev_context;
+    const char *prev_id;     /* previous_response_id as sent, or NULL */
+    int prev_missing;        /* not in this gateway's store */
+    size_t prev_bytes;       /* the earlier turns' items, serialised: part of the input */
+    int store;               /* keep the answer (store: true, translated) */
+    char resp_id[64];
+    void *store_rec;         /* sl_rstore_rec, until the ledger takes it */
     ev_tstamp started;
     double ttfb_ms;
     int entry;               /* model entry asked for, -1 until routed */
@@ -59,6 +70,12 @@ typedef struct sl_exchange {
     double waited_s;
     struct sl_metrics_shard *metrics;
     struct sl_trace_req *trace;  /* NULL unless the spec has telemetry: */
+    /* Caching (runtime/cache; only specs with cache: set these). */
+    struct sl_cache_req *cache;  /* this answer may be stored, or NULL */
+    const char *cache_header;    /* "x-sluice-cache: ...\r\n", or NULL */
+    const char *cache_result;    /* its word (hit, miss, bypass) for the access log */
+    int cache_hit;               /* answered from the cache */
+    int64_t cache_saved;         /* a hit: what the stored answer cost */
     int finished;
 
     sl_attempts attempts;

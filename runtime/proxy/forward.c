@@ -16,11 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache/cache.h"
 #include "json/json_out.h"
 #include "core/log.h"
 #include "core/membudget.h"
 #include "json/json_scan.h"
 #include "proxy/proxy.h"
+#include "proxy/rstate.h"
 #include "route/health.h"
 #include "trace/trace.h"
 #include "translate/translate.h"
@@ -144,7 +146,9 @@ static void try_start(void *ctx, const sl_attempt *a)
     x->pops = sl_provider_ops_of(x->prov->kind);
     x->transport = x->pops->transport;
     x->upstream_model = sl_route_upstream_model(t, a, x->client_model);
-    x->up_proto = x->pops->proto(x->op);
+    /* A Responses request to a provider that serves the Responses API
+     * passes through; the kind's protocol otherwise. */
+    x->up_proto = x->op == SL_OP_RESPONSES && x->prov->responses ? SL_PROTO_RESPONSES : x->pops->proto(x->op);
     x->status = 0;
     sl_relay_free(&x->relay);
 
@@ -155,9 +159,13 @@ static void try_start(void *ctx, const sl_attempt *a)
     const char *body;
     size_t body_len;
     if (x->up_proto != x->surface) {
+        /* A Responses client's request carries its earlier turns here. */
+        json_t *req = x->surface == SL_PROTO_RESPONSES ? sl_rstate_request(x) : x->json;
+        if (!req)
+            return; /* answered */
         char err[256] = "";
         free(x->xbody);
-        x->xbody = sl_translate_request(x->surface, x->up_proto, x->json, x->upstream_model, x->stream,
+        x->xbody = sl_translate_request(x->surface, x->up_proto, req, x->upstream_model, x->stream,
                                         err, sizeof err);
         if (!x->xbody) {
             sl_exchange_fail(x, 400, "invalid_request", NULL, "%s", err[0] ? err : "request cannot be translated");
@@ -180,6 +188,11 @@ static void try_start(void *ctx, const sl_attempt *a)
             sl_exchange_fail(x, 500, NULL, NULL, "out of memory");
             return;
         }
+        sl_rstate_stream_init(x);
+        /* Last, so it records what the client receives. */
+        sl_filter cf;
+        if (x->cache && (x->t->cache_ops->stream_filter(x, &cf) != 0 || sl_relay_add(&x->relay, &cf) != 0))
+            x->cache = NULL;
     }
     sl_call call = {.arena = x->arena, .prov = x->prov, .op = x->op, .client = x->surface,
                     .req = x->req, .model = x->upstream_model, .stream = x->stream};
@@ -410,6 +423,8 @@ static void stream_done(sl_exchange *x, sl_xfer_result r)
             clean = 0;
         if (on && sl_conn_stream_write(x->conn, out, on) != 0)
             clean = 0;
+        if (clean)
+            sl_rstate_stream_end(x);
     }
     sl_attempts_report(&x->attempts, clean);
     sl_usage_counts u;
@@ -495,6 +510,7 @@ static void on_done(void *ctx, sl_xfer_result r, const char *detail)
             }
             if (x->up_proto != x->surface)
                 f.ctype = "application/json";
+            sl_rstate_body(x, &f.body, &f.len);
         } else {
             sl_relay_error_body(x->up_proto, x->surface, &f.status, &f.body, &f.len, &f.ctype);
         }

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "auth/auth.h"
+#include "cache/cache.h"
 #include "core/sat.h"
 #include "core/utf8.h"
 #include "json/json_out.h"
@@ -20,6 +21,7 @@
 #include "proxy/forward.h"
 #include "proxy/legacy.h"
 #include "proxy/proxy.h"
+#include "proxy/rstate.h"
 #include "proxy/surface.h"
 #include "translate/translate.h"
 #include "upstream/upstream.h"
@@ -115,11 +117,8 @@ static int read_model(sl_exchange *x, size_t *model_len)
     return 0;
 }
 
-/* Routes, filters the plan to targets that serve the operation, have their
- * provider's key (an optional provider may lack it) and, under a USD
- * budget, have a price; hands the priced plan to admission. 0, or -1
- * after answering. */
-static int route_and_admit(sl_exchange *x, size_t model_len)
+/* Routes and checks the key's scope. 0, or -1 after answering. */
+static int route(sl_exchange *x, size_t model_len)
 {
     const sl_table *t = x->t;
     int entry = sl_route_lookup(t, x->client_model, model_len);
@@ -133,6 +132,18 @@ static int route_and_admit(sl_exchange *x, size_t model_len)
         sl_exchange_fail(x, 403, "model_not_allowed", NULL, "this API key may not use model '%s'", x->client_model);
         return -1;
     }
+    return 0;
+}
+
+/* Filters the plan to targets that serve the operation, have their
+ * provider's key (an optional provider may lack it) and, under a USD
+ * budget, have a price; hands the priced plan to admission, which goes
+ * upstream when it says so (perhaps after Redis has). 0, or -1 after
+ * answering. */
+static int plan_and_admit(sl_exchange *x)
+{
+    const sl_table *t = x->t;
+    int entry = x->entry;
     sl_attempt all[SL_MAX_ATTEMPTS], plan[SL_MAX_ATTEMPTS];
     sl_router *router = sl_proxy_router(x->w);
     if (!router) { /* the worker's set-up ran out of memory */
@@ -181,7 +192,7 @@ static int route_and_admit(sl_exchange *x, size_t model_len)
     if (lim.injected && reserialise(x) != 0)
         return -1;
 
-    int64_t in = sl_usage_estimate_tokens(x->body_len);
+    int64_t in = sl_usage_estimate_tokens(x->body_len + x->prev_bytes);
     sl_usage_counts worst = {.input = in, .output = lim.worst};
     int unpriced;
     int64_t est_usd = sl_admit_price_plan(t, plan, &kept, x->client_model, &worst,
@@ -198,6 +209,12 @@ static int route_and_admit(sl_exchange *x, size_t model_len)
     }
     sl_admission_run(x, plan, kept, est_usd, sl_sat_add_count(in, lim.worst));
     return 0;
+}
+
+/* Everything after the cache stage. */
+static void serve(sl_exchange *x)
+{
+    plan_and_admit(x);
 }
 
 void sl_inference_handle(sl_conn *c, const sl_endpoint *ep, const sl_http_request *req, const char *body,
@@ -249,7 +266,12 @@ void sl_inference_handle(sl_conn *c, const sl_endpoint *ep, const sl_http_reques
         char names[256];
         if (sl_translate_dropped_tools(x->json, names, sizeof names) > 0)
             x->dropped_tools = sl_arena_printf(x->arena, "x-sluice-dropped-tools: %s\r\n", names);
+        sl_rstate_begin(x); /* store, previous_response_id */
     }
-    /* Upstream next, once admission says so (perhaps after Redis has). */
-    route_and_admit(x, model_len);
+    if (route(x, model_len) != 0)
+        return;
+    /* Before admission: a cached answer costs nothing against budgets. */
+    if (x->t->cache_ops && x->t->cache_ops->lookup(x, serve))
+        return; /* answered, or serve() follows its embeddings lookup */
+    serve(x);
 }

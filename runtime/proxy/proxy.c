@@ -13,6 +13,7 @@
 #include "govern/govern.h"
 #include "providers/provider.h"
 #include "route/health.h"
+#include "rstore/rstore.h"
 #include "state/state.h"
 #include "trace/trace.h"
 
@@ -93,6 +94,10 @@ int sl_proxy_init(const sl_table *t, const sl_proxy_options *opt, char *err, siz
         ledger = sl_ledger_open(opt->state_path, err, errlen);
         if (!ledger)
             return -1;
+        /* Stored Responses objects: same file, written by the ledger's
+         * thread (rstore/rstore.h). */
+        if (sl_rstore_open(opt->state_path, t->responses_retention_s, err, errlen) != 0)
+            return -1;
     }
     if (sl_gov_init(t, ledger ? sl_ledger_restore : NULL, ledger) != 0) {
         snprintf(err, errlen, "cannot restore spend from the ledger");
@@ -117,6 +122,7 @@ void sl_proxy_shutdown(void)
     sl_trace_stop(); /* sends queued spans */
     sl_ledger_close(ledger); /* flushes queued rows */
     ledger = NULL;
+    sl_rstore_close();
     sl_gov_shutdown();
     if (shared_state_ops)
         shared_state_ops->shutdown();

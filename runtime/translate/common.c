@@ -163,10 +163,36 @@ void sl_tr_usage_from_gemini(json_t *u, sl_usage_counts *out)
     }
 }
 
+/* The Responses API's usage: input_tokens counts the cached ones too (as
+ * OpenAI's prompt_tokens does), broken out in input_tokens_details;
+ * reasoning tokens are part of output_tokens. */
+void sl_tr_usage_from_responses(json_t *u, sl_usage_counts *out)
+{
+    if (!json_is_object(u))
+        return;
+    long in = sl_tr_int(u, "input_tokens", -1);
+    long cached = sl_tr_int(json_object_get(u, "input_tokens_details"), "cached_tokens", 0);
+    long outp = sl_tr_int(u, "output_tokens", -1);
+    long reasoning = sl_tr_int(json_object_get(u, "output_tokens_details"), "reasoning_tokens", -1);
+    if (reasoning >= 0)
+        out->reasoning = reasoning;
+    if (in >= 0) {
+        out->cache_read = sl_sat_count(cached);
+        out->input = sl_sat_count(sl_sat_sub(in, out->cache_read));
+        out->have = 1;
+    }
+    if (outp >= 0) {
+        out->output = outp;
+        out->have = 1;
+    }
+}
+
 void sl_translate_usage_object(json_t *usage, sl_usage_counts *out)
 {
     if (json_object_get(usage, "prompt_tokens") || json_object_get(usage, "completion_tokens"))
         sl_tr_usage_from_openai(usage, out);
+    else if (json_object_get(usage, "input_tokens_details") || json_object_get(usage, "output_tokens_details"))
+        sl_tr_usage_from_responses(usage, out);
     else if (json_object_get(usage, "promptTokenCount") || json_object_get(usage, "candidatesTokenCount"))
         sl_tr_usage_from_gemini(usage, out);
     else

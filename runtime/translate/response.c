@@ -255,6 +255,8 @@ int sl_translate_usage(sl_proto p, const char *body, size_t len, sl_usage_counts
         sl_tr_usage_from_openai(json_object_get(r, "usage"), out);
     else if (p == SL_PROTO_ANTHROPIC)
         sl_tr_usage_from_anthropic(json_object_get(r, "usage"), out);
+    else if (p == SL_PROTO_RESPONSES)
+        sl_tr_usage_from_responses(json_object_get(r, "usage"), out);
     else
         sl_tr_usage_from_gemini(json_object_get(r, "usageMetadata"), out);
     json_decref(r);

@@ -364,6 +364,9 @@ void sl_stream_free(sl_stream *s)
     free(s->tools);
     sl_buf_free(&s->rw_text);
     json_decref(s->rw_output);
+    json_decref(s->rw_final);
+    free(s->rw_id);
+    free(s->rw_prev);
     free(s->an_kind);
     free(s->id);
     free(s->stop_reason);

@@ -42,7 +42,9 @@ static json_t *response(sl_stream *s, const char *status)
 {
     char id[64];
     item_id(s, id, sizeof id, "resp_", 0);
-    json_t *o = sl_tr_responses_envelope(id, s->client_model, s->created, status);
+    json_t *o = sl_tr_responses_envelope(s->rw_id ? s->rw_id : id, s->client_model, s->created, status);
+    if (s->rw_prev)
+        json_object_set_new(o, "previous_response_id", json_string(s->rw_prev));
     if (s->rw_output)
         json_object_set(o, "output", s->rw_output);
     return o;
@@ -199,7 +201,23 @@ void sl_tr_rw_end(sl_stream *s, const char *stop)
         json_object_set_new(r, "incomplete_details", json_pack("{s:s}", "reason", incomplete));
     sl_usage_counts u = s->usage;
     json_object_set_new(r, "usage", sl_tr_responses_usage(&u));
+    json_decref(s->rw_final);
+    s->rw_final = json_incref(r);
     emit(s, incomplete ? "response.incomplete" : "response.completed", json_pack("{s:o}", "response", r));
+}
+
+int sl_stream_set_response_ids(sl_stream *s, const char *id, const char *previous)
+{
+    free(s->rw_id);
+    free(s->rw_prev);
+    s->rw_id = id ? strdup(id) : NULL;
+    s->rw_prev = previous ? strdup(previous) : NULL;
+    return (id && !s->rw_id) || (previous && !s->rw_prev) ? -1 : 0;
+}
+
+json_t *sl_stream_final_response(const sl_stream *s)
+{
+    return s->rw_final;
 }
 
 void sl_tr_rw_error(sl_stream *s, const char *type, const char *message)

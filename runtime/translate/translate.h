@@ -67,6 +67,13 @@ int sl_stream_feed(sl_stream *s, const char *p, size_t n, sl_buf *out);
  * error event counts as terminal: it was already translated and sent. */
 int sl_stream_finish(sl_stream *s, sl_buf *out);
 const sl_usage_counts *sl_stream_usage(const sl_stream *s);
+/* Responses clients: the response id and previous_response_id (may be
+ * NULL) the stream reports, instead of an id derived from the upstream's
+ * message id and none. Call before the first feed. 0, or -1 (memory). */
+int sl_stream_set_response_ids(sl_stream *s, const char *id, const char *previous);
+/* The response object a Responses stream ended with (response.completed
+ * or .incomplete), or NULL; owned by the stream. */
+json_t *sl_stream_final_response(const sl_stream *s);
 int sl_stream_started(const sl_stream *s);
 void sl_stream_free(sl_stream *s);
 

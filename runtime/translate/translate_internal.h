@@ -33,6 +33,7 @@ const char *sl_tr_stop_to_gemini(const char *stop_reason);
 void sl_tr_usage_from_openai(json_t *u, sl_usage_counts *out);
 void sl_tr_usage_from_anthropic(json_t *u, sl_usage_counts *out);
 void sl_tr_usage_from_gemini(json_t *u, sl_usage_counts *out);
+void sl_tr_usage_from_responses(json_t *u, sl_usage_counts *out);
 json_t *sl_tr_usage_to_openai(const sl_usage_counts *u);
 json_t *sl_tr_usage_to_anthropic(const sl_usage_counts *u);
 json_t *sl_tr_usage_to_gemini(const sl_usage_counts *u);
@@ -164,6 +165,8 @@ struct sl_stream {
     int rw_open_index;
     json_t *rw_output;
     long rw_seq;
+    char *rw_id, *rw_prev;    /* set by sl_stream_set_response_ids, or NULL */
+    json_t *rw_final;         /* the response the terminal event carried */
 };
 
 /* The neutral calls (stream_write.c): the readers report each upstream

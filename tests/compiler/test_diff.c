@@ -123,6 +123,23 @@ static void state_redis_changes(void **state)
     free(out);
 }
 
+static void cache_changes(void **state)
+{
+    (void)state;
+    bool d;
+    const char *a = SPEC_HEAD "models:\n  a: { targets: [demo], cache: { ttl: 90s } }\n  b: { targets: [demo] }\n"
+                              "keys:\n  k: { hash: sha256:1111111111111111111111111111111111111111111111111111111111111111 }\n";
+    const char *b = SPEC_HEAD "models:\n  a: { targets: [demo], cache: { ttl: 2m, scope: shared } }\n"
+                              "  b: { targets: [demo] }\n"
+                              "keys:\n  k: { hash: sha256:1111111111111111111111111111111111111111111111111111111111111111,"
+                              " cache: false }\n";
+    char *out = run(a, b, false, &d);
+    assert_true(d);
+    assert_string_equal(out, "model 'a': cache: exact, scope key, ttl 90s, max_bytes 67108864 -> exact, scope shared, "
+                             "ttl 2m, max_bytes 67108864\nkey 'k': cache: none -> off (cache: false)\n");
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -130,6 +147,7 @@ int main(void)
         cmocka_unit_test(route_changes),
         cmocka_unit_test(state_redis_changes),
         cmocka_unit_test(key_rotation_and_order),
+        cmocka_unit_test(cache_changes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

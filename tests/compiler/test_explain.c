@@ -237,6 +237,51 @@ static void fallback_upstream_model(void **state)
     compiled_free(c);
 }
 
+/* Which cache applies: the key's rule wins over the entry's, `cache:
+ * false` opts a key out, and an entry without a rule says so. */
+static void cache_rules(void **state)
+{
+    (void)state;
+    compiled *c = compile_str(
+        "sluice: 1\nproviders:\n  a: { kind: mock }\n  e: { kind: openai, base_url: http://127.0.0.1:1/v1 }\n"
+        "models:\n  m: { targets: [a], cache: { ttl: 90s, scope: shared } }\n  n: { targets: [a] }\n"
+        "  s: { targets: [a], cache: { mode: semantic, semantic: { provider: e, model: emb } } }\n"
+        "keys:\n  k: { hash: \"sha256:f5fee01a26ae71c6d179cf55e7f297481c5d6fcb646e57b634a80108ce8fca59\" }\n"
+        "  own: { hash: \"sha256:356d1aa3b344d09c28ac19a739e2245f1bbcae1965cfe07456027297f5f70d00\", "
+        "cache: { max_bytes: 1MiB, allow_temperature: true } }\n"
+        "  off: { hash: \"sha256:a58d1f35b97904aa310f41f70a2bf3bb1a546b9fd574d70c983b5cef742a2a1b\", cache: false }\n");
+    assert_clean(c);
+    static const struct {
+        const char *model, *key, *text, *json;
+    } cases[] = {
+        {"m", "k",
+         "\ncache:\n  exact (from model 'm'), scope shared (one answer for every key), ttl 90s, at most 67108864 "
+         "bytes (LRU)\n  only requests with temperature 0 are cached\n",
+         ",\"cache\":{\"from\":\"model\",\"owner\":\"m\",\"mode\":\"exact\",\"scope\":\"shared\",\"ttl_ms\":90000,"
+         "\"max_bytes\":67108864,\"allow_temperature\":false}"},
+        {"m", "own",
+         "\ncache:\n  exact (from key 'own'), scope key (each key its own answers), ttl 10m, at most 1048576 bytes "
+         "(LRU)\n  requests at any temperature are cached\n",
+         ",\"cache\":{\"from\":\"key\",\"owner\":\"own\""},
+        {"m", "off", "\ncache:\n  none: this key says 'cache: false'\n", ",\"cache\":null"},
+        {"n", NULL, "\ncache:\n  none: answers are not cached\n", ",\"cache\":null"},
+        {"s", NULL, "  similar prompts: embeddings from e/emb, hit at cosine similarity >= 0.92\n",
+         "\"semantic\":{\"provider\":\"e\",\"model\":\"emb\",\"threshold\":0.92}"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        slc_buf b = {0};
+        assert_int_equal(slc_explain(c->spec, cases[i].model, cases[i].key, false, &b), 0);
+        if (!strstr(b.p, cases[i].text))
+            fail_msg("case %zu: no\n%s\nin\n%s", i, cases[i].text, b.p);
+        slc_buf_free(&b);
+        assert_int_equal(slc_explain(c->spec, cases[i].model, cases[i].key, true, &b), 0);
+        if (!strstr(b.p, cases[i].json))
+            fail_msg("case %zu: no\n%s\nin\n%s", i, cases[i].json, b.p);
+        slc_buf_free(&b);
+    }
+    compiled_free(c);
+}
+
 static void formats(void **state)
 {
     slc_buf b = {0};
@@ -267,6 +312,7 @@ int main(void)
         cmocka_unit_test(plans_match_runtime), cmocka_unit_test(matcher_matches_runtime),
         cmocka_unit_test(text_format),         cmocka_unit_test(json_format),
         cmocka_unit_test(fallback_upstream_model), cmocka_unit_test(formats),
+        cmocka_unit_test(cache_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,7 +10,8 @@
  *  - every provider goes to tests/mock-upstream on the e2e port, as an
  *    Anthropic-kind provider if it is one and an OpenAI-kind one
  *    otherwise, with an API key variable of its own, so the key on a call
- *    the mock records names the provider that made it;
+ *    the mock records names the provider that made it, over HTTP/1.1
+ *    (the mock speaks nothing else; the HTTP version is no planner input);
  *  - every client key gets a known secret, no address restriction and no
  *    expiry, so the test can use any of them;
  *  - backoffs become 1 ms (retries keep their count) and cooldown needs
@@ -74,6 +75,7 @@ static void retarget(slc_lowered *l, slc_arena *a)
         p->kind = p->kind == SL_KIND_ANTHROPIC ? SL_KIND_ANTHROPIC : SL_KIND_OPENAI;
         p->base_url = p->kind == SL_KIND_ANTHROPIC ? MOCK : MOCK "/v1";
         p->api_key_env = slc_aprintf(a, "SLUICE_PLAN_KEY_%u", i);
+        p->http2 = SL_HTTP2_AUTO;
     }
     for (uint32_t i = 0; i < l->t.key_count; i++) {
         sl_key *k = &l->keys[i];

@@ -883,18 +883,45 @@ static void openai_chat(ctx *c)
     answer_free(&a);
 }
 
-/* Deterministic unit vector for one input (FNV-1a seeded LCG). */
-static void embed(const char *s, size_t len, int dims, float *out)
+/* Adds the pseudo-random vector seeded by s[0..len) (FNV-1a, then an LCG). */
+static void add_hashed(const char *s, size_t len, int dims, float *out)
 {
     unsigned long long h = 1469598103934665603ULL;
     for (size_t i = 0; i < len; i++)
         h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-    double norm = 0;
     for (int i = 0; i < dims; i++) {
         h = h * 6364136223846793005ULL + 1442695040888963407ULL;
-        out[i] = (float)((double)(h >> 11) / (double)(1ULL << 53) * 2.0 - 1.0);
-        norm += (double)out[i] * out[i];
+        out[i] += (float)((double)(h >> 11) / (double)(1ULL << 53) * 2.0 - 1.0);
     }
+}
+
+/* Deterministic unit vector for one input: a hashed bag of words, the sum
+ * of one pseudo-random vector per word (letters and digits, case folded),
+ * so texts sharing most words point the same way, as real embeddings of
+ * near-identical prompts do (semantic cache tests rely on it). Input
+ * without words hashes whole. */
+static void embed(const char *s, size_t len, int dims, float *out)
+{
+    memset(out, 0, (size_t)dims * sizeof *out);
+    char word[64];
+    size_t wn = 0;
+    int words = 0;
+    for (size_t i = 0; i <= len; i++) {
+        unsigned char ch = i < len ? (unsigned char)s[i] : ' ';
+        if (isalnum(ch)) {
+            if (wn < sizeof word)
+                word[wn++] = (char)tolower(ch);
+        } else if (wn) {
+            add_hashed(word, wn, dims, out);
+            words++;
+            wn = 0;
+        }
+    }
+    if (!words)
+        add_hashed(s, len, dims, out);
+    double norm = 0;
+    for (int i = 0; i < dims; i++)
+        norm += (double)out[i] * out[i];
     norm = norm > 0 ? 1.0 / sqrt(norm) : 1.0;
     for (int i = 0; i < dims; i++)
         out[i] = (float)(out[i] * norm);
@@ -1330,6 +1357,226 @@ static void pct_decode(const char *s, size_t n, char *o)
     o[k] = '\0';
 }
 
+/* ---- OpenAI Responses API ------------------------------------------------ */
+
+/* The Responses usage object: input_tokens counts cached ones too (as
+ * OpenAI's does), broken out in input_tokens_details. */
+static json_t *rs_usage(const ctx *c, long long out)
+{
+    long long in = input_tokens(c) + c->cache_read;
+    return json_pack("{s:I,s:{s:I},s:I,s:{s:i},s:I}", "input_tokens", in, "input_tokens_details",
+                     "cached_tokens", (json_int_t)c->cache_read, "output_tokens", out,
+                     "output_tokens_details", "reasoning_tokens", 0, "total_tokens", in + out);
+}
+
+/* Text of a Responses message's content: a string or input_text /
+ * output_text parts. */
+static void rs_content_text(json_t *content, mu_buf *out)
+{
+    if (json_is_string(content)) {
+        mu_buf_str(out, json_string_value(content));
+        return;
+    }
+    size_t i;
+    json_t *part;
+    json_array_foreach(content, i, part) {
+        const char *type = json_string_value(json_object_get(part, "type"));
+        json_t *text = json_object_get(part, "text");
+        if (type && (!strcmp(type, "input_text") || !strcmp(type, "output_text")) && json_is_string(text)) {
+            if (out->len)
+                mu_buf_str(out, "\n");
+            mu_buf_str(out, json_string_value(text));
+        }
+    }
+}
+
+/* The text of the last user message of `input` (a string or items). */
+static void rs_user_text(json_t *input, mu_buf *out)
+{
+    if (json_is_string(input)) {
+        mu_buf_str(out, json_string_value(input));
+        return;
+    }
+    for (size_t i = json_array_size(input); i-- > 0;) {
+        json_t *it = json_array_get(input, i);
+        const char *role = json_string_value(json_object_get(it, "role"));
+        if (role && !strcmp(role, "user")) {
+            rs_content_text(json_object_get(it, "content"), out);
+            return;
+        }
+    }
+}
+
+/* The response envelope, echoing what OpenAI echoes of the request. */
+static json_t *rs_response(const ctx *c, const char *id, const char *status, json_t *output)
+{
+    json_t *b = c->body;
+    json_t *r = json_pack("{s:s,s:s,s:I,s:s,s:n,s:n,s:s,s:o,s:b}", "id", id, "object", "response", "created_at",
+                          c->created, "status", status, "error", "incomplete_details", "model", c->model, "output",
+                          output, "parallel_tool_calls", 1);
+    static const char *const echo[] = {"instructions", "previous_response_id", "store", "metadata", "reasoning",
+                                       "tool_choice", "tools", "text", "max_output_tokens"};
+    for (size_t i = 0; i < sizeof echo / sizeof *echo; i++) {
+        json_t *v = json_object_get(b, echo[i]);
+        json_object_set_new(r, echo[i], v ? json_deep_copy(v) : json_null());
+    }
+    if (!json_object_get(b, "store"))
+        json_object_set_new(r, "store", json_true());
+    json_object_set_new(r, "usage", json_null());
+    return r;
+}
+
+static json_t *rs_seq(json_t *ev, const char *type, long *seq)
+{
+    json_object_set_new(ev, "type", json_string(type));
+    json_object_set_new(ev, "sequence_number", json_integer((*seq)++));
+    return ev;
+}
+
+static void openai_responses(ctx *c)
+{
+    json_t *b = c->body;
+    json_t *input = json_object_get(b, "input");
+    if (!json_is_string(input) && !json_array_size(input)) {
+        send_error(c, 400, "Missing required parameter: 'input'.");
+        return;
+    }
+    int stream = json_is_true(json_object_get(b, "stream"));
+    set_call(c, "stream", json_boolean(stream));
+    long long max_tokens = json_integer_value(json_object_get(b, "max_output_tokens"));
+
+    /* A tool result as the last item is answered; a user message with
+     * function tools offered gets a call of the first (or the named) one. */
+    json_t *last = json_is_array(input) ? json_array_get(input, json_array_size(input) - 1) : NULL;
+    const char *last_type = json_string_value(json_object_get(last, "type"));
+    const char *last_role = json_string_value(json_object_get(last, "role"));
+    int user_last = json_is_string(input) || (last_role && !strcmp(last_role, "user"));
+    char *result = NULL;
+    if (last_type && !strcmp(last_type, "function_call_output")) {
+        json_t *o = json_object_get(last, "output");
+        mu_buf q = {0};
+        rs_content_text(o, &q);
+        mu_buf_add(&q, "", 0);
+        result = q.p;
+    }
+    json_t *choice = json_object_get(b, "tool_choice");
+    const char *choice_s = json_string_value(choice);
+    json_t *tool = NULL;
+    if (!result && user_last && !c->no_tool && !(choice_s && !strcmp(choice_s, "none"))) {
+        const char *want = c->tool[0] ? c->tool : json_string_value(json_object_get(choice, "name"));
+        size_t i;
+        json_t *t;
+        json_array_foreach(json_object_get(b, "tools"), i, t) {
+            const char *type = json_string_value(json_object_get(t, "type"));
+            const char *n = json_string_value(json_object_get(t, "name"));
+            if (type && !strcmp(type, "function") && n && (!want || !strcmp(n, want))) {
+                tool = t;
+                break;
+            }
+        }
+        if (!tool && c->tool[0]) {
+            char msg[200];
+            snprintf(msg, sizeof msg, "mock directive tool=%s: the request declares no such tool", c->tool);
+            send_error(c, 400, msg);
+            free(result);
+            return;
+        }
+    }
+    answer a = {0};
+    if (tool)
+        tool_answer(c, &a, json_string_value(json_object_get(tool, "name")), json_object_get(tool, "parameters"),
+                    stream);
+    else
+        text_answer(c, &a, result, max_tokens, stream);
+    free(result);
+    char id[48], item[48];
+    new_id(id, sizeof id, "resp_mock");
+    new_id(item, sizeof item, a.is_tool ? "fc_mock" : "msg_mock");
+    const char *status = a.truncated ? "incomplete" : "completed";
+    json_t *done_item = a.is_tool
+        ? json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "id", item, "type", "function_call", "status", "completed",
+                    "arguments", a.text, "call_id", a.tool_id, "name", a.tool_name)
+        : json_pack("{s:s,s:s,s:s,s:[{s:s,s:[],s:[],s:s}],s:s}", "id", item, "type", "message", "status",
+                    "completed", "content", "type", "output_text", "annotations", "logprobs", "text", a.text,
+                    "role", "assistant");
+
+    if (!stream) {
+        json_t *r = rs_response(c, id, status, json_pack("[o]", done_item));
+        if (a.truncated)
+            json_object_set_new(r, "incomplete_details", json_pack("{s:s}", "reason", "max_output_tokens"));
+        if (c->usage_none)
+            json_object_del(r, "usage");
+        put_usage(c, r, "usage", rs_usage(c, a.out_tokens));
+        send_json_wait(c, 200, r, (unsigned)a.nchunks * c->interval_ms);
+        answer_free(&a);
+        return;
+    }
+
+    /* The event sequence OpenAI sends, each with its sequence number. */
+    evlist l = {0};
+    long seq = 0;
+    const char *ev;
+    ev = "response.created";
+    ev_add(&l, 0, ev, rs_seq(json_pack("{s:o}", "response", rs_response(c, id, "in_progress", json_array())), ev, &seq));
+    ev = "response.in_progress";
+    ev_add(&l, 0, ev, rs_seq(json_pack("{s:o}", "response", rs_response(c, id, "in_progress", json_array())), ev, &seq));
+    json_t *added = a.is_tool
+        ? json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "id", item, "type", "function_call", "status", "in_progress",
+                    "arguments", "", "call_id", a.tool_id, "name", a.tool_name)
+        : json_pack("{s:s,s:s,s:s,s:[],s:s}", "id", item, "type", "message", "status", "in_progress", "content",
+                    "role", "assistant");
+    ev = "response.output_item.added";
+    ev_add(&l, 0, ev, rs_seq(json_pack("{s:i,s:o}", "output_index", 0, "item", added), ev, &seq));
+    if (a.is_tool) {
+        for (int i = 0; i < a.npieces; i++) {
+            ev = "response.function_call_arguments.delta";
+            ev_add(&l, i ? c->interval_ms : 0, ev,
+                   rs_seq(json_pack("{s:s,s:i,s:s}", "item_id", item, "output_index", 0, "delta", a.pieces[i]), ev,
+                          &seq));
+        }
+        ev = "response.function_call_arguments.done";
+        ev_add(&l, 0, ev,
+               rs_seq(json_pack("{s:s,s:i,s:s}", "item_id", item, "output_index", 0, "arguments", a.text), ev, &seq));
+    } else {
+        ev = "response.content_part.added";
+        ev_add(&l, 0, ev,
+               rs_seq(json_pack("{s:s,s:i,s:i,s:{s:s,s:[],s:[],s:s}}", "item_id", item, "output_index", 0,
+                                "content_index", 0, "part", "type", "output_text", "annotations", "logprobs", "text",
+                                ""),
+                      ev, &seq));
+        for (int i = 0; i < a.npieces; i++) {
+            ev = "response.output_text.delta";
+            ev_add(&l, i ? c->interval_ms : 0, ev,
+                   rs_seq(json_pack("{s:s,s:i,s:i,s:s,s:[]}", "item_id", item, "output_index", 0, "content_index",
+                                    0, "delta", a.pieces[i], "logprobs"),
+                          ev, &seq));
+        }
+        ev = "response.output_text.done";
+        ev_add(&l, 0, ev,
+               rs_seq(json_pack("{s:s,s:i,s:i,s:s,s:[]}", "item_id", item, "output_index", 0, "content_index", 0,
+                                "text", a.text, "logprobs"),
+                      ev, &seq));
+        ev = "response.content_part.done";
+        ev_add(&l, 0, ev,
+               rs_seq(json_pack("{s:s,s:i,s:i,s:O}", "item_id", item, "output_index", 0, "content_index", 0, "part",
+                                json_array_get(json_object_get(done_item, "content"), 0)),
+                      ev, &seq));
+    }
+    ev = "response.output_item.done";
+    ev_add(&l, 0, ev, rs_seq(json_pack("{s:i,s:O}", "output_index", 0, "item", done_item), ev, &seq));
+    json_t *final = rs_response(c, id, status, json_pack("[o]", done_item));
+    if (a.truncated)
+        json_object_set_new(final, "incomplete_details", json_pack("{s:s}", "reason", "max_output_tokens"));
+    if (c->usage_none)
+        json_object_del(final, "usage");
+    else
+        put_usage(c, final, "usage", rs_usage(c, a.out_tokens));
+    ev = a.truncated ? "response.incomplete" : "response.completed";
+    ev_add(&l, 0, ev, rs_seq(json_pack("{s:o}", "response", final), ev, &seq));
+    send_stream(c, &l);
+    answer_free(&a);
+}
+
 /* ---- dispatch --------------------------------------------------------- */
 
 static void internal(const mu_request *rq, mu_reply *rp, const char *path)
@@ -1416,12 +1663,13 @@ void mu_api_handle(const mu_request *rq, mu_reply *rp)
 
     int is_post = !strcmp(rq->method, "POST");
     int is_get = !strcmp(rq->method, "GET");
-    enum { R_NONE, R_CHAT, R_EMB, R_MODELS, R_MSG, R_COUNT, R_GEN } route = R_NONE;
+    enum { R_NONE, R_CHAT, R_EMB, R_MODELS, R_MSG, R_COUNT, R_GEN, R_RESP } route = R_NONE;
     int wrong_method = 0;
     int gen_stream = 0;
     char gen_model[sizeof path]; /* Gemini: the model is a path segment */
     if (!strcmp(path, "/v1/chat/completions")) route = R_CHAT, wrong_method = !is_post;
     else if (!strcmp(path, "/v1/embeddings")) route = R_EMB, wrong_method = !is_post;
+    else if (!strcmp(path, "/v1/responses")) route = R_RESP, wrong_method = !is_post;
     else if (!strcmp(path, "/v1/models")) route = R_MODELS, wrong_method = !is_get;
     else if (!strcmp(path, "/v1/messages")) route = R_MSG, wrong_method = !is_post;
     else if (!strcmp(path, "/v1/messages/count_tokens")) route = R_COUNT, wrong_method = !is_post;
@@ -1505,6 +1753,8 @@ void mu_api_handle(const mu_request *rq, mu_reply *rp)
             json_array_foreach(in, i, v) if (json_is_string(v)) mu_buf_str(&t, json_string_value(v));
         } else if (route == R_GEN) {
             gemini_user_text(json_object_get(c.body, "contents"), &t);
+        } else if (route == R_RESP) {
+            rs_user_text(json_object_get(c.body, "input"), &t);
         } else {
             content_text(json_object_get(last_message(json_object_get(c.body, "messages"),
                                                       "user"), "content"), &t);
@@ -1533,6 +1783,8 @@ void mu_api_handle(const mu_request *rq, mu_reply *rp)
         openai_chat(&c);
     } else if (route == R_EMB) {
         openai_embeddings(&c);
+    } else if (route == R_RESP) {
+        openai_responses(&c);
     } else if (route == R_MSG) {
         anthropic_messages(&c);
     } else if (route == R_GEN) {

@@ -76,6 +76,16 @@ static const row rows[] = {
      sl_inference_handle},
     {"GET", "/v1/responses", "/v1/responses", 1, SL_OP_RESPONSES, SL_PROTO_RESPONSES, 0, SL_EP_CLIENT,
      sl_inference_handle},
+    /* Stored responses: one prefix row; its handler tells the sub-paths
+     * and methods apart. */
+    {"GET", "/v1/responses/resp_1", "/v1/responses/", 0, SL_OP_RESPONSES, SL_PROTO_RESPONSES, 0, SL_EP_CLIENT,
+     sl_handle_responses},
+    {"DELETE", "/v1/responses/resp_1", "/v1/responses/", 0, SL_OP_RESPONSES, SL_PROTO_RESPONSES, 0, SL_EP_CLIENT,
+     sl_handle_responses},
+    {"GET", "/v1/responses/resp_1/input_items?limit=2", "/v1/responses/", 0, SL_OP_RESPONSES, SL_PROTO_RESPONSES, 0,
+     SL_EP_CLIENT, sl_handle_responses},
+    {"POST", "/v1/responses/resp_1/cancel", "/v1/responses/", 0, SL_OP_RESPONSES, SL_PROTO_RESPONSES, 0,
+     SL_EP_CLIENT, sl_handle_responses},
     {"POST", "/v1/embeddings", "/v1/embeddings", 0, SL_OP_EMBEDDINGS, SL_PROTO_OPENAI, 0, SL_EP_CLIENT,
      sl_inference_handle},
     {"POST", "/v1beta/models/gemini-2.5-flash:generateContent", "/v1beta/models/", 0, SL_OP_GENERATE,
@@ -147,6 +157,7 @@ static void test_unknown_paths(void **state)
         "/V1/messages",            /* paths are case-sensitive */
         "/healthz/",
         "/v1beta/models/",         /* a prefix row needs something after it */
+        "/v1/responses/",
         "/v1beta/models",
         "/v1/models/gpt-4o",
         "/admin",

@@ -243,6 +243,44 @@ static void test_stream_cr_endings(void **state)
     }
 }
 
+/* The Responses API's usage: input_tokens counts cached ones (as OpenAI's
+ * prompt_tokens does); in streams it arrives in response.completed, nested
+ * in the response, after events whose usage is null. */
+static const char responses_stream[] =
+    "event: response.created\n"
+    "data: {\"type\":\"response.created\",\"response\":{\"id\":\"resp_1\",\"usage\":null}}\n\n"
+    "event: response.output_text.delta\n"
+    "data: {\"type\":\"response.output_text.delta\",\"delta\":\"\\\"usage\\\"\"}\n\n"
+    "event: response.completed\n"
+    "data: {\"type\":\"response.completed\",\"response\":{\"id\":\"resp_1\",\"usage\":{\"input_tokens\":120,"
+    "\"input_tokens_details\":{\"cached_tokens\":20},\"output_tokens\":9,"
+    "\"output_tokens_details\":{\"reasoning_tokens\":4},\"total_tokens\":129}}}\n\n";
+
+static void test_responses_shape(void **state)
+{
+    (void)state;
+    sl_usage_counts u = body("{\"id\":\"resp_1\",\"object\":\"response\",\"output\":[],\"usage\":{\"input_tokens\":50,"
+                             "\"input_tokens_details\":{\"cached_tokens\":10},\"output_tokens\":7,"
+                             "\"output_tokens_details\":{\"reasoning_tokens\":3},\"total_tokens\":57}}");
+    assert_int_equal(u.have, 1);
+    assert_int_equal(u.input, 40);
+    assert_int_equal(u.cache_read, 10);
+    assert_int_equal(u.output, 7);
+    assert_int_equal(u.reasoning, 3);
+    size_t len = sizeof responses_stream - 1;
+    for (size_t split = 0; split <= len + 1; split++) {
+        sl_usage_stream st = {0};
+        feed_split(&st, responses_stream, len, split, NULL);
+        assert_int_equal(st.u.have, 1);
+        assert_int_equal(st.u.input, 100);
+        assert_int_equal(st.u.cache_read, 20);
+        assert_int_equal(st.u.output, 9);
+        assert_int_equal(st.u.reasoning, 4);
+        assert_int_equal(st.done, 1);
+        sl_usage_stream_free(&st);
+    }
+}
+
 static void test_relay_strips_usage_chunk(void **state)
 {
     (void)state;
@@ -364,6 +402,7 @@ int main(void)
         cmocka_unit_test(test_stream_gemini_all_splits),
         cmocka_unit_test(test_stream_unterminated),
         cmocka_unit_test(test_stream_cr_endings),
+        cmocka_unit_test(test_responses_shape),
         cmocka_unit_test(test_relay_strips_usage_chunk),
         cmocka_unit_test(test_relay_keeps_other_usage),
         cmocka_unit_test(test_cap_exact_line_passes),

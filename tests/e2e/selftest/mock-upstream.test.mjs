@@ -57,6 +57,38 @@ describe('other endpoints through the SDKs', () => {
     assert.ok(an.includes('claude-sonnet-4-5'));
   });
 
+  it('responses: non-stream, stream (the SDK\'s event accumulation), a function call and its output', async () => {
+    const c = openaiClient(`${mock.url}/v1`);
+    const r = await c.responses.create({ model: 'gpt-5', input: 'Hi.', instructions: 'Be brief.', store: false });
+    assert.equal(r.object, 'response');
+    assert.equal(r.status, 'completed');
+    assert.equal(r.output_text, MOCK_TEXT);
+    assert.equal(r.instructions, 'Be brief.');
+    assert.equal(r.store, false);
+    assert.ok(r.usage.input_tokens > 0 && r.usage.output_tokens > 0);
+    assert.equal(r.usage.total_tokens, r.usage.input_tokens + r.usage.output_tokens);
+    const stream = c.responses.stream({ model: 'gpt-5', input: 'Hi. [[mock chunks=4]]' });
+    const seqs = [];
+    let deltas = 0;
+    for await (const e of stream) {
+      seqs.push(e.sequence_number);
+      if (e.type === 'response.output_text.delta') deltas++;
+    }
+    const done = await stream.finalResponse();
+    assert.equal(done.output_text, MOCK_TEXT);
+    assert.equal(deltas, 4);
+    assert.deepEqual(seqs, seqs.map((_, i) => i));
+    const tools = [{ type: 'function', name: 'f', parameters: { type: 'object', properties: { a: { type: 'string' } } } }];
+    const call = (await c.responses.create({ model: 'gpt-5', input: 'Go.', tools })).output[0];
+    assert.equal(call.type, 'function_call');
+    assert.deepEqual(JSON.parse(call.arguments), { a: 'mock-a' });
+    const back = await c.responses.create({
+      model: 'gpt-5', tools,
+      input: [{ role: 'user', content: 'Go.' }, call, { type: 'function_call_output', call_id: call.call_id, output: 'ok!' }],
+    });
+    assert.equal(back.output_text, 'The tool returned: ok!');
+  });
+
   it('count_tokens', async () => {
     const r = await anthropicClient(mock.url).messages.countTokens({
       model: 'claude-haiku-4-5', messages: [{ role: 'user', content: 'hello there' }],
