@@ -166,6 +166,45 @@ static void check_providers(slc_checker *c)
     }
 }
 
+/* A provider's `tls:` governs an https:// upstream. Turning verification
+ * off lets anyone on the path impersonate the provider and read prompts
+ * and the provider key, so it is allowed only where the path is this
+ * machine (a local model server with a self-signed certificate). */
+static void check_provider_tls(slc_checker *c)
+{
+    for (size_t i = 0; i < c->s->nproviders; i++) {
+        const slc_provider *p = &c->s->providers[i];
+        const slc_provider_tls *t = &p->tls;
+        if (!t->present)
+            continue;
+        const char *name = p->name.s, *url = p->base_url.s;
+        if (p->kind == SLC_KIND_MOCK) {
+            slc_error(c->d, t->pos, "provider '%s': a mock provider answers locally and takes no tls",
+                      name);
+            continue;
+        }
+        if (strncmp(url, "http://", 7) == 0) {
+            slc_error(c->d, t->pos,
+                      "provider '%s': tls applies to an https:// upstream, and base_url '%s' is "
+                      "plain HTTP",
+                      name, url);
+            continue;
+        }
+        if (strncmp(url, "https://", 8) != 0 || t->verify)
+            continue;
+        if (!slc_chk_url_host_is_loopback(url + 8))
+            slc_error(c->d, t->verify_pos,
+                      "provider '%s': verify: false is allowed only for a loopback upstream, and "
+                      "'%s' is not one: without verification anyone on the network path can pose "
+                      "as the provider and read prompts and the provider key (give its CA with "
+                      "'ca: FILE' instead)",
+                      name, url);
+        if (t->ca.s)
+            slc_error(c->d, t->ca.pos,
+                      "provider '%s': ca has no effect with verify: false (drop one of them)", name);
+    }
+}
+
 /* Spans name models, providers and request ids (never keys or prompts),
  * so plain HTTP is allowed, as for a local collector or sidecar, but
  * warned about when it leaves the machine. The URL is the collector's
@@ -209,6 +248,7 @@ void slc_check(slc_spec *s, slc_arena *a, slc_diags *d)
     for (size_t i = 0; i < s->nmodels; i++)
         slc_strmap_put(&c.model_ix, s->models[i].name.s, s->models[i].name.len, i);
     check_providers(&c);
+    check_provider_tls(&c);
     check_responses(&c);
     slc_chk_targets(&c);
     slc_chk_fallbacks(&c);

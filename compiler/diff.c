@@ -96,6 +96,20 @@ static void r_timeouts(slc_buf *b, const slc_provider *p)
     dur(b, p->total_ms);
 }
 
+/* Trust of an https upstream: a change here changes who sluice believes
+ * it is talking to, so review shows it. */
+static void r_tls(slc_buf *b, const slc_provider *p)
+{
+    const slc_provider_tls *t = &p->tls;
+    if (!t->present) {
+        slc_buf_puts(b, "(system CAs)");
+        return;
+    }
+    slc_buf_printf(b, "ca %s, client_cert %s, client_key %s, verify %s",
+                   t->ca.s ? t->ca.s : "(system)", t->client_cert.s ? t->client_cert.s : "(none)",
+                   t->client_key.s ? t->client_key.s : "(none)", t->verify ? "true" : "false");
+}
+
 static void r_retry(slc_buf *b, const slc_retry *r)
 {
     slc_buf_printf(b, "attempts %lld, backoff ", (long long)r->attempts);
@@ -306,6 +320,7 @@ static void providers(differ *d, const slc_spec *a, const slc_spec *b)
         if (strcmp(ka, kb) != 0)
             change(d, "provider", q->name.s, "api_key environment variable", ka, kb);
         CMP("provider", q->name.s, "timeouts", p, q, r_timeouts);
+        CMP("provider", q->name.s, "tls", p, q, r_tls);
     }
 }
 

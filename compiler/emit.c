@@ -113,6 +113,20 @@ void slc_emit_lowered(const sl_table *t, slc_buf *out)
                         "int sl_spec_match_model(const char *name, size_t len);\n",
                    SL_TABLE_ABI, SL_TABLE_ABI);
 
+    /* Trust settings first, each named after its provider's index, so a
+     * provider refers to its own. */
+    for (uint32_t i = 0; i < t->provider_count; i++) {
+        const sl_provider_tls *pt = t->providers[i].tls;
+        if (!pt)
+            continue;
+        slc_buf_printf(out, "\nstatic const sl_provider_tls sl_spec_provider_tls_%u = {\n    .ca = ", i);
+        c_str(out, pt->ca);
+        slc_buf_puts(out, ",\n    .client_cert = ");
+        c_str(out, pt->client_cert);
+        slc_buf_puts(out, ",\n    .client_key = ");
+        c_str(out, pt->client_key);
+        slc_buf_printf(out, ",\n    .verify = %d,\n};\n", pt->verify);
+    }
     if (open_array(out, "sl_provider", "sl_spec_providers", t->provider_count)) {
         for (uint32_t i = 0; i < t->provider_count; i++) {
             const sl_provider *p = &t->providers[i];
@@ -126,6 +140,8 @@ void slc_emit_lowered(const sl_table *t, slc_buf *out)
                 slc_buf_puts(out, ", .optional = 1");
             if (p->responses)
                 slc_buf_puts(out, ", .responses = 1");
+            if (p->tls)
+                slc_buf_printf(out, ",\n           .tls = &sl_spec_provider_tls_%u", i);
             /* AUTO is zero, the default: tables of specs that do not say
              * http2 read as before. */
             if (p->http2 == SL_HTTP2_ON)
@@ -245,6 +261,13 @@ void slc_emit_lowered(const sl_table *t, slc_buf *out)
         c_str(out, t->tls->cert);
         slc_buf_puts(out, ",\n    .key = ");
         c_str(out, t->tls->key);
+        if (t->tls->client_ca) {
+            slc_buf_puts(out, ",\n    .client_ca = ");
+            c_str(out, t->tls->client_ca);
+            slc_buf_puts(out, t->tls->client_auth == SL_CLIENT_AUTH_REQUIRE
+                                  ? ",\n    .client_auth = SL_CLIENT_AUTH_REQUIRE"
+                                  : ",\n    .client_auth = SL_CLIENT_AUTH_OPTIONAL");
+        }
         slc_buf_puts(out, ",\n    .ops = &sl_tls_server_ops,\n};\n");
     }
 

@@ -145,7 +145,11 @@ void slc_lower(const slc_spec *s, const char *sha256_hex, slc_lowered *out)
     if (s->tls.present) {
         /* ops stays NULL here: sluicec does not link the TLS module; emit
          * writes the reference into the generated table. */
-        out->tls = (sl_tls_spec){.cert = s->tls.cert_path, .key = s->tls.key_path};
+        out->tls = (sl_tls_spec){.cert = s->tls.cert.s, .key = s->tls.key.s,
+                                 .client_ca = s->tls.client_ca.s,
+                                 .client_auth = !s->tls.client_ca.s   ? SL_CLIENT_AUTH_NONE
+                                                : s->tls.client_required ? SL_CLIENT_AUTH_REQUIRE
+                                                                         : SL_CLIENT_AUTH_OPTIONAL};
         t->tls = &out->tls;
     }
     t->state = s->state.s;
@@ -173,8 +177,14 @@ void slc_lower(const slc_spec *s, const char *sha256_hex, slc_lowered *out)
     };
 
     out->providers = array(s->nproviders, sizeof *out->providers);
+    out->provider_tls = array(s->nproviders, sizeof *out->provider_tls);
     for (size_t i = 0; i < s->nproviders; i++) {
         const slc_provider *p = &s->providers[i];
+        if (p->tls.present)
+            out->provider_tls[i] = (sl_provider_tls){.ca = p->tls.ca.s,
+                                                     .client_cert = p->tls.client_cert.s,
+                                                     .client_key = p->tls.client_key.s,
+                                                     .verify = p->tls.verify};
         out->providers[i] = (sl_provider){
             .name = p->name.s,
             .kind = (sl_kind)p->kind,
@@ -186,6 +196,7 @@ void slc_lower(const slc_spec *s, const char *sha256_hex, slc_lowered *out)
             .first_byte_ms = p->first_byte_ms,
             .idle_ms = p->idle_ms,
             .total_ms = p->total_ms,
+            .tls = p->tls.present ? &out->provider_tls[i] : NULL,
             .http2 = (sl_http2)p->http2,
         };
     }
@@ -233,6 +244,7 @@ void slc_lower(const slc_spec *s, const char *sha256_hex, slc_lowered *out)
 void slc_lowered_free(slc_lowered *l)
 {
     free(l->providers);
+    free(l->provider_tls);
     free(l->models);
     free(l->targets);
     free(l->fallbacks);

@@ -10,13 +10,11 @@
 #include <string.h>
 
 #include "cache.h"
+#include "spec_internal.h"
 #include "suggest.h"
 #include "units.h"
 
-typedef struct builder {
-    slc_arena *a;
-    slc_diags *d;
-} builder;
+typedef slc_builder builder;
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -263,7 +261,7 @@ static void read_provider(builder *b, const slc_node *k, const slc_node *v, slc_
     if (!want(b, v, SLC_NODE_MAP, where))
         return;
     static const char *const keys[] = {"kind", "base_url", "api_key", "optional", "responses", "timeouts",
-                                       "http2"};
+                                       "http2", "tls"};
     check_keys(b, v, keys, COUNT(keys), where);
     slc_str kind = {0};
     if (!slc_map_get(v, "kind")) {
@@ -306,6 +304,7 @@ static void read_provider(builder *b, const slc_node *k, const slc_node *v, slc_
         duration_field(b, t, "idle", twhere, &p->idle_ms, true);
         duration_field(b, t, "total", twhere, &p->total_ms, true);
     }
+    slc_spec_read_provider_tls(b, v, where, &p->tls);
 }
 
 static void read_target(builder *b, const slc_node *n, const char *where, slc_target *t)
@@ -649,34 +648,6 @@ static void read_responses(builder *b, const slc_node *root, slc_spec *s)
     s->responses_retention_s = (uint32_t)(v * (unit == 'd' ? 86400 : 3600));
 }
 
-static void read_tls(builder *b, const slc_node *root, slc_spec *s)
-{
-    const slc_node *n = section(b, root, "tls", NULL);
-    if (!n)
-        return;
-    static const char *const keys[] = {"cert", "key"};
-    check_keys(b, n, keys, COUNT(keys), "'tls'");
-    s->tls.pos = n->pos;
-    bool ok = true;
-    if (!slc_map_get(n, "cert")) {
-        missing(b, n, "'tls'", "cert");
-        ok = false;
-    } else {
-        ok &= str_field(b, n, "cert", "'tls'", &s->tls.cert);
-    }
-    if (!slc_map_get(n, "key")) {
-        missing(b, n, "'tls'", "key");
-        ok = false;
-    } else {
-        ok &= str_field(b, n, "key", "'tls'", &s->tls.key);
-    }
-    s->tls.present = ok;
-    if (ok) {
-        s->tls.cert_path = s->tls.cert.s;
-        s->tls.key_path = s->tls.key.s;
-    }
-}
-
 /* Calls `fn` for each valid entry of a named-section mapping. */
 #define READ_SECTION(field, nfield, key, what, fn)                                             \
     do {                                                                                        \
@@ -716,7 +687,7 @@ slc_spec *slc_spec_build(const slc_node *root, slc_arena *a, slc_diags *d)
 
     if (!str_field(&b, root, "listen", NULL, &s->listen))
         s->listen = (slc_str){.s = "127.0.0.1:4000", .len = 14, .pos = root->pos};
-    read_tls(&b, root, s);
+    slc_spec_read_tls(&b, root, s);
     str_field(&b, root, "listen_plain", NULL, &s->listen_plain);
     const slc_node *ap = slc_map_get(root, "allow_plaintext");
     if (ap && want(&b, ap, SLC_NODE_SCALAR, "'allow_plaintext'")) {
@@ -769,4 +740,34 @@ slc_spec *slc_spec_build(const slc_node *root, slc_arena *a, slc_diags *d)
     }
     read_responses(&b, root, s);
     return s;
+}
+
+/* The readers spec_tls.c shares (spec_internal.h). */
+bool slc_spec_str_field(slc_builder *b, const slc_node *map, const char *key, const char *where,
+                        slc_str *out)
+{
+    return str_field(b, map, key, where, out);
+}
+
+bool slc_spec_bool_field(slc_builder *b, const slc_node *map, const char *key, const char *where,
+                         bool *out, slc_pos *pos)
+{
+    return bool_field(b, map, key, where, out, pos);
+}
+
+void slc_spec_check_keys(slc_builder *b, const slc_node *map, const char *const *allowed, size_t n,
+                         const char *where)
+{
+    check_keys(b, map, allowed, n, where);
+}
+
+const slc_node *slc_spec_section(slc_builder *b, const slc_node *map, const char *key,
+                                 const char *where)
+{
+    return section(b, map, key, where);
+}
+
+void slc_spec_missing(slc_builder *b, const slc_node *map, const char *where, const char *key)
+{
+    missing(b, map, where, key);
 }

@@ -32,6 +32,18 @@ typedef enum slc_kind {
     SLC_KIND_MOCK = 3,
 } slc_kind;
 
+/* A provider's `tls:`: how sluice trusts its upstream. Paths as written;
+ * slc_check_files reads them (relative ones next to the spec). */
+typedef struct slc_provider_tls {
+    bool present;
+    slc_pos pos;
+    slc_str ca;              /* PEM CA bundle instead of the system's */
+    slc_str client_cert;     /* PEM client certificate for mTLS, and its key */
+    slc_str client_key;
+    bool verify;             /* default true; false only for loopback hosts */
+    slc_pos verify_pos;      /* line 0: not written */
+} slc_provider_tls;
+
 typedef struct slc_provider {
     slc_str name;
     slc_kind kind;
@@ -46,6 +58,7 @@ typedef struct slc_provider {
     bool responses;
     slc_pos responses_pos;   /* line 0: not written */
     uint32_t connect_ms, first_byte_ms, idle_ms, total_ms;
+    slc_provider_tls tls;
     int http2;             /* sl_http2 */
     slc_pos http2_pos;     /* line 0: not written */
     bool used;
@@ -178,13 +191,16 @@ typedef struct slc_server {
 } slc_server;
 
 /* `tls:` next to `listen`: the listener speaks HTTPS with this chain and
- * key. Paths as written; slc_check_files resolves relative ones against
- * the spec's directory into *_path and reads them. */
+ * key. Paths as written, and emitted so (the generated table must not
+ * depend on where the spec sits); slc_check_files reads relative ones
+ * next to the spec. */
 typedef struct slc_tls {
     bool present;
     slc_pos pos;
     slc_str cert, key;
-    const char *cert_path, *key_path;
+    slc_str client_ca;       /* CAs of client certificates (mTLS), or s == NULL */
+    slc_str client_auth;     /* "require" (default with client_ca) or "optional" */
+    bool client_required;
 } slc_tls;
 
 /* `telemetry:`: where traces go. Absent = no tracing code is active. */

@@ -1,13 +1,14 @@
 /*
- * The checks that read files a spec names: the `tls:` certificate chain and
- * private key. They run after the spec is checked, with the spec's path,
- * because relative file names mean "next to the spec" (so `sluicec check`
- * gives the same answer from any directory) and because nothing else in
- * the compiler touches the file system. The files are read with the
- * gateway's own loader (runtime/tls/pem.c); on top of that this checks
- * what only matters before deployment: the key belongs to the first
- * certificate, each certificate was issued by the next one, and none is
- * expired, not yet valid, or about to expire.
+ * The checks that read files a spec names: the listener's `tls:`
+ * certificate chain and private key, and each provider's `tls:` CA bundle,
+ * client certificate and key. They run after the spec is checked, with the
+ * spec's path, because relative file names are read next to the spec (so
+ * `sluicec check` gives the same answer from any directory) and because
+ * nothing else in the compiler touches the file system. The files are
+ * read with the gateway's own loader (runtime/tls/pem.c); on top of that
+ * this checks what only matters before deployment: the key belongs to the
+ * first certificate, each certificate was issued by the next one, and none
+ * is expired, not yet valid, or about to expire.
  */
 #include "compile.h"
 
@@ -131,22 +132,19 @@ static int cert_parse(const br_x509_certificate *c, cert_info *ci)
 
 /* ---- the checks ------------------------------------------------------ */
 
-/* A relative file is next to the spec. The gateway may start anywhere, so
- * what it is given is absolute (write absolute paths in the spec when the
- * generated table must be the same on every machine). */
+/* Where to read a file the spec names: a relative one is next to the spec.
+ * Only this check uses the result; the table keeps the name as written,
+ * so the generated C is the same wherever the spec sits, and the gateway
+ * reads a relative name in its working directory (README, HTTPS). */
 static const char *resolve(const char *spec_path, const char *file, slc_arena *a)
 {
     if (file[0] == '/' || !spec_path || strcmp(spec_path, "-") == 0)
         return file;
     const char *slash = strrchr(spec_path, '/');
-    char *dir = slash ? slc_aprintf(a, "%.*s", (int)(slash - spec_path), spec_path)
-                      : slc_aprintf(a, ".");
-    char *abs = realpath(dir[0] ? dir : "/", NULL);
-    if (!abs)
-        return slash ? slc_aprintf(a, "%s/%s", dir, file) : file;
-    const char *out = slc_aprintf(a, "%s/%s", abs, file);
-    free(abs);
-    return out;
+    if (!slash)
+        return file;
+    return slc_aprintf(a, "%.*s/%s", (int)(slash - spec_path + (slash == spec_path)), spec_path,
+                       file);
 }
 
 static int64_t now_unix(void)
@@ -167,17 +165,21 @@ static const char *date(int64_t t, slc_arena *a)
                        tm.tm_mday, tm.tm_hour, tm.tm_min);
 }
 
-static void check_chain(const slc_tls *t, const sl_tls_chain *ch, slc_arena *a, slc_diags *d)
+/* `what` starts each message ("tls", "provider 'x': tls client_cert"),
+ * `who` owns the first certificate ("server", "client"); `f` is the file
+ * as written. */
+static void check_chain(const char *what, const char *who, const slc_str *f,
+                        const sl_tls_chain *ch, slc_arena *a, slc_diags *d)
 {
-    const char *file = t->cert.s;
+    const char *file = f->s;
+    slc_pos pos = f->pos;
     int64_t now = now_unix();
     cert_info prev = {0};
     int misordered = 0;
     for (size_t i = 0; i < ch->n; i++) {
         cert_info ci;
         if (cert_parse(&ch->certs[i], &ci) != 0) {
-            slc_error(d, t->cert.pos, "tls: certificate %zu in '%s' is not valid X.509", i + 1,
-                      file);
+            slc_error(d, pos, "%s: certificate %zu in '%s' is not valid X.509", what, i + 1, file);
             return;
         }
         if (i > 0 && (prev.issuer.len != ci.subject.len ||
@@ -185,22 +187,22 @@ static void check_chain(const slc_tls *t, const sl_tls_chain *ch, slc_arena *a, 
             !misordered) {
             /* Once the order breaks, every later pair is noise. */
             misordered = 1;
-            slc_error(d, t->cert.pos,
-                      "tls: certificate %zu in '%s' did not issue certificate %zu; list the "
-                      "server's certificate first, then each issuer in order",
-                      i + 1, file, i);
+            slc_error(d, pos,
+                      "%s: certificate %zu in '%s' did not issue certificate %zu; list the "
+                      "%s's certificate first, then each issuer in order",
+                      what, i + 1, file, i, who);
         }
         if (ci.not_after < now)
-            slc_error(d, t->cert.pos, "tls: certificate %zu in '%s' expired on %s", i + 1, file,
+            slc_error(d, pos, "%s: certificate %zu in '%s' expired on %s", what, i + 1, file,
                       date(ci.not_after, a));
         else if (ci.not_before > now)
-            slc_error(d, t->cert.pos, "tls: certificate %zu in '%s' is not valid before %s",
-                      i + 1, file, date(ci.not_before, a));
+            slc_error(d, pos, "%s: certificate %zu in '%s' is not valid before %s", what, i + 1,
+                      file, date(ci.not_before, a));
         else if (ci.not_after - now < (int64_t)SOON_DAYS * 86400)
-            slc_warning(d, t->cert.pos,
-                        "tls: certificate %zu in '%s' expires on %s, in less than %d days; "
+            slc_warning(d, pos,
+                        "%s: certificate %zu in '%s' expires on %s, in less than %d days; "
                         "renew it (SIGHUP makes a running gateway load the new files)",
-                        i + 1, file, date(ci.not_after, a), SOON_DAYS);
+                        what, i + 1, file, date(ci.not_after, a), SOON_DAYS);
         prev = ci;
     }
 }
@@ -216,33 +218,90 @@ static const char *as_written(const char *err, const char *resolved, const slc_s
     return slc_aprintf(a, "%.*s%s%s", (int)(at - err), err, written->s, at + strlen(resolved));
 }
 
-void slc_check_files(slc_spec *s, const char *spec_path, slc_arena *a, slc_diags *d)
+/* Reads the certificate chain `cert` and the key `key` (as written, read
+ * relative to the spec) and checks that they make a pair; `what` and
+ * `who` as for check_chain. */
+static void check_pair(const char *what, const char *who, const slc_str *cert, const slc_str *key,
+                       const char *spec_path, slc_arena *a, slc_diags *d)
 {
-    slc_tls *t = &s->tls;
-    if (!t->present)
-        return;
-    t->cert_path = resolve(spec_path, t->cert.s, a);
-    t->key_path = resolve(spec_path, t->key.s, a);
+    const char *cert_path = resolve(spec_path, cert->s, a);
+    const char *key_path = resolve(spec_path, key->s, a);
     char err[512];
     sl_tls_chain ch;
-    sl_tls_key key;
-    int have_chain = sl_tls_read_chain(t->cert_path, &ch, err, sizeof err) == 0;
+    sl_tls_key k;
+    int have_chain = sl_tls_read_chain(cert_path, &ch, err, sizeof err) == 0;
     if (!have_chain)
-        slc_error(d, t->cert.pos, "tls: certificate chain: %s",
-                  as_written(err, t->cert_path, &t->cert, a));
-    int have_key = sl_tls_read_key(t->key_path, &key, err, sizeof err) == 0;
+        slc_error(d, cert->pos, "%s: certificate chain: %s", what,
+                  as_written(err, cert_path, cert, a));
+    int have_key = sl_tls_read_key(key_path, &k, err, sizeof err) == 0;
     if (!have_key)
-        slc_error(d, t->key.pos, "tls: private key: %s",
-                  as_written(err, t->key_path, &t->key, a));
+        slc_error(d, key->pos, "%s: private key: %s", what, as_written(err, key_path, key, a));
     if (have_chain) {
-        check_chain(t, &ch, a, d);
-        if (have_key && sl_tls_key_matches(&ch.certs[0], &key) == 0)
-            slc_error(d, t->key.pos,
-                      "tls: the private key in '%s' does not belong to the first certificate "
-                      "in '%s' (which must be the server's own)",
-                      t->key.s, t->cert.s);
+        check_chain(what, who, cert, &ch, a, d);
+        if (have_key && sl_tls_key_matches(&ch.certs[0], &k) == 0)
+            slc_error(d, key->pos,
+                      "%s: the private key in '%s' does not belong to the first certificate "
+                      "in '%s' (which must be the %s's own)",
+                      what, key->s, cert->s, who);
         sl_tls_chain_free(&ch);
     }
     if (have_key)
-        sl_tls_key_free(&key);
+        sl_tls_key_free(&k);
+}
+
+/* A provider's CA bundle: every block a certificate. Expiry is not
+ * checked here: a bundle may hold retired roots next to the one in use. */
+static void check_ca(const char *what, const slc_str *ca, const char *spec_path, slc_arena *a,
+                     slc_diags *d)
+{
+    const char *path = resolve(spec_path, ca->s, a);
+    char err[512];
+    sl_tls_chain ch;
+    if (sl_tls_read_chain(path, &ch, err, sizeof err) != 0) {
+        slc_error(d, ca->pos, "%s: CA bundle: %s", what, as_written(err, path, ca, a));
+        return;
+    }
+    for (size_t i = 0; i < ch.n; i++) {
+        cert_info ci;
+        if (cert_parse(&ch.certs[i], &ci) != 0) {
+            slc_error(d, ca->pos, "%s: certificate %zu in '%s' is not valid X.509", what, i + 1,
+                      ca->s);
+            break;
+        }
+    }
+    sl_tls_chain_free(&ch);
+}
+
+/* The listener's client_ca, read as the gateway reads it: as trust anchors
+ * for BearSSL's validator. */
+static void check_anchors(const slc_str *ca, const char *spec_path, slc_arena *a, slc_diags *d)
+{
+    const char *path = resolve(spec_path, ca->s, a);
+    char err[512];
+    sl_tls_anchors tas;
+    if (sl_tls_read_anchors(path, &tas, err, sizeof err) != 0) {
+        slc_error(d, ca->pos, "tls: client_ca: %s", as_written(err, path, ca, a));
+        return;
+    }
+    sl_tls_anchors_free(&tas);
+}
+
+void slc_check_files(slc_spec *s, const char *spec_path, slc_arena *a, slc_diags *d)
+{
+    if (s->tls.present) {
+        check_pair("tls", "server", &s->tls.cert, &s->tls.key, spec_path, a, d);
+        if (s->tls.client_ca.s)
+            check_anchors(&s->tls.client_ca, spec_path, a, d);
+    }
+    for (size_t i = 0; i < s->nproviders; i++) {
+        const slc_provider *p = &s->providers[i];
+        const slc_provider_tls *t = &p->tls;
+        if (!t->present || p->kind == SLC_KIND_MOCK)
+            continue;
+        const char *what = slc_aprintf(a, "provider '%s': tls", p->name.s);
+        if (t->ca.s)
+            check_ca(what, &t->ca, spec_path, a, d);
+        if (t->client_cert.s && t->client_key.s)
+            check_pair(what, "client", &t->client_cert, &t->client_key, spec_path, a, d);
+    }
 }

@@ -344,6 +344,13 @@ int main(int argc, char **argv)
                    providers[i].api_key_env ? providers[i].api_key_env : "-");
         return 0;
     }
+    {
+        char why[1024];
+        if (sl_provider_check_tls(providers, table.provider_count, why, sizeof why) != 0) {
+            fprintf(stderr, "sluice: %s\n", why);
+            return 2;
+        }
+    }
     /* The control socket lives next to the state the instance owns, so two
      * gateways with their own state never share one. */
     char control_default[4096];

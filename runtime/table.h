@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SL_TABLE_ABI 5
+#define SL_TABLE_ABI 6
 
 typedef enum sl_kind {
     SL_KIND_OPENAI = 0,
@@ -23,6 +23,17 @@ typedef enum sl_kind {
     SL_KIND_GEMINI = 2,
     SL_KIND_MOCK = 3,
 } sl_kind;
+
+/* How sluice trusts a provider's https:// upstream (spec `tls:` of a
+ * provider), handed to libcurl. Paths as the spec writes them: a relative
+ * one is read in the gateway's working directory, at start and by libcurl
+ * on each new connection; the key itself is never in the binary. */
+typedef struct sl_provider_tls {
+    const char *ca;          /* PEM CA bundle instead of the system's, or NULL */
+    const char *client_cert; /* PEM client certificate (chain) for mTLS, or NULL */
+    const char *client_key;  /* its private key, set exactly when client_cert is */
+    uint8_t verify;          /* 0 only for loopback hosts (sluicec refuses others) */
+} sl_provider_tls;
 
 /* HTTP version to an upstream. AUTO: HTTP/2 when TLS negotiates it (ALPN),
  * else HTTP/1.1; ON: also HTTP/2 without TLS (prior knowledge, for h2c
@@ -45,6 +56,7 @@ typedef struct sl_provider {
     uint32_t first_byte_ms;  /* request sent -> first response byte */
     uint32_t idle_ms;        /* longest silence between body chunks */
     uint32_t total_ms;       /* whole transfer cap */
+    const sl_provider_tls *tls; /* NULL: libcurl's defaults (system CAs, verify) */
     sl_http2 http2;
 } sl_provider;
 
@@ -155,9 +167,17 @@ typedef struct sl_server_limits {
 struct sl_tls_ops;
 extern const struct sl_tls_ops sl_tls_server_ops;
 
+typedef enum sl_client_auth {
+    SL_CLIENT_AUTH_NONE = 0,
+    SL_CLIENT_AUTH_OPTIONAL = 1,  /* asked for; a client without a valid one carries on */
+    SL_CLIENT_AUTH_REQUIRE = 2,   /* a client without a valid one is refused */
+} sl_client_auth;
+
 typedef struct sl_tls_spec {
     const char *cert;             /* PEM chain, server certificate first; read at start */
     const char *key;              /* PEM private key; never in the binary, only its path */
+    const char *client_ca;        /* CAs of client certificates (mTLS), or NULL */
+    sl_client_auth client_auth;   /* NONE exactly when client_ca is NULL */
     const struct sl_tls_ops *ops; /* &sl_tls_server_ops in generated tables */
 } sl_tls_spec;
 

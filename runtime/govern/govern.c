@@ -37,6 +37,11 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t sl_gov_now(void)
+{
+    return (int64_t)time(NULL);
+}
+
 int64_t sl_gov_period_start(sl_period per, int64_t now)
 {
     struct tm tm;
@@ -74,7 +79,7 @@ int sl_gov_init(const sl_table *t, sl_gov_restore_fn restore, void *ctx)
     teams = calloc(t->team_count ? t->team_count : 1, sizeof *teams);
     if (!keys || !teams)
         return -1;
-    int64_t now = (int64_t)time(NULL);
+    int64_t now = sl_gov_now();
     for (uint32_t i = 0; i < t->key_count; i++) {
         holder *h = &keys[i];
         holder_init(h, t->keys[i].budget, t->keys[i].limits);

@@ -85,7 +85,14 @@ typedef struct sl_gov_view {
 void sl_gov_view_key(int key, int64_t now_unix, sl_gov_view *v);
 void sl_gov_view_team(int team, int64_t now_unix, sl_gov_view *v);
 
-/* Start of the budget period containing `now` (UTC). */
+/* Start of the budget period containing `now` (UTC): days from 00:00:00,
+ * ISO weeks from Monday 00:00:00, months from the 1st 00:00:00. */
 int64_t sl_gov_period_start(sl_period per, int64_t now_unix);
+
+/* The wall clock (unix seconds) that places spend in budget periods. Every
+ * `now_unix` above comes from here, and the functions take it as a
+ * parameter, so unit tests try any instant and an end-to-end test that
+ * moves the process clock (libfaketime) moves all of governance at once. */
+int64_t sl_gov_now(void);
 
 #endif

@@ -328,7 +328,7 @@ void sl_handle_admin(sl_conn *c, const sl_endpoint *ep, const sl_http_request *r
         sl_surface_error(c, SL_PROTO_OPENAI, 405, NULL, "Allow: GET\r\n", "use GET");
         return;
     }
-    int64_t now = (int64_t)time(NULL);
+    int64_t now = sl_gov_now();
     if (path_is(req, "/admin/keys") && sl_http_query_param(req, "scope", &(size_t){0})) {
         deployment_keys(c, req, t, now);
         return;

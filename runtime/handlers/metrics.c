@@ -11,7 +11,6 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "auth/auth.h"
 #include "cache/cache.h"
@@ -67,7 +66,7 @@ static int budgets(sl_buf *o, const sl_table *t)
 {
     static const char *const names[2] = {"sluice_budget_remaining_usd", "sluice_budget_remaining_tokens"};
     int rc = 0;
-    int64_t now = (int64_t)time(NULL);
+    int64_t now = sl_gov_now();
     for (int unit = 0; unit < 2; unit++) {
         rc |= sl_metrics_text_family(o, names[unit], "gauge",
                                      unit ? "Tokens left in the current budget period, by key or team"

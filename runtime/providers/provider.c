@@ -7,6 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "core/urlhost.h"
+#include "tls/pem.h"
 
 static void *curl_start(struct ev_loop *loop, sl_upstream *up, const sl_xfer_spec *spec,
                         const sl_xfer_callbacks *cb, void *ctx)
@@ -121,6 +125,15 @@ int sl_provider_set_url(sl_provider *provs, uint32_t n, const char *arg, char *e
         snprintf(err, errlen, "--provider-url %s: %s", p->name, why);
         return -1;
     }
+    /* sluicec allowed verify: false for this provider's loopback host only. */
+    if (p->tls && !p->tls->verify &&
+        (strncmp(eq + 1, "https://", 8) != 0 || !sl_url_host_is_loopback(eq + 1 + 8))) {
+        snprintf(err, errlen,
+                 "--provider-url %s: the spec turns TLS verification off for this provider "
+                 "(verify: false), which is allowed only for an https:// loopback host",
+                 p->name);
+        return -1;
+    }
     size_t len = strlen(eq + 1);
     while (len > 8 && eq[len] == '/') /* eq[len] is the URL's last byte */
         len--;
@@ -135,5 +148,65 @@ int sl_provider_set_url(sl_provider *provs, uint32_t n, const char *arg, char *e
         free((char *)p->base_url);
     remember(p, u);
     p->base_url = u; /* lives as long as the process; freed at exit */
+    return 0;
+}
+
+/* One file a provider's tls: names, loaded as libcurl will load it, so a
+ * missing or broken file stops the start instead of failing every request. */
+static int tls_file(const sl_provider *p, const char *what, const char *path, int key,
+                    const br_x509_certificate **leaf, sl_tls_chain *ch, sl_tls_key *k, char *err,
+                    size_t errlen)
+{
+    char why[512];
+    int rc = key ? sl_tls_read_key(path, k, why, sizeof why)
+                 : sl_tls_read_chain(path, ch, why, sizeof why);
+    if (rc != 0) {
+        char cwd[512] = "";
+        if (path[0] != '/' && !getcwd(cwd, sizeof cwd))
+            cwd[0] = '\0';
+        snprintf(err, errlen, "provider '%s': tls %s: %s%s%s%s", p->name, what, why,
+                 cwd[0] ? " (a relative path is read in the working directory, " : "", cwd,
+                 cwd[0] ? ")" : "");
+        return -1;
+    }
+    if (leaf)
+        *leaf = &ch->certs[0];
+    return 0;
+}
+
+int sl_provider_check_tls(const sl_provider *provs, uint32_t n, char *err, size_t errlen)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        const sl_provider *p = &provs[i];
+        const sl_provider_tls *t = p->tls;
+        if (!t)
+            continue;
+        sl_tls_chain ch;
+        sl_tls_key k;
+        const br_x509_certificate *leaf = NULL;
+        if (t->ca) {
+            if (tls_file(p, "ca", t->ca, 0, NULL, &ch, NULL, err, errlen) != 0)
+                return -1;
+            sl_tls_chain_free(&ch);
+        }
+        if (!t->client_cert)
+            continue;
+        if (tls_file(p, "client_cert", t->client_cert, 0, &leaf, &ch, NULL, err, errlen) != 0)
+            return -1;
+        if (tls_file(p, "client_key", t->client_key, 1, NULL, NULL, &k, err, errlen) != 0) {
+            sl_tls_chain_free(&ch);
+            return -1;
+        }
+        int match = sl_tls_key_matches(leaf, &k);
+        sl_tls_key_free(&k);
+        sl_tls_chain_free(&ch);
+        if (match != 1) {
+            snprintf(err, errlen,
+                     "provider '%s': tls client_key '%s' is not the key of the first certificate "
+                     "in client_cert '%s'",
+                     p->name, t->client_key, t->client_cert);
+            return -1;
+        }
+    }
     return 0;
 }

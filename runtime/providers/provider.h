@@ -70,6 +70,12 @@ const sl_provider_ops *sl_provider_ops_of(sl_kind k);
  * never from a request. 0, or -1 with err filled. */
 int sl_provider_set_url(sl_provider *provs, uint32_t n, const char *arg, char *err, size_t errlen);
 
+/* Loads every file the providers' tls: settings name (CA bundles, client
+ * certificates and keys, which must match), as sluicec did, so a gateway
+ * started where a file is missing or broken stops at once. 0, or -1 with
+ * err naming the provider and the file. */
+int sl_provider_check_tls(const sl_provider *provs, uint32_t n, char *err, size_t errlen);
+
 /* Shared by the adapters. */
 extern const sl_transport sl_transport_curl;
 extern const sl_provider_ops sl_provider_openai, sl_provider_anthropic, sl_provider_gemini,

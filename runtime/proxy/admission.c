@@ -58,7 +58,7 @@ static void local(sl_exchange *x, const sl_attempt *plan, size_t n, int64_t usd,
     int retry_after;
     const char *why;
     sl_gov_verdict v =
-        sl_gov_admit_share(x->key, usd, tokens, (int64_t)time(NULL), share, &x->ticket, &retry_after, &why);
+        sl_gov_admit_share(x->key, usd, tokens, sl_gov_now(), share, &x->ticket, &retry_after, &why);
     if (v != SL_GOV_OK) {
         refuse(x, v, retry_after, why);
         return;
@@ -124,7 +124,7 @@ void sl_admission_run(sl_exchange *x, const sl_attempt *plan, size_t n, int64_t 
         x->wait_n = n;
         x->wait_usd = usd;
         x->wait_tokens = tokens;
-        x->state_wait = ops->admit(sw, x->key, usd, tokens, (int64_t)time(NULL), &x->ticket, answered, x);
+        x->state_wait = ops->admit(sw, x->key, usd, tokens, sl_gov_now(), &x->ticket, answered, x);
         if (x->state_wait) {
             sl_conn_set_exchange(x->conn, x, &wait_hooks);
             return;
@@ -138,7 +138,7 @@ void sl_admission_settle(sl_exchange *x, int64_t usd, int64_t tokens, const stru
     sl_gov_ticket *tk = &x->ticket;
     if (tk->key < 0)
         return;
-    int64_t now = (int64_t)time(NULL);
+    int64_t now = sl_gov_now();
     if (x->t->redis) /* this worker's spend, and the reservation in Redis */
         x->t->redis->ops->settle(sl_proxy_state(x->w), tk, usd, tokens, now, row);
     /* This replica's own counters: the admin view, and the local share
@@ -151,7 +151,7 @@ void sl_admission_publish(sl_exchange *x, const struct sl_ledger_row *row)
     if (!x->t->redis || !row)
         return;
     sl_gov_ticket none = {.key = -1, .team = -1};
-    x->t->redis->ops->settle(sl_proxy_state(x->w), &none, 0, 0, (int64_t)time(NULL), row);
+    x->t->redis->ops->settle(sl_proxy_state(x->w), &none, 0, 0, sl_gov_now(), row);
 }
 
 void sl_admission_cancel(sl_exchange *x)

@@ -139,6 +139,7 @@ int sl_attempts_retry_xfer(const sl_attempts *m, sl_xfer_result r)
     switch (r) {
     case SL_XFER_CONNECT:
     case SL_XFER_RESET:
+    case SL_XFER_TLS: /* the connection could not be made safely; another target may */
         return e->retry.on_connect;
     case SL_XFER_TIMEOUT_FIRST_BYTE:
     case SL_XFER_TIMEOUT_TOTAL:

@@ -230,6 +230,7 @@ static void try_start(void *ctx, const sl_attempt *a)
         .first_byte_ms = x->prov->first_byte_ms,
         .idle_ms = x->prov->idle_ms,
         .total_ms = x->prov->total_ms,
+        .tls = x->prov->tls,
         .http2 = x->prov->http2,
     };
     x->try_started = ev_time();
@@ -443,10 +444,22 @@ static void stream_done(sl_exchange *x, sl_xfer_result r)
     sl_exchange_finish(x, &f);
 }
 
+/* A failed try as the client's error message lists it. */
+static const char *why_failed(sl_xfer_result r)
+{
+    if (r == SL_XFER_TLS)
+        return "TLS with the upstream failed (certificate or handshake; the gateway log says why)";
+    return sl_xfer_result_name(r);
+}
+
 static void on_done(void *ctx, sl_xfer_result r, const char *detail)
 {
-    (void)detail;
     sl_exchange *x = ctx;
+    /* The operator needs libcurl's reason (untrusted issuer, name
+     * mismatch, refused client certificate); the client learns that TLS
+     * failed, not details that may name the upstream host. */
+    if (r == SL_XFER_TLS)
+        sl_log_warn("provider '%s': TLS with the upstream failed: %s", x->prov->name, detail);
     x->xfer = NULL;
     try_ended(x, x->over_budget ? SL_MET_ATTEMPT_ERROR
                  : r == SL_XFER_OK && !(x->streaming && x->relay.error) ? sl_metrics_result_of_status(x->status)
@@ -526,10 +539,10 @@ static void on_done(void *ctx, sl_xfer_result r, const char *detail)
     x->last_status = 0;
     x->last_result = r;
     if (sl_attempts_retry_xfer(&x->attempts, r)) {
-        sl_attempts_next(&x->attempts, x->prov->name, sl_xfer_result_name(r), -1);
+        sl_attempts_next(&x->attempts, x->prov->name, why_failed(r), -1);
         return;
     }
-    sl_attempts_note(&x->attempts, x->prov->name, sl_xfer_result_name(r));
+    sl_attempts_note(&x->attempts, x->prov->name, why_failed(r));
     try_exhausted(x);
 }
 

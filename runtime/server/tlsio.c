@@ -35,11 +35,22 @@ int sl_srv_tls_start(const sl_server_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "tls: %s", why);
         return -1;
     }
+    if (spec->client_ca &&
+        ops->ctx_client_auth(ctx, spec->client_ca, spec->client_auth == SL_CLIENT_AUTH_REQUIRE, why,
+                             sizeof why) != 0) {
+        snprintf(err, errlen, "tls: client_ca: %s", why);
+        ops->ctx_free(ctx);
+        ctx = NULL;
+        return -1;
+    }
     atomic_init(&handshakes, 0);
     max_handshakes = cfg->table->server.max_handshakes;
     handshake_ms = cfg->table->server.handshake_timeout_ms;
-    sl_log_info("tls: %s and its key loaded (TLS 1.2, %zu bytes per connection)", cert,
-                ops->conn_bytes);
+    sl_log_info("tls: %s and its key loaded (TLS 1.2, %zu bytes per connection)%s%s%s", cert,
+                ops->conn_bytes, spec->client_ca ? "; client certificates from " : "",
+                spec->client_ca ? spec->client_ca : "",
+                !spec->client_ca ? ""
+                : spec->client_auth == SL_CLIENT_AUTH_REQUIRE ? " required" : " optional");
     return 0;
 }
 

@@ -240,7 +240,7 @@ static void connect_now(sl_state_worker *w)
     redisAsyncCommandArgv(ac, on_setup, w, 3, argv, len);
     /* A Redis that restarted empty gets this worker's spend back at once
      * rather than at its next request; on one that kept it, a no-op. */
-    sl_redis_send_seed(w, (int64_t)time(NULL));
+    sl_redis_send_seed(w, sl_gov_now());
     ev_timer_set(&w->connect_timer, rs->timeout_ms / 1000.0, 0.);
     ev_timer_start(w->loop, &w->connect_timer);
 }
@@ -269,7 +269,7 @@ static sl_state_worker *redis_worker_new(const sl_table *t, struct ev_loop *loop
     }
     if (worker_id == 0) {
         /* The spend restored from this replica's ledger. */
-        int64_t now = (int64_t)time(NULL);
+        int64_t now = sl_gov_now();
         sl_gov_view v;
         for (uint32_t i = 0; i < t->key_count; i++) {
             if (t->keys[i].budget.per == SL_PERIOD_NONE)

@@ -323,3 +323,120 @@ int sl_tls_key_matches(const br_x509_certificate *leaf, const sl_tls_key *key)
     size_t qlen = br_ec_compute_pub(br_ec_get_default(), &pub, q, &key->ec);
     return qlen != 0 && qlen == pk->key.ec.qlen && memcmp(q, pk->key.ec.q, qlen) == 0;
 }
+
+/* ---- trust anchors ----------------------------------------------------- */
+
+typedef struct dn_buf {
+    unsigned char *p;
+    size_t len, cap;
+    int failed;
+} dn_buf;
+
+static void dn_append(void *ctx, const void *buf, size_t len)
+{
+    dn_buf *d = ctx;
+    if (d->failed)
+        return;
+    if (d->len + len > d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 256;
+        while (cap < d->len + len)
+            cap *= 2;
+        unsigned char *p = realloc(d->p, cap);
+        if (!p) {
+            d->failed = 1;
+            return;
+        }
+        d->p = p;
+        d->cap = cap;
+    }
+    memcpy(d->p + d->len, buf, len);
+    d->len += len;
+}
+
+static unsigned char *dup_bytes(const unsigned char *p, size_t n)
+{
+    unsigned char *q = malloc(n ? n : 1);
+    if (q && n)
+        memcpy(q, p, n);
+    return q;
+}
+
+/* The name and public key of `cert` as a CA trust anchor. */
+static int anchor_of(const br_x509_certificate *cert, br_x509_trust_anchor *ta)
+{
+    dn_buf dn = {0};
+    br_x509_decoder_context dc;
+    br_x509_decoder_init(&dc, dn_append, &dn);
+    br_x509_decoder_push(&dc, cert->data, cert->data_len);
+    const br_x509_pkey *pk = br_x509_decoder_get_pkey(&dc);
+    if (!pk || dn.failed || br_x509_decoder_last_error(&dc) != 0) {
+        free(dn.p);
+        return -1;
+    }
+    memset(ta, 0, sizeof *ta);
+    ta->dn.data = dn.p;
+    ta->dn.len = dn.len;
+    ta->flags = BR_X509_TA_CA;
+    ta->pkey.key_type = pk->key_type;
+    if (pk->key_type == BR_KEYTYPE_RSA) {
+        ta->pkey.key.rsa.n = dup_bytes(pk->key.rsa.n, pk->key.rsa.nlen);
+        ta->pkey.key.rsa.nlen = pk->key.rsa.nlen;
+        ta->pkey.key.rsa.e = dup_bytes(pk->key.rsa.e, pk->key.rsa.elen);
+        ta->pkey.key.rsa.elen = pk->key.rsa.elen;
+        if (ta->pkey.key.rsa.n && ta->pkey.key.rsa.e)
+            return 0;
+    } else {
+        ta->pkey.key.ec.curve = pk->key.ec.curve;
+        ta->pkey.key.ec.q = dup_bytes(pk->key.ec.q, pk->key.ec.qlen);
+        ta->pkey.key.ec.qlen = pk->key.ec.qlen;
+        if (ta->pkey.key.ec.q)
+            return 0;
+    }
+    return -1; /* the caller frees what was copied */
+}
+
+static void anchor_free(br_x509_trust_anchor *ta)
+{
+    free(ta->dn.data);
+    if (ta->pkey.key_type == BR_KEYTYPE_RSA) {
+        free(ta->pkey.key.rsa.n);
+        free(ta->pkey.key.rsa.e);
+    } else {
+        free(ta->pkey.key.ec.q);
+    }
+}
+
+int sl_tls_read_anchors(const char *path, sl_tls_anchors *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    sl_tls_chain ch;
+    if (sl_tls_read_chain(path, &ch, err, errlen) != 0)
+        return -1;
+    out->tas = calloc(ch.n, sizeof *out->tas);
+    if (!out->tas) {
+        sl_tls_chain_free(&ch);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < ch.n; i++) {
+        if (anchor_of(&ch.certs[i], &out->tas[i]) != 0) {
+            out->n = i + 1; /* free the partial one too */
+            sl_tls_anchors_free(out);
+            sl_tls_chain_free(&ch);
+            snprintf(err, errlen, "certificate %zu in '%s' has no usable name or public key", i + 1,
+                     path);
+            return -1;
+        }
+        out->n = i + 1;
+    }
+    sl_tls_chain_free(&ch);
+    return 0;
+}
+
+void sl_tls_anchors_free(sl_tls_anchors *a)
+{
+    for (size_t i = 0; i < a->n; i++)
+        anchor_free(&a->tas[i]);
+    free(a->tas);
+    memset(a, 0, sizeof *a);
+}

@@ -39,4 +39,14 @@ int sl_tls_key_matches(const br_x509_certificate *leaf, const sl_tls_key *key);
 void sl_tls_chain_free(sl_tls_chain *c);
 void sl_tls_key_free(sl_tls_key *k);
 
+/* A CA bundle as BearSSL trust anchors (the listener's `client_ca`):
+ * every certificate of the file, its name and public key, each a CA. */
+typedef struct sl_tls_anchors {
+    br_x509_trust_anchor *tas;
+    size_t n;
+} sl_tls_anchors;
+
+int sl_tls_read_anchors(const char *path, sl_tls_anchors *out, char *err, size_t errlen);
+void sl_tls_anchors_free(sl_tls_anchors *a);
+
 #endif

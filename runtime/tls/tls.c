@@ -27,6 +27,7 @@ typedef struct keypair {
     atomic_uint refs;
     sl_tls_chain chain;
     sl_tls_key key;
+    sl_tls_anchors client_cas; /* n == 0: no client certificates asked */
 } keypair;
 
 typedef struct locked_cache {
@@ -38,6 +39,8 @@ typedef struct locked_cache {
 
 struct sl_tls_ctx {
     char *cert_path, *key_path;
+    char *client_ca_path; /* NULL: no client certificates */
+    int client_required;
     pthread_mutex_t mu; /* guards cur */
     keypair *cur;
     locked_cache cache;
@@ -45,6 +48,7 @@ struct sl_tls_ctx {
 
 struct sl_tls_conn {
     br_ssl_server_context sc;
+    br_x509_minimal_context *xc; /* validates the client's certificate (mTLS only) */
     keypair *kp;
     int up; /* the handshake completed once */
     unsigned char ibuf[SL_TLS_IBUF];
@@ -85,11 +89,13 @@ static void keypair_put(keypair *kp)
     if (kp && atomic_fetch_sub(&kp->refs, 1) == 1) {
         sl_tls_chain_free(&kp->chain);
         sl_tls_key_free(&kp->key);
+        sl_tls_anchors_free(&kp->client_cas);
         free(kp);
     }
 }
 
-static keypair *keypair_load(const char *cert, const char *key, char *err, size_t errlen)
+static keypair *keypair_load(const char *cert, const char *key, const char *client_ca, char *err,
+                             size_t errlen)
 {
     keypair *kp = calloc(1, sizeof *kp);
     if (!kp) {
@@ -109,6 +115,10 @@ static keypair *keypair_load(const char *cert, const char *key, char *err, size_
     if (sl_tls_key_matches(&kp->chain.certs[0], &kp->key) != 1) {
         snprintf(err, errlen, "the private key in '%s' does not belong to the first certificate in '%s'",
                  key, cert);
+        keypair_put(kp);
+        return NULL;
+    }
+    if (client_ca && sl_tls_read_anchors(client_ca, &kp->client_cas, err, errlen) != 0) {
         keypair_put(kp);
         return NULL;
     }
@@ -133,6 +143,7 @@ static void ctx_free(sl_tls_ctx *ctx)
     pthread_mutex_destroy(&ctx->cache.mu);
     free(ctx->cert_path);
     free(ctx->key_path);
+    free(ctx->client_ca_path);
     free(ctx);
 }
 
@@ -151,7 +162,7 @@ static sl_tls_ctx *ctx_new(const char *cert, const char *key, char *err, size_t 
     pthread_mutex_init(&ctx->cache.mu, NULL);
     ctx->cache.vtable = &locked_cache_class;
     br_ssl_session_cache_lru_init(&ctx->cache.lru, ctx->cache.store, sizeof ctx->cache.store);
-    if (!(ctx->cur = keypair_load(cert, key, err, errlen))) {
+    if (!(ctx->cur = keypair_load(cert, key, NULL, err, errlen))) {
         ctx_free(ctx);
         return NULL;
     }
@@ -160,7 +171,7 @@ static sl_tls_ctx *ctx_new(const char *cert, const char *key, char *err, size_t 
 
 static int ctx_reload(sl_tls_ctx *ctx, char *err, size_t errlen)
 {
-    keypair *kp = keypair_load(ctx->cert_path, ctx->key_path, err, errlen);
+    keypair *kp = keypair_load(ctx->cert_path, ctx->key_path, ctx->client_ca_path, err, errlen);
     if (!kp)
         return -1;
     pthread_mutex_lock(&ctx->mu);
@@ -169,6 +180,20 @@ static int ctx_reload(sl_tls_ctx *ctx, char *err, size_t errlen)
     pthread_mutex_unlock(&ctx->mu);
     keypair_put(old);
     return 0;
+}
+
+static int ctx_client_auth(sl_tls_ctx *ctx, const char *client_ca, int require, char *err,
+                           size_t errlen)
+{
+    char *path = strdup(client_ca);
+    if (!path) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    free(ctx->client_ca_path);
+    ctx->client_ca_path = path;
+    ctx->client_required = require;
+    return ctx_reload(ctx, err, errlen);
 }
 
 /* ---- connections ------------------------------------------------------ */
@@ -190,6 +215,7 @@ static void conn_free(sl_tls_conn *t)
     if (!t)
         return;
     keypair_put(t->kp);
+    free(t->xc);
     /* Session keys live in the engine. */
     volatile unsigned char *p = (volatile unsigned char *)&t->sc;
     for (size_t i = 0; i < sizeof t->sc; i++)
@@ -204,6 +230,7 @@ static sl_tls_conn *conn_new(sl_tls_ctx *ctx)
         return NULL;
     t->kp = keypair_get(ctx);
     t->up = 0;
+    t->xc = NULL;
     const sl_tls_chain *ch = &t->kp->chain;
     const sl_tls_key *k = &t->kp->key;
     br_ssl_engine_context *e = &t->sc.eng;
@@ -218,6 +245,23 @@ static sl_tls_conn *conn_new(sl_tls_ctx *ctx)
     br_ssl_engine_add_flags(e, BR_OPT_NO_RENEGOTIATION);
     br_ssl_engine_set_protocol_names(e, alpn, 1);
     br_ssl_server_set_cache(&t->sc, &ctx->cache.vtable);
+    const sl_tls_anchors *cas = &t->kp->client_cas;
+    if (cas->n) {
+        /* CertificateRequest names these CAs; the minimal validator checks
+         * the chain against them (and the dates), and the engine the
+         * client's CertificateVerify signature. */
+        if (!(t->xc = malloc(sizeof *t->xc))) {
+            conn_free(t);
+            return NULL;
+        }
+        br_x509_minimal_init_full(t->xc, cas->tas, cas->n);
+        br_ssl_engine_set_x509(e, &t->xc->vtable);
+        br_ssl_server_set_trust_anchor_names_alt(&t->sc, cas->tas, cas->n);
+        br_ssl_engine_set_default_rsavrfy(e);
+        br_ssl_engine_set_default_ecdsa(e);
+        if (!ctx->client_required)
+            br_ssl_engine_add_flags(e, BR_OPT_TOLERATE_NO_CLIENT_AUTH);
+    }
     br_ssl_engine_set_buffers_bidi(e, t->ibuf, sizeof t->ibuf, t->obuf, sizeof t->obuf);
     if (!br_ssl_server_reset(&t->sc)) {
         conn_free(t);
@@ -378,6 +422,7 @@ const sl_tls_ops sl_tls_server_ops = {
     .ctx_new = ctx_new,
     .ctx_reload = ctx_reload,
     .ctx_free = ctx_free,
+    .ctx_client_auth = ctx_client_auth,
     .conn_new = conn_new,
     .conn_free = conn_free,
     .recv = tls_recv,

@@ -9,7 +9,9 @@
  * Policy, fixed: TLS 1.2 only (BearSSL has no 1.3), ECDHE key exchange
  * with AES-GCM or ChaCha20-Poly1305, ALPN "http/1.1", SNI accepted (one
  * certificate serves every name), no renegotiation, sessions resumed from
- * a process-wide cache. Memory per connection: see SL_TLS_CONN_BYTES.
+ * a process-wide cache. Memory per connection: see SL_TLS_CONN_BYTES;
+ * with client certificates each connection also holds an X.509 validator
+ * during its handshake.
  */
 #ifndef SLUICE_TLS_H
 #define SLUICE_TLS_H
@@ -39,6 +41,13 @@ typedef struct sl_tls_ops {
      * thread. */
     int (*ctx_reload)(sl_tls_ctx *ctx, char *err, size_t errlen);
     void (*ctx_free)(sl_tls_ctx *ctx);
+    /* Client certificates (mTLS): from now on (and on every reload) the
+     * CAs in `client_ca` are read with the pair, a certificate is asked
+     * of every client and checked against them; with `require`, a client
+     * without a valid one is refused in the handshake, otherwise it
+     * carries on unauthenticated. -1 with `err` when the file is unusable. */
+    int (*ctx_client_auth)(sl_tls_ctx *ctx, const char *client_ca, int require, char *err,
+                           size_t errlen);
 
     /* A server engine for one accepted connection; NULL when out of
      * memory or without entropy. */

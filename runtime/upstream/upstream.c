@@ -17,6 +17,7 @@
 
 #include "core/buf.h"
 #include "core/log.h"
+#include "table.h"
 
 #define EASY_POOL_MAX 1024
 /* Passed-through headers: one value, and all of them together. Real
@@ -72,6 +73,8 @@ struct sl_xfer {
      * caller's list untouched and costs no allocation. */
     struct curl_slist no_expect;
     char no_expect_line[8];
+    char errbuf[CURL_ERROR_SIZE]; /* libcurl's reason, more precise than its code's */
+    int client_cert;              /* the provider presents one (see tls_refused) */
 };
 
 const char *sl_xfer_result_name(sl_xfer_result r)
@@ -84,6 +87,7 @@ const char *sl_xfer_result_name(sl_xfer_result r)
     case SL_XFER_TIMEOUT_TOTAL: return "total_timeout";
     case SL_XFER_RESET: return "reset";
     case SL_XFER_ERROR: return "error";
+    case SL_XFER_TLS: return "tls";
     }
     return "error";
 }
@@ -253,7 +257,59 @@ static sl_xfer_result map_curl(CURLcode rc)
     case CURLE_SEND_ERROR:
     case CURLE_PARTIAL_FILE:
         return SL_XFER_RESET;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_CLIENTCERT:
+        return SL_XFER_TLS;
     default: return SL_XFER_ERROR;
+    }
+}
+
+/* In TLS 1.3 the server judges the client's certificate after the client
+ * has finished its handshake and sent the request, so a refusal reaches
+ * libcurl as a failed read: with an alert libcurl names (OpenSSL-based
+ * servers), or as a connection closed without a byte (servers that check
+ * the certificate after the handshake, such as Node's). The second looks
+ * like any dropped connection, so it counts as TLS only on a connection
+ * this transfer opened and that presented a client certificate. Either
+ * way the attempt is retried like a connect failure (sl_attempts). */
+static int tls_refused(const sl_xfer *x, CURLcode rc)
+{
+    if (rc != CURLE_RECV_ERROR && rc != CURLE_SEND_ERROR && rc != CURLE_GOT_NOTHING)
+        return 0;
+    if (strstr(x->errbuf, " alert "))
+        return 1;
+    long fresh = 0;
+    curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &fresh);
+    return x->client_cert && !x->got_byte && fresh > 0;
+}
+
+/* A provider's `tls:` (table.h). Paths go to libcurl as the spec wrote
+ * them; the gateway checked at start that they load. */
+static void set_tls(CURL *e, const sl_provider_tls *t)
+{
+    if (t->ca) {
+        /* The provider's CAs instead of the system's: libcurl would also
+         * consult its built-in CA directory (Debian's: /etc/ssl/certs). */
+        curl_easy_setopt(e, CURLOPT_CAINFO, t->ca);
+        curl_easy_setopt(e, CURLOPT_CAPATH, (char *)NULL);
+    }
+    if (t->client_cert) {
+        curl_easy_setopt(e, CURLOPT_SSLCERT, t->client_cert);
+        curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
+        curl_easy_setopt(e, CURLOPT_SSLKEY, t->client_key);
+        curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
+    }
+    if (!t->verify) {
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
     }
 }
 
@@ -272,6 +328,9 @@ static void check_done(sl_upstream *u)
             continue;
         }
         sl_xfer_result r = x->forced != SL_XFER_OK ? x->forced : map_curl(rc);
+        int refused = x->forced == SL_XFER_OK && tls_refused(x, rc);
+        if (refused)
+            r = SL_XFER_TLS;
         /* prereq_cb refused curl's silent re-send: the connection died. */
         if (rc == CURLE_ABORTED_BY_CALLBACK && x->sends > 1)
             r = SL_XFER_RESET;
@@ -287,9 +346,18 @@ static void check_done(sl_upstream *u)
             if (connect_us == 0)
                 r = SL_XFER_CONNECT;
         }
-        const char *detail = rc == CURLE_OK ? "" : curl_easy_strerror(rc);
+        const char *detail = rc == CURLE_OK ? "" : x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
         if (x->forced != SL_XFER_OK)
             detail = sl_xfer_result_name(x->forced);
+        char why[CURL_ERROR_SIZE + 160];
+        if (refused && !strstr(x->errbuf, " alert ")) {
+            snprintf(why, sizeof why,
+                     "the upstream closed the connection after the TLS handshake without "
+                     "answering, which is how a server refuses a client certificate under TLS "
+                     "1.3 (%s)",
+                     detail);
+            detail = why;
+        }
         /* Counted as a callback so sl_xfer_cancel from on_done only marks
          * the xfer, which is freed right below either way. */
         x->in_callback++;
@@ -578,6 +646,11 @@ sl_xfer *sl_xfer_start(sl_upstream *u, const sl_xfer_spec *s, const sl_xfer_call
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 4096L);
     curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, prereq_cb);
     curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+    if (s->tls) {
+        set_tls(e, s->tls);
+        x->client_cert = s->tls->client_cert != NULL;
+    }
     if (s->body) {
         curl_easy_setopt(e, CURLOPT_POST, 1L);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)s->body_len);

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "table.h" /* sl_http2 */
+#include "table.h" /* sl_http2, sl_provider_tls */
 
 struct ev_loop;
 struct curl_slist;
@@ -27,7 +27,9 @@ typedef enum sl_xfer_result {
     SL_XFER_TIMEOUT_IDLE,
     SL_XFER_TIMEOUT_TOTAL,
     SL_XFER_RESET,             /* connection dropped or response truncated */
-    SL_XFER_ERROR,             /* anything else (TLS, protocol) */
+    SL_XFER_ERROR,             /* anything else (protocol, out of memory) */
+    SL_XFER_TLS,               /* TLS failed: certificate not trusted, name mismatch,
+                                  client certificate refused, handshake alert */
 } sl_xfer_result;
 
 const char *sl_xfer_result_name(sl_xfer_result r);
@@ -57,7 +59,8 @@ typedef struct sl_xfer_callbacks {
      * n to accept, SL_XFER_PAUSE to hold them, 0 to abort the transfer. */
     size_t (*on_data)(void *ctx, const char *p, size_t n);
     /* Called exactly once unless the transfer was cancelled. The xfer is
-     * freed when this returns. */
+     * freed when this returns. `detail` is libcurl's account of a failure
+     * (for the gateway's log: it may name the upstream host). */
     void (*on_done)(void *ctx, sl_xfer_result result, const char *detail);
 } sl_xfer_callbacks;
 
@@ -67,6 +70,7 @@ typedef struct sl_xfer_spec {
     const char *body;                  /* NULL: GET */
     size_t body_len;
     uint32_t connect_ms, first_byte_ms, idle_ms, total_ms;
+    const sl_provider_tls *tls;        /* the provider's trust settings, or NULL */
     sl_http2 http2;
 } sl_xfer_spec;
 

@@ -123,6 +123,24 @@ static void state_redis_changes(void **state)
     free(out);
 }
 
+/* Who sluice trusts upstream is a review matter: a provider's tls: change
+ * is named with both sides. (compile_str reads no files, so the paths
+ * need not exist.) */
+static void upstream_trust_changes(void **state)
+{
+    const char *a = SPEC_HEAD "  p: { kind: openai, base_url: https://127.0.0.1:8443/v1 }\n"
+                              "models:\n  m: { targets: [p] }\n";
+    const char *b = SPEC_HEAD "  p: { kind: openai, base_url: https://127.0.0.1:8443/v1,\n"
+                              "       tls: { ca: ca.pem, client_cert: c.pem, client_key: c.key } }\n"
+                              "models:\n  m: { targets: [p] }\n";
+    bool d;
+    char *out = run(a, b, false, &d);
+    assert_true(d);
+    assert_non_null(strstr(out, "provider 'p': tls: (system CAs) -> ca ca.pem, client_cert c.pem, "
+                                "client_key c.key, verify true\n"));
+    free(out);
+}
+
 static void cache_changes(void **state)
 {
     (void)state;
@@ -143,6 +161,7 @@ static void cache_changes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(upstream_trust_changes),
         cmocka_unit_test(identical_when_tables_match),
         cmocka_unit_test(route_changes),
         cmocka_unit_test(state_redis_changes),

@@ -11,11 +11,13 @@
 // call one tool with known arguments (tests/mock-upstream/README.md).
 import { describe, it, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, mkdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { useStack, E2E_DIR, OPENAI_KEY, ANTHROPIC_KEY, MOCK_TEXT } from './lib/harness.mjs';
+import {
+  useStack, startProcess, stopProcess, freePort, mockArgs, E2E_DIR, OPENAI_KEY, ANTHROPIC_KEY, MOCK_TEXT,
+} from './lib/harness.mjs';
 
 const CC_DIR = join(E2E_DIR, 'claude-code', 'node_modules');
 const CLAUDE = join(CC_DIR, '.bin', 'claude');
@@ -29,6 +31,8 @@ const RUN_TIMEOUT_MS = 90000;
 const DEAD_PROXY = 'http://127.0.0.1:9';
 
 const stack = useStack();
+// The HTTPS gateway (tls/spec.yaml) for the last group.
+const TLS_BIN = process.env.SLUICE_TLS_BIN;
 let scratch;
 
 before(() => {
@@ -205,5 +209,73 @@ describe('Claude Code -> sluice -> Anthropic-kind upstream (pass-through)', () =
     assert.ok(Array.isArray(main.body.system), 'system blocks as sent');
     assert.ok(main.body.tools.every((t) => t.name && (t.input_schema || t.type)), 'Anthropic tool shape');
     assertOnlyMessagesTraffic();
+  });
+});
+
+// The same over HTTPS: the gateway compiled from tls/spec.yaml serves a
+// certificate from a CA made for this run (tls/certs.sh, openssl CLI), and
+// Claude Code trusts that CA only through NODE_EXTRA_CA_CERTS, as a user
+// of a private CA would. Its `claude-*` models go to the Anthropic-kind
+// provider on the mock upstream.
+describe('Claude Code -> sluice over HTTPS (ANTHROPIC_BASE_URL=https://...)', () => {
+  const tls = {};
+  before(async () => {
+    tls.dir = join(scratch, 'tls');
+    execFileSync('sh', [join(E2E_DIR, 'tls', 'certs.sh'), tls.dir]);
+    const state = join(tls.dir, 'state');
+    mkdirSync(state);
+    const port = await freePort();
+    const plain = await freePort();
+    tls.gw = await startProcess('sluice-tls', TLS_BIN,
+      ['--listen', `127.0.0.1:${port}`, '--listen-plain', `127.0.0.1:${plain}`, ...mockArgs(TLS_BIN, stack.mock),
+        '--state', join(state, 's.db'), '--workers', '1',
+        '--tls-cert', join(tls.dir, 'chain.pem'), '--tls-key', join(tls.dir, 'server.key')], {
+        env: { ...process.env, SLUICE_E2E_OPENAI_KEY: OPENAI_KEY, SLUICE_E2E_ANTHROPIC_KEY: ANTHROPIC_KEY },
+        pattern: /sluice listening on (\S+)/,
+      });
+    tls.url = `https://127.0.0.1:${port}`;
+  });
+  after(async () => {
+    if (tls.gw) await stopProcess(tls.gw);
+  });
+  beforeEach(() => stack.mock.reset());
+
+  const httpsEnv = () => ({ ANTHROPIC_BASE_URL: tls.url, NODE_EXTRA_CA_CERTS: join(tls.dir, 'ca.pem') });
+
+  it('answers a streamed prompt through the TLS listener', async () => {
+    const r = await runClaude('Say hello. [[mock tool=none]]', [], { extraEnv: httpsEnv() });
+    assert.equal(r.code, 0, describeRun(r));
+    assert.equal(r.json?.is_error, false, describeRun(r));
+    assert.equal(r.json.result, MOCK_TEXT);
+    const calls = await stack.mock.calls();
+    const main = calls.find((c) => c.body.tools?.length);
+    assert.ok(main, 'the main request declares tools');
+    assert.equal(main.path, '/v1/messages?beta=true');
+    assert.equal(main.headers['x-api-key'], ANTHROPIC_KEY);
+    assert.equal(main.stream, true, 'Claude Code streams');
+    // Every request came over TLS: the gateway's access log has them all,
+    // and nothing else reached it.
+    const lines = tls.gw.log().split('\n').filter((l) => / (GET|POST|HEAD|PUT|DELETE) \//.test(l));
+    assert.ok(lines.length >= 1, tls.gw.log());
+    for (const l of lines) assert.match(l, / POST \/v1\/messages(\/count_tokens)?(\?\S*)? /, `unexpected request: ${l}`);
+  });
+
+  it('runs a Bash tool call over HTTPS', async () => {
+    const r = await runClaude('Where am I? [[mock tool=Bash args=required arg_str=pwd]]',
+      ['--allowedTools', 'Bash'], { extraEnv: httpsEnv() });
+    assert.equal(r.code, 0, describeRun(r));
+    assert.equal(r.json?.is_error, false, describeRun(r));
+    assert.equal(r.json.result, `The tool returned: ${r.cwd}`);
+  });
+
+  it('without the CA it refuses the gateway certificate: no request is made', async () => {
+    const requests = () => tls.gw.log().split('\n').filter((l) => / POST \//.test(l)).length;
+    const before = requests();
+    const r = await runClaude('Say hello. [[mock tool=none]]', [],
+      { extraEnv: { ANTHROPIC_BASE_URL: tls.url, CLAUDE_CODE_MAX_RETRIES: '0' } });
+    assert.notEqual(r.code, 0, describeRun(r));
+    assert.equal(r.json?.is_error ?? true, true, describeRun(r));
+    assert.equal((await stack.mock.calls()).length, 0, 'nothing reached the upstream');
+    assert.equal(requests(), before, 'no request got through the TLS listener');
   });
 });

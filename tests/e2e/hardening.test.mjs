@@ -302,8 +302,9 @@ describe('framing the parser refuses: status, then close', () => {
     assert.equal(rs[0].status, 200);
     assert.equal(rs[0].version, '1.0');
     assert.equal(JSON.parse(rs[0].body).status, 'ok');
+    // Closed by the gateway (exchange() gives up after 4 s, long before the
+    // 75 s keep-alive timeout would close an idle HTTP/1.1 connection).
     assert.ok(res.closed, 'closed after the response');
-    assert.ok(res.closedMs < 1000, `closed promptly (${res.closedMs} ms)`);
   });
 
   it('HTTP/1.0 with Connection: keep-alive stays open for a second request', async () => {
@@ -472,8 +473,9 @@ describe('overload', () => {
   // One burst fills libcurl's upstream connection cache (kept on purpose
   // for reuse), so the baseline is taken after a warm-up of the same shape.
   async function inflightBurst(delayMs) {
+    let heldAnswered = 0;
     const held = Array.from({ length: LIMITS.maxInflight }, () =>
-      request(gw.port, 'POST', '/v1/chat/completions', { body: slow(delayMs) }));
+      request(gw.port, 'POST', '/v1/chat/completions', { body: slow(delayMs) }).then((r) => { heldAnswered++; return r; }));
     await eventually(async () => (await mock.calls()).filter((c) => !c.completed).length >= LIMITS.maxInflight, 3000, 20);
     const extra = await Promise.all([
       request(gw.port, 'POST', '/v1/chat/completions', { body: slow(delayMs) }),
@@ -482,7 +484,8 @@ describe('overload', () => {
         body: json({ model: 'claude-sonnet-4-5', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] }),
       }),
     ]);
-    return { held: await Promise.all(held), extra };
+    const answeredBeforeExtra = heldAnswered;
+    return { held: await Promise.all(held), extra, answeredBeforeExtra };
   }
 
   before(async () => {
@@ -507,12 +510,16 @@ describe('overload', () => {
       for (let i = 0; i < LIMITS.maxConns; i++) await opened(false);
       await sleep(100);
       for (let i = 0; i < 5; i++) await opened(true);
-      await eventually(() => socks.filter((r) => r.extra).every((r) => r.closed), 1000, 10);
+      // Quick means without waiting for a request: the extra connections
+      // never send a byte, and they are answered and closed before the
+      // header timeout closes any of the first ones (which send nothing
+      // either). Event order, not a stopwatch.
+      await eventually(() => socks.every((r) => !r.extra || r.closed) || socks.some((r) => !r.extra && r.closed),
+        4 * LIMITS.headerTimeoutMs, 10);
       const early = socks.filter((r) => !r.extra && r.closed);
-      assert.equal(early.length, 0, `${early.length} of the first ${LIMITS.maxConns} connections were refused (connection count leak?)`);
+      assert.equal(early.length, 0, `${early.length} of the first ${LIMITS.maxConns} connections were closed first (connection count leak, or refusals waiting for the header timeout?)`);
       for (const r of socks.filter((x) => x.extra)) {
         assert.ok(r.closed, 'the extra connection is closed');
-        assert.ok(r.closedMs < 200, `refused in ${r.closedMs?.toFixed(0)} ms`);
         const [resp] = parseResponses(r.text);
         assert.equal(resp.status, 503);
         assert.equal(Buffer.byteLength(resp.body, 'latin1'), Number(resp.headers['content-length']),
@@ -529,14 +536,15 @@ describe('overload', () => {
 
   it(`more than max_inflight (${LIMITS.maxInflight}) slow upstream requests: the extra ones get a quick 503 in the protocol's shape`, async () => {
     await mock.reset();
-    const { held, extra } = await inflightBurst(2000);
+    const { held, extra, answeredBeforeExtra } = await inflightBurst(2000);
     const [oai, ant] = extra;
+    // Quick means without waiting for a slot: both refusals arrive while
+    // every held request is still waiting on the mock's 2 s delay.
+    assert.equal(answeredBeforeExtra, 0, 'a held request was answered before the refusals: they waited for a slot');
     assert.equal(oai.status, 503, oai.body);
-    assert.ok(oai.ms < 200, `OpenAI refusal took ${oai.ms.toFixed(0)} ms`);
     assert.equal(JSON.parse(oai.body).error.code, 'overloaded');
     assert.equal(oai.headers['retry-after'], '1');
     assert.equal(ant.status, 503, ant.body);
-    assert.ok(ant.ms < 200, `Anthropic refusal took ${ant.ms.toFixed(0)} ms`);
     const aj = JSON.parse(ant.body);
     assert.equal(aj.type, 'error');
     assert.equal(aj.error.type, 'overloaded_error');
@@ -545,6 +553,11 @@ describe('overload', () => {
   });
 
   it('after the bursts, open fds and RSS return to the baseline', async () => {
+    // A burst of its own, so the check does not rest on the tests above.
+    await mock.reset();
+    const { held, extra } = await inflightBurst(500);
+    assert.deepEqual([...held, ...extra].map((r) => r.status),
+      [...Array(LIMITS.maxInflight).fill(200), 503, 503]);
     await sleep(300);
     const fds = await eventually(() => { const n = fdCount(gw.pid); return n <= base.fds + 2 ? n : 0; }, 2000);
     assert.ok(fds, `fds ${fdCount(gw.pid)} vs baseline ${base.fds}`);
@@ -618,8 +631,9 @@ describe('graceful shutdown', () => {
       // The stream's head went out before SIGTERM without Connection: close,
       // so its client may send another request on that connection: the
       // drain keeps it open for that (answered with close) until the
-      // deadline (5000 ms) rather than closing it under the client.
-      assert.ok(took < 6500, `exited ${took.toFixed(0)} ms after SIGTERM`);
+      // deadline (5000 ms) rather than closing it under the client. The
+      // upper bound only tells a deadline from a hang, generously.
+      assert.ok(took < 2 * 5000, `exited ${took.toFixed(0)} ms after SIGTERM (deadline 5000 ms)`);
       const calls = await mock.calls();
       assert.ok(calls.every((c) => c.completed && !c.closed_early), JSON.stringify(calls));
     } finally {
@@ -640,7 +654,13 @@ describe('graceful shutdown', () => {
       const exit = await g.exited;
       const took = performance.now() - t0;
       assert.deepEqual(exit, { code: 0, signal: null }, g.log());
-      assert.ok(took >= 900 && took < 2500, `exited ${took.toFixed(0)} ms after SIGTERM (deadline 1000 ms)`);
+      // Not before the deadline (t0 precedes the signal, so this cannot
+      // flake); after it, the exit while the upstream is still stalled
+      // (it never ends by itself) is what shows the deadline enforced. The
+      // upper bound only tells that from a hang.
+      assert.ok(took >= 900, `exited ${took.toFixed(0)} ms after SIGTERM (deadline 1000 ms)`);
+      assert.ok(took < 10 * 1000, `exited ${took.toFixed(0)} ms after SIGTERM: a hang, not the deadline`);
+      assert.equal((await mock.calls())[0].completed, false, 'the upstream was still stalled at exit');
       const r = await stuck;
       assert.ok(r.closed, 'the stuck client is disconnected');
       const rs = parseResponses(r.text);

@@ -1,15 +1,16 @@
 // What each `--ledger` mode guarantees when the gateway is killed with
 // SIGKILL right after its last answer, read from the SQLite file with the
-// sqlite3 CLI; what prompt-cache tokens cost; and `?key=` authentication
+// sqlite3 CLI; the ledger schema against README.md; what prompt-cache tokens
+// cost (OpenAI, Anthropic and Gemini upstreams); and `?key=` authentication
 // end to end on every client surface. Against a gateway compiled from gov.yaml (keys, budgets) whose
 // providers the harness points at its mock.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startMock, startGateway, postJSON } from './lib/harness.mjs';
+import { join, resolve } from 'node:path';
+import { E2E_DIR, startMock, startGateway, postJSON } from './lib/harness.mjs';
 import { KEYS, PLANTED } from './lib/gov-fixtures.mjs';
 
 const BIN = process.env.SLUICE_GOV_BIN;
@@ -89,10 +90,60 @@ describe('--ledger after kill -9', () => {
   });
 });
 
+// The README's ```sql block under "### The ledger": its statements,
+// comments dropped, whitespace folded.
+function readmeSchema() {
+  const readme = readFileSync(resolve(E2E_DIR, '..', '..', 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('### The ledger'));
+  const m = section.match(/```sql\n([\s\S]*?)```/);
+  assert.ok(m, 'README: a ```sql block under "### The ledger"');
+  return m[1].replace(/--[^\n]*/g, '').split(';').map((x) => x.replace(/\s+/g, ' ').trim()).filter(Boolean);
+}
+
+describe('the ledger schema', () => {
+  it('is the one the README documents: columns, types, NOT NULL, key, indexes; WAL mode', async () => {
+    const state = join(dir, 'schema.db');
+    const gw = await startGateway({ bin: BIN, mock, env: PLANTED, args: ['--state', state] });
+    try {
+      const r = await postJSON(`${gw.url}/v1/chat/completions`, chat('schema'), bearer(KEYS.alice));
+      assert.equal(r.status, 200, r.text);
+    } finally {
+      await gw.stop();
+    }
+    const stmts = readmeSchema();
+    // Every table the README documents, column by column...
+    const doc = {};
+    for (const t of stmts.filter((x) => x.startsWith('CREATE TABLE '))) {
+      const name = t.match(/^CREATE TABLE (\w+) \(/)[1];
+      doc[name] = t.slice(t.indexOf('(') + 1, t.lastIndexOf(')')).split(',').map((def) => {
+        const [col, type] = def.trim().split(' ');
+        return { name: col, type, notnull: /NOT NULL/.test(def) ? 1 : 0, pk: /PRIMARY KEY/.test(def) ? 1 : 0 };
+      });
+    }
+    assert.ok(doc.requests, `README documents CREATE TABLE requests: ${stmts}`);
+    // ...is in the file as documented, and nothing else is.
+    const objects = sql(state, "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name");
+    assert.deepEqual(objects.filter((o) => o.type === 'table').map((o) => o.name), Object.keys(doc).sort(),
+      'the state file\'s tables differ from README.md ("### The ledger")');
+    for (const [name, cols] of Object.entries(doc)) {
+      const real = sql(state, `PRAGMA table_info(${name})`).map(({ name: n, type, notnull, pk }) => ({ name: n, type, notnull, pk }));
+      assert.deepEqual(real, cols, `the ${name} table differs from README.md ("### The ledger")`);
+    }
+    assert.deepEqual(objects.filter((o) => o.type === 'index').map((o) => o.sql.replace(/\s+/g, ' ')).sort(),
+      stmts.filter((x) => x.startsWith('CREATE INDEX')).sort(), 'indexes differ from README.md');
+    assert.deepEqual(sql(state, 'PRAGMA journal_mode'), [{ journal_mode: 'wal' }]);
+    // The row has every documented column, none of them NULL.
+    const [row] = sql(state, 'SELECT * FROM requests');
+    assert.deepEqual(Object.keys(row), doc.requests.map((c) => c.name));
+    for (const [k, v] of Object.entries(row)) assert.notEqual(v, null, k);
+  });
+});
+
 // gov.yaml's prices, micro-USD per million tokens.
 const PRICE = {
   'gpt-4o-mini': { input: 150000, output: 600000, cache_read: 75000, cache_write: 0 },
   'claude-sonnet-4-5': { input: 3000000, output: 15000000, cache_read: 300000, cache_write: 3750000 },
+  'gemini-2.5-flash': { input: 300000, output: 2500000, cache_read: 75000, cache_write: 0 },
 };
 // The README's formula: integer micro-USD, rounded half up.
 const cost = (p, t) => Math.floor((t.input * p.input + t.output * p.output + t.cache_read * p.cache_read +
@@ -110,17 +161,24 @@ describe('prompt-cache token pricing', () => {
       const a = await postJSON(`${gw.url}/v1/messages`, { model: 'claude-sonnet-4-5', max_tokens: 5,
         messages: [{ role: 'user', content: `cached ${d}` }] }, { ...bearer(KEYS.alice), 'anthropic-version': '2023-06-01' });
       assert.equal(a.status, 200, a.text);
-      const [oc, ac] = await mock.calls();
+      // A Gemini upstream (cachedContentTokenCount), for an OpenAI client.
+      const g = await postJSON(`${gw.url}/v1/chat/completions`, { ...chat(`cached ${d}`), model: 'gemini-2.5-flash' },
+        bearer(KEYS.alice));
+      assert.equal(g.status, 200, g.text);
+      const [oc, ac, gc] = await mock.calls();
       // What the upstreams reported, split the way one price table fits both.
       const want = {
         'gpt-4o-mini': { input: oc.usage.prompt_tokens - 4000, output: oc.usage.completion_tokens,
           cache_read: 4000, cache_write: 0 },
         'claude-sonnet-4-5': { input: ac.usage.input_tokens, output: ac.usage.output_tokens,
           cache_read: 4000, cache_write: 2000 },
+        // Gemini has no cache-write count.
+        'gemini-2.5-flash': { input: gc.usage.promptTokenCount - 4000,
+          output: gc.usage.candidatesTokenCount + (gc.usage.thoughtsTokenCount || 0), cache_read: 4000, cache_write: 0 },
       };
       const got = sql(state, 'SELECT model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, ' +
         "cost_micros, estimated FROM requests WHERE key='alice' ORDER BY id");
-      assert.equal(got.length, 2, JSON.stringify(got));
+      assert.equal(got.length, 3, JSON.stringify(got));
       for (const r of got) {
         const t = want[r.model];
         assert.deepEqual([r.input_tokens, r.output_tokens, r.cache_read_tokens, r.cache_write_tokens, r.estimated],

@@ -30,6 +30,7 @@ const ADMIN = 'sk-sluice-test-m4-lxJwsdmXB8rPDwahQucg2epixKUP_e3btJzL3RV-3vI';
 
 let mock;
 let gw;
+let mix;
 
 before(async () => {
   mock = await startMock();
@@ -39,6 +40,7 @@ before(async () => {
     await mock.stop();
     throw e;
   }
+  mix = await sendMix(); // defined below, with the helpers it uses
 });
 
 after(async () => {
@@ -98,37 +100,44 @@ async function scrape(headers = { authorization: `Bearer ${ADMIN}` }) {
 }
 
 const sent = { okTokens: { input: 0, output: 0 }, cost: 0 };
+// The mix, sent once by the before hook, so no test depends on another
+// having run: every test below reads these answers or the page.
 
-test('the scripted mix answers as expected', async () => {
-  for (let i = 0; i < 2; i++) {
-    const r = await chat(KEYS.alice, 'ok');
-    assert.equal(r.status, 200);
+async function sendMix() {
+  const ok = [];
+  for (let i = 0; i < 2; i++) ok.push(await chat(KEYS.alice, 'ok'));
+  const stream = await chat(KEYS.alice, 'ok', { stream: true });
+  const retry = await chat(KEYS.alice, 'retry-[[mock status=503]]');
+  const fb = await chat(KEYS.alice, 'fb-[[mock status=503]]');
+  const rateOk = await chat(KEYS.ratey, 'ok');
+  const limited = await chat(KEYS.ratey, 'ok');
+  const broke = await chat(KEYS.broke, 'ok');
+  for (const r of [...ok, stream]) {
+    if (!r.body.usage) continue;
     sent.okTokens.input += r.body.usage.prompt_tokens;
     sent.okTokens.output += r.body.usage.completion_tokens;
   }
-  const s = await chat(KEYS.alice, 'ok', { stream: true });
-  assert.equal(s.status, 200);
-  assert.ok(s.body.usage, 'the stream carries usage');
-  sent.okTokens.input += s.body.usage.prompt_tokens;
-  sent.okTokens.output += s.body.usage.completion_tokens;
+  return { ok, stream, retry, fb, rateOk, limited, broke };
+}
 
-  const retry = await chat(KEYS.alice, 'retry-[[mock status=503]]');
-  assert.equal(retry.status, 200);
-  assert.equal(retry.headers.get('x-sluice-attempts'), '2');
-  assert.equal(retry.headers.get('x-sluice-provider'), 'up-openai-b');
+test('the scripted mix answers as expected', () => {
+  for (const r of mix.ok) assert.equal(r.status, 200);
+  assert.equal(mix.stream.status, 200);
+  assert.ok(mix.stream.body.usage, 'the stream carries usage');
 
-  const fb = await chat(KEYS.alice, 'fb-[[mock status=503]]');
-  assert.equal(fb.status, 200);
-  assert.equal(fb.headers.get('x-sluice-attempts'), '2');
+  assert.equal(mix.retry.status, 200);
+  assert.equal(mix.retry.headers.get('x-sluice-attempts'), '2');
+  assert.equal(mix.retry.headers.get('x-sluice-provider'), 'up-openai-b');
 
-  assert.equal((await chat(KEYS.ratey, 'ok')).status, 200);
-  const limited = await chat(KEYS.ratey, 'ok');
-  assert.equal(limited.status, 429);
-  assert.equal(limited.body.error.code, 'rate_limit_exceeded');
+  assert.equal(mix.fb.status, 200);
+  assert.equal(mix.fb.headers.get('x-sluice-attempts'), '2');
 
-  const broke = await chat(KEYS.broke, 'ok');
-  assert.equal(broke.status, 429);
-  assert.equal(broke.body.error.code, 'insufficient_quota');
+  assert.equal(mix.rateOk.status, 200);
+  assert.equal(mix.limited.status, 429);
+  assert.equal(mix.limited.body.error.code, 'rate_limit_exceeded');
+
+  assert.equal(mix.broke.status, 429);
+  assert.equal(mix.broke.body.error.code, 'insufficient_quota');
 });
 
 test('/metrics needs the admin key', async () => {

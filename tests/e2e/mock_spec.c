@@ -10,8 +10,10 @@
  *  - every provider goes to tests/mock-upstream on the e2e port, as an
  *    Anthropic-kind provider if it is one and an OpenAI-kind one
  *    otherwise, with an API key variable of its own, so the key on a call
- *    the mock records names the provider that made it, over HTTP/1.1
- *    (the mock speaks nothing else; the HTTP version is no planner input);
+ *    the mock records names the provider that made it, over plain
+ *    HTTP/1.1 (the mock speaks nothing else; the HTTP version and the
+ *    provider's tls: are no planner input), and the gateway listens on
+ *    plain HTTP too;
  *  - every client key gets a known secret, no address restriction and no
  *    expiry, so the test can use any of them;
  *  - backoffs become 1 ms (retries keep their count) and cooldown needs
@@ -75,8 +77,11 @@ static void retarget(slc_lowered *l, slc_arena *a)
         p->kind = p->kind == SL_KIND_ANTHROPIC ? SL_KIND_ANTHROPIC : SL_KIND_OPENAI;
         p->base_url = p->kind == SL_KIND_ANTHROPIC ? MOCK : MOCK "/v1";
         p->api_key_env = slc_aprintf(a, "SLUICE_PLAN_KEY_%u", i);
+        p->tls = NULL; /* the mock speaks plain HTTP/1.1 */
         p->http2 = SL_HTTP2_AUTO;
     }
+    l->t.tls = NULL; /* and so does the gateway to the test */
+    l->t.listen_plain = NULL;
     for (uint32_t i = 0; i < l->t.key_count; i++) {
         sl_key *k = &l->keys[i];
         char secret[32];

@@ -938,7 +938,7 @@ describe('9. memory before authentication', () => {
       const [path, extra] = targets[i % targets.length];
       const auth = i % 3 === 0 ? '' : i % 3 === 1 ? `Authorization: Bearer ${UNKNOWN_KEY}\r\n` : `x-api-key: ${KEYS.expired}\r\n`;
       const sock = connect(gw.port, '127.0.0.1');
-      const out = { path, got: '', bodySent: 0, answeredAfterBytes: -1, answeredMs: -1, closedMs: -1 };
+      const out = { path, got: '', bodySent: 0, answeredAfterBytes: -1, answeredMs: -1, closedMs: -1, gaveUp: false };
       let t0 = 0;
       let timer = null;
       const finish = () => {
@@ -947,7 +947,7 @@ describe('9. memory before authentication', () => {
         sock.destroy();
         done(out);
       };
-      const deadline = setTimeout(finish, 4000);
+      const deadline = setTimeout(() => { out.gaveUp = true; finish(); }, 4000);
       sock.on('connect', () => {
         sock.write(`POST ${path} HTTP/1.1\r\nHost: sluice.test\r\nContent-Type: application/json\r\n${extra}${auth}` +
           `Content-Length: ${10 * MiB}\r\n\r\n`);
@@ -972,10 +972,13 @@ describe('9. memory before authentication', () => {
     clearInterval(sampler);
     for (const r of results) {
       assert.match(r.got, /^HTTP\/1\.1 401 /, `${r.path}: ${JSON.stringify(r.got.slice(0, 120))}`);
-      assert.ok(r.answeredMs >= 0 && r.answeredMs < 1500, `${r.path}: answered after ${r.answeredMs.toFixed(0)} ms`);
+      // Answered before the client had sent more than a few of the 10 MiB it
+      // announced (one byte per 100 ms): the answer did not wait for the body.
+      assert.ok(r.answeredMs >= 0, `${r.path}: answered`);
       assert.ok(r.answeredAfterBytes <= 15, `${r.path}: answered after ${r.answeredAfterBytes} body bytes: the body was not awaited`);
       assert.match(r.got, /connection: close/i, `${r.path}: the answer announces the close`);
-      assert.ok(r.closedMs >= 0 && r.closedMs < 3500, `${r.path}: the gateway closed the connection (${r.closedMs.toFixed(0)} ms)`);
+      // Closed by the gateway, not by this test giving up after 4 s.
+      assert.ok(!r.gaveUp && r.closedMs >= 0, `${r.path}: the gateway closed the connection (${r.closedMs.toFixed(0)} ms)`);
     }
     const grew = peak - idleRss;
     t.diagnostic(`RSS idle ${idleRss} KiB, peak ${peak} KiB; 401 after at most ` +

@@ -5,7 +5,9 @@
  * glue's recv drives (handshake replies, alerts, application data) until
  * the engine stops or the input runs out; then close_notify and free. The
  * seeds are real ClientHellos from openssl and curl and a plain HTTP
- * request. Nothing may crash, leak or hang.
+ * request. Inputs of odd length go to a context that asks for client
+ * certificates (client_ca, optional), so Certificate messages reach the
+ * X.509 validator. Nothing may crash, leak or hang.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -16,7 +18,7 @@
 
 #include "tls/tls.h"
 
-static sl_tls_ctx *ctx;
+static sl_tls_ctx *ctx, *ctx_mtls;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -24,7 +26,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!ctx) {
         char err[512];
         ctx = ops->ctx_new(TLS_FIXTURES "/ec.pem", TLS_FIXTURES "/ec.key", err, sizeof err);
-        if (!ctx)
+        ctx_mtls = ops->ctx_new(TLS_FIXTURES "/ec.pem", TLS_FIXTURES "/ec.key", err, sizeof err);
+        if (!ctx || !ctx_mtls ||
+            ops->ctx_client_auth(ctx_mtls, TLS_FIXTURES "/ca.pem", 0, err, sizeof err) != 0)
             abort();
     }
     if (size > 65536)
@@ -40,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         off += (size_t)n;
     }
     shutdown(sv[1], SHUT_WR);
-    sl_tls_conn *t = ops->conn_new(ctx);
+    sl_tls_conn *t = ops->conn_new(size % 2 ? ctx_mtls : ctx);
     if (!t)
         abort();
     char buf[4096];

@@ -563,6 +563,34 @@ static void test_set_url(void **state)
     assert_string_equal(p[0].base_url, "https://other.test/v1");
 }
 
+/* A provider whose spec turns TLS verification off (allowed by sluicec
+ * for loopback hosts only) cannot be moved off loopback at run time; and
+ * the files a provider's tls: names must load at start. */
+static void test_provider_tls(void **state)
+{
+    (void)state;
+    sl_provider p[8];
+    memcpy(p, T->providers, T->provider_count * sizeof *p);
+    static const sl_provider_tls unverified = {.verify = 0};
+    p[0].tls = &unverified;
+    char err[1024];
+    static const char *const refused[] = {"oai=https://staging.test/v1", "oai=http://127.0.0.1:9/v1",
+                                          "oai=https://10.0.0.1/v1"};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        assert_int_equal(sl_provider_set_url(p, T->provider_count, refused[i], err, sizeof err), -1);
+        assert_non_null(strstr(err, "verify: false"));
+    }
+    assert_int_equal(sl_provider_set_url(p, T->provider_count, "oai=https://127.0.0.1:8443/v1", err, sizeof err), 0);
+    assert_int_equal(sl_provider_set_url(p, T->provider_count, "oai=https://localhost:8443/v1", err, sizeof err), 0);
+
+    assert_int_equal(sl_provider_check_tls(p, T->provider_count, err, sizeof err), 0);
+    static const sl_provider_tls missing = {.ca = "no/such/ca.pem", .verify = 1};
+    p[0].tls = &missing;
+    assert_int_equal(sl_provider_check_tls(p, T->provider_count, err, sizeof err), -1);
+    assert_non_null(strstr(err, "provider 'oai': tls ca: cannot read 'no/such/ca.pem'"));
+    assert_non_null(strstr(err, "working directory"));
+}
+
 int main(void)
 {
 #define T_(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -579,6 +607,7 @@ int main(void)
         T_(test_mock_pause_resume_and_partial_reads),
         T_(test_mock_abort_and_cancel),
         T_(test_set_url),
+        T_(test_provider_tls),
     };
 #undef T_
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,7 +4,9 @@
  * sentence for every unusable file; the server engine glue completes a
  * handshake with a BearSSL client over a non-blocking socket pair, carries
  * application data both ways, negotiates TLS 1.2 with an ECDHE AEAD suite
- * and ALPN http/1.1, refuses a client limited to TLS 1.0/1.1, and a reload
+ * and ALPN http/1.1, refuses a client limited to TLS 1.0/1.1, asks for
+ * client certificates against client_ca (required: refused without one or
+ * with one from another CA; optional: served either way), and a reload
  * with a key that does not match keeps the pair that was serving. The
  * certificates are the compiler's golden fixtures (tests/compiler/bad/tls).
  */
@@ -63,6 +65,26 @@ static void unusable_files_say_why(void **state)
     assert_non_null(strstr(err, "holds no private key"));
     assert_int_equal(sl_tls_read_key(F("encrypted.key"), &k, err, sizeof err), -1);
     assert_non_null(strstr(err, "encrypted"));
+}
+
+/* client_ca: every certificate of a bundle becomes a CA trust anchor with
+ * its encoded name and its own copy of the public key. */
+static void reads_trust_anchors(void **state)
+{
+    char err[512];
+    sl_tls_anchors a;
+    assert_int_equal(sl_tls_read_anchors(F("rsa-chain.pem"), &a, err, sizeof err), 0);
+    assert_int_equal(a.n, 3);
+    for (size_t i = 0; i < a.n; i++) {
+        assert_int_equal(a.tas[i].flags, BR_X509_TA_CA);
+        assert_true(a.tas[i].dn.len > 0);
+    }
+    assert_int_equal(a.tas[0].pkey.key_type, BR_KEYTYPE_RSA);
+    assert_int_equal(a.tas[2].pkey.key_type, BR_KEYTYPE_EC); /* the test root */
+    sl_tls_anchors_free(&a);
+    assert_int_equal(sl_tls_read_anchors(F("garbage.pem"), &a, err, sizeof err), -1);
+    assert_non_null(strstr(err, "holds no PEM block"));
+    assert_int_equal(a.n, 0);
 }
 
 /* ---- a BearSSL client on the other end of a socket pair ---------------- */
@@ -247,6 +269,79 @@ static void old_versions_refused(void **state)
     pair_close(&p);
 }
 
+/* ---- client certificates (client_ca) -------------------------------- */
+
+/* The client presents ec.pem with its issuer (inter.pem) and ec.key; the
+ * server trusts `client_ca` and may require a certificate. Returns what
+ * the server's recv got once the client sent a request: > 0 served,
+ * -1/-2 refused in the handshake. */
+static ssize_t mtls_case(const char *client_ca, int require, int present)
+{
+    char err[512];
+    pair p = {.ops = &sl_tls_server_ops};
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    p.sfd = sv[0];
+    p.cfd = sv[1];
+    p.ctx = p.ops->ctx_new(F("ec.pem"), F("ec.key"), err, sizeof err);
+    assert_non_null(p.ctx);
+    assert_int_equal(p.ops->ctx_client_auth(p.ctx, client_ca, require, err, sizeof err), 0);
+    p.t = p.ops->conn_new(p.ctx);
+    assert_non_null(p.t);
+
+    static client c;
+    client_init(&c, p.cfd, BR_TLS12, BR_TLS12);
+    sl_tls_chain leaf, inter;
+    sl_tls_key key;
+    assert_int_equal(sl_tls_read_chain(F("ec.pem"), &leaf, err, sizeof err), 0);
+    assert_int_equal(sl_tls_read_chain(F("inter.pem"), &inter, err, sizeof err), 0);
+    assert_int_equal(sl_tls_read_key(F("ec.key"), &key, err, sizeof err), 0);
+    br_x509_certificate chain[2] = {leaf.certs[0], inter.certs[0]};
+    if (present) {
+        br_ssl_client_set_single_ec(&c.cc, chain, 2, &key.ec, BR_KEYTYPE_SIGN, BR_KEYTYPE_EC,
+                                    br_ec_get_default(), br_ecdsa_sign_asn1_get_default());
+        assert_true(br_ssl_client_reset(&c.cc, "localhost", 0));
+    }
+    static const char req[] = "GET / HTTP/1.1\r\n\r\n";
+    br_ssl_engine_context *ce = &c.cc.eng;
+    for (int i = 0; i < 10000 && br_ssl_engine_current_state(ce) != BR_SSL_CLOSED &&
+                    !(br_ssl_engine_current_state(ce) & BR_SSL_SENDAPP);
+         i++) {
+        client_pump(&c);
+        char tmp[1];
+        if (p.ops->recv(p.t, p.sfd, tmp, 0) < 0 && errno != EAGAIN)
+            break;
+    }
+    if (br_ssl_engine_current_state(ce) & BR_SSL_SENDAPP) {
+        size_t alen;
+        unsigned char *ab = br_ssl_engine_sendapp_buf(ce, &alen);
+        memcpy(ab, req, sizeof req - 1);
+        br_ssl_engine_sendapp_ack(ce, sizeof req - 1);
+        br_ssl_engine_flush(ce, 0);
+    }
+    char got[64];
+    ssize_t n = drive(&p, &c, got, sizeof got);
+    pair_close(&p);
+    sl_tls_chain_free(&leaf);
+    sl_tls_chain_free(&inter);
+    sl_tls_key_free(&key);
+    return n;
+}
+
+static void client_certificates(void **state)
+{
+    /* ca.pem is the root of ec.pem's chain. */
+    assert_int_equal(mtls_case(F("ca.pem"), 1, 1), 18);
+    ssize_t n = mtls_case(F("ca.pem"), 1, 0); /* required, none sent */
+    assert_true(n == -1 || n == -2);
+    assert_int_equal(mtls_case(F("ca.pem"), 0, 0), 18); /* optional: served */
+    /* A CA that did not issue the chain (ec.pem itself as the only CA). */
+    n = mtls_case(F("ec.pem"), 1, 1);
+    assert_true(n == -1 || n == -2);
+    n = mtls_case(F("ec.pem"), 0, 1); /* optional: an invalid one is ignored */
+    assert_int_equal(n, 18);
+}
+
 static void reload_keeps_a_working_pair(void **state)
 {
     char err[512];
@@ -276,7 +371,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(reads_chains_and_keys),
         cmocka_unit_test(unusable_files_say_why),
+        cmocka_unit_test(reads_trust_anchors),
         cmocka_unit_test(handshake_and_data),
+        cmocka_unit_test(client_certificates),
         cmocka_unit_test(old_versions_refused),
         cmocka_unit_test(reload_keeps_a_working_pair),
         cmocka_unit_test(memory_per_connection),

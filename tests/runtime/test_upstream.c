@@ -998,6 +998,7 @@ static void test_result_names(void **state)
     assert_string_equal(sl_xfer_result_name(SL_XFER_TIMEOUT_TOTAL), "total_timeout");
     assert_string_equal(sl_xfer_result_name(SL_XFER_RESET), "reset");
     assert_string_equal(sl_xfer_result_name(SL_XFER_ERROR), "error");
+    assert_string_equal(sl_xfer_result_name(SL_XFER_TLS), "tls");
 }
 
 static int group_setup(void **state)

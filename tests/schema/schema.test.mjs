@@ -57,9 +57,10 @@ for (const file of yamlFiles(join(here, "bad"))) {
 }
 
 test("the schema knows every key the compiler's spec reader accepts", () => {
-  // Keys listed in compiler/spec.c `static const char *const keys[] = {...}`
-  // tables must each appear as a property name somewhere in the schema.
-  const src = readFileSync(join(root, "compiler", "spec.c"), "utf8");
+  // Keys listed in the spec readers' (compiler/spec.c, spec_tls.c)
+  // `static const char *const keys[] = {...}` tables must each appear as a
+  // property name somewhere in the schema.
+  const src = ["spec.c", "spec_tls.c"].map((f) => readFileSync(join(root, "compiler", f), "utf8")).join("\n");
   const names = new Set();
   for (const m of src.matchAll(/static const char \*const \w*keys\[\] = \{([^}]*)\}/g))
     for (const k of m[1].matchAll(/"([a-z_]+)"/g)) names.add(k[1]);

@@ -18,4 +18,5 @@ export const ADMIN_KEY = 'sk-sluice-test-admin-a6b2a7f6b339d81eaf6b3152';
 export const PLANTED = {
   SLUICE_GOV_OPENAI_KEY: 'sk-PLANTED-openai-8c1d0e5a7b3f49e2a6d4',
   SLUICE_GOV_ANTHROPIC_KEY: 'sk-ant-PLANTED-anthropic-3e9b7c21f0d84a56',
+  SLUICE_GOV_GEMINI_KEY: 'PLANTED-gemini-5b0e9a17c4d2f368e1a7',
 };

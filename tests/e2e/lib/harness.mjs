@@ -41,9 +41,10 @@ function binary(envName, fallback) {
 
 // Spawns `bin args`, resolves once stderr shows `pattern` (a RegExp with
 // one capture: the address). stderr is kept (tail) for failure messages.
-export function startProcess(name, bin, args, { env = process.env, pattern, timeoutMs = 10000 } = {}) {
+// `cwd` is its working directory (default: the test's).
+export function startProcess(name, bin, args, { env = process.env, pattern, timeoutMs = 10000, cwd } = {}) {
   return new Promise((resolvePromise, reject) => {
-    const proc = spawn(bin, args, { env, stdio: ['ignore', 'inherit', 'pipe'] });
+    const proc = spawn(bin, args, { env, cwd, stdio: ['ignore', 'inherit', 'pipe'] });
     let log = '';
     let ready = false;
     const handle = {
@@ -111,7 +112,7 @@ export function freePort() {
 }
 
 // `--provider-url` arguments that re-point every provider of gateway `bin`
-// whose base URL is http://127.0.0.1:P... at ports[P] (an origin such as
+// whose base URL is http(s)://127.0.0.1:P... at ports[P] (an origin such as
 // http://127.0.0.1:40123), keeping the URL's path. `sluice --providers`
 // lists the compiled providers, so the spec stays the one place they are
 // named.
@@ -121,7 +122,7 @@ export function providerArgs(bin, ports) {
   const args = [];
   for (const line of r.stdout.split('\n')) {
     const [name, , url] = line.split('\t');
-    const m = url && url.match(/^http:\/\/127\.0\.0\.1:(\d+)(\/.*)?$/);
+    const m = url && url.match(/^https?:\/\/127\.0\.0\.1:(\d+)(\/.*)?$/);
     if (m && ports[m[1]]) args.push('--provider-url', `${name}=${ports[m[1]]}${m[2] || ''}`);
   }
   return args;

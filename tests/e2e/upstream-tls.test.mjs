@@ -1,0 +1,202 @@
+// Upstream trust (spec `tls:` of a provider, upstream-tls/spec.yaml): the
+// gateway reaches an https:// upstream that REQUIRES a client certificate
+// through the provider's private CA and client certificate, streaming and
+// not, for OpenAI- and Anthropic-kind providers; and it fails with a quick
+// 502 naming TLS when its client certificate is missing or comes from
+// another CA, or when it does not trust the upstream's CA (none given, or
+// a `ca:` that did not sign the upstream's certificate). The upstream is
+// a Node TLS terminator (requestCert, rejectUnauthorized) in front of the
+// mock upstream. Every run makes its certificates with the openssl CLI
+// (upstream-tls/certs.sh) and starts the gateway in that directory, since
+// the spec names them relative to the working directory, on free ports.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer as tlsServer } from 'node:tls';
+import { connect as netConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  startMock, startProcess, stopProcess, freePort, providerArgs, postJSON, readSSE, eventually,
+  openaiHeaders, anthropicHeaders, E2E_DIR, OPENAI_KEY, ANTHROPIC_KEY, MOCK_TEXT,
+} from './lib/harness.mjs';
+
+const BIN = process.env.SLUICE_UPSTREAM_TLS_BIN;
+const SPEC_PORT = 18441; // the placeholder port of upstream-tls/spec.yaml
+const stack = { handshakes: [] };
+let scratch;
+
+function certs(dir, name) {
+  execFileSync('sh', [join(E2E_DIR, 'upstream-tls', 'certs.sh'), dir, name]);
+  return dir;
+}
+
+// A TLS terminator that demands a client certificate from the test CA and
+// passes the plaintext to the mock upstream. Each handshake's outcome is
+// recorded, so a test can tell a refused certificate from other failures.
+function startTerminator(dir, mockUrl) {
+  const mock = new URL(mockUrl);
+  const server = tlsServer({
+    key: readFileSync(join(dir, 'server.key')),
+    cert: readFileSync(join(dir, 'server.pem')),
+    ca: readFileSync(join(dir, 'ca.pem')),
+    requestCert: true,
+    rejectUnauthorized: true,
+  }, (sock) => {
+    stack.handshakes.push({ ok: true, subject: sock.getPeerCertificate().subject?.CN });
+    const up = netConnect(Number(mock.port), mock.hostname);
+    sock.pipe(up).pipe(sock);
+    const end = () => { sock.destroy(); up.destroy(); };
+    sock.on('error', end);
+    up.on('error', end);
+  });
+  server.on('tlsClientError', (e) => stack.handshakes.push({ ok: false, error: e.code || e.message }));
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => resolve({ server, url: `https://127.0.0.1:${server.address().port}` }));
+  });
+}
+
+// A gateway whose working directory is `cwd` (its certs/ live there).
+async function startGateway(cwd) {
+  const port = await freePort();
+  const h = await startProcess('sluice-upstream-tls', BIN,
+    ['--listen', `127.0.0.1:${port}`, '--state', join(cwd, 's.db'), '--workers', '1',
+      ...providerArgs(BIN, { [SPEC_PORT]: stack.upstream.url })], {
+      env: { ...process.env, SLUICE_E2E_OPENAI_KEY: OPENAI_KEY, SLUICE_E2E_ANTHROPIC_KEY: ANTHROPIC_KEY },
+      pattern: /sluice listening on (\S+)/,
+      cwd,
+    });
+  return { ...h, url: `http://${h.address}`, stop: () => stopProcess(h) };
+}
+
+before(async () => {
+  scratch = mkdtempSync(join(tmpdir(), 'sluice-upstream-tls-'));
+  // The run's certificates: the gateway's working directory holds certs/.
+  const good = join(scratch, 'good');
+  certs(join(good, 'certs'), 'sluice upstream test CA');
+  // The same CA to trust the server, but a client certificate from
+  // another CA the upstream has never seen.
+  const other = join(scratch, 'other');
+  certs(join(other, 'rogue'), 'rogue CA');
+  mkdirSync(join(other, 'certs'));
+  for (const f of ['ca.pem', 'other-ca.pem']) execFileSync('cp', [join(good, 'certs', f), join(other, 'certs', f)]);
+  for (const f of ['client.pem', 'client.key']) execFileSync('cp', ['-p', join(other, 'rogue', f), join(other, 'certs', f)]);
+  stack.dirs = { good, other };
+  stack.mock = await startMock();
+  stack.upstream = await startTerminator(join(good, 'certs'), stack.mock.url);
+  stack.gw = await startGateway(good);
+});
+
+after(async () => {
+  const r = await Promise.allSettled([stack.gw?.stop(), stack.mock?.stop(),
+    new Promise((res) => (stack.upstream ? stack.upstream.server.close(res) : res()))]);
+  rmSync(scratch, { recursive: true, force: true });
+  for (const x of r) if (x.status === 'rejected') throw x.reason;
+});
+
+const chat = (url, model, extra = {}) => postJSON(`${url}/v1/chat/completions`,
+  { model, messages: [{ role: 'user', content: 'hi' }], ...extra }, openaiHeaders());
+
+// A request that must fail on TLS: a 502 that says so, well before any
+// timeout of the spec (first byte 2 min), and the reason in the log.
+async function assertTLSFailure(gw, model, logPattern) {
+  const t0 = Date.now();
+  const r = await chat(gw.url, model);
+  const ms = Date.now() - t0;
+  const why = `${r.text}\ngateway log:\n${gw.log().slice(-3000)}`;
+  assert.equal(r.status, 502, why);
+  assert.match(r.json?.error?.message || '', /TLS with the upstream failed/, why);
+  assert.ok(ms < 30000, `answered after ${ms} ms`);
+  assert.match(gw.log(), logPattern);
+  return r;
+}
+
+test('OpenAI-kind provider through the private CA with a client certificate', async () => {
+  await stack.mock.reset();
+  const r = await chat(stack.gw.url, 'mtls-model');
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.choices[0].message.content, MOCK_TEXT);
+  assert.equal(r.headers.get('x-sluice-provider'), 'mtls');
+  const calls = await stack.mock.calls();
+  assert.equal(calls.length, 1);
+  assert.equal(calls[0].headers.authorization, `Bearer ${OPENAI_KEY}`);
+  const hs = stack.handshakes.filter((h) => h.ok);
+  assert.ok(hs.length >= 1 && hs.every((h) => h.subject === 'sluice-gateway'), JSON.stringify(stack.handshakes));
+});
+
+test('streaming through the same upstream', async () => {
+  const r = await fetch(`${stack.gw.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...openaiHeaders() },
+    body: JSON.stringify({ model: 'mtls-model', stream: true, messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get('content-type'), /text\/event-stream/);
+  const { events } = await readSSE(r);
+  const text = events.filter((e) => e.json).map((e) => e.json.choices?.[0]?.delta?.content || '').join('');
+  assert.equal(text, MOCK_TEXT);
+  assert.equal(events.at(-1).data, '[DONE]');
+  assert.ok(events.length > 5, 'streamed in several events');
+});
+
+test('Anthropic-kind provider, streamed Messages', async () => {
+  const r = await fetch(`${stack.gw.url}/v1/messages`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...anthropicHeaders() },
+    body: JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 64, stream: true,
+      messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  assert.equal(r.status, 200);
+  const { events } = await readSSE(r);
+  const text = events.filter((e) => e.json?.type === 'content_block_delta').map((e) => e.json.delta.text).join('');
+  assert.equal(text, MOCK_TEXT);
+  assert.equal(events.at(-1).event, 'message_stop');
+  const calls = await stack.mock.calls();
+  assert.equal(calls.at(-1).headers['x-api-key'], ANTHROPIC_KEY);
+});
+
+test('verify: false on a loopback upstream still presents the client certificate', async () => {
+  const r = await chat(stack.gw.url, 'unverified-model');
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.choices[0].message.content, MOCK_TEXT);
+});
+
+test('without a client certificate the upstream refuses: 502 naming TLS, no hang', async () => {
+  const before = stack.handshakes.length;
+  await assertTLSFailure(stack.gw, 'nocert-model', /provider 'no-client-cert': TLS with the upstream failed: .*(alert|certificate)/i);
+  const refused = () => stack.handshakes.slice(before).some((h) => !h.ok);
+  assert.ok(await eventually(refused), `the upstream refused a handshake: ${JSON.stringify(stack.handshakes.slice(before))}`);
+});
+
+test('a gateway that does not trust the upstream CA refuses it: 502 naming TLS', async () => {
+  await assertTLSFailure(stack.gw, 'sysca-model', /provider 'system-ca': TLS with the upstream failed: SSL certificate problem/);
+});
+
+test('a provider whose ca did not sign the upstream certificate refuses it: 502 naming TLS', async () => {
+  await assertTLSFailure(stack.gw, 'wrongca-model', /provider 'wrong-ca': TLS with the upstream failed: SSL certificate problem/);
+});
+
+test('a client certificate from another CA is refused: 502 naming TLS', async () => {
+  const gw = await startGateway(stack.dirs.other);
+  try {
+    const before = stack.handshakes.length;
+    await assertTLSFailure(gw, 'mtls-model', /provider 'mtls': TLS with the upstream failed: .*(alert|refuses a client certificate)/i);
+    const refused = () => stack.handshakes.slice(before).some((h) => !h.ok);
+    assert.ok(await eventually(refused), JSON.stringify(stack.handshakes.slice(before)));
+    // The good certificate still works from the other gateway's peer.
+    const ok = await chat(stack.gw.url, 'mtls-model');
+    assert.equal(ok.status, 200, ok.text);
+  } finally {
+    await gw.stop();
+  }
+});
+
+test('a missing certificate file stops the start (exit 2, naming provider and file)', async () => {
+  const empty = mkdtempSync(join(scratch, 'empty-'));
+  await assert.rejects(startGateway(empty), (e) => {
+    assert.match(e.message, /exited early \(code 2/);
+    assert.match(e.message, /provider 'mtls': tls ca: cannot read 'certs\/ca\.pem'.*working directory/);
+    return true;
+  });
+});
