@@ -15,6 +15,7 @@
 
 #include "cache.h"
 #include "check_internal.h"
+#include "guard.h"
 #include "secret.h"
 #include "suggest.h"
 
@@ -262,6 +263,7 @@ void slc_check(slc_spec *s, slc_arena *a, slc_diags *d)
     slc_chk_unreachable(&c);
     slc_chk_priced(&c);
     check_telemetry(&c);
+    slc_guard_check(s, a, d);
     slc_strmap_free(&c.model_ix);
     slc_strmap_free(&c.scope_cache);
     free(c.by_name);

@@ -12,6 +12,7 @@
 
 #include "cache.h"
 #include "glob.h"
+#include "guard.h"
 #include "lower.h"
 
 void slc_emit_c_string(slc_buf *out, const char *s, size_t len)
@@ -289,6 +290,8 @@ void slc_emit_lowered(const sl_table *t, slc_buf *out)
                        r->on_error == SL_STATE_LOCAL ? "SL_STATE_LOCAL" : "SL_STATE_FAIL_CLOSED", r->replicas,
                        r->share_circuits);
     }
+    if (t->guard)
+        slc_guard_emit_table(t->guard, t->model_count, t->key_count, t->team_count, out);
 
     const sl_server_limits *sv = &t->server;
     slc_buf_printf(out, "\nconst sl_table sl_spec = {\n    .abi = SL_TABLE_ABI,\n"
@@ -354,6 +357,7 @@ void slc_emit_lowered(const sl_table *t, slc_buf *out)
         bytes(out, t->admin_hash, 32, "                   ");
     else
         slc_buf_puts(out, "{0}");
+    slc_buf_puts(out, t->guard ? ",\n    .guard = &sl_spec_guard" : "");
     slc_buf_puts(out, ",\n    .match_model = sl_spec_match_model,\n};\n");
 }
 
@@ -528,6 +532,7 @@ void slc_emit_models_re(const slc_spec *s, const char *sha, slc_buf *out)
         /* An empty re2c block would leave an unused variable behind. */
         free(globs);
         slc_buf_puts(out, "    return -1;\n}\n");
+        slc_guard_emit_re(s, out);
         return;
     }
     slc_buf_puts(out,
@@ -547,4 +552,5 @@ void slc_emit_models_re(const slc_spec *s, const char *sha, slc_buf *out)
     slc_buf_puts(out, "        * { return -1; }\n"
                       "    */\n"
                       "}\n");
+    slc_guard_emit_re(s, out);
 }

@@ -11,6 +11,7 @@
 
 #include "cache.h"
 #include "glob.h"
+#include "guard.h"
 #include "lower.h"
 
 int slc_match_model(const slc_spec *s, const char *name, size_t len)
@@ -585,6 +586,14 @@ int slc_explain(const slc_spec *s, const char *name, const char *key, bool json,
         explain_json(&c, out);
     else
         explain_text(&c, out);
+    if (s->guard) {
+        int key_idx = c.key ? (int)(c.key - s->keys) : -1;
+        if (json && out->len >= 2)
+            out->len -= 2; /* reopen the object: "}\n" */
+        slc_guard_explain(s, c.entry, key_idx, json, out);
+        if (json)
+            slc_buf_puts(out, "}\n");
+    }
     slc_lowered_free(&c.low);
     return 0;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cache.h"
+#include "guard.h"
 
 /* The spec's enums are the table's, value for value, so lowering casts. */
 _Static_assert((int)SLC_KIND_OPENAI == (int)SL_KIND_OPENAI && (int)SLC_KIND_MOCK == (int)SL_KIND_MOCK &&
@@ -235,6 +236,7 @@ void slc_lower(const slc_spec *s, const char *sha256_hex, slc_lowered *out)
     t->service_name = s->telemetry.present
                           ? (s->telemetry.service_name.s ? s->telemetry.service_name.s : "sluice")
                           : NULL;
+    t->guard = slc_guard_lower(s);
     t->responses_retention_s = s->responses_retention_s;
     t->has_admin = s->has_admin;
     if (s->has_admin)
@@ -254,6 +256,7 @@ void slc_lowered_free(slc_lowered *l)
     free(l->cidrs);
     free(l->prices);
     free(l->cache_rules);
+    slc_guard_lower_free((sl_guard_spec *)l->t.guard);
     memset(l, 0, sizeof *l);
 }
 

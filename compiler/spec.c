@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cache.h"
+#include "guard.h"
 #include "spec_internal.h"
 #include "suggest.h"
 #include "units.h"
@@ -434,7 +435,7 @@ static void read_model(builder *b, const slc_node *k, const slc_node *v, slc_mod
     default_retry(&m->retry);
     if (!want(b, v, SLC_NODE_MAP, where))
         return;
-    static const char *const keys[] = {"targets", "fallbacks", "retry", "cooldown", "cache"};
+    static const char *const keys[] = {"targets", "fallbacks", "retry", "cooldown", "cache", "guardrails"};
     check_keys(b, v, keys, COUNT(keys), where);
     const slc_node *t = slc_map_get(v, "targets");
     if (!t) {
@@ -513,7 +514,7 @@ static void read_team(builder *b, const slc_node *k, const slc_node *v, slc_team
     t->budget.usd_micros = t->budget.tokens = -1;
     if (!want(b, v, SLC_NODE_MAP, where))
         return;
-    static const char *const keys[] = {"budget", "limits"};
+    static const char *const keys[] = {"budget", "limits", "guardrails"};
     check_keys(b, v, keys, COUNT(keys), where);
     read_budget(b, v, where, &t->budget);
     read_limits(b, v, where, &t->limits);
@@ -529,7 +530,8 @@ static void read_key(builder *b, const slc_node *k, const slc_node *v, slc_key *
     if (!want(b, v, SLC_NODE_MAP, where))
         return;
     static const char *const keys[] = {"hash", "team", "models", "limits", "budget", "expires",
-                                       "allow_ips", "cache"};
+                                       "allow_ips", "cache",
+                                       "guardrails"};
     check_keys(b, v, keys, COUNT(keys), where);
     if (!slc_map_get(v, "hash"))
         missing(b, v, where, "hash");
@@ -672,7 +674,8 @@ slc_spec *slc_spec_build(const slc_node *root, slc_arena *a, slc_diags *d)
     s->pos = root->pos;
     static const char *const keys[] = {"sluice", "listen", "tls",    "listen_plain", "allow_plaintext",
                                        "state",  "server", "providers", "models", "prices",
-                                       "teams",  "keys",   "admin", "telemetry", "responses"};
+                                       "teams",  "keys",   "admin", "telemetry", "responses",
+                                       "guardrails"};
     check_keys(&b, root, keys, COUNT(keys), NULL);
 
     const slc_node *ver = slc_map_get(root, "sluice");
@@ -738,6 +741,7 @@ slc_spec *slc_spec_build(const slc_node *root, slc_arena *a, slc_diags *d)
             s->telemetry.present = true;
         str_field(&b, tel, "service_name", "'telemetry'", &s->telemetry.service_name);
     }
+    slc_guard_read(root, s, a, d);
     read_responses(&b, root, s);
     return s;
 }

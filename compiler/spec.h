@@ -261,6 +261,7 @@ typedef struct slc_spec {
     slc_pos keys_pos;        /* the `keys:` entry, when present */
     bool has_keys_section;
     slc_telemetry telemetry;
+    struct slc_guard_set *guard; /* guard.h; NULL without guardrails */
     /* `responses: { retention: 30d }`: how long stored Responses objects
      * are kept; 0 = not written (the runtime's default). */
     uint32_t responses_retention_s;

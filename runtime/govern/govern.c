@@ -74,12 +74,16 @@ static void holder_init(holder *h, sl_budget b, sl_limits l)
 
 int sl_gov_init(const sl_table *t, sl_gov_restore_fn restore, void *ctx)
 {
+    return sl_gov_init_at(t, restore, ctx, sl_gov_now());
+}
+
+int sl_gov_init_at(const sl_table *t, sl_gov_restore_fn restore, void *ctx, int64_t now)
+{
     gt = t;
     keys = calloc(t->key_count ? t->key_count : 1, sizeof *keys);
     teams = calloc(t->team_count ? t->team_count : 1, sizeof *teams);
     if (!keys || !teams)
         return -1;
-    int64_t now = sl_gov_now();
     for (uint32_t i = 0; i < t->key_count; i++) {
         holder *h = &keys[i];
         holder_init(h, t->keys[i].budget, t->keys[i].limits);
@@ -167,7 +171,10 @@ static void roll(holder *h, int64_t now)
     if (h->budget.per == SL_PERIOD_NONE || h->budget.per == SL_PERIOD_TOTAL)
         return;
     int64_t start = sl_gov_period_start(h->budget.per, now);
-    if (start != h->period_start) {
+    /* Only forward: a wall clock stepped back across a boundary (an NTP
+     * correction) must not zero the period's spend, which would let a key
+     * spend its budget twice. */
+    if (start > h->period_start) {
         h->period_start = start;
         h->spent_usd = h->spent_tokens = 0;
         /* reservations made in the old period settle into the new one */

@@ -42,6 +42,10 @@ typedef int (*sl_gov_restore_fn)(void *ctx, const char *column, const char *name
                                  int64_t *usd, int64_t *tokens);
 
 int sl_gov_init(const sl_table *t, sl_gov_restore_fn restore, void *ctx);
+/* The same with the periods started at `now` (unix seconds): tests that
+ * walk a clock from a fixed date start there, since periods only ever
+ * roll forward. */
+int sl_gov_init_at(const sl_table *t, sl_gov_restore_fn restore, void *ctx, int64_t now);
 void sl_gov_shutdown(void);
 
 /* Cost in micro-USD of `u` at the price of provider/model; *priced = 0

@@ -15,6 +15,7 @@
 #include "auth/auth.h"
 #include "cache/cache.h"
 #include "govern/govern.h"
+#include "guard/guard.h"
 #include "handlers/handlers.h"
 #include "metrics/metrics.h"
 #include "proxy/proxy.h"
@@ -157,6 +158,8 @@ void sl_handle_metrics(sl_conn *c, const sl_endpoint *ep, const sl_http_request 
         rc |= shared_state(&o);
     if (t->cache_ops)
         rc |= t->cache_ops->metrics(&o, t);
+    if (t->guard)
+        rc |= t->guard->ops->metrics(t, &o);
     if (sl_trace_enabled()) {
         rc |= sl_metrics_text_family(&o, "sluice_trace_spans_dropped_total", "counter",
                                      "Spans not exported: the queue was full or the collector failed");

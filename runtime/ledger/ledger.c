@@ -109,7 +109,8 @@ static const char schema[] =
     " cost_micros INTEGER NOT NULL,"
     " latency_ms REAL NOT NULL, ttfb_ms REAL NOT NULL,"
     " attempts INTEGER NOT NULL, stream INTEGER NOT NULL, estimated INTEGER NOT NULL,"
-    " cache_hit INTEGER NOT NULL DEFAULT 0, cache_saved_micros INTEGER NOT NULL DEFAULT 0);"
+    " cache_hit INTEGER NOT NULL DEFAULT 0, cache_saved_micros INTEGER NOT NULL DEFAULT 0,"
+    " guardrails TEXT NOT NULL DEFAULT '');"
     "CREATE INDEX IF NOT EXISTS requests_key_ts ON requests(key, ts_ms);"
     "CREATE INDEX IF NOT EXISTS requests_team_ts ON requests(team, ts_ms);"
     "CREATE INDEX IF NOT EXISTS requests_ts ON requests(ts_ms);";
@@ -144,10 +145,12 @@ sl_ledger *sl_ledger_open(const char *path, char *err, size_t errlen)
         sl_ledger_close(l);
         return NULL;
     }
-    /* A ledger made before the response cache lacks its two columns. */
+    /* A ledger made before the response cache and guardrails lacks their
+     * columns. */
     static const char *const added[] = {
         "ALTER TABLE requests ADD COLUMN cache_hit INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE requests ADD COLUMN cache_saved_micros INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE requests ADD COLUMN guardrails TEXT NOT NULL DEFAULT ''",
     };
     for (size_t i = 0; i < sizeof added / sizeof added[0]; i++) {
         if (sqlite3_exec(l->db, added[i], NULL, NULL, &msg) != SQLITE_OK &&
@@ -163,8 +166,8 @@ sl_ledger *sl_ledger_open(const char *path, char *err, size_t errlen)
     if (sqlite3_prepare_v2(l->db,
                            "INSERT INTO requests (ts_ms,key,team,model,provider,upstream_model,status,"
                            "input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,cost_micros,"
-                           "latency_ms,ttfb_ms,attempts,stream,estimated,cache_hit,cache_saved_micros) "
-                           "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                           "latency_ms,ttfb_ms,attempts,stream,estimated,cache_hit,cache_saved_micros,guardrails) "
+                           "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                            -1, &l->insert, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "state file '%s': %s", path, sqlite3_errmsg(l->db));
         sl_ledger_close(l);
@@ -222,6 +225,7 @@ static int write_batch(sl_ledger *l, item *batch)
         sqlite3_bind_int(s, 17, r->estimated);
         sqlite3_bind_int(s, 18, r->cache_hit);
         sqlite3_bind_int64(s, 19, r->cache_saved_micros);
+        sqlite3_bind_text(s, 20, r->guardrails, -1, SQLITE_STATIC);
         if (sqlite3_step(s) != SQLITE_DONE)
             sl_log_error("ledger: insert failed: %s", sqlite3_errmsg(l->db));
         sqlite3_reset(s);

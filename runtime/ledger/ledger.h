@@ -42,6 +42,7 @@ typedef struct sl_ledger_row {
     int attempts;
     int stream;
     int estimated;            /* usage estimated, not reported by the provider */
+    char guardrails[96];      /* detectors that fired ("email,card"), never the text */
     sl_ledger_extra extra;    /* optional (write == NULL: none) */
     int cache_hit;            /* answered from the response cache (costs nothing) */
     int64_t cache_saved_micros; /* a hit: what the cached answer cost when it was made */

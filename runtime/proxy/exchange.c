@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/membudget.h"
 #include "core/sat.h"
+#include "guard/guard.h"
 #include "ledger/ledger.h"
 #include "proxy/admission.h"
 #include "proxy/proxy.h"
@@ -170,6 +171,8 @@ static sl_ledger_row *account(sl_exchange *x, const sl_finish *f)
     r->attempts = x->attempts.tries;
     r->stream = x->stream;
     r->estimated = estimated;
+    if (x->guard)
+        x->t->guard->ops->ledger(x->guard, r->guardrails, sizeof r->guardrails);
     if (x->store_rec && ok) {
         /* Written in the row's transaction; the answer waits for it. */
         r->extra = (sl_ledger_extra){sl_rstore_rec_write, sl_rstore_rec_free, x->store_rec};

@@ -76,6 +76,7 @@ typedef struct sl_exchange {
     const char *cache_result;    /* its word (hit, miss, bypass) for the access log */
     int cache_hit;               /* answered from the cache */
     int64_t cache_saved;         /* a hit: what the stored answer cost */
+    struct sl_guard_req *guard;  /* NULL unless guardrails apply to this request */
     int finished;
 
     sl_attempts attempts;

@@ -20,6 +20,7 @@
 #include "json/json_out.h"
 #include "core/log.h"
 #include "core/membudget.h"
+#include "guard/guard.h"
 #include "json/json_scan.h"
 #include "proxy/proxy.h"
 #include "proxy/rstate.h"
@@ -163,6 +164,18 @@ static void try_start(void *ctx, const sl_attempt *a)
         json_t *req = x->surface == SL_PROTO_RESPONSES ? sl_rstate_request(x) : x->json;
         if (!req)
             return; /* answered */
+        if (req != x->json && x->guard) {
+            /* Earlier turns from the store went through no guardrail yet. */
+            char msg[256];
+            int g = x->t->guard->ops->request_json(x->guard, req, msg, sizeof msg);
+            if (g != 0) {
+                if (g == 1)
+                    sl_exchange_fail(x, 400, "guardrail_blocked", NULL, "%s", msg);
+                else
+                    sl_exchange_fail(x, 503, "overloaded", "Retry-After: 1\r\n", "out of memory; retry shortly");
+                return;
+            }
+        }
         char err[256] = "";
         free(x->xbody);
         x->xbody = sl_translate_request(x->surface, x->up_proto, req, x->upstream_model, x->stream,
@@ -183,7 +196,8 @@ static void try_start(void *ctx, const sl_attempt *a)
     if (x->stream) {
         sl_relay_cfg cfg = {.up = x->up_proto, .client = x->surface, .legacy = x->legacy,
                             .strip_usage = x->surface == SL_PROTO_OPENAI && !x->client_usage,
-                            .client_model = x->client_model};
+                            .client_model = x->client_model, .guard = x->guard,
+                            .gops = x->guard ? x->t->guard->ops : NULL};
         if (sl_relay_init(&x->relay, &cfg) != 0) {
             sl_exchange_fail(x, 500, NULL, NULL, "out of memory");
             return;
@@ -427,7 +441,9 @@ static void stream_done(sl_exchange *x, sl_xfer_result r)
         if (clean)
             sl_rstate_stream_end(x);
     }
-    sl_attempts_report(&x->attempts, clean);
+    /* A guardrail that stopped the stream is no fault of the provider. */
+    int guarded = x->guard && x->relay.error && strcmp(x->relay.error, "guardrail") == 0;
+    sl_attempts_report(&x->attempts, clean || guarded);
     sl_usage_counts u;
     int64_t events;
     sl_relay_usage(&x->relay, &u, &events);
@@ -435,9 +451,12 @@ static void stream_done(sl_exchange *x, sl_xfer_result r)
                    .status = clean ? x->status : 502, .usage = &u, .events = events, .complete = clean};
     char msg[256];
     if (!clean) {
-        snprintf(msg, sizeof msg, "upstream stream from provider '%s' failed: %s", x->prov->name,
-                 x->relay.error ? "malformed stream"
-                 : r == SL_XFER_OK ? "truncated stream" : sl_xfer_result_name(r));
+        if (guarded)
+            snprintf(msg, sizeof msg, "%s", x->t->guard->ops->message(x->guard));
+        else
+            snprintf(msg, sizeof msg, "upstream stream from provider '%s' failed: %s", x->prov->name,
+                     x->relay.error ? "malformed stream"
+                     : r == SL_XFER_OK ? "truncated stream" : sl_xfer_result_name(r));
         sl_log_warn("%s", msg);
         f.error = msg;
     }
@@ -466,6 +485,13 @@ static void on_done(void *ctx, sl_xfer_result r, const char *detail)
                                                                          : xfer_result(r));
     if (x->streaming) {
         stream_done(x, r);
+        return;
+    }
+    if (x->guard && x->relay.error && strcmp(x->relay.error, "guardrail") == 0) {
+        /* Blocked before anything reached the client: a plain refusal,
+         * not a failure of the provider to retry elsewhere. */
+        sl_attempts_abandon(&x->attempts);
+        sl_exchange_fail(x, 400, "guardrail_blocked", NULL, "%s", x->t->guard->ops->message(x->guard));
         return;
     }
     if (x->over_budget) {
@@ -513,9 +539,16 @@ static void on_done(void *ctx, sl_xfer_result r, const char *detail)
         sl_usage_counts u = {0};
         if (x->status >= 200 && x->status < 300) {
             sl_relay_cfg cfg = {.up = x->up_proto, .client = x->surface, .legacy = x->legacy,
-                                .client_model = x->client_model};
+                                .client_model = x->client_model, .guard = x->guard,
+                                .gops = x->guard ? x->t->guard->ops : NULL};
             char err[256] = "";
-            if (sl_relay_body(&cfg, &f.body, &f.len, &u, err, sizeof err) != 0) {
+            int rb = sl_relay_body(&cfg, &f.body, &f.len, &u, err, sizeof err);
+            if (rb == -2) {
+                free(f.body);
+                sl_exchange_fail(x, 400, "guardrail_blocked", NULL, "%s", err);
+                return;
+            }
+            if (rb != 0) {
                 free(f.body);
                 sl_exchange_fail(x, 502, "bad_upstream_response", NULL,
                                  "provider '%s' sent a response sluice cannot read: %s", x->prov->name, err);

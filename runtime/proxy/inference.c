@@ -13,6 +13,7 @@
 #include "cache/cache.h"
 #include "core/sat.h"
 #include "core/utf8.h"
+#include "guard/guard.h"
 #include "json/json_out.h"
 #include "proxy/admission.h"
 #include "proxy/admit.h"
@@ -267,10 +268,15 @@ void sl_inference_handle(sl_conn *c, const sl_endpoint *ep, const sl_http_reques
             x->dropped_tools = sl_arena_printf(x->arena, "x-sluice-dropped-tools: %s\r\n", names);
         sl_rstate_begin(x); /* store, previous_response_id */
     }
+    /* Guardrails on the request, before the cache key is made and before
+     * any budget is reserved. */
+    if (x->t->guard && x->t->guard->ops->request(x, model_len) != 0)
+        return;
     if (route(x, model_len) != 0)
         return;
     /* Before admission: a cached answer costs nothing against budgets. */
-    if (x->t->cache_ops && x->t->cache_ops->lookup(x, serve))
+    if (x->t->cache_ops && (!x->guard || x->t->guard->ops->cacheable(x->guard)) &&
+        x->t->cache_ops->lookup(x, serve))
         return; /* answered, or serve() follows its embeddings lookup */
     serve(x);
 }

@@ -4,8 +4,11 @@
  */
 #include "proxy/relay.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "guard/guard.h"
 
 /* ---- the filters ---------------------------------------------------------- */
 
@@ -72,6 +75,11 @@ int sl_relay_init(sl_relay *r, const sl_relay_cfg *cfg)
         r->legacy.strip_usage = cfg->client == SL_PROTO_OPENAI && cfg->strip_usage;
         sl_relay_add(r, &(sl_filter){"legacy", 0, legacy_feed, NULL, &r->legacy});
     }
+    /* Guardrails read the client's shape; a log-only set just observes. */
+    int transform = 0;
+    if (cfg->guard && cfg->gops->stream_begin(cfg->guard, &transform))
+        sl_relay_add(r, &(sl_filter){"guardrail", !transform, cfg->gops->stream_feed, cfg->gops->stream_finish,
+                                     cfg->guard});
     return 0;
 }
 
@@ -163,6 +171,13 @@ int sl_relay_body(const sl_relay_cfg *cfg, char **body, size_t *len, sl_usage_co
         char *lb = sl_legacy_from_chat(*body ? *body : "", *len);
         if (lb)
             replace(body, len, lb);
+    }
+    if (cfg->guard) {
+        int rc = cfg->gops->body(cfg->guard, body, len, err, errlen);
+        if (rc < 0)
+            snprintf(err, errlen, "out of memory");
+        if (rc)
+            return rc > 0 ? -2 : -1;
     }
     return 0;
 }

@@ -21,6 +21,9 @@
 #include "proxy/legacy.h"
 #include "translate/translate.h"
 
+struct sl_guard_ops;
+struct sl_guard_req;
+
 typedef struct sl_filter {
     const char *name;
     int observer;  /* sees bytes, produces none */
@@ -40,6 +43,9 @@ typedef struct sl_relay_cfg {
     int legacy;             /* /v1/completions client, served as chat */
     int strip_usage;        /* sluice asked an OpenAI upstream for usage the client did not */
     const char *client_model;
+    /* Guardrails on the response (NULL: none apply). */
+    const struct sl_guard_ops *gops;
+    struct sl_guard_req *guard;
 } sl_relay_cfg;
 
 typedef struct sl_relay {
@@ -67,7 +73,7 @@ void sl_relay_usage(const sl_relay *r, sl_usage_counts *u, int64_t *events);
 void sl_relay_free(sl_relay *r);
 
 /* A whole 2xx body: usage read from it, then translated and/or rewritten
- * for legacy clients. On success the body and its length may be replaced by a malloc'd
+ * for legacy clients, then guardrails (-2 with err: blocked). On success the body and its length may be replaced by a malloc'd
  * body (the old one is freed). -1 with err when the upstream body is not a
  * response of its protocol. */
 int sl_relay_body(const sl_relay_cfg *cfg, char **body, size_t *len, sl_usage_counts *u,

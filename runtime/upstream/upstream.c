@@ -644,6 +644,11 @@ sl_xfer *sl_xfer_start(sl_upstream *u, const sl_xfer_spec *s, const sl_xfer_call
     /* 4 KiB receive buffer instead of 16: memory per in-flight request
      * matters more than syscalls saved on multi-megabyte bodies. */
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 4096L);
+    /* libcurl sends an HTTP/2 request body through an upload buffer of
+     * this size per transfer (64 KiB by default, 16 KiB the least it
+     * takes): at thousands of streams in flight it was most of the
+     * gateway's memory. */
+    curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
     curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, prereq_cb);
     curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);

@@ -41,6 +41,13 @@ expect_rc 0 "explain match" "$sluicec" explain "$examples/multi-provider.yaml" -
 grep -q "^   1. \[smart\] anthropic/claude-sonnet-4-5$" "$tmp/out" && ok || fail "explain: plan line"
 expect_rc 0 "explain --key" "$sluicec" explain "$examples/team-budgets.yaml" --model smart --key bob --format=json
 grep -q '"key":{"name":"bob","allowed":true' "$tmp/out" && ok || fail "explain --key json"
+# guardrails: from the entry, the key and the key's team; valid JSON
+expect_rc 0 "explain guardrails" "$sluicec" explain "$here/good/guardrails.yaml" --model chat --key alice
+grep -q "^  pii (via model entry): request redact, response log, restore$" "$tmp/out" && \
+  grep -q "^  codenames (via key): request block, response block$" "$tmp/out" && \
+  grep -q "^  audit (via team): request log, response log$" "$tmp/out" && ok || fail "explain guardrails text"
+expect_rc 0 "explain guardrails json" "$sluicec" explain "$here/good/guardrails.yaml" --model bulk --key bob --format=json
+grep -q '"guardrails":\[\]}$' "$tmp/out" && ok || fail "explain guardrails json (none for bulk and bob)"
 expect_rc 1 "explain no match" "$sluicec" explain "$examples/team-budgets.yaml" --model nope
 expect_rc 2 "explain unknown key" "$sluicec" explain "$examples/team-budgets.yaml" --model smart --key eve
 expect_rc 2 "explain no --model" "$sluicec" explain "$examples/team-budgets.yaml"

@@ -1,7 +1,7 @@
 // HTTP/2 to upstreams (providers' `http2:`), in clear text: `http2: on`
 // reaches an h2c-only server (prior knowledge), streams are relayed event
 // by event, and a provider pinned to HTTP/1.1 keeps speaking HTTP/1.1.
-// Multiplexing over TLS is in tls-upstream tests. The upstream is a Node http2 server written here: it
+// Multiplexing over TLS (ALPN) is tested in upstream-tls.test.mjs. The upstream is a Node http2 server written here: it
 // counts sessions and concurrent streams, which is what is asserted.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';

@@ -14,6 +14,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer as tlsServer } from 'node:tls';
+import http2 from 'node:http2';
 import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +25,7 @@ import {
 
 const BIN = process.env.SLUICE_UPSTREAM_TLS_BIN;
 const SPEC_PORT = 18441; // the placeholder port of upstream-tls/spec.yaml
+const H2_PORT = 18442;   // its HTTP/2 server's
 const stack = { handshakes: [] };
 let scratch;
 
@@ -57,12 +59,47 @@ function startTerminator(dir, mockUrl) {
   });
 }
 
+// An HTTPS server offering HTTP/2 and HTTP/1.1 through ALPN that answers
+// chat completions itself after HOLD_MS (so requests overlap), saying
+// which HTTP version carried them; it counts TLS sessions, streams in
+// flight and the versions seen.
+const HOLD_MS = 300;
+function startH2(dir) {
+  const seen = { sessions: 0, versions: [], inflight: 0, maxInflight: 0 };
+  const server = http2.createSecureServer({
+    key: readFileSync(join(dir, 'server.key')), cert: readFileSync(join(dir, 'server.pem')),
+    allowHTTP1: true,
+  }, (req, res) => {
+    let body = '';
+    req.on('data', (c) => { body += c; });
+    req.on('end', () => {
+      seen.versions.push(req.httpVersion);
+      seen.inflight++;
+      seen.maxInflight = Math.max(seen.maxInflight, seen.inflight);
+      setTimeout(() => {
+        seen.inflight--;
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({
+          id: 'chatcmpl-h2', object: 'chat.completion', created: 1, model: JSON.parse(body).model,
+          choices: [{ index: 0, message: { role: 'assistant', content: `over HTTP/${req.httpVersion}` },
+            finish_reason: 'stop' }],
+          usage: { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 },
+        }));
+      }, HOLD_MS);
+    });
+  });
+  server.on('secureConnection', () => { seen.sessions++; });
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => resolve({ server, seen, url: `https://127.0.0.1:${server.address().port}` }));
+  });
+}
+
 // A gateway whose working directory is `cwd` (its certs/ live there).
 async function startGateway(cwd) {
   const port = await freePort();
   const h = await startProcess('sluice-upstream-tls', BIN,
     ['--listen', `127.0.0.1:${port}`, '--state', join(cwd, 's.db'), '--workers', '1',
-      ...providerArgs(BIN, { [SPEC_PORT]: stack.upstream.url })], {
+      ...providerArgs(BIN, { [SPEC_PORT]: stack.upstream.url, [H2_PORT]: stack.h2.url })], {
       env: { ...process.env, SLUICE_E2E_OPENAI_KEY: OPENAI_KEY, SLUICE_E2E_ANTHROPIC_KEY: ANTHROPIC_KEY },
       pattern: /sluice listening on (\S+)/,
       cwd,
@@ -85,12 +122,14 @@ before(async () => {
   stack.dirs = { good, other };
   stack.mock = await startMock();
   stack.upstream = await startTerminator(join(good, 'certs'), stack.mock.url);
+  stack.h2 = await startH2(join(good, 'certs'));
   stack.gw = await startGateway(good);
 });
 
 after(async () => {
   const r = await Promise.allSettled([stack.gw?.stop(), stack.mock?.stop(),
-    new Promise((res) => (stack.upstream ? stack.upstream.server.close(res) : res()))]);
+    new Promise((res) => (stack.upstream ? stack.upstream.server.close(res) : res())),
+    new Promise((res) => (stack.h2 ? stack.h2.server.close(res) : res()))]);
   rmSync(scratch, { recursive: true, force: true });
   for (const x of r) if (x.status === 'rejected') throw x.reason;
 });
@@ -199,4 +238,29 @@ test('a missing certificate file stops the start (exit 2, naming provider and fi
     assert.match(e.message, /provider 'mtls': tls ca: cannot read 'certs\/ca\.pem'.*working directory/);
     return true;
   });
+});
+
+test('http2 auto: concurrent requests to an HTTPS upstream are streams of one TLS connection', async () => {
+  const seen = stack.h2.seen;
+  const before = seen.sessions;
+  const N = 24;
+  const rs = await Promise.all(Array.from({ length: N }, () => chat(stack.gw.url, 'h2tls-model')));
+  for (const r of rs) {
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.choices[0].message.content, 'over HTTP/2.0');
+  }
+  // One worker, one host: libcurl multiplexed them (PIPEWAIT), and they
+  // were in flight together (the server held each for HOLD_MS).
+  assert.equal(seen.sessions - before, 1, `${seen.sessions - before} TLS sessions for ${N} requests`);
+  assert.ok(seen.maxInflight > 1, `max streams in flight ${seen.maxInflight}`);
+});
+
+test('http2 off: the same HTTPS upstream is spoken to in HTTP/1.1, a connection per request in flight', async () => {
+  const seen = stack.h2.seen;
+  const before = seen.sessions;
+  seen.maxInflight = 0;
+  const rs = await Promise.all(Array.from({ length: 6 }, () => chat(stack.gw.url, 'h1tls-model')));
+  for (const r of rs) assert.equal(r.json?.choices?.[0]?.message?.content, 'over HTTP/1.1', r.text);
+  assert.ok(seen.maxInflight > 1, `max in flight ${seen.maxInflight}`);
+  assert.ok(seen.sessions - before > 1, `${seen.sessions - before} TLS sessions`);
 });

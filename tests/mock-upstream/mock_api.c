@@ -53,6 +53,10 @@ typedef struct ctx {
     int no_tool;
     int args_required;
     char arg_str[256];
+    /* echo=1: the reply is the last user message without its directives
+     * (guardrail tests: what the gateway let through comes back). */
+    int echo;
+    char echo_text[1024];
     /* Misbehaviour a gateway must contain: no usage in the answer, the
      * account and rate-limit headers real providers send, a bare CR inside
      * the request-id header's value, and one endless `data:` line (this
@@ -412,6 +416,10 @@ static int directive(ctx *c, const char *key, const char *val, char *err, size_t
         memcpy(c->redirect, val, vlen + 1);
         return 0;
     }
+    if (!strcmp(key, "echo")) {
+        c->echo = !strcmp(val, "1");
+        return 0;
+    }
     if (!strcmp(key, "usage")) {
         if (!strcmp(val, "none")) c->usage_none = 1;
         else if (!strcmp(val, "report")) c->usage_none = 0;
@@ -452,9 +460,9 @@ static int directive(ctx *c, const char *key, const char *val, char *err, size_t
         }
         return 0;
     }
-    snprintf(err, errlen, "unknown mock directive '%.60s' (know: chunks interval_ms status "
+    snprintf(err, errlen, "unknown mock directive '%.24s' (know: chunks interval_ms status "
              "retry_after delay_ms first_byte_ms fail words redirect tool args arg_str usage "
-             "account_headers bare_cr huge_line cache_read cache_write)", key);
+             "account_headers bare_cr huge_line cache_read cache_write echo)", key);
     return -1;
 }
 
@@ -690,6 +698,8 @@ static void text_answer(ctx *c, answer *a, const char *quoted, long long max_tok
         mu_buf b = {0};
         mu_buf_printf(&b, "The tool returned: %s", quoted);
         a->text = b.p;
+    } else if (c->echo && c->echo_text[0]) {
+        a->text = strdup(c->echo_text);
     } else {
         int n = c->words ? c->words : NWORDS;
         if (c->chunks > n)
@@ -1761,6 +1771,21 @@ void mu_api_handle(const mu_request *rq, mu_reply *rp)
         }
         mu_buf_add(&t, "", 0);
         bad = apply_directives(&c, t.p, err, sizeof err);
+        if (!bad && c.echo) {
+            /* the text without [[mock ...]] parts, blanks trimmed */
+            size_t o = 0;
+            for (const char *s = t.p; *s && o + 1 < sizeof c.echo_text;) {
+                const char *e = !strncmp(s, "[[mock", 6) ? strstr(s, "]]") : NULL;
+                if (e) {
+                    s = e + 2;
+                    continue;
+                }
+                c.echo_text[o++] = *s++;
+            }
+            while (o && isspace((unsigned char)c.echo_text[o - 1]))
+                o--;
+            c.echo_text[o] = '\0';
+        }
         mu_buf_free(&t);
     }
     if (bad) {

@@ -89,10 +89,12 @@ static const sl_table table = {
     .prices = prices, .price_count = sizeof prices / sizeof *prices,
 };
 
+/* The tests walk their own clock from 2024; periods only roll forward,
+ * so the state starts before any of their dates (2000-01-01). */
 static int setup(void **state)
 {
     (void)state;
-    return sl_gov_init(&table, NULL, NULL);
+    return sl_gov_init_at(&table, NULL, NULL, 946684800);
 }
 
 static int teardown(void **state)
@@ -368,6 +370,22 @@ static void test_day_rollover(void **state)
     sl_gov_view_key(K_ALICE, late + 1, &v);
     assert_int_equal(v.spent_usd, 0);
     assert_int_equal(v.period_start, JAN1 + DAY);
+}
+
+/* A wall clock stepped back across midnight (an NTP correction) is not a
+ * new day: the day's spend stays, or the key could spend its budget
+ * again; the real next day still starts afresh. */
+static void test_clock_stepping_back_keeps_spend(void **state)
+{
+    (void)state;
+    sl_gov_ticket tk;
+    int64_t morning = JAN1 + DAY + 60;
+    assert_int_equal(admit(K_ALICE, 500, 0, morning, &tk), SL_GOV_OK);
+    sl_gov_settle(&tk, 500, 0, morning);
+    assert_int_equal(admit(K_ALICE, 1, 0, morning - 120, &tk), SL_GOV_BUDGET);
+    assert_int_equal(admit(K_ALICE, 1, 0, morning, &tk), SL_GOV_BUDGET);
+    assert_int_equal(admit(K_ALICE, 500, 0, JAN1 + 2 * DAY, &tk), SL_GOV_OK);
+    sl_gov_settle(&tk, 0, 0, JAN1 + 2 * DAY);
 }
 
 static void test_week_rollover(void **state)
@@ -703,6 +721,7 @@ int main(void)
         T(test_reservation_threads),
         T(test_period_starts),
         T(test_day_rollover),
+        T(test_clock_stepping_back_keeps_spend),
         T(test_week_rollover),
         T(test_month_rollover),
         T(test_total_never_rolls),

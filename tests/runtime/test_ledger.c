@@ -14,6 +14,7 @@
 
 #include <ev.h>
 #include <jansson.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,6 +130,43 @@ static void test_submit_and_restore(void **state)
     /* No ledger: nothing spent. */
     assert_int_equal(sl_ledger_restore(NULL, "key", "alice", 0, &usd, &tok), 0);
     assert_int_equal(usd, 0);
+}
+
+/* The guardrails column: detector names, never text; a state file made
+ * before the column existed gains it on open. */
+static void test_guardrails_column(void **state)
+{
+    fixture *f = *state;
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "CREATE TABLE requests (id INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL,"
+                                  " key TEXT NOT NULL, team TEXT NOT NULL, model TEXT NOT NULL,"
+                                  " provider TEXT NOT NULL, upstream_model TEXT NOT NULL, status INTEGER NOT NULL,"
+                                  " input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL,"
+                                  " cache_read_tokens INTEGER NOT NULL, cache_write_tokens INTEGER NOT NULL,"
+                                  " cost_micros INTEGER NOT NULL, latency_ms REAL NOT NULL, ttfb_ms REAL NOT NULL,"
+                                  " attempts INTEGER NOT NULL, stream INTEGER NOT NULL, estimated INTEGER NOT NULL);"
+                                  "INSERT INTO requests VALUES (1,1,'old','','m','p','u',200,0,0,0,0,0,0,0,1,0,0);",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    sl_ledger_row rows[] = {row(JAN1, "alice", "", "smart", 1, 1, 1), row(JAN1 + 1, "bob", "", "smart", 1, 1, 1)};
+    snprintf(rows[0].guardrails, sizeof rows[0].guardrails, "email,card");
+    write_rows(f, rows, 2);
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT key, guardrails FROM requests ORDER BY id", -1, &st, NULL),
+                     SQLITE_OK);
+    const char *want[][2] = {{"old", ""}, {"alice", "email,card"}, {"bob", ""}};
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        assert_string_equal((const char *)sqlite3_column_text(st, 0), want[i][0]);
+        assert_string_equal((const char *)sqlite3_column_text(st, 1), want[i][1]);
+    }
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
 }
 
 static void test_restore_saturates(void **state)
@@ -342,6 +380,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_submit_and_restore),
+        T(test_guardrails_column),
         T(test_restore_saturates),
         T(test_spend_json),
         T(test_spend_json_saturates),
