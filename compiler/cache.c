@@ -17,8 +17,11 @@
 #include <string.h>
 
 #include "cache/rule.h"
+#include "core/proto.h"
 #include "emit.h"
+#include "spec_internal.h"
 #include "explain.h"
+#include "presets.h"
 #include "suggest.h"
 #include "units.h"
 
@@ -30,20 +33,12 @@ typedef struct rd {
     const char *where; /* "cache of model 'smart'" */
 } rd;
 
+/* Unknown keys are reported by the spec reader's one check. */
 static void unknown_keys(rd *r, const slc_node *map, const char *const *allowed, size_t n,
                          const char *where)
 {
-    for (size_t i = 0; i < map->n; i++) {
-        const slc_node *k = map->keys[i];
-        bool ok = false;
-        for (size_t j = 0; j < n && !ok; j++)
-            ok = k->len == strlen(allowed[j]) && memcmp(k->str, allowed[j], k->len) == 0;
-        if (ok)
-            continue;
-        const char *hint = slc_suggest(k->str, allowed, n);
-        slc_error(r->d, k->pos, "unknown key '%s' in %s%s%s%s", k->str, where, hint ? " (did you mean '" : "",
-                  hint ? hint : "", hint ? "'?)" : "");
-    }
+    slc_builder b = {.a = r->a, .d = r->d};
+    slc_spec_check_keys(&b, map, allowed, n, where);
 }
 
 /* A non-empty scalar, or NULL (absent, or reported). */
@@ -191,11 +186,12 @@ static void check_one(slc_spec *s, slc_diags *d, slc_cache *c, const char *where
     }
     slc_provider *p = &s->providers[c->sem_provider_idx];
     p->used = true;
-    if (p->kind != SLC_KIND_OPENAI)
+    const slc_preset *ps = slc_preset_of(p);
+    if (p->kind != SLC_KIND_OPENAI || (ps && ps->ops && !(ps->ops & (1u << SL_OP_EMBEDDINGS))))
         slc_error(d, c->sem_provider.pos,
                   "cache of %s: provider '%s' is of kind %s, which serves no embeddings (use an openai-kind "
                   "provider such as OpenAI, Ollama or vLLM)",
-                  where, p->name.s, slc_kind_name(p->kind));
+                  where, p->name.s, p->kind_word.s ? p->kind_word.s : slc_kind_name(p->kind));
 }
 
 void slc_cache_check(slc_spec *s, slc_diags *d)

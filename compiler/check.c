@@ -16,23 +16,10 @@
 #include "cache.h"
 #include "check_internal.h"
 #include "guard.h"
+#include "presets.h"
 #include "secret.h"
 #include "suggest.h"
-
-const char *slc_default_base_url(slc_kind k)
-{
-    switch (k) {
-    case SLC_KIND_OPENAI:
-        return "https://api.openai.com/v1";
-    case SLC_KIND_ANTHROPIC:
-        return "https://api.anthropic.com";
-    case SLC_KIND_GEMINI:
-        return "https://generativelanguage.googleapis.com";
-    case SLC_KIND_MOCK:
-        break;
-    }
-    return "";
-}
+#include "table.h"
 
 const char *slc_chk_provider_at(const void *ctx, size_t i)
 {
@@ -69,6 +56,76 @@ const char *slc_chk_hint(slc_checker *c, const char *word, slc_name_at at, size_
     return h ? slc_aprintf(c->a, " (did you mean '%s'?)", h) : "";
 }
 
+static bool is_word(slc_str s, bool dots)
+{
+    for (size_t i = 0; i < s.len; i++) {
+        char ch = s.s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '-' || ch == '_' || (dots && ch == '.')))
+            return false;
+    }
+    return true;
+}
+
+/* Settings that only some presets take, and what each preset requires.
+ * False when the provider is unusable (its kind was unknown). */
+static bool check_preset(slc_checker *c, slc_provider *p)
+{
+    const slc_preset *ps = slc_preset_of(p);
+    const char *name = p->name.s;
+    if (!ps)
+        return false;
+    const slc_str *azure_only[] = {&p->resource, &p->deployment, &p->api_version};
+    static const char *const azure_keys[] = {"resource", "deployment", "api_version"};
+    if (ps->url_style != SL_URL_AZURE) {
+        for (size_t i = 0; i < 3; i++)
+            if (azure_only[i]->s)
+                slc_error(c->d, azure_only[i]->pos,
+                          "provider '%s': %s applies to kind azure only (this one is %s)", name,
+                          azure_keys[i], ps->name);
+    } else {
+        if (!p->api_version.s)
+            slc_error(c->d, p->name.pos,
+                      "provider '%s': kind azure needs api_version (such as 2024-10-21; Azure "
+                      "answers 404 without it)",
+                      name);
+        else if (!is_word(p->api_version, true))
+            slc_error(c->d, p->api_version.pos,
+                      "provider '%s': api_version '%s' must be letters, digits, '-' and '.' only",
+                      name, p->api_version.s);
+        if (!p->resource.s && !p->base_url.s)
+            slc_error(c->d, p->name.pos,
+                      "provider '%s': kind azure needs resource (the NAME in "
+                      "https://NAME.openai.azure.com) or base_url",
+                      name);
+        else if (p->resource.s && p->base_url.s)
+            slc_error(c->d, p->resource.pos,
+                      "provider '%s': give resource or base_url, not both", name);
+        else if (p->resource.s && !is_word(p->resource, false))
+            slc_error(c->d, p->resource.pos,
+                      "provider '%s': resource '%s' must be letters, digits, '-' and '_' only",
+                      name, p->resource.s);
+        if (p->deployment.s && !is_word(p->deployment, true))
+            slc_error(c->d, p->deployment.pos,
+                      "provider '%s': deployment '%s' must be letters, digits, '-', '_' and '.' "
+                      "only",
+                      name, p->deployment.s);
+    }
+    if (ps->key_required && !p->api_key.s)
+        slc_error(c->d, p->name.pos, "provider '%s': kind %s needs api_key (such as env:%s)", name,
+                  ps->name, ps->env);
+    return true;
+}
+
+/* The preset's documented base URL; azure's is built from its resource. */
+static const char *preset_base_url(slc_checker *c, const slc_provider *p)
+{
+    const slc_preset *ps = slc_preset_of(p);
+    if (ps && ps->url_style == SL_URL_AZURE)
+        return p->resource.s ? slc_aprintf(c->a, "https://%s.openai.azure.com", p->resource.s) : "";
+    return ps && ps->base_url ? ps->base_url : "";
+}
+
 /* Which providers serve the Responses API themselves. Only OpenAI's own
  * service is known to; other OpenAI-compatible servers (vLLM, Ollama,
  * gateways) serve Chat Completions and some also Responses, so for them
@@ -100,6 +157,8 @@ static void check_providers(slc_checker *c)
     for (size_t i = 0; i < c->s->nproviders; i++) {
         slc_provider *p = &c->s->providers[i];
         const char *name = p->name.s;
+        if (!check_preset(c, p))
+            continue;
         if (p->kind == SLC_KIND_MOCK) {
             if (p->base_url.s)
                 slc_error(c->d, p->base_url.pos,
@@ -141,7 +200,7 @@ static void check_providers(slc_checker *c)
             }
         }
         if (!p->base_url.s) {
-            const char *def = slc_default_base_url(p->kind);
+            const char *def = preset_base_url(c, p);
             p->base_url = (slc_str){.s = def, .len = strlen(def)};
             continue;
         }
@@ -258,6 +317,7 @@ void slc_check(slc_spec *s, slc_arena *a, slc_diags *d)
     slc_cache_check(s, d); /* before unused: an embeddings provider is used */
     slc_chk_unused(&c);
     slc_chk_prices(&c);
+    slc_chk_catalog(&c);
     slc_chk_keys(&c);
     slc_chk_listen(&c);
     slc_chk_unreachable(&c);

@@ -15,9 +15,6 @@
 /* Reports into `d`; the spec is fit for emit only when `d` has no errors. */
 void slc_check(slc_spec *s, slc_arena *a, slc_diags *d);
 
-/* Default base URL of a provider kind ("" for mock). */
-const char *slc_default_base_url(slc_kind k);
-
 /* Splits `HOST:PORT` / `[V6]:PORT`; false when malformed. */
 typedef struct slc_listen {
     char host[256];

@@ -53,6 +53,9 @@ void slc_chk_keys(slc_checker *c);
 void slc_chk_unreachable(slc_checker *c);
 void slc_chk_priced(slc_checker *c);
 
+/* check_catalog.c */
+void slc_chk_catalog(slc_checker *c);
+
 /* check_addr.c */
 void slc_chk_listen(slc_checker *c);
 /* `rest` is the URL after `http://`. */

@@ -329,6 +329,16 @@ static bool price_glob(const price_index *ix, int provider, const char *glob)
     return false;
 }
 
+/* A glob price of `provider` matches the exact name `model`, as the
+ * runtime's price lookup does. */
+static bool price_by_glob(const price_index *ix, int provider, const char *model)
+{
+    for (size_t i = price_lower(ix, provider, "", 0); i < ix->n && ix->p[i]->provider_idx == provider; i++)
+        if (slc_is_glob(ix->p[i]->model.s) && slc_glob_match(ix->p[i]->model.s, model))
+            return true;
+    return false;
+}
+
 /* Entries some key may ask for, plus everything they fall back to:
  * reach[i] is the index + 1 of the first key that reaches entry i. With
  * `usd_only`, only keys spending against a USD budget count. */
@@ -411,7 +421,8 @@ void slc_chk_priced(slc_checker *c)
             const char *model = t->model.s ? t->model.s : m->name.s;
             bool glob = !t->model.s && m->is_glob;
             if (glob ? price_glob(&ix, t->provider_idx, model)
-                     : price_exact(&ix, t->provider_idx, model))
+                     : price_exact(&ix, t->provider_idx, model) ||
+                           price_by_glob(&ix, t->provider_idx, model))
                 continue;
             const char *pname = s->providers[t->provider_idx].name.s;
             const char *id = slc_aprintf(c->a, "%s/%s", pname, model);

@@ -298,6 +298,13 @@ static void server(differ *d, const slc_spec *a, const slc_spec *b)
 #undef SV
 }
 
+/* The provider's `kind:` as written (a protocol or a preset name): two
+ * presets of one protocol are different providers to a reviewer. */
+static const char *kind_of(const slc_provider *p)
+{
+    return p->kind_word.s ? p->kind_word.s : slc_kind_name(p->kind);
+}
+
 static void providers(differ *d, const slc_spec *a, const slc_spec *b)
 {
     for (size_t i = 0; i < a->nproviders; i++)
@@ -307,12 +314,18 @@ static void providers(differ *d, const slc_spec *a, const slc_spec *b)
         const slc_provider *q = &b->providers[j];
         long i = FIND(a->providers, a->nproviders, name.s, q->name.s);
         if (i < 0) {
-            change(d, "provider", q->name.s, "added", NULL, slc_kind_name(q->kind));
+            change(d, "provider", q->name.s, "added", NULL, kind_of(q));
             continue;
         }
         const slc_provider *p = &a->providers[i];
-        if (p->kind != q->kind)
-            change(d, "provider", q->name.s, "kind", slc_kind_name(p->kind), slc_kind_name(q->kind));
+        if (strcmp(kind_of(p), kind_of(q)) != 0)
+            change(d, "provider", q->name.s, "kind", kind_of(p), kind_of(q));
+        static const char *const azure[] = {"resource", "deployment", "api_version"};
+        const slc_str *pa[] = {&p->resource, &p->deployment, &p->api_version};
+        const slc_str *qa[] = {&q->resource, &q->deployment, &q->api_version};
+        for (size_t k = 0; k < 3; k++)
+            if (strcmp(pa[k]->s ? pa[k]->s : "", qa[k]->s ? qa[k]->s : "") != 0)
+                change(d, "provider", q->name.s, azure[k], pa[k]->s, qa[k]->s);
         if (strcmp(p->base_url.s ? p->base_url.s : "", q->base_url.s ? q->base_url.s : "") != 0)
             change(d, "provider", q->name.s, "base_url", p->base_url.s, q->base_url.s);
         const char *ka = p->api_key_env ? p->api_key_env : "(none)";

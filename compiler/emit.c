@@ -139,6 +139,32 @@ void slc_emit_lowered(const sl_table *t, slc_buf *out)
             c_str(out, p->api_key_env);
             if (p->optional)
                 slc_buf_puts(out, ", .optional = 1");
+            if (p->preset) {
+                slc_buf_puts(out, ",\n           .preset = ");
+                c_str(out, p->preset);
+            }
+            if (p->auth_format) {
+                slc_buf_puts(out, ", .auth_format = ");
+                c_str(out, p->auth_format);
+            }
+            if (p->headers) {
+                slc_buf_puts(out, ", .headers = ");
+                c_str(out, p->headers);
+            }
+            if (p->ops)
+                slc_buf_printf(out, ", .ops = 0x%xu", p->ops);
+            if (p->quirks)
+                slc_buf_printf(out, ", .quirks = 0x%xu", p->quirks);
+            if (p->url_style)
+                slc_buf_printf(out, ", .url_style = %u", p->url_style);
+            if (p->deployment) {
+                slc_buf_puts(out, ", .deployment = ");
+                c_str(out, p->deployment);
+            }
+            if (p->api_version) {
+                slc_buf_puts(out, ", .api_version = ");
+                c_str(out, p->api_version);
+            }
             if (p->responses)
                 slc_buf_puts(out, ", .responses = 1");
             if (p->tls)
@@ -161,7 +187,10 @@ void slc_emit_lowered(const sl_table *t, slc_buf *out)
             const sl_target *tg = &t->targets[i];
             slc_buf_printf(out, "    [%u] = {.provider = %u, .model = ", i, tg->provider);
             c_str(out, tg->model);
-            slc_buf_printf(out, ", .weight = %u},\n", tg->weight);
+            slc_buf_printf(out, ", .weight = %u", tg->weight);
+            if (tg->caps)
+                slc_buf_printf(out, ", .caps = 0x%xu, .max_output = %u", tg->caps, tg->max_output);
+            slc_buf_puts(out, "},\n");
         }
         slc_buf_puts(out, "};\n");
     }

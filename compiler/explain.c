@@ -5,14 +5,17 @@
  * are small next to the cost of printing them, so plain linear scans.
  */
 #include "explain.h"
+#include "explain_catalog.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "cache.h"
+#include "catalog.h"
 #include "glob.h"
 #include "guard.h"
 #include "lower.h"
+#include "route/glob.h"
 
 int slc_match_model(const slc_spec *s, const char *name, size_t len)
 {
@@ -289,6 +292,17 @@ static void text_retry(slc_buf *b, const slc_model *m)
     slc_buf_putc(b, '\n');
 }
 
+/* The price the gateway charges for attempt a (its own lookup), and where
+ * it came from. */
+static const sl_price *attempt_price(const ctx *c, sl_attempt a, const char **source)
+{
+    const sl_table *t = &c->low.t;
+    const sl_price *p = sl_price_for(t, t->targets[a.target].provider, upstream(c, a));
+    if (p && source)
+        *source = c->s->prices[p - t->prices].from_catalog ? "catalog" : "spec";
+    return p;
+}
+
 static void explain_text(ctx *c, slc_buf *b)
 {
     const slc_spec *s = c->s;
@@ -347,6 +361,37 @@ static void explain_text(ctx *c, slc_buf *b)
                     "  until its retries are spent; then the next entry starts at once. Targets\n"
                     "  whose circuit is open are skipped while any other is usable.\n");
 
+    slc_buf_puts(b, "\nprices and model limits (per target in the plan):\n");
+    bool used_catalog = false;
+    for (size_t i = 0; i < c->nplan; i++) {
+        bool dup = false;
+        for (size_t j = 0; j < i && !dup; j++)
+            dup = c->plan[j].target == c->plan[i].target;
+        const sl_target *tg = &c->low.t.targets[c->plan[i].target];
+        const sl_provider *pv = &c->low.t.providers[tg->provider];
+        if (dup || pv->kind == SL_KIND_MOCK)
+            continue;
+        slc_buf_puts(b, "  ");
+        attempt_label(b, c, c->plan[i]);
+        slc_buf_puts(b, ": ");
+        const char *src = NULL;
+        const sl_price *p = attempt_price(c, c->plan[i], &src);
+        used_catalog |= (src && strcmp(src, "catalog") == 0) || (tg->caps & SL_CAP_KNOWN);
+        if (p)
+            slc_explain_price_text(b, p, src);
+        else
+            slc_buf_puts(b, "no price (a USD budget never calls it)");
+        const slc_model *pe = &s->models[c->plan[i].entry];
+        const slc_target *st = &pe->targets[c->plan[i].target - c->low.t.models[c->plan[i].entry].target_first];
+        slc_buf_puts(b, "\n    ");
+        if (st->cat)
+            slc_buf_printf(b, "context %u, ", st->cat->context);
+        slc_explain_caps_text(b, tg, pv->kind);
+        slc_buf_putc(b, '\n');
+    }
+    if (used_catalog)
+        slc_buf_printf(b, "  catalog: %s\n", slc_catalog_source());
+
     slc_buf_puts(b, "\nretries:\n");
     for (size_t g = 0; g < c->ngroups; g++)
         text_retry(b, &s->models[c->groups[g]]);
@@ -364,7 +409,7 @@ static void explain_text(ctx *c, slc_buf *b)
     slc_buf_puts(b, "\ntimeouts:\n");
     for (size_t i = 0; i < c->nproviders; i++) {
         const slc_provider *p = &s->providers[c->providers[i]];
-        slc_buf_printf(b, "  %s (%s", p->name.s, slc_kind_name(p->kind));
+        slc_buf_printf(b, "  %s (%s", p->name.s, p->kind_word.s ? p->kind_word.s : slc_kind_name(p->kind));
         if (p->kind == SLC_KIND_MOCK) {
             slc_buf_puts(b, ", answers locally)\n");
             continue;
@@ -492,6 +537,24 @@ static void explain_json(ctx *c, slc_buf *b)
         jstr(b, provider_of(c, c->plan[i]));
         slc_buf_puts(b, ",\"upstream_model\":");
         jstr(b, upstream(c, c->plan[i]));
+        const char *src = NULL;
+        const sl_target *tg = &c->low.t.targets[c->plan[i].target];
+        bool mock = c->low.t.providers[tg->provider].kind == SL_KIND_MOCK;
+        const sl_price *p = mock ? NULL : attempt_price(c, c->plan[i], &src);
+        if (p)
+            slc_buf_printf(b,
+                           ",\"price\":{\"input_micros\":%lld,\"output_micros\":%lld,"
+                           "\"cache_read_micros\":%lld,\"cache_write_micros\":%lld,\"source\":\"%s\"}",
+                           (long long)p->input, (long long)p->output, (long long)p->cache_read,
+                           (long long)p->cache_write, src);
+        else if (!mock)
+            slc_buf_puts(b, ",\"price\":null");
+        if (tg->caps & SL_CAP_KNOWN) {
+            const slc_model *pe = &s->models[c->plan[i].entry];
+            const slc_target *st =
+                &pe->targets[c->plan[i].target - c->low.t.models[c->plan[i].entry].target_first];
+            slc_explain_caps_json(b, tg, st->cat ? st->cat->context : 0);
+        }
         slc_buf_putc(b, '}');
     }
     slc_buf_puts(b, "],\"entries\":[");
@@ -511,7 +574,13 @@ static void explain_json(ctx *c, slc_buf *b)
         const slc_provider *p = &s->providers[c->providers[i]];
         slc_buf_puts(b, i ? ",{\"name\":" : "{\"name\":");
         jstr(b, p->name.s);
-        slc_buf_printf(b, ",\"kind\":\"%s\",\"base_url\":", slc_kind_name(p->kind));
+        slc_buf_printf(b, ",\"kind\":\"%s\",", slc_kind_name(p->kind));
+        if (p->kind_word.s && strcmp(p->kind_word.s, slc_kind_name(p->kind)) != 0) {
+            slc_buf_puts(b, "\"preset\":");
+            jstr(b, p->kind_word.s);
+            slc_buf_putc(b, ',');
+        }
+        slc_buf_puts(b, "\"base_url\":");
         jstr(b, p->base_url.s);
         slc_buf_printf(b,
                        ",\"timeouts_ms\":{\"connect\":%u,\"first_byte\":%u,\"idle\":%u,"

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "emit.h"
+#include "spec_internal.h"
 #include "suggest.h"
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -149,16 +150,8 @@ static void read_rail(slc_arena *a, slc_diags *d, const slc_node *k, const slc_n
         return;
     }
     static const char *const keys[] = {"detectors", "deny", "action", "request", "response", "restore"};
-    for (size_t i = 0; i < v->n; i++) {
-        size_t j = 0;
-        while (j < COUNT(keys) && strcmp(v->keys[i]->str, keys[j]) != 0)
-            j++;
-        if (j == COUNT(keys)) {
-            const char *hint = slc_suggest(v->keys[i]->str, keys, COUNT(keys));
-            slc_error(d, v->keys[i]->pos, "unknown key '%s' in %s%s%s%s", v->keys[i]->str, where,
-                      hint ? " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "");
-        }
-    }
+    slc_builder b = {.a = a, .d = d};
+    slc_spec_check_keys(&b, v, keys, COUNT(keys), where);
     const slc_node *det = slc_map_get(v, "detectors");
     if (det && (det->kind != SLC_NODE_SEQ || slc_node_is_null(det))) {
         slc_error(d, det->pos, "expected a sequence for 'detectors' in %s, got %s", where, slc_node_describe(det));

@@ -6,6 +6,9 @@
  */
 #include "lower.h"
 
+#include "catalog.h"
+#include "presets.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,7 +81,9 @@ static void models(const slc_spec *s, slc_lowered *l)
             const slc_target *t = &m->targets[j];
             l->targets[tf] = (sl_target){.provider = (uint16_t)t->provider_idx,
                                          .model = t->model.s,
-                                         .weight = (uint32_t)t->weight};
+                                         .weight = (uint32_t)t->weight,
+                                         .caps = t->cat ? t->cat->caps : 0,
+                                         .max_output = t->cat ? t->cat->max_output : 0};
         }
         for (size_t j = 0; j < m->nfallbacks; j++)
             l->fallbacks[ff++] = m->fallback_idx[j];
@@ -186,11 +191,21 @@ void slc_lower(const slc_spec *s, const char *sha256_hex, slc_lowered *out)
                                                      .client_cert = p->tls.client_cert.s,
                                                      .client_key = p->tls.client_key.s,
                                                      .verify = p->tls.verify};
+        const slc_preset *ps = slc_preset_of(p);
+        bool named = ps && strcmp(ps->name, slc_kind_name(ps->kind)) != 0;
         out->providers[i] = (sl_provider){
             .name = p->name.s,
             .kind = (sl_kind)p->kind,
             .base_url = p->base_url.s ? p->base_url.s : "",
             .api_key_env = p->api_key_env,
+            .preset = named ? ps->name : NULL,
+            .auth_format = ps ? ps->auth : NULL,
+            .headers = ps ? ps->headers : NULL,
+            .ops = ps ? ps->ops : 0,
+            .quirks = ps ? ps->quirks : 0,
+            .url_style = ps ? ps->url_style : 0,
+            .deployment = p->deployment.s,
+            .api_version = p->api_version.s,
             .optional = p->optional,
             .responses = p->responses,
             .connect_ms = p->connect_ms,

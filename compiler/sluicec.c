@@ -19,6 +19,8 @@
 #include "diff.h"
 #include "emit.h"
 #include "explain.h"
+#include "presets.h"
+#include "table.h"
 
 #ifndef SLUICEC_VERSION
 #define SLUICEC_VERSION "0.0.0"
@@ -30,6 +32,7 @@ static const char usage[] =
     "       sluicec explain SPEC --model NAME [--key KEY] [--format=text|json]\n"
     "       sluicec diff OLD NEW [--format=text|json]\n"
     "       sluicec keygen [--prefix PREFIX]\n"
+    "       sluicec presets\n"
     "       sluicec --help | --version\n"
     "\n"
     "  check    validate specs; diagnostics go to stderr (json: one object per\n"
@@ -439,6 +442,40 @@ static int cmd_diff(int argc, char **argv)
     return rc;
 }
 
+static int cmd_presets(int argc, char **argv)
+{
+    if (argc) {
+        fprintf(stderr, "sluicec presets: unknown argument '%s'\n%s", argv[0], usage);
+        return 2;
+    }
+    size_t n;
+    const slc_preset *ps = slc_preset_all(&n);
+    for (size_t i = 0; i < n; i++) {
+        const slc_preset *p = &ps[i];
+        if (p->kind == SLC_KIND_MOCK) {
+            printf("%s\tmock\t-\t-\tnothing (answers locally)\n", p->name);
+            continue;
+        }
+        /* The key header as the preset or, without one of its own, the
+         * protocol's adapter (runtime/providers/) sends it; presets.test.mjs
+         * checks what really goes out against the providers' docs. */
+        const char *auth = p->auth ? p->auth
+                           : p->kind == SLC_KIND_ANTHROPIC ? "x-api-key: %s"
+                           : p->kind == SLC_KIND_GEMINI    ? "x-goog-api-key: %s"
+                                                           : "Authorization: Bearer %s";
+        int hl = (int)(strstr(auth, "%s") - auth);
+        while (hl > 0 && (auth[hl - 1] == ' ' || auth[hl - 1] == ':'))
+            hl--;
+        printf("%s\t%s\t%s\t%.*s\t%s\n", p->name, slc_kind_name(p->kind),
+               p->url_style == SL_URL_AZURE ? "https://{resource}.openai.azure.com" : p->base_url,
+               hl, auth,
+               p->url_style == SL_URL_AZURE ? "api_key, api_version, resource or base_url"
+               : p->key_required            ? "api_key"
+                                            : "nothing (api_key optional)");
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -464,6 +501,8 @@ int main(int argc, char **argv)
         return cmd_explain(argc - 2, argv + 2);
     if (strcmp(cmd, "diff") == 0)
         return cmd_diff(argc - 2, argv + 2);
+    if (strcmp(cmd, "presets") == 0)
+        return cmd_presets(argc - 2, argv + 2);
     fprintf(stderr, "sluicec: unknown command '%s'\n%s", cmd, usage);
     return 2;
 }

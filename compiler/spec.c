@@ -11,6 +11,7 @@
 
 #include "cache.h"
 #include "guard.h"
+#include "presets.h"
 #include "spec_internal.h"
 #include "suggest.h"
 #include "units.h"
@@ -261,30 +262,41 @@ static void read_provider(builder *b, const slc_node *k, const slc_node *v, slc_
         slc_error(b->d, k->pos, "provider name '%s' must not contain '/'", k->str);
     if (!want(b, v, SLC_NODE_MAP, where))
         return;
-    static const char *const keys[] = {"kind", "base_url", "api_key", "optional", "responses", "timeouts",
-                                       "http2", "tls"};
+    static const char *const keys[] = {"kind",        "base_url",  "api_key", "optional",
+                                       "responses",   "timeouts",  "http2",   "tls",
+                                       "resource",    "deployment", "api_version"};
     check_keys(b, v, keys, COUNT(keys), where);
     slc_str kind = {0};
+    p->preset = -1;
     if (!slc_map_get(v, "kind")) {
         missing(b, v, where, "kind");
     } else if (str_field(b, v, "kind", where, &kind)) {
-        static const char *const kinds[] = {"openai", "anthropic", "gemini", "mock"};
-        size_t i = 0;
-        while (i < COUNT(kinds) && strcmp(kinds[i], kind.s) != 0)
-            i++;
-        if (i < COUNT(kinds)) {
-            p->kind = (slc_kind)i;
+        p->kind_word = kind;
+        size_t np;
+        const slc_preset *all = slc_preset_all(&np);
+        const slc_preset *ps = slc_preset_find(kind.s, kind.len);
+        if (ps) {
+            p->preset = (int)(ps - all);
+            p->kind = ps->kind;
         } else {
-            const char *hint = slc_suggest(kind.s, kinds, COUNT(kinds));
+            const char *names[64];
+            size_t n = np < COUNT(names) ? np : COUNT(names);
+            for (size_t i = 0; i < n; i++)
+                names[i] = all[i].name;
+            const char *hint = slc_suggest(kind.s, names, n);
             if (hint)
                 slc_error(b->d, kind.pos, "%s has unknown kind '%s' (did you mean '%s'?)", where,
                           kind.s, hint);
             else
                 slc_error(b->d, kind.pos,
-                          "%s has unknown kind '%s' (expected openai, anthropic, gemini or mock)",
+                          "%s has unknown kind '%s' (expected openai, anthropic, gemini, mock or a "
+                          "preset such as groq or azure: see README \"Provider presets\")",
                           where, kind.s);
         }
     }
+    str_field(b, v, "resource", where, &p->resource);
+    str_field(b, v, "deployment", where, &p->deployment);
+    str_field(b, v, "api_version", where, &p->api_version);
     str_field(b, v, "base_url", where, &p->base_url);
     str_field(b, v, "api_key", where, &p->api_key);
     bool_field(b, v, "optional", where, &p->optional, &p->optional_pos);

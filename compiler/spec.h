@@ -46,7 +46,12 @@ typedef struct slc_provider_tls {
 
 typedef struct slc_provider {
     slc_str name;
-    slc_kind kind;
+    slc_kind kind;         /* the wire protocol of its preset */
+    int preset;            /* index into compiler/presets.c's table, -1 = unknown */
+    slc_str kind_word;     /* `kind:` as written: a preset name */
+    slc_str resource;      /* azure: {resource}.openai.azure.com */
+    slc_str deployment;    /* azure: the deployment; absent = the target's model name */
+    slc_str api_version;   /* azure: api-version */
     slc_str base_url;      /* check fills the kind's default */
     slc_str api_key;       /* as written; check turns `env:NAME` into env */
     const char *api_key_env;
@@ -71,6 +76,7 @@ typedef struct slc_target {
     int64_t weight;
     slc_pos weight_pos;
     int provider_idx;      /* check */
+    const struct slc_cat_model *cat; /* check: the catalog's entry for its model, or NULL */
 } slc_target;
 
 typedef struct slc_retry {
@@ -175,6 +181,7 @@ typedef struct slc_price {
     slc_str model;
     int provider_idx;        /* check */
     int64_t input, output, cache_read, cache_write;
+    bool from_catalog;       /* check added it from catalog/ (the spec gave none) */
 } slc_price;
 
 typedef struct slc_server {

@@ -15,6 +15,7 @@
  * reference like a provider key (a literal is an error, never echoed).
  */
 #include "spec.h"
+#include "spec_internal.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -26,22 +27,12 @@
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-static void unknown_keys(slc_diags *d, const slc_node *map, const char *const *allowed, size_t n,
+/* The spec reader's one check of unknown keys (with its suggestion). */
+static void unknown_keys(slc_arena *a, slc_diags *d, const slc_node *map, const char *const *allowed, size_t n,
                          const char *where)
 {
-    for (size_t i = 0; i < map->n; i++) {
-        const slc_node *k = map->keys[i];
-        bool ok = false;
-        for (size_t j = 0; j < n && !ok; j++)
-            ok = k->len == strlen(allowed[j]) && memcmp(k->str, allowed[j], k->len) == 0;
-        if (ok)
-            continue;
-        const char *hint = slc_suggest(k->str, allowed, n);
-        if (hint)
-            slc_error(d, k->pos, "unknown key '%s' in %s (did you mean '%s'?)", k->str, where, hint);
-        else
-            slc_error(d, k->pos, "unknown key '%s' in %s", k->str, where);
-    }
+    slc_builder b = {.a = a, .d = d};
+    slc_spec_check_keys(&b, map, allowed, n, where);
 }
 
 /* A non-empty scalar without NUL or control bytes; false when absent or
@@ -111,7 +102,7 @@ static void read_redis(const slc_node *n, slc_spec *s, slc_arena *a, slc_diags *
     }
     static const char *const keys[] = {"url",   "password",       "prefix",   "timeout",
                                        "lease", "on_state_error", "replicas", "share_circuits"};
-    unknown_keys(d, n, keys, COUNT(keys), where);
+    unknown_keys(a, d, n, keys, COUNT(keys), where);
     r->pos = n->pos;
     r->timeout_ms = 100;
     r->lease_ms = 15 * 60 * 1000;
@@ -207,7 +198,7 @@ void slc_state_read(const slc_node *root, slc_spec *s, slc_arena *a, slc_diags *
         return;
     }
     static const char *const keys[] = {"file", "redis"};
-    unknown_keys(d, n, keys, COUNT(keys), "'state'");
+    unknown_keys(a, d, n, keys, COUNT(keys), "'state'");
     slc_str f;
     if (text(d, n, "file", "'state'", &f))
         s->state = f;

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SL_TABLE_ABI 7
+#define SL_TABLE_ABI 8
 
 typedef enum sl_kind {
     SL_KIND_OPENAI = 0,
@@ -23,6 +23,15 @@ typedef enum sl_kind {
     SL_KIND_GEMINI = 2,
     SL_KIND_MOCK = 3,
 } sl_kind;
+
+/* How an OpenAI-kind provider's URL is built. */
+typedef enum sl_url_style {
+    SL_URL_BASE = 0,   /* {base_url}/chat/completions */
+    SL_URL_AZURE = 1,  /* {base_url}/openai/deployments/{deployment}/chat/completions?api-version= */
+} sl_url_style;
+
+/* Provider quirks a preset carries (bits of sl_provider.quirks). */
+#define SL_QUIRK_NO_STREAM_OPTIONS 1u /* rejects stream_options: usage is not forced */
 
 /* How sluice trusts a provider's https:// upstream (spec `tls:` of a
  * provider), handed to libcurl. Paths as the spec writes them: a relative
@@ -47,9 +56,19 @@ typedef enum sl_http2 {
 
 typedef struct sl_provider {
     const char *name;
-    sl_kind kind;
+    sl_kind kind;            /* the wire protocol (adapter) */
     const char *base_url;    /* no trailing slash; "" for mock */
     const char *api_key_env; /* environment variable name, or NULL */
+    /* From the spec's preset (compiler/presets.c); zero values mean the
+     * protocol's own behaviour, so a plain `kind: openai` sets none. */
+    const char *preset;      /* the `kind:` word when it names a preset, else NULL */
+    const char *auth_format; /* header line for the key ("api-key: %s"); NULL = the kind's */
+    const char *headers;     /* extra header lines, '\n'-separated, or NULL */
+    uint32_t ops;            /* bit (1 << sl_op) per operation served; 0 = all the kind serves */
+    uint32_t quirks;         /* SL_QUIRK_* */
+    uint8_t url_style;       /* sl_url_style */
+    const char *deployment;  /* azure: NULL = the upstream model name */
+    const char *api_version; /* azure: the api-version query value */
     uint8_t optional;        /* may start without the variable: its requests get 503 */
     uint8_t responses;       /* serves POST {base_url}/responses: Responses requests pass through */
     uint32_t connect_ms;     /* TCP+TLS connect */
@@ -60,10 +79,30 @@ typedef struct sl_provider {
     sl_http2 http2;
 } sl_provider;
 
+/* What the model catalog (catalog/) says about a target's model, decided
+ * by sluicec per target. Without SL_CAP_KNOWN (a model the catalog lacks,
+ * or a glob target) requests go as the client sent them. */
+#define SL_CAP_KNOWN 0x1u
+#define SL_CAP_TOOLS 0x2u            /* takes tool definitions */
+#define SL_CAP_VISION 0x4u           /* takes image input */
+#define SL_CAP_REASONING 0x8u
+#define SL_CAP_CACHING 0x10u         /* prompt caching */
+#define SL_CAP_MAX_COMPLETION 0x20u  /* OpenAI protocol: needs max_completion_tokens (rejects max_tokens) */
+#define SL_CAP_MAX_TOKENS 0x80u      /* OpenAI protocol: needs max_tokens (may ignore the other) */
+#define SL_CAP_NO_TEMPERATURE 0x40u  /* rejects temperature */
+#define SL_CAP_EFFORT_MINIMAL 0x100u /* reasoning_effort values it accepts... */
+#define SL_CAP_EFFORT_LOW 0x200u
+#define SL_CAP_EFFORT_MEDIUM 0x400u
+#define SL_CAP_EFFORT_HIGH 0x800u
+#define SL_CAP_EFFORT_BUDGET 0x1000u /* ...or a thinking budget (Anthropic, Gemini) */
+#define SL_CAP_EFFORTS 0x1f00u
+
 typedef struct sl_target {
-    uint16_t provider;  /* index into sl_table.providers */
-    const char *model;  /* upstream model name; NULL = the name the client sent */
-    uint32_t weight;    /* > 0 */
+    uint16_t provider;   /* index into sl_table.providers */
+    const char *model;   /* upstream model name; NULL = the name the client sent */
+    uint32_t weight;     /* > 0 */
+    uint32_t caps;       /* SL_CAP_*; 0 = unknown */
+    uint32_t max_output; /* the model's output limit; 0 = unknown */
 } sl_target;
 
 /* What makes a failed attempt retryable. status_bits has bit (code) set for

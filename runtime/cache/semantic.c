@@ -101,7 +101,7 @@ sl_cache_embed *sl_cache_embed_start(struct sl_exchange *x, uint32_t provider, c
 {
     const sl_provider *p = &x->t->providers[provider];
     const sl_provider_ops *ops = sl_provider_ops_of(p->kind);
-    if (!ops->serves(SL_OP_EMBEDDINGS))
+    if (!sl_provider_serves(p, SL_OP_EMBEDDINGS)) /* its kind and its preset */
         return NULL;
     sl_cache_embed *e = calloc(1, sizeof *e);
     if (!e)
@@ -124,6 +124,7 @@ sl_cache_embed *sl_cache_embed_start(struct sl_exchange *x, uint32_t provider, c
         add_header(e, auth);
     if (ops->headers)
         ops->headers(&call, add_header, e);
+    sl_provider_extra_headers(&call, add_header, e);
     if (!e->body || !url || e->headers_failed) {
         sl_cache_embed_free(e);
         return NULL;

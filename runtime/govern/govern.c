@@ -115,35 +115,10 @@ void sl_gov_shutdown(void)
     keys = teams = NULL;
 }
 
-/* The price rule for provider/model (precedence as in govern.h). */
-static const sl_price *price_for(const sl_table *t, uint16_t provider, const char *model)
-{
-    if (!model)
-        return NULL;
-    const sl_price *best = NULL;
-    size_t best_prefix = 0;
-    for (uint32_t i = 0; i < t->price_count; i++) {
-        const sl_price *p = &t->prices[i];
-        if (p->provider != provider)
-            continue;
-        if (strcmp(p->model, model) == 0)
-            return p;
-        if (!sl_glob_is_glob(p->model) || !sl_glob_match(p->model, model))
-            continue;
-        /* Strictly longer only: on a tie the earlier rule stays. */
-        size_t pl = sl_glob_prefix_len(p->model);
-        if (!best || pl > best_prefix) {
-            best = p;
-            best_prefix = pl;
-        }
-    }
-    return best;
-}
-
 int64_t sl_gov_cost(const sl_table *t, uint16_t provider, const char *model,
                     const sl_usage_counts *u, int *priced)
 {
-    const sl_price *p = price_for(t, provider, model);
+    const sl_price *p = sl_price_for(t, provider, model);
     *priced = p != NULL;
     if (!p)
         return 0;

@@ -35,6 +35,29 @@ const sl_provider_ops *sl_provider_ops_of(sl_kind k)
     return &sl_provider_openai;
 }
 
+int sl_provider_serves(const sl_provider *p, sl_op op)
+{
+    if (!sl_provider_ops_of(p->kind)->serves(op))
+        return 0;
+    return p->ops == 0 || (p->ops & (1u << op)) != 0;
+}
+
+const char *sl_provider_auth_format(const sl_provider *p)
+{
+    const char *kf = sl_provider_ops_of(p->kind)->auth_format;
+    return kf && p->auth_format ? p->auth_format : kf;
+}
+
+void sl_provider_extra_headers(const sl_call *c, sl_header_add add, void *ctx)
+{
+    for (const char *h = c->prov->headers; h && *h;) {
+        size_t n = strcspn(h, "\n");
+        if (n)
+            add(ctx, sl_arena_strndup(c->arena, h, n));
+        h += n + (h[n] == '\n');
+    }
+}
+
 /* The checks sluicec applies to a spec's base_url, so an override cannot
  * carry what the spec could not: a scheme other than HTTP(S), an empty
  * host, blanks or control bytes (header and log injection), or a query or

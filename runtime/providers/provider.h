@@ -63,6 +63,16 @@ typedef struct sl_provider_ops {
 
 const sl_provider_ops *sl_provider_ops_of(sl_kind k);
 
+/* Does provider p serve op: its kind does, and its preset (if it narrows
+ * the kind's operations) lists it. */
+int sl_provider_serves(const sl_provider *p, sl_op op);
+/* The provider's auth header format: its preset's, else its kind's; NULL
+ * when it presents no key. */
+const char *sl_provider_auth_format(const sl_provider *p);
+/* Adds the preset's extra header lines (sl_provider.headers), each copied
+ * into c->arena (NULL on exhaustion, which `add` reports). */
+void sl_provider_extra_headers(const sl_call *c, sl_header_add add, void *ctx);
+
 /* `sluice --provider-url NAME=URL`: points provider NAME (in a writable
  * copy of the compiled providers) at URL instead of the spec's base_url,
  * so an operator can aim a baked binary at a staging upstream or a local

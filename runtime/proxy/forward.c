@@ -26,6 +26,7 @@
 #include "proxy/rstate.h"
 #include "route/health.h"
 #include "trace/trace.h"
+#include "translate/fit.h"
 #include "translate/translate.h"
 
 /* Largest non-streamed upstream body held before answering. */
@@ -91,7 +92,8 @@ static int insert_usage(sl_exchange *x, const char **body, size_t *len)
  * from a client that did not. */
 static int passthrough_body(sl_exchange *x, const char **out, size_t *out_len)
 {
-    int force = x->stream && x->op == SL_OP_CHAT && x->up_proto == SL_PROTO_OPENAI && !x->client_usage;
+    int force = x->stream && x->op == SL_OP_CHAT && x->up_proto == SL_PROTO_OPENAI && !x->client_usage &&
+                !(x->prov->quirks & SL_QUIRK_NO_STREAM_OPTIONS);
     if (force && json_object_get(x->json, "stream_options"))
         return reserialise(x, 1, out, out_len); /* the client's own stream_options */
     const char *b = x->body;
@@ -112,6 +114,44 @@ static int passthrough_body(sl_exchange *x, const char **out, size_t *out_len)
     char *nb = sl_json_splice(x->arena, b, n, s, e, quoted, strlen(quoted), out_len);
     *out = nb;
     return nb ? 0 : -1;
+}
+
+/* The same-protocol body fitted to the target's model (translate/fit.h).
+ * A shallow copy of the parsed request is fitted, so a request that needs
+ * no change keeps its bytes and costs no serialisation; one that does is
+ * re-serialised like any renamed body. */
+static int fit_passthrough(sl_exchange *x, const sl_target *tg, const char **body, size_t *len)
+{
+    if (!(tg->caps & SL_CAP_KNOWN) && !(x->prov->quirks && x->up_proto == SL_PROTO_OPENAI))
+        return 0;
+    json_t *copy = json_copy(x->json);
+    if (!copy)
+        return -1;
+    int rc = 0;
+    if (sl_fit_request(x->up_proto, copy, tg->caps, tg->max_output, x->prov->quirks) > 0) {
+        if (x->up_proto != SL_PROTO_GEMINI)
+            json_object_set_new(copy, "model", json_string(x->upstream_model));
+        else
+            json_object_del(copy, "model");
+        int force = x->stream && x->op == SL_OP_CHAT && x->up_proto == SL_PROTO_OPENAI && !x->client_usage &&
+                    !(x->prov->quirks & SL_QUIRK_NO_STREAM_OPTIONS);
+        if (force) {
+            json_t *so = json_object_get(copy, "stream_options");
+            json_t *so2 = json_is_object(so) ? json_copy(so) : json_object();
+            json_object_set_new(so2, "include_usage", json_true());
+            json_object_set_new(copy, "stream_options", so2);
+        }
+        char *js = sl_json_dumps(copy, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        rc = -1;
+        if (js) {
+            *len = strlen(js);
+            *body = sl_arena_strndup(x->arena, js, *len);
+            rc = *body ? 0 : -1;
+            free(js);
+        }
+    }
+    json_decref(copy);
+    return rc;
 }
 
 /* Appends a header line; on allocation failure the list is kept and the
@@ -178,8 +218,8 @@ static void try_start(void *ctx, const sl_attempt *a)
         }
         char err[256] = "";
         free(x->xbody);
-        x->xbody = sl_translate_request(x->surface, x->up_proto, req, x->upstream_model, x->stream,
-                                        err, sizeof err);
+        x->xbody = sl_translate_request_fit(x->surface, x->up_proto, req, x->upstream_model, x->stream,
+                                            tg->caps, tg->max_output, x->prov->quirks, err, sizeof err);
         if (!x->xbody) {
             sl_exchange_fail(x, 400, "invalid_request", NULL, "%s", err[0] ? err : "request cannot be translated");
             return;
@@ -190,6 +230,10 @@ static void try_start(void *ctx, const sl_attempt *a)
         body = x->body; /* the model is in the URL */
         body_len = x->body_len;
     } else if (passthrough_body(x, &body, &body_len) != 0) {
+        sl_exchange_fail(x, 500, NULL, NULL, "out of memory");
+        return;
+    }
+    if (x->up_proto == x->surface && fit_passthrough(x, tg, &body, &body_len) != 0) {
         sl_exchange_fail(x, 500, NULL, NULL, "out of memory");
         return;
     }
@@ -228,6 +272,7 @@ static void try_start(void *ctx, const sl_attempt *a)
         add_header(x, auth);
     if (x->pops->headers)
         x->pops->headers(&call, add_header, x);
+    sl_provider_extra_headers(&call, add_header, x);
     const char *traceparent = sl_trace_try_begin(x->trace, x->arena);
     if (traceparent)
         add_header(x, traceparent);

@@ -23,6 +23,7 @@
 #include "proxy/proxy.h"
 #include "proxy/rstate.h"
 #include "proxy/surface.h"
+#include "translate/fit.h"
 #include "translate/translate.h"
 #include "upstream/upstream.h"
 
@@ -135,7 +136,19 @@ static int route(sl_exchange *x, size_t model_len)
     return 0;
 }
 
-/* Filters the plan to targets that serve the operation, have their
+/* Tools and images the request carries (translate/fit.h), worked out once
+ * and only when a target might lack them: the walk is over the whole body. */
+static uint32_t request_needs(const sl_exchange *x, uint32_t *needs, int *known)
+{
+    if (!*known) {
+        *needs = sl_fit_needs(x->surface, x->json);
+        *known = 1;
+    }
+    return *needs;
+}
+
+/* Filters the plan to targets that serve the operation (and take the
+ * tools or images the request carries, when the catalog knows), have their
  * provider's key (an optional provider may lack it) and, under a USD
  * budget, have a price; hands the priced plan to admission, which goes
  * upstream when it says so (perhaps after Redis has). 0, or -1 after
@@ -153,12 +166,26 @@ static int plan_and_admit(sl_exchange *x)
     size_t n = sl_route_plan(router, (uint32_t)entry, all, SL_MAX_ATTEMPTS), kept = 0;
     const sl_provider *skipped = NULL, *keyless = NULL;
     const char *keyless_var = NULL;
+    /* What the request needs that a model the catalog knows may lack:
+     * looked at only when some target lacks tools or images. */
+    int no_needs = x->op == SL_OP_EMBEDDINGS || x->op == SL_OP_COUNT_TOKENS;
+    uint32_t needs = 0;
+    int needs_known = 0;
+    const sl_attempt *lacking = NULL;
+    uint32_t lacks = 0;
     for (size_t i = 0; i < n; i++) {
-        uint32_t pi = t->targets[all[i].target].provider;
+        const sl_target *tg = &t->targets[all[i].target];
+        uint32_t pi = tg->provider;
         const sl_provider *p = &t->providers[pi];
         const char *var = sl_proxy_provider_keyless(t, pi);
-        if (!sl_provider_ops_of(p->kind)->serves(x->op)) {
+        if (!sl_provider_serves(p, x->op)) {
             skipped = p;
+        } else if (!no_needs && (tg->caps & SL_CAP_KNOWN) && (~tg->caps & (SL_CAP_TOOLS | SL_CAP_VISION)) &&
+                   (request_needs(x, &needs, &needs_known) & ~tg->caps)) {
+            if (!lacking) {
+                lacking = &all[i];
+                lacks = needs & ~tg->caps;
+            }
         } else if (var) {
             keyless = p;
             keyless_var = var;
@@ -171,6 +198,16 @@ static int plan_and_admit(sl_exchange *x)
                          "model '%s' is served by provider '%s', whose API key variable %s is not set "
                          "on this gateway",
                          x->client_model, keyless->name, keyless_var);
+        return -1;
+    }
+    if (kept == 0 && lacking) {
+        const sl_target *tg = &t->targets[lacking->target];
+        sl_exchange_fail(x, 400, "unsupported_input", NULL,
+                         "model '%s' is served by '%s/%s', which does not accept %s (per the model "
+                         "catalog); no other target of this model does",
+                         x->client_model, t->providers[tg->provider].name,
+                         sl_route_upstream_model(t, lacking, x->client_model),
+                         lacks & SL_CAP_TOOLS ? (lacks & SL_CAP_VISION ? "tools or images" : "tools") : "images");
         return -1;
     }
     if (kept == 0) {

@@ -39,7 +39,7 @@ static uint32_t provider_count;
  * the planner then leaves it out (sl_proxy_provider_keyless). */
 static int load_secret(const sl_provider *p, uint32_t i, char *err, size_t errlen)
 {
-    const char *fmt = sl_provider_ops_of(p->kind)->auth_format;
+    const char *fmt = sl_provider_auth_format(p);
     if (!p->api_key_env || !fmt)
         return 0;
     const char *v = getenv(p->api_key_env);
@@ -196,7 +196,7 @@ const char *sl_proxy_provider_keyless(const sl_table *t, uint32_t provider)
     if (provider >= t->provider_count)
         return NULL;
     const sl_provider *p = &t->providers[provider];
-    if (!p->api_key_env || !sl_provider_ops_of(p->kind)->auth_format || sl_proxy_auth_line(provider))
+    if (!p->api_key_env || !sl_provider_auth_format(p) || sl_proxy_auth_line(provider))
         return NULL;
     return p->api_key_env;
 }

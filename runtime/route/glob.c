@@ -7,6 +7,8 @@
  */
 #include "route/glob.h"
 
+#include "table.h"
+
 #include <string.h>
 
 int sl_glob_match(const char *pattern, const char *name)
@@ -45,4 +47,28 @@ size_t sl_glob_prefix_len(const char *pattern)
 int sl_glob_is_glob(const char *pattern)
 {
     return pattern[strcspn(pattern, "*?")] != '\0';
+}
+
+const sl_price *sl_price_for(const sl_table *t, uint16_t provider, const char *model)
+{
+    if (!model)
+        return NULL;
+    const sl_price *best = NULL;
+    size_t best_prefix = 0;
+    for (uint32_t i = 0; i < t->price_count; i++) {
+        const sl_price *p = &t->prices[i];
+        if (p->provider != provider)
+            continue;
+        if (strcmp(p->model, model) == 0)
+            return p;
+        if (!sl_glob_is_glob(p->model) || !sl_glob_match(p->model, model))
+            continue;
+        /* Strictly longer only: on a tie the earlier rule stays. */
+        size_t pl = sl_glob_prefix_len(p->model);
+        if (!best || pl > best_prefix) {
+            best = p;
+            best_prefix = pl;
+        }
+    }
+    return best;
 }

@@ -10,6 +10,7 @@
 #define SLUICE_GLOB_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* 1 when `name` matches `pattern`, else 0. Linear in memory, at most
  * O(len(pattern) * len(name)) steps: no exponential backtracking however
@@ -19,5 +20,12 @@ int sl_glob_match(const char *pattern, const char *name);
 size_t sl_glob_prefix_len(const char *pattern);
 /* 1 when the pattern has a wildcard. */
 int sl_glob_is_glob(const char *pattern);
+
+/* The price row of provider/model by the precedence above, or NULL. Here,
+ * in the route library sluicec links too, so `sluicec explain` shows the
+ * price the gateway charges by the gateway's own rule. */
+struct sl_table;
+struct sl_price;
+const struct sl_price *sl_price_for(const struct sl_table *t, uint16_t provider, const char *model);
 
 #endif

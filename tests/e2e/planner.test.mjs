@@ -107,7 +107,7 @@ function callsFor(all, tag) {
 
 function providerOf(manifest, call) {
   const h = call.headers;
-  const key = h['x-api-key'] || (h.authorization || '').replace(/^Bearer /, '');
+  const key = h['x-api-key'] || h['api-key'] || (h.authorization || '').replace(/^Bearer /, '');
   return manifest.providers.find((p) => p.key === key)?.name ?? `(unknown key ${key})`;
 }
 

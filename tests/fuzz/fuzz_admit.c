@@ -11,6 +11,9 @@
  *   - the cost of the reservation, at any of the prices below, is at least
  *     the cost of that upstream limit and never negative (UBSan aborts on
  *     any overflow on the way).
+ *   - fitting the translated request to a model (translate/fit.c, with
+ *     capability bits and an output limit drawn from the input) never
+ *     raises that limit and keeps it within the model's.
  * This is the class behind "admission and translation read different
  * fields": both now read one normalised limit.
  */
@@ -20,6 +23,7 @@
 
 #include "govern/govern.h"
 #include "proxy/admit.h"
+#include "translate/fit.h"
 #include "translate/translate.h"
 
 static const sl_provider providers[] = {{.name = "p"}};
@@ -83,7 +87,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!body)
             continue;
         int64_t up = to == (int)from ? lim.output : upstream_limit(body, (sl_proto)to);
+        uint32_t caps = SL_CAP_KNOWN | ((uint32_t)(size * 2654435761u) & 0x1ffeu);
+        uint32_t max_output = size % 3 ? (uint32_t)(size * 977u % 70000u) + 1 : 0;
+        json_t *fit = json_loads(body, 0, NULL);
         free(body);
+        if (fit && to != (int)from && sl_fit_request((sl_proto)to, fit, caps, max_output, SL_QUIRK_NO_STREAM_OPTIONS) > 0) {
+            char *fitted = json_dumps(fit, JSON_COMPACT);
+            int64_t after = fitted ? upstream_limit(fitted, (sl_proto)to) : 0;
+            free(fitted);
+            if (after > (up > 0 ? up : INT64_MAX) || (max_output && after > (int64_t)max_output))
+                abort();
+        }
+        json_decref(fit);
         /* Absent upstream means "the provider's default", which the
          * translator only leaves out when the client gave none and sluice
          * injected none: then the reservation is the default. */

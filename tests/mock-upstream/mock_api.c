@@ -32,6 +32,7 @@ typedef struct ctx {
     const mu_request *rq;
     mu_reply *rp;
     enum proto proto;
+    int azure;    /* an Azure OpenAI deployment path */
     json_t *body; /* parsed request body, or NULL */
     const char *model;
     long long created;
@@ -1619,7 +1620,29 @@ static int authenticated(const ctx *c)
         const char *key = hdr(c, "x-api-key");
         return (key && *key) || bearer;
     }
-    return bearer;
+    /* Azure OpenAI takes its key in an `api-key` header. */
+    const char *akey = hdr(c, "api-key");
+    return bearer || (c->azure && akey && *akey);
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && !strcmp(s + n - m, suffix);
+}
+
+/* --reject MODEL=PARAM: the parameter this request carries that the
+ * configured model refuses, or NULL. */
+static const char *rejected_param(const ctx *c)
+{
+    for (int i = 0; i < g_cfg.nreject; i++) {
+        const char *eq = strchr(g_cfg.reject[i], '=');
+        size_t ml = (size_t)(eq - g_cfg.reject[i]);
+        if (strlen(c->model) == ml && !memcmp(c->model, g_cfg.reject[i], ml) &&
+            json_object_get(c->body, eq + 1))
+            return eq + 1;
+    }
+    return NULL;
 }
 
 void mu_api_handle(const mu_request *rq, mu_reply *rp)
@@ -1677,9 +1700,17 @@ void mu_api_handle(const mu_request *rq, mu_reply *rp)
     int wrong_method = 0;
     int gen_stream = 0;
     char gen_model[sizeof path]; /* Gemini: the model is a path segment */
-    if (!strcmp(path, "/v1/chat/completions")) route = R_CHAT, wrong_method = !is_post;
-    else if (!strcmp(path, "/v1/embeddings")) route = R_EMB, wrong_method = !is_post;
-    else if (!strcmp(path, "/v1/responses")) route = R_RESP, wrong_method = !is_post;
+    /* OpenAI-compatible providers serve the same operations under their
+     * own prefixes (/openai/v1, /inference/v1, /compatibility/v1, none);
+     * Azure's is /openai/deployments/{name}, with api-version required. */
+    c.azure = strstr(path, "/openai/deployments/") != NULL;
+    int azure_ok = !c.azure || (q && (strstr(q, "?api-version=") == q || strstr(q, "&api-version=")));
+    if (c.proto == P_OPENAI && ends_with(path, "/chat/completions") && azure_ok)
+        route = R_CHAT, wrong_method = !is_post;
+    else if (c.proto == P_OPENAI && ends_with(path, "/embeddings") && azure_ok)
+        route = R_EMB, wrong_method = !is_post;
+    else if (c.proto == P_OPENAI && ends_with(path, "/responses") && !c.azure)
+        route = R_RESP, wrong_method = !is_post;
     else if (!strcmp(path, "/v1/models")) route = R_MODELS, wrong_method = !is_get;
     else if (!strcmp(path, "/v1/messages")) route = R_MSG, wrong_method = !is_post;
     else if (!strcmp(path, "/v1/messages/count_tokens")) route = R_COUNT, wrong_method = !is_post;
@@ -1788,8 +1819,14 @@ void mu_api_handle(const mu_request *rq, mu_reply *rp)
         }
         mu_buf_free(&t);
     }
+    const char *refused = bad || c.proto != P_OPENAI ? NULL : rejected_param(&c);
     if (bad) {
         send_error(&c, 400, err);
+    } else if (refused) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "Unsupported parameter: '%s' is not supported with this model.",
+                 refused);
+        send_error(&c, 400, msg);
     } else if (c.fail == F_RESET) {
         /* a wait, then RST with nothing sent */
         mu_reply_data(rp, c.base_delay + c.delay_ms, NULL, 0);

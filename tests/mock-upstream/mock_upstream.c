@@ -17,13 +17,15 @@
 static void usage(FILE *f)
 {
     fputs("usage: mock-upstream --listen HOST:PORT [--latency-ms N] [--jitter-ms N]\n"
-          "                     [--seed N] [--no-auth] [--max-calls N]\n"
+          "                     [--seed N] [--no-auth] [--max-calls N] [--reject MODEL=PARAM]\n"
           "  --listen HOST:PORT  address to serve (port 0 picks a free one)\n"
           "  --latency-ms N      wait N ms before every API answer\n"
           "  --jitter-ms N       plus a random 0..N ms (reproducible with --seed)\n"
           "  --no-auth           accept requests that carry no provider key\n"
           "  --max-calls N       /__calls keeps about the newest N requests (default\n"
           "                      10000; 0 keeps none, for benchmarks)\n"
+          "  --reject MODEL=PARAM  OpenAI-protocol requests for MODEL that carry PARAM\n"
+          "                      get a 400 naming it, as OpenAI answers (repeatable)\n"
           "Per-request behaviour: put [[mock key=value ...]] in the model name or the\n"
           "last user message; keys: chunks interval_ms status retry_after delay_ms\n"
           "first_byte_ms fail=reset|truncate|stall words.\n"
@@ -76,6 +78,13 @@ int main(int argc, char **argv)
                 fprintf(stderr, "mock-upstream: --max-calls wants a count >= 0\n");
                 return 2;
             }
+            i++;
+        } else if (!strcmp(a, "--reject") && v) {
+            if (!strchr(v, '=') || cfg.nreject >= 16) {
+                fprintf(stderr, "mock-upstream: --reject wants MODEL=PARAM (at most 16)\n");
+                return 2;
+            }
+            cfg.reject[cfg.nreject++] = v;
             i++;
         } else if (!strcmp(a, "--no-auth")) {
             cfg.no_auth = 1;

@@ -59,6 +59,10 @@ typedef struct mu_config {
     unsigned long seed;
     int no_auth;         /* accept requests without a provider key */
     long max_calls;      /* call log keeps the newest this many; 0: none */
+    /* --reject MODEL=PARAM: an OpenAI-protocol request for MODEL carrying
+     * PARAM gets the 400 OpenAI answers for a parameter a model rejects. */
+    const char *reject[16];
+    int nreject;
 } mu_config;
 
 /* Reply building, used by mock_api.c; framing is done here so the provider

@@ -93,6 +93,78 @@ static void test_openai_urls(void **state)
                         "http://127.0.0.1:9/v1/chat/completions");
 }
 
+/* Azure OpenAI: the deployment in the path (the upstream model's name,
+ * percent-escaped, unless the spec fixes one), api-version in the query,
+ * nothing of the client's query. */
+static void test_azure_urls(void **state)
+{
+    (void)state;
+    assert_string_equal(url("az", SL_OP_CHAT, SL_PROTO_OPENAI, "/v1/chat/completions?x=1", "gpt-4o", 0),
+                        "https://contoso.openai.azure.com/openai/deployments/gpt-4o/chat/completions"
+                        "?api-version=2024-10-21");
+    assert_string_equal(url("az", SL_OP_EMBEDDINGS, SL_PROTO_OPENAI, "/v1/embeddings", "te-3", 0),
+                        "https://contoso.openai.azure.com/openai/deployments/te-3/embeddings?api-version=2024-10-21");
+    assert_string_equal(url("az", SL_OP_MESSAGES, SL_PROTO_ANTHROPIC, "/v1/messages", "a b/c?d", 1),
+                        "https://contoso.openai.azure.com/openai/deployments/a%20b%2Fc%3Fd/chat/completions"
+                        "?api-version=2024-10-21");
+    assert_string_equal(url("az-fixed", SL_OP_CHAT, SL_PROTO_OPENAI, "/v1/chat/completions", "gpt-4o", 1),
+                        "https://eu.example.com/openai/deployments/prod-4o/chat/completions"
+                        "?api-version=2025-01-01-preview");
+}
+
+/* A preset's auth header and operations override its protocol's. */
+typedef struct lines_t {
+    char v[4][128];
+    size_t n;
+} lines_t;
+
+static void test_preset_auth_and_ops(void **state)
+{
+    (void)state;
+    char line[64];
+    snprintf(line, sizeof line, sl_provider_auth_format(prov("az")), "k");
+    assert_string_equal(line, "api-key: k");
+    snprintf(line, sizeof line, sl_provider_auth_format(prov("gq")), "k");
+    assert_string_equal(line, "Authorization: Bearer k");
+    snprintf(line, sizeof line, sl_provider_auth_format(prov("ant")), "k");
+    assert_string_equal(line, "x-api-key: k");
+    assert_null(sl_provider_auth_format(prov("demo")));
+    assert_true(sl_provider_serves(prov("gq"), SL_OP_CHAT));
+    assert_true(sl_provider_serves(prov("gq"), SL_OP_MESSAGES));
+    assert_false(sl_provider_serves(prov("gq"), SL_OP_EMBEDDINGS));
+    assert_true(sl_provider_serves(prov("az"), SL_OP_EMBEDDINGS));
+    assert_true(sl_provider_serves(prov("oai"), SL_OP_EMBEDDINGS));
+    assert_false(sl_provider_serves(prov("ant"), SL_OP_EMBEDDINGS));
+    assert_string_equal(prov("gq")->preset, "groq");
+    assert_null(prov("oai")->preset);
+}
+
+static void add_line(void *ctx, const char *line)
+{
+    lines_t *l = ctx;
+    assert_non_null(line);
+    assert_true(l->n < 4);
+    snprintf(l->v[l->n++], sizeof l->v[0], "%s", line);
+}
+
+/* A preset's extra header lines go out one by one; none, none. */
+static void test_preset_extra_headers(void **state)
+{
+    (void)state;
+    sl_provider p = *prov("gq");
+    p.headers = "X-Title: sluice\nHTTP-Referer: https://example.test\n";
+    sl_call c = {.arena = &arena, .prov = &p, .op = SL_OP_CHAT};
+    lines_t l = {0};
+    sl_provider_extra_headers(&c, add_line, &l);
+    assert_int_equal(l.n, 2);
+    assert_string_equal(l.v[0], "X-Title: sluice");
+    assert_string_equal(l.v[1], "HTTP-Referer: https://example.test");
+    l.n = 0;
+    c.prov = prov("gq");
+    sl_provider_extra_headers(&c, add_line, &l);
+    assert_int_equal(l.n, 0);
+}
+
 static void test_anthropic_urls_and_beta(void **state)
 {
     (void)state;
@@ -596,6 +668,9 @@ int main(void)
 #define T_(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
         T_(test_openai_urls),
+        T_(test_azure_urls),
+        T_(test_preset_auth_and_ops),
+        T_(test_preset_extra_headers),
         T_(test_anthropic_urls_and_beta),
         T_(test_gemini_urls),
         T_(test_mock_urls),

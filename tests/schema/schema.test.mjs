@@ -75,3 +75,13 @@ test("the schema knows every key the compiler's spec reader accepts", () => {
   const missing = [...names].filter((k) => !props.has(k));
   assert.deepEqual(missing, []);
 });
+
+// The schema's `kind` values are exactly the protocols and presets sluicec
+// knows (`sluicec presets`, one per line), so editors offer what compiles.
+test("schema kind enum matches sluicec presets", () => {
+  const r = spawnSync(sluicec, ["presets"], { encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  const names = r.stdout.trim().split("\n").map((l) => l.split("\t")[0]).sort();
+  assert.deepEqual([...schema.$defs.provider.properties.kind.enum].sort(), names);
+  assert.ok(names.includes("groq") && names.includes("azure"));
+});

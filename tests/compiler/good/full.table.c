@@ -5,8 +5,8 @@
  */
 #include "table.h"
 
-_Static_assert(SL_TABLE_ABI == 7,
-               "generated for table ABI 7: rebuild with the sluicec of this source tree");
+_Static_assert(SL_TABLE_ABI == 8,
+               "generated for table ABI 8: rebuild with the sluicec of this source tree");
 
 int sl_spec_match_model(const char *name, size_t len);
 
@@ -30,8 +30,8 @@ static const sl_provider sl_spec_providers[5] = {
 
 static const sl_target sl_spec_targets[7] = {
     [0] = {.provider = 1, .model = "claude-sonnet-4-5", .weight = 3},
-    [1] = {.provider = 0, .model = "gpt-4o", .weight = 1},
-    [2] = {.provider = 2, .model = "gemini-2.5-pro", .weight = 1},
+    [1] = {.provider = 0, .model = "gpt-4o", .weight = 1, .caps = 0x17u, .max_output = 16384},
+    [2] = {.provider = 2, .model = "gemini-2.5-pro", .weight = 1, .caps = 0x101fu, .max_output = 65536},
     [3] = {.provider = 3, .model = "llama3.2", .weight = 1},
     [4] = {.provider = 3, .model = "org/model:7b", .weight = 1},
     [5] = {.provider = 4, .model = NULL, .weight = 1},
@@ -134,7 +134,7 @@ static const sl_key sl_spec_keys[4] = {
            .expires_unix = 0, .cidr_first = 4, .cidr_count = 0},
 };
 
-static const sl_price sl_spec_prices[5] = {
+static const sl_price sl_spec_prices[15] = {
     [0] = {.provider = 1, .model = "claude-sonnet-4-5",
            .input = 3000000, .output = 15000000, .cache_read = 300000, .cache_write = 3750000},
     [1] = {.provider = 0, .model = "gpt-4o",
@@ -145,6 +145,26 @@ static const sl_price sl_spec_prices[5] = {
            .input = 1, .output = 0, .cache_read = 0, .cache_write = 0},
     [4] = {.provider = 3, .model = "org/model:7b",
            .input = 0, .output = 0, .cache_read = 0, .cache_write = 0},
+    [5] = {.provider = 1, .model = "claude-3-5-haiku-20241022",
+           .input = 800000, .output = 4000000, .cache_read = 80000, .cache_write = 1000000},
+    [6] = {.provider = 1, .model = "claude-3-5-sonnet-20240620",
+           .input = 3000000, .output = 15000000, .cache_read = 300000, .cache_write = 3750000},
+    [7] = {.provider = 1, .model = "claude-3-5-sonnet-20241022",
+           .input = 3000000, .output = 15000000, .cache_read = 300000, .cache_write = 3750000},
+    [8] = {.provider = 1, .model = "claude-3-7-sonnet-20250219",
+           .input = 3000000, .output = 15000000, .cache_read = 300000, .cache_write = 3750000},
+    [9] = {.provider = 1, .model = "claude-3-haiku-20240307",
+           .input = 250000, .output = 1250000, .cache_read = 30000, .cache_write = 300000},
+    [10] = {.provider = 1, .model = "claude-3-opus-20240229",
+           .input = 15000000, .output = 75000000, .cache_read = 1500000, .cache_write = 18750000},
+    [11] = {.provider = 1, .model = "claude-3-sonnet-20240229",
+           .input = 3000000, .output = 15000000, .cache_read = 300000, .cache_write = 300000},
+    [12] = {.provider = 1, .model = "claude-opus-4-1-20250805",
+           .input = 15000000, .output = 75000000, .cache_read = 1500000, .cache_write = 18750000},
+    [13] = {.provider = 1, .model = "claude-opus-4-20250514",
+           .input = 15000000, .output = 75000000, .cache_read = 1500000, .cache_write = 18750000},
+    [14] = {.provider = 1, .model = "claude-sonnet-4-20250514",
+           .input = 3000000, .output = 15000000, .cache_read = 300000, .cache_write = 3750000},
 };
 
 const sl_table sl_spec = {
@@ -167,7 +187,7 @@ const sl_table sl_spec = {
     .keys = sl_spec_keys, .key_count = 4,
     .scopes = sl_spec_scopes, .scope_count = 7,
     .cidrs = sl_spec_cidrs, .cidr_count = 4,
-    .prices = sl_spec_prices, .price_count = 5,
+    .prices = sl_spec_prices, .price_count = 15,
     .otlp_url = NULL, .service_name = NULL,
     .responses_retention_s = 43200,
     .has_admin = 1,

@@ -5,8 +5,8 @@
  */
 #include "table.h"
 
-_Static_assert(SL_TABLE_ABI == 7,
-               "generated for table ABI 7: rebuild with the sluicec of this source tree");
+_Static_assert(SL_TABLE_ABI == 8,
+               "generated for table ABI 8: rebuild with the sluicec of this source tree");
 
 int sl_spec_match_model(const char *name, size_t len);
 
@@ -53,7 +53,7 @@ static const sl_target sl_spec_targets[4] = {
     [0] = {.provider = 0, .model = NULL, .weight = 1},
     [1] = {.provider = 1, .model = NULL, .weight = 1},
     [2] = {.provider = 2, .model = "llama3.2", .weight = 1},
-    [3] = {.provider = 3, .model = NULL, .weight = 1},
+    [3] = {.provider = 3, .model = NULL, .weight = 1, .caps = 0x17u, .max_output = 16384},
 };
 
 static const sl_model_entry sl_spec_models[4] = {
@@ -87,6 +87,31 @@ static const sl_model_entry sl_spec_models[4] = {
            .cooldown_failures = 0, .cooldown_ms = 0},
 };
 
+static const sl_price sl_spec_prices[11] = {
+    [0] = {.provider = 1, .model = "claude-3-5-haiku-20241022",
+           .input = 800000, .output = 4000000, .cache_read = 80000, .cache_write = 1000000},
+    [1] = {.provider = 1, .model = "claude-3-5-sonnet-20240620",
+           .input = 3000000, .output = 15000000, .cache_read = 300000, .cache_write = 3750000},
+    [2] = {.provider = 1, .model = "claude-3-5-sonnet-20241022",
+           .input = 3000000, .output = 15000000, .cache_read = 300000, .cache_write = 3750000},
+    [3] = {.provider = 1, .model = "claude-3-7-sonnet-20250219",
+           .input = 3000000, .output = 15000000, .cache_read = 300000, .cache_write = 3750000},
+    [4] = {.provider = 1, .model = "claude-3-haiku-20240307",
+           .input = 250000, .output = 1250000, .cache_read = 30000, .cache_write = 300000},
+    [5] = {.provider = 1, .model = "claude-3-opus-20240229",
+           .input = 15000000, .output = 75000000, .cache_read = 1500000, .cache_write = 18750000},
+    [6] = {.provider = 1, .model = "claude-3-sonnet-20240229",
+           .input = 3000000, .output = 15000000, .cache_read = 300000, .cache_write = 300000},
+    [7] = {.provider = 1, .model = "claude-opus-4-1-20250805",
+           .input = 15000000, .output = 75000000, .cache_read = 1500000, .cache_write = 18750000},
+    [8] = {.provider = 1, .model = "claude-opus-4-20250514",
+           .input = 15000000, .output = 75000000, .cache_read = 1500000, .cache_write = 18750000},
+    [9] = {.provider = 1, .model = "claude-sonnet-4-20250514",
+           .input = 3000000, .output = 15000000, .cache_read = 300000, .cache_write = 3750000},
+    [10] = {.provider = 3, .model = "gpt-4o-mini",
+           .input = 150000, .output = 600000, .cache_read = 80000, .cache_write = 0},
+};
+
 static const sl_tls_spec sl_spec_tls = {
     .cert = "tls/rsa-chain.pem",
     .key = "tls/rsa.key",
@@ -115,7 +140,7 @@ const sl_table sl_spec = {
     .keys = NULL, .key_count = 0,
     .scopes = NULL, .scope_count = 0,
     .cidrs = NULL, .cidr_count = 0,
-    .prices = NULL, .price_count = 0,
+    .prices = sl_spec_prices, .price_count = 11,
     .otlp_url = NULL, .service_name = NULL,
     .has_admin = 0,
     .admin_hash = {0},
