@@ -55,23 +55,6 @@ static const slc_node *scalar(rd *r, const slc_node *map, const char *key, const
     return n;
 }
 
-/* One of `words` (index), or -1 (absent or reported). */
-static int word(rd *r, const slc_node *map, const char *key, const char *const *words, size_t n)
-{
-    const slc_node *v = scalar(r, map, key, r->where);
-    if (!v)
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(v->str, words[i]) == 0)
-            return (int)i;
-    slc_buf msg = {0};
-    for (size_t i = 0; i < n; i++)
-        slc_buf_printf(&msg, "%s%s", i ? (i + 1 == n ? " or " : ", ") : "", words[i]);
-    slc_error(r->d, v->pos, "'%s' in %s must be %s, got '%s'", key, r->where, msg.p, v->str);
-    slc_buf_free(&msg);
-    return -1;
-}
-
 static void read_semantic(rd *r, const slc_node *n, slc_cache *c)
 {
     const char *where = slc_aprintf(r->a, "'semantic' of the %s", r->where);
@@ -126,13 +109,14 @@ void slc_cache_read(slc_diags *d, slc_arena *a, const slc_node *owner, const cha
     out->threshold = SLC_CACHE_THRESHOLD;
     static const char *const keys[] = {"mode", "ttl", "max_bytes", "scope", "allow_temperature", "semantic"};
     unknown_keys(&r, n, keys, COUNT(keys), r.where);
+    slc_builder b = {.a = a, .d = d};
     static const char *const modes[] = {"exact", "semantic"};
-    if (word(&r, n, "mode", modes, COUNT(modes)) == 1)
+    if (slc_spec_enum_field(&b, n, "mode", r.where, modes, COUNT(modes)) == 1)
         out->mode = SLC_CACHE_SEMANTIC;
     static const char *const scopes[] = {"key", "shared"};
-    out->shared = word(&r, n, "scope", scopes, COUNT(scopes)) == 1;
-    static const char *const bools[] = {"false", "true"};
-    out->allow_temperature = word(&r, n, "allow_temperature", bools, COUNT(bools)) == 1;
+    out->shared = slc_spec_enum_field(&b, n, "scope", r.where, scopes, COUNT(scopes)) == 1;
+    slc_pos tpos;
+    slc_spec_bool_field(&b, n, "allow_temperature", r.where, &out->allow_temperature, &tpos);
     char err[128];
     const slc_node *v = scalar(&r, n, "ttl", r.where);
     if (v) {
@@ -146,13 +130,13 @@ void slc_cache_read(slc_diags *d, slc_arena *a, const slc_node *owner, const cha
     }
     v = scalar(&r, n, "max_bytes", r.where);
     if (v) {
-        uint64_t b;
-        if (slc_parse_size(v->str, v->len, &b, err, sizeof err) != 0)
+        uint64_t bytes;
+        if (slc_parse_size(v->str, v->len, &bytes, err, sizeof err) != 0)
             slc_error(d, v->pos, "invalid size '%s' for 'max_bytes' in %s: %s", v->str, r.where, err);
-        else if (b < 4096 || b > (1ull << 40))
+        else if (bytes < 4096 || bytes > (1ull << 40))
             slc_error(d, v->pos, "'max_bytes' in %s must be between 4KiB and 1TiB", r.where);
         else
-            out->max_bytes = b;
+            out->max_bytes = bytes;
     }
     const slc_node *sem = slc_map_get(n, "semantic");
     if (sem && out->mode != SLC_CACHE_SEMANTIC)

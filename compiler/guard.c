@@ -58,10 +58,6 @@ static const char pem_re[] = "\"-----BEGIN \" ([A-Z0-9]+ \" \")? \"PRIVATE KEY--
 
 /* ---- reading ------------------------------------------------------------ */
 
-static slc_str str_of(const slc_node *n)
-{
-    return (slc_str){.s = n->str, .len = n->len, .pos = n->pos, .end = n->end};
-}
 
 static int action_of(slc_diags *d, const slc_node *n, const char *what)
 {
@@ -88,7 +84,7 @@ static slc_pos pos_in(const slc_node *n, size_t off)
 static void read_pattern(slc_arena *a, slc_diags *d, const slc_node *n, const char *where, size_t idx,
                          slc_guard_pat *pt)
 {
-    pt->text = str_of(n);
+    pt->text = slc_spec_str_of(n);
     const char *s = n->str;
     size_t len = n->len;
     if (len == 0) {
@@ -144,7 +140,7 @@ static void read_pattern(slc_arena *a, slc_diags *d, const slc_node *n, const ch
 static void read_rail(slc_arena *a, slc_diags *d, const slc_node *k, const slc_node *v, slc_guardrail *g)
 {
     const char *where = slc_aprintf(a, "guardrail '%s'", k->str);
-    g->name = str_of(k);
+    g->name = slc_spec_str_of(k);
     if (v->kind != SLC_NODE_MAP || slc_node_is_null(v)) {
         slc_error(d, v->pos, "expected a mapping for %s, got %s", where, slc_node_describe(v));
         return;
@@ -250,7 +246,7 @@ static void read_refs(slc_arena *a, slc_diags *d, const slc_node *owner, const c
             slc_error(d, n->vals[i]->pos, "expected a guardrail name in 'guardrails' of %s", what);
             continue;
         }
-        r->names[r->n++] = str_of(n->vals[i]);
+        r->names[r->n++] = slc_spec_str_of(n->vals[i]);
     }
 }
 

@@ -26,233 +26,10 @@ const char *slc_kind_name(slc_kind k)
     return (unsigned)k < COUNT(names) ? names[k] : "?";
 }
 
-static const char *kind_word(slc_node_kind k)
-{
-    return k == SLC_NODE_MAP ? "a mapping" : k == SLC_NODE_SEQ ? "a sequence" : "a scalar";
-}
-
-/* `what` names the value, e.g. "'targets' in model 'smart'". */
-static bool want(builder *b, const slc_node *n, slc_node_kind k, const char *what)
-{
-    if (n->kind == k && !slc_node_is_null(n))
-        return true;
-    slc_error(b->d, n->pos, "expected %s for %s, got %s", kind_word(k), what,
-              slc_node_describe(n));
-    return false;
-}
-
-static slc_str str_of(const slc_node *n)
-{
-    return (slc_str){.s = n->str, .len = n->len, .pos = n->pos, .end = n->end};
-}
-
-/* Reports keys of `map` not in `allowed`; `where` is NULL at top level. */
-static void check_keys(builder *b, const slc_node *map, const char *const *allowed, size_t n,
-                       const char *where)
-{
-    for (size_t i = 0; i < map->n; i++) {
-        const slc_node *k = map->keys[i];
-        bool ok = false;
-        for (size_t j = 0; j < n && !ok; j++)
-            ok = k->len == strlen(allowed[j]) && memcmp(k->str, allowed[j], k->len) == 0;
-        /* Top-level `x-...` keys are the user's own (anchors for reuse), as
-         * in other YAML-configured tools. */
-        if (!where && k->len > 2 && memcmp(k->str, "x-", 2) == 0)
-            ok = true;
-        if (ok)
-            continue;
-        const char *hint = slc_suggest(k->str, allowed, n);
-        char tail[128] = "";
-        if (hint)
-            snprintf(tail, sizeof tail, " (did you mean '%s'?)", hint);
-        if (where)
-            slc_error(b->d, k->pos, "unknown key '%s' in %s%s", k->str, where, tail);
-        else
-            slc_error(b->d, k->pos, "unknown top-level key '%s'%s", k->str, tail);
-    }
-}
-
-static const char *field_desc(builder *b, const char *key, const char *where)
-{
-    return where ? slc_aprintf(b->a, "'%s' in %s", key, where) : slc_aprintf(b->a, "'%s'", key);
-}
-
-/* A non-empty scalar string field; false when absent or unusable. */
-static bool str_field(builder *b, const slc_node *map, const char *key, const char *where,
-                      slc_str *out)
-{
-    const slc_node *n = slc_map_get(map, key);
-    if (!n)
-        return false;
-    if (!want(b, n, SLC_NODE_SCALAR, field_desc(b, key, where)))
-        return false;
-    if (n->len == 0) {
-        slc_error(b->d, n->pos, "%s must not be empty", field_desc(b, key, where));
-        return false;
-    }
-    if (memchr(n->str, '\0', n->len)) {
-        slc_error(b->d, n->pos, "%s must not contain NUL characters", field_desc(b, key, where));
-        return false;
-    }
-    *out = str_of(n);
-    return true;
-}
-
-/* A scalar that must be one of `names`; its index, or -1 when absent or
- * not one of them (diagnosed, with a suggestion when one is close). */
-static int enum_field(builder *b, const slc_node *map, const char *key, const char *where,
-                      const char *const *names, size_t n)
-{
-    slc_str s = {0};
-    if (!str_field(b, map, key, where, &s))
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(names[i], s.s) == 0)
-            return (int)i;
-    const char *list = names[0];
-    for (size_t i = 1; i < n; i++)
-        list = slc_aprintf(b->a, "%s%s%s", list, i + 1 == n ? " or " : ", ", names[i]);
-    const char *hint = slc_suggest(s.s, names, n);
-    slc_error(b->d, s.pos, "%s is '%s'; expected %s%s%s%s", field_desc(b, key, where), s.s, list,
-              hint ? " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "");
-    return -1;
-}
-
-static void missing(builder *b, const slc_node *map, const char *where, const char *key)
-{
-    slc_error(b->d, map->pos, "%s is missing '%s'", where, key);
-}
-
-static void duration_field(builder *b, const slc_node *map, const char *key, const char *where,
-                           uint32_t *out, bool positive)
-{
-    const slc_node *n = slc_map_get(map, key);
-    if (!n || !want(b, n, SLC_NODE_SCALAR, field_desc(b, key, where)))
-        return;
-    char err[128];
-    uint32_t v;
-    if (slc_parse_duration_ms(n->str, n->len, &v, err, sizeof err) != 0) {
-        slc_error(b->d, n->pos, "invalid duration '%s' for %s: %s", n->str,
-                  field_desc(b, key, where), err);
-        return;
-    }
-    if (positive && v == 0) {
-        slc_error(b->d, n->pos, "%s must be longer than 0ms", field_desc(b, key, where));
-        return;
-    }
-    *out = v;
-}
-
-static bool money_field(builder *b, const slc_node *map, const char *key, const char *where,
-                        int64_t *out)
-{
-    const slc_node *n = slc_map_get(map, key);
-    if (!n || !want(b, n, SLC_NODE_SCALAR, field_desc(b, key, where)))
-        return false;
-    char err[128];
-    if (slc_parse_money_micros(n->str, n->len, out, err, sizeof err) != 0) {
-        slc_error(b->d, n->pos, "invalid amount '%s' for %s: %s", n->str,
-                  field_desc(b, key, where), err);
-        return false;
-    }
-    return true;
-}
-
-static void size_field(builder *b, const slc_node *map, const char *key, const char *where,
-                       uint64_t *out, uint64_t max)
-{
-    const slc_node *n = slc_map_get(map, key);
-    if (!n || !want(b, n, SLC_NODE_SCALAR, field_desc(b, key, where)))
-        return;
-    char err[128];
-    uint64_t v;
-    if (slc_parse_size(n->str, n->len, &v, err, sizeof err) != 0) {
-        slc_error(b->d, n->pos, "invalid size '%s' for %s: %s", n->str, field_desc(b, key, where),
-                  err);
-        return;
-    }
-    if (v == 0 || v > max) {
-        slc_error(b->d, n->pos, "%s must be between 1 and %llu bytes", field_desc(b, key, where),
-                  (unsigned long long)max);
-        return;
-    }
-    *out = v;
-}
-
-/* An integer field. Returns false when absent or invalid. */
-static bool int_field(builder *b, const slc_node *map, const char *key, const char *where,
-                      int64_t *out, slc_pos *pos)
-{
-    const slc_node *n = slc_map_get(map, key);
-    if (!n || !want(b, n, SLC_NODE_SCALAR, field_desc(b, key, where)))
-        return false;
-    if (slc_parse_int(n->str, n->len, out) != 0) {
-        slc_error(b->d, n->pos, "expected an integer for %s, got '%s'", field_desc(b, key, where),
-                  n->str);
-        return false;
-    }
-    if (pos)
-        *pos = n->pos;
-    return true;
-}
-
-/* true or false, as YAML 1.2's core schema spells them. */
-static bool bool_field(builder *b, const slc_node *map, const char *key, const char *where, bool *out,
-                       slc_pos *pos)
-{
-    const slc_node *n = slc_map_get(map, key);
-    if (!n || !want(b, n, SLC_NODE_SCALAR, field_desc(b, key, where)))
-        return false;
-    if (strcmp(n->str, "true") != 0 && strcmp(n->str, "false") != 0) {
-        slc_error(b->d, n->pos, "expected true or false for %s, got '%s'", field_desc(b, key, where), n->str);
-        return false;
-    }
-    *out = n->str[0] == 't';
-    *pos = n->pos;
-    return true;
-}
-
-static void count_field(builder *b, const slc_node *map, const char *key, const char *where,
-                        uint32_t *out)
-{
-    int64_t v;
-    slc_pos pos;
-    if (!int_field(b, map, key, where, &v, &pos))
-        return;
-    if (v < 1 || v > UINT32_MAX) {
-        slc_error(b->d, pos, "%s must be between 1 and %u (omit it for no limit)",
-                  field_desc(b, key, where), UINT32_MAX);
-        return;
-    }
-    *out = (uint32_t)v;
-}
-
-/* A mapping-valued section: the node, or NULL (absent or reported). */
-static const slc_node *section(builder *b, const slc_node *map, const char *key, const char *where)
-{
-    const slc_node *n = slc_map_get(map, key);
-    if (!n || !want(b, n, SLC_NODE_MAP, field_desc(b, key, where)))
-        return NULL;
-    return n;
-}
-
-static bool valid_name(builder *b, const slc_node *k, const char *what)
-{
-    if (k->len == 0) {
-        slc_error(b->d, k->pos, "%s name must not be empty", what);
-        return false;
-    }
-    if (memchr(k->str, '\0', k->len)) {
-        slc_error(b->d, k->pos, "%s name must not contain NUL characters", what);
-        return false;
-    }
-    return true;
-}
-
 static void read_provider(builder *b, const slc_node *k, const slc_node *v, slc_provider *p)
 {
     const char *where = slc_aprintf(b->a, "provider '%s'", k->str);
-    p->name = str_of(k);
+    p->name = slc_spec_str_of(k);
     p->connect_ms = 5000;
     p->first_byte_ms = 120000;
     p->idle_ms = 120000;
@@ -260,17 +37,17 @@ static void read_provider(builder *b, const slc_node *k, const slc_node *v, slc_
     /* `provider/model` targets and price keys split at the first '/'. */
     if (memchr(k->str, '/', k->len))
         slc_error(b->d, k->pos, "provider name '%s' must not contain '/'", k->str);
-    if (!want(b, v, SLC_NODE_MAP, where))
+    if (!slc_spec_want(b, v, SLC_NODE_MAP, where))
         return;
     static const char *const keys[] = {"kind",        "base_url",  "api_key", "optional",
                                        "responses",   "timeouts",  "http2",   "tls",
                                        "resource",    "deployment", "api_version"};
-    check_keys(b, v, keys, COUNT(keys), where);
+    slc_spec_check_keys(b, v, keys, COUNT(keys), where);
     slc_str kind = {0};
     p->preset = -1;
     if (!slc_map_get(v, "kind")) {
-        missing(b, v, where, "kind");
-    } else if (str_field(b, v, "kind", where, &kind)) {
+        slc_spec_missing(b, v, where, "kind");
+    } else if (slc_spec_str_field(b, v, "kind", where, &kind)) {
         p->kind_word = kind;
         size_t np;
         const slc_preset *all = slc_preset_all(&np);
@@ -294,28 +71,28 @@ static void read_provider(builder *b, const slc_node *k, const slc_node *v, slc_
                           where, kind.s);
         }
     }
-    str_field(b, v, "resource", where, &p->resource);
-    str_field(b, v, "deployment", where, &p->deployment);
-    str_field(b, v, "api_version", where, &p->api_version);
-    str_field(b, v, "base_url", where, &p->base_url);
-    str_field(b, v, "api_key", where, &p->api_key);
-    bool_field(b, v, "optional", where, &p->optional, &p->optional_pos);
-    bool_field(b, v, "responses", where, &p->responses, &p->responses_pos);
+    slc_spec_str_field(b, v, "resource", where, &p->resource);
+    slc_spec_str_field(b, v, "deployment", where, &p->deployment);
+    slc_spec_str_field(b, v, "api_version", where, &p->api_version);
+    slc_spec_str_field(b, v, "base_url", where, &p->base_url);
+    slc_spec_str_field(b, v, "api_key", where, &p->api_key);
+    slc_spec_bool_field(b, v, "optional", where, &p->optional, &p->optional_pos);
+    slc_spec_bool_field(b, v, "responses", where, &p->responses, &p->responses_pos);
     /* Same order as sl_http2. */
     static const char *const http2[] = {"auto", "on", "off"};
-    int h2 = enum_field(b, v, "http2", where, http2, COUNT(http2));
+    int h2 = slc_spec_enum_field(b, v, "http2", where, http2, COUNT(http2));
     p->http2 = h2 < 0 ? 0 : h2;
     if (slc_map_get(v, "http2"))
         p->http2_pos = slc_map_get(v, "http2")->pos;
     const char *twhere = slc_aprintf(b->a, "timeouts of %s", where);
-    const slc_node *t = section(b, v, "timeouts", where);
+    const slc_node *t = slc_spec_section(b, v, "timeouts", where);
     if (t) {
         static const char *const tkeys[] = {"connect", "first_byte", "idle", "total"};
-        check_keys(b, t, tkeys, COUNT(tkeys), twhere);
-        duration_field(b, t, "connect", twhere, &p->connect_ms, true);
-        duration_field(b, t, "first_byte", twhere, &p->first_byte_ms, true);
-        duration_field(b, t, "idle", twhere, &p->idle_ms, true);
-        duration_field(b, t, "total", twhere, &p->total_ms, true);
+        slc_spec_check_keys(b, t, tkeys, COUNT(tkeys), twhere);
+        slc_spec_duration_field(b, t, "connect", twhere, &p->connect_ms, true);
+        slc_spec_duration_field(b, t, "first_byte", twhere, &p->first_byte_ms, true);
+        slc_spec_duration_field(b, t, "idle", twhere, &p->idle_ms, true);
+        slc_spec_duration_field(b, t, "total", twhere, &p->total_ms, true);
     }
     slc_spec_read_provider_tls(b, v, where, &p->tls);
 }
@@ -349,13 +126,13 @@ static void read_target(builder *b, const slc_node *n, const char *where, slc_ta
         return;
     }
     static const char *const keys[] = {"provider", "model", "weight"};
-    check_keys(b, n, keys, COUNT(keys), twhere);
+    slc_spec_check_keys(b, n, keys, COUNT(keys), twhere);
     if (!slc_map_get(n, "provider"))
-        missing(b, n, twhere, "provider");
+        slc_spec_missing(b, n, twhere, "provider");
     else
-        str_field(b, n, "provider", twhere, &t->provider);
-    str_field(b, n, "model", twhere, &t->model);
-    int_field(b, n, "weight", twhere, &t->weight, &t->weight_pos);
+        slc_spec_str_field(b, n, "provider", twhere, &t->provider);
+    slc_spec_str_field(b, n, "model", twhere, &t->model);
+    slc_spec_int_field(b, n, "weight", twhere, &t->weight, &t->weight_pos);
 }
 
 static void default_retry(slc_retry *r)
@@ -372,22 +149,22 @@ static void default_retry(slc_retry *r)
 static void read_retry(builder *b, const slc_node *n, const char *where, slc_retry *r)
 {
     const char *rwhere = slc_aprintf(b->a, "retry of %s", where);
-    if (!want(b, n, SLC_NODE_MAP, rwhere))
+    if (!slc_spec_want(b, n, SLC_NODE_MAP, rwhere))
         return;
     static const char *const keys[] = {"attempts", "backoff", "cap", "on"};
-    check_keys(b, n, keys, COUNT(keys), rwhere);
-    int_field(b, n, "attempts", rwhere, &r->attempts, &r->attempts_pos);
-    duration_field(b, n, "backoff", rwhere, &r->backoff_ms, false);
-    duration_field(b, n, "cap", rwhere, &r->cap_ms, false);
+    slc_spec_check_keys(b, n, keys, COUNT(keys), rwhere);
+    slc_spec_int_field(b, n, "attempts", rwhere, &r->attempts, &r->attempts_pos);
+    slc_spec_duration_field(b, n, "backoff", rwhere, &r->backoff_ms, false);
+    slc_spec_duration_field(b, n, "cap", rwhere, &r->cap_ms, false);
     const slc_node *on = slc_map_get(n, "on");
-    if (!on || !want(b, on, SLC_NODE_SEQ, field_desc(b, "on", rwhere)))
+    if (!on || !slc_spec_want(b, on, SLC_NODE_SEQ, slc_spec_field_desc(b, "on", rwhere)))
         return;
     /* A written list replaces the defaults: it says exactly what retries. */
     r->on_connect = r->on_timeout = false;
     memset(r->status_bits, 0, sizeof r->status_bits);
     for (size_t i = 0; i < on->n; i++) {
         const slc_node *c = on->vals[i];
-        if (!want(b, c, SLC_NODE_SCALAR, slc_aprintf(b->a, "an item of 'on' in %s", rwhere)))
+        if (!slc_spec_want(b, c, SLC_NODE_SCALAR, slc_aprintf(b->a, "an item of 'on' in %s", rwhere)))
             continue;
         int64_t code;
         if (strcmp(c->str, "connect") == 0) {
@@ -424,35 +201,35 @@ static void read_retry(builder *b, const slc_node *n, const char *where, slc_ret
 static void read_cooldown(builder *b, const slc_node *n, const char *where, slc_model *m)
 {
     const char *cwhere = slc_aprintf(b->a, "cooldown of %s", where);
-    if (!want(b, n, SLC_NODE_MAP, cwhere))
+    if (!slc_spec_want(b, n, SLC_NODE_MAP, cwhere))
         return;
     static const char *const keys[] = {"failures", "period"};
-    check_keys(b, n, keys, COUNT(keys), cwhere);
+    slc_spec_check_keys(b, n, keys, COUNT(keys), cwhere);
     int64_t v;
     slc_pos pos;
-    if (int_field(b, n, "failures", cwhere, &v, &pos)) {
+    if (slc_spec_int_field(b, n, "failures", cwhere, &v, &pos)) {
         if (v < 1 || v > 1000)
             slc_error(b->d, pos, "'failures' in %s must be between 1 and 1000", cwhere);
         else
             m->cooldown_failures = (uint32_t)v;
     }
-    duration_field(b, n, "period", cwhere, &m->cooldown_ms, true);
+    slc_spec_duration_field(b, n, "period", cwhere, &m->cooldown_ms, true);
 }
 
 static void read_model(builder *b, const slc_node *k, const slc_node *v, slc_model *m)
 {
     const char *where = slc_aprintf(b->a, "model '%s'", k->str);
-    m->name = str_of(k);
+    m->name = slc_spec_str_of(k);
     m->emitted = true;
     default_retry(&m->retry);
-    if (!want(b, v, SLC_NODE_MAP, where))
+    if (!slc_spec_want(b, v, SLC_NODE_MAP, where))
         return;
     static const char *const keys[] = {"targets", "fallbacks", "retry", "cooldown", "cache", "guardrails"};
-    check_keys(b, v, keys, COUNT(keys), where);
+    slc_spec_check_keys(b, v, keys, COUNT(keys), where);
     const slc_node *t = slc_map_get(v, "targets");
     if (!t) {
-        missing(b, v, where, "targets");
-    } else if (want(b, t, SLC_NODE_SEQ, field_desc(b, "targets", where))) {
+        slc_spec_missing(b, v, where, "targets");
+    } else if (slc_spec_want(b, t, SLC_NODE_SEQ, slc_spec_field_desc(b, "targets", where))) {
         if (t->n == 0)
             slc_error(b->d, t->pos, "%s has no targets", where);
         m->targets = slc_alloc(b->a, (t->n ? t->n : 1) * sizeof *m->targets);
@@ -461,13 +238,13 @@ static void read_model(builder *b, const slc_node *k, const slc_node *v, slc_mod
             read_target(b, t->vals[i], where, &m->targets[i]);
     }
     const slc_node *f = slc_map_get(v, "fallbacks");
-    if (f && want(b, f, SLC_NODE_SEQ, field_desc(b, "fallbacks", where))) {
+    if (f && slc_spec_want(b, f, SLC_NODE_SEQ, slc_spec_field_desc(b, "fallbacks", where))) {
         m->fallbacks = slc_alloc(b->a, (f->n ? f->n : 1) * sizeof *m->fallbacks);
         for (size_t i = 0; i < f->n; i++) {
-            if (!want(b, f->vals[i], SLC_NODE_SCALAR,
+            if (!slc_spec_want(b, f->vals[i], SLC_NODE_SCALAR,
                       slc_aprintf(b->a, "a fallback of %s", where)))
                 continue;
-            m->fallbacks[m->nfallbacks++] = str_of(f->vals[i]);
+            m->fallbacks[m->nfallbacks++] = slc_spec_str_of(f->vals[i]);
         }
     }
     const slc_node *r = slc_map_get(v, "retry");
@@ -487,47 +264,47 @@ static void read_budget(builder *b, const slc_node *owner, const char *where, sl
     if (!n)
         return;
     const char *bwhere = slc_aprintf(b->a, "budget of %s", where);
-    if (!want(b, n, SLC_NODE_MAP, bwhere))
+    if (!slc_spec_want(b, n, SLC_NODE_MAP, bwhere))
         return;
     bu->present = true;
     bu->pos = n->pos;
     static const char *const keys[] = {"usd", "tokens", "per"};
-    check_keys(b, n, keys, COUNT(keys), bwhere);
-    money_field(b, n, "usd", bwhere, &bu->usd_micros);
+    slc_spec_check_keys(b, n, keys, COUNT(keys), bwhere);
+    slc_spec_money_field(b, n, "usd", bwhere, &bu->usd_micros);
     slc_pos tpos;
-    if (int_field(b, n, "tokens", bwhere, &bu->tokens, &tpos) && bu->tokens < 1) {
+    if (slc_spec_int_field(b, n, "tokens", bwhere, &bu->tokens, &tpos) && bu->tokens < 1) {
         slc_error(b->d, tpos, "'tokens' in %s must be at least 1", bwhere);
         bu->tokens = -1;
     }
     if (!slc_map_get(n, "usd") && !slc_map_get(n, "tokens"))
         slc_error(b->d, n->pos, "%s sets neither 'usd' nor 'tokens'", bwhere);
     if (!slc_map_get(n, "per"))
-        missing(b, n, bwhere, "per");
+        slc_spec_missing(b, n, bwhere, "per");
     else
-        str_field(b, n, "per", bwhere, &bu->per);
+        slc_spec_str_field(b, n, "per", bwhere, &bu->per);
 }
 
 static void read_limits(builder *b, const slc_node *owner, const char *where, slc_limits *l)
 {
     const char *lwhere = slc_aprintf(b->a, "limits of %s", where);
-    const slc_node *n = section(b, owner, "limits", where);
+    const slc_node *n = slc_spec_section(b, owner, "limits", where);
     if (!n)
         return;
     static const char *const keys[] = {"rpm", "tpm"};
-    check_keys(b, n, keys, COUNT(keys), lwhere);
-    count_field(b, n, "rpm", lwhere, &l->rpm);
-    count_field(b, n, "tpm", lwhere, &l->tpm);
+    slc_spec_check_keys(b, n, keys, COUNT(keys), lwhere);
+    slc_spec_count_field(b, n, "rpm", lwhere, &l->rpm);
+    slc_spec_count_field(b, n, "tpm", lwhere, &l->tpm);
 }
 
 static void read_team(builder *b, const slc_node *k, const slc_node *v, slc_team *t)
 {
     const char *where = slc_aprintf(b->a, "team '%s'", k->str);
-    t->name = str_of(k);
+    t->name = slc_spec_str_of(k);
     t->budget.usd_micros = t->budget.tokens = -1;
-    if (!want(b, v, SLC_NODE_MAP, where))
+    if (!slc_spec_want(b, v, SLC_NODE_MAP, where))
         return;
     static const char *const keys[] = {"budget", "limits", "guardrails"};
-    check_keys(b, v, keys, COUNT(keys), where);
+    slc_spec_check_keys(b, v, keys, COUNT(keys), where);
     read_budget(b, v, where, &t->budget);
     read_limits(b, v, where, &t->limits);
 }
@@ -535,33 +312,33 @@ static void read_team(builder *b, const slc_node *k, const slc_node *v, slc_team
 static void read_key(builder *b, const slc_node *k, const slc_node *v, slc_key *key)
 {
     const char *where = slc_aprintf(b->a, "key '%s'", k->str);
-    key->name = str_of(k);
+    key->name = slc_spec_str_of(k);
     key->team_idx = -1;
     key->all_models = true;
     key->budget.usd_micros = key->budget.tokens = -1;
-    if (!want(b, v, SLC_NODE_MAP, where))
+    if (!slc_spec_want(b, v, SLC_NODE_MAP, where))
         return;
     static const char *const keys[] = {"hash", "team", "models", "limits", "budget", "expires",
                                        "allow_ips", "cache",
                                        "guardrails"};
-    check_keys(b, v, keys, COUNT(keys), where);
+    slc_spec_check_keys(b, v, keys, COUNT(keys), where);
     if (!slc_map_get(v, "hash"))
-        missing(b, v, where, "hash");
+        slc_spec_missing(b, v, where, "hash");
     else
-        str_field(b, v, "hash", where, &key->hash);
-    str_field(b, v, "team", where, &key->team);
+        slc_spec_str_field(b, v, "hash", where, &key->hash);
+    slc_spec_str_field(b, v, "team", where, &key->team);
     const slc_node *m = slc_map_get(v, "models");
-    if (m && want(b, m, SLC_NODE_SEQ, field_desc(b, "models", where))) {
+    if (m && slc_spec_want(b, m, SLC_NODE_SEQ, slc_spec_field_desc(b, "models", where))) {
         key->all_models = false;
         key->models = slc_alloc(b->a, (m->n ? m->n : 1) * sizeof *key->models);
         for (size_t i = 0; i < m->n; i++)
-            if (want(b, m->vals[i], SLC_NODE_SCALAR,
+            if (slc_spec_want(b, m->vals[i], SLC_NODE_SCALAR,
                      slc_aprintf(b->a, "an item of 'models' in %s", where)))
-                key->models[key->nmodels++] = str_of(m->vals[i]);
+                key->models[key->nmodels++] = slc_spec_str_of(m->vals[i]);
     }
     read_limits(b, v, where, &key->limits);
     read_budget(b, v, where, &key->budget);
-    if (str_field(b, v, "expires", where, &key->expires)) {
+    if (slc_spec_str_field(b, v, "expires", where, &key->expires)) {
         char err[128];
         if (slc_parse_time_unix(key->expires.s, key->expires.len, &key->expires_unix, err,
                                 sizeof err) != 0)
@@ -569,12 +346,12 @@ static void read_key(builder *b, const slc_node *k, const slc_node *v, slc_key *
                       key->expires.s, where, err);
     }
     const slc_node *ips = slc_map_get(v, "allow_ips");
-    if (ips && want(b, ips, SLC_NODE_SEQ, field_desc(b, "allow_ips", where))) {
+    if (ips && slc_spec_want(b, ips, SLC_NODE_SEQ, slc_spec_field_desc(b, "allow_ips", where))) {
         key->cidrs = slc_alloc(b->a, (ips->n ? ips->n : 1) * sizeof *key->cidrs);
         for (size_t i = 0; i < ips->n; i++)
-            if (want(b, ips->vals[i], SLC_NODE_SCALAR,
+            if (slc_spec_want(b, ips->vals[i], SLC_NODE_SCALAR,
                      slc_aprintf(b->a, "an item of 'allow_ips' in %s", where)))
-                key->cidrs[key->ncidrs++].text = str_of(ips->vals[i]);
+                key->cidrs[key->ncidrs++].text = slc_spec_str_of(ips->vals[i]);
     }
     slc_cache_read(b->d, b->a, v, where, &key->cache);
 }
@@ -582,7 +359,7 @@ static void read_key(builder *b, const slc_node *k, const slc_node *v, slc_key *
 static void read_price(builder *b, const slc_node *k, const slc_node *v, slc_price *p)
 {
     const char *where = slc_aprintf(b->a, "price '%s'", k->str);
-    p->key = str_of(k);
+    p->key = slc_spec_str_of(k);
     p->provider_idx = -1;
     const char *slash = memchr(k->str, '/', k->len);
     if (!slash || slash == k->str || (size_t)(slash - k->str) + 1 == k->len) {
@@ -593,14 +370,14 @@ static void read_price(builder *b, const slc_node *k, const slc_node *v, slc_pri
                                 .end = k->end};
         p->model = (slc_str){.s = slash + 1, .len = k->len - plen - 1, .pos = k->pos, .end = k->end};
     }
-    if (!want(b, v, SLC_NODE_MAP, where))
+    if (!slc_spec_want(b, v, SLC_NODE_MAP, where))
         return;
     static const char *const keys[] = {"input", "output", "cache_read", "cache_write"};
-    check_keys(b, v, keys, COUNT(keys), where);
-    money_field(b, v, "input", where, &p->input);
-    money_field(b, v, "output", where, &p->output);
-    money_field(b, v, "cache_read", where, &p->cache_read);
-    money_field(b, v, "cache_write", where, &p->cache_write);
+    slc_spec_check_keys(b, v, keys, COUNT(keys), where);
+    slc_spec_money_field(b, v, "input", where, &p->input);
+    slc_spec_money_field(b, v, "output", where, &p->output);
+    slc_spec_money_field(b, v, "cache_read", where, &p->cache_read);
+    slc_spec_money_field(b, v, "cache_write", where, &p->cache_write);
 }
 
 static void read_server(builder *b, const slc_node *root, slc_server *s)
@@ -615,39 +392,39 @@ static void read_server(builder *b, const slc_node *root, slc_server *s)
     s->max_inflight = 10000;
     s->handshake_timeout_ms = 10000;
     s->max_handshakes = 1024;
-    const slc_node *n = section(b, root, "server", NULL);
+    const slc_node *n = slc_spec_section(b, root, "server", NULL);
     if (!n)
         return;
     static const char *const keys[] = {"max_header",      "max_headers",       "max_body",
                                        "header_timeout",  "body_timeout",      "keepalive_timeout",
                                        "max_connections", "max_inflight",      "handshake_timeout",
                                        "max_handshakes"};
-    check_keys(b, n, keys, COUNT(keys), "'server'");
+    slc_spec_check_keys(b, n, keys, COUNT(keys), "'server'");
     uint64_t v = s->max_header_bytes;
-    size_field(b, n, "max_header", "'server'", &v, UINT32_MAX);
+    slc_spec_size_field(b, n, "max_header", "'server'", &v, UINT32_MAX);
     s->max_header_bytes = (uint32_t)v;
-    count_field(b, n, "max_headers", "'server'", &s->max_headers);
-    size_field(b, n, "max_body", "'server'", &s->max_body_bytes, UINT64_MAX);
-    duration_field(b, n, "header_timeout", "'server'", &s->header_timeout_ms, true);
-    duration_field(b, n, "body_timeout", "'server'", &s->body_timeout_ms, true);
-    duration_field(b, n, "keepalive_timeout", "'server'", &s->keepalive_timeout_ms, false);
-    count_field(b, n, "max_connections", "'server'", &s->max_connections);
-    count_field(b, n, "max_inflight", "'server'", &s->max_inflight);
-    duration_field(b, n, "handshake_timeout", "'server'", &s->handshake_timeout_ms, true);
-    count_field(b, n, "max_handshakes", "'server'", &s->max_handshakes);
+    slc_spec_count_field(b, n, "max_headers", "'server'", &s->max_headers);
+    slc_spec_size_field(b, n, "max_body", "'server'", &s->max_body_bytes, UINT64_MAX);
+    slc_spec_duration_field(b, n, "header_timeout", "'server'", &s->header_timeout_ms, true);
+    slc_spec_duration_field(b, n, "body_timeout", "'server'", &s->body_timeout_ms, true);
+    slc_spec_duration_field(b, n, "keepalive_timeout", "'server'", &s->keepalive_timeout_ms, false);
+    slc_spec_count_field(b, n, "max_connections", "'server'", &s->max_connections);
+    slc_spec_count_field(b, n, "max_inflight", "'server'", &s->max_inflight);
+    slc_spec_duration_field(b, n, "handshake_timeout", "'server'", &s->handshake_timeout_ms, true);
+    slc_spec_count_field(b, n, "max_handshakes", "'server'", &s->max_handshakes);
 }
 
 /* `responses: { retention: 30d }`. Stored responses live for days, longer
  * than a duration in ms can say, so retention is whole hours or days. */
 static void read_responses(builder *b, const slc_node *root, slc_spec *s)
 {
-    const slc_node *r = section(b, root, "responses", NULL);
+    const slc_node *r = slc_spec_section(b, root, "responses", NULL);
     if (!r)
         return;
     static const char *const rkeys[] = {"retention"};
-    check_keys(b, r, rkeys, COUNT(rkeys), "'responses'");
+    slc_spec_check_keys(b, r, rkeys, COUNT(rkeys), "'responses'");
     const slc_node *n = slc_map_get(r, "retention");
-    if (!n || !want(b, n, SLC_NODE_SCALAR, "'retention' of 'responses'"))
+    if (!n || !slc_spec_want(b, n, SLC_NODE_SCALAR, "'retention' of 'responses'"))
         return;
     int64_t v = 0;
     char unit = n->len ? n->str[n->len - 1] : 0;
@@ -665,12 +442,12 @@ static void read_responses(builder *b, const slc_node *root, slc_spec *s)
 /* Calls `fn` for each valid entry of a named-section mapping. */
 #define READ_SECTION(field, nfield, key, what, fn)                                             \
     do {                                                                                        \
-        const slc_node *sec_ = section(&b, root, key, NULL);                                   \
+        const slc_node *sec_ = slc_spec_section(&b, root, key, NULL);                                   \
         if (!sec_)                                                                              \
             break;                                                                              \
         s->field = slc_alloc(a, (sec_->n ? sec_->n : 1) * sizeof *s->field);                   \
         for (size_t i_ = 0; i_ < sec_->n; i_++)                                                 \
-            if (valid_name(&b, sec_->keys[i_], what))                                           \
+            if (slc_spec_valid_name(&b, sec_->keys[i_], what))                                           \
                 fn(&b, sec_->keys[i_], sec_->vals[i_], &s->field[s->nfield++]);                 \
     } while (0)
 
@@ -688,7 +465,7 @@ slc_spec *slc_spec_build(const slc_node *root, slc_arena *a, slc_diags *d)
                                        "state",  "server", "providers", "models", "prices",
                                        "teams",  "keys",   "admin", "telemetry", "responses",
                                        "guardrails"};
-    check_keys(&b, root, keys, COUNT(keys), NULL);
+    slc_spec_check_keys(&b, root, keys, COUNT(keys), NULL);
 
     const slc_node *ver = slc_map_get(root, "sluice");
     if (!ver) {
@@ -700,12 +477,12 @@ slc_spec *slc_spec_build(const slc_node *root, slc_arena *a, slc_diags *d)
                   ver->kind == SLC_NODE_SCALAR ? "'" : "", SLC_SPEC_VERSION);
     }
 
-    if (!str_field(&b, root, "listen", NULL, &s->listen))
+    if (!slc_spec_str_field(&b, root, "listen", NULL, &s->listen))
         s->listen = (slc_str){.s = "127.0.0.1:4000", .len = 14, .pos = root->pos};
     slc_spec_read_tls(&b, root, s);
-    str_field(&b, root, "listen_plain", NULL, &s->listen_plain);
+    slc_spec_str_field(&b, root, "listen_plain", NULL, &s->listen_plain);
     const slc_node *ap = slc_map_get(root, "allow_plaintext");
-    if (ap && want(&b, ap, SLC_NODE_SCALAR, "'allow_plaintext'")) {
+    if (ap && slc_spec_want(&b, ap, SLC_NODE_SCALAR, "'allow_plaintext'")) {
         if (strcmp(ap->str, "true") == 0)
             s->allow_plaintext = true;
         else if (strcmp(ap->str, "false") != 0)
@@ -734,56 +511,26 @@ slc_spec *slc_spec_build(const slc_node *root, slc_arena *a, slc_diags *d)
     for (size_t i = 0; i < s->nmodels; i++)
         s->models[i].is_glob = strpbrk(s->models[i].name.s, "*?") != NULL;
 
-    const slc_node *adm = section(&b, root, "admin", NULL);
+    const slc_node *adm = slc_spec_section(&b, root, "admin", NULL);
     if (adm) {
         static const char *const akeys[] = {"hash"};
-        check_keys(&b, adm, akeys, COUNT(akeys), "'admin'");
+        slc_spec_check_keys(&b, adm, akeys, COUNT(akeys), "'admin'");
         if (!slc_map_get(adm, "hash"))
-            missing(&b, adm, "'admin'", "hash");
-        else if (str_field(&b, adm, "hash", "'admin'", &s->admin_hash))
+            slc_spec_missing(&b, adm, "'admin'", "hash");
+        else if (slc_spec_str_field(&b, adm, "hash", "'admin'", &s->admin_hash))
             s->has_admin = true;
     }
-    const slc_node *tel = section(&b, root, "telemetry", NULL);
+    const slc_node *tel = slc_spec_section(&b, root, "telemetry", NULL);
     if (tel) {
         static const char *const tkeys[] = {"otlp", "service_name"};
-        check_keys(&b, tel, tkeys, COUNT(tkeys), "'telemetry'");
+        slc_spec_check_keys(&b, tel, tkeys, COUNT(tkeys), "'telemetry'");
         if (!slc_map_get(tel, "otlp"))
-            missing(&b, tel, "'telemetry'", "otlp");
-        else if (str_field(&b, tel, "otlp", "'telemetry'", &s->telemetry.otlp))
+            slc_spec_missing(&b, tel, "'telemetry'", "otlp");
+        else if (slc_spec_str_field(&b, tel, "otlp", "'telemetry'", &s->telemetry.otlp))
             s->telemetry.present = true;
-        str_field(&b, tel, "service_name", "'telemetry'", &s->telemetry.service_name);
+        slc_spec_str_field(&b, tel, "service_name", "'telemetry'", &s->telemetry.service_name);
     }
     slc_guard_read(root, s, a, d);
     read_responses(&b, root, s);
     return s;
-}
-
-/* The readers spec_tls.c shares (spec_internal.h). */
-bool slc_spec_str_field(slc_builder *b, const slc_node *map, const char *key, const char *where,
-                        slc_str *out)
-{
-    return str_field(b, map, key, where, out);
-}
-
-bool slc_spec_bool_field(slc_builder *b, const slc_node *map, const char *key, const char *where,
-                         bool *out, slc_pos *pos)
-{
-    return bool_field(b, map, key, where, out, pos);
-}
-
-void slc_spec_check_keys(slc_builder *b, const slc_node *map, const char *const *allowed, size_t n,
-                         const char *where)
-{
-    check_keys(b, map, allowed, n, where);
-}
-
-const slc_node *slc_spec_section(slc_builder *b, const slc_node *map, const char *key,
-                                 const char *where)
-{
-    return section(b, map, key, where);
-}
-
-void slc_spec_missing(slc_builder *b, const slc_node *map, const char *where, const char *key)
-{
-    missing(b, map, where, key);
 }

@@ -11,6 +11,9 @@
  * least one event, and per response how many events arrived and in how many
  * separate reads: events == reads means no event was held back and merged
  * with the next one. Output is `key=value` lines for bench/run.
+ *
+ * This file: options, scheduling, connections and main(); the histogram is
+ * in hist.c, the response parser in response.c (shared: loadgen.h).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -31,63 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* ---- log-linear histogram of microseconds (< 0.1% bucket error) ------- */
-
-#define SUB_BITS 10
-#define SUB (1 << SUB_BITS)
-#define NBUCKETS (SUB * 40)
-
-typedef struct {
-    uint64_t b[NBUCKETS];
-    uint64_t n, max;
-    double sum;
-} hist;
-
-static int bucket_of(uint64_t v)
-{
-    if (v < 2 * SUB)
-        return (int)v;
-    int shift = 63 - __builtin_clzll(v) - SUB_BITS; /* v >> shift lands in [SUB, 2 SUB) */
-    int i = shift * SUB + (int)(v >> shift);
-    return i < NBUCKETS ? i : NBUCKETS - 1;
-}
-
-static double bucket_mid(int i)
-{
-    if (i < 2 * SUB)
-        return i;
-    int shift = i / SUB - 1;
-    uint64_t lo = (uint64_t)(i - shift * SUB) << shift;
-    return (double)lo + (double)((1ull << shift) - 1) / 2.0;
-}
-
-static void hist_add(hist *h, double us)
-{
-    uint64_t v = us < 0 ? 0 : (uint64_t)(us + 0.5);
-    h->b[bucket_of(v)]++;
-    h->n++;
-    h->sum += (double)v;
-    if (v > h->max)
-        h->max = v;
-}
-
-static double hist_pct(const hist *h, double p)
-{
-    if (!h->n)
-        return 0;
-    uint64_t rank = (uint64_t)ceil(p / 100.0 * (double)h->n);
-    if (rank < 1)
-        rank = 1;
-    uint64_t seen = 0;
-    for (int i = 0; i < NBUCKETS; i++) {
-        seen += h->b[i];
-        if (seen >= rank) {
-            double m = bucket_mid(i);
-            return m > (double)h->max ? (double)h->max : m;
-        }
-    }
-    return (double)h->max;
-}
+#include "loadgen.h"
 
 /* ---- options and global state ----------------------------------------- */
 
@@ -101,30 +48,6 @@ static struct {
 
 static char *request;
 static size_t request_len;
-
-enum { C_CONNECTING, C_SENDING, C_READING, C_IDLE };
-enum { P_HEAD, P_BODY_LEN, P_BODY_EOF, P_CHUNK_SIZE, P_CHUNK_DATA, P_CHUNK_CRLF, P_TRAILER, P_DONE };
-
-typedef struct conn {
-    int fd, state;
-    ev_io io;
-    struct conn *prev, *next; /* idle list, or active list */
-    int on_idle;
-    unsigned served;          /* requests completed on this connection */
-    /* the exchange in progress */
-    double intended, deadline;
-    size_t sent;
-    int retried;
-    char head[16384];
-    size_t head_len;
-    int phase, status, chunked, close_after, got_bytes;
-    uint64_t remaining;
-    int chunk_size_digits, in_ext;
-    int trailer_line_len;
-    /* SSE accounting */
-    int got_body, prev_nl, events, arrivals;
-    double last_arrival;
-} conn;
 
 static struct ev_loop *loop;
 static ev_timer tick, sweep;
@@ -147,14 +70,9 @@ static struct {
     uint64_t streams;
 } st = {.ev_min = 1 << 30, .arr_min = 1 << 30};
 
-static hist h_lat, h_ttfb, h_gap;
+hist h_ttfb;
+static hist h_lat, h_gap;
 
-static double mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* ---- lists -------------------------------------------------------------- */
 
@@ -399,175 +317,6 @@ static void dispatch(double intended, int fresh, int retried)
         peak_inflight = inflight + pq_len;
 }
 
-/* ---- response parsing --------------------------------------------------- */
-
-static void body_bytes(conn *c, const char *p, size_t n)
-{
-    if (!n)
-        return;
-    if (!c->got_body) {
-        c->got_body = 1;
-        hist_add(&h_ttfb, (mono() - c->intended) * 1e6);
-    }
-    for (size_t i = 0; i < n; i++) {
-        char ch = p[i];
-        if (ch == '\r')
-            continue;
-        if (ch == '\n') {
-            if (c->prev_nl) {
-                c->events++;
-                c->prev_nl = 0;
-                continue;
-            }
-            c->prev_nl = 1;
-        } else {
-            c->prev_nl = 0;
-        }
-    }
-}
-
-static int parse_head(conn *c)
-{
-    /* status line */
-    char *h = c->head;
-    if (c->head_len < 12 || strncmp(h, "HTTP/1.", 7) != 0)
-        return -1;
-    c->status = atoi(h + 9);
-    if (h[7] == '0')
-        c->close_after = 1;
-    int has_len = 0;
-    char *end = h + c->head_len;
-    char *l = memmem(h, c->head_len, "\r\n", 2) + 2;
-    while (l < end - 2) {
-        char *e = memmem(l, (size_t)(end - l), "\r\n", 2);
-        if (!e)
-            break;
-        size_t len = (size_t)(e - l);
-        char *colon = memchr(l, ':', len);
-        if (colon) {
-            size_t nl = (size_t)(colon - l);
-            char *v = colon + 1;
-            while (v < e && *v == ' ')
-                v++;
-            size_t vl = (size_t)(e - v);
-            if (nl == 14 && strncasecmp(l, "content-length", 14) == 0) {
-                c->remaining = strtoull(v, NULL, 10);
-                has_len = 1;
-            } else if (nl == 17 && strncasecmp(l, "transfer-encoding", 17) == 0) {
-                if (vl >= 7 && strncasecmp(e - 7, "chunked", 7) == 0)
-                    c->chunked = 1;
-            } else if (nl == 10 && strncasecmp(l, "connection", 10) == 0) {
-                if (vl >= 5 && strncasecmp(v, "close", 5) == 0)
-                    c->close_after = 1;
-            }
-        }
-        l = e + 2;
-    }
-    if (c->chunked)
-        c->phase = P_CHUNK_SIZE;
-    else if (has_len)
-        c->phase = c->remaining ? P_BODY_LEN : P_DONE;
-    else if (c->status == 204 || c->status == 304)
-        c->phase = P_DONE;
-    else {
-        c->phase = P_BODY_EOF;
-        c->close_after = 1;
-    }
-    return 0;
-}
-
-/* Feeds received bytes through the response state machine. Returns 1 when
- * the response is complete, 0 for more, -1 on a framing error. */
-static int feed(conn *c, const char *p, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        switch (c->phase) {
-        case P_HEAD: {
-            /* copy until the blank line; the head is small */
-            while (i < n) {
-                if (c->head_len >= sizeof c->head - 1)
-                    return -1;
-                c->head[c->head_len++] = p[i++];
-                if (c->head_len >= 4 && memcmp(c->head + c->head_len - 4, "\r\n\r\n", 4) == 0) {
-                    c->head[c->head_len] = 0;
-                    if (parse_head(c) != 0)
-                        return -1;
-                    break;
-                }
-            }
-            break;
-        }
-        case P_BODY_LEN: {
-            size_t take = n - i < c->remaining ? n - i : (size_t)c->remaining;
-            body_bytes(c, p + i, take);
-            i += take;
-            c->remaining -= take;
-            if (!c->remaining)
-                c->phase = P_DONE;
-            break;
-        }
-        case P_BODY_EOF:
-            body_bytes(c, p + i, n - i);
-            i = n;
-            break;
-        case P_CHUNK_SIZE: {
-            char ch = p[i++];
-            if (ch == '\n') {
-                if (c->chunk_size_digits == 0)
-                    return -1;
-                c->chunk_size_digits = 0;
-                c->in_ext = 0;
-                c->trailer_line_len = 0;
-                c->phase = c->remaining ? P_CHUNK_DATA : P_TRAILER;
-            } else if (!c->in_ext) {
-                int d = ch >= '0' && ch <= '9' ? ch - '0'
-                        : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-                        : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
-                if (d >= 0) {
-                    if (++c->chunk_size_digits > 15)
-                        return -1;
-                    c->remaining = c->remaining * 16 + (uint64_t)d;
-                } else if (ch == ';' || ch == '\r' || ch == ' ' || ch == '\t') {
-                    c->in_ext = 1; /* CR, or an extension we ignore, up to LF */
-                } else {
-                    return -1;
-                }
-            }
-            break;
-        }
-        case P_CHUNK_DATA: {
-            size_t take = n - i < c->remaining ? n - i : (size_t)c->remaining;
-            body_bytes(c, p + i, take);
-            i += take;
-            c->remaining -= take;
-            if (!c->remaining)
-                c->phase = P_CHUNK_CRLF;
-            break;
-        }
-        case P_CHUNK_CRLF:
-            if (p[i++] == '\n')
-                c->phase = P_CHUNK_SIZE;
-            break;
-        case P_TRAILER:
-            if (p[i] == '\n') {
-                if (c->trailer_line_len == 0)
-                    c->phase = P_DONE;
-                c->trailer_line_len = 0;
-            } else if (p[i] != '\r') {
-                c->trailer_line_len++;
-            }
-            i++;
-            break;
-        case P_DONE:
-            return -1; /* bytes after a complete response we did not ask for */
-        }
-        if (c->phase == P_DONE && i == n)
-            return 1;
-    }
-    return c->phase == P_DONE ? 1 : 0;
-}
-
 static void on_readable(conn *c)
 {
     char buf[65536];
@@ -740,18 +489,6 @@ static void usage(FILE *f)
             "  --connections N      most connections to open (default 1024)\n"
             "  --timeout S          per-request deadline from its intended time (default 30)\n"
             "  --label NAME         prefix for messages\n");
-}
-
-static void print_hist(const char *name, const hist *h)
-{
-    static const struct { const char *k; double p; } ps[] = {
-        {"p50", 50}, {"p90", 90}, {"p99", 99}, {"p999", 99.9},
-    };
-    for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
-        printf("%s_%s_us=%.0f\n", name, ps[i].k, hist_pct(h, ps[i].p));
-    printf("%s_max_us=%llu\n", name, (unsigned long long)h->max);
-    printf("%s_mean_us=%.0f\n", name, h->n ? h->sum / (double)h->n : 0);
-    printf("%s_n=%llu\n", name, (unsigned long long)h->n);
 }
 
 int main(int argc, char **argv)

@@ -18,6 +18,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "table.h"
+#include "upstream/upstream_internal.h"
 
 #define EASY_POOL_MAX 1024
 /* Passed-through headers: one value, and all of them together. Real
@@ -76,21 +77,6 @@ struct sl_xfer {
     char errbuf[CURL_ERROR_SIZE]; /* libcurl's reason, more precise than its code's */
     int client_cert;              /* the provider presents one (see tls_refused) */
 };
-
-const char *sl_xfer_result_name(sl_xfer_result r)
-{
-    switch (r) {
-    case SL_XFER_OK: return "ok";
-    case SL_XFER_CONNECT: return "connect";
-    case SL_XFER_TIMEOUT_FIRST_BYTE: return "first_byte_timeout";
-    case SL_XFER_TIMEOUT_IDLE: return "idle_timeout";
-    case SL_XFER_TIMEOUT_TOTAL: return "total_timeout";
-    case SL_XFER_RESET: return "reset";
-    case SL_XFER_ERROR: return "error";
-    case SL_XFER_TLS: return "tls";
-    }
-    return "error";
-}
 
 static void check_done(sl_upstream *u);
 
@@ -243,35 +229,6 @@ unsigned sl_upstream_active(const sl_upstream *u) { return u->active; }
 
 /* ---- transfers -------------------------------------------------------- */
 
-static sl_xfer_result map_curl(CURLcode rc)
-{
-    switch (rc) {
-    case CURLE_OK: return SL_XFER_OK;
-    case CURLE_COULDNT_CONNECT:
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_RESOLVE_PROXY:
-        return SL_XFER_CONNECT;
-    case CURLE_OPERATION_TIMEDOUT: return SL_XFER_TIMEOUT_TOTAL;
-    case CURLE_GOT_NOTHING:
-    case CURLE_RECV_ERROR:
-    case CURLE_SEND_ERROR:
-    case CURLE_PARTIAL_FILE:
-        return SL_XFER_RESET;
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CIPHER:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_ISSUER_ERROR:
-    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-    case CURLE_SSL_INVALIDCERTSTATUS:
-    case CURLE_SSL_CRL_BADFILE:
-    case CURLE_SSL_CLIENTCERT:
-        return SL_XFER_TLS;
-    default: return SL_XFER_ERROR;
-    }
-}
-
 /* In TLS 1.3 the server judges the client's certificate after the client
  * has finished its handshake and sent the request, so a refusal reaches
  * libcurl as a failed read: with an alert libcurl names (OpenSSL-based
@@ -291,28 +248,6 @@ static int tls_refused(const sl_xfer *x, CURLcode rc)
     return x->client_cert && !x->got_byte && fresh > 0;
 }
 
-/* A provider's `tls:` (table.h). Paths go to libcurl as the spec wrote
- * them; the gateway checked at start that they load. */
-static void set_tls(CURL *e, const sl_provider_tls *t)
-{
-    if (t->ca) {
-        /* The provider's CAs instead of the system's: libcurl would also
-         * consult its built-in CA directory (Debian's: /etc/ssl/certs). */
-        curl_easy_setopt(e, CURLOPT_CAINFO, t->ca);
-        curl_easy_setopt(e, CURLOPT_CAPATH, (char *)NULL);
-    }
-    if (t->client_cert) {
-        curl_easy_setopt(e, CURLOPT_SSLCERT, t->client_cert);
-        curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
-        curl_easy_setopt(e, CURLOPT_SSLKEY, t->client_key);
-        curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
-    }
-    if (!t->verify) {
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
-    }
-}
-
 static void check_done(sl_upstream *u)
 {
     CURLMsg *m;
@@ -327,7 +262,7 @@ static void check_done(sl_upstream *u)
             xfer_free(x);
             continue;
         }
-        sl_xfer_result r = x->forced != SL_XFER_OK ? x->forced : map_curl(rc);
+        sl_xfer_result r = x->forced != SL_XFER_OK ? x->forced : sl_upstream_map_curl(rc);
         int refused = x->forced == SL_XFER_OK && tls_refused(x, rc);
         if (refused)
             r = SL_XFER_TLS;
@@ -653,7 +588,7 @@ sl_xfer *sl_xfer_start(sl_upstream *u, const sl_xfer_spec *s, const sl_xfer_call
     curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
     if (s->tls) {
-        set_tls(e, s->tls);
+        sl_upstream_set_tls(e, s->tls);
         x->client_cert = s->tls->client_cert != NULL;
     }
     if (s->body) {
