@@ -17,6 +17,7 @@
 #include "check_internal.h"
 #include "guard.h"
 #include "presets.h"
+#include "secret.h"
 #include "suggest.h"
 #include "table.h"
 
@@ -53,17 +54,6 @@ const char *slc_chk_hint(slc_checker *c, const char *word, slc_name_at at, size_
 {
     const char *h = slc_suggest_fn(word, at, c->s, n);
     return h ? slc_aprintf(c->a, " (did you mean '%s'?)", h) : "";
-}
-
-static bool valid_env_name(const char *s)
-{
-    if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_'))
-        return false;
-    for (s++; *s; s++)
-        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
-              *s == '_'))
-            return false;
-    return true;
 }
 
 static bool is_word(slc_str s, bool dots)
@@ -201,7 +191,7 @@ static void check_providers(slc_checker *c)
                                    "provider '%s': api_key must be env:NAME; a literal secret does "
                                    "not belong in the spec",
                                    name);
-            } else if (!valid_env_name(p->api_key.s + 4)) {
+            } else if (!slc_valid_env_name(p->api_key.s + 4)) {
                 slc_error(c->d, p->api_key.pos,
                           "provider '%s': api_key '%s' does not name a valid environment variable",
                           name, p->api_key.s);

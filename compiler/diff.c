@@ -236,12 +236,36 @@ static void r_price(slc_buf *b, const slc_price *p)
         attr(d, section, name, what, &a_, &b_);                                                   \
     } while (0)
 
+/* Shared state: where it lives and what happens without it. */
+static void redis(differ *d, const slc_redis *a, const slc_redis *b)
+{
+    const char *ua = a->present ? a->url.s : "(none: this replica's own counters)";
+    const char *ub = b->present ? b->url.s : "(none: this replica's own counters)";
+    if (strcmp(ua, ub) != 0)
+        change(d, "state.redis", NULL, "url", ua, ub);
+    if (!a->present || !b->present)
+        return;
+    if (strcmp(a->prefix.s, b->prefix.s) != 0)
+        change(d, "state.redis", NULL, "prefix", a->prefix.s, b->prefix.s);
+    char pa[48], pb[48];
+    snprintf(pa, sizeof pa, "%s, replicas %u", a->on_error == SLC_STATE_LOCAL ? "local" : "fail_closed",
+             a->replicas);
+    snprintf(pb, sizeof pb, "%s, replicas %u", b->on_error == SLC_STATE_LOCAL ? "local" : "fail_closed",
+             b->replicas);
+    if (strcmp(pa, pb) != 0)
+        change(d, "state.redis", NULL, "on_state_error", pa, pb);
+    if (a->share_circuits != b->share_circuits)
+        change(d, "state.redis", NULL, "share_circuits", a->share_circuits ? "true" : "false",
+               b->share_circuits ? "true" : "false");
+}
+
 static void server(differ *d, const slc_spec *a, const slc_spec *b)
 {
     if (strcmp(a->listen.s, b->listen.s) != 0)
         change(d, "listen", NULL, "changed", a->listen.s, b->listen.s);
     if (strcmp(a->state.s, b->state.s) != 0)
         change(d, "state", NULL, "changed", a->state.s, b->state.s);
+    redis(d, &a->redis, &b->redis);
     const char *pa = a->listen_plain.s ? a->listen_plain.s : "(none)";
     const char *pb = b->listen_plain.s ? b->listen_plain.s : "(none)";
     if (strcmp(pa, pb) != 0)

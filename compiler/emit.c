@@ -301,6 +301,24 @@ void slc_emit_lowered(const sl_table *t, slc_buf *out)
         slc_buf_puts(out, ",\n    .ops = &sl_tls_server_ops,\n};\n");
     }
 
+    if (t->redis) {
+        const sl_redis_spec *r = t->redis;
+        slc_buf_puts(out, "\nstatic const sl_redis_spec sl_spec_redis = {\n    .host = ");
+        c_str(out, r->host);
+        slc_buf_printf(out, ", .port = %u, .db = %u,\n    .password_env = ", r->port, r->db);
+        if (r->password_env)
+            c_str(out, r->password_env);
+        else
+            slc_buf_puts(out, "NULL");
+        slc_buf_puts(out, ",\n    .prefix = ");
+        c_str(out, r->prefix);
+        slc_buf_printf(out,
+                       ",\n    .timeout_ms = %u, .lease_ms = %u, .on_error = %s, .replicas = %u,\n"
+                       "    .share_circuits = %u,\n    .ops = &sl_state_redis_ops,\n};\n",
+                       r->timeout_ms, r->lease_ms,
+                       r->on_error == SL_STATE_LOCAL ? "SL_STATE_LOCAL" : "SL_STATE_FAIL_CLOSED", r->replicas,
+                       r->share_circuits);
+    }
     if (t->guard)
         slc_guard_emit_table(t->guard, t->model_count, t->key_count, t->team_count, out);
 
@@ -317,6 +335,8 @@ void slc_emit_lowered(const sl_table *t, slc_buf *out)
         slc_buf_puts(out, "NULL");
     slc_buf_puts(out, ",\n    .state = ");
     c_str(out, t->state);
+    slc_buf_puts(out, ",\n    .redis = ");
+    slc_buf_puts(out, t->redis ? "&sl_spec_redis" : "NULL");
     slc_buf_printf(out,
                    ",\n    .server = {.max_header_bytes = %u, .max_headers = %u, "
                    ".max_body_bytes = %lluu,\n"

@@ -159,6 +159,16 @@ void slc_lower(const slc_spec *s, const char *sha256_hex, slc_lowered *out)
         t->tls = &out->tls;
     }
     t->state = s->state.s;
+    if (s->redis.present) {
+        /* ops stays NULL, as for tls: emit writes the module reference. */
+        const slc_redis *r = &s->redis;
+        out->redis = (sl_redis_spec){.host = r->host, .port = r->port, .db = r->db,
+                                     .password_env = r->password_env, .prefix = r->prefix.s,
+                                     .timeout_ms = r->timeout_ms, .lease_ms = r->lease_ms,
+                                     .on_error = (sl_state_policy)r->on_error,
+                                     .replicas = r->replicas, .share_circuits = r->share_circuits};
+        t->redis = &out->redis;
+    }
     t->server = (sl_server_limits){
         .max_header_bytes = sv->max_header_bytes,
         .max_headers = sv->max_headers,

@@ -36,6 +36,7 @@ typedef struct slc_lowered {
     sl_cidr *cidrs;
     sl_price *prices;
     sl_tls_spec tls;
+    sl_redis_spec redis;
     sl_cache_rule *cache_rules;
 } slc_lowered;
 

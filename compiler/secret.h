@@ -17,4 +17,7 @@ const char *slc_find_secret(const char *s, size_t len, size_t *off, size_t *tlen
 /* Replaces every credential-shaped token in buf with '*'; true if any. */
 bool slc_mask_secrets(char *buf, size_t len);
 
+/* A name `env:NAME` may use: a letter or _, then letters, digits, _. */
+bool slc_valid_env_name(const char *s);
+
 #endif

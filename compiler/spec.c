@@ -489,8 +489,7 @@ slc_spec *slc_spec_build(const slc_node *root, slc_arena *a, slc_diags *d)
             slc_error(d, ap->pos, "expected true or false for 'allow_plaintext', got '%s'", ap->str);
         s->allow_plaintext_pos = ap->pos;
     }
-    if (!slc_spec_str_field(&b, root, "state", NULL, &s->state))
-        s->state = (slc_str){.s = "sluice.db", .len = 9, .pos = root->pos};
+    slc_state_read(root, s, a, d);
     read_server(&b, root, &s->server);
 
     if (!slc_map_get(root, "providers"))

@@ -217,6 +217,31 @@ typedef struct slc_telemetry {
     slc_str service_name;    /* default "sluice" */
 } slc_telemetry;
 
+/* `state: { redis: ... }`: replicas share budgets and rate limits through
+ * Redis (runtime/state). compiler/state.c reads and checks it; the URL is
+ * split into host, port and database here so the runtime parses nothing. */
+typedef enum slc_state_policy {
+    SLC_STATE_FAIL_CLOSED = 0,  /* Redis unreachable: budgeted requests get 503 */
+    SLC_STATE_LOCAL = 1,        /* ... fall back to per-replica counters, budget / replicas */
+} slc_state_policy;
+
+typedef struct slc_redis {
+    bool present;
+    slc_pos pos;
+    slc_str url;
+    const char *host;
+    uint16_t port;
+    uint32_t db;
+    slc_str password;           /* env:NAME as written */
+    const char *password_env;
+    slc_str prefix;             /* default "sluice:" */
+    uint32_t timeout_ms;        /* connect and each command; default 100 ms */
+    uint32_t lease_ms;          /* a reservation's expiry; default 15 min */
+    slc_state_policy on_error;
+    uint32_t replicas;          /* 0 = not given */
+    bool share_circuits;        /* one replica's open circuit cools the target for all */
+} slc_redis;
+
 typedef struct slc_spec {
     slc_pos pos;
     slc_str listen;
@@ -224,7 +249,8 @@ typedef struct slc_spec {
     slc_str listen_plain;    /* s == NULL: none */
     bool allow_plaintext;
     slc_pos allow_plaintext_pos;
-    slc_str state;
+    slc_str state;           /* the SQLite file, whichever form `state:` takes */
+    slc_redis redis;
     slc_server server;
     slc_provider *providers;
     size_t nproviders;
@@ -254,5 +280,10 @@ typedef struct slc_spec {
 slc_spec *slc_spec_build(const slc_node *root, slc_arena *a, slc_diags *d);
 
 const char *slc_kind_name(slc_kind k);
+
+/* `state:` as a file name (the SQLite ledger) or as a mapping
+ * `{ file: ..., redis: { url, password, prefix, timeout, lease,
+ * on_state_error, replicas } }`; shape and value checks (compiler/state.c). */
+void slc_state_read(const slc_node *root, slc_spec *s, slc_arena *a, slc_diags *d);
 
 #endif

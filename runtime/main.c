@@ -24,6 +24,8 @@
 #include "proxy/proxy.h"
 #include "server/listen.h"
 #include "server/server.h"
+#include "state/state.h"
+#include "state/url.h"
 #include "table.h"
 
 /* libev aborts the process when its own allocation fails; a transient
@@ -119,6 +121,8 @@ static void usage(FILE *out)
             "  --quiet              no access log lines\n"
             "  --log-format FORMAT  access log as text (default) or json (one object per line)\n"
             "  --access-log FILE    access log to FILE instead of stderr; SIGHUP reopens it\n"
+            "  --redis URL          redis://HOST:PORT/DB instead of the spec's state.redis.url\n"
+            "                       (only for a spec with state: { redis: ... })\n"
             "  --otlp URL           OTLP/HTTP collector base URL for traces, instead of the spec's\n"
             "                       telemetry.otlp (only for a spec with telemetry:)\n"
             "  --no-metrics         record no request metrics (GET /metrics keeps the gauges)\n"
@@ -132,7 +136,7 @@ int main(int argc, char **argv)
 {
     enum { O_LISTEN = 1000, O_STATE, O_WORKERS, O_DRAIN, O_QUIET, O_LOGLEVEL, O_VERSION, O_HELP,
            O_LEDGER, O_MAX_BUFFERED, O_CONTROL, O_UPGRADE_FROM, O_NO_METRICS, O_TLS_CERT, O_TLS_KEY,
-           O_LOG_FORMAT, O_ACCESS_LOG, O_OTLP, O_PROVIDER_URL, O_PROVIDERS, O_LISTEN_PLAIN };
+           O_LOG_FORMAT, O_ACCESS_LOG, O_OTLP, O_PROVIDER_URL, O_PROVIDERS, O_LISTEN_PLAIN, O_REDIS };
     const char *otlp = NULL;
     sl_access_format log_format = SL_ACCESS_TEXT;
     const char *access_log = NULL;
@@ -160,6 +164,7 @@ int main(int argc, char **argv)
         {"otlp", required_argument, NULL, O_OTLP},
         {"provider-url", required_argument, NULL, O_PROVIDER_URL},
         {"providers", no_argument, NULL, O_PROVIDERS},
+        {"redis", required_argument, NULL, O_REDIS},
         {NULL, 0, NULL, 0},
     };
     if (sl_spec.abi != SL_TABLE_ABI) {
@@ -286,6 +291,23 @@ int main(int argc, char **argv)
             break;
         }
         case O_PROVIDERS: list_providers = 1; break;
+        case O_REDIS: {
+            static sl_redis_spec redis;
+            static char host[SL_REDIS_HOST_MAX];
+            char why[160];
+            if (!sl_spec.redis) {
+                fprintf(stderr, "sluice: --redis needs a spec with state: { redis: ... }\n");
+                return 2;
+            }
+            redis = *sl_spec.redis;
+            if (redis.ops->parse_url(optarg, host, &redis.port, &redis.db, why, sizeof why) != 0) {
+                fprintf(stderr, "sluice: --redis: the URL %s\n", why);
+                return 2;
+            }
+            redis.host = host;
+            table.redis = &redis;
+            break;
+        }
         default: usage(stderr); return 2;
         }
     }

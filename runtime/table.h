@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SL_TABLE_ABI 7
+#define SL_TABLE_ABI 8
 
 typedef enum sl_kind {
     SL_KIND_OPENAI = 0,
@@ -220,6 +220,31 @@ typedef struct sl_tls_spec {
     const struct sl_tls_ops *ops; /* &sl_tls_server_ops in generated tables */
 } sl_tls_spec;
 
+/* Shared state for replicas (runtime/state/state.h): Redis holds budgets
+ * and rate limits for every replica. Only a table whose spec has
+ * `state: { redis: ... }` refers to sl_state_redis_ops, so a gateway
+ * without it links neither the module nor hiredis. */
+struct sl_state_ops;
+extern const struct sl_state_ops sl_state_redis_ops;
+
+typedef enum sl_state_policy {
+    SL_STATE_FAIL_CLOSED = 0,  /* Redis unreachable: budgeted or limited requests get 503 */
+    SL_STATE_LOCAL = 1,        /* ... per-replica counters, each limit divided by replicas */
+} sl_state_policy;
+
+typedef struct sl_redis_spec {
+    const char *host;             /* name or address, as in the URL */
+    uint16_t port;
+    uint32_t db;
+    const char *password_env;     /* AUTH from this variable at start; NULL = none */
+    const char *prefix;           /* of every key, e.g. "sluice:prod:" */
+    uint32_t timeout_ms;          /* connect and each command */
+    uint32_t lease_ms;            /* a reservation expires after this (a replica died) */
+    sl_state_policy on_error;
+    uint32_t replicas;            /* the local share is 1/replicas; 0 = not given (1) */
+    uint8_t share_circuits;       /* an open circuit on one replica opens it on all */
+    const struct sl_state_ops *ops; /* &sl_state_redis_ops in generated tables */
+} sl_redis_spec;
 /* Response caching (runtime/cache/). Like TLS, only a table whose spec has
  * `cache:` refers to the module's ops, so a gateway without it links no
  * cache code. One rule per `cache:` in the spec: a key's rule applies to
@@ -315,6 +340,7 @@ typedef struct sl_table {
     const sl_tls_spec *tls;       /* NULL = plain HTTP */
     const char *listen_plain;     /* a second, plain HTTP listener, or NULL */
     const char *state;            /* SQLite path */
+    const sl_redis_spec *redis;   /* NULL = budgets and limits are this process's own */
     sl_server_limits server;
 
     const sl_provider *providers;  uint32_t provider_count;

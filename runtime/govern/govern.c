@@ -194,28 +194,34 @@ static int over(int64_t limit, int64_t spent, int64_t reserved, int64_t want)
     return used > limit || want > limit - used;
 }
 
-/* Checks one holder and reserves on success; lock held by caller. */
-static sl_gov_verdict check(holder *h, int64_t usd, int64_t tokens, int64_t now, int *retry_after,
-                            const char **why, int is_team)
+/* Checks one holder against its limits divided by `share`; lock held by
+ * caller. A request under a share takes `share` rpm tokens from a bucket
+ * that refills at the full rate: the same as a bucket of rpm/share. */
+static sl_gov_verdict check(holder *h, int64_t usd, int64_t tokens, int64_t now, uint32_t share,
+                            int *retry_after, const char **why, int is_team)
 {
     roll(h, now);
     refill(h);
-    if (h->limits.rpm && h->rpm_level < 1.0) {
-        *retry_after = wait_s((1.0 - h->rpm_level) * 60.0 / h->limits.rpm);
+    double need = (double)share;
+    if (h->limits.rpm && h->rpm_level < need) {
+        *retry_after = wait_s((need - h->rpm_level) * 60.0 / h->limits.rpm);
         *why = is_team ? "team request rate limit reached" : "request rate limit reached";
         return SL_GOV_RATE_LIMITED;
     }
+    /* tpm: settlement takes tokens * share from the bucket. */
     if (h->limits.tpm && h->tpm_level <= 0.0) {
         *retry_after = wait_s((-h->tpm_level + 1.0) * 60.0 / h->limits.tpm);
         *why = is_team ? "team token rate limit reached" : "token rate limit reached";
         return SL_GOV_RATE_LIMITED;
     }
     if (h->budget.per != SL_PERIOD_NONE) {
-        if (over(h->budget.usd_micros, h->spent_usd, h->reserved_usd, usd)) {
+        int64_t lu = h->budget.usd_micros < 0 ? -1 : h->budget.usd_micros / share;
+        int64_t lt = h->budget.tokens < 0 ? -1 : h->budget.tokens / share;
+        if (over(lu, h->spent_usd, h->reserved_usd, usd)) {
             *why = is_team ? "team budget exhausted" : "key budget exhausted";
             return SL_GOV_BUDGET;
         }
-        if (over(h->budget.tokens, h->spent_tokens, h->reserved_tokens, tokens)) {
+        if (over(lt, h->spent_tokens, h->reserved_tokens, tokens)) {
             *why = is_team ? "team token budget exhausted" : "key token budget exhausted";
             return SL_GOV_BUDGET;
         }
@@ -223,10 +229,10 @@ static sl_gov_verdict check(holder *h, int64_t usd, int64_t tokens, int64_t now,
     return SL_GOV_OK;
 }
 
-static void reserve(holder *h, int64_t usd, int64_t tokens)
+static void reserve(holder *h, int64_t usd, int64_t tokens, uint32_t share)
 {
     if (h->limits.rpm)
-        h->rpm_level -= 1.0;
+        h->rpm_level -= (double)share;
     h->reserved_usd = sl_sat_add(h->reserved_usd, usd);
     h->reserved_tokens = sl_sat_add(h->reserved_tokens, tokens);
 }
@@ -234,9 +240,18 @@ static void reserve(holder *h, int64_t usd, int64_t tokens)
 sl_gov_verdict sl_gov_admit(int key, int64_t usd, int64_t tokens, int64_t now, sl_gov_ticket *tk,
                             int *retry_after, const char **why)
 {
+    return sl_gov_admit_share(key, usd, tokens, now, 1, tk, retry_after, why);
+}
+
+sl_gov_verdict sl_gov_admit_share(int key, int64_t usd, int64_t tokens, int64_t now, uint32_t share,
+                                  sl_gov_ticket *tk, int *retry_after, const char **why)
+{
     memset(tk, 0, sizeof *tk);
     tk->key = key;
     tk->team = -1;
+    if (share < 1)
+        share = 1;
+    tk->share = share;
     *retry_after = 0;
     *why = "";
     if (key < 0 || !keys)
@@ -251,13 +266,13 @@ sl_gov_verdict sl_gov_admit(int key, int64_t usd, int64_t tokens, int64_t now, s
     pthread_mutex_lock(&k->mu);
     if (tm)
         pthread_mutex_lock(&tm->mu);
-    sl_gov_verdict v = check(k, usd, tokens, now, retry_after, why, 0);
+    sl_gov_verdict v = check(k, usd, tokens, now, share, retry_after, why, 0);
     if (v == SL_GOV_OK && tm)
-        v = check(tm, usd, tokens, now, retry_after, why, 1);
+        v = check(tm, usd, tokens, now, share, retry_after, why, 1);
     if (v == SL_GOV_OK) {
-        reserve(k, usd, tokens);
+        reserve(k, usd, tokens, share);
         if (tm)
-            reserve(tm, usd, tokens);
+            reserve(tm, usd, tokens, share);
         tk->team = team;
         tk->usd = usd;
         tk->tokens = tokens;
@@ -273,14 +288,15 @@ static void settle_one(holder *h, const sl_gov_ticket *tk, int64_t usd, int64_t 
     pthread_mutex_lock(&h->mu);
     roll(h, now);
     /* A saturated reservation sum gives back less than was added: clamp
-     * at 0 rather than go negative. */
+     * at 0 rather than go negative. A remote ticket reserved nothing
+     * here (tk->usd and tk->tokens are 0). */
     h->reserved_usd = sl_sat_count(sl_sat_sub(h->reserved_usd, tk->usd));
     h->reserved_tokens = sl_sat_count(sl_sat_sub(h->reserved_tokens, tk->tokens));
     h->spent_usd = sl_sat_add(h->spent_usd, usd);
     h->spent_tokens = sl_sat_add(h->spent_tokens, tokens);
     if (h->limits.tpm) {
         refill(h);
-        h->tpm_level -= (double)tokens;
+        h->tpm_level -= (double)tokens * (tk->share ? tk->share : 1);
     }
     pthread_mutex_unlock(&h->mu);
 }

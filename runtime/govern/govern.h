@@ -23,6 +23,12 @@ typedef struct sl_gov_ticket {
     int64_t tokens;       /* reserved tokens */
     int64_t period_key;   /* period starts the reservation was made in */
     int64_t period_team;
+    uint32_t share;       /* local: limits were divided by this (1 normally) */
+    /* Reserved in Redis (runtime/state) rather than here: settling it
+     * only charges this process's counters, which the admin view and a
+     * fall-back to local admission read. rid names the reservation. */
+    int remote;
+    char rid[112];
 } sl_gov_ticket;
 
 typedef enum sl_gov_verdict {
@@ -62,6 +68,11 @@ int sl_gov_usd_budget_applies(const sl_table *t, int key);
  * large enough to wrap past it. */
 sl_gov_verdict sl_gov_admit(int key, int64_t est_usd, int64_t est_tokens, int64_t now_unix,
                             sl_gov_ticket *ticket, int *retry_after_s, const char **why);
+/* As sl_gov_admit, with every budget and rate limit divided by `share`
+ * (>= 1): a replica's part of a limit its replicas share while the shared
+ * state is unreachable. */
+sl_gov_verdict sl_gov_admit_share(int key, int64_t est_usd, int64_t est_tokens, int64_t now_unix, uint32_t share,
+                                  sl_gov_ticket *ticket, int *retry_after_s, const char **why);
 /* Replaces the reservation by the charge (negative charges count as 0);
  * a second settle of the same ticket does nothing. */
 void sl_gov_settle(sl_gov_ticket *ticket, int64_t usd, int64_t tokens, int64_t now_unix);

@@ -21,6 +21,7 @@
 #include "proxy/proxy.h"
 #include "proxy/surface.h"
 #include "route/health.h"
+#include "state/state.h"
 #include "trace/trace.h"
 
 static int loopback_peer(const char *peer)
@@ -116,6 +117,22 @@ static int ledger(sl_buf *o)
     return rc;
 }
 
+/* state: { redis: ... }: whether Redis answers, and what it cost when not. */
+static int shared_state(sl_buf *o)
+{
+    int rc = gauge(o, "sluice_state_mode",
+                   "1 while the shared state (Redis) answers, 0 while on_state_error applies", sl_state_mode());
+    rc |= sl_metrics_text_family(o, "sluice_state_errors_total", "counter",
+                                 "Redis connections and commands that failed or timed out");
+    rc |= sl_metrics_text_begin(o, "sluice_state_errors_total");
+    rc |= sl_metrics_text_end(o, 0, (double)sl_state_errors());
+    rc |= sl_metrics_text_family(o, "sluice_state_unavailable_requests_total", "counter",
+                                 "Requests admitted or refused by on_state_error because Redis did not answer");
+    rc |= sl_metrics_text_begin(o, "sluice_state_unavailable_requests_total");
+    rc |= sl_metrics_text_end(o, 0, (double)sl_state_fallbacks());
+    return rc;
+}
+
 void sl_handle_metrics(sl_conn *c, const sl_endpoint *ep, const sl_http_request *req, const char *body,
                        size_t len)
 {
@@ -137,6 +154,8 @@ void sl_handle_metrics(sl_conn *c, const sl_endpoint *ep, const sl_http_request 
     rc |= circuits(&o, t);
     rc |= budgets(&o, t);
     rc |= ledger(&o);
+    if (t->redis)
+        rc |= shared_state(&o);
     if (t->cache_ops)
         rc |= t->cache_ops->metrics(&o, t);
     if (t->guard)

@@ -17,6 +17,7 @@
 #include "core/sat.h"
 #include "guard/guard.h"
 #include "ledger/ledger.h"
+#include "proxy/admission.h"
 #include "proxy/proxy.h"
 #include "proxy/surface.h"
 #include "rstore/rstore.h"
@@ -32,6 +33,7 @@ typedef struct sl_hold {
 
 void sl_exchange_release(sl_exchange *x)
 {
+    sl_admission_cancel(x);
     ev_timer_stop(sl_worker_loop(x->w), &x->backoff);
     if (x->xfer) {
         x->transport->cancel(x->xfer);
@@ -140,12 +142,13 @@ static sl_ledger_row *account(sl_exchange *x, const sl_finish *f)
     if (x->prov && !x->cache_hit)
         cost = sl_gov_cost(x->t, (uint16_t)(x->prov - x->t->providers), x->upstream_model, &u, &priced);
     int64_t tokens = sl_usage_total(&u);
-    if (x->admitted)
-        sl_gov_settle(&x->ticket, cost, tokens, sl_gov_now());
 
     sl_ledger_row *r = sl_arena_alloc(x->arena, sizeof *r);
-    if (!r)
+    if (!r) {
+        if (x->admitted)
+            sl_admission_settle(x, cost, tokens, NULL);
         return NULL;
+    }
     memset(r, 0, sizeof *r);
     r->ts_ms = (int64_t)(x->started * 1000.0);
     if (x->key >= 0) {
@@ -177,6 +180,10 @@ static sl_ledger_row *account(sl_exchange *x, const sl_finish *f)
     }
     r->cache_hit = x->cache_hit;
     r->cache_saved_micros = x->cache_saved;
+    if (x->admitted)
+        sl_admission_settle(x, cost, tokens, r);
+    else
+        sl_admission_publish(x, r); /* a cached answer: the row, no spend */
     return r;
 }
 

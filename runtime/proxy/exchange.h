@@ -113,6 +113,12 @@ typedef struct sl_exchange {
     /* Governance. */
     int admitted;
     sl_gov_ticket ticket;
+    /* Waiting for a shared admission (proxy/admission.c): its handle, and
+     * what to go on with when it answers. */
+    struct sl_state_pending *state_wait;
+    sl_attempt *wait_plan;
+    size_t wait_n;
+    int64_t wait_usd, wait_tokens;
     int accounted;
     struct sl_hold *hold;    /* waiting for the ledger commit */
     int held_kind;           /* what to send when it commits (sl_finish_kind) */

@@ -15,6 +15,7 @@
 #include "core/utf8.h"
 #include "guard/guard.h"
 #include "json/json_out.h"
+#include "proxy/admission.h"
 #include "proxy/admit.h"
 #include "proxy/exchange.h"
 #include "proxy/forward.h"
@@ -149,7 +150,9 @@ static uint32_t request_needs(const sl_exchange *x, uint32_t *needs, int *known)
 /* Filters the plan to targets that serve the operation (and take the
  * tools or images the request carries, when the catalog knows), have their
  * provider's key (an optional provider may lack it) and, under a USD
- * budget, have a price; admits. 0, or -1 after answering. */
+ * budget, have a price; hands the priced plan to admission, which goes
+ * upstream when it says so (perhaps after Redis has). 0, or -1 after
+ * answering. */
 static int plan_and_admit(sl_exchange *x)
 {
     const sl_table *t = x->t;
@@ -241,37 +244,14 @@ static int plan_and_admit(sl_exchange *x)
                          sl_route_upstream_model(t, &a, x->client_model));
         return -1;
     }
-    int retry_after;
-    const char *why;
-    sl_gov_verdict v = sl_gov_admit(x->key, est_usd, sl_sat_add_count(in, lim.worst), sl_gov_now(), &x->ticket,
-                                    &retry_after, &why);
-    if (v != SL_GOV_OK) {
-        sl_metrics_refused(x->metrics, x->key,
-                           v == SL_GOV_BUDGET ? SL_MET_REFUSED_BUDGET : SL_MET_REFUSED_RATE_LIMIT);
-        char *hdr = sl_arena_printf(x->arena, "Retry-After: %d\r\n", retry_after > 0 ? retry_after : 60);
-        sl_exchange_fail(x, 429, v == SL_GOV_BUDGET ? "insufficient_quota" : "rate_limit_exceeded",
-                         v == SL_GOV_RATE_LIMITED || retry_after > 0 ? hdr : NULL, "%s", why);
-        return -1;
-    }
-    x->admitted = 1;
-    /* Overload: refuse quickly rather than queue without bound. */
-    int workers = sl_worker_count();
-    unsigned cap = t->server.max_inflight / (unsigned)(workers > 0 ? workers : 1);
-    if (cap && sl_upstream_active(sl_worker_upstream(x->w)) >= cap) {
-        sl_gov_settle(&x->ticket, 0, 0, sl_gov_now());
-        x->admitted = 0;
-        sl_exchange_fail(x, 503, "overloaded", "Retry-After: 1\r\n", "too many requests in flight; retry shortly");
-        return -1;
-    }
-    sl_forward_plan(x, plan, kept);
+    sl_admission_run(x, plan, kept, est_usd, sl_sat_add_count(in, lim.worst));
     return 0;
 }
 
 /* Everything after the cache stage. */
 static void serve(sl_exchange *x)
 {
-    if (plan_and_admit(x) == 0)
-        sl_forward_begin(x);
+    plan_and_admit(x);
 }
 
 void sl_inference_handle(sl_conn *c, const sl_endpoint *ep, const sl_http_request *req, const char *body,

@@ -14,17 +14,21 @@
 #include "providers/provider.h"
 #include "route/health.h"
 #include "rstore/rstore.h"
+#include "state/state.h"
 #include "trace/trace.h"
 
 typedef struct proxy_worker {
     sl_router *router;
     sl_ledger_notifier *notifier;
     sl_metrics_shard *metrics;
+    struct sl_state_worker *state;
+    const sl_state_ops *state_ops;
 } proxy_worker;
 
 static sl_ledger *ledger;
 static int ledger_wait = SL_LEDGER_WAIT_BUDGET;
 static int no_metrics;
+static const sl_state_ops *shared_state_ops; /* set when the spec has state: { redis: ... } */
 static char **provider_auth;   /* per provider: auth header line, or NULL */
 static uint32_t provider_count;
 
@@ -80,6 +84,12 @@ int sl_proxy_init(const sl_table *t, const sl_proxy_options *opt, char *err, siz
     for (uint32_t i = 0; i < t->provider_count; i++)
         if (load_secret(&t->providers[i], i, err, errlen) != 0)
             return -2;
+    if (t->redis) {
+        shared_state_ops = t->redis->ops;
+        int rc = shared_state_ops->init(t, opt->state_path, err, errlen);
+        if (rc != 0)
+            return rc;
+    }
     if (opt->state_path && *opt->state_path) {
         ledger = sl_ledger_open(opt->state_path, err, errlen);
         if (!ledger)
@@ -114,6 +124,8 @@ void sl_proxy_shutdown(void)
     ledger = NULL;
     sl_rstore_close();
     sl_gov_shutdown();
+    if (shared_state_ops)
+        shared_state_ops->shutdown();
     sl_auth_shutdown();
     sl_health_shutdown();
     sl_metrics_shutdown();
@@ -128,6 +140,8 @@ static void worker_free(void *p)
     proxy_worker *pw = p;
     if (!pw)
         return;
+    if (pw->state)
+        pw->state_ops->worker_free(pw->state); /* sends the last settlements */
     sl_router_free(pw->router);
     sl_ledger_notifier_detach(pw->notifier);
     free(pw);
@@ -141,6 +155,11 @@ void sl_proxy_worker_init(sl_worker *w)
         pw->metrics = no_metrics ? NULL : sl_metrics_shard_for(sl_worker_id(w));
         if (ledger)
             pw->notifier = sl_ledger_notifier_new(ledger, sl_worker_loop(w));
+        const sl_table *t = sl_worker_table(w);
+        if (t->redis) {
+            pw->state_ops = t->redis->ops;
+            pw->state = pw->state_ops->worker_new(t, sl_worker_loop(w), sl_worker_id(w));
+        }
     }
     sl_worker_set_proxy_state(w, pw, worker_free);
 }
@@ -158,6 +177,12 @@ sl_router *sl_proxy_router(sl_worker *w)
 {
     proxy_worker *pw = sl_worker_proxy_state(w);
     return pw ? pw->router : NULL;
+}
+
+struct sl_state_worker *sl_proxy_state(sl_worker *w)
+{
+    proxy_worker *pw = sl_worker_proxy_state(w);
+    return pw ? pw->state : NULL;
 }
 
 sl_metrics_shard *sl_proxy_metrics(sl_worker *w)

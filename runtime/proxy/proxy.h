@@ -39,6 +39,9 @@ sl_ledger *sl_proxy_ledger(void);           /* NULL when the ledger is off */
 int sl_proxy_ledger_wait(void);             /* SL_LEDGER_WAIT_* */
 sl_ledger_notifier *sl_proxy_notifier(sl_worker *w);
 sl_router *sl_proxy_router(sl_worker *w);
+/* The worker's shared-state connection (state/state.h); NULL without
+ * `state: { redis: ... }`. */
+struct sl_state_worker *sl_proxy_state(sl_worker *w);
 sl_metrics_shard *sl_proxy_metrics(sl_worker *w); /* NULL: not recorded */
 /* The provider's auth header line, or NULL when it has no key. */
 const char *sl_proxy_auth_line(uint32_t provider);

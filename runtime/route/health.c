@@ -99,6 +99,15 @@ void sl_health_abandon(uint32_t i, int probe)
         atomic_store(&targets[i].probing, 0);
 }
 
+void sl_health_open_until(uint32_t i, int64_t until)
+{
+    if (i >= target_count || until <= 0)
+        return;
+    long long cur = atomic_load(&targets[i].open_until);
+    while (cur < until && !atomic_compare_exchange_weak(&targets[i].open_until, &cur, (long long)until))
+        ;
+}
+
 sl_health_state sl_health_state_of(uint32_t i, int64_t now, uint32_t *fails, int64_t *remaining_ms)
 {
     *fails = 0;

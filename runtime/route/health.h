@@ -34,6 +34,11 @@ void sl_health_report(uint32_t target, int ok, int probe, int64_t now_ms, uint32
 /* The probe holder gave up without an outcome (client went away). */
 void sl_health_abandon(uint32_t target, int probe);
 
+/* Another replica opened `target` (shared circuits, runtime/state): open
+ * it here too until `until_ms` (monotonic), unless it is open longer
+ * already. Failure counts are left alone. */
+void sl_health_open_until(uint32_t target, int64_t until_ms);
+
 sl_health_state sl_health_state_of(uint32_t target, int64_t now_ms, uint32_t *fails,
                                    int64_t *remaining_ms);
 /* Monotonic milliseconds. */

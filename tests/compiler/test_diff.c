@@ -104,6 +104,25 @@ static void key_rotation_and_order(void **state)
     free(out);
 }
 
+/* Moving budgets to Redis, or changing what happens without it, is a
+ * change a reviewer must see. */
+static void state_redis_changes(void **state)
+{
+    bool d;
+    const char *with = BASE "state:\n  redis: { url: \"redis://10.0.0.5:6379/0\", on_state_error: local, replicas: 3 }\n";
+    const char *moved = BASE "state:\n  redis: { url: \"redis://10.0.0.6:6379/0\", prefix: \"p:\" }\n";
+    char *out = run(BASE, with, false, &d);
+    assert_true(d);
+    assert_string_equal(out, "state.redis: url: (none: this replica's own counters) -> redis://10.0.0.5:6379/0\n");
+    free(out);
+    out = run(with, moved, false, &d);
+    assert_true(d);
+    assert_string_equal(out, "state.redis: url: redis://10.0.0.5:6379/0 -> redis://10.0.0.6:6379/0\n"
+                             "state.redis: prefix: sluice: -> p:\n"
+                             "state.redis: on_state_error: local, replicas 3 -> fail_closed, replicas 0\n");
+    free(out);
+}
+
 /* Two presets of one protocol are different providers to a reviewer, and
  * the catalog prices that come and go with them are named. */
 static void preset_changes(void **state)
@@ -165,6 +184,7 @@ int main(void)
         cmocka_unit_test(upstream_trust_changes),
         cmocka_unit_test(identical_when_tables_match),
         cmocka_unit_test(route_changes),
+        cmocka_unit_test(state_redis_changes),
         cmocka_unit_test(key_rotation_and_order),
         cmocka_unit_test(preset_changes),
         cmocka_unit_test(cache_changes),

@@ -18,7 +18,10 @@
  *    expiry, so the test can use any of them;
  *  - backoffs become 1 ms (retries keep their count) and cooldown needs
  *    1000 failures, so a request whose every attempt fails is quick and no
- *    circuit opened by the test's own failures reorders its retries.
+ *    circuit opened by the test's own failures reorders its retries;
+ *  - shared state (`state: { redis: ... }`) is dropped: budgets and
+ *    limits stay in the gateway, which plans exactly the same, and needs
+ *    no Redis to start.
  *
  * usage: e2e-mock-spec build SPEC -o DIR [--quiet]   (as sluicec build)
  *        e2e-mock-spec manifest SPEC                  (JSON on stdout: the
@@ -93,6 +96,7 @@ static void retarget(slc_lowered *l, slc_arena *a)
         e->retry.backoff_cap_ms = 1;
         e->cooldown_failures = 1000;
     }
+    l->t.redis = NULL;
 }
 
 static void manifest(const slc_spec *s, const sl_table *t)

@@ -666,6 +666,44 @@ static void test_open_gateway(void **state)
     sl_gov_settle(&tk, INT64_MAX, INT64_MAX, JAN1);
 }
 
+/* A replica's share while the shared state is down: every limit divided
+ * by the replica count, spend already charged counted against it. */
+static void test_share(void **state)
+{
+    (void)state;
+    sl_gov_ticket tk[4];
+    int ra;
+    const char *why;
+    /* carol: 700 a week; a third is 233. */
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(sl_gov_admit_share(K_CAROL, 100, 0, JAN1, 3, &tk[i], &ra, &why), SL_GOV_OK);
+    assert_int_equal(sl_gov_admit_share(K_CAROL, 34, 0, JAN1, 3, &tk[2], &ra, &why), SL_GOV_BUDGET);
+    assert_int_equal(sl_gov_admit_share(K_CAROL, 33, 0, JAN1, 3, &tk[2], &ra, &why), SL_GOV_OK);
+    /* The whole budget still applies without a share. */
+    assert_int_equal(sl_gov_admit(K_CAROL, 400, 0, JAN1, &tk[3], &ra, &why), SL_GOV_OK);
+    for (int i = 0; i < 4; i++)
+        sl_gov_settle(&tk[i], 0, 0, JAN1);
+    /* dave: 2 rpm; a half share admits one. */
+    assert_int_equal(sl_gov_admit_share(K_DAVE, 0, 0, JAN1, 2, &tk[0], &ra, &why), SL_GOV_OK);
+    assert_int_equal(sl_gov_admit_share(K_DAVE, 0, 0, JAN1, 2, &tk[1], &ra, &why), SL_GOV_RATE_LIMITED);
+    assert_true(ra >= 1 && ra <= 61);
+}
+
+/* A ticket reserved in Redis reserved nothing here: settling it charges
+ * this process's counters only, and never takes a reservation back. */
+static void test_remote_ticket_charges(void **state)
+{
+    (void)state;
+    sl_gov_ticket local, remote = {.key = K_CAROL, .team = -1, .remote = 1};
+    assert_int_equal(admit(K_CAROL, 300, 0, JAN1, &local), SL_GOV_OK);
+    sl_gov_settle(&remote, 250, 10, JAN1);
+    sl_gov_view v;
+    sl_gov_view_key(K_CAROL, JAN1, &v);
+    assert_int_equal(v.spent_usd, 250);
+    assert_int_equal(v.reserved_usd, 300);
+    sl_gov_settle(&local, 0, 0, JAN1);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -699,6 +737,8 @@ int main(void)
         T(test_view_remaining),
         T(test_restore),
         T(test_open_gateway),
+        T(test_share),
+        T(test_remote_ticket_charges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -119,6 +119,29 @@ static void test_out_of_range_target_is_always_usable(void **state)
     assert_true(sl_health_usable(100000, 0));
 }
 
+/* Another replica's open circuit (shared circuits): opens a closed one
+ * until then, never shortens a longer one, and the probe follows. */
+static void test_open_until_from_elsewhere(void **state)
+{
+    (void)state;
+    int probe;
+    uint32_t fails;
+    int64_t rem;
+    sl_health_open_until(0, 2000);
+    assert_int_equal(sl_health_state_of(0, 1000, &fails, &rem), SL_HEALTH_OPEN);
+    assert_int_equal(rem, 1000);
+    assert_int_equal(fails, 0);
+    assert_false(sl_health_acquire(0, 1500, &probe));
+    sl_health_open_until(0, 1800); /* shorter: ignored */
+    assert_int_equal(sl_health_state_of(0, 1000, &fails, &rem), SL_HEALTH_OPEN);
+    assert_int_equal(rem, 1000);
+    assert_true(sl_health_acquire(0, 2000, &probe));
+    assert_true(probe);
+    sl_health_report(0, 1, probe, 2000, 3, 500);
+    assert_int_equal(sl_health_state_of(0, 2000, &fails, &rem), SL_HEALTH_CLOSED);
+    sl_health_open_until(100000, 5000); /* out of range: ignored */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -127,6 +150,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failed_probe_reopens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abandoned_probe_frees_the_slot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_out_of_range_target_is_always_usable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_until_from_elsewhere, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

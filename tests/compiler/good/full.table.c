@@ -5,8 +5,8 @@
  */
 #include "table.h"
 
-_Static_assert(SL_TABLE_ABI == 7,
-               "generated for table ABI 7: rebuild with the sluicec of this source tree");
+_Static_assert(SL_TABLE_ABI == 8,
+               "generated for table ABI 8: rebuild with the sluicec of this source tree");
 
 int sl_spec_match_model(const char *name, size_t len);
 
@@ -174,6 +174,7 @@ const sl_table sl_spec = {
     .tls = NULL,
     .listen_plain = NULL,
     .state = "/var/lib/sluice/state.db",
+    .redis = NULL,
     .server = {.max_header_bytes = 32768, .max_headers = 64, .max_body_bytes = 1073741824u,
                .header_timeout_ms = 5000, .body_timeout_ms = 1500, .keepalive_timeout_ms = 0,
                .max_connections = 500, .max_inflight = 250,

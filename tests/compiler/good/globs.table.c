@@ -5,8 +5,8 @@
  */
 #include "table.h"
 
-_Static_assert(SL_TABLE_ABI == 7,
-               "generated for table ABI 7: rebuild with the sluicec of this source tree");
+_Static_assert(SL_TABLE_ABI == 8,
+               "generated for table ABI 8: rebuild with the sluicec of this source tree");
 
 int sl_spec_match_model(const char *name, size_t len);
 
@@ -101,6 +101,7 @@ const sl_table sl_spec = {
     .tls = NULL,
     .listen_plain = NULL,
     .state = "sluice.db",
+    .redis = NULL,
     .server = {.max_header_bytes = 16384, .max_headers = 100, .max_body_bytes = 10485760u,
                .header_timeout_ms = 10000, .body_timeout_ms = 10000, .keepalive_timeout_ms = 75000,
                .max_connections = 10000, .max_inflight = 10000,
