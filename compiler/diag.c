@@ -19,10 +19,13 @@ typedef struct item {
     slc_pos sort_pos;   /* the parent's position for notes */
     size_t group;       /* the parent's sequence number for notes */
     size_t seq;
-    bool redact;
-    slc_pos redact_end;
     char *msg;
 } item;
+
+/* Source text never shown, whichever message quotes its line. */
+typedef struct span {
+    slc_pos pos, end;
+} span;
 
 struct slc_diags {
     const char *file;
@@ -30,6 +33,8 @@ struct slc_diags {
     size_t len;
     item *items;
     size_t n, cap;
+    span *hidden;
+    size_t nhidden, hidden_cap;
     size_t errors, warnings;
     bool sorted;
 };
@@ -52,6 +57,7 @@ void slc_diags_free(slc_diags *d)
     for (size_t i = 0; i < d->n; i++)
         free(d->items[i].msg);
     free(d->items);
+    free(d->hidden);
     free(d);
 }
 
@@ -98,14 +104,28 @@ void slc_diag(slc_diags *d, slc_severity sev, slc_pos pos, const char *fmt, ...)
     va_end(ap);
 }
 
+void slc_diags_redact(slc_diags *d, slc_pos pos, slc_pos end)
+{
+    if (pos.line == 0)
+        return;
+    if (d->nhidden == d->hidden_cap) {
+        size_t cap = d->hidden_cap ? d->hidden_cap * 2 : 8;
+        span *h = realloc(d->hidden, cap * sizeof *h);
+        if (!h)
+            abort();
+        d->hidden = h;
+        d->hidden_cap = cap;
+    }
+    d->hidden[d->nhidden++] = (span){pos, end};
+}
+
 void slc_error_redacted(slc_diags *d, slc_pos pos, slc_pos end, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    item *it = add(d, SLC_ERROR, pos, fmt, ap);
+    add(d, SLC_ERROR, pos, fmt, ap);
     va_end(ap);
-    it->redact = true;
-    it->redact_end = end;
+    slc_diags_redact(d, pos, end);
 }
 
 size_t slc_diags_errors(const slc_diags *d) { return d->errors; }
@@ -221,19 +241,27 @@ static void print_item(const slc_diags *d, const item *it, FILE *out)
     char *shown = malloc(len + 1);
     if (!shown)
         abort();
-    memcpy(shown, line, len);
-    if (it->redact) {
-        size_t stop = len;
-        if (it->redact_end.line == it->pos.line)
-            stop = col_offset(line, len, it->redact_end.col);
-        /* One '*' per character: the caret line counts characters too. */
-        size_t w = caret;
-        for (size_t i = caret; i < stop; i++)
-            if (!is_cont((unsigned char)line[i]))
-                shown[w++] = '*';
-        memmove(shown + w, line + stop, len - stop);
-        len = w + (len - stop);
+    /* Every hidden span on this line is masked, not only the one this
+     * message is about: another error on the same line quotes it too. One
+     * '*' per character, so the caret line (which counts characters)
+     * still lines up. */
+    size_t w = 0;
+    for (size_t i = 0; i < len; i++) {
+        bool hide = false;
+        for (size_t k = 0; k < d->nhidden && !hide; k++) {
+            const span *h = &d->hidden[k];
+            if (h->pos.line > it->pos.line || h->end.line < it->pos.line)
+                continue;
+            size_t from = h->pos.line == it->pos.line ? col_offset(line, len, h->pos.col) : 0;
+            size_t to = h->end.line == it->pos.line ? col_offset(line, len, h->end.col) : len;
+            hide = i >= from && i < to;
+        }
+        if (!hide)
+            shown[w++] = line[i];
+        else if (!is_cont((unsigned char)line[i]))
+            shown[w++] = '*';
     }
+    len = w;
     slc_mask_secrets(shown, len);
     sanitize_utf8(shown, len);
     fwrite(shown, 1, len, out);

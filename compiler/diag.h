@@ -40,6 +40,12 @@ void slc_diag(slc_diags *d, slc_severity sev, slc_pos pos, const char *fmt, ...)
 /* A note sorts right after the diagnostic reported before it. */
 #define slc_note(d, pos, ...) slc_diag((d), SLC_NOTE, (pos), __VA_ARGS__)
 
+/* Never show the source text [pos, end) (an end on a later line: to the
+ * end of its line) in any message's quoted line: a readers calls it for a
+ * literal secret before checks that may report something else on the
+ * same line. */
+void slc_diags_redact(slc_diags *d, slc_pos pos, slc_pos end);
+
 /* Like slc_error, but the quoted source line has the columns [pos.col,
  * end.col) replaced by '*': used when the offending text is a secret that
  * must not reach logs. An end on a later line masks to the end of line. */

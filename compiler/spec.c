@@ -75,7 +75,8 @@ static void read_provider(builder *b, const slc_node *k, const slc_node *v, slc_
     slc_spec_str_field(b, v, "deployment", where, &p->deployment);
     slc_spec_str_field(b, v, "api_version", where, &p->api_version);
     slc_spec_str_field(b, v, "base_url", where, &p->base_url);
-    slc_spec_str_field(b, v, "api_key", where, &p->api_key);
+    if (slc_spec_str_field(b, v, "api_key", where, &p->api_key) && strncmp(p->api_key.s, "env:", 4) != 0)
+        slc_diags_redact(b->d, p->api_key.pos, p->api_key.end); /* a literal key: never quoted */
     slc_spec_bool_field(b, v, "optional", where, &p->optional, &p->optional_pos);
     slc_spec_bool_field(b, v, "responses", where, &p->responses, &p->responses_pos);
     /* Same order as sl_http2. */

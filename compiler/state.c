@@ -112,6 +112,8 @@ static void read_redis(const slc_node *n, slc_spec *s, slc_arena *a, slc_diags *
         slc_error(d, n->pos, "%s is missing 'url'", where);
         ok = false;
     } else if (text(d, n, "url", where, &r->url)) {
+        if (strchr(r->url.s, '@')) /* userinfo: no message may quote it */
+            slc_diags_redact(d, r->url.pos, r->url.end);
         size_t before = slc_diags_errors(d);
         parse_url(d, a, r);
         ok &= slc_diags_errors(d) == before;
@@ -119,6 +121,8 @@ static void read_redis(const slc_node *n, slc_spec *s, slc_arena *a, slc_diags *
         ok = false;
     }
     if (text(d, n, "password", where, &r->password)) {
+        if (strncmp(r->password.s, "env:", 4) != 0)
+            slc_diags_redact(d, r->password.pos, r->password.end);
         if (strncmp(r->password.s, "env:", 4) != 0)
             slc_error_redacted(d, r->password.pos, r->password.end,
                                "state: redis password must be env:NAME; a literal secret does not "
