@@ -243,6 +243,8 @@ static void check_provider_tls(slc_checker *c)
                       name);
             continue;
         }
+        if (!url) /* no kind, so no default URL: already reported */
+            continue;
         if (strncmp(url, "http://", 7) == 0) {
             slc_error(c->d, t->pos,
                       "provider '%s': tls applies to an https:// upstream, and base_url '%s' is "
