@@ -115,16 +115,7 @@ sl_cache_embed *sl_cache_embed_start(struct sl_exchange *x, uint32_t provider, c
     sl_call call = {.arena = x->arena, .prov = p, .op = SL_OP_EMBEDDINGS, .client = SL_PROTO_OPENAI,
                     .req = x->req, .model = model, .stream = 0};
     const char *url = ops->url(&call);
-    add_header(e, "Content-Type: application/json");
-    add_header(e, "Expect:");
-    add_header(e, "User-Agent: sluice/" SLUICE_VERSION);
-    add_header(e, sl_arena_printf(x->arena, "x-request-id: %s", x->request_id));
-    const char *auth = sl_proxy_auth_line(provider);
-    if (auth)
-        add_header(e, auth);
-    if (ops->headers)
-        ops->headers(&call, add_header, e);
-    sl_provider_extra_headers(&call, add_header, e);
+    sl_provider_request_headers(&call, x->request_id, sl_proxy_auth_line(provider), add_header, e);
     if (!e->body || !url || e->headers_failed) {
         sl_cache_embed_free(e);
         return NULL;

@@ -58,6 +58,23 @@ void sl_provider_extra_headers(const sl_call *c, sl_header_add add, void *ctx)
     }
 }
 
+void sl_provider_request_headers(const sl_call *c, const char *request_id, const char *auth,
+                                 sl_header_add add, void *ctx)
+{
+    add(ctx, "Content-Type: application/json");
+    add(ctx, "Expect:");
+    add(ctx, "User-Agent: sluice/" SLUICE_VERSION);
+    add(ctx, sl_arena_printf(c->arena, "x-request-id: %s", request_id));
+    if (c->stream)
+        add(ctx, "Accept: text/event-stream");
+    if (auth)
+        add(ctx, auth);
+    const sl_provider_ops *ops = sl_provider_ops_of(c->prov->kind);
+    if (ops->headers)
+        ops->headers(c, add, ctx);
+    sl_provider_extra_headers(c, add, ctx);
+}
+
 /* The checks sluicec applies to a spec's base_url, so an override cannot
  * carry what the spec could not: a scheme other than HTTP(S), an empty
  * host, blanks or control bytes (header and log injection), or a query or

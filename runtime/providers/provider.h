@@ -72,6 +72,13 @@ const char *sl_provider_auth_format(const sl_provider *p);
 /* Adds the preset's extra header lines (sl_provider.headers), each copied
  * into c->arena (NULL on exhaustion, which `add` reports). */
 void sl_provider_extra_headers(const sl_call *c, sl_header_add add, void *ctx);
+/* Every header line of a request to c->prov, in order: content type, no
+ * Expect (curl would wait a round trip for 100-continue), our user agent,
+ * the request id (so the provider's logs carry the id the client and our
+ * log have), Accept for streams, `auth` (NULL: none), the kind's protocol
+ * headers and the preset's extra lines. Copies go into c->arena. */
+void sl_provider_request_headers(const sl_call *c, const char *request_id, const char *auth,
+                                 sl_header_add add, void *ctx);
 
 /* `sluice --provider-url NAME=URL`: points provider NAME (in a writable
  * copy of the compiled providers) at URL instead of the spec's base_url,

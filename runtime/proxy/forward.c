@@ -258,21 +258,7 @@ static void try_start(void *ctx, const sl_attempt *a)
     curl_slist_free_all(x->headers);
     x->headers = NULL;
     x->headers_failed = 0;
-    add_header(x, "Content-Type: application/json");
-    /* curl would otherwise send Expect: 100-continue for large bodies and
-     * wait a round trip (or a second) for an answer. */
-    add_header(x, "Expect:");
-    add_header(x, "User-Agent: sluice/" SLUICE_VERSION);
-    /* The provider's logs then carry the id the client and our log have. */
-    add_header(x, sl_arena_printf(x->arena, "x-request-id: %s", x->request_id));
-    if (x->stream)
-        add_header(x, "Accept: text/event-stream");
-    const char *auth = sl_proxy_auth_line(tg->provider);
-    if (auth)
-        add_header(x, auth);
-    if (x->pops->headers)
-        x->pops->headers(&call, add_header, x);
-    sl_provider_extra_headers(&call, add_header, x);
+    sl_provider_request_headers(&call, x->request_id, sl_proxy_auth_line(tg->provider), add_header, x);
     const char *traceparent = sl_trace_try_begin(x->trace, x->arena);
     if (traceparent)
         add_header(x, traceparent);
