@@ -67,7 +67,7 @@ static struct {
     uint64_t resp_bytes;
     int ev_min, ev_max, arr_min, arr_max;
     uint64_t coalesced;
-    uint64_t streams;
+    uint64_t streams, events; /* events: over every completed stream */
 } st = {.ev_min = 1 << 30, .arr_min = 1 << 30};
 
 hist h_ttfb;
@@ -163,6 +163,7 @@ static void finish(conn *c, int outcome)
         hist_add(&h_lat, (now - c->intended) * 1e6);
         if (c->got_body && c->events > 0) {
             st.streams++;
+            st.events += (uint64_t)c->events;
             if (c->events < st.ev_min) st.ev_min = c->events;
             if (c->events > st.ev_max) st.ev_max = c->events;
             if (c->arrivals < st.arr_min) st.arr_min = c->arrivals;
@@ -616,6 +617,7 @@ int main(int argc, char **argv)
         printf("streams=%llu\nevents_min=%d\nevents_max=%d\nreads_min=%d\nreads_max=%d\ncoalesced=%llu\n",
                (unsigned long long)st.streams, st.ev_min, st.ev_max, st.arr_min, st.arr_max,
                (unsigned long long)st.coalesced);
+        printf("events=%llu\n", (unsigned long long)st.events);
     }
     return 0;
 }
