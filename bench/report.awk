@@ -98,8 +98,10 @@ function stream_rows(fig, sc, tag, long,    d, n, s) {
     row("", "  added TTFT p99 vs direct", "us", "", sub_(n, d), sub_(s, d), 0, "diff")
     d = med(sc, "direct", "gap_p50_us"); n = med(sc, "nginx", "gap_p50_us"); s = med(sc, "sluice", "gap_p50_us")
     if (long) {
-        row("", "  inter-event gap p50", "us", d, n, s, 0, "")
-        row("", "  added gap p50 vs direct", "us", "", sub_(n, d), sub_(s, d), 0, "diff", tgt("<= 2 us", le(sub_(s, d), 2)))
+        # per event: a read of k events counts k gaps of 1/k (bench-loadgen)
+        d = med(sc, "direct", "evgap_p50_us"); n = med(sc, "nginx", "evgap_p50_us"); s = med(sc, "sluice", "evgap_p50_us")
+        row("", "  inter-event gap per event p50", "us", d, n, s, 0, "")
+        row("", "  added gap per event p50 vs direct", "us", "", sub_(n, d), sub_(s, d), 0, "diff", tgt("<= 2 us", le(sub_(s, d), 2)))
     } else {
         row("", "  inter-event gap p50", "ms", ms(d), ms(n), ms(s), 2, "")
     }

@@ -71,7 +71,10 @@ static struct {
 } st = {.ev_min = 1 << 30, .arr_min = 1 << 30};
 
 hist h_ttfb;
-static hist h_lat, h_gap;
+/* h_evgap: the same gaps per event: a read that completed k events counts
+ * k gaps of gap/k, so events merged into one read do not shift the
+ * distribution towards two-event gaps. */
+static hist h_lat, h_gap, h_evgap;
 
 
 /* ---- lists -------------------------------------------------------------- */
@@ -336,8 +339,13 @@ static void on_readable(conn *c)
             int r = feed(c, buf, (size_t)n);
             if (c->events > before) {
                 double now = mono();
-                if (c->arrivals > 0)
-                    hist_add(&h_gap, (now - c->last_arrival) * 1e6);
+                if (c->arrivals > 0) {
+                    double gap = (now - c->last_arrival) * 1e6;
+                    int k = c->events - before;
+                    hist_add(&h_gap, gap);
+                    for (int i = 0; i < k; i++)
+                        hist_add(&h_evgap, gap / k);
+                }
                 c->arrivals++;
                 c->last_arrival = now;
             }
@@ -614,6 +622,7 @@ int main(int argc, char **argv)
     if (st.streams) {
         print_hist("ttfb", &h_ttfb);
         print_hist("gap", &h_gap);
+        print_hist("evgap", &h_evgap);
         printf("streams=%llu\nevents_min=%d\nevents_max=%d\nreads_min=%d\nreads_max=%d\ncoalesced=%llu\n",
                (unsigned long long)st.streams, st.ev_min, st.ev_max, st.arr_min, st.arr_max,
                (unsigned long long)st.coalesced);
