@@ -16,10 +16,14 @@
 # The terminator is upstream, not proxy: its CPU is not counted for either
 # proxy, and it is pinned with the mock (on two cpus, with the client too).
 
-free_port() { # a port nothing listens on, outside bench/run's own
-  local p
+# A port nothing listens on, below the ephemeral range: a port that an
+# outgoing connection holds as its local one cannot be bound either.
+free_port() {
+  local lo=32768 hi base p
+  read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+  base=20000; [ "$lo" -le 21000 ] && base=10000
   for _ in $(seq 1 100); do
-    p=$((20000 + RANDOM % 30000))
+    p=$((base + RANDOM % (lo - base)))
     port_open "$p" || { echo "$p"; return 0; }
   done
   die "no free port for the TLS terminator"
@@ -71,7 +75,14 @@ EOF
   "${ON_MOCK[@]}" "$NGINX" -p "$TMP/term" -c "$TMP/term/nginx.conf" -e "$TMP/term/logs/error.log" \
     2>>"$TMP/term/logs/stderr.log" &
   PID_TERM=$!
-  wait_port "$P_TERM" || die "TLS terminator did not start: $(tail -3 "$TMP/term/logs/error.log" "$TMP/term/logs/stderr.log" 2>/dev/null)"
+  # nginx retries a bind that fails for a few seconds before it gives up
+  for _ in $(seq 1 200); do
+    port_open "$P_TERM" && return 0
+    kill -0 "$PID_TERM" 2>/dev/null || break
+    sleep 0.05
+  done
+  stop_pid "$PID_TERM"; PID_TERM=""
+  return 1
 }
 
 # upstream_conns PIDS...: their established TCP connections to the terminator.
@@ -104,7 +115,13 @@ tls_proxy_for() { # tls_proxy_for CONTENDER: the right gateway is up and warm
 [ -x "$SLUICE_UTLS" ] || die "no TLS-upstream gateway at $SLUICE_UTLS"
 sh "$ROOT/tests/e2e/tls/certs.sh" "$TMP/utls/tls" ec >/dev/null ||
   die "could not make the terminator's certificate (openssl)"
-P_TERM=$(free_port)
+start_mock --latency-ms 0 --size 1400
+for attempt in 1 2 3; do
+  P_TERM=$(free_port)
+  start_terminator && break
+  log "the TLS terminator did not start on port $P_TERM: $(tail -2 "$TMP/term/logs/error.log" "$TMP/term/logs/stderr.log" 2>/dev/null | tr '\n' ' ')"
+  [ "$attempt" = 3 ] && die "TLS terminator did not start"
+done
 SLUICE=$SLUICE_UTLS
 SLUICE_CWD=$TMP/utls          # the spec's tls: { ca: tls/ca.pem } resolves here
 SLUICE_ARGS=(--provider-url "mock-tls-h1=https://127.0.0.1:$P_TERM/v1"
@@ -119,8 +136,6 @@ TLS_CONTENDERS="direct nginx sluice sluice_h2"
 
 # ---- closed loop: concurrency 1 and 64 ----------------------------------------------
 log "TLS upstream (terminator on 127.0.0.1:$P_TERM, pinned with the mock): wrk at concurrency 1 and 64, $ROUNDS2 round(s)"
-start_mock --latency-ms 0 --size 1400
-start_terminator
 start_nginx
 warm direct
 warm nginx
