@@ -47,6 +47,9 @@ struct sl_upstream {
      * socket_cb); grown on demand. */
     struct sock_watch **byfd;
     size_t nbyfd;
+    /* Transfers whose request may still sit in curl's upload buffer
+     * (release_uploads). */
+    struct sl_xfer *uploading;
 };
 
 typedef struct sock_watch {
@@ -82,12 +85,52 @@ struct sl_xfer {
     char no_expect_line[8];
     char errbuf[CURL_ERROR_SIZE]; /* libcurl's reason, more precise than its code's */
     int client_cert;              /* the provider presents one (see tls_refused) */
+    curl_off_t body_len;
+    struct sl_xfer *up_next, **up_prev; /* on u->uploading while linked */
 };
 
 static void check_done(sl_upstream *u);
 
+static void upload_unlink(sl_xfer *x)
+{
+    if (!x->up_prev)
+        return;
+    *x->up_prev = x->up_next;
+    if (x->up_next)
+        x->up_next->up_prev = x->up_prev;
+    x->up_next = NULL;
+    x->up_prev = NULL;
+}
+
+/* libcurl 7.88 copies a request over TLS (HTTP/1.1), or the body of an
+ * HTTP/2 request, into a per-transfer upload buffer of
+ * CURLOPT_UPLOAD_BUFFERSIZE bytes (16 KiB at least) and keeps it until the
+ * transfer ends: against a slow upstream that is most of a request's
+ * memory while it waits for the answer. Once the whole request is on the
+ * wire (curl counts the body as written only after the head; with the
+ * last body byte written it stops sending) the buffer is not touched
+ * again, and setting the option again frees it. A request without a body
+ * is left alone: its count says nothing about how much of the head went. */
+static void release_uploads(sl_upstream *u)
+{
+    sl_xfer *x = u->uploading;
+    while (x) {
+        sl_xfer *next = x->up_next;
+        long req = 0;
+        curl_off_t sent = 0;
+        curl_easy_getinfo(x->easy, CURLINFO_REQUEST_SIZE, &req);
+        curl_easy_getinfo(x->easy, CURLINFO_SIZE_UPLOAD_T, &sent);
+        if (req > 0 && sent >= x->body_len) {
+            curl_easy_setopt(x->easy, CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
+            upload_unlink(x);
+        }
+        x = next;
+    }
+}
+
 static void xfer_free(sl_xfer *x)
 {
+    upload_unlink(x);
     ev_timer_stop(x->u->loop, &x->watchdog);
     curl_multi_remove_handle(x->u->multi, x->easy);
     if (x->u->pooled < EASY_POOL_MAX) {
@@ -336,6 +379,8 @@ static void check_done(sl_upstream *u)
 {
     CURLMsg *m;
     int left;
+    if (u->uploading)
+        release_uploads(u);
     while ((m = curl_multi_info_read(u->multi, &left))) {
         if (m->msg != CURLMSG_DONE)
             continue;
@@ -678,6 +723,14 @@ sl_xfer *sl_xfer_start(sl_upstream *u, const sl_xfer_spec *s, const sl_xfer_call
         x->client_cert = s->tls->client_cert != NULL;
     }
     if (s->body) {
+        x->body_len = (curl_off_t)s->body_len;
+        if (s->body_len > 0) {
+            x->up_next = u->uploading;
+            if (x->up_next)
+                x->up_next->up_prev = &x->up_next;
+            x->up_prev = &u->uploading;
+            u->uploading = x;
+        }
         curl_easy_setopt(e, CURLOPT_POST, 1L);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)s->body_len);
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, s->body);
@@ -687,6 +740,7 @@ sl_xfer *sl_xfer_start(sl_upstream *u, const sl_xfer_spec *s, const sl_xfer_call
     ev_init(&x->watchdog, watchdog_cb);
     x->watchdog.data = x;
     if (curl_multi_add_handle(u->multi, e) != CURLM_OK) {
+        upload_unlink(x);
         curl_easy_cleanup(e);
         free(x);
         return NULL;
