@@ -705,9 +705,16 @@ sl_xfer *sl_xfer_start(sl_upstream *u, const sl_xfer_spec *s, const sl_xfer_call
         curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
         curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
     }
-    /* 4 KiB receive buffer instead of 16: memory per in-flight request
-     * matters more than syscalls saved on multi-megabyte bodies. */
-    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 4096L);
+    /* The receive buffer lives from connect to the end of the transfer,
+     * so against a slow upstream it is held while nothing arrives. Over
+     * HTTP/1.1 2 KiB holds a typical non-streamed answer or a stream's
+     * events in one read. Over HTTP/2 it stays at libcurl's default
+     * 16 KiB, the largest DATA frame: 7.88 copies each frame into it, and
+     * a frame that does not fit takes its pause path (the rest left in the
+     * connection's input buffer), which with several streams answering
+     * large bodies at once crashed the process (SIGSEGV in
+     * curl_multi_socket_action; upstream-tls.test.mjs). */
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, h2 ? 16384L : 2048L);
     /* libcurl sends an HTTP/2 request body through an upload buffer of
      * this size per transfer (64 KiB by default, 16 KiB the least it
      * takes): at thousands of streams in flight it was most of the

@@ -61,8 +61,9 @@ function startTerminator(dir, mockUrl) {
 
 // An HTTPS server offering HTTP/2 and HTTP/1.1 through ALPN that answers
 // chat completions itself after HOLD_MS (so requests overlap), saying
-// which HTTP version carried them; it counts TLS sessions, streams in
-// flight and the versions seen.
+// which HTTP version carried them (followed by `pad` x's when the request
+// asks, for answers larger than a DATA frame); it counts TLS sessions,
+// streams in flight and the versions seen.
 const HOLD_MS = 300;
 function startH2(dir) {
   const seen = { sessions: 0, versions: [], inflight: 0, maxInflight: 0 };
@@ -78,10 +79,12 @@ function startH2(dir) {
       seen.maxInflight = Math.max(seen.maxInflight, seen.inflight);
       setTimeout(() => {
         seen.inflight--;
+        const j = JSON.parse(body);
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(JSON.stringify({
-          id: 'chatcmpl-h2', object: 'chat.completion', created: 1, model: JSON.parse(body).model,
-          choices: [{ index: 0, message: { role: 'assistant', content: `over HTTP/${req.httpVersion}` },
+          id: 'chatcmpl-h2', object: 'chat.completion', created: 1, model: j.model,
+          choices: [{ index: 0, message: { role: 'assistant',
+            content: `over HTTP/${req.httpVersion}${'x'.repeat(j.pad || 0)}` },
             finish_reason: 'stop' }],
           usage: { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 },
         }));
@@ -253,6 +256,21 @@ test('http2 auto: concurrent requests to an HTTPS upstream are streams of one TL
   // were in flight together (the server held each for HOLD_MS).
   assert.equal(seen.sessions - before, 1, `${seen.sessions - before} TLS sessions for ${N} requests`);
   assert.ok(seen.maxInflight > 1, `max streams in flight ${seen.maxInflight}`);
+});
+
+// Answers of several DATA frames each, all sent at once on one connection:
+// libcurl 7.88 copies a frame into the transfer's receive buffer, and a
+// receive buffer smaller than a frame made the gateway crash here.
+test('http2: concurrent answers larger than a DATA frame on one connection arrive whole', async () => {
+  const N = 16;
+  const PAD = 70000;
+  const rs = await Promise.all(Array.from({ length: N }, () => chat(stack.gw.url, 'h2tls-model', { pad: PAD })));
+  for (const r of rs) {
+    assert.equal(r.status, 200, r.text?.slice(0, 200));
+    assert.equal(r.json.choices[0].message.content, `over HTTP/2.0${'x'.repeat(PAD)}`);
+  }
+  const after = await chat(stack.gw.url, 'h2tls-model');
+  assert.equal(after.status, 200, 'the gateway still answers');
 });
 
 test('http2 off: the same HTTPS upstream is spoken to in HTTP/1.1, a connection per request in flight', async () => {
