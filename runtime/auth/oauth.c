@@ -40,11 +40,62 @@ static int url_allowed(const char *u)
     return strncmp(u, "http://", 7) == 0 && sl_url_host_is_loopback(u + 7);
 }
 
+/* --token-url overrides: provider -> URL (into argv). */
+enum { MAX_TOKEN_URLS = 64 };
+static struct {
+    const char *name;
+    size_t len;
+    const char *url;
+} token_urls[MAX_TOKEN_URLS];
+static size_t ntoken_urls;
+
+int sl_oauth_set_token_url(const sl_provider *provs, uint32_t n, const char *arg, char *err, size_t errlen)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg) {
+        snprintf(err, errlen, "--token-url wants NAME=URL (got '%s')", arg);
+        return -1;
+    }
+    size_t nlen = (size_t)(eq - arg);
+    const sl_provider *p = NULL;
+    for (uint32_t i = 0; i < n && !p; i++)
+        if (strlen(provs[i].name) == nlen && memcmp(provs[i].name, arg, nlen) == 0)
+            p = &provs[i];
+    if (!p || !p->oauth) {
+        snprintf(err, errlen, "--token-url: the spec has no provider '%.*s' that fetches OAuth tokens "
+                              "(kind vertex, or azure with auth: entra)", (int)nlen, arg);
+        return -1;
+    }
+    if (!url_allowed(eq + 1) || strpbrk(eq + 1, " \t\r\n#")) {
+        snprintf(err, errlen, "--token-url %s: '%s' must be https:// (or http:// to a loopback host)",
+                 p->name, eq + 1);
+        return -1;
+    }
+    if (ntoken_urls == MAX_TOKEN_URLS) {
+        snprintf(err, errlen, "--token-url: at most %d", MAX_TOKEN_URLS);
+        return -1;
+    }
+    token_urls[ntoken_urls].name = arg;
+    token_urls[ntoken_urls].len = nlen;
+    token_urls[ntoken_urls++].url = eq + 1;
+    return 0;
+}
+
+static const char *token_url_override(const sl_provider *p)
+{
+    const char *u = NULL; /* the last one given wins */
+    for (size_t i = 0; i < ntoken_urls; i++)
+        if (strlen(p->name) == token_urls[i].len && memcmp(p->name, token_urls[i].name, token_urls[i].len) == 0)
+            u = token_urls[i].url;
+    return u;
+}
+
 static int load_conf(const sl_provider *p, oauth_conf *c, char *err, size_t errlen)
 {
     const sl_provider_oauth *o = p->oauth;
     char why[512];
     c->p = p;
+    const char *forced = token_url_override(p);
     if (o->grant == SL_OAUTH_GOOGLE_SA) {
         const char *path = o->credentials;
         if (o->credentials_env) {
@@ -69,7 +120,7 @@ static int load_conf(const sl_provider *p, oauth_conf *c, char *err, size_t errl
                      p->name, path, why);
             return -1;
         }
-        c->token_url = strdup(o->token_url ? o->token_url : c->sa.token_uri);
+        c->token_url = strdup(forced ? forced : o->token_url ? o->token_url : c->sa.token_uri);
     } else {
         int unset;
         c->secret = sl_secret_value(o->secret_env, o->secret_file, &unset, why, sizeof why);
@@ -77,8 +128,8 @@ static int load_conf(const sl_provider *p, oauth_conf *c, char *err, size_t errl
             snprintf(err, errlen, "provider '%s': client_secret: %s", p->name, why);
             return -1;
         }
-        if (o->token_url)
-            c->token_url = strdup(o->token_url);
+        if (forced || o->token_url)
+            c->token_url = strdup(forced ? forced : o->token_url);
         else {
             size_t n = strlen(ENTRA_HOST) + strlen(o->tenant_id) + 32;
             c->token_url = malloc(n);

@@ -41,6 +41,10 @@ struct ev_loop;
  * provider and the file or variable (never its content). */
 int sl_oauth_init(const sl_table *t, char *err, size_t errlen);
 void sl_oauth_shutdown(void);
+/* `sluice --token-url NAME=URL` (before sl_oauth_init): provider NAME
+ * fetches its tokens from URL (https://, or http:// to loopback). `arg`
+ * must outlive the process's start (argv does). 0, or -1 with err. */
+int sl_oauth_set_token_url(const sl_provider *provs, uint32_t n, const char *arg, char *err, size_t errlen);
 
 /* Per-worker token caches: made on the worker's thread before it serves
  * (sl_oauth_worker_new, NULL when memory runs out or no provider uses
