@@ -70,6 +70,16 @@ static bool secret_ref(slc_checker *c, const slc_provider *p, slc_str v, const c
     return true;
 }
 
+/* An api_key where none applies: quoted unless it is a literal secret. */
+static void key_not_here(slc_checker *c, const slc_provider *p, const char *why)
+{
+    const slc_str *k = &p->api_key;
+    if (strncmp(k->s, "env:", 4) == 0 || strncmp(k->s, "file:", 5) == 0)
+        slc_error(c->d, k->pos, "provider '%s': %s", p->name.s, why);
+    else
+        slc_error_redacted(c->d, k->pos, k->end, "provider '%s': %s", p->name.s, why);
+}
+
 static void check_token_url(slc_checker *c, const slc_provider *p)
 {
     slc_str u = p->cloud.token_url;
@@ -122,10 +132,7 @@ static void check_vertex(slc_checker *c, slc_provider *p)
                       name, cl->publisher.s);
     }
     if (p->api_key.s)
-        slc_error_redacted(c->d, p->api_key.pos, p->api_key.end,
-                           "provider '%s': kind vertex authenticates with credentials (a service "
-                           "account), not api_key",
-                           name);
+        key_not_here(c, p, "kind vertex authenticates with credentials (a service account), not api_key");
 }
 
 static void check_entra(slc_checker *c, slc_provider *p)
@@ -152,10 +159,7 @@ static void check_entra(slc_checker *c, slc_provider *p)
     else
         secret_ref(c, p, cl->client_secret, "client_secret", false, &cl->secret_env, &cl->secret_file);
     if (p->api_key.s)
-        slc_error_redacted(c->d, p->api_key.pos, p->api_key.end,
-                           "provider '%s': auth: entra sends an Entra ID token, so api_key does not "
-                           "apply",
-                           name);
+        key_not_here(c, p, "auth: entra sends an Entra ID token, so api_key does not apply");
     if (p->optional_pos.line)
         slc_error(c->d, p->optional_pos,
                   "provider '%s': optional applies to a provider's api_key, and this one has none", name);
