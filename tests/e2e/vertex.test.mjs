@@ -17,6 +17,7 @@ import {
   startMock, startProcess, stopProcess, waitHealthy, freePort, postJSON, readSSE, sleep,
   openaiHeaders, anthropicHeaders, MOCK_TEXT,
 } from './lib/harness.mjs';
+import { openaiClient, anthropicClient } from './lib/sdk-cases.mjs';
 
 const BIN = process.env.SLUICE_VERTEX_BIN;
 const SA_EMAIL = 'sluice-e2e@test-proj.iam.gserviceaccount.com';
@@ -235,6 +236,32 @@ describe('Azure OpenAI with Entra ID', () => {
     assert.equal(form.get('client_secret'), ENTRA_SECRET);
     assert.equal(form.get('scope'), 'https://cognitiveservices.azure.com/.default');
     assert.match(grants[0].headers['content-type'], /^application\/x-www-form-urlencoded/);
+  });
+});
+
+describe('official SDKs', () => {
+  it('OpenAI SDK: Vertex Claude and Azure Entra, plain and streamed', async () => {
+    const client = openaiClient(`${gw.url}/v1`);
+    for (const model of ['claude-sonnet-4', 'gpt-4o', 'gemini-2.5-flash']) {
+      const r = await client.chat.completions.create({ model, messages: [{ role: 'user', content: 'hi' }] });
+      assert.equal(r.choices[0].message.content, MOCK_TEXT, model);
+      const stream = await client.chat.completions.create({ model, stream: true,
+        messages: [{ role: 'user', content: 'hi' }] });
+      let text = '';
+      for await (const chunk of stream) text += chunk.choices[0]?.delta?.content || '';
+      assert.equal(text, MOCK_TEXT, `${model} streamed`);
+    }
+  });
+
+  it('Anthropic SDK: Vertex Gemini and Claude, plain and streamed', async () => {
+    const client = anthropicClient(gw.url);
+    for (const model of ['gemini-2.5-flash', 'claude-sonnet-4', 'gpt-4o']) {
+      const r = await client.messages.create({ model, max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] });
+      assert.equal(r.content[0].text, MOCK_TEXT, model);
+      const stream = client.messages.stream({ model, max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] });
+      const final = await stream.finalMessage();
+      assert.equal(final.content[0].text, MOCK_TEXT, `${model} streamed`);
+    }
   });
 });
 
