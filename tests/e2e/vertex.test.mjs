@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   startMock, startProcess, stopProcess, waitHealthy, freePort, postJSON, readSSE, sleep,
-  openaiHeaders, anthropicHeaders, MOCK_TEXT,
+  openaiHeaders, anthropicHeaders, eventually, MOCK_TEXT,
 } from './lib/harness.mjs';
 import { openaiClient, anthropicClient } from './lib/sdk-cases.mjs';
 
@@ -313,25 +313,33 @@ describe('token lifetime', () => {
   });
 
   it('requests in the renewal window still use the current token and start one renewal', async () => {
-    await sleep(TTL_S * 1000 + 100); // expired: the next request waits for a fetch
-    const r1 = await chat('gemini-2.5-flash');
-    assert.equal(r1.status, 200);
-    await sleep(TTL_S * 1000 * 0.9 + 50); // 2.75 s: past the renewal point (2.7 s), before the end
-    await mock.reset();
-    const g0 = (await oauthState()).granted;
-    const r2 = await chat('gemini-2.5-flash');
-    assert.equal(r2.status, 200, r2.text);
-    const old = (await lastCall('/v1/projects/')).headers.authorization;
-    // the renewal ran alongside; the next request gets the new token
-    await sleep(200);
-    assert.equal((await oauthState()).granted, g0 + 1);
-    const r3 = await chat('gemini-2.5-flash');
-    assert.equal(r3.status, 200, r3.text);
-    assert.notEqual((await lastCall('/v1/projects/')).headers.authorization, old);
+    // 12 s tokens: renewal from 10.8 s (the last tenth), no use from 11.7 s
+    await fetch(`${mock.url}/__oauth?ttl=12`, { method: 'POST' });
+    try {
+      await sleep(TTL_S * 1000 + 300); // the 3 s token is gone: the next request fetches a 12 s one
+      const r1 = await chat('gemini-2.5-flash');
+      assert.equal(r1.status, 200, r1.text);
+      const t1 = (await lastCall('/v1/projects/')).headers.authorization;
+      await sleep(11000); // inside the window
+      await mock.reset();
+      const g0 = (await oauthState()).granted;
+      const r2 = await chat('gemini-2.5-flash');
+      assert.equal(r2.status, 200, r2.text);
+      assert.equal((await lastCall('/v1/projects/')).headers.authorization, t1, 'the current token is still used');
+      // the renewal ran alongside; the next request gets the new token
+      assert.ok(await eventually(async () => (await oauthState()).granted === g0 + 1, 3000));
+      const r3 = await chat('gemini-2.5-flash');
+      assert.equal(r3.status, 200, r3.text);
+      assert.notEqual((await lastCall('/v1/projects/')).headers.authorization, t1);
+      assert.equal((await oauthState()).granted, g0 + 1, 'one renewal');
+    } finally {
+      await fetch(`${mock.url}/__oauth?ttl=${TTL_S}`, { method: 'POST' });
+    }
   });
 
   it('concurrent requests without a token share one fetch', async () => {
-    await sleep(TTL_S * 1000 + 100);
+    await sleep(12000 + 300); // the 12 s token of the test before
+
     const g0 = (await oauthState()).granted;
     const rs = await Promise.all(Array.from({ length: 8 }, (_, i) =>
       (i % 2 ? messages('claude-sonnet-4') : chat('gemini-2.5-flash'))));

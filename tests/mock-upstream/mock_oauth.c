@@ -11,10 +11,13 @@
  * field and the secret `--entra TENANT:CLIENT_ID:SECRET` names. Both
  * issue random tokens that live `--token-ttl S` seconds (default 3600);
  * once a token endpoint is configured, a bearer token on an API request
- * must be one of them and still live (mu_oauth_bearer_ok).
+ * (mu_oauth_bearer_ok)
+ *
+ * must be one of them and live (0.25 s of clock skew allowed).
  *
  * POST /__oauth?fail=STATUS makes the token endpoints refuse with STATUS
- * (0: answer again); GET /__oauth counts grants, refusals and tokens.
+ * (0: answer again), ?ttl=S sets the lifetime of tokens issued from now;
+ * GET /__oauth counts grants and refusals.
  */
 #define _GNU_SOURCE
 #include "mock_api_internal.h"
@@ -28,6 +31,9 @@
 #include <unistd.h>
 
 #define MAX_TOKENS 4096
+/* Clock-skew tolerance, as real token checks have: a request sent just
+ * before expiry may arrive just after on a loaded test machine. */
+#define GRACE_S 0.25
 
 static char g_sa_email[320];
 static br_rsa_public_key g_sa_pk;
@@ -169,7 +175,7 @@ int mu_oauth_bearer_ok(const char *authorization)
     const char *t = authorization + 7;
     double now = mono();
     for (int i = 0; i < g_ntok; i++)
-        if (g_tokens[i].exp > now && !strcmp(g_tokens[i].tok, t))
+        if (g_tokens[i].exp + GRACE_S > now && !strcmp(g_tokens[i].tok, t))
             return 1;
     return 0;
 }
@@ -347,10 +353,14 @@ int mu_oauth_route(ctx *c, const char *path)
     if (!strcmp(path, "/__oauth")) {
         if (!strcmp(rq->method, "POST")) {
             const char *q = strchr(rq->target, '?');
-            g_fail = q && !strncmp(q, "?fail=", 6) ? atoi(q + 6) : 0;
+            const char *f = q ? strstr(q, "fail=") : NULL, *t = q ? strstr(q, "ttl=") : NULL;
+            if (f)
+                g_fail = atoi(f + 5);
+            if (t && atof(t + 4) > 0)
+                g_ttl = atof(t + 4);
         }
-        mu_send_json(c, 200, json_pack("{s:I,s:I,s:i}", "granted", (json_int_t)g_granted, "refused",
-                                       (json_int_t)g_refused, "fail", g_fail));
+        mu_send_json(c, 200, json_pack("{s:I,s:I,s:i,s:f}", "granted", (json_int_t)g_granted, "refused",
+                                       (json_int_t)g_refused, "fail", g_fail, "ttl", g_ttl));
         return 1;
     }
     const char *suffix = "/oauth2/v2.0/token";
