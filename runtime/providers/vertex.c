@@ -13,7 +13,8 @@
  *
  * Anthropic on Vertex takes the Messages body without `model` (it is in
  * the URL) and with "anthropic_version": "vertex-2023-10-16" in the body
- * instead of the header.
+ * instead of the header; Claude's token count is the fixed model
+ * count-tokens (rawPredict), whose body is the Messages request as is.
  */
 #include <curl/curl.h>
 #include <jansson.h>
@@ -87,8 +88,13 @@ static const char *body(const sl_call *c, const char *b, size_t len, size_t *out
         json_decref(j);
         return NULL;
     }
-    if (c->op != SL_OP_COUNT_TOKENS)
-        json_object_del(j, "model");
+    /* count-tokens takes the Messages body as is, its model included */
+    if (c->op == SL_OP_COUNT_TOKENS) {
+        json_decref(j);
+        *out_len = len;
+        return b;
+    }
+    json_object_del(j, "model");
     json_object_set_new(j, "anthropic_version", json_string(VERTEX_ANTHROPIC_VERSION));
     char *js = sl_json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(j);

@@ -198,6 +198,19 @@ describe('Vertex AI', () => {
     assert.equal('model' in call.body, false);
   });
 
+  it('Claude token count: count-tokens:rawPredict with the model in the body', async () => {
+    await mock.reset();
+    const r = await postJSON(`${gw.url}/v1/messages/count_tokens`,
+      { model: 'claude-sonnet-4', messages: [{ role: 'user', content: 'hello' }] }, anthropicHeaders());
+    assert.equal(r.status, 200, r.text);
+    assert.equal(typeof r.json.input_tokens, 'number');
+    assert.equal(r.headers.get('x-sluice-estimate'), null);
+    const call = await lastCall('/v1/projects/');
+    assert.equal(call.path, `${VERTEX_PATH}/anthropic/models/count-tokens:rawPredict`);
+    assert.equal(call.body.model, 'claude-sonnet-4');
+    assertBearer(call);
+  });
+
   it('publisher: anthropic sends any model name to rawPredict; location global', async () => {
     await mock.reset();
     const r = await chat('pinned-claude');

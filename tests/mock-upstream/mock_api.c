@@ -197,7 +197,8 @@ void mu_api_handle(const mu_request *rq, mu_reply *rp)
     if (mu_vertex_path(path, q, gen_model, sizeof gen_model, &vx_anth, &gen_stream)) {
         c.vertex = 1;
         c.proto = vx_anth ? P_ANTHROPIC : P_GEMINI;
-        route = vx_anth ? R_MSG : R_GEN;
+        /* Claude's token count is a model of its own, the model in the body */
+        route = !vx_anth ? R_GEN : strcmp(gen_model, "count-tokens") ? R_MSG : R_COUNT;
         wrong_method = !is_post;
         char pm[sizeof path];
         pct_decode(gen_model, strlen(gen_model), pm);
@@ -265,7 +266,7 @@ void mu_api_handle(const mu_request *rq, mu_reply *rp)
         mu_send_error(&c, 400, "* GenerateContentRequest.model: the model name is not valid UTF-8");
         json_decref(c.body);
         return;
-    } else if (route == R_GEN || c.vertex) {
+    } else if (route == R_GEN || (c.vertex && route == R_MSG)) {
         const char *why = c.vertex && route == R_MSG ? mu_vertex_check_body(&c, gen_stream) : NULL;
         if (why) {
             mu_send_error(&c, 400, why);
