@@ -475,10 +475,15 @@ static size_t fetch_data(void *ctx, const char *p, size_t n)
         s->resp_over = 1;
         return 0;
     }
-    char *q = realloc(s->resp, s->resp_len + n + 1);
+    /* Not realloc: the old block holds part of a token and is wiped. */
+    char *q = malloc(s->resp_len + n + 1);
     if (!q)
         return 0;
+    if (s->resp)
+        memcpy(q, s->resp, s->resp_len);
     memcpy(q + s->resp_len, p, n);
+    if (s->resp)
+        wipe_free(s->resp, s->resp_len);
     s->resp = q;
     s->resp_len += n;
     s->resp[s->resp_len] = '\0';
