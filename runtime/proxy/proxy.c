@@ -54,7 +54,7 @@ static int load_secret(const sl_provider *p, uint32_t i, char *err, size_t errle
     }
     if (!v) {
         /* A file is named in the message, never quoted. */
-        snprintf(err, errlen, "provider '%s': api_key: %s%s", p->name, why,
+        snprintf(err, errlen, "provider '%s': %s%s%s", p->name, p->api_key_env ? "" : "api_key: ", why,
                  unset ? " (set it, or mark the provider optional: true in the spec)" : "");
         return -1;
     }
