@@ -190,7 +190,9 @@ static void try_start(void *ctx, const sl_attempt *a)
     x->upstream_model = sl_route_upstream_model(t, a, x->client_model);
     /* A Responses request to a provider that serves the Responses API
      * passes through; the kind's protocol otherwise. */
-    x->up_proto = x->op == SL_OP_RESPONSES && x->prov->responses ? SL_PROTO_RESPONSES : sl_provider_proto(x->prov, x->upstream_model, x->op);
+    x->up_proto = x->op == SL_OP_RESPONSES && x->prov->responses
+                      ? SL_PROTO_RESPONSES
+                      : sl_provider_proto(x->prov, x->upstream_model, x->op);
     x->status = 0;
     sl_relay_free(&x->relay);
 

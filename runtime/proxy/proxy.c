@@ -35,11 +35,13 @@ static const sl_state_ops *shared_state_ops; /* set when the spec has state: { r
 static char **provider_auth;   /* per provider: auth header line, or NULL */
 static uint32_t provider_count;
 
-/* The provider's secret as its adapter presents it. A missing (unset or
- * empty) variable stops the start, naming it: otherwise every request
- * would go upstream unauthenticated and the client would see only the
- * provider's 401. A provider the spec marks optional starts without it;
- * the planner then leaves it out (sl_proxy_provider_keyless). */
+/* The provider's secret as its adapter presents it, from its variable
+ * or its file (auth/secret.h). A missing (unset or empty) variable, or a
+ * missing or empty file, stops the start, naming it: otherwise every
+ * request would go upstream unauthenticated and the client would see only
+ * the provider's 401. A provider the spec marks optional starts without
+ * its variable; the planner then leaves it out (sl_proxy_provider_keyless).
+ * OAuth providers' tokens are auth/oauth.c's. */
 static int load_secret(const sl_provider *p, uint32_t i, char *err, size_t errlen)
 {
     const char *fmt = sl_provider_auth_format(p);
