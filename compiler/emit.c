@@ -132,7 +132,8 @@ void slc_emit_lowered(const sl_table *t, slc_buf *out)
         const sl_provider_oauth *po = t->providers[i].oauth;
         if (!po)
             continue;
-        slc_buf_printf(out, "\nstatic const sl_provider_oauth sl_spec_provider_oauth_%u = {\n    .grant = %s",
+        slc_buf_printf(out, "\nstatic const sl_provider_oauth sl_spec_provider_oauth_%u = {\n"
+                            "    .ops = &sl_oauth_module_ops,\n    .grant = %s",
                        i, po->grant == SL_OAUTH_GOOGLE_SA ? "SL_OAUTH_GOOGLE_SA" : "SL_OAUTH_ENTRA");
         const char *const names[] = {"credentials", "credentials_env", "tenant_id", "client_id",
                                      "secret_env", "secret_file", "token_url"};

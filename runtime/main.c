@@ -296,7 +296,11 @@ int main(int argc, char **argv)
         }
         case O_TOKEN_URL: {
             char why[300];
-            if (sl_oauth_set_token_url(providers, table.provider_count, optarg, why, sizeof why) != 0) {
+            const sl_oauth_ops *oo = sl_oauth_ops_of(&table);
+            if (!oo)
+                snprintf(why, sizeof why, "--token-url: no provider of this spec fetches OAuth tokens "
+                                          "(kind vertex, or azure with auth: entra)");
+            if (!oo || oo->set_token_url(providers, table.provider_count, optarg, why, sizeof why) != 0) {
                 fprintf(stderr, "sluice: %s\n", why);
                 return 2;
             }

@@ -64,7 +64,14 @@ typedef enum sl_oauth_grant {
     SL_OAUTH_ENTRA = 2,     /* tenant_id, client_id and client_secret */
 } sl_oauth_grant;
 
+/* The OAuth module's entry points (runtime/auth/oauth.h). Only a table
+ * with an OAuth provider refers to them, so other gateways link none of
+ * its code (token sources, JWT signing, key parsing). */
+struct sl_oauth_ops;
+extern const struct sl_oauth_ops sl_oauth_module_ops;
+
 typedef struct sl_provider_oauth {
+    const struct sl_oauth_ops *ops; /* &sl_oauth_module_ops in generated tables */
     uint8_t grant;            /* sl_oauth_grant */
     const char *credentials;  /* google: the key file's path, or NULL */
     const char *credentials_env; /* google: a variable holding that path, or NULL */

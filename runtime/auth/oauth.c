@@ -454,3 +454,12 @@ static void oauth_resume(void *xp)
 }
 
 const sl_transport sl_transport_oauth = {oauth_start, oauth_cancel, oauth_resume};
+
+const sl_oauth_ops sl_oauth_module_ops = {
+    .init = sl_oauth_init,
+    .shutdown = sl_oauth_shutdown,
+    .set_token_url = sl_oauth_set_token_url,
+    .worker_new = sl_oauth_worker_new,
+    .worker_free = sl_oauth_worker_free,
+    .transport = &sl_transport_oauth,
+};

@@ -55,6 +55,28 @@ void sl_oauth_worker_free(sl_oauth_worker *w);
 /* Token fetches this worker started for provider index i (tests). */
 unsigned sl_oauth_worker_fetches(const sl_oauth_worker *w, uint32_t i);
 
+/* What the rest of the runtime calls, through a provider's
+ * `oauth->ops` (table.h): the functions above and the transport. */
+typedef struct sl_oauth_ops {
+    int (*init)(const sl_table *t, char *err, size_t errlen);
+    void (*shutdown)(void);
+    int (*set_token_url)(const sl_provider *provs, uint32_t n, const char *arg, char *err, size_t errlen);
+    sl_oauth_worker *(*worker_new)(const sl_table *t, struct ev_loop *loop, sl_upstream *up);
+    void (*worker_free)(sl_oauth_worker *w);
+    const sl_transport *transport;
+} sl_oauth_ops;
+
+/* The OAuth module's ops for `t`'s providers: NULL when none fetches
+ * tokens (then the module is not linked at all). Inline, so asking does
+ * not link the module either. */
+static inline const sl_oauth_ops *sl_oauth_ops_of(const sl_table *t)
+{
+    for (uint32_t i = 0; i < t->provider_count; i++)
+        if (t->providers[i].oauth)
+            return t->providers[i].oauth->ops;
+    return NULL;
+}
+
 /* The transport of requests to an OAuth provider (spec->provider set):
  * adds `Authorization: Bearer <token>` to the request once the worker has
  * a token, then goes through libcurl. A failure to get one ends the

@@ -107,7 +107,7 @@ sl_cache_embed *sl_cache_embed_start(struct sl_exchange *x, uint32_t provider, c
     sl_cache_embed *e = calloc(1, sizeof *e);
     if (!e)
         return NULL;
-    e->tr = p->oauth ? &sl_transport_oauth : ops->transport; /* Entra ID: a fetched token */
+    e->tr = p->oauth ? p->oauth->ops->transport : ops->transport; /* Entra ID: a fetched token */
     e->done = done;
     e->ctx = ctx;
     json_t *j = json_pack("{s:s,s:s%}", "model", model, "input", text, len);

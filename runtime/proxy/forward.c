@@ -186,7 +186,7 @@ static void try_start(void *ctx, const sl_attempt *a)
     const sl_target *tg = &t->targets[a->target];
     x->prov = &t->providers[tg->provider];
     x->pops = sl_provider_ops_of(x->prov->kind);
-    x->transport = x->prov->oauth ? &sl_transport_oauth : x->pops->transport;
+    x->transport = x->prov->oauth ? x->prov->oauth->ops->transport : x->pops->transport;
     x->upstream_model = sl_route_upstream_model(t, a, x->client_model);
     /* A Responses request to a provider that serves the Responses API
      * passes through; the kind's protocol otherwise. */

@@ -33,6 +33,7 @@ static int ledger_wait = SL_LEDGER_WAIT_BUDGET;
 static int no_metrics;
 static const sl_state_ops *shared_state_ops; /* set when the spec has state: { redis: ... } */
 static char **provider_auth;   /* per provider: auth header line, or NULL */
+static const sl_oauth_ops *oauth_ops; /* set when a provider fetches OAuth tokens */
 static uint32_t provider_count;
 
 /* The provider's secret as its adapter presents it, from its variable
@@ -86,7 +87,8 @@ int sl_proxy_init(const sl_table *t, const sl_proxy_options *opt, char *err, siz
     for (uint32_t i = 0; i < t->provider_count; i++)
         if (load_secret(&t->providers[i], i, err, errlen) != 0)
             return -2;
-    if (sl_oauth_init(t, err, errlen) != 0)
+    oauth_ops = sl_oauth_ops_of(t);
+    if (oauth_ops && oauth_ops->init(t, err, errlen) != 0)
         return -2;
     if (t->redis) {
         shared_state_ops = t->redis->ops;
@@ -135,7 +137,8 @@ void sl_proxy_shutdown(void)
     sl_metrics_shutdown();
     for (uint32_t i = 0; provider_auth && i < provider_count; i++)
         sl_secret_free(provider_auth[i]);
-    sl_oauth_shutdown();
+    if (oauth_ops)
+        oauth_ops->shutdown();
     free(provider_auth);
     provider_auth = NULL;
 }
@@ -147,7 +150,8 @@ static void worker_free(void *p)
         return;
     if (pw->state)
         pw->state_ops->worker_free(pw->state); /* sends the last settlements */
-    sl_oauth_worker_free(pw->oauth);
+    if (pw->oauth)
+        oauth_ops->worker_free(pw->oauth);
     sl_router_free(pw->router);
     sl_ledger_notifier_detach(pw->notifier);
     free(pw);
@@ -162,7 +166,8 @@ void sl_proxy_worker_init(sl_worker *w)
         if (ledger)
             pw->notifier = sl_ledger_notifier_new(ledger, sl_worker_loop(w));
         const sl_table *t = sl_worker_table(w);
-        pw->oauth = sl_oauth_worker_new(t, sl_worker_loop(w), sl_worker_upstream(w));
+        if (oauth_ops)
+            pw->oauth = oauth_ops->worker_new(t, sl_worker_loop(w), sl_worker_upstream(w));
         if (t->redis) {
             pw->state_ops = t->redis->ops;
             pw->state = pw->state_ops->worker_new(t, sl_worker_loop(w), sl_worker_id(w));

@@ -49,7 +49,7 @@ static void r_done(void *ctx, sl_xfer_result r, const char *detail)
 static const sl_xfer_callbacks rcb = {r_head, r_data, r_done};
 
 static char token_url[128], api_url[128];
-static sl_provider_oauth grant = {.grant = SL_OAUTH_ENTRA, .tenant_id = "t1", .client_id = "app-1",
+static sl_provider_oauth grant = {.ops = &sl_oauth_module_ops, .grant = SL_OAUTH_ENTRA, .tenant_id = "t1", .client_id = "app-1",
                                   .secret_env = "SLUICE_TEST_ENTRA_SECRET", .token_url = token_url};
 static sl_provider provs[1] = {{.name = "az", .kind = SL_KIND_OPENAI, .base_url = "http://127.0.0.1",
                                 .oauth = &grant, .connect_ms = 2000}};

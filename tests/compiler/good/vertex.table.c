@@ -11,17 +11,20 @@ _Static_assert(SL_TABLE_ABI == 9,
 int sl_spec_match_model(const char *name, size_t len);
 
 static const sl_provider_oauth sl_spec_provider_oauth_0 = {
+    .ops = &sl_oauth_module_ops,
     .grant = SL_OAUTH_GOOGLE_SA,
     .credentials = "/etc/sluice/vertex-sa.json",
 };
 
 static const sl_provider_oauth sl_spec_provider_oauth_1 = {
+    .ops = &sl_oauth_module_ops,
     .grant = SL_OAUTH_GOOGLE_SA,
     .credentials_env = "VERTEX_SA_PATH",
     .token_url = "https://oauth2.example.com/token",
 };
 
 static const sl_provider_oauth sl_spec_provider_oauth_2 = {
+    .ops = &sl_oauth_module_ops,
     .grant = SL_OAUTH_ENTRA,
     .tenant_id = "0b1c2d3e-aaaa-bbbb-cccc-0123456789ab",
     .client_id = "11112222-3333-4444-5555-666677778888",
@@ -29,6 +32,7 @@ static const sl_provider_oauth sl_spec_provider_oauth_2 = {
 };
 
 static const sl_provider_oauth sl_spec_provider_oauth_3 = {
+    .ops = &sl_oauth_module_ops,
     .grant = SL_OAUTH_ENTRA,
     .tenant_id = "t1",
     .client_id = "c1",
