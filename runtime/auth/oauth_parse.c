@@ -129,6 +129,32 @@ static int own_rsa(const br_rsa_private_key *sk, sl_sa_key *k)
     return 0;
 }
 
+/* Does the key sign, and does the signature verify with the public key
+ * its primes make? A key file can decode and still be inconsistent (a
+ * corrupted prime or CRT value): caught here, at start, instead of as a
+ * token endpoint's refusal of every assertion. */
+static int key_signs(const br_rsa_private_key *sk)
+{
+    unsigned char n[512], sig[512], hash[32], got[32], eb[4];
+    br_rsa_compute_modulus cm = br_rsa_compute_modulus_get_default();
+    size_t nlen = cm(NULL, sk);
+    if (nlen == 0 || nlen > sizeof n || nlen != (sk->n_bitlen + 7) / 8 || cm(n, sk) != nlen)
+        return 0;
+    uint32_t e = br_rsa_compute_pubexp_get_default()(sk);
+    if (e == 0)
+        return 0;
+    size_t elen = 0;
+    for (int sh = 24; sh >= 0; sh -= 8)
+        if (elen || (e >> sh) & 0xff)
+            eb[elen++] = (unsigned char)(e >> sh);
+    br_rsa_public_key pk = {n, nlen, eb, elen};
+    memset(hash, 0x5a, sizeof hash);
+    if (br_rsa_pkcs1_sign_get_default()(BR_HASH_OID_SHA256, hash, sizeof hash, sk, sig) != 1)
+        return 0;
+    return br_rsa_pkcs1_vrfy_get_default()(sig, nlen, BR_HASH_OID_SHA256, sizeof got, &pk, got) == 1 &&
+           memcmp(hash, got, sizeof got) == 0;
+}
+
 static int parse_key(const char *pem, sl_sa_key *k, char *err, size_t errlen)
 {
     der_buf der = {0};
@@ -148,6 +174,9 @@ static int parse_key(const char *pem, sl_sa_key *k, char *err, size_t errlen)
         } else if (sk->n_bitlen < 2048 || sk->n_bitlen > 4096) {
             snprintf(err, errlen, "private_key is a %u-bit RSA key (2048 to 4096 bits expected)",
                      (unsigned)sk->n_bitlen);
+            rc = -1;
+        } else if (!key_signs(sk)) {
+            snprintf(err, errlen, "private_key is not a consistent RSA key (it cannot sign)");
             rc = -1;
         } else if (own_rsa(sk, k) != 0) {
             snprintf(err, errlen, "out of memory");

@@ -1,8 +1,8 @@
 /*
  * Tests for runtime/auth/oauth_parse.c: base64url against RFC 4648's
  * vectors; the service-account key parser (PKCS#8 and PKCS#1 RSA keys
- * BearSSL generates and encodes here, every missing or wrong field, EC and
- * short keys, messages that never quote the key); the RS256 JWT (header
+ * BearSSL generates and encodes here, every missing or wrong field, EC,
+ * short and inconsistent keys, messages that never quote the key); the RS256 JWT (header
  * and claims exactly as Google documents them, a signature that
  * br_rsa_i31_pkcs1_vrfy accepts with the public half and refuses once a
  * byte changes, deterministic for a given time); token answers.
@@ -173,6 +173,25 @@ static void test_sa_parse_errors(void **state)
     expect_error(js, "more than one key");
     free(js);
     free(two);
+    /* a key whose CRT values do not fit its primes decodes but cannot sign */
+    {
+        unsigned char dp[512], d[256];
+        memcpy(dp, sk.dp, sk.dplen);
+        dp[sk.dplen / 2] ^= 0x10;
+        br_rsa_private_key bad = sk;
+        bad.dp = dp;
+        size_t dl = br_rsa_compute_privexp_get_default()(d, &sk, 65537);
+        size_t nb = br_encode_rsa_pkcs8_der(NULL, &bad, &pk, d, dl);
+        unsigned char *bder = malloc(nb);
+        br_encode_rsa_pkcs8_der(bder, &bad, &pk, d, dl);
+        char *bpem;
+        pem_of(bder, nb, "PRIVATE KEY", &bpem);
+        js = sa_json(bpem, "a@b", NULL, NULL);
+        expect_error(js, "not a consistent RSA key");
+        free(js);
+        free(bpem);
+        free(bder);
+    }
     /* an EC key cannot sign RS256 */
     br_hmac_drbg_context rng;
     br_hmac_drbg_init(&rng, &br_sha256_vtable, "ec", 2);
