@@ -132,27 +132,34 @@ static int own_rsa(const br_rsa_private_key *sk, sl_sa_key *k)
 /* Does the key sign, and does the signature verify with the public key
  * its primes make? A key file can decode and still be inconsistent (a
  * corrupted prime or CRT value): caught here, at start, instead of as a
- * token endpoint's refusal of every assertion. */
+ * token endpoint's refusal of every assertion. The public exponent is
+ * recomputed when BearSSL can (it cannot for many keys OpenSSL makes),
+ * else the usual 65537 (every Google service-account key) and 3 are
+ * tried. */
 static int key_signs(const br_rsa_private_key *sk)
 {
-    unsigned char n[512], sig[512], hash[32], got[32], eb[4];
-    br_rsa_compute_modulus cm = br_rsa_compute_modulus_get_default();
+    unsigned char n[512], sig[512], hash[32], got[32];
+    /* i15: the default (i31) computes no 4096-bit modulus */
+    br_rsa_compute_modulus cm = br_rsa_i15_compute_modulus;
     size_t nlen = cm(NULL, sk);
     if (nlen == 0 || nlen > sizeof n || nlen != (sk->n_bitlen + 7) / 8 || cm(n, sk) != nlen)
         return 0;
-    uint32_t e = br_rsa_compute_pubexp_get_default()(sk);
-    if (e == 0)
-        return 0;
-    size_t elen = 0;
-    for (int sh = 24; sh >= 0; sh -= 8)
-        if (elen || (e >> sh) & 0xff)
-            eb[elen++] = (unsigned char)(e >> sh);
-    br_rsa_public_key pk = {n, nlen, eb, elen};
     memset(hash, 0x5a, sizeof hash);
     if (br_rsa_pkcs1_sign_get_default()(BR_HASH_OID_SHA256, hash, sizeof hash, sk, sig) != 1)
         return 0;
-    return br_rsa_pkcs1_vrfy_get_default()(sig, nlen, BR_HASH_OID_SHA256, sizeof got, &pk, got) == 1 &&
-           memcmp(hash, got, sizeof got) == 0;
+    uint32_t es[3] = {br_rsa_compute_pubexp_get_default()(sk), 65537, 3};
+    for (size_t i = 0; i < 3; i++) {
+        unsigned char eb[4];
+        size_t elen = 0;
+        for (int sh = 24; sh >= 0; sh -= 8)
+            if (elen || (es[i] >> sh) & 0xff)
+                eb[elen++] = (unsigned char)(es[i] >> sh);
+        br_rsa_public_key pk = {n, nlen, eb, elen};
+        if (elen && br_rsa_pkcs1_vrfy_get_default()(sig, nlen, BR_HASH_OID_SHA256, sizeof got, &pk, got) == 1 &&
+            memcmp(hash, got, sizeof got) == 0)
+            return 1;
+    }
+    return 0;
 }
 
 static int parse_key(const char *pem, sl_sa_key *k, char *err, size_t errlen)
