@@ -31,6 +31,7 @@ const sl_provider_ops *sl_provider_ops_of(sl_kind k)
     case SL_KIND_ANTHROPIC: return &sl_provider_anthropic;
     case SL_KIND_GEMINI: return &sl_provider_gemini;
     case SL_KIND_MOCK: return &sl_provider_mock;
+    case SL_KIND_BEDROCK: return &sl_provider_bedrock;
     }
     return &sl_provider_openai;
 }
@@ -66,7 +67,8 @@ void sl_provider_request_headers(const sl_call *c, const char *request_id, const
     add(ctx, "User-Agent: sluice/" SLUICE_VERSION);
     add(ctx, sl_arena_printf(c->arena, "x-request-id: %s", request_id));
     if (c->stream)
-        add(ctx, "Accept: text/event-stream");
+        add(ctx, c->prov->kind == SL_KIND_BEDROCK ? "Accept: application/vnd.amazon.eventstream"
+                                                  : "Accept: text/event-stream");
     if (auth)
         add(ctx, auth);
     const sl_provider_ops *ops = sl_provider_ops_of(c->prov->kind);

@@ -237,8 +237,28 @@ static void try_start(void *ctx, const sl_attempt *a)
         sl_exchange_fail(x, 500, NULL, NULL, "out of memory");
         return;
     }
+    sl_call call = {.arena = x->arena, .prov = x->prov, .op = x->op, .client = x->surface,
+                    .req = x->req, .model = x->upstream_model, .stream = x->stream};
+    if (x->pops->body) {
+        char err[256] = "";
+        if (x->pops->body(&call, &body, &body_len, err, sizeof err) != 0) {
+            sl_exchange_fail(x, 400, "invalid_request", NULL, "%s", err);
+            return;
+        }
+    }
+    call.body = body;
+    call.body_len = body_len;
     if (x->stream) {
+        /* A kind whose stream is not its protocol's SSE decodes it first. */
+        sl_filter pre = {.name = "upstream framing", .feed = x->pops->stream_feed,
+                         .finish = x->pops->stream_finish,
+                         .st = x->pops->stream_new ? x->pops->stream_new(&call) : NULL};
+        if (x->pops->stream_new && !pre.st) {
+            sl_exchange_fail(x, 500, NULL, NULL, "out of memory");
+            return;
+        }
         sl_relay_cfg cfg = {.up = x->up_proto, .client = x->surface, .legacy = x->legacy,
+                            .pre = pre.st ? &pre : NULL,
                             .strip_usage = x->surface == SL_PROTO_OPENAI && !x->client_usage,
                             .client_model = x->client_model, .guard = x->guard,
                             .gops = x->guard ? x->t->guard->ops : NULL};
@@ -252,8 +272,6 @@ static void try_start(void *ctx, const sl_attempt *a)
         if (x->cache && (x->t->cache_ops->stream_filter(x, &cf) != 0 || sl_relay_add(&x->relay, &cf) != 0))
             x->cache = NULL;
     }
-    sl_call call = {.arena = x->arena, .prov = x->prov, .op = x->op, .client = x->surface,
-                    .req = x->req, .model = x->upstream_model, .stream = x->stream};
     const char *url = x->pops->url(&call);
     curl_slist_free_all(x->headers);
     x->headers = NULL;
@@ -450,7 +468,8 @@ static size_t on_data(void *ctx, const char *p, size_t n)
          * here on a failure can no longer move to another target. */
         x->streaming = 1;
         x->ttfb_ms = (ev_time() - x->started) * 1000.0;
-        const char *ct = x->relay.xl || !x->content_type[0] ? "text/event-stream" : x->content_type;
+        const char *ct = x->relay.xl || x->relay.reframed || !x->content_type[0] ? "text/event-stream"
+                                                                                  : x->content_type;
         if (sl_conn_stream_begin(x->conn, x->status, ct, sl_exchange_headers(x, x->passthrough)) != 0)
             return 0;
     }
@@ -531,6 +550,12 @@ static void on_done(void *ctx, sl_xfer_result r, const char *detail)
         sl_exchange_fail(x, 503, "overloaded", "Retry-After: 1\r\n",
                          "the gateway is holding too much response data; retry shortly");
         return;
+    }
+    if (r == SL_XFER_OK && x->pops->response && !(x->status >= 300 && x->status < 400)) {
+        /* Into the adapter's protocol before any decision reads it. */
+        sl_call call = {.arena = x->arena, .prov = x->prov, .op = x->op, .client = x->surface,
+                        .req = x->req, .model = x->upstream_model, .stream = x->stream};
+        x->pops->response(&call, x->status, &x->resp);
     }
     if (r == SL_XFER_OK && x->status >= 300 && x->status < 400) {
         /* Redirects are never followed (the spec alone names upstreams),

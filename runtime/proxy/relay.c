@@ -52,6 +52,10 @@ int sl_relay_init(sl_relay *r, const sl_relay_cfg *cfg)
 {
     memset(r, 0, sizeof *r);
     int translate = cfg->up != cfg->client || cfg->legacy;
+    if (cfg->pre) {
+        sl_relay_add(r, cfg->pre);
+        r->reframed = 1;
+    }
     /* Without a translator the usage chunk sluice asked for is cut out
      * here; a translator must see it to count, and drops it itself (for
      * a legacy client the legacy filter does, since the translator passes
