@@ -133,8 +133,11 @@ static int start(sl_bedrock_stream *s, sl_buf *out)
     if (s->started)
         return 0;
     s->started = 1;
+    /* Converse streams carry no message id: one of ours, unique in
+     * this process, fixed width. */
+    static _Atomic unsigned long long next_id;
     char id[64];
-    snprintf(id, sizeof id, "msg_bdrk_%08lx", (unsigned long)((uintptr_t)s >> 4));
+    snprintf(id, sizeof id, "msg_bdrk_%016llx", ++next_id);
     return emit(out, "message_start",
                 json_pack("{s:s,s:{s:s,s:s,s:s,s:s,s:[],s:n,s:n,s:{s:i,s:i}}}", "type", "message_start",
                           "message", "id", id, "type", "message", "role", "assistant", "model", s->model,
