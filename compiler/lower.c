@@ -277,6 +277,7 @@ void slc_lowered_free(slc_lowered *l)
 {
     free(l->providers);
     free(l->provider_tls);
+    free(l->provider_aws);
     free(l->models);
     free(l->targets);
     free(l->fallbacks);

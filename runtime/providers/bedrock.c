@@ -27,7 +27,9 @@
 
 static int serves(sl_op op)
 {
-    return op == SL_OP_CHAT || op == SL_OP_MESSAGES || op == SL_OP_GENERATE || op == SL_OP_RESPONSES;
+    /* count_tokens is answered with sluice's estimate (forward.c). */
+    return op == SL_OP_CHAT || op == SL_OP_MESSAGES || op == SL_OP_GENERATE || op == SL_OP_RESPONSES ||
+           op == SL_OP_COUNT_TOKENS;
 }
 
 static sl_proto proto(sl_op op)

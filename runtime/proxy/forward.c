@@ -193,7 +193,8 @@ static void try_start(void *ctx, const sl_attempt *a)
     x->status = 0;
     sl_relay_free(&x->relay);
 
-    if (x->op == SL_OP_COUNT_TOKENS && x->up_proto != SL_PROTO_ANTHROPIC) {
+    /* Bedrock speaks Anthropic bodies but has no count_tokens of that shape. */
+    if (x->op == SL_OP_COUNT_TOKENS && (x->up_proto != SL_PROTO_ANTHROPIC || x->prov->kind == SL_KIND_BEDROCK)) {
         answer_token_estimate(x);
         return;
     }

@@ -238,6 +238,15 @@ describe('AWS Bedrock through sluice (SigV4 checked by the mock)', () => {
     calls.forEach(assertSigned);
   });
 
+  it('count_tokens is estimated by sluice, not sent to Bedrock', async () => {
+    const r = await postJSON(`${gw.url}/v1/messages/count_tokens`,
+      { model: 'claude', messages: [{ role: 'user', content: 'hello there' }] }, anthropicHeaders());
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.headers.get('x-sluice-estimate'), 'true');
+    assert.ok(r.json.input_tokens > 0);
+    assert.equal((await mock.calls()).length, 0);
+  });
+
   for (const [fail, why] of [['corrupt', 'CRC'], ['truncate', 'cut mid-frame'], ['exception', 'exception frame']]) {
     it(`an event stream with a ${why} is reported, not cut silently (${fail})`, async () => {
       for (const model of ['claude', 'llama']) {
