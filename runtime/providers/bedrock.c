@@ -203,6 +203,11 @@ static int stream_finish(void *st, sl_buf *out)
     return sl_bedrock_stream_finish(st, out);
 }
 
+static const char *stream_error(void *st)
+{
+    return sl_bedrock_stream_error(st);
+}
+
 const sl_provider_ops sl_provider_bedrock = {
     .kind = "bedrock",
     .serves = serves,
@@ -216,4 +221,5 @@ const sl_provider_ops sl_provider_bedrock = {
     .stream_new = stream_new,
     .stream_feed = stream_feed,
     .stream_finish = stream_finish,
+    .stream_error = stream_error,
 };

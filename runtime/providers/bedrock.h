@@ -24,8 +24,8 @@ int sl_bedrock_converse(const sl_provider *p, const char *model);
 typedef struct sl_bedrock_stream sl_bedrock_stream;
 sl_bedrock_stream *sl_bedrock_stream_new(int converse, const char *model);
 /* Appends Anthropic SSE to out; 0, or -1 when the stream is malformed
- * (CRC, framing, payload). An exception frame becomes an Anthropic error
- * event and makes the finish fail. */
+ * (CRC, framing, payload) or Bedrock sent an exception frame;
+ * sl_bedrock_stream_error says which (AWS's exception type and message). */
 int sl_bedrock_stream_feed(sl_bedrock_stream *s, const char *p, size_t n, sl_buf *out);
 /* -1 when the stream ended early (a partial frame, no end of message, an
  * exception earlier). */

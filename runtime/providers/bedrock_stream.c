@@ -26,10 +26,10 @@ struct sl_bedrock_stream {
     int started;       /* message_start sent */
     int stopped;       /* messageStop / message_stop seen */
     int done;          /* message_stop sent */
-    int exception;     /* an exception frame arrived */
+    int exception;     /* an exception frame arrived: the stream failed */
     char stop_reason[32];
     unsigned char open[MAX_BLOCKS]; /* converse: 0 none, 1 text, 2 tool, 3 thinking, 4 closed */
-    char err[128];
+    char err[256];
 };
 
 sl_bedrock_stream *sl_bedrock_stream_new(int converse, const char *model)
@@ -79,7 +79,9 @@ static int emit(sl_buf *out, const char *type, json_t *o)
     return rc;
 }
 
-static int exception(sl_bedrock_stream *s, const sl_es_msg *m, sl_buf *out)
+/* An exception frame ends the stream: the relay reports it to the client
+ * in the client's own error shape, with AWS's type and message. */
+static int exception(sl_bedrock_stream *s, const sl_es_msg *m)
 {
     sl_es_str et = sl_es_header(m, ":exception-type");
     if (!et.p)
@@ -89,15 +91,15 @@ static int exception(sl_bedrock_stream *s, const sl_es_msg *m, sl_buf *out)
     if (!msg)
         msg = json_string_value(json_object_get(pl, "Message"));
     sl_es_str em = sl_es_header(m, ":error-message");
-    char type[64], text[512];
-    snprintf(type, sizeof type, "%.*s", et.p ? (int)et.n : 9, et.p ? et.p : "api_error");
-    snprintf(text, sizeof text, "Bedrock stream exception %s: %.*s", type, msg ? 400 : (int)em.n,
-             msg ? msg : em.p ? em.p : "");
+    /* Printable ASCII only: the text goes into an error and the log. */
+    snprintf(s->err, sizeof s->err, "Bedrock stream exception %.*s: %.*s", et.p ? (int)(et.n < 48 ? et.n : 48) : 7,
+             et.p ? et.p : "unknown", msg ? 160 : (int)(em.n < 160 ? em.n : 160), msg ? msg : em.p ? em.p : "");
+    for (char *c = s->err; *c; c++)
+        if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+            *c = '?';
     json_decref(pl);
     s->exception = 1;
-    snprintf(s->err, sizeof s->err, "Bedrock sent %s", type);
-    return emit(out, "error", json_pack("{s:s,s:{s:s,s:s}}", "type", "error", "error", "type", type,
-                                        "message", text));
+    return -1;
 }
 
 static int invoke_chunk(sl_bedrock_stream *s, const sl_es_msg *m, sl_buf *out)
@@ -269,7 +271,7 @@ int sl_bedrock_stream_feed(sl_bedrock_stream *s, const char *p, size_t n, sl_buf
         sl_es_str mt = sl_es_header(&m, ":message-type");
         int rc;
         if (mt.p && !(mt.n == 5 && !memcmp(mt.p, "event", 5)))
-            rc = exception(s, &m, out);
+            rc = exception(s, &m);
         else if (s->converse)
             rc = converse_event(s, &m, out);
         else

@@ -74,6 +74,7 @@ typedef struct sl_provider_ops {
     void *(*stream_new)(const sl_call *c);
     int (*stream_feed)(void *st, const char *p, size_t n, sl_buf *out);
     int (*stream_finish)(void *st, sl_buf *out);
+    const char *(*stream_error)(void *st); /* why the decoder failed, or NULL */
 } sl_provider_ops;
 
 const sl_provider_ops *sl_provider_ops_of(sl_kind k);

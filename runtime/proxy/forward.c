@@ -259,7 +259,7 @@ static void try_start(void *ctx, const sl_attempt *a)
             return;
         }
         sl_relay_cfg cfg = {.up = x->up_proto, .client = x->surface, .legacy = x->legacy,
-                            .pre = pre.st ? &pre : NULL,
+                            .pre = pre.st ? &pre : NULL, .pre_detail = x->pops->stream_error,
                             .strip_usage = x->surface == SL_PROTO_OPENAI && !x->client_usage,
                             .client_model = x->client_model, .guard = x->guard,
                             .gops = x->guard ? x->t->guard->ops : NULL};
@@ -483,11 +483,12 @@ static void stream_done(sl_exchange *x, sl_xfer_result r)
 {
     int clean = r == SL_XFER_OK && !x->relay.error;
     if (clean) {
-        const char *out;
-        size_t on;
+        const char *out = NULL;
+        size_t on = 0;
+        /* A finish that fails leaves out unset: nothing more is written. */
         if (sl_relay_finish(&x->relay, &out, &on) != 0)
             clean = 0;
-        if (on && sl_conn_stream_write(x->conn, out, on) != 0)
+        else if (on && sl_conn_stream_write(x->conn, out, on) != 0)
             clean = 0;
         if (clean)
             sl_rstate_stream_end(x);
@@ -506,7 +507,8 @@ static void stream_done(sl_exchange *x, sl_xfer_result r)
             snprintf(msg, sizeof msg, "%s", x->t->guard->ops->message(x->guard));
         else
             snprintf(msg, sizeof msg, "upstream stream from provider '%s' failed: %s", x->prov->name,
-                     x->relay.error ? "malformed stream"
+                     x->relay.detail  ? x->relay.detail
+                     : x->relay.error ? "malformed stream"
                      : r == SL_XFER_OK ? "truncated stream" : sl_xfer_result_name(r));
         sl_log_warn("%s", msg);
         f.error = msg;

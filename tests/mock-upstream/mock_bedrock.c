@@ -38,7 +38,9 @@ void mu_bedrock_config(const mu_aws *aws)
 
 static void aws_error(ctx *c, int status, const char *type, const char *message)
 {
-    char *body = mu_dump(json_pack("{s:s}", "message", message));
+    json_t *j = json_pack("{s:s}", "message", message);
+    char *body = mu_dump(j);
+    json_decref(j);
     char extra[256];
     snprintf(extra, sizeof extra,
              "x-amzn-RequestId: %s\r\nx-amzn-ErrorType: %s:http://internal.amazon.com/coral/com.amazon.bedrock/\r\n",
