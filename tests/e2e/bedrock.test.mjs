@@ -110,11 +110,14 @@ describe('AWS Bedrock through sluice (SigV4 checked by the mock)', () => {
   });
   beforeEach(() => mock.reset());
 
-  it('compiles the documented default base URL from the region', () => {
+  it('compiles the documented default base URL from the region; --providers names the key source', () => {
     const r = spawnSync(BIN, ['--providers'], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     const line = r.stdout.split('\n').find((l) => l.startsWith('aws\t'));
     assert.equal(line.split('\t')[2], `https://bedrock-runtime.${REGION}.amazonaws.com`);
+    assert.equal(line.split('\t')[3], 'env:E2E_AWS_KEY_ID');
+    const plain = r.stdout.split('\n').find((l) => l.startsWith('aws_plain\t'));
+    assert.equal(plain.split('\t')[3], 'env:AWS_ACCESS_KEY_ID');
   });
 
   it('InvokeModel, plain, from the OpenAI SDK', async () => {
