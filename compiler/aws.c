@@ -10,6 +10,10 @@
  *       session_token: env:MY_TOKEN
  *     api: auto | invoke | converse      # default auto: InvokeModel for anthropic.*
  *
+ * `credentials: container` opts in to the ECS/EKS credentials endpoint
+ * (AWS_CONTAINER_CREDENTIALS_FULL_URI or _RELATIVE_URI), refreshed by the
+ * gateway before the credentials expire.
+ *
  * Secrets are never written in the spec: a source that is not env:NAME or
  * file:PATH is an error whose message never quotes it.
  */
@@ -39,6 +43,17 @@ void slc_spec_read_provider_aws(slc_builder *b, const slc_node *v, const char *w
         return;
     out->credentials_pos = c->pos;
     const char *cwhere = slc_aprintf(b->a, "credentials of %s", where);
+    if (c->kind == SLC_NODE_SCALAR && strcmp(c->str, "container") == 0) {
+        out->container = true; /* opted in: the ECS/EKS credentials endpoint */
+        return;
+    }
+    if (c->kind == SLC_NODE_SCALAR) {
+        slc_error(b->d, c->pos,
+                  "%s must be a mapping (access_key_id, secret_access_key, session_token) or 'container'",
+                  cwhere);
+        out->credentials_pos = (slc_pos){0}; /* reported: nothing more to say about it */
+        return;
+    }
     if (!slc_spec_want(b, c, SLC_NODE_MAP, cwhere))
         return;
     static const char *const keys[] = {"access_key_id", "secret_access_key", "session_token"};
@@ -109,7 +124,7 @@ void slc_check_provider_aws(slc_diags *d, slc_provider *p, bool bedrock)
                            "api_key (credentials:, by default AWS_ACCESS_KEY_ID and "
                            "AWS_SECRET_ACCESS_KEY)",
                            name);
-    if (a->credentials_pos.line) {
+    if (a->credentials_pos.line && !a->container) {
         if (!a->key_id.s || !a->secret.s)
             slc_error(d, a->credentials_pos,
                       "provider '%s': credentials needs access_key_id and secret_access_key (env:NAME "

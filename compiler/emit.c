@@ -140,7 +140,10 @@ void slc_emit_lowered(const sl_table *t, slc_buf *out)
         c_str(out, pa->secret);
         slc_buf_puts(out, ",\n    .token = ");
         c_str(out, pa->token);
-        slc_buf_printf(out, ",\n    .token_optional = %u,\n    .api = %u,\n};\n", pa->token_optional, pa->api);
+        slc_buf_printf(out, ",\n    .token_optional = %u,\n    .api = %u,\n", pa->token_optional, pa->api);
+        if (pa->container)
+            slc_buf_puts(out, "    .container = 1,\n");
+        slc_buf_puts(out, "};\n");
     }
     if (open_array(out, "sl_provider", "sl_spec_providers", t->provider_count)) {
         for (uint32_t i = 0; i < t->provider_count; i++) {

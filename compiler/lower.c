@@ -196,14 +196,15 @@ void slc_lower(const slc_spec *s, const char *sha256_hex, slc_lowered *out)
         if (p->kind == SLC_KIND_BEDROCK) {
             /* Without credentials: the variables AWS's own tools read; the
              * session token then only when set. */
-            bool given = p->aws.credentials_pos.line != 0;
+            bool given = p->aws.credentials_pos.line != 0, cont = p->aws.container;
             out->provider_aws[i] = (sl_provider_aws){
                 .region = p->aws.region.s,
-                .key_id = given ? p->aws.key_id.s : "env:AWS_ACCESS_KEY_ID",
-                .secret = given ? p->aws.secret.s : "env:AWS_SECRET_ACCESS_KEY",
-                .token = given ? p->aws.token.s : "env:AWS_SESSION_TOKEN",
+                .key_id = cont ? NULL : given ? p->aws.key_id.s : "env:AWS_ACCESS_KEY_ID",
+                .secret = cont ? NULL : given ? p->aws.secret.s : "env:AWS_SECRET_ACCESS_KEY",
+                .token = cont ? NULL : given ? p->aws.token.s : "env:AWS_SESSION_TOKEN",
                 .token_optional = !given,
-                .api = (uint8_t)p->aws.api};
+                .api = (uint8_t)p->aws.api,
+                .container = cont};
         }
         const slc_preset *ps = slc_preset_of(p);
         bool named = ps && strcmp(ps->name, slc_kind_name(ps->kind)) != 0;

@@ -52,6 +52,7 @@ typedef struct slc_provider_aws {
     slc_pos credentials_pos;    /* line 0: no credentials: (the AWS_* defaults) */
     slc_str key_id, secret, token;
     int api;                    /* SL_AWS_API_* */
+    bool container;             /* credentials: container */
 } slc_provider_aws;
 
 typedef struct slc_provider {

@@ -65,6 +65,8 @@ typedef struct sl_provider_aws {
     const char *token;       /* NULL: no session token */
     uint8_t token_optional;  /* the default env:AWS_SESSION_TOKEN: unset means none */
     uint8_t api;             /* SL_AWS_API_*: auto = InvokeModel for Anthropic models, else Converse */
+    uint8_t container;       /* credentials: container: from the ECS/EKS endpoint, refreshed
+                                (key_id, secret and token are then NULL) */
 } sl_provider_aws;
 
 typedef struct sl_provider {

@@ -96,14 +96,9 @@ static int body(const sl_call *c, const char **b, size_t *len, char *err, size_t
     return 0;
 }
 
-static const sl_aws_creds *creds_of(const sl_call *c)
-{
-    return sl_aws_creds_find(c->prov->name);
-}
-
 static void headers(const sl_call *c, sl_header_add add, void *ctx)
 {
-    const sl_aws_creds *cr = creds_of(c);
+    sl_aws_creds copy, *cr = sl_aws_creds_copy(c->prov->name, c->arena, &copy) == 0 ? &copy : NULL;
     const char *full = cr ? url(c) : NULL;
     if (!full) {
         add(ctx, NULL); /* no credentials (an optional provider) or no memory: the try fails */

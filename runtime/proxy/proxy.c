@@ -201,7 +201,9 @@ const char *sl_proxy_provider_keyless(const sl_table *t, uint32_t provider)
         return NULL;
     const sl_provider *p = &t->providers[provider];
     if (p->aws) /* bedrock: AWS credentials instead of a key */
-        return sl_aws_creds_get(provider) ? NULL : p->aws->key_id + (strncmp(p->aws->key_id, "env:", 4) ? 0 : 4);
+        return sl_aws_creds_have(provider) ? NULL
+               : p->aws->container ? "AWS_CONTAINER_CREDENTIALS_FULL_URI"
+               : p->aws->key_id + (strncmp(p->aws->key_id, "env:", 4) ? 0 : 4);
     if (!p->api_key_env || !sl_provider_auth_format(p) || sl_proxy_auth_line(provider))
         return NULL;
     return p->api_key_env;

@@ -19,7 +19,7 @@ import { spawnSync } from 'node:child_process';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import {
-  startGateway, startMock, postJSON, readSSE, parseSSEEvent, MOCK_TEXT, CLIENT_KEY, anthropicHeaders,
+  startGateway, startMock, postJSON, readSSE, parseSSEEvent, eventually, MOCK_TEXT, CLIENT_KEY, anthropicHeaders,
 } from './lib/harness.mjs';
 
 const BIN = process.env.SLUICE_BEDROCK_BIN;
@@ -33,6 +33,7 @@ const TOKEN = 'e2e-session-token-value';
 const DATE = '20241022T101500Z';
 const CLOCK = '2024-10-22 10:15:00';
 const REGION = 'us-west-2';
+const CONTAINER_AUTH = 'e2e-container-authorization';
 const CLAUDE = 'anthropic.claude-3-5-sonnet-20241022-v2:0';
 const CLAUDE_PATH = '/model/anthropic.claude-3-5-sonnet-20241022-v2%3A0';
 const LLAMA_PATH = '/model/meta.llama3-1-70b-instruct-v1%3A0';
@@ -54,8 +55,10 @@ const gatewayEnv = (over = {}) => ({
 
 async function bedrockGateway(mock, env = {}) {
   const args = [];
-  for (const p of ['aws', 'aws_plain', 'aws_conv']) args.push('--provider-url', `${p}=${mock.url}`);
-  return startGateway({ bin: BIN, args, env: gatewayEnv(env) });
+  for (const p of ['aws', 'aws_plain', 'aws_conv', 'aws_ecs']) args.push('--provider-url', `${p}=${mock.url}`);
+  return startGateway({ bin: BIN, args, env: gatewayEnv({
+    AWS_CONTAINER_CREDENTIALS_FULL_URI: `${mock.url}/aws/credentials`,
+    AWS_CONTAINER_AUTHORIZATION_TOKEN: CONTAINER_AUTH, ...env }) });
 }
 
 const SIG_RE = new RegExp(
@@ -292,8 +295,43 @@ describe('AWS Bedrock through sluice (SigV4 checked by the mock)', () => {
 describe('AWS Bedrock: credentials', () => {
   let mock;
   before(async () => {
+    // Container credentials that expire 4 minutes after the frozen clock:
+    // inside the 5-minute margin, so the gateway keeps refreshing them.
     mock = await startMock({ args: ['--aws', `${KEY_ID}:${SECRET}`, '--aws-region', REGION, '--aws-date', DATE,
-      '--aws-token', TOKEN] });
+      '--aws-token', TOKEN, '--aws-container-auth', CONTAINER_AUTH, '--aws-expiration', '2024-10-22T10:19:00Z'] });
+  });
+  beforeEach(() => mock.reset());
+
+  it('credentials: container: fetched with the endpoint\'s Authorization, signed with, refreshed before expiry',
+    async () => {
+      const gw = await bedrockGateway(mock, { AWS_ACCESS_KEY_ID: 'AKIDNOTTHEONE', AWS_SECRET_ACCESS_KEY: 'wrong' });
+      try {
+        const r = await postJSON(`${gw.url}/v1/chat/completions`,
+          { model: 'titan', messages: [{ role: 'user', content: 'hi' }] });
+        assert.equal(r.status, 200, r.text);
+        const calls = await mock.calls();
+        const fetches = calls.filter((c) => c.path === '/aws/credentials');
+        assert.ok(fetches.length >= 1);
+        assert.equal(fetches[0].method, 'GET');
+        assert.equal(fetches[0].headers.authorization, CONTAINER_AUTH);
+        const invoke = calls.find((c) => c.path === '/model/amazon.titan-text-premier-v1%3A0/converse');
+        assertSigned(invoke);
+        // Refreshed (every 5 s while inside the margin), not only at start.
+        const again = await eventually(async () =>
+          (await mock.calls()).filter((c) => c.path === '/aws/credentials').length >= fetches.length + 1, 15000, 250);
+        assert.ok(again, 'the credentials were fetched again before they expire');
+        assert.ok(!gw.log().includes(SECRET) && !gw.log().includes(TOKEN));
+      } finally {
+        await gw.stop();
+      }
+    });
+
+  it('credentials: container with a plain-HTTP endpoint that is not local is refused at start', () => {
+    const env = { ...process.env, ...gatewayEnv({ AWS_CONTAINER_CREDENTIALS_FULL_URI: 'http://198.51.100.7/creds' }) };
+    // It would serve the other providers: stopped after 3 s, its log read.
+    const r = spawnSync(BIN, ['--listen', '127.0.0.1:0', '--state', ''], { env, encoding: 'utf8', timeout: 3000 });
+    // The provider is optional: the gateway starts without it and says why.
+    assert.match(r.stderr, /provider 'aws_ecs' \(optional\): AWS_CONTAINER_CREDENTIALS_FULL_URI over plain HTTP must name a loopback host/);
   });
   after(() => mock?.stop());
 
@@ -315,7 +353,8 @@ describe('AWS Bedrock: credentials', () => {
       const body = await s.json();
       assert.equal(body.type, 'error');
       assert.equal(body.error.type, 'permission_error');
-      const calls = await mock.calls();
+      const calls = (await mock.calls()).filter((c) => c.path.startsWith('/model/'));
+      assert.equal(calls.length, 2);
       assert.ok(calls.every((c) => /does not match/.test(c.sigv4)), JSON.stringify(calls.map((c) => c.sigv4)));
       for (const text of [r.text, JSON.stringify(body), gw.log()]) {
         assert.ok(!text.includes(wrong) && !text.includes(SECRET), 'no secret in answers or logs');

@@ -308,8 +308,28 @@ static void answer_converse(ctx *c, int stream)
     mu_answer_free(&a);
 }
 
+/* The container credentials endpoint: the test credentials, as ECS and
+ * EKS hand them out. */
+static void container_credentials(ctx *c)
+{
+    const char *auth = json_string_value(json_object_get(c->rq->headers, "authorization"));
+    if (!g_aws_on || (g_aws.container_auth && (!auth || strcmp(auth, g_aws.container_auth)))) {
+        aws_error(c, 403, "AccessDeniedException", "container credentials: wrong or missing Authorization");
+        return;
+    }
+    json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:s}", "AccessKeyId", g_aws.key_id, "SecretAccessKey", g_aws.secret,
+                          "Token", g_aws.token ? g_aws.token : "", "Expiration",
+                          g_aws.expiration ? g_aws.expiration : "2024-10-22T11:15:00Z", "RoleArn",
+                          "arn:aws:iam::123456789012:role/mock");
+    mu_send_json(c, 200, j);
+}
+
 void mu_bedrock_handle(ctx *c, const char *path)
 {
+    if (!strcmp(path, "/aws/credentials")) {
+        container_credentials(c);
+        return;
+    }
     /* /model/{id}/{operation} */
     const char *id = path + 7, *slash = strrchr(id, '/');
     const char *op = slash ? slash + 1 : "";

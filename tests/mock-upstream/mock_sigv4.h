@@ -12,6 +12,9 @@ typedef struct mu_aws {
     const char *key_id, *secret, *token; /* token NULL: none expected */
     const char *region, *service;
     const char *date; /* the only x-amz-date accepted (fixed clock), YYYYMMDDTHHMMSSZ */
+    /* GET /aws/credentials (the ECS/EKS container endpoint): the Authorization
+     * it wants (NULL: none) and the Expiration it hands out. */
+    const char *container_auth, *expiration;
 } mu_aws;
 
 /* Why a request fails verification, or MU_SIG_OK. */

@@ -32,6 +32,8 @@ static void usage(FILE *f)
           "  --aws KEYID:SECRET --aws-region R --aws-date YYYYMMDDTHHMMSSZ [--aws-token T]\n"
           "                      Bedrock requests (/model/...) must be SigV4-signed with\n"
           "                      these test credentials at exactly this time, else 403\n"
+          "  --aws-container-auth A --aws-expiration T  GET /aws/credentials hands the\n"
+          "                      --aws credentials out as an ECS endpoint (Authorization A)\n"
           "Per-request behaviour: put [[mock key=value ...]] in the model name or the\n"
           "last user message; keys: chunks interval_ms status retry_after delay_ms\n"
           "first_byte_ms fail=reset|truncate|stall words.\n"
@@ -104,6 +106,12 @@ int main(int argc, char **argv)
             i++;
         } else if (!strcmp(a, "--aws-date") && v && strlen(v) == 16) {
             aws.date = v;
+            i++;
+        } else if (!strcmp(a, "--aws-container-auth") && v) {
+            aws.container_auth = v;
+            i++;
+        } else if (!strcmp(a, "--aws-expiration") && v) {
+            aws.expiration = v;
             i++;
         } else if (!strcmp(a, "--aws-token") && v) {
             aws.token = v;
