@@ -118,18 +118,14 @@ static void free_overrides(void)
     n_overrides = 0;
 }
 
-static const char *owned_url(const sl_provider *p)
-{
-    for (size_t i = 0; i < n_overrides; i++)
-        if (overrides[i].p == p)
-            return overrides[i].url;
-    return NULL;
-}
-
+/* The slot of provider address p gets u; the URL it held is freed (the
+ * same provider overridden twice, or a new copy of the providers at the
+ * address of an old one). */
 static void remember(const sl_provider *p, char *u)
 {
     for (size_t i = 0; i < n_overrides; i++)
         if (overrides[i].p == p) {
+            free(overrides[i].url);
             overrides[i].url = u;
             return;
         }
@@ -186,9 +182,7 @@ int sl_provider_set_url(sl_provider *provs, uint32_t n, const char *arg, char *e
     }
     memcpy(u, eq + 1, len);
     u[len] = '\0';
-    if (p->base_url == owned_url(p)) /* overridden twice: the last wins */
-        free((char *)p->base_url);
-    remember(p, u);
+    remember(p, u); /* overridden twice: the last wins, the first is freed */
     p->base_url = u; /* lives as long as the process; freed at exit */
     return 0;
 }
