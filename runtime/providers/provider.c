@@ -66,9 +66,11 @@ void sl_provider_request_headers(const sl_call *c, const char *request_id, const
     add(ctx, "Expect:");
     add(ctx, "User-Agent: sluice/" SLUICE_VERSION);
     add(ctx, sl_arena_printf(c->arena, "x-request-id: %s", request_id));
-    if (c->stream)
-        add(ctx, c->prov->kind == SL_KIND_BEDROCK ? "Accept: application/vnd.amazon.eventstream"
-                                                  : "Accept: text/event-stream");
+    /* Bedrock streams are event-stream frames whatever is accepted; its
+     * SDKs send no Accept for them (InvokeModel's Accept names the model's
+     * output type), so none is sent. */
+    if (c->stream && c->prov->kind != SL_KIND_BEDROCK)
+        add(ctx, "Accept: text/event-stream");
     if (auth)
         add(ctx, auth);
     const sl_provider_ops *ops = sl_provider_ops_of(c->prov->kind);

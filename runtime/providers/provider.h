@@ -91,7 +91,7 @@ void sl_provider_extra_headers(const sl_call *c, sl_header_add add, void *ctx);
 /* Every header line of a request to c->prov, in order: content type, no
  * Expect (curl would wait a round trip for 100-continue), our user agent,
  * the request id (so the provider's logs carry the id the client and our
- * log have), Accept for streams, `auth` (NULL: none), the kind's protocol
+ * log have), Accept for SSE streams, `auth` (NULL: none), the kind's protocol
  * headers and the preset's extra lines. Copies go into c->arena. */
 void sl_provider_request_headers(const sl_call *c, const char *request_id, const char *auth,
                                  sl_header_add add, void *ctx);

@@ -150,6 +150,7 @@ describe('AWS Bedrock through sluice (SigV4 checked by the mock)', () => {
     const [call] = await mock.calls();
     assert.equal(call.path, `${CLAUDE_PATH}/invoke-with-response-stream`);
     assertSigned(call);
+    assert.notEqual(call.headers.accept, 'text/event-stream'); /* the answer is event-stream frames */
     assert.equal(call.body.model, undefined);
     assert.equal(call.body.stream, undefined);
     assert.equal(call.body.anthropic_version, 'bedrock-2023-05-31');
