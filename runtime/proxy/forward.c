@@ -630,11 +630,14 @@ static void on_done(void *ctx, sl_xfer_result r, const char *detail)
      * should hear about the most recent state of the world. */
     x->last_status = 0;
     x->last_result = r;
+    /* A stream decoder that refused the first frames says why (a Bedrock
+     * exception before any text). */
+    const char *why = x->relay.detail ? x->relay.detail : why_failed(r);
     if (sl_attempts_retry_xfer(&x->attempts, r)) {
-        sl_attempts_next(&x->attempts, x->prov->name, why_failed(r), -1);
+        sl_attempts_next(&x->attempts, x->prov->name, why, -1);
         return;
     }
-    sl_attempts_note(&x->attempts, x->prov->name, why_failed(r));
+    sl_attempts_note(&x->attempts, x->prov->name, why);
     try_exhausted(x);
 }
 

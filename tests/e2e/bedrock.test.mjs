@@ -278,6 +278,14 @@ describe('AWS Bedrock through sluice (SigV4 checked by the mock)', () => {
     });
   }
 
+  it('an exception as the first frame, before any text, is a 502 that says what Bedrock said', async () => {
+    const r = await postJSON(`${gw.url}/v1/chat/completions`,
+      { model: 'llama', stream: true, messages: [{ role: 'user', content: 'hi [[mock fail=early_exception]]' }] });
+    assert.equal(r.status, 502, r.text);
+    assert.match(r.json.error.message,
+      /aws: Bedrock stream exception throttlingException: Too many requests, please wait before trying again\./);
+  });
+
   it('the Anthropic client sees a stream exception as its own error event', async () => {
     const r = await fetch(`${gw.url}/v1/messages`, {
       method: 'POST', headers: { 'content-type': 'application/json', ...anthropicHeaders() },

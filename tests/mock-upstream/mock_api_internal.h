@@ -13,7 +13,7 @@
 #include <jansson.h>
 
 enum proto { P_OPENAI, P_ANTHROPIC, P_GEMINI };
-enum fail { F_NONE, F_RESET, F_TRUNCATE, F_ABORT, F_STALL, F_CORRUPT, F_EXCEPTION };
+enum fail { F_NONE, F_RESET, F_TRUNCATE, F_ABORT, F_STALL, F_CORRUPT, F_EXCEPTION, F_EARLY_EXCEPTION };
 
 typedef struct ctx {
     const mu_request *rq;

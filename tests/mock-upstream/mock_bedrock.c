@@ -13,8 +13,9 @@
  * "bedrock-2023-05-31", no model, no stream; Converse: messages of content
  * blocks, known top-level keys only), else a 400 ValidationException.
  * Directives as elsewhere, plus for streams fail=corrupt (one frame's
- * payload byte flipped, its CRC left as it was) and fail=exception (a
- * throttlingException frame half-way). */
+ * payload byte flipped, its CRC left as it was), fail=exception (a
+ * throttlingException frame half-way) and fail=early_exception (one as
+ * the first frame). */
 #define _GNU_SOURCE
 #include "mock_api_internal.h"
 #include "mock_sigv4.h"
@@ -146,7 +147,7 @@ static void send_frames(ctx *c, mu_buf *frames, size_t n, size_t *ends)
         }
         if (c->fail == F_CORRUPT && i == half)
             frames->p[e - 6] ^= 0x20; /* a payload byte: the message CRC no longer matches */
-        if (c->fail == F_EXCEPTION && i == half) {
+        if ((c->fail == F_EXCEPTION && i == half) || (c->fail == F_EARLY_EXCEPTION && i == 0)) {
             mu_buf x = {0};
             frame(&x, "exception", ":exception-type", "throttlingException",
                   json_pack("{s:s}", "message", "Too many requests, please wait before trying again."));
