@@ -3,7 +3,10 @@
 # a contender is the median over the interleaved rounds; an "added" figure
 # is a proxy's median minus the direct run's median from the same rounds.
 # Writes OUT.txt (the table), OUT.json (figures, raw runs, problems) and
-# OUT.plot/*.dat for bench/plot.gp. Variables come from bench/run (-v).
+# OUT.plot/*.dat for bench/plot.gp. Variables come from bench/run (-v);
+# `scenarios` (",plain,stream,tls,spec,") says which sections to print.
+# Rows that issue 18 sets a target for say in the last column whether the
+# run met it.
 BEGIN { FS = "\t"; nruns = 0 }
 
 {
@@ -29,9 +32,17 @@ function sub_(a, b) { return (a == "" || b == "") ? "" : a - b }
 function div_(a, b) { return (a == "" || b == "" || b + 0 == 0) ? "" : a / b }
 function fmt(x, dec) { return x == "" ? "-" : sprintf("%." dec "f", x) }
 
+# Targets: tgt(DESC, OK) is the target column, OK being 1, 0 or "" (no
+# figure to judge); le/lt compare figures that may be missing.
+function tgt(desc, ok) { return desc ": " (ok == "" ? "-" : (ok ? "met" : "missed")) }
+function le(a, b) { return (a == "" || b == "") ? "" : (a + 0 <= b + 0) }
+function lt(a, b) { return (a == "" || b == "") ? "" : (a + 0 < b + 0) }
+function want(sc) { return index(scenarios, "," sc ",") > 0 }
+
 # A table row, also kept for the JSON. cmp: "diff" (sluice - nginx and
-# sluice / nginx), "ratio" (sluice / nginx), or "".
-function row(fig, label, unit, d, n, s, dec, cmp,    c, dn) {
+# sluice / nginx), "ratio" (sluice / nginx), or "". target: from tgt(), or
+# "" (this row has none).
+function row(fig, label, unit, d, n, s, dec, cmp, target,    c, dn) {
     c = ""
     if (cmp == "diff" && n != "" && s != "") {
         c = sprintf("%+." dec "f %s", s - n, unit)
@@ -39,10 +50,10 @@ function row(fig, label, unit, d, n, s, dec, cmp,    c, dn) {
     } else if (cmp == "ratio" && n != "" && s != "" && n + 0 > 0) {
         c = sprintf("%.2fx", s / n)
     }
-    printf "%-3s %-44s %10s %10s %10s   %s\n", fig, label " (" unit ")", fmt(d, dec), fmt(n, dec), fmt(s, dec), c > txt
+    printf "%-3s %-48s %10s %10s %10s   %-18s %s\n", fig, label " (" unit ")", fmt(d, dec), fmt(n, dec), fmt(s, dec), c, target > txt
     nrows++
     rfig[nrows] = fig; rlabel[nrows] = label; runit[nrows] = unit
-    rd[nrows] = d; rn[nrows] = n; rs[nrows] = s; rc[nrows] = c
+    rd[nrows] = d; rn[nrows] = n; rs[nrows] = s; rc[nrows] = c; rt[nrows] = target
 }
 function heading(s) { printf "%s\n", s > txt }
 
@@ -56,20 +67,89 @@ function jval(v) {
     return jstr(v)
 }
 
-# gnuplot data: rows p50..p99.9, columns direct nginx sluice, in ms.
-function plotdat(file, sc, pre,    i, p, w, line) {
+# gnuplot data: rows p50..p99.9, one column per contender in the
+# space-separated list `whos` (in ms).
+function plotdat(file, sc, pre, whos,    i, p, w, line, ws, nw) {
     split("p50 p90 p99 p999", p, " ")
     split("p50 p90 p99 p99.9", lab, " ")
-    printf "# percentile direct nginx sluice (ms)\n" > (dir "/" file)
+    nw = split(whos, ws, " ")
+    printf "# percentile %s (ms)\n", whos > (dir "/" file)
     for (i = 1; i <= 4; i++) {
         line = lab[i]
-        for (w = 1; w <= 3; w++) {
-            x = med(sc, who3[w], pre "_" p[i] "_us")
+        for (w = 1; w <= nw; w++) {
+            x = med(sc, ws[w], pre "_" p[i] "_us")
             line = line " " (x == "" ? "NaN" : sprintf("%.4f", x / 1000))
         }
         print line > (dir "/" file)
     }
     close(dir "/" file)
+}
+function ms(x) { return x == "" ? "" : x / 1000 }
+function mib(x) { return x == "" ? "" : x / 1024 }
+
+# The streaming rows of one scenario (sc; 20 or 1,000 events per stream).
+# long: the 1,000-event scenario, whose gaps are printed in us with the
+# cost per event and its targets.
+function stream_rows(fig, sc, tag, long,    d, n, s) {
+    d = med(sc, "direct", "ttfb_p50_us"); n = med(sc, "nginx", "ttfb_p50_us"); s = med(sc, "sluice", "ttfb_p50_us")
+    row(fig, tag " stream: TTFT p50", "ms", ms(d), ms(n), ms(s), 2, "")
+    row("", "  added TTFT p50 vs direct", "us", "", sub_(n, d), sub_(s, d), 0, "diff", tgt("<= 100 us", le(sub_(s, d), 100)))
+    d = med(sc, "direct", "ttfb_p99_us"); n = med(sc, "nginx", "ttfb_p99_us"); s = med(sc, "sluice", "ttfb_p99_us")
+    row("", "  added TTFT p99 vs direct", "us", "", sub_(n, d), sub_(s, d), 0, "diff")
+    d = med(sc, "direct", "gap_p50_us"); n = med(sc, "nginx", "gap_p50_us"); s = med(sc, "sluice", "gap_p50_us")
+    if (long) {
+        # per event: a read of k events counts k gaps of 1/k (bench-loadgen)
+        d = med(sc, "direct", "evgap_p50_us"); n = med(sc, "nginx", "evgap_p50_us"); s = med(sc, "sluice", "evgap_p50_us")
+        row("", "  inter-event gap per event p50", "us", d, n, s, 0, "")
+        row("", "  added gap per event p50 vs direct", "us", "", sub_(n, d), sub_(s, d), 0, "diff", tgt("<= 2 us", le(sub_(s, d), 2)))
+    } else {
+        row("", "  inter-event gap p50", "ms", ms(d), ms(n), ms(s), 2, "")
+    }
+    d = med(sc, "direct", "gap_p99_us"); n = med(sc, "nginx", "gap_p99_us"); s = med(sc, "sluice", "gap_p99_us")
+    if (long) row("", "  inter-event gap p99", "us", d, n, s, 0, "")
+    else row("", "  inter-event gap p99", "ms", ms(d), ms(n), ms(s), 2, "")
+    row("", "  added gap p99 vs direct", "us", "", sub_(n, d), sub_(s, d), 0, "diff")
+    if (long)
+        row("", "  proxy CPU per event", "us", "", med(sc, "nginx", "cpu_us_per_event"), med(sc, "sluice", "cpu_us_per_event"), 2, "ratio")
+    row("", "  events per stream (min)", "count", med(sc, "direct", "events_min"), med(sc, "nginx", "events_min"), med(sc, "sluice", "events_min"), 0, "")
+    row("", "  reads with events per stream (min)", "count", med(sc, "direct", "reads_min"), med(sc, "nginx", "reads_min"), med(sc, "sluice", "reads_min"), 0, "")
+    row("", "  streams with coalesced events", "count", med(sc, "direct", "coalesced"), med(sc, "nginx", "coalesced"), med(sc, "sluice", "coalesced"), 0, "")
+    row("", "  streams completed / sent", "%", med(sc, "direct", "success_pct"), med(sc, "nginx", "success_pct"), med(sc, "sluice", "success_pct"), 2, "")
+}
+
+# The TLS-upstream rows for one sluice contender (sw: sluice = HTTP/1.1,
+# sluice_h2 = HTTP/2) against direct and nginx (always HTTP/1.1).
+function tls_rows(fig, sw, title,    d, n, s, h2, t) {
+    h2 = (sw == "sluice_h2")
+    heading(fig "   " title)
+    d = med("tls_c1", "direct", "lat_p50_us"); n = med("tls_c1", "nginx", "lat_p50_us"); s = med("tls_c1", sw, "lat_p50_us")
+    row("", "  c=1 p50 latency", "us", d, n, s, 0, "")
+    row("", "  c=1 added p50 vs direct", "us", "", sub_(n, d), sub_(s, d), 0, "diff")
+    d = med("tls_c1", "direct", "lat_p99_us"); n = med("tls_c1", "nginx", "lat_p99_us"); s = med("tls_c1", sw, "lat_p99_us")
+    row("", "  c=1 added p99 vs direct", "us", "", sub_(n, d), sub_(s, d), 0, "diff")
+    row("", "  c=64 throughput", "req/s", med("tls_c64", "direct", "rps"), med("tls_c64", "nginx", "rps"), med("tls_c64", sw, "rps"), 0, "ratio")
+    d = med("tls_c64", "direct", "lat_p99_us"); n = med("tls_c64", "nginx", "lat_p99_us"); s = med("tls_c64", sw, "lat_p99_us")
+    row("", "  c=64 p99 latency", "us", d, n, s, 0, "")
+    row("", "  c=64 errors (sum of medians)", "count", med("tls_c64", "direct", "errors"), med("tls_c64", "nginx", "errors"), med("tls_c64", sw, "errors"), 0, "")
+    n = med("tls_c64", "nginx", "cpu_us_per_req"); s = med("tls_c64", sw, "cpu_us_per_req")
+    row("", "  proxy CPU per request at c=64", "us", "", n, s, 1, "ratio", h2 ? tgt("< nginx h1+TLS", lt(s, n)) : "")
+    row("", "  proxy CPU per request at c=1", "us", "", med("tls_c1", "nginx", "cpu_us_per_req"), med("tls_c1", sw, "cpu_us_per_req"), 1, "ratio")
+    row("", "  upstream connections after c=64", "count", "", med("tls_c64", "nginx", "upstream_conns"), med("tls_c64", sw, "upstream_conns"), 0, "")
+    row("", "  terminator cpu busy at c=64", "%", med("tls_c64", "direct", "term_busy_pct"), med("tls_c64", "nginx", "term_busy_pct"), med("tls_c64", sw, "term_busy_pct"), 0, "")
+    row("", sprintf("  %s req/s x %.1f s upstream: success", open_rate, open_latency / 1000), "%", "", med("tls_openloop", "nginx", "success_pct"), med("tls_openloop", sw, "success_pct"), 2, "",
+        h2 ? tgt("100 %", le(100, med("tls_openloop", sw, "success_pct"))) : "")
+    row("", "    peak in flight", "count", "", med("tls_openloop", "nginx", "peak_inflight"), med("tls_openloop", sw, "peak_inflight"), 0, "")
+    row("", "    p99 latency", "ms", "", ms(med("tls_openloop", "nginx", "lat_p99_us")), ms(med("tls_openloop", sw, "lat_p99_us")), 1, "")
+    n = med("tls_openloop", "nginx", "cpu_us_per_req"); s = med("tls_openloop", sw, "cpu_us_per_req")
+    row("", "    proxy CPU per request", "us", "", n, s, 1, "ratio", h2 ? tgt("< nginx h1+TLS", lt(s, n)) : "")
+    n = med("tls_openloop", "nginx", "hwm_kb"); s = med("tls_openloop", sw, "hwm_kb")
+    row("", "    proxy peak RSS (VmHWM)", "MiB", "", mib(n), mib(s), 1, "ratio", h2 ? tgt("< nginx h1+TLS", lt(s, n)) : "")
+    if (h2) {
+        t = med("tls_openloop", "sluice", "hwm_kb")
+        row("", "    sluice peak RSS, HTTP/2 vs HTTP/1.1", "x", "", "", div_(s, t), 2, "", tgt("< 1 (lower over h2)", lt(s, t)))
+    }
+    row("", "    upstream connections mid-run", "count", "", med("tls_openloop", "nginx", "upstream_conns"), med("tls_openloop", sw, "upstream_conns"), 0, "")
+    row("", "    terminator cpu busy over the run", "%", "", med("tls_openloop", "nginx", "term_busy_pct"), med("tls_openloop", sw, "term_busy_pct"), 0, "")
 }
 
 END {
@@ -80,19 +160,22 @@ END {
 
     heading(sprintf("sluice benchmark %s: %s cpus, kernel %s, %s worker(s) per proxy, %s round(s), medians", stamp, cpus, kernel, workers, rounds))
     heading(sprintf("pinning: %s", pinning))
-    mc = med("capacity", "mock", "cpu_us_per_req")
-    heading(sprintf("mock upstream alone: %s req/s at 64 connections from wrk on the other cpu; %s us cpu per request (%s req/s per cpu-second)",
-        fmt(med("capacity", "mock", "rps"), 0), fmt(mc, 1), (mc == "" || mc + 0 == 0) ? "-" : sprintf("%.0f", 1e6 / mc)))
+    if (want("plain")) {
+        mc = med("capacity", "mock", "cpu_us_per_req")
+        heading(sprintf("mock upstream alone: %s req/s at 64 connections from wrk on the other cpu; %s us cpu per request (%s req/s per cpu-second)",
+            fmt(med("capacity", "mock", "rps"), 0), fmt(mc, 1), (mc == "" || mc + 0 == 0) ? "-" : sprintf("%.0f", 1e6 / mc)))
+    }
     heading("")
-    printf "%-3s %-44s %10s %10s %10s   %s\n", "", "", "direct", "nginx", "sluice", "sluice vs nginx" > txt
+    printf "%-3s %-48s %10s %10s %10s   %-18s %s\n", "", "", "direct", "nginx", "sluice", "sluice vs nginx", "target (issue 18)" > txt
 
+  if (want("plain")) {
     # 1. concurrency 1
     d = med("c1", "direct", "lat_p50_us"); n = med("c1", "nginx", "lat_p50_us"); s = med("c1", "sluice", "lat_p50_us")
     row("1", "c=1 p50 latency", "us", d, n, s, 0, "")
-    row("", "c=1 added p50 vs direct", "us", "", sub_(n, d), sub_(s, d), 0, "diff")
+    row("", "c=1 added p50 vs direct", "us", "", sub_(n, d), sub_(s, d), 0, "diff", tgt("<= nginx + 10 us", le(sub_(s, d), sub_(n, d) == "" ? "" : sub_(n, d) + 10)))
     d = med("c1", "direct", "lat_p99_us"); n = med("c1", "nginx", "lat_p99_us"); s = med("c1", "sluice", "lat_p99_us")
     row("", "c=1 p99 latency", "us", d, n, s, 0, "")
-    row("", "c=1 added p99 vs direct", "us", "", sub_(n, d), sub_(s, d), 0, "diff")
+    row("", "c=1 added p99 vs direct", "us", "", sub_(n, d), sub_(s, d), 0, "diff", tgt("< 100 us", lt(sub_(s, d), 100)))
     row("", "c=1 throughput", "req/s", med("c1", "direct", "rps"), med("c1", "nginx", "rps"), med("c1", "sluice", "rps"), 0, "ratio")
 
     # 2. concurrency 64
@@ -105,45 +188,32 @@ END {
     row("", "c=64 errors (sum of medians)", "count", med("c64", "direct", "errors"), med("c64", "nginx", "errors"), med("c64", "sluice", "errors"), 0, "")
 
     # 3. CPU per request
-    row("3", "proxy CPU per request at c=64", "us", "", med("c64", "nginx", "cpu_us_per_req"), med("c64", "sluice", "cpu_us_per_req"), 1, "ratio")
-    row("", "proxy CPU per request at c=1", "us", "", med("c1", "nginx", "cpu_us_per_req"), med("c1", "sluice", "cpu_us_per_req"), 1, "ratio")
+    n = med("c64", "nginx", "cpu_us_per_req"); s = med("c64", "sluice", "cpu_us_per_req")
+    row("3", "proxy CPU per request at c=64", "us", "", n, s, 1, "ratio", tgt("<= nginx", le(s, n)))
+    n = med("c1", "nginx", "cpu_us_per_req"); s = med("c1", "sluice", "cpu_us_per_req")
+    row("", "proxy CPU per request at c=1", "us", "", n, s, 1, "ratio", tgt("<= nginx", le(s, n)))
 
     # 4. open loop overload
-    row("4", sprintf("%s req/s x %.1f s upstream: success", open_rate, open_latency / 1000), "%", med("openloop", "direct", "success_pct"), med("openloop", "nginx", "success_pct"), med("openloop", "sluice", "success_pct"), 2, "")
+    s = med("openloop", "sluice", "success_pct")
+    row("4", sprintf("%s req/s x %.1f s upstream: success", open_rate, open_latency / 1000), "%", med("openloop", "direct", "success_pct"), med("openloop", "nginx", "success_pct"), s, 2, "", tgt("100 %", le(100, s)))
     row("", "  requests sent", "count", med("openloop", "direct", "sent"), med("openloop", "nginx", "sent"), med("openloop", "sluice", "sent"), 0, "")
     row("", "  peak in flight", "count", med("openloop", "direct", "peak_inflight"), med("openloop", "nginx", "peak_inflight"), med("openloop", "sluice", "peak_inflight"), 0, "")
     split("p50 p99 p999", pp, " "); split("p50 p99 p99.9", pl, " ")
     for (i = 1; i <= 3; i++) {
         d = med("openloop", "direct", "lat_" pp[i] "_us"); n = med("openloop", "nginx", "lat_" pp[i] "_us"); s = med("openloop", "sluice", "lat_" pp[i] "_us")
-        row("", "  " pl[i] " latency", "ms", d == "" ? "" : d / 1000, n == "" ? "" : n / 1000, s == "" ? "" : s / 1000, 1, "")
+        row("", "  " pl[i] " latency", "ms", ms(d), ms(n), ms(s), 1, "")
     }
     n = med("openloop", "nginx", "hwm_kb"); s = med("openloop", "sluice", "hwm_kb")
     row("", "  proxy cpu busy over the run", "%", "", med("openloop", "nginx", "cpu_busy_pct"), med("openloop", "sluice", "cpu_busy_pct"), 0, "")
-    row("", "  proxy peak RSS (VmHWM)", "MiB", "", n == "" ? "" : n / 1024, s == "" ? "" : s / 1024, 1, "ratio")
+    row("", "  proxy peak RSS (VmHWM)", "MiB", "", mib(n), mib(s), 1, "ratio", tgt("<= 64 MiB", le(s, 64 * 1024)))
 
-    # 5. streaming
-    split("stream_openai stream_anthropic", ss, " "); split("OpenAI SSE Anthropic SSE", sl, " ")
-    for (i = 1; i <= 2; i++) {
-        sc = ss[i]; tag = (i == 1 ? "OpenAI" : "Anthropic")
-        d = med(sc, "direct", "ttfb_p50_us"); n = med(sc, "nginx", "ttfb_p50_us"); s = med(sc, "sluice", "ttfb_p50_us")
-        row(i == 1 ? "5" : "", tag " stream: TTFT p50", "ms", d == "" ? "" : d / 1000, n == "" ? "" : n / 1000, s == "" ? "" : s / 1000, 2, "")
-        row("", "  added TTFT p50 vs direct", "us", "", sub_(n, d), sub_(s, d), 0, "diff")
-        d = med(sc, "direct", "ttfb_p99_us"); n = med(sc, "nginx", "ttfb_p99_us"); s = med(sc, "sluice", "ttfb_p99_us")
-        row("", "  added TTFT p99 vs direct", "us", "", sub_(n, d), sub_(s, d), 0, "diff")
-        d = med(sc, "direct", "gap_p50_us"); n = med(sc, "nginx", "gap_p50_us"); s = med(sc, "sluice", "gap_p50_us")
-        row("", "  inter-event gap p50", "ms", d == "" ? "" : d / 1000, n == "" ? "" : n / 1000, s == "" ? "" : s / 1000, 2, "")
-        d = med(sc, "direct", "gap_p99_us"); n = med(sc, "nginx", "gap_p99_us"); s = med(sc, "sluice", "gap_p99_us")
-        row("", "  inter-event gap p99", "ms", d == "" ? "" : d / 1000, n == "" ? "" : n / 1000, s == "" ? "" : s / 1000, 2, "")
-        row("", "  added gap p99 vs direct", "us", "", sub_(n, d), sub_(s, d), 0, "diff")
-        row("", "  events per stream (min)", "count", med(sc, "direct", "events_min"), med(sc, "nginx", "events_min"), med(sc, "sluice", "events_min"), 0, "")
-        row("", "  reads with events per stream (min)", "count", med(sc, "direct", "reads_min"), med(sc, "nginx", "reads_min"), med(sc, "sluice", "reads_min"), 0, "")
-        row("", "  streams with coalesced events", "count", med(sc, "direct", "coalesced"), med(sc, "nginx", "coalesced"), med(sc, "sluice", "coalesced"), 0, "")
-        row("", "  streams completed / sent", "%", med(sc, "direct", "success_pct"), med(sc, "nginx", "success_pct"), med(sc, "sluice", "success_pct"), 2, "")
-    }
+    # 5. streaming, 20 events
+    stream_rows("5", "stream_openai", "OpenAI", 0)
+    stream_rows("", "stream_anthropic", "Anthropic", 0)
 
     # 6. memory
     n = med("idle", "nginx", "rss_idle_kb"); s = med("idle", "sluice", "rss_idle_kb")
-    row("6", "idle RSS after start", "MiB", "", n == "" ? "" : n / 1024, s == "" ? "" : s / 1024, 2, "ratio")
+    row("6", "idle RSS after start", "MiB", "", mib(n), mib(s), 2, "ratio")
     for (w = 2; w <= 3; w++) {
         # in flight at the proxy: what the client had outstanding, capped by
         # its connections (queued requests never reached the proxy)
@@ -152,6 +222,35 @@ END {
         bpi[w] = (h == "" || i0 == "" || pk == "" || pk + 0 == 0) ? "" : (h - i0) * 1024 / pk
     }
     row("", "bytes per in-flight request", "B", "", bpi[2], bpi[3], 0, "ratio")
+  }
+
+    # 7. streaming, 1,000 events
+    if (want("stream")) {
+        heading(sprintf("7   streams of %s", stream1k_desc))
+        stream_rows("", "stream1k_openai", "OpenAI", 1)
+        stream_rows("", "stream1k_anthropic", "Anthropic", 1)
+    }
+
+    # 8. TLS upstream
+    if (want("tls")) {
+        tls_rows("8", "sluice", "TLS upstream over HTTP/1.1 (nginx terminator in front of the mock; sluice http2: off)")
+        tls_rows("", "sluice_h2", "TLS upstream, sluice over HTTP/2 (http2: on; nginx still HTTP/1.1, it has no HTTP/2 upstream)")
+    }
+
+    # 9. a large spec
+    if (want("spec")) {
+        ne = med("spec", "sluice", "entries"); big = (ne + 0 >= 10000)
+        heading(sprintf("9   a spec of %s model entries and keys (bench/compiler/run.sh; not pinned)", ne == "" ? "?" : ne))
+        c = med("spec", "sluice", "compile_cpu_s")
+        row("", "  sluicec + re2c + cc -O2: cpu", "s", "", "", c, 2, "", big ? tgt("< 30 s", lt(c, 30)) : "")
+        row("", "  sluicec + re2c + cc -O2: wall", "s", "", "", med("spec", "sluice", "compile_wall_s"), 2, "")
+        row("", "  of which cc -O2 of the matcher: cpu", "s", "", "", med("spec", "sluice", "cc_matcher_cpu_s"), 2, "")
+        a = med("spec", "sluice", "lookup_small_set_ns"); b = med("spec", "sluice", "lookup_big_set_ns")
+        row("", "  lookup at 10 entries (13 names)", "ns", "", "", a, 1, "")
+        row("", sprintf("  lookup at %s entries (13 names)", ne), "ns", "", "", b, 1, "")
+        row("", sprintf("  lookup at %s vs at 10 entries", ne), "x", "", "", div_(b, a), 2, "", big ? tgt("within 2x", le(div_(b, a), 2)) : "")
+        row("", sprintf("  lookup at %s entries, every name", ne), "ns", "", "", med("spec", "sluice", "lookup_big_all_ns"), 1, "")
+    }
 
     # problems
     np = 0
@@ -167,11 +266,11 @@ END {
     printf "  \"machine\": {\"cpus\": %s, \"kernel\": %s},\n", cpus, jstr(kernel) > js
     printf "  \"versions\": {\"sluice\": %s, \"nginx\": %s},\n", jstr(sluice_version), jstr(nginx_version) > js
     printf "  \"pinning\": %s,\n  \"workers\": %s,\n  \"rounds\": %s,\n  \"elapsed_s\": %s,\n", jstr(pinning), workers, rounds, elapsed > js
-    printf "  \"scenarios\": {\"openloop\": {\"rate\": %s, \"upstream_latency_ms\": %s, \"seconds\": %s}, \"stream\": %s},\n", open_rate, open_latency, open_secs, jstr(stream_desc) > js
+    printf "  \"scenarios\": {\"selected\": %s, \"openloop\": {\"rate\": %s, \"upstream_latency_ms\": %s, \"seconds\": %s}, \"stream\": %s, \"stream1k\": %s, \"tls_openloop_seconds\": %s},\n", jstr(scenarios), open_rate, open_latency, open_secs, jstr(stream_desc), jstr(stream1k_desc), jval(tls_open_secs) > js
     printf "  \"figures\": [\n" > js
     for (i = 1; i <= nrows; i++)
-        printf "    {\"figure\": %s, \"metric\": %s, \"unit\": %s, \"direct\": %s, \"nginx\": %s, \"sluice\": %s, \"sluice_vs_nginx\": %s}%s\n",
-            jstr(rfig[i]), jstr(rlabel[i]), jstr(runit[i]), jval(rd[i]), jval(rn[i]), jval(rs[i]), jstr(rc[i]), (i < nrows ? "," : "") > js
+        printf "    {\"figure\": %s, \"metric\": %s, \"unit\": %s, \"direct\": %s, \"nginx\": %s, \"sluice\": %s, \"sluice_vs_nginx\": %s, \"target\": %s}%s\n",
+            jstr(rfig[i]), jstr(rlabel[i]), jstr(runit[i]), jval(rd[i]), jval(rn[i]), jval(rs[i]), jstr(rc[i]), jstr(rt[i]), (i < nrows ? "," : "") > js
     printf "  ],\n  \"runs\": [\n" > js
     for (i = 1; i <= nruns; i++) {
         split(runs[i], idp, SUBSEP)
@@ -188,8 +287,10 @@ END {
 
     # plot data
     system("mkdir -p '" dir "'")
-    plotdat("c1.dat", "c1", "lat")
-    plotdat("c64.dat", "c64", "lat")
-    plotdat("openloop.dat", "openloop", "lat")
-    plotdat("ttft.dat", "stream_openai", "ttfb")
+    plotdat("c1.dat", "c1", "lat", "direct nginx sluice")
+    plotdat("c64.dat", "c64", "lat", "direct nginx sluice")
+    plotdat("openloop.dat", "openloop", "lat", "direct nginx sluice")
+    plotdat("ttft.dat", "stream_openai", "ttfb", "direct nginx sluice")
+    plotdat("tls_c64.dat", "tls_c64", "lat", "direct nginx sluice sluice_h2")
+    plotdat("ttft1k.dat", "stream1k_openai", "ttfb", "direct nginx sluice")
 }

@@ -67,11 +67,14 @@ static struct {
     uint64_t resp_bytes;
     int ev_min, ev_max, arr_min, arr_max;
     uint64_t coalesced;
-    uint64_t streams;
+    uint64_t streams, events; /* events: over every completed stream */
 } st = {.ev_min = 1 << 30, .arr_min = 1 << 30};
 
 hist h_ttfb;
-static hist h_lat, h_gap;
+/* h_evgap: the same gaps per event: a read that completed k events counts
+ * k gaps of gap/k, so events merged into one read do not shift the
+ * distribution towards two-event gaps. */
+static hist h_lat, h_gap, h_evgap;
 
 
 /* ---- lists -------------------------------------------------------------- */
@@ -163,6 +166,7 @@ static void finish(conn *c, int outcome)
         hist_add(&h_lat, (now - c->intended) * 1e6);
         if (c->got_body && c->events > 0) {
             st.streams++;
+            st.events += (uint64_t)c->events;
             if (c->events < st.ev_min) st.ev_min = c->events;
             if (c->events > st.ev_max) st.ev_max = c->events;
             if (c->arrivals < st.arr_min) st.arr_min = c->arrivals;
@@ -335,8 +339,13 @@ static void on_readable(conn *c)
             int r = feed(c, buf, (size_t)n);
             if (c->events > before) {
                 double now = mono();
-                if (c->arrivals > 0)
-                    hist_add(&h_gap, (now - c->last_arrival) * 1e6);
+                if (c->arrivals > 0) {
+                    double gap = (now - c->last_arrival) * 1e6;
+                    int k = c->events - before;
+                    hist_add(&h_gap, gap);
+                    for (int i = 0; i < k; i++)
+                        hist_add(&h_evgap, gap / k);
+                }
                 c->arrivals++;
                 c->last_arrival = now;
             }
@@ -613,9 +622,11 @@ int main(int argc, char **argv)
     if (st.streams) {
         print_hist("ttfb", &h_ttfb);
         print_hist("gap", &h_gap);
+        print_hist("evgap", &h_evgap);
         printf("streams=%llu\nevents_min=%d\nevents_max=%d\nreads_min=%d\nreads_max=%d\ncoalesced=%llu\n",
                (unsigned long long)st.streams, st.ev_min, st.ev_max, st.arr_min, st.arr_max,
                (unsigned long long)st.coalesced);
+        printf("events=%llu\n", (unsigned long long)st.events);
     }
     return 0;
 }
