@@ -247,6 +247,43 @@ describe('AWS Bedrock through sluice (SigV4 checked by the mock)', () => {
     calls.forEach(assertSigned);
   });
 
+  it('Converse tool use, streamed, from the OpenAI SDK, and the tool result turn', async () => {
+    const tools = [{ type: 'function', function: { name: 'get_weather', description: 'weather',
+      parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } }];
+    const stream = await openai(gw.url).chat.completions.create({
+      model: 'llama', stream: true, tools, messages: [{ role: 'user', content: 'weather in Oslo?' }],
+    });
+    let name = '';
+    let args = '';
+    let id;
+    let finish;
+    for await (const ch of stream) {
+      const tc = ch.choices[0]?.delta?.tool_calls?.[0];
+      if (tc?.id) id = tc.id;
+      if (tc?.function?.name) name += tc.function.name;
+      if (tc?.function?.arguments) args += tc.function.arguments;
+      if (ch.choices[0]?.finish_reason) finish = ch.choices[0].finish_reason;
+    }
+    assert.equal(name, 'get_weather');
+    assert.deepEqual(JSON.parse(args), { city: 'mock-city' });
+    assert.equal(finish, 'tool_calls');
+    const [call] = await mock.calls();
+    assert.deepEqual(call.body.toolConfig, { tools: [{ toolSpec: { name: 'get_weather', description: 'weather',
+      inputSchema: { json: tools[0].function.parameters } } }] });
+    await mock.reset();
+    const r = await openai(gw.url).chat.completions.create({
+      model: 'llama', tools, messages: [{ role: 'user', content: 'weather in Oslo?' },
+        { role: 'assistant', content: null, tool_calls: [{ id, type: 'function', function: { name, arguments: args } }] },
+        { role: 'tool', tool_call_id: id, content: 'sunny, 21C' }],
+    });
+    assert.equal(r.choices[0].message.content, 'The tool returned: sunny, 21C');
+    const [second] = await mock.calls();
+    assert.deepEqual(second.body.messages[1].content, [{ toolUse: { toolUseId: id, name: 'get_weather',
+      input: { city: 'mock-city' } } }]);
+    assert.deepEqual(second.body.messages[2].content,
+      [{ toolResult: { toolUseId: id, content: [{ text: 'sunny, 21C' }] } }]);
+  });
+
   it('count_tokens is estimated by sluice, not sent to Bedrock', async () => {
     const r = await postJSON(`${gw.url}/v1/messages/count_tokens`,
       { model: 'claude', messages: [{ role: 'user', content: 'hello there' }] }, anthropicHeaders());

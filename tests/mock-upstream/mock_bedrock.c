@@ -12,6 +12,8 @@
  * shape Bedrock documents (InvokeModel: anthropic_version
  * "bedrock-2023-05-31", no model, no stream; Converse: messages of content
  * blocks, known top-level keys only), else a 400 ValidationException.
+ * Converse requests with toolConfig get a toolUse of the first tool (or
+ * tool=NAME's), and after a toolResult "The tool returned: ...".
  * Directives as elsewhere, plus for streams fail=corrupt (one frame's
  * payload byte flipped, its CRC left as it was), fail=exception (a
  * throttlingException frame half-way) and fail=early_exception (one as
@@ -269,18 +271,63 @@ static void answer_invoke(ctx *c, int stream, long long max_tokens)
     mu_answer_free(&a);
 }
 
+/* Converse tool use: when toolConfig declares tools and the last user
+ * message carries no toolResult, call the first tool (or tool=NAME's);
+ * after a toolResult, say what it returned. */
+static json_t *converse_tool(ctx *c, char **result)
+{
+    json_t *last = mu_last_message(json_object_get(c->body, "messages"), "user");
+    size_t i;
+    json_t *b;
+    *result = NULL;
+    json_array_foreach(json_object_get(last, "content"), i, b) {
+        json_t *tr = json_object_get(b, "toolResult");
+        if (json_is_object(tr)) {
+            mu_buf q = {0};
+            size_t k;
+            json_t *rb;
+            json_array_foreach(json_object_get(tr, "content"), k, rb)
+                if (json_string_value(json_object_get(rb, "text")))
+                    mu_buf_str(&q, json_string_value(json_object_get(rb, "text")));
+            mu_buf_add(&q, "", 1);
+            *result = q.p;
+            return NULL;
+        }
+    }
+    if (c->no_tool)
+        return NULL;
+    json_t *t;
+    json_array_foreach(json_object_get(json_object_get(c->body, "toolConfig"), "tools"), i, t) {
+        json_t *spec = json_object_get(t, "toolSpec");
+        const char *n = json_string_value(json_object_get(spec, "name"));
+        if (n && (!c->tool[0] || !strcmp(n, c->tool)))
+            return spec;
+    }
+    return NULL;
+}
+
 static void answer_converse(ctx *c, int stream)
 {
     json_t *ic = json_object_get(c->body, "inferenceConfig");
     json_t *mt = json_object_get(ic, "maxTokens");
     answer a = {0};
-    mu_text_answer(c, &a, NULL, json_is_integer(mt) ? json_integer_value(mt) : 0, stream);
-    const char *stop = a.truncated ? "max_tokens" : "end_turn";
+    char *result;
+    json_t *tool = converse_tool(c, &result);
+    if (tool)
+        mu_tool_answer(c, &a, json_string_value(json_object_get(tool, "name")),
+                       json_object_get(json_object_get(tool, "inputSchema"), "json"), stream);
+    else
+        mu_text_answer(c, &a, result, json_is_integer(mt) ? json_integer_value(mt) : 0, stream);
+    free(result);
+    const char *stop = a.is_tool ? "tool_use" : a.truncated ? "max_tokens" : "end_turn";
     long long in = mu_input_tokens(c);
     mu_set_call(c, "usage", json_pack("{s:I,s:I}", "inputTokens", in, "outputTokens", a.out_tokens));
     if (!stream) {
-        json_t *resp = json_pack("{s:{s:{s:s,s:[{s:s}]}},s:s,s:{s:I,s:I,s:I},s:{s:i}}", "output", "message",
-                                 "role", "assistant", "content", "text", a.text, "stopReason", stop, "usage",
+        json_t *block = a.is_tool ? json_pack("{s:{s:s,s:s,s:O}}", "toolUse", "toolUseId", a.tool_id, "name",
+                                              a.tool_name, "input", a.tool_input)
+                                  : json_pack("{s:s}", "text", a.text);
+        json_t *resp = json_pack("{s:{s:{s:s,s:[o]}},s:s,s:{s:I,s:I,s:I},s:{s:i}}", "output", "message",
+                                 "role", "assistant", "content", block, "stopReason", stop, "usage",
                                  "inputTokens", in, "outputTokens", a.out_tokens, "totalTokens",
                                  in + a.out_tokens, "metrics", "latencyMs", 12);
         mu_send_json_wait(c, 200, resp, (unsigned)a.nchunks * c->interval_ms);
@@ -291,9 +338,17 @@ static void answer_converse(ctx *c, int stream)
     size_t ends[256], n = 0;
     frame(&f, "event", ":event-type", "messageStart", json_pack("{s:s,s:s}", "role", "assistant", "p", "abcd"));
     ends[n++] = f.len;
+    if (a.is_tool) {
+        frame(&f, "event", ":event-type", "contentBlockStart",
+              json_pack("{s:i,s:{s:{s:s,s:s}},s:s}", "contentBlockIndex", 0, "start", "toolUse", "toolUseId",
+                        a.tool_id, "name", a.tool_name, "p", "ab"));
+        ends[n++] = f.len;
+    }
     for (int i = 0; i < a.npieces && n < 250; i++) {
+        json_t *delta = a.is_tool ? json_pack("{s:{s:s}}", "toolUse", "input", a.pieces[i])
+                                  : json_pack("{s:s}", "text", a.pieces[i]);
         frame(&f, "event", ":event-type", "contentBlockDelta",
-              json_pack("{s:i,s:{s:s},s:s}", "contentBlockIndex", 0, "delta", "text", a.pieces[i], "p", "ab"));
+              json_pack("{s:i,s:o,s:s}", "contentBlockIndex", 0, "delta", delta, "p", "ab"));
         ends[n++] = f.len;
     }
     frame(&f, "event", ":event-type", "contentBlockStop", json_pack("{s:i,s:s}", "contentBlockIndex", 0, "p", "a"));
