@@ -42,7 +42,8 @@ static const sl_conn_hooks conn_hooks;
  * bodies the byte-level edits below cannot handle. */
 static int reserialise(sl_exchange *x, int force_usage, const char **out, size_t *out_len)
 {
-    json_t *copy = json_deep_copy(x->json);
+    json_t *j = sl_exchange_json(x);
+    json_t *copy = j ? json_deep_copy(j) : NULL;
     if (!copy)
         return -1;
     json_object_set_new(copy, "model", json_string(x->upstream_model));
@@ -124,7 +125,8 @@ static int fit_passthrough(sl_exchange *x, const sl_target *tg, const char **bod
 {
     if (!(tg->caps & SL_CAP_KNOWN) && !(x->prov->quirks && x->up_proto == SL_PROTO_OPENAI))
         return 0;
-    json_t *copy = json_copy(x->json);
+    json_t *j = sl_exchange_json(x);
+    json_t *copy = j ? json_copy(j) : NULL;
     if (!copy)
         return -1;
     int rc = 0;
@@ -202,7 +204,11 @@ static void try_start(void *ctx, const sl_attempt *a)
     size_t body_len;
     if (x->up_proto != x->surface) {
         /* A Responses client's request carries its earlier turns here. */
-        json_t *req = x->surface == SL_PROTO_RESPONSES ? sl_rstate_request(x) : x->json;
+        json_t *req = x->surface == SL_PROTO_RESPONSES ? sl_rstate_request(x) : sl_exchange_json(x);
+        if (!req && x->surface != SL_PROTO_RESPONSES) {
+            sl_exchange_fail(x, 503, "overloaded", "Retry-After: 1\r\n", "out of memory; retry shortly");
+            return;
+        }
         if (!req)
             return; /* answered */
         if (req != x->json && x->guard) {
