@@ -119,7 +119,10 @@ static void headers(const sl_call *c, sl_header_add add, void *ctx)
                          .body_len = c->body_len, .region = c->prov->aws->region, .service = "bedrock",
                          .key_id = cr->key_id, .secret = cr->secret, .token = cr->token, .now = time(NULL)};
     sl_sigv4_output out;
-    if (sl_sigv4_sign(&in, &out) != 0) {
+    int signed_ok = sl_sigv4_sign(&in, &out) == 0;
+    /* The arena is reused by later requests: the secret's copy goes now. */
+    memset(cr->secret, 0, strlen(cr->secret));
+    if (!signed_ok) {
         add(ctx, NULL);
         return;
     }
