@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aws.h"
 #include "cache.h"
 #include "check_internal.h"
 #include "guard.h"
@@ -111,6 +112,7 @@ static bool check_preset(slc_checker *c, slc_provider *p)
                       "only",
                       name, p->deployment.s);
     }
+    slc_check_provider_aws(c->d, p, p->kind == SLC_KIND_BEDROCK);
     bool token = slc_chk_cloud(c, p, ps);
     if (ps->key_required && !p->api_key.s && !token)
         slc_error(c->d, p->name.pos, "provider '%s': kind %s needs api_key (such as env:%s)", name,
@@ -129,6 +131,8 @@ static const char *preset_base_url(slc_checker *c, const slc_provider *p)
         return slc_chk_str_eq(p->cloud.location, "global")
                    ? "https://aiplatform.googleapis.com/v1"
                    : slc_aprintf(c->a, "https://%s-aiplatform.googleapis.com/v1", p->cloud.location.s);
+    if (p->kind == SLC_KIND_BEDROCK)
+        return slc_aws_base_url(c->a, p);
     return ps && ps->base_url ? ps->base_url : "";
 }
 
@@ -186,7 +190,7 @@ static void check_providers(slc_checker *c)
             p->base_url = (slc_str){.s = "", .len = 0};
             continue;
         }
-        if (p->optional && !p->api_key.s)
+        if (p->optional && !p->api_key.s && p->kind != SLC_KIND_BEDROCK)
             slc_error(c->d, p->optional_pos,
                       "provider '%s': optional applies to a provider's api_key, and this one has none",
                       name);

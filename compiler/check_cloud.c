@@ -172,7 +172,6 @@ bool slc_chk_cloud(slc_checker *c, slc_provider *p, const slc_preset *ps)
     if (!vertex) {
         only_for(c, p, &cl->project, "project", "kind vertex");
         only_for(c, p, &cl->location, "location", "kind vertex");
-        only_for(c, p, &cl->credentials, "credentials", "kind vertex");
         only_for(c, p, &cl->publisher, "publisher", "kind vertex");
     }
     if (cl->auth.s && !azure)

@@ -19,6 +19,7 @@
 _Static_assert((int)SLC_KIND_OPENAI == (int)SL_KIND_OPENAI && (int)SLC_KIND_MOCK == (int)SL_KIND_MOCK &&
                    (int)SLC_KIND_ANTHROPIC == (int)SL_KIND_ANTHROPIC &&
                    (int)SLC_KIND_GEMINI == (int)SL_KIND_GEMINI &&
+                   (int)SLC_KIND_BEDROCK == (int)SL_KIND_BEDROCK &&
                    (int)SLC_KIND_VERTEX == (int)SL_KIND_VERTEX,
                "slc_kind and sl_kind must agree");
 _Static_assert((int)SLC_PERIOD_NONE == (int)SL_PERIOD_NONE && (int)SLC_PERIOD_DAY == (int)SL_PERIOD_DAY &&
@@ -201,6 +202,7 @@ void slc_lower(const slc_spec *s, const char *sha256_hex, slc_lowered *out)
 
     out->providers = array(s->nproviders, sizeof *out->providers);
     out->provider_tls = array(s->nproviders, sizeof *out->provider_tls);
+    out->provider_aws = array(s->nproviders, sizeof *out->provider_aws);
     out->provider_oauth = array(s->nproviders, sizeof *out->provider_oauth);
     for (size_t i = 0; i < s->nproviders; i++) {
         const slc_provider *p = &s->providers[i];
@@ -209,6 +211,19 @@ void slc_lower(const slc_spec *s, const char *sha256_hex, slc_lowered *out)
                                                      .client_cert = p->tls.client_cert.s,
                                                      .client_key = p->tls.client_key.s,
                                                      .verify = p->tls.verify};
+        if (p->kind == SLC_KIND_BEDROCK) {
+            /* Without credentials: the variables AWS's own tools read; the
+             * session token then only when set. */
+            bool given = p->aws.credentials_pos.line != 0, cont = p->aws.container;
+            out->provider_aws[i] = (sl_provider_aws){
+                .region = p->aws.region.s,
+                .key_id = cont ? NULL : given ? p->aws.key_id.s : "env:AWS_ACCESS_KEY_ID",
+                .secret = cont ? NULL : given ? p->aws.secret.s : "env:AWS_SECRET_ACCESS_KEY",
+                .token = cont ? NULL : given ? p->aws.token.s : "env:AWS_SESSION_TOKEN",
+                .token_optional = !given,
+                .api = (uint8_t)p->aws.api,
+                .container = cont};
+        }
         const slc_preset *ps = slc_preset_of(p);
         bool named = ps && strcmp(ps->name, slc_kind_name(ps->kind)) != 0;
         out->providers[i] = (sl_provider){
@@ -237,6 +252,7 @@ void slc_lower(const slc_spec *s, const char *sha256_hex, slc_lowered *out)
             .total_ms = p->total_ms,
             .tls = p->tls.present ? &out->provider_tls[i] : NULL,
             .http2 = (sl_http2)p->http2,
+            .aws = p->kind == SLC_KIND_BEDROCK ? &out->provider_aws[i] : NULL,
         };
     }
     t->providers = s->nproviders ? out->providers : NULL;
@@ -285,6 +301,7 @@ void slc_lowered_free(slc_lowered *l)
 {
     free(l->providers);
     free(l->provider_tls);
+    free(l->provider_aws);
     free(l->provider_oauth);
     free(l->models);
     free(l->targets);

@@ -10,11 +10,22 @@
 
 #include "spec_internal.h"
 
-void slc_spec_read_cloud(slc_builder *b, const slc_node *v, const char *where, slc_provider_cloud *out)
+void slc_spec_read_cloud(slc_builder *b, const slc_node *v, const char *where, slc_provider_cloud *out,
+                         bool vertex)
 {
     slc_spec_str_field(b, v, "project", where, &out->project);
     slc_spec_str_field(b, v, "location", where, &out->location);
-    slc_spec_str_field(b, v, "credentials", where, &out->credentials);
+    /* credentials: is Vertex's key file here, AWS's for other kinds
+     * (compiler/aws.c), whose other settings a vertex provider refuses */
+    if (vertex) {
+        slc_spec_str_field(b, v, "credentials", where, &out->credentials);
+        static const char *const aws_only[] = {"region", "api"};
+        for (size_t i = 0; i < 2; i++) {
+            const slc_node *n = slc_map_get(v, aws_only[i]);
+            if (n)
+                slc_error(b->d, n->pos, "%s: %s applies to kind bedrock only", where, aws_only[i]);
+        }
+    }
     slc_spec_str_field(b, v, "publisher", where, &out->publisher);
     slc_spec_str_field(b, v, "auth", where, &out->auth);
     slc_spec_str_field(b, v, "tenant_id", where, &out->tenant_id);

@@ -15,14 +15,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SL_TABLE_ABI 9
+#define SL_TABLE_ABI 10
 
 typedef enum sl_kind {
     SL_KIND_OPENAI = 0,
     SL_KIND_ANTHROPIC = 1,
     SL_KIND_GEMINI = 2,
     SL_KIND_MOCK = 3,
-    SL_KIND_VERTEX = 4,  /* Google Vertex AI: Gemini or Anthropic by model */
+    SL_KIND_BEDROCK = 4, /* AWS Bedrock runtime (InvokeModel, Converse), SigV4-signed */
+    SL_KIND_VERTEX = 5,  /* Google Vertex AI: Gemini or Anthropic by model */
 } sl_kind;
 
 /* How an OpenAI-kind provider's URL is built. */
@@ -55,6 +56,19 @@ typedef enum sl_http2 {
     SL_HTTP2_OFF = 2,
 } sl_http2;
 
+/* A bedrock provider's AWS settings (spec region:, credentials:, api:).
+ * Credential sources are "env:NAME" or "file:PATH", read when sluice
+ * starts (runtime/aws/creds.h); the secrets are never in the binary. */
+enum { SL_AWS_API_AUTO = 0, SL_AWS_API_INVOKE = 1, SL_AWS_API_CONVERSE = 2 };
+typedef struct sl_provider_aws {
+    const char *region;
+    const char *key_id, *secret;
+    const char *token;       /* NULL: no session token */
+    uint8_t token_optional;  /* the default env:AWS_SESSION_TOKEN: unset means none */
+    uint8_t api;             /* SL_AWS_API_*: auto = InvokeModel for Anthropic models, else Converse */
+    uint8_t container;       /* credentials: container: from the ECS/EKS endpoint, refreshed
+                                (key_id, secret and token are then NULL) */
+} sl_provider_aws;
 /* A provider whose key is an OAuth2 access token the gateway fetches
  * itself (runtime/auth/oauth.h): Google's service-account JWT grant
  * (Vertex AI) or Entra ID's client-credentials grant (Azure). Secrets
@@ -110,6 +124,7 @@ typedef struct sl_provider {
     uint32_t total_ms;       /* whole transfer cap */
     const sl_provider_tls *tls; /* NULL: libcurl's defaults (system CAs, verify) */
     sl_http2 http2;
+    const sl_provider_aws *aws; /* kind bedrock only */
 } sl_provider;
 
 /* What the model catalog (catalog/) says about a target's model, decided

@@ -18,6 +18,7 @@
  */
 #include <curl/curl.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,33 +78,32 @@ static void headers(const sl_call *c, sl_header_add add, void *ctx)
         sl_provider_anthropic_beta(c, add, ctx);
 }
 
-static const char *body(const sl_call *c, const char *b, size_t len, size_t *out_len)
+static int body(const sl_call *c, const char **b, size_t *len, char *err, size_t errlen)
 {
-    if (!is_anthropic(c->prov, c->model)) {
-        *out_len = len;
-        return b;
-    }
-    json_t *j = json_loadb(b, len, 0, NULL);
+    /* Gemini bodies go as they are; Claude's token count takes the
+     * Messages body as is, its model included. */
+    if (!is_anthropic(c->prov, c->model) || c->op == SL_OP_COUNT_TOKENS)
+        return 0;
+    json_t *j = json_loadb(*b, *len, 0, NULL);
     if (!json_is_object(j)) { /* our own translation or a parsed client body: cannot happen */
         json_decref(j);
-        return NULL;
-    }
-    /* count-tokens takes the Messages body as is, its model included */
-    if (c->op == SL_OP_COUNT_TOKENS) {
-        json_decref(j);
-        *out_len = len;
-        return b;
+        snprintf(err, errlen, "request body is not a JSON object");
+        return -1;
     }
     json_object_del(j, "model");
     json_object_set_new(j, "anthropic_version", json_string(VERTEX_ANTHROPIC_VERSION));
     char *js = sl_json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(j);
-    if (!js)
-        return NULL;
-    *out_len = strlen(js);
-    const char *r = sl_arena_strndup(c->arena, js, *out_len);
+    const char *r = js ? sl_arena_strndup(c->arena, js, strlen(js)) : NULL;
+    if (!r) {
+        free(js);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    *len = strlen(js);
+    *b = r;
     free(js);
-    return r;
+    return 0;
 }
 
 const sl_provider_ops sl_provider_vertex = {

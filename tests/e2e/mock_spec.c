@@ -81,6 +81,7 @@ static void retarget(slc_lowered *l, slc_arena *a)
         p->api_key_file = NULL; /* a key of its own, not a file's or a token */
         p->oauth = NULL;
         p->tls = NULL; /* the mock speaks plain HTTP/1.1 */
+        p->aws = NULL; /* bedrock, now OpenAI-kind: a key of its own, no AWS credentials */
         p->http2 = SL_HTTP2_AUTO;
     }
     l->t.tls = NULL; /* and so does the gateway to the test */
