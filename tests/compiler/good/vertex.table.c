@@ -67,7 +67,7 @@ static const sl_provider sl_spec_providers[5] = {
 };
 
 static const sl_target sl_spec_targets[6] = {
-    [0] = {.provider = 0, .model = NULL, .weight = 1},
+    [0] = {.provider = 0, .model = NULL, .weight = 1, .caps = 0x101fu, .max_output = 65536},
     [1] = {.provider = 0, .model = NULL, .weight = 1},
     [2] = {.provider = 1, .model = NULL, .weight = 1},
     [3] = {.provider = 2, .model = NULL, .weight = 1, .caps = 0x17u, .max_output = 16384},
@@ -106,10 +106,12 @@ static const sl_model_entry sl_spec_models[4] = {
            .cooldown_failures = 0, .cooldown_ms = 0},
 };
 
-static const sl_price sl_spec_prices[2] = {
-    [0] = {.provider = 2, .model = "gpt-4o",
+static const sl_price sl_spec_prices[3] = {
+    [0] = {.provider = 0, .model = "gemini-2.5-pro",
+           .input = 1250000, .output = 10000000, .cache_read = 310000, .cache_write = 0},
+    [1] = {.provider = 2, .model = "gpt-4o",
            .input = 2500000, .output = 10000000, .cache_read = 1250000, .cache_write = 0},
-    [1] = {.provider = 3, .model = "gpt-4o",
+    [2] = {.provider = 3, .model = "gpt-4o",
            .input = 2500000, .output = 10000000, .cache_read = 1250000, .cache_write = 0},
 };
 
@@ -133,7 +135,7 @@ const sl_table sl_spec = {
     .keys = NULL, .key_count = 0,
     .scopes = NULL, .scope_count = 0,
     .cidrs = NULL, .cidr_count = 0,
-    .prices = sl_spec_prices, .price_count = 2,
+    .prices = sl_spec_prices, .price_count = 3,
     .otlp_url = NULL, .service_name = NULL,
     .has_admin = 0,
     .admin_hash = {0},
