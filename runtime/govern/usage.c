@@ -8,7 +8,6 @@
  * only `data:` lines that mention usage or a terminal marker are parsed,
  * so relaying stays cheap.
  */
-#define _GNU_SOURCE /* memmem */
 #include "govern/usage.h"
 #include "core/sat.h"
 #include "json/json_scan.h"
@@ -118,10 +117,38 @@ void sl_usage_from_body(const char *body, size_t len, sl_usage_counts *u)
     json_decref(j);
 }
 
-static void on_line(sl_usage_stream *s, const char *p, size_t n)
+/* The quoted keys the stream readers look for. */
+enum { K_USAGE = 1, K_USAGE_META = 2, K_STOP = 4, K_NO_CHOICES = 8 };
+
+/* Which keys occur in p/n, in one pass over its quotes instead of a memmem
+ * per key (this runs on every streamed event); the same answer as those
+ * memmems, since every key starts with a quote. */
+static unsigned keys_in(const char *p, size_t n)
+{
+    static const struct { const char *s; size_t n; unsigned k; } keys[] = {
+        {"\"usage\"", 7, K_USAGE}, {"\"usageMetadata\"", 15, K_USAGE_META},
+        {"\"message_stop\"", 14, K_STOP}, {"\"response.completed\"", 20, K_STOP},
+        {"\"choices\":[]", 12, K_NO_CHOICES},
+    };
+    unsigned k = 0;
+    const char *end = p + n;
+    for (const char *q = memchr(p, '"', n); q; q = memchr(q + 1, '"', (size_t)(end - q - 1))) {
+        size_t left = (size_t)(end - q);
+        if (left < 7)
+            break;
+        for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+            if (q[1] == keys[i].s[1] && left >= keys[i].n && memcmp(q, keys[i].s, keys[i].n) == 0)
+                k |= keys[i].k;
+    }
+    return k;
+}
+
+/* One line of the stream: counts it and reads usage from it. Returns the
+ * keys a data line holds (0 for any other line). */
+static unsigned on_line(sl_usage_stream *s, const char *p, size_t n)
 {
     if (n < 5 || memcmp(p, "data:", 5) != 0)
-        return;
+        return 0;
     s->events++;
     p += 5;
     n -= 5;
@@ -131,21 +158,19 @@ static void on_line(sl_usage_stream *s, const char *p, size_t n)
     }
     if (n == 6 && memcmp(p, "[DONE]", 6) == 0) {
         s->done = 1;
-        return;
+        return 0;
     }
-    int has_usage = memmem(p, n, "\"usage\"", 7) != NULL;
-    int stop = memmem(p, n, "\"message_stop\"", 14) != NULL ||
-               memmem(p, n, "\"response.completed\"", 20) != NULL;
-    if (stop)
+    unsigned k = keys_in(p, n);
+    if (k & K_STOP)
         s->done = 1;
-    if (!has_usage) {
-        if (memmem(p, n, "\"usageMetadata\"", 15))
+    if (!(k & K_USAGE)) {
+        if (k & K_USAGE_META)
             from_gemini(p, n, &s->u);
-        return;
+        return k;
     }
     json_t *j = json_loadb(p, n, 0, NULL);
     if (!j)
-        return;
+        return k;
     json_t *usage = json_object_get(j, "usage");
     if (!usage) /* Anthropic message_start nests it in "message" */
         usage = json_object_get(json_object_get(j, "message"), "usage");
@@ -156,6 +181,7 @@ static void on_line(sl_usage_stream *s, const char *p, size_t n)
      * counts message_start gave. */
     sl_usage_from_json(usage, &s->u);
     json_decref(j);
+    return k;
 }
 
 int sl_usage_stream_feed(sl_usage_stream *s, const char *p, size_t n)
@@ -169,47 +195,88 @@ int64_t sl_usage_total(const sl_usage_counts *u)
                             sl_sat_add_count(u->cache_read, u->cache_write));
 }
 
-static int usage_only(const char *p, size_t n)
-{
-    return n > 5 && memcmp(p, "data:", 5) == 0 && memmem(p, n, "\"choices\":[]", 12) &&
-           memmem(p, n, "\"usage\"", 7);
-}
-
 typedef struct relay_ctx {
     sl_usage_stream *s;
     sl_buf *keep;
+    /* Span mode (see sl_usage_stream_strip): every line lies in `base`, so
+     * a dropped line is cut out of it rather than the rest copied. */
+    const char *base;
+    size_t copied;      /* base[0, copied) is dealt with */
+    int cut;            /* a line was dropped */
 } relay_ctx;
+
+/* Leaves the line l/n and its LF out of the client's copy of base. */
+static int cut_line(relay_ctx *r, const char *l, size_t n)
+{
+    size_t at = (size_t)(l - r->base);
+    if (sl_buf_append(r->keep, r->base + r->copied, at - r->copied) != 0)
+        return -1;
+    r->copied = at + n + 1;
+    r->cut = 1;
+    return 0;
+}
 
 /* One line from the shared splitter (translate/sse.c). Kept lines are
  * re-emitted with an LF ending: CRLF and CR endings mean the same to
- * every SSE reader. */
+ * every SSE reader. The usage-only chunk (`"choices":[]` with `usage`)
+ * and the blank line that ends it are left out. */
 static int relay_line(void *ctx, const char *l, size_t n)
 {
     relay_ctx *r = ctx;
     sl_usage_stream *s = r->s;
-    if (n)
-        on_line(s, l, n);
+    unsigned k = n ? on_line(s, l, n) : 0;
     if (!r->keep)
         return 0;
+    int drop = 0;
     if (n == 0 && s->skip_blank) {
         s->skip_blank = 0;
-        return 0;
-    }
-    if (usage_only(l, n)) {
+        drop = 1;
+    } else if ((k & (K_USAGE | K_NO_CHOICES)) == (K_USAGE | K_NO_CHOICES)) {
         s->skip_blank = 1;
-        return 0;
+        drop = 1;
     }
+    if (r->base)
+        return drop ? cut_line(r, l, n) : 0;
+    if (drop)
+        return 0;
     if (sl_buf_append(r->keep, l, n) != 0 || sl_buf_append(r->keep, "\n", 1) != 0)
         return -1;
     return 0;
 }
 
-int sl_usage_stream_relay(sl_usage_stream *s, const char *p, size_t n, sl_buf *keep)
+int sl_usage_stream_strip(sl_usage_stream *s, const char *p, size_t n, sl_buf *keep)
 {
-    relay_ctx r = {s, keep};
+    relay_ctx r = {s, keep, NULL, 0, 0};
+    /* Whole LF-ended lines and nothing held from before (the usual read:
+     * whole events): every line lies in p, so what the client gets is p
+     * itself, or p with the usage-only chunk cut out. Otherwise lines are
+     * copied one by one, endings normalised, an unfinished one held. */
+    if (n && p[n - 1] == '\n' && s->lines.line.len == 0 && !s->lines.after_cr && !s->lines.failed &&
+        (s->lines.started || (unsigned char)p[0] != 0xEF) && !memchr(p, '\r', n))
+        r.base = p;
     int rc = sl_sse_lines_feed(&s->lines, p, n, relay_line, &r);
     s->failed = s->lines.failed;
-    return rc == 0 ? 0 : -1;
+    if (rc != 0)
+        return -1;
+    if (!r.base)
+        return 0;
+    if (!r.cut)
+        return 1;
+    return sl_buf_append(keep, p + r.copied, n - r.copied) != 0 ? -1 : 0;
+}
+
+int sl_usage_stream_relay(sl_usage_stream *s, const char *p, size_t n, sl_buf *keep)
+{
+    if (!keep) {
+        relay_ctx r = {s, NULL, NULL, 0, 0};
+        int rc = sl_sse_lines_feed(&s->lines, p, n, relay_line, &r);
+        s->failed = s->lines.failed;
+        return rc == 0 ? 0 : -1;
+    }
+    int rc = sl_usage_stream_strip(s, p, n, keep);
+    if (rc == 1)
+        rc = sl_buf_append(keep, p, n) != 0 ? -1 : 0;
+    return rc;
 }
 
 void sl_usage_stream_free(sl_usage_stream *s)
