@@ -17,6 +17,9 @@
 
 #include <jansson.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 void sl_usage_from_json(json_t *usage, sl_usage_counts *u)
 {
@@ -120,26 +123,51 @@ void sl_usage_from_body(const char *body, size_t len, sl_usage_counts *u)
 /* The quoted keys the stream readers look for. */
 enum { K_USAGE = 1, K_USAGE_META = 2, K_STOP = 4, K_NO_CHOICES = 8 };
 
-/* Which keys occur in p/n, in one pass over its quotes instead of a memmem
- * per key (this runs on every streamed event); the same answer as those
- * memmems, since every key starts with a quote. */
+#define KEY_AT(lit) (left >= sizeof lit - 1 && memcmp(q, lit, sizeof lit - 1) == 0)
+
+/* The key starting at the quote q (left bytes to the end), or 0. */
+static inline unsigned key_at(const char *q, size_t left)
+{
+    switch (q[1]) {
+    case 'u':
+        if (KEY_AT("\"usage\""))
+            return K_USAGE;
+        return KEY_AT("\"usageMetadata\"") ? K_USAGE_META : 0;
+    case 'm': return KEY_AT("\"message_stop\"") ? K_STOP : 0;
+    case 'r': return KEY_AT("\"response.completed\"") ? K_STOP : 0;
+    case 'c': return KEY_AT("\"choices\":[]") ? K_NO_CHOICES : 0;
+    default: return 0;
+    }
+}
+
+/* Which keys occur in p/n: the same answer as a memmem per key, in one
+ * pass (this runs on every streamed event; four memmems were a third of
+ * sluice's instructions per event). Every key is a quote followed by one
+ * of u, m, r, c; with SSE2, 16 positions are tested for that pair at once
+ * and only the few matches compared. */
 static unsigned keys_in(const char *p, size_t n)
 {
-    static const struct { const char *s; size_t n; unsigned k; } keys[] = {
-        {"\"usage\"", 7, K_USAGE}, {"\"usageMetadata\"", 15, K_USAGE_META},
-        {"\"message_stop\"", 14, K_STOP}, {"\"response.completed\"", 20, K_STOP},
-        {"\"choices\":[]", 12, K_NO_CHOICES},
-    };
     unsigned k = 0;
-    const char *end = p + n;
-    for (const char *q = memchr(p, '"', n); q; q = memchr(q + 1, '"', (size_t)(end - q - 1))) {
-        size_t left = (size_t)(end - q);
-        if (left < 7)
-            break;
-        for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
-            if (q[1] == keys[i].s[1] && left >= keys[i].n && memcmp(q, keys[i].s, keys[i].n) == 0)
-                k |= keys[i].k;
+    size_t i = 0;
+#ifdef __SSE2__
+    const __m128i quote = _mm_set1_epi8('"'), cu = _mm_set1_epi8('u'), cm = _mm_set1_epi8('m'),
+                  cr = _mm_set1_epi8('r'), cc = _mm_set1_epi8('c');
+    for (; i + 17 <= n; i += 16) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(p + i + 1));
+        __m128i next = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(b, cu), _mm_cmpeq_epi8(b, cm)),
+                                    _mm_or_si128(_mm_cmpeq_epi8(b, cr), _mm_cmpeq_epi8(b, cc)));
+        unsigned mask = (unsigned)_mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(a, quote), next));
+        while (mask) {
+            unsigned j = (unsigned)__builtin_ctz(mask);
+            k |= key_at(p + i + j, n - i - j);
+            mask &= mask - 1;
+        }
     }
+#endif
+    for (; i + 7 <= n; i++) /* the shortest key is 7 bytes */
+        if (p[i] == '"')
+            k |= key_at(p + i, n - i);
     return k;
 }
 

@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "govern/usage.h"
@@ -340,6 +341,35 @@ static void test_strip_without_copy(void **state)
     sl_usage_stream_free(&t);
 }
 
+/* The keys a stream line is scanned for are found at every offset (the
+ * scan tests 16 positions at a time), up to the last byte, and not when
+ * cut short. */
+static void test_keys_at_every_offset(void **state)
+{
+    (void)state;
+    char line[256];
+    for (int pad = 0; pad < 48; pad++) {
+        sl_usage_stream s = {0};
+        int n = snprintf(line, sizeof line, "data: {\"p\":\"%.*s\",\"usage\":{\"completion_tokens\":%d}}\n", pad,
+                         "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz", pad + 1);
+        assert_int_equal(sl_usage_stream_feed(&s, line, (size_t)n), 0);
+        assert_int_equal(s.u.output, pad + 1);
+        assert_int_equal(s.done, 0);
+        n = snprintf(line, sizeof line, "data: %.*s\"message_stop\"\n", pad, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+        assert_int_equal(sl_usage_stream_feed(&s, line, (size_t)n), 0);
+        assert_int_equal(s.done, 1);
+        sl_usage_stream_free(&s);
+        sl_usage_stream t = {0};
+        n = snprintf(line, sizeof line, "data: %.*s\"message_sto\n", pad, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+        assert_int_equal(sl_usage_stream_feed(&t, line, (size_t)n), 0);
+        n = snprintf(line, sizeof line, "data: %.*s\"response.completed\"\n", pad, "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy");
+        assert_int_equal(t.done, 0);
+        assert_int_equal(sl_usage_stream_feed(&t, line, (size_t)n), 0);
+        assert_int_equal(t.done, 1);
+        sl_usage_stream_free(&t);
+    }
+}
+
 static void test_relay_keeps_other_usage(void **state)
 {
     (void)state;
@@ -444,6 +474,7 @@ int main(void)
         cmocka_unit_test(test_relay_strips_usage_chunk),
         cmocka_unit_test(test_relay_keeps_other_usage),
         cmocka_unit_test(test_strip_without_copy),
+        cmocka_unit_test(test_keys_at_every_offset),
         cmocka_unit_test(test_cap_exact_line_passes),
         cmocka_unit_test(test_cap_relay),
         cmocka_unit_test(test_cap_feed),
