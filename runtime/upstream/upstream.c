@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "table.h"
 #include "upstream/upstream_internal.h"
+#include "upstream/urlcache.h"
 
 #define EASY_POOL_MAX 1024
 /* Passed-through headers: one value, and all of them together. Real
@@ -47,6 +48,7 @@ struct sl_upstream {
      * socket_cb); grown on demand. */
     struct sock_watch **byfd;
     size_t nbyfd;
+    sl_urlcache urls; /* parsed URLs: libcurl need not parse them per transfer */
 };
 
 typedef struct sock_watch {
@@ -302,6 +304,7 @@ void sl_upstream_free(sl_upstream *u)
     while (u->pooled)
         curl_easy_cleanup(u->pool[--u->pooled]);
     curl_multi_cleanup(u->multi);
+    sl_urlcache_free(&u->urls);
     for (size_t i = 0; i < u->nbyfd; i++)
         if (u->byfd[i])
             watch_drop(u, u->byfd[i]);
@@ -615,7 +618,11 @@ sl_xfer *sl_xfer_start(sl_upstream *u, const sl_xfer_spec *s, const sl_xfer_call
     x->first_byte_ms = s->first_byte_ms + s->connect_ms;
     x->idle_ms = s->idle_ms;
     CURL *e = x->easy;
-    curl_easy_setopt(e, CURLOPT_URL, s->url);
+    CURLU *parsed = sl_urlcache_get(&u->urls, s->url);
+    if (parsed)
+        curl_easy_setopt(e, CURLOPT_CURLU, parsed);
+    else
+        curl_easy_setopt(e, CURLOPT_URL, s->url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     /* HTTP/2 over TLS is negotiated through ALPN (the server may still pick
