@@ -64,7 +64,7 @@ void sl_provider_request_headers(const sl_call *c, const char *request_id, const
     add(ctx, "Content-Type: application/json");
     add(ctx, "Expect:");
     add(ctx, "User-Agent: sluice/" SLUICE_VERSION);
-    add(ctx, sl_arena_printf(c->arena, "x-request-id: %s", request_id));
+    add(ctx, sl_arena_cat(c->arena, "x-request-id: ", request_id, (char *)NULL));
     if (c->stream)
         add(ctx, "Accept: text/event-stream");
     if (auth)
