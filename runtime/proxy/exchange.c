@@ -439,10 +439,18 @@ json_t *sl_exchange_json(sl_exchange *x)
 const char *sl_exchange_headers(sl_exchange *x, const char *extra)
 {
     const sl_model_entry *e = x->attempts.plan_len ? sl_attempts_entry(&x->attempts) : NULL;
-    return sl_arena_printf(x->arena, "x-sluice-model: %s\r\nx-sluice-provider: %s\r\nx-sluice-attempts: %d\r\n%s%s%s",
-                           e ? e->name : "-", x->prov ? x->prov->name : "-", x->attempts.tries,
-                           /* a provider serving the Responses API runs its hosted tools */
-                           x->dropped_tools && x->up_proto != SL_PROTO_RESPONSES ? x->dropped_tools : "",
-                           x->cache_header ? x->cache_header : "",
-                           extra ? extra : "");
+    char tries[24];
+    size_t i = sizeof tries;
+    unsigned long long t = x->attempts.tries > 0 ? (unsigned long long)x->attempts.tries : 0;
+    tries[--i] = '\0';
+    do {
+        tries[--i] = (char)('0' + t % 10);
+        t /= 10;
+    } while (t);
+    /* Joined, not printed: this runs for every response. */
+    return sl_arena_cat(x->arena, "x-sluice-model: ", e ? e->name : "-", "\r\nx-sluice-provider: ",
+                        x->prov ? x->prov->name : "-", "\r\nx-sluice-attempts: ", tries + i, "\r\n",
+                        /* a provider serving the Responses API runs its hosted tools */
+                        x->dropped_tools && x->up_proto != SL_PROTO_RESPONSES ? x->dropped_tools : "",
+                        x->cache_header ? x->cache_header : "", extra ? extra : "", (char *)NULL);
 }
