@@ -82,9 +82,6 @@ char *sl_arena_strndup(sl_arena *a, const char *s, size_t n)
     return p;
 }
 
-/* One vsnprintf when the text fits in the current block (the usual case:
- * short header lines), a second only when it does not: formatting twice,
- * once to measure, was a visible share of a request's CPU. */
 char *sl_arena_cat(sl_arena *a, ...)
 {
     va_list ap;
@@ -108,6 +105,9 @@ char *sl_arena_cat(sl_arena *a, ...)
     return p;
 }
 
+/* One vsnprintf when the text fits in the current block (the usual case:
+ * short header lines), a second only when it does not: formatting twice,
+ * once to measure, was a visible share of a request's CPU. */
 char *sl_arena_printf(sl_arena *a, const char *fmt, ...)
 {
     const size_t align = alignof(max_align_t);
