@@ -42,14 +42,19 @@ static void forward(const sl_call *c, const char *name, sl_header_add add, void 
         add(ctx, sl_arena_printf(c->arena, "%s: %.*s", name, (int)h->value_len, h->value));
 }
 
+void sl_provider_anthropic_beta(const sl_call *c, sl_header_add add, void *ctx)
+{
+    if (c->client == SL_PROTO_ANTHROPIC)
+        forward(c, "anthropic-beta", add, ctx);
+}
+
 static void headers(const sl_call *c, sl_header_add add, void *ctx)
 {
     if (c->client == SL_PROTO_ANTHROPIC && sl_http_find_header(c->req, "anthropic-version"))
         forward(c, "anthropic-version", add, ctx);
     else
         add(ctx, "anthropic-version: 2023-06-01");
-    if (c->client == SL_PROTO_ANTHROPIC)
-        forward(c, "anthropic-beta", add, ctx);
+    sl_provider_anthropic_beta(c, add, ctx);
 }
 
 const sl_provider_ops sl_provider_anthropic = {
