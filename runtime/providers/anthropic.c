@@ -31,8 +31,8 @@ static int client_asks_beta(const sl_call *c)
 static const char *url(const sl_call *c)
 {
     const char *path = c->op == SL_OP_COUNT_TOKENS ? "/v1/messages/count_tokens" : "/v1/messages";
-    return sl_arena_printf(c->arena, "%s%s%s", c->prov->base_url, path,
-                           client_asks_beta(c) ? "?beta=true" : "");
+    return sl_arena_cat(c->arena, c->prov->base_url, path, client_asks_beta(c) ? "?beta=true" : "",
+                        (char *)NULL);
 }
 
 static void forward(const sl_call *c, const char *name, sl_header_add add, void *ctx)

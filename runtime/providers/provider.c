@@ -72,7 +72,7 @@ void sl_provider_request_headers(const sl_call *c, const char *request_id, const
     add(ctx, "Content-Type: application/json");
     add(ctx, "Expect:");
     add(ctx, "User-Agent: sluice/" SLUICE_VERSION);
-    add(ctx, sl_arena_printf(c->arena, "x-request-id: %s", request_id));
+    add(ctx, sl_arena_cat(c->arena, "x-request-id: ", request_id, (char *)NULL));
     /* Bedrock streams are event-stream frames whatever is accepted; its
      * SDKs send no Accept for them (InvokeModel's Accept names the model's
      * output type), so none is sent. */

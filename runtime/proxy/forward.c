@@ -21,6 +21,7 @@
 #include "json/json_out.h"
 #include "core/log.h"
 #include "core/membudget.h"
+#include "core/str.h"
 #include "guard/guard.h"
 #include "json/json_scan.h"
 #include "proxy/proxy.h"
@@ -443,7 +444,7 @@ static void on_head(void *ctx, const sl_xfer_head *h)
     x->status = h->status;
     x->content_type[0] = '\0';
     if (h->content_type)
-        snprintf(x->content_type, sizeof x->content_type, "%s", h->content_type);
+        sl_str_copy(x->content_type, sizeof x->content_type, h->content_type);
     x->passthrough = sl_arena_strndup(x->arena, h->passthrough, h->passthrough_len);
     x->retry_after_s = h->retry_after_s;
 }
