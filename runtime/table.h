@@ -15,13 +15,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SL_TABLE_ABI 8
+#define SL_TABLE_ABI 10
 
 typedef enum sl_kind {
     SL_KIND_OPENAI = 0,
     SL_KIND_ANTHROPIC = 1,
     SL_KIND_GEMINI = 2,
     SL_KIND_MOCK = 3,
+    SL_KIND_BEDROCK = 4, /* AWS Bedrock runtime (InvokeModel, Converse), SigV4-signed */
+    SL_KIND_VERTEX = 5,  /* Google Vertex AI: Gemini or Anthropic by model */
 } sl_kind;
 
 /* How an OpenAI-kind provider's URL is built. */
@@ -54,11 +56,56 @@ typedef enum sl_http2 {
     SL_HTTP2_OFF = 2,
 } sl_http2;
 
+/* A bedrock provider's AWS settings (spec region:, credentials:, api:).
+ * Credential sources are "env:NAME" or "file:PATH", read when sluice
+ * starts (runtime/aws/creds.h); the secrets are never in the binary. */
+enum { SL_AWS_API_AUTO = 0, SL_AWS_API_INVOKE = 1, SL_AWS_API_CONVERSE = 2 };
+typedef struct sl_provider_aws {
+    const char *region;
+    const char *key_id, *secret;
+    const char *token;       /* NULL: no session token */
+    uint8_t token_optional;  /* the default env:AWS_SESSION_TOKEN: unset means none */
+    uint8_t api;             /* SL_AWS_API_*: auto = InvokeModel for Anthropic models, else Converse */
+    uint8_t container;       /* credentials: container: from the ECS/EKS endpoint, refreshed
+                                (key_id, secret and token are then NULL) */
+} sl_provider_aws;
+/* A provider whose key is an OAuth2 access token the gateway fetches
+ * itself (runtime/auth/oauth.h): Google's service-account JWT grant
+ * (Vertex AI) or Entra ID's client-credentials grant (Azure). Secrets
+ * are named here (a variable or a file), never held. */
+typedef enum sl_oauth_grant {
+    SL_OAUTH_GOOGLE_SA = 1, /* credentials: a service-account JSON key file */
+    SL_OAUTH_ENTRA = 2,     /* tenant_id, client_id and client_secret */
+} sl_oauth_grant;
+
+/* The OAuth module's entry points (runtime/auth/oauth.h). Only a table
+ * with an OAuth provider refers to them, so other gateways link none of
+ * its code (token sources, JWT signing, key parsing). */
+struct sl_oauth_ops;
+extern const struct sl_oauth_ops sl_oauth_module_ops;
+
+typedef struct sl_provider_oauth {
+    const struct sl_oauth_ops *ops; /* &sl_oauth_module_ops in generated tables */
+    uint8_t grant;            /* sl_oauth_grant */
+    const char *credentials;  /* google: the key file's path, or NULL */
+    const char *credentials_env; /* google: a variable holding that path, or NULL */
+    const char *tenant_id;    /* entra */
+    const char *client_id;    /* entra */
+    const char *secret_env;   /* entra: client_secret from this variable, or NULL */
+    const char *secret_file;  /* entra: ... or from this file, or NULL */
+    const char *token_url;    /* the token endpoint instead of the grant's own, or NULL */
+} sl_provider_oauth;
+
 typedef struct sl_provider {
     const char *name;
     sl_kind kind;            /* the wire protocol (adapter) */
     const char *base_url;    /* no trailing slash; "" for mock */
     const char *api_key_env; /* environment variable name, or NULL */
+    const char *api_key_file; /* or a file holding the key (read at start), or NULL */
+    const sl_provider_oauth *oauth; /* a fetched bearer token instead of a key, or NULL */
+    const char *project;     /* vertex: the Google Cloud project */
+    const char *location;    /* vertex: its region, or "global" */
+    uint8_t publisher;       /* vertex: 0 = by model (claude-* Anthropic), 1 = google, 2 = anthropic */
     /* From the spec's preset (compiler/presets.c); zero values mean the
      * protocol's own behaviour, so a plain `kind: openai` sets none. */
     const char *preset;      /* the `kind:` word when it names a preset, else NULL */
@@ -77,6 +124,7 @@ typedef struct sl_provider {
     uint32_t total_ms;       /* whole transfer cap */
     const sl_provider_tls *tls; /* NULL: libcurl's defaults (system CAs, verify) */
     sl_http2 http2;
+    const sl_provider_aws *aws; /* kind bedrock only */
 } sl_provider;
 
 /* What the model catalog (catalog/) says about a target's model, decided

@@ -16,10 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/oauth.h"
 #include "cache/cache.h"
 #include "json/json_out.h"
 #include "core/log.h"
 #include "core/membudget.h"
+#include "core/str.h"
 #include "guard/guard.h"
 #include "json/json_scan.h"
 #include "proxy/proxy.h"
@@ -187,15 +189,18 @@ static void try_start(void *ctx, const sl_attempt *a)
     const sl_target *tg = &t->targets[a->target];
     x->prov = &t->providers[tg->provider];
     x->pops = sl_provider_ops_of(x->prov->kind);
-    x->transport = x->pops->transport;
+    x->transport = x->prov->oauth ? x->prov->oauth->ops->transport : x->pops->transport;
     x->upstream_model = sl_route_upstream_model(t, a, x->client_model);
     /* A Responses request to a provider that serves the Responses API
      * passes through; the kind's protocol otherwise. */
-    x->up_proto = x->op == SL_OP_RESPONSES && x->prov->responses ? SL_PROTO_RESPONSES : x->pops->proto(x->op);
+    x->up_proto = x->op == SL_OP_RESPONSES && x->prov->responses
+                      ? SL_PROTO_RESPONSES
+                      : sl_provider_proto(x->prov, x->upstream_model, x->op);
     x->status = 0;
     sl_relay_free(&x->relay);
 
-    if (x->op == SL_OP_COUNT_TOKENS && x->up_proto != SL_PROTO_ANTHROPIC) {
+    /* Bedrock speaks Anthropic bodies but has no count_tokens of that shape. */
+    if (x->op == SL_OP_COUNT_TOKENS && (x->up_proto != SL_PROTO_ANTHROPIC || x->prov->kind == SL_KIND_BEDROCK)) {
         answer_token_estimate(x);
         return;
     }
@@ -243,8 +248,28 @@ static void try_start(void *ctx, const sl_attempt *a)
         sl_exchange_fail(x, 500, NULL, NULL, "out of memory");
         return;
     }
+    sl_call call = {.arena = x->arena, .prov = x->prov, .op = x->op, .client = x->surface,
+                    .req = x->req, .model = x->upstream_model, .stream = x->stream};
+    if (x->pops->body) {
+        char err[256] = "";
+        if (x->pops->body(&call, &body, &body_len, err, sizeof err) != 0) {
+            sl_exchange_fail(x, 400, "invalid_request", NULL, "%s", err);
+            return;
+        }
+    }
+    call.body = body;
+    call.body_len = body_len;
     if (x->stream) {
+        /* A kind whose stream is not its protocol's SSE decodes it first. */
+        sl_filter pre = {.name = "upstream framing", .feed = x->pops->stream_feed,
+                         .finish = x->pops->stream_finish,
+                         .st = x->pops->stream_new ? x->pops->stream_new(&call) : NULL};
+        if (x->pops->stream_new && !pre.st) {
+            sl_exchange_fail(x, 500, NULL, NULL, "out of memory");
+            return;
+        }
         sl_relay_cfg cfg = {.up = x->up_proto, .client = x->surface, .legacy = x->legacy,
+                            .pre = pre.st ? &pre : NULL, .pre_detail = x->pops->stream_error,
                             .strip_usage = x->surface == SL_PROTO_OPENAI && !x->client_usage,
                             .client_model = x->client_model, .guard = x->guard,
                             .gops = x->guard ? x->t->guard->ops : NULL};
@@ -258,8 +283,6 @@ static void try_start(void *ctx, const sl_attempt *a)
         if (x->cache && (x->t->cache_ops->stream_filter(x, &cf) != 0 || sl_relay_add(&x->relay, &cf) != 0))
             x->cache = NULL;
     }
-    sl_call call = {.arena = x->arena, .prov = x->prov, .op = x->op, .client = x->surface,
-                    .req = x->req, .model = x->upstream_model, .stream = x->stream};
     const char *url = x->pops->url(&call);
     curl_slist_free_all(x->headers);
     x->headers = NULL;
@@ -283,6 +306,7 @@ static void try_start(void *ctx, const sl_attempt *a)
         .total_ms = x->prov->total_ms,
         .tls = x->prov->tls,
         .http2 = x->prov->http2,
+        .provider = x->prov,
     };
     x->try_started = ev_time();
     x->xfer = x->transport->start(sl_worker_loop(x->w), sl_worker_upstream(x->w), &spec, &xfer_cb, x);
@@ -420,7 +444,7 @@ static void on_head(void *ctx, const sl_xfer_head *h)
     x->status = h->status;
     x->content_type[0] = '\0';
     if (h->content_type)
-        snprintf(x->content_type, sizeof x->content_type, "%s", h->content_type);
+        sl_str_copy(x->content_type, sizeof x->content_type, h->content_type);
     x->passthrough = sl_arena_strndup(x->arena, h->passthrough, h->passthrough_len);
     x->retry_after_s = h->retry_after_s;
 }
@@ -456,7 +480,8 @@ static size_t on_data(void *ctx, const char *p, size_t n)
          * here on a failure can no longer move to another target. */
         x->streaming = 1;
         x->ttfb_ms = (ev_time() - x->started) * 1000.0;
-        const char *ct = x->relay.xl || !x->content_type[0] ? "text/event-stream" : x->content_type;
+        const char *ct = x->relay.xl || x->relay.reframed || !x->content_type[0] ? "text/event-stream"
+                                                                                  : x->content_type;
         if (sl_conn_stream_begin(x->conn, x->status, ct, sl_exchange_headers(x, x->passthrough)) != 0)
             return 0;
     }
@@ -469,11 +494,12 @@ static void stream_done(sl_exchange *x, sl_xfer_result r)
 {
     int clean = r == SL_XFER_OK && !x->relay.error;
     if (clean) {
-        const char *out;
-        size_t on;
+        const char *out = NULL;
+        size_t on = 0;
+        /* A finish that fails leaves out unset: nothing more is written. */
         if (sl_relay_finish(&x->relay, &out, &on) != 0)
             clean = 0;
-        if (on && sl_conn_stream_write(x->conn, out, on) != 0)
+        else if (on && sl_conn_stream_write(x->conn, out, on) != 0)
             clean = 0;
         if (clean)
             sl_rstate_stream_end(x);
@@ -492,7 +518,8 @@ static void stream_done(sl_exchange *x, sl_xfer_result r)
             snprintf(msg, sizeof msg, "%s", x->t->guard->ops->message(x->guard));
         else
             snprintf(msg, sizeof msg, "upstream stream from provider '%s' failed: %s", x->prov->name,
-                     x->relay.error ? "malformed stream"
+                     x->relay.detail  ? x->relay.detail
+                     : x->relay.error ? "malformed stream"
                      : r == SL_XFER_OK ? "truncated stream" : sl_xfer_result_name(r));
         sl_log_warn("%s", msg);
         f.error = msg;
@@ -501,8 +528,10 @@ static void stream_done(sl_exchange *x, sl_xfer_result r)
 }
 
 /* A failed try as the client's error message lists it. */
-static const char *why_failed(sl_xfer_result r)
+static const char *why_failed(sl_xfer_result r, const char *detail)
 {
+    if (r == SL_XFER_AUTH) /* written for the client: status and OAuth error code only */
+        return detail;
     if (r == SL_XFER_TLS)
         return "TLS with the upstream failed (certificate or handshake; the gateway log says why)";
     return sl_xfer_result_name(r);
@@ -537,6 +566,12 @@ static void on_done(void *ctx, sl_xfer_result r, const char *detail)
         sl_exchange_fail(x, 503, "overloaded", "Retry-After: 1\r\n",
                          "the gateway is holding too much response data; retry shortly");
         return;
+    }
+    if (r == SL_XFER_OK && x->pops->response && !(x->status >= 300 && x->status < 400)) {
+        /* Into the adapter's protocol before any decision reads it. */
+        sl_call call = {.arena = x->arena, .prov = x->prov, .op = x->op, .client = x->surface,
+                        .req = x->req, .model = x->upstream_model, .stream = x->stream};
+        x->pops->response(&call, x->status, &x->resp);
     }
     if (r == SL_XFER_OK && x->status >= 300 && x->status < 400) {
         /* Redirects are never followed (the spec alone names upstreams),
@@ -608,11 +643,14 @@ static void on_done(void *ctx, sl_xfer_result r, const char *detail)
      * should hear about the most recent state of the world. */
     x->last_status = 0;
     x->last_result = r;
+    /* A stream decoder that refused the first frames says why (a Bedrock
+     * exception before any text). */
+    const char *why = x->relay.detail ? x->relay.detail : why_failed(r, detail);
     if (sl_attempts_retry_xfer(&x->attempts, r)) {
-        sl_attempts_next(&x->attempts, x->prov->name, why_failed(r), -1);
+        sl_attempts_next(&x->attempts, x->prov->name, why, -1);
         return;
     }
-    sl_attempts_note(&x->attempts, x->prov->name, why_failed(r));
+    sl_attempts_note(&x->attempts, x->prov->name, why);
     try_exhausted(x);
 }
 

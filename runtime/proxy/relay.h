@@ -27,12 +27,16 @@ struct sl_guard_req;
 typedef struct sl_filter {
     const char *name;
     int observer;  /* sees bytes, produces none */
-    /* Transformers append to out; 0, or -1 when the stream cannot go on. */
+    /* Transformers append to out; 0, SL_FILTER_UNCHANGED when the output
+     * is the input as it is (out untouched: nothing is copied), or -1 when
+     * the stream cannot go on. */
     int (*feed)(void *st, const char *p, size_t n, sl_buf *out);
     /* Upstream ended cleanly; -1 when the stream was truncated. May be NULL. */
     int (*finish)(void *st, sl_buf *out);
     void *st;
 } sl_filter;
+
+#define SL_FILTER_UNCHANGED 1
 
 #define SL_RELAY_MAX_FILTERS 6
 
@@ -43,6 +47,11 @@ typedef struct sl_relay_cfg {
     int legacy;             /* /v1/completions client, served as chat */
     int strip_usage;        /* sluice asked an OpenAI upstream for usage the client did not */
     const char *client_model;
+    /* Decodes the provider's stream framing into `up`'s SSE before every
+     * other filter (bedrock's event stream), or NULL. */
+    const sl_filter *pre;
+    /* Why `pre` failed (for the client's error and the log), or NULL. */
+    const char *(*pre_detail)(void *st);
     /* Guardrails on the response (NULL: none apply). */
     const struct sl_guard_ops *gops;
     struct sl_guard_req *guard;
@@ -56,6 +65,9 @@ typedef struct sl_relay {
     sl_stream *xl;           /* translator, when the protocols differ */
     sl_legacy_stream legacy;
     const char *error;       /* the filter that failed */
+    const char *detail;      /* its account of why (the `pre` filter's), or NULL */
+    const char *(*pre_detail)(void *st);
+    int reframed;            /* a `pre` filter rewrites the framing: the client gets SSE */
 } sl_relay;
 
 /* Builds the chain for a stream. 0, or -1 when memory runs out. */
