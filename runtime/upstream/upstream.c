@@ -27,10 +27,23 @@
 #define SL_UPSTREAM_PASS_VALUE_MAX 256
 #define SL_UPSTREAM_PASS_MAX 3072
 #define SL_UPSTREAM_REUSE_LIMIT 512
+/* HTTP/1.1-over-TLS transfers per multi handle (see shard_for) and how
+ * long an emptied extra one keeps its idle connections (CURLOPT_MAXAGE_CONN
+ * would not reuse them after that anyway). */
+#define SL_UPSTREAM_SHARD_ACTIVE 256
+#define SL_UPSTREAM_SHARD_IDLE_S 30.
 
 struct sl_upstream {
     struct ev_loop *loop;
     CURLM *multi;
+    /* TLS sessions shared by this loop's transfers (see sl_upstream_new);
+     * the first multi's, used by all of them. */
+    CURLSH *share;
+    /* Further multi handles of this loop for HTTP/1.1 over TLS (shard_for),
+     * chained from the first; `reap` frees an extra one left idle. */
+    sl_upstream *next_shard;
+    sl_upstream *first;
+    ev_timer reap;
     ev_timer timer;
     unsigned active;
     int in_action;   /* inside curl_multi_socket_action */
@@ -91,7 +104,8 @@ static void xfer_free(sl_xfer *x)
         curl_easy_cleanup(x->easy);
     }
     sl_buf_free(&x->pass);
-    x->u->active--;
+    if (--x->u->active == 0 && x->u != x->u->first)
+        ev_timer_start(x->u->loop, &x->u->reap);
     free(x);
 }
 
@@ -190,7 +204,9 @@ static int multi_timer_cb(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
-sl_upstream *sl_upstream_new(struct ev_loop *loop)
+static void reap_cb(struct ev_loop *loop, ev_timer *t, int revents);
+
+static sl_upstream *multi_new(struct ev_loop *loop)
 {
     sl_upstream *u = calloc(1, sizeof *u);
     if (!u)
@@ -203,6 +219,9 @@ sl_upstream *sl_upstream_new(struct ev_loop *loop)
     }
     ev_init(&u->timer, timer_cb);
     u->timer.data = u;
+    u->first = u;
+    ev_timer_init(&u->reap, reap_cb, SL_UPSTREAM_SHARD_IDLE_S, 0.);
+    u->reap.data = u;
     curl_multi_setopt(u->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
     curl_multi_setopt(u->multi, CURLMOPT_SOCKETDATA, u);
     curl_multi_setopt(u->multi, CURLMOPT_TIMERFUNCTION, multi_timer_cb);
@@ -214,18 +233,101 @@ sl_upstream *sl_upstream_new(struct ev_loop *loop)
     return u;
 }
 
-void sl_upstream_free(sl_upstream *u)
+sl_upstream *sl_upstream_new(struct ev_loop *loop)
 {
+    sl_upstream *u = multi_new(loop);
     if (!u)
-        return;
+        return NULL;
+    /* libcurl 7.88 keeps TLS sessions per easy handle, so every new
+     * connection from a fresh (or differently pooled) handle did a full
+     * handshake: certificate chain verified here, signed by the server.
+     * A share of this loop's handles resumes them instead. Only this
+     * loop's thread touches it, so it needs no lock callbacks. */
+    u->share = curl_share_init();
+    if (u->share)
+        curl_share_setopt(u->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    return u;
+}
+
+static void multi_free(sl_upstream *u)
+{
     ev_timer_stop(u->loop, &u->timer);
+    ev_timer_stop(u->loop, &u->reap);
     while (u->pooled)
         curl_easy_cleanup(u->pool[--u->pooled]);
     curl_multi_cleanup(u->multi);
     free(u);
 }
 
-unsigned sl_upstream_active(const sl_upstream *u) { return u->active; }
+void sl_upstream_free(sl_upstream *u)
+{
+    if (!u)
+        return;
+    while (u->next_shard) {
+        sl_upstream *s = u->next_shard;
+        u->next_shard = s->next_shard;
+        multi_free(s);
+    }
+    CURLSH *share = u->share;
+    multi_free(u);
+    if (share)
+        curl_share_cleanup(share);
+}
+
+unsigned sl_upstream_active(const sl_upstream *u)
+{
+    unsigned n = 0;
+    for (; u; u = u->next_shard)
+        n += u->active;
+    return n;
+}
+
+/* libcurl 7.88 walks its whole connection cache twice per transfer that
+ * keeps its connection: to find an idle one for the next (ConnectionExists
+ * visits every connection to the host, busy ones included) and in
+ * curl_multi_remove_handle (close_connect_only, up to the one this handle
+ * used). Over HTTP/1.1 every transfer in flight holds a connection, so at
+ * thousands in flight those walks were most of the gateway's CPU, and
+ * plain HTTP avoids them by not keeping connections past
+ * SL_UPSTREAM_REUSE_LIMIT. Over TLS that costs a handshake per request and
+ * a closed connection in TIME-WAIT; so HTTP/1.1-over-TLS transfers are
+ * spread over more multi handles of this loop instead, each with its own
+ * connection cache of a few hundred. The first with room is taken, so
+ * connections are reused where transfers just finished and extra handles
+ * left idle when the load drops are freed by reap_cb. */
+static sl_upstream *shard_for(sl_upstream *u)
+{
+    sl_upstream *last = u;
+    for (sl_upstream *s = u; s; s = s->next_shard) {
+        if (s->active < SL_UPSTREAM_SHARD_ACTIVE) {
+            ev_timer_stop(s->loop, &s->reap);
+            return s;
+        }
+        last = s;
+    }
+    sl_upstream *s = multi_new(u->loop);
+    if (!s)
+        return u; /* the first one takes it: slower, still correct */
+    s->first = u;
+    s->share = u->share;
+    last->next_shard = s;
+    return s;
+}
+
+static void reap_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    sl_upstream *s = t->data;
+    (void)loop;
+    (void)revents;
+    if (s->active)
+        return;
+    sl_upstream *p = s->first;
+    while (p->next_shard != s)
+        p = p->next_shard;
+    p->next_shard = s->next_shard;
+    s->share = NULL; /* the first one's */
+    multi_free(s);
+}
 
 /* ---- transfers -------------------------------------------------------- */
 
@@ -516,6 +618,10 @@ static int prereq_cb(void *ud, char *primary_ip, char *local_ip, int primary_por
 
 sl_xfer *sl_xfer_start(sl_upstream *u, const sl_xfer_spec *s, const sl_xfer_callbacks *cb, void *ctx)
 {
+    bool tls = strncmp(s->url, "https:", 6) == 0;
+    bool h2 = tls ? s->http2 != SL_HTTP2_OFF : s->http2 == SL_HTTP2_ON;
+    if (tls && !h2)
+        u = shard_for(u);
     sl_xfer *x = calloc(1, sizeof *x);
     if (!x)
         return NULL;
@@ -541,8 +647,6 @@ sl_xfer *sl_xfer_start(sl_upstream *u, const sl_xfer_spec *s, const sl_xfer_call
      * speaks it (prior knowledge), and then one connection per transfer:
      * Debian 12's libcurl (7.88) fails a second stream multiplexed onto an
      * h2c connection with "Error in the HTTP2 framing layer". */
-    bool tls = strncmp(s->url, "https:", 6) == 0;
-    bool h2 = tls ? s->http2 != SL_HTTP2_OFF : s->http2 == SL_HTTP2_ON;
     bool h2c = h2 && !tls;
     long version = !h2 ? CURL_HTTP_VERSION_1_1
                        : tls ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
@@ -570,9 +674,11 @@ sl_xfer *sl_xfer_start(sl_upstream *u, const sl_xfer_spec *s, const sl_xfer_call
      * connection to the host, busy ones included: with thousands in flight
      * that walk dominates. Past this many active transfers no idle
      * connection is likely anyway, so open a new one and close it after.
-     * (HTTP/2 over TLS shares a few connections, so it needs no bypass;
-     * h2c gets a connection of its own, see above.) */
-    if ((u->active >= SL_UPSTREAM_REUSE_LIMIT && !h2) || h2c) {
+     * Not over TLS, where that means a handshake per request: HTTP/2 shares
+     * a few connections, HTTP/1.1 keeps its connections in multi handles
+     * of bounded size (shard_for). h2c gets a connection of its own, see
+     * above. */
+    if ((u->active >= SL_UPSTREAM_REUSE_LIMIT && !tls) || h2c) {
         curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
         curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
     }
@@ -587,6 +693,8 @@ sl_xfer *sl_xfer_start(sl_upstream *u, const sl_xfer_spec *s, const sl_xfer_call
     curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, prereq_cb);
     curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+    if (u->share)
+        curl_easy_setopt(e, CURLOPT_SHARE, u->share);
     if (s->tls) {
         sl_upstream_set_tls(e, s->tls);
         x->client_cert = s->tls->client_cert != NULL;
