@@ -251,11 +251,13 @@ sl_upstream *sl_upstream_new(struct ev_loop *loop)
 
 static void multi_free(sl_upstream *u)
 {
-    ev_timer_stop(u->loop, &u->timer);
-    ev_timer_stop(u->loop, &u->reap);
     while (u->pooled)
         curl_easy_cleanup(u->pool[--u->pooled]);
     curl_multi_cleanup(u->multi);
+    /* After the cleanup, which may still set curl's timer (an extra multi
+     * handle goes while the loop runs on). */
+    ev_timer_stop(u->loop, &u->timer);
+    ev_timer_stop(u->loop, &u->reap);
     free(u);
 }
 
