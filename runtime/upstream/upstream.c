@@ -21,10 +21,9 @@
 #include "upstream/upstream_internal.h"
 
 #define EASY_POOL_MAX 1024
-/* Passed-through headers: one value, and all of them together. Real
+/* Passed-through headers together (one value: pass_headers.c). Real
  * rate-limit and request-id headers are a few dozen bytes each; anything
  * longer is dropped, not truncated. */
-#define SL_UPSTREAM_PASS_VALUE_MAX 256
 #define SL_UPSTREAM_PASS_MAX 3072
 #define SL_UPSTREAM_REUSE_LIMIT 512
 /* HTTP/1.1-over-TLS transfers per multi handle (see shard_for) and how
@@ -43,6 +42,7 @@ struct sl_upstream {
      * chained from the first; `reap` frees an extra one left idle. */
     sl_upstream *next_shard;
     sl_upstream *first;
+    unsigned all_active; /* the first one's: `active` summed over all */
     ev_timer reap;
     ev_timer timer;
     unsigned active;
@@ -104,6 +104,7 @@ static void xfer_free(sl_xfer *x)
         curl_easy_cleanup(x->easy);
     }
     sl_buf_free(&x->pass);
+    x->u->first->all_active--;
     if (--x->u->active == 0 && x->u != x->u->first)
         ev_timer_start(x->u->loop, &x->u->reap);
     free(x);
@@ -276,13 +277,7 @@ void sl_upstream_free(sl_upstream *u)
         curl_share_cleanup(share);
 }
 
-unsigned sl_upstream_active(const sl_upstream *u)
-{
-    unsigned n = 0;
-    for (; u; u = u->next_shard)
-        n += u->active;
-    return n;
-}
+unsigned sl_upstream_active(const sl_upstream *u) { return u->all_active; }
 
 /* libcurl 7.88 walks its whole connection cache twice per transfer that
  * keeps its connection: to find an idle one for the next (ConnectionExists
@@ -448,66 +443,6 @@ static void watchdog_kick(sl_xfer *x)
     }
 }
 
-/* Response headers handed back to the client, by allow-list: request ids
- * (x-request-id, renamed x-upstream-request-id, and request-id) so users
- * can quote them to the provider,
- * openai-processing-ms (the OpenAI SDKs log it), and the rate-limit family
- * (x-ratelimit-*, anthropic-ratelimit-*, retry-after, retry-after-ms) so
- * clients back off correctly. Everything else stays behind the gateway:
- * framing and hop-by-hop headers, cookies, server/via, and identifiers of
- * the operator's upstream account (openai-organization, openai-project,
- * anthropic-organization-id, ...), which a gateway key holder has no
- * business learning. */
-static int header_passes(const char *name, size_t n)
-{
-    static const char *const exact[] = {"x-request-id", "request-id", "openai-processing-ms",
-                                        "retry-after", "retry-after-ms"};
-    static const char *const prefixes[] = {"x-ratelimit-", "anthropic-ratelimit-"};
-    for (size_t i = 0; i < sizeof exact / sizeof *exact; i++)
-        if (n == strlen(exact[i]) && strncasecmp(name, exact[i], n) == 0)
-            return 1;
-    for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++) {
-        size_t pl = strlen(prefixes[i]);
-        if (n > pl && strncasecmp(name, prefixes[i], pl) == 0)
-            return 1;
-    }
-    return 0;
-}
-
-/* RFC 9110 token characters, the only ones a field name may hold. */
-static int is_tchar(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
-/* A value copied to the client may hold visible bytes, spaces and tabs
- * only (RFC 9110 field-value; obs-text is refused too, nothing on the
- * allow-list needs it). CR, LF, NUL or any other control byte inside the
- * value means the upstream (or something between) is trying to split the
- * header, so the whole header is dropped rather than cleaned up. */
-static int value_ok(const char *v, size_t n)
-{
-    if (n > SL_UPSTREAM_PASS_VALUE_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)v[i];
-        if ((c < 0x20 && c != '\t') || c >= 0x7F)
-            return 0;
-    }
-    return 1;
-}
-
-static int name_ok(const char *p, size_t n)
-{
-    if (n == 0)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!is_tchar((unsigned char)p[i]))
-            return 0;
-    return 1;
-}
-
 static size_t header_cb(char *p, size_t size, size_t nmemb, void *ud)
 {
     sl_xfer *x = ud;
@@ -536,7 +471,7 @@ static size_t header_cb(char *p, size_t size, size_t nmemb, void *ud)
     const char *end = p + n;
     /* curl hands over one line with its CRLF (or bare LF); strip that,
      * then the optional whitespace around the value. A CR anywhere else
-     * stays in the value and fails value_ok. */
+     * stays in the value and fails sl_upstream_header_passes. */
     if (end > v && end[-1] == '\n')
         end--;
     if (end > v && end[-1] == '\r')
@@ -564,7 +499,7 @@ static size_t header_cb(char *p, size_t size, size_t nmemb, void *ud)
                 x->retry_after_s = (int)s;
         }
     }
-    if (header_passes(p, name_len) && name_ok(p, name_len) && value_ok(v, vlen) &&
+    if (sl_upstream_header_passes(p, name_len, v, vlen) &&
         x->pass.len + name_len + vlen + 4 + 9 <= SL_UPSTREAM_PASS_MAX) { /* 9: a renamed id */
         size_t mark = x->pass.len;
         /* x-request-id on the client's side is sluice's own: the
@@ -716,6 +651,7 @@ sl_xfer *sl_xfer_start(sl_upstream *u, const sl_xfer_spec *s, const sl_xfer_call
         return NULL;
     }
     u->active++;
+    u->first->all_active++;
     watchdog_kick(x);
     return x;
 }
