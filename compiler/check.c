@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aws.h"
 #include "cache.h"
 #include "check_internal.h"
 #include "guard.h"
@@ -111,6 +112,7 @@ static bool check_preset(slc_checker *c, slc_provider *p)
                       "only",
                       name, p->deployment.s);
     }
+    slc_check_provider_aws(c->d, p, p->kind == SLC_KIND_BEDROCK);
     if (ps->key_required && !p->api_key.s)
         slc_error(c->d, p->name.pos, "provider '%s': kind %s needs api_key (such as env:%s)", name,
                   ps->name, ps->env);
@@ -123,6 +125,8 @@ static const char *preset_base_url(slc_checker *c, const slc_provider *p)
     const slc_preset *ps = slc_preset_of(p);
     if (ps && ps->url_style == SL_URL_AZURE)
         return p->resource.s ? slc_aprintf(c->a, "https://%s.openai.azure.com", p->resource.s) : "";
+    if (p->kind == SLC_KIND_BEDROCK)
+        return slc_aws_base_url(c->a, p);
     return ps && ps->base_url ? ps->base_url : "";
 }
 
@@ -180,7 +184,7 @@ static void check_providers(slc_checker *c)
             p->base_url = (slc_str){.s = "", .len = 0};
             continue;
         }
-        if (p->optional && !p->api_key.s)
+        if (p->optional && !p->api_key.s && p->kind != SLC_KIND_BEDROCK)
             slc_error(c->d, p->optional_pos,
                       "provider '%s': optional applies to a provider's api_key, and this one has none",
                       name);

@@ -58,7 +58,7 @@ static void header(slc_buf *out, const char *sha, const char *what)
 static const char *kind_enum(sl_kind k)
 {
     static const char *const names[] = {"SL_KIND_OPENAI", "SL_KIND_ANTHROPIC", "SL_KIND_GEMINI",
-                                        "SL_KIND_MOCK"};
+                                        "SL_KIND_MOCK", "SL_KIND_BEDROCK"};
     return names[k];
 }
 
@@ -128,6 +128,23 @@ void slc_emit_lowered(const sl_table *t, slc_buf *out)
         c_str(out, pt->client_key);
         slc_buf_printf(out, ",\n    .verify = %d,\n};\n", pt->verify);
     }
+    for (uint32_t i = 0; i < t->provider_count; i++) {
+        const sl_provider_aws *pa = t->providers[i].aws;
+        if (!pa)
+            continue;
+        slc_buf_printf(out, "\nstatic const sl_provider_aws sl_spec_provider_aws_%u = {\n    .region = ", i);
+        c_str(out, pa->region);
+        slc_buf_puts(out, ",\n    .key_id = ");
+        c_str(out, pa->key_id);
+        slc_buf_puts(out, ",\n    .secret = ");
+        c_str(out, pa->secret);
+        slc_buf_puts(out, ",\n    .token = ");
+        c_str(out, pa->token);
+        slc_buf_printf(out, ",\n    .token_optional = %u,\n    .api = %u,\n", pa->token_optional, pa->api);
+        if (pa->container)
+            slc_buf_puts(out, "    .container = 1,\n");
+        slc_buf_puts(out, "};\n");
+    }
     if (open_array(out, "sl_provider", "sl_spec_providers", t->provider_count)) {
         for (uint32_t i = 0; i < t->provider_count; i++) {
             const sl_provider *p = &t->providers[i];
@@ -169,6 +186,8 @@ void slc_emit_lowered(const sl_table *t, slc_buf *out)
                 slc_buf_puts(out, ", .responses = 1");
             if (p->tls)
                 slc_buf_printf(out, ",\n           .tls = &sl_spec_provider_tls_%u", i);
+            if (p->aws)
+                slc_buf_printf(out, ",\n           .aws = &sl_spec_provider_aws_%u", i);
             /* AUTO is zero, the default: tables of specs that do not say
              * http2 read as before. */
             if (p->http2 == SL_HTTP2_ON)

@@ -18,7 +18,8 @@
 /* The spec's enums are the table's, value for value, so lowering casts. */
 _Static_assert((int)SLC_KIND_OPENAI == (int)SL_KIND_OPENAI && (int)SLC_KIND_MOCK == (int)SL_KIND_MOCK &&
                    (int)SLC_KIND_ANTHROPIC == (int)SL_KIND_ANTHROPIC &&
-                   (int)SLC_KIND_GEMINI == (int)SL_KIND_GEMINI,
+                   (int)SLC_KIND_GEMINI == (int)SL_KIND_GEMINI &&
+                   (int)SLC_KIND_BEDROCK == (int)SL_KIND_BEDROCK,
                "slc_kind and sl_kind must agree");
 _Static_assert((int)SLC_PERIOD_NONE == (int)SL_PERIOD_NONE && (int)SLC_PERIOD_DAY == (int)SL_PERIOD_DAY &&
                    (int)SLC_PERIOD_WEEK == (int)SL_PERIOD_WEEK &&
@@ -184,6 +185,7 @@ void slc_lower(const slc_spec *s, const char *sha256_hex, slc_lowered *out)
 
     out->providers = array(s->nproviders, sizeof *out->providers);
     out->provider_tls = array(s->nproviders, sizeof *out->provider_tls);
+    out->provider_aws = array(s->nproviders, sizeof *out->provider_aws);
     for (size_t i = 0; i < s->nproviders; i++) {
         const slc_provider *p = &s->providers[i];
         if (p->tls.present)
@@ -191,6 +193,19 @@ void slc_lower(const slc_spec *s, const char *sha256_hex, slc_lowered *out)
                                                      .client_cert = p->tls.client_cert.s,
                                                      .client_key = p->tls.client_key.s,
                                                      .verify = p->tls.verify};
+        if (p->kind == SLC_KIND_BEDROCK) {
+            /* Without credentials: the variables AWS's own tools read; the
+             * session token then only when set. */
+            bool given = p->aws.credentials_pos.line != 0, cont = p->aws.container;
+            out->provider_aws[i] = (sl_provider_aws){
+                .region = p->aws.region.s,
+                .key_id = cont ? NULL : given ? p->aws.key_id.s : "env:AWS_ACCESS_KEY_ID",
+                .secret = cont ? NULL : given ? p->aws.secret.s : "env:AWS_SECRET_ACCESS_KEY",
+                .token = cont ? NULL : given ? p->aws.token.s : "env:AWS_SESSION_TOKEN",
+                .token_optional = !given,
+                .api = (uint8_t)p->aws.api,
+                .container = cont};
+        }
         const slc_preset *ps = slc_preset_of(p);
         bool named = ps && strcmp(ps->name, slc_kind_name(ps->kind)) != 0;
         out->providers[i] = (sl_provider){
@@ -214,6 +229,7 @@ void slc_lower(const slc_spec *s, const char *sha256_hex, slc_lowered *out)
             .total_ms = p->total_ms,
             .tls = p->tls.present ? &out->provider_tls[i] : NULL,
             .http2 = (sl_http2)p->http2,
+            .aws = p->kind == SLC_KIND_BEDROCK ? &out->provider_aws[i] : NULL,
         };
     }
     t->providers = s->nproviders ? out->providers : NULL;
@@ -262,6 +278,7 @@ void slc_lowered_free(slc_lowered *l)
 {
     free(l->providers);
     free(l->provider_tls);
+    free(l->provider_aws);
     free(l->models);
     free(l->targets);
     free(l->fallbacks);

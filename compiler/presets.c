@@ -38,6 +38,9 @@ static const slc_preset presets[] = {
     {.name = "azure", .kind = SLC_KIND_OPENAI, .base_url = NULL, .auth = "api-key: %s",
      .key_required = true, .env = "AZURE_OPENAI_API_KEY", .url_style = SL_URL_AZURE,
      .catalog = "azure"},
+    /* AWS Bedrock: the base URL comes from region:, requests are signed
+     * with SigV4 from AWS credentials (compiler/aws.c), no api_key. */
+    {.name = "bedrock", .kind = SLC_KIND_BEDROCK, .base_url = NULL},
     CLOUD("mistral", "https://api.mistral.ai/v1", "MISTRAL_API_KEY", 0, "mistral"),
     CLOUD("groq", "https://api.groq.com/openai/v1", "GROQ_API_KEY", NO_EMBED, "groq"),
     CLOUD("deepseek", "https://api.deepseek.com", "DEEPSEEK_API_KEY", NO_EMBED, "deepseek"),

@@ -466,6 +466,12 @@ static int cmd_presets(int argc, char **argv)
         int hl = (int)(strstr(auth, "%s") - auth);
         while (hl > 0 && (auth[hl - 1] == ' ' || auth[hl - 1] == ':'))
             hl--;
+        if (p->kind == SLC_KIND_BEDROCK) {
+            printf("%s\tbedrock\thttps://bedrock-runtime.{region}.amazonaws.com\tSigV4\tregion (AWS "
+                   "credentials from AWS_* or credentials:)\n",
+                   p->name);
+            continue;
+        }
         printf("%s\t%s\t%s\t%.*s\t%s\n", p->name, slc_kind_name(p->kind),
                p->url_style == SL_URL_AZURE ? "https://{resource}.openai.azure.com" : p->base_url,
                hl, auth,

@@ -22,7 +22,7 @@ typedef slc_builder builder;
 
 const char *slc_kind_name(slc_kind k)
 {
-    static const char *const names[] = {"openai", "anthropic", "gemini", "mock"};
+    static const char *const names[] = {"openai", "anthropic", "gemini", "mock", "bedrock"};
     return (unsigned)k < COUNT(names) ? names[k] : "?";
 }
 
@@ -41,7 +41,8 @@ static void read_provider(builder *b, const slc_node *k, const slc_node *v, slc_
         return;
     static const char *const keys[] = {"kind",        "base_url",  "api_key", "optional",
                                        "responses",   "timeouts",  "http2",   "tls",
-                                       "resource",    "deployment", "api_version"};
+                                       "resource",    "deployment", "api_version",
+                                       "region",      "credentials", "api"};
     slc_spec_check_keys(b, v, keys, COUNT(keys), where);
     slc_str kind = {0};
     p->preset = -1;
@@ -96,6 +97,7 @@ static void read_provider(builder *b, const slc_node *k, const slc_node *v, slc_
         slc_spec_duration_field(b, t, "total", twhere, &p->total_ms, true);
     }
     slc_spec_read_provider_tls(b, v, where, &p->tls);
+    slc_spec_read_provider_aws(b, v, where, &p->aws);
 }
 
 static void read_target(builder *b, const slc_node *n, const char *where, slc_target *t)

@@ -30,6 +30,7 @@ typedef enum slc_kind {
     SLC_KIND_ANTHROPIC = 1,
     SLC_KIND_GEMINI = 2,
     SLC_KIND_MOCK = 3,
+    SLC_KIND_BEDROCK = 4,
 } slc_kind;
 
 /* A provider's `tls:`: how sluice trusts its upstream. Paths as written;
@@ -44,6 +45,16 @@ typedef struct slc_provider_tls {
     slc_pos verify_pos;      /* line 0: not written */
 } slc_provider_tls;
 
+/* A bedrock provider's AWS settings (compiler/aws.c). Credential sources
+ * as written: `env:NAME` or `file:PATH`; a literal is an error. */
+typedef struct slc_provider_aws {
+    slc_str region;
+    slc_pos credentials_pos;    /* line 0: no credentials: (the AWS_* defaults) */
+    slc_str key_id, secret, token;
+    int api;                    /* SL_AWS_API_* */
+    bool container;             /* credentials: container */
+} slc_provider_aws;
+
 typedef struct slc_provider {
     slc_str name;
     slc_kind kind;         /* the wire protocol of its preset */
@@ -52,6 +63,7 @@ typedef struct slc_provider {
     slc_str resource;      /* azure: {resource}.openai.azure.com */
     slc_str deployment;    /* azure: the deployment; absent = the target's model name */
     slc_str api_version;   /* azure: api-version */
+    slc_provider_aws aws;  /* bedrock: region, credentials, api */
     slc_str base_url;      /* check fills the kind's default */
     slc_str api_key;       /* as written; check turns `env:NAME` into env */
     const char *api_key_env;

@@ -51,4 +51,8 @@ void slc_spec_read_tls(slc_builder *b, const slc_node *root, slc_spec *s);
 void slc_spec_read_provider_tls(slc_builder *b, const slc_node *provider, const char *where,
                                 slc_provider_tls *out);
 
+/* aws.c: a bedrock provider's region:, credentials: and api:. */
+void slc_spec_read_provider_aws(slc_builder *b, const slc_node *provider, const char *where,
+                                slc_provider_aws *out);
+
 #endif

@@ -341,7 +341,10 @@ int main(int argc, char **argv)
         for (uint32_t i = 0; i < table.provider_count; i++)
             printf("%s\t%s\t%s\t%s\n", providers[i].name, sl_provider_ops_of(providers[i].kind)->kind,
                    *providers[i].base_url ? providers[i].base_url : "-",
-                   providers[i].api_key_env ? providers[i].api_key_env : "-");
+                   providers[i].api_key_env ? providers[i].api_key_env
+                   : providers[i].aws && providers[i].aws->container ? "container"
+                   : providers[i].aws      ? providers[i].aws->key_id /* bedrock: its key id's source */
+                                           : "-");
         return 0;
     }
     {

@@ -15,13 +15,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SL_TABLE_ABI 8
+#define SL_TABLE_ABI 9
 
 typedef enum sl_kind {
     SL_KIND_OPENAI = 0,
     SL_KIND_ANTHROPIC = 1,
     SL_KIND_GEMINI = 2,
     SL_KIND_MOCK = 3,
+    SL_KIND_BEDROCK = 4, /* AWS Bedrock runtime (InvokeModel, Converse), SigV4-signed */
 } sl_kind;
 
 /* How an OpenAI-kind provider's URL is built. */
@@ -54,6 +55,20 @@ typedef enum sl_http2 {
     SL_HTTP2_OFF = 2,
 } sl_http2;
 
+/* A bedrock provider's AWS settings (spec region:, credentials:, api:).
+ * Credential sources are "env:NAME" or "file:PATH", read when sluice
+ * starts (runtime/aws/creds.h); the secrets are never in the binary. */
+enum { SL_AWS_API_AUTO = 0, SL_AWS_API_INVOKE = 1, SL_AWS_API_CONVERSE = 2 };
+typedef struct sl_provider_aws {
+    const char *region;
+    const char *key_id, *secret;
+    const char *token;       /* NULL: no session token */
+    uint8_t token_optional;  /* the default env:AWS_SESSION_TOKEN: unset means none */
+    uint8_t api;             /* SL_AWS_API_*: auto = InvokeModel for Anthropic models, else Converse */
+    uint8_t container;       /* credentials: container: from the ECS/EKS endpoint, refreshed
+                                (key_id, secret and token are then NULL) */
+} sl_provider_aws;
+
 typedef struct sl_provider {
     const char *name;
     sl_kind kind;            /* the wire protocol (adapter) */
@@ -77,6 +92,7 @@ typedef struct sl_provider {
     uint32_t total_ms;       /* whole transfer cap */
     const sl_provider_tls *tls; /* NULL: libcurl's defaults (system CAs, verify) */
     sl_http2 http2;
+    const sl_provider_aws *aws; /* kind bedrock only */
 } sl_provider;
 
 /* What the model catalog (catalog/) says about a target's model, decided

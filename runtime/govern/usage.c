@@ -12,6 +12,7 @@
 #include "govern/usage.h"
 #include "core/sat.h"
 #include "json/json_scan.h"
+#include "json/json_top.h"
 #include "translate/sse.h"
 #include "translate/translate.h"
 
@@ -37,6 +38,61 @@ static void from_gemini(const char *p, size_t n, sl_usage_counts *u)
     u->have = 1;
 }
 
+/* The members the usage readers look at (translate/common.c), at the top
+ * of a usage object and inside its *_details objects. */
+static const char *const usage_names[] = {"prompt_tokens", "completion_tokens", "input_tokens", "output_tokens",
+                                          "cache_read_input_tokens", "cache_creation_input_tokens",
+                                          "promptTokenCount", "candidatesTokenCount", "prompt_tokens_details",
+                                          "completion_tokens_details", "input_tokens_details",
+                                          "output_tokens_details"};
+static const char *const detail_names[] = {"cached_tokens", "reasoning_tokens"};
+
+static json_t *light_object(const char *p, size_t n, const char *const *names, size_t nn, int nested);
+
+/* null, a plain non-negative integer, or (one level down) a details
+ * object; NULL for anything else, which sends the caller to jansson. */
+static json_t *light_value(const char *p, sl_json_span s, int nested)
+{
+    const char *v = p + s.start;
+    size_t n = s.end - s.start;
+    if (n == 4 && memcmp(v, "null", 4) == 0)
+        return json_null();
+    if (n >= 1 && n <= 18 && v[0] >= '0' && v[0] <= '9') {
+        json_int_t x = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (v[i] < '0' || v[i] > '9')
+                return NULL;
+            x = x * 10 + (v[i] - '0');
+        }
+        return json_integer(x);
+    }
+    if (!nested && n && v[0] == '{')
+        return light_object(v, n, detail_names, sizeof detail_names / sizeof *detail_names, 1);
+    return NULL;
+}
+
+/* A usage object as jansson values holding only what the readers use,
+ * built from a scan (json/json_top.h) instead of a parse of the whole
+ * object: this runs on every answer. NULL when the scan is unsure or a
+ * member is of another kind (the caller then parses with jansson). */
+static json_t *light_object(const char *p, size_t n, const char *const *names, size_t nn, int nested)
+{
+    sl_json_span m[sizeof usage_names / sizeof *usage_names];
+    if (nn > sizeof m / sizeof *m || sl_json_top_scan(p, n, names, nn, m) != SL_JSON_TOP_OK)
+        return NULL;
+    json_t *o = json_object();
+    for (size_t i = 0; o && i < nn; i++) {
+        if (!m[i].end)
+            continue;
+        json_t *v = light_value(p, m[i], nested);
+        if (!v || json_object_set_new(o, names[i], v) != 0) {
+            json_decref(o);
+            return NULL;
+        }
+    }
+    return o;
+}
+
 void sl_usage_from_body(const char *body, size_t len, sl_usage_counts *u)
 {
     /* Parse only the top-level "usage" member, not the whole answer: a
@@ -44,7 +100,9 @@ void sl_usage_from_body(const char *body, size_t len, sl_usage_counts *u)
     size_t s, e;
     json_t *j;
     if (sl_json_find_member(body, len, "usage", &s, &e) == 0) {
-        j = json_loadb(body + s, e - s, 0, NULL);
+        j = light_object(body + s, e - s, usage_names, sizeof usage_names / sizeof *usage_names, 0);
+        if (!j)
+            j = json_loadb(body + s, e - s, 0, NULL);
         sl_usage_from_json(j, u);
         json_decref(j);
         return;

@@ -14,20 +14,31 @@ static size_t skip_ws(const char *p, size_t n, size_t i)
     return i;
 }
 
-/* i at an opening quote; returns the index after the closing quote. */
+/* Where the next '"' at or after i is, or n. */
+static size_t next_quote(const char *p, size_t n, size_t i)
+{
+    const char *q = i < n ? memchr(p + i, '"', n - i) : NULL;
+    return q ? (size_t)(q - p) : n;
+}
+
+/* i at an opening quote; returns the index after the closing quote. The
+ * bytes between are found with memchr, not one at a time: string values
+ * (message contents, completions) are most of a body, and this runs over
+ * every request and response. A backslash escapes the byte after it; a
+ * quote it escapes is skipped and the next one looked for. */
 static size_t skip_string(const char *p, size_t n, size_t i, int *has_escape)
 {
     i++;
+    size_t q = next_quote(p, n, i);
     while (i < n) {
-        if (p[i] == '\\') {
-            if (has_escape)
-                *has_escape = 1;
-            i += 2;
-            continue;
-        }
-        if (p[i] == '"')
-            return i + 1;
-        i++;
+        const char *bs = i < q ? memchr(p + i, '\\', q - i) : NULL;
+        if (!bs)
+            return q < n ? q + 1 : n;
+        if (has_escape)
+            *has_escape = 1;
+        i = (size_t)(bs - p) + 2;
+        if (i > q) /* the escaped byte was the quote */
+            q = next_quote(p, n, i);
     }
     return n;
 }

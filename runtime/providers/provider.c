@@ -31,6 +31,7 @@ const sl_provider_ops *sl_provider_ops_of(sl_kind k)
     case SL_KIND_ANTHROPIC: return &sl_provider_anthropic;
     case SL_KIND_GEMINI: return &sl_provider_gemini;
     case SL_KIND_MOCK: return &sl_provider_mock;
+    case SL_KIND_BEDROCK: return &sl_provider_bedrock;
     }
     return &sl_provider_openai;
 }
@@ -65,7 +66,10 @@ void sl_provider_request_headers(const sl_call *c, const char *request_id, const
     add(ctx, "Expect:");
     add(ctx, "User-Agent: sluice/" SLUICE_VERSION);
     add(ctx, sl_arena_printf(c->arena, "x-request-id: %s", request_id));
-    if (c->stream)
+    /* Bedrock streams are event-stream frames whatever is accepted; its
+     * SDKs send no Accept for them (InvokeModel's Accept names the model's
+     * output type), so none is sent. */
+    if (c->stream && c->prov->kind != SL_KIND_BEDROCK)
         add(ctx, "Accept: text/event-stream");
     if (auth)
         add(ctx, auth);
@@ -116,18 +120,14 @@ static void free_overrides(void)
     n_overrides = 0;
 }
 
-static const char *owned_url(const sl_provider *p)
-{
-    for (size_t i = 0; i < n_overrides; i++)
-        if (overrides[i].p == p)
-            return overrides[i].url;
-    return NULL;
-}
-
+/* The slot of provider address p gets u; the URL it held is freed (the
+ * same provider overridden twice, or a new copy of the providers at the
+ * address of an old one). */
 static void remember(const sl_provider *p, char *u)
 {
     for (size_t i = 0; i < n_overrides; i++)
         if (overrides[i].p == p) {
+            free(overrides[i].url);
             overrides[i].url = u;
             return;
         }
@@ -184,9 +184,7 @@ int sl_provider_set_url(sl_provider *provs, uint32_t n, const char *arg, char *e
     }
     memcpy(u, eq + 1, len);
     u[len] = '\0';
-    if (p->base_url == owned_url(p)) /* overridden twice: the last wins */
-        free((char *)p->base_url);
-    remember(p, u);
+    remember(p, u); /* overridden twice: the last wins, the first is freed */
     p->base_url = u; /* lives as long as the process; freed at exit */
     return 0;
 }

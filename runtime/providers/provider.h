@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 #include "core/arena.h"
+#include "core/buf.h"
 #include "core/proto.h"
 #include "http/http.h"
 #include "table.h"
@@ -29,6 +30,8 @@ typedef struct sl_call {
     const sl_http_request *req;     /* the client's request: headers an adapter may forward */
     const char *model;              /* upstream model name */
     int stream;
+    const char *body;               /* the body as it goes upstream (after ops->body) */
+    size_t body_len;
 } sl_call;
 
 /* How a request travels. Both transports drive the same callbacks, so the
@@ -59,6 +62,19 @@ typedef struct sl_provider_ops {
     /* Protocol headers besides auth and content type (may be NULL). */
     void (*headers)(const sl_call *c, sl_header_add add, void *ctx);
     const sl_transport *transport;
+    /* Kinds whose wire format is not their protocol's own (bedrock: an
+     * Anthropic body reshaped, event-stream frames) adapt at the edge; all
+     * NULL for the others. body: the protocol body -> the wire body (in
+     * c->arena); 0, or -1 with err (the request cannot be sent). */
+    int (*body)(const sl_call *c, const char **body, size_t *len, char *err, size_t errlen);
+    /* A whole answer (any status) -> the protocol's shape, in place. */
+    void (*response)(const sl_call *c, int status, sl_buf *body);
+    /* A stream decoder placed before every relay filter: new (NULL when
+     * memory runs out; freed with the arena), feed and finish as sl_filter's. */
+    void *(*stream_new)(const sl_call *c);
+    int (*stream_feed)(void *st, const char *p, size_t n, sl_buf *out);
+    int (*stream_finish)(void *st, sl_buf *out);
+    const char *(*stream_error)(void *st); /* why the decoder failed, or NULL */
 } sl_provider_ops;
 
 const sl_provider_ops *sl_provider_ops_of(sl_kind k);
@@ -75,7 +91,7 @@ void sl_provider_extra_headers(const sl_call *c, sl_header_add add, void *ctx);
 /* Every header line of a request to c->prov, in order: content type, no
  * Expect (curl would wait a round trip for 100-continue), our user agent,
  * the request id (so the provider's logs carry the id the client and our
- * log have), Accept for streams, `auth` (NULL: none), the kind's protocol
+ * log have), Accept for SSE streams, `auth` (NULL: none), the kind's protocol
  * headers and the preset's extra lines. Copies go into c->arena. */
 void sl_provider_request_headers(const sl_call *c, const char *request_id, const char *auth,
                                  sl_header_add add, void *ctx);
@@ -96,6 +112,6 @@ int sl_provider_check_tls(const sl_provider *provs, uint32_t n, char *err, size_
 /* Shared by the adapters. */
 extern const sl_transport sl_transport_curl;
 extern const sl_provider_ops sl_provider_openai, sl_provider_anthropic, sl_provider_gemini,
-    sl_provider_mock;
+    sl_provider_mock, sl_provider_bedrock;
 
 #endif

@@ -426,6 +426,15 @@ void sl_exchange_fail(sl_exchange *x, int status, const char *code, const char *
     sl_exchange_finish(x, &f);
 }
 
+json_t *sl_exchange_json(sl_exchange *x)
+{
+    /* The scan accepted only bodies jansson accepts: failing here is out
+     * of memory. */
+    if (!x->json)
+        x->json = json_loadb(x->body, x->body_len, JSON_REJECT_DUPLICATES, NULL);
+    return x->json;
+}
+
 const char *sl_exchange_headers(sl_exchange *x, const char *extra)
 {
     const sl_model_entry *e = x->attempts.plan_len ? sl_attempts_entry(&x->attempts) : NULL;

@@ -45,7 +45,12 @@ typedef struct sl_exchange {
     const sl_http_request *req;
     const char *body;        /* the client's body (possibly normalised) */
     size_t body_len;
-    json_t *json;
+    json_t *json;            /* NULL on the scanned path until sl_exchange_json() */
+    /* A same-protocol request the scan answered (inference.c): no jansson
+     * parse unless a later stage asks; its output limit as read there. */
+    int scanned;
+    int scanned_limit_given;
+    int64_t scanned_limit;
     const char *client_model;
     int stream;
     int key;                 /* -1: open gateway */
@@ -164,6 +169,9 @@ void sl_exchange_fail(sl_exchange *x, int status, const char *code, const char *
 /* Headers sluice adds to routed answers (x-sluice-model, -provider,
  * -attempts) followed by `extra`; in the arena. */
 const char *sl_exchange_headers(sl_exchange *x, const char *extra);
+/* The client's body as jansson values, parsed on first use when the
+ * inference stage only scanned it; NULL when memory runs out. */
+json_t *sl_exchange_json(sl_exchange *x);
 
 /* The error type the access log and traces report for a request ending
  * with `status` (aborted: a stream cut after its head): NULL on success,

@@ -42,7 +42,8 @@ static const sl_conn_hooks conn_hooks;
  * bodies the byte-level edits below cannot handle. */
 static int reserialise(sl_exchange *x, int force_usage, const char **out, size_t *out_len)
 {
-    json_t *copy = json_deep_copy(x->json);
+    json_t *j = sl_exchange_json(x);
+    json_t *copy = j ? json_deep_copy(j) : NULL;
     if (!copy)
         return -1;
     json_object_set_new(copy, "model", json_string(x->upstream_model));
@@ -124,7 +125,8 @@ static int fit_passthrough(sl_exchange *x, const sl_target *tg, const char **bod
 {
     if (!(tg->caps & SL_CAP_KNOWN) && !(x->prov->quirks && x->up_proto == SL_PROTO_OPENAI))
         return 0;
-    json_t *copy = json_copy(x->json);
+    json_t *j = sl_exchange_json(x);
+    json_t *copy = j ? json_copy(j) : NULL;
     if (!copy)
         return -1;
     int rc = 0;
@@ -193,7 +195,8 @@ static void try_start(void *ctx, const sl_attempt *a)
     x->status = 0;
     sl_relay_free(&x->relay);
 
-    if (x->op == SL_OP_COUNT_TOKENS && x->up_proto != SL_PROTO_ANTHROPIC) {
+    /* Bedrock speaks Anthropic bodies but has no count_tokens of that shape. */
+    if (x->op == SL_OP_COUNT_TOKENS && (x->up_proto != SL_PROTO_ANTHROPIC || x->prov->kind == SL_KIND_BEDROCK)) {
         answer_token_estimate(x);
         return;
     }
@@ -201,7 +204,11 @@ static void try_start(void *ctx, const sl_attempt *a)
     size_t body_len;
     if (x->up_proto != x->surface) {
         /* A Responses client's request carries its earlier turns here. */
-        json_t *req = x->surface == SL_PROTO_RESPONSES ? sl_rstate_request(x) : x->json;
+        json_t *req = x->surface == SL_PROTO_RESPONSES ? sl_rstate_request(x) : sl_exchange_json(x);
+        if (!req && x->surface != SL_PROTO_RESPONSES) {
+            sl_exchange_fail(x, 503, "overloaded", "Retry-After: 1\r\n", "out of memory; retry shortly");
+            return;
+        }
         if (!req)
             return; /* answered */
         if (req != x->json && x->guard) {
@@ -237,8 +244,28 @@ static void try_start(void *ctx, const sl_attempt *a)
         sl_exchange_fail(x, 500, NULL, NULL, "out of memory");
         return;
     }
+    sl_call call = {.arena = x->arena, .prov = x->prov, .op = x->op, .client = x->surface,
+                    .req = x->req, .model = x->upstream_model, .stream = x->stream};
+    if (x->pops->body) {
+        char err[256] = "";
+        if (x->pops->body(&call, &body, &body_len, err, sizeof err) != 0) {
+            sl_exchange_fail(x, 400, "invalid_request", NULL, "%s", err);
+            return;
+        }
+    }
+    call.body = body;
+    call.body_len = body_len;
     if (x->stream) {
+        /* A kind whose stream is not its protocol's SSE decodes it first. */
+        sl_filter pre = {.name = "upstream framing", .feed = x->pops->stream_feed,
+                         .finish = x->pops->stream_finish,
+                         .st = x->pops->stream_new ? x->pops->stream_new(&call) : NULL};
+        if (x->pops->stream_new && !pre.st) {
+            sl_exchange_fail(x, 500, NULL, NULL, "out of memory");
+            return;
+        }
         sl_relay_cfg cfg = {.up = x->up_proto, .client = x->surface, .legacy = x->legacy,
+                            .pre = pre.st ? &pre : NULL, .pre_detail = x->pops->stream_error,
                             .strip_usage = x->surface == SL_PROTO_OPENAI && !x->client_usage,
                             .client_model = x->client_model, .guard = x->guard,
                             .gops = x->guard ? x->t->guard->ops : NULL};
@@ -252,8 +279,6 @@ static void try_start(void *ctx, const sl_attempt *a)
         if (x->cache && (x->t->cache_ops->stream_filter(x, &cf) != 0 || sl_relay_add(&x->relay, &cf) != 0))
             x->cache = NULL;
     }
-    sl_call call = {.arena = x->arena, .prov = x->prov, .op = x->op, .client = x->surface,
-                    .req = x->req, .model = x->upstream_model, .stream = x->stream};
     const char *url = x->pops->url(&call);
     curl_slist_free_all(x->headers);
     x->headers = NULL;
@@ -450,7 +475,8 @@ static size_t on_data(void *ctx, const char *p, size_t n)
          * here on a failure can no longer move to another target. */
         x->streaming = 1;
         x->ttfb_ms = (ev_time() - x->started) * 1000.0;
-        const char *ct = x->relay.xl || !x->content_type[0] ? "text/event-stream" : x->content_type;
+        const char *ct = x->relay.xl || x->relay.reframed || !x->content_type[0] ? "text/event-stream"
+                                                                                  : x->content_type;
         if (sl_conn_stream_begin(x->conn, x->status, ct, sl_exchange_headers(x, x->passthrough)) != 0)
             return 0;
     }
@@ -463,11 +489,12 @@ static void stream_done(sl_exchange *x, sl_xfer_result r)
 {
     int clean = r == SL_XFER_OK && !x->relay.error;
     if (clean) {
-        const char *out;
-        size_t on;
+        const char *out = NULL;
+        size_t on = 0;
+        /* A finish that fails leaves out unset: nothing more is written. */
         if (sl_relay_finish(&x->relay, &out, &on) != 0)
             clean = 0;
-        if (on && sl_conn_stream_write(x->conn, out, on) != 0)
+        else if (on && sl_conn_stream_write(x->conn, out, on) != 0)
             clean = 0;
         if (clean)
             sl_rstate_stream_end(x);
@@ -486,7 +513,8 @@ static void stream_done(sl_exchange *x, sl_xfer_result r)
             snprintf(msg, sizeof msg, "%s", x->t->guard->ops->message(x->guard));
         else
             snprintf(msg, sizeof msg, "upstream stream from provider '%s' failed: %s", x->prov->name,
-                     x->relay.error ? "malformed stream"
+                     x->relay.detail  ? x->relay.detail
+                     : x->relay.error ? "malformed stream"
                      : r == SL_XFER_OK ? "truncated stream" : sl_xfer_result_name(r));
         sl_log_warn("%s", msg);
         f.error = msg;
@@ -531,6 +559,12 @@ static void on_done(void *ctx, sl_xfer_result r, const char *detail)
         sl_exchange_fail(x, 503, "overloaded", "Retry-After: 1\r\n",
                          "the gateway is holding too much response data; retry shortly");
         return;
+    }
+    if (r == SL_XFER_OK && x->pops->response && !(x->status >= 300 && x->status < 400)) {
+        /* Into the adapter's protocol before any decision reads it. */
+        sl_call call = {.arena = x->arena, .prov = x->prov, .op = x->op, .client = x->surface,
+                        .req = x->req, .model = x->upstream_model, .stream = x->stream};
+        x->pops->response(&call, x->status, &x->resp);
     }
     if (r == SL_XFER_OK && x->status >= 300 && x->status < 400) {
         /* Redirects are never followed (the spec alone names upstreams),
@@ -602,11 +636,14 @@ static void on_done(void *ctx, sl_xfer_result r, const char *detail)
      * should hear about the most recent state of the world. */
     x->last_status = 0;
     x->last_result = r;
+    /* A stream decoder that refused the first frames says why (a Bedrock
+     * exception before any text). */
+    const char *why = x->relay.detail ? x->relay.detail : why_failed(r);
     if (sl_attempts_retry_xfer(&x->attempts, r)) {
-        sl_attempts_next(&x->attempts, x->prov->name, why_failed(r), -1);
+        sl_attempts_next(&x->attempts, x->prov->name, why, -1);
         return;
     }
-    sl_attempts_note(&x->attempts, x->prov->name, why_failed(r));
+    sl_attempts_note(&x->attempts, x->prov->name, why);
     try_exhausted(x);
 }
 

@@ -15,6 +15,7 @@
 #include "core/utf8.h"
 #include "guard/guard.h"
 #include "json/json_out.h"
+#include "json/json_top.h"
 #include "proxy/admission.h"
 #include "proxy/admit.h"
 #include "proxy/exchange.h"
@@ -118,6 +119,86 @@ static int read_model(sl_exchange *x, size_t *model_len)
     return 0;
 }
 
+/* Budgeted keys get an output limit written into requests without one. */
+static int key_budgeted(const sl_exchange *x)
+{
+    const sl_table *t = x->t;
+    return x->key >= 0 && (t->keys[x->key].budget.per != SL_PERIOD_NONE ||
+                           (t->keys[x->key].team >= 0 && t->teams[t->keys[x->key].team].budget.per != SL_PERIOD_NONE));
+}
+
+/* The top-level members the scanned path reads, and two whose presence
+ * sends a request to the full parse. */
+enum { TOP_MODEL, TOP_STREAM, TOP_MAX_TOKENS, TOP_MAX_COMPLETION_TOKENS, TOP_STREAM_OPTIONS, TOP_REASONING_EFFORT, TOP_N };
+static const char *const top_names[TOP_N] = {"model", "stream", "max_tokens", "max_completion_tokens",
+                                             "stream_options", "reasoning_effort"};
+
+/* An output limit member read as admit.c reads it: 0 when absent or null,
+ * 1 with *v for a whole number in 1..SL_MAX_OUTPUT_TOKENS, -1 for anything
+ * else (the full path then words the refusal). */
+static int scanned_limit(const char *b, sl_json_span s, int64_t *v)
+{
+    if (!s.end)
+        return 0;
+    const char *p = b + s.start;
+    size_t n = s.end - s.start;
+    if (n == 4 && memcmp(p, "null", 4) == 0)
+        return 0;
+    if (n > 9)
+        return -1;
+    int64_t r = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return -1;
+        r = r * 10 + (p[i] - '0');
+    }
+    if (r < 1 || r > SL_MAX_OUTPUT_TOKENS)
+        return -1;
+    *v = r;
+    return 1;
+}
+
+/* A chat or messages request to its own protocol with no guardrails and
+ * no cache needs only its model, stream flag and output limit until a
+ * target's fitting or a translation asks for more (sl_exchange_json): the
+ * body is scanned (json/json_top.h), not parsed, and goes upstream as the
+ * client's bytes. 1 when scanned, 0 when it must be parsed: the scan was
+ * unsure, or a member needs the parsed form (stream_options, a reasoning
+ * effort, a limit to inject or to refuse). */
+static int scan_body(sl_exchange *x)
+{
+    if (x->legacy || x->t->guard || x->t->cache_ops)
+        return 0;
+    int openai = x->op == SL_OP_CHAT && x->surface == SL_PROTO_OPENAI;
+    if (!openai && !(x->op == SL_OP_MESSAGES && x->surface == SL_PROTO_ANTHROPIC))
+        return 0;
+    sl_json_span m[TOP_N];
+    if (sl_json_top_scan(x->body, x->body_len, top_names, TOP_N, m) != SL_JSON_TOP_OK)
+        return 0;
+    if (m[TOP_STREAM_OPTIONS].end || m[TOP_REASONING_EFFORT].end)
+        return 0;
+    const char *model;
+    size_t mlen;
+    if (sl_json_span_plain_string(x->body, m[TOP_MODEL], &model, &mlen) != 0 || mlen == 0)
+        return 0;
+    int64_t a = 0, b = 0;
+    int ra = openai ? scanned_limit(x->body, m[TOP_MAX_COMPLETION_TOKENS], &a) : 0;
+    int rb = scanned_limit(x->body, m[TOP_MAX_TOKENS], &b);
+    if (ra < 0 || rb < 0 || (ra && rb && a != b))
+        return 0;
+    if (!ra && !rb && key_budgeted(x))
+        return 0; /* the limit gets written into the body */
+    char *cm = sl_arena_strndup(x->arena, model, mlen);
+    if (!cm)
+        return 0; /* the full path answers the shortage */
+    x->client_model = cm;
+    x->stream = sl_json_span_is_true(x->body, m[TOP_STREAM]);
+    x->scanned = 1;
+    x->scanned_limit_given = ra || rb;
+    x->scanned_limit = ra ? a : rb ? b : SL_DEFAULT_OUTPUT_TOKENS;
+    return 1;
+}
+
 /* Routes and checks the key's scope. 0, or -1 after answering. */
 static int route(sl_exchange *x, size_t model_len)
 {
@@ -138,10 +219,11 @@ static int route(sl_exchange *x, size_t model_len)
 
 /* Tools and images the request carries (translate/fit.h), worked out once
  * and only when a target might lack them: the walk is over the whole body. */
-static uint32_t request_needs(const sl_exchange *x, uint32_t *needs, int *known)
+static uint32_t request_needs(sl_exchange *x, uint32_t *needs, int *known)
 {
     if (!*known) {
-        *needs = sl_fit_needs(x->surface, x->json);
+        json_t *j = sl_exchange_json((sl_exchange *)x);
+        *needs = j ? sl_fit_needs(x->surface, j) : 0;
         *known = 1;
     }
     return *needs;
@@ -220,9 +302,9 @@ static int plan_and_admit(sl_exchange *x)
     /* One output limit for admission and the upstream request alike. */
     sl_limit lim;
     char err[160];
-    int budgeted = x->key >= 0 && (t->keys[x->key].budget.per != SL_PERIOD_NONE ||
-                                   (t->keys[x->key].team >= 0 && t->teams[t->keys[x->key].team].budget.per != SL_PERIOD_NONE));
-    if (sl_admit_output_limit(x->json, x->op, x->surface, budgeted, &lim, err, sizeof err) != 0) {
+    if (x->scanned) { /* as sl_admit_output_limit reads it (scan_body); no thinking budget */
+        lim = (sl_limit){.output = x->scanned_limit, .worst = x->scanned_limit, .given = x->scanned_limit_given};
+    } else if (sl_admit_output_limit(x->json, x->op, x->surface, key_budgeted(x), &lim, err, sizeof err) != 0) {
         sl_exchange_fail(x, 400, "invalid_request", NULL, "%s", err);
         return -1;
     }
@@ -271,7 +353,7 @@ void sl_inference_handle(sl_conn *c, const sl_endpoint *ep, const sl_http_reques
         sl_exchange_fail(x, 401, "invalid_api_key", NULL, "%s", sl_dispatch_refusal(c, as));
         return;
     }
-    if (parse_body(x) != 0)
+    if (!scan_body(x) && parse_body(x) != 0)
         return;
     if (x->legacy) {
         char err[160];
@@ -285,8 +367,8 @@ void sl_inference_handle(sl_conn *c, const sl_endpoint *ep, const sl_http_reques
         if (reserialise(x) != 0)
             return;
     }
-    size_t model_len;
-    if (read_model(x, &model_len) != 0)
+    size_t model_len = x->scanned ? strlen(x->client_model) : 0;
+    if (!x->scanned && read_model(x, &model_len) != 0)
         return;
     /* A routed name becomes a URL segment, a ledger key and a log field:
      * anything but valid UTF-8 is refused before admission. */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "auth/auth.h"
+#include "aws/creds.h"
 #include "core/log.h"
 #include "govern/govern.h"
 #include "providers/provider.h"
@@ -84,6 +85,8 @@ int sl_proxy_init(const sl_table *t, const sl_proxy_options *opt, char *err, siz
     for (uint32_t i = 0; i < t->provider_count; i++)
         if (load_secret(&t->providers[i], i, err, errlen) != 0)
             return -2;
+    if (sl_aws_creds_init(t, err, errlen) != 0)
+        return -2;
     if (t->redis) {
         shared_state_ops = t->redis->ops;
         int rc = shared_state_ops->init(t, opt->state_path, err, errlen);
@@ -133,6 +136,7 @@ void sl_proxy_shutdown(void)
         free(provider_auth[i]);
     free(provider_auth);
     provider_auth = NULL;
+    sl_aws_creds_shutdown();
 }
 
 static void worker_free(void *p)
@@ -196,6 +200,10 @@ const char *sl_proxy_provider_keyless(const sl_table *t, uint32_t provider)
     if (provider >= t->provider_count)
         return NULL;
     const sl_provider *p = &t->providers[provider];
+    if (p->aws) /* bedrock: AWS credentials instead of a key */
+        return sl_aws_creds_have(provider) ? NULL
+               : p->aws->container ? "AWS_CONTAINER_CREDENTIALS_FULL_URI"
+               : p->aws->key_id + (strncmp(p->aws->key_id, "env:", 4) ? 0 : 4);
     if (!p->api_key_env || !sl_provider_auth_format(p) || sl_proxy_auth_line(provider))
         return NULL;
     return p->api_key_env;

@@ -52,6 +52,11 @@ int sl_relay_init(sl_relay *r, const sl_relay_cfg *cfg)
 {
     memset(r, 0, sizeof *r);
     int translate = cfg->up != cfg->client || cfg->legacy;
+    if (cfg->pre) {
+        sl_relay_add(r, cfg->pre);
+        r->reframed = 1;
+        r->pre_detail = cfg->pre_detail;
+    }
     /* Without a translator the usage chunk sluice asked for is cut out
      * here; a translator must see it to count, and drops it itself (for
      * a legacy client the legacy filter does, since the translator passes
@@ -94,6 +99,7 @@ static int run(sl_relay *r, size_t from, const char *p, size_t n, int fin, const
         if (f->observer && !fin) {
             if (f->feed(f->st, p, n, NULL) != 0) {
                 r->error = f->name;
+                r->detail = i == 0 && r->reframed && r->pre_detail ? r->pre_detail(f->st) : NULL;
                 return -1;
             }
             continue;
@@ -104,6 +110,7 @@ static int run(sl_relay *r, size_t from, const char *p, size_t n, int fin, const
         sl_buf_clear(o);
         if ((n && f->feed(f->st, p, n, o) != 0) || (fin && f->finish && f->finish(f->st, o) != 0)) {
             r->error = f->name;
+            r->detail = i == 0 && r->reframed && r->pre_detail ? r->pre_detail(f->st) : NULL;
             return -1;
         }
         p = o->data ? o->data : "";

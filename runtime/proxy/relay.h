@@ -43,6 +43,11 @@ typedef struct sl_relay_cfg {
     int legacy;             /* /v1/completions client, served as chat */
     int strip_usage;        /* sluice asked an OpenAI upstream for usage the client did not */
     const char *client_model;
+    /* Decodes the provider's stream framing into `up`'s SSE before every
+     * other filter (bedrock's event stream), or NULL. */
+    const sl_filter *pre;
+    /* Why `pre` failed (for the client's error and the log), or NULL. */
+    const char *(*pre_detail)(void *st);
     /* Guardrails on the response (NULL: none apply). */
     const struct sl_guard_ops *gops;
     struct sl_guard_req *guard;
@@ -56,6 +61,9 @@ typedef struct sl_relay {
     sl_stream *xl;           /* translator, when the protocols differ */
     sl_legacy_stream legacy;
     const char *error;       /* the filter that failed */
+    const char *detail;      /* its account of why (the `pre` filter's), or NULL */
+    const char *(*pre_detail)(void *st);
+    int reframed;            /* a `pre` filter rewrites the framing: the client gets SSE */
 } sl_relay;
 
 /* Builds the chain for a stream. 0, or -1 when memory runs out. */

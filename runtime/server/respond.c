@@ -87,17 +87,54 @@ static void fail_later(sl_conn *c)
     ev_feed_event(c->w->loop, &c->wio, EV_WRITE);
 }
 
+static int append_str(sl_buf *o, const char *s) { return sl_buf_append(o, s, strlen(s)); }
+
+static int append_dec(sl_buf *o, unsigned long long v)
+{
+    char d[24];
+    size_t i = sizeof d;
+    do {
+        d[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return sl_buf_append(o, d + i, sizeof d - i);
+}
+
+static int append_hex_line(sl_buf *o, size_t v)
+{
+    char d[24];
+    size_t i = sizeof d;
+    d[--i] = '\n';
+    d[--i] = '\r';
+    do {
+        d[--i] = "0123456789abcdef"[v & 15];
+        v >>= 4;
+    } while (v);
+    return sl_buf_append(o, d + i, sizeof d - i);
+}
+
+/* Appends rather than formats: the head goes out with every response, and
+ * printf-style formatting was a visible share of a request's CPU. */
 static int queue_head(sl_conn *c, int status, const char *ctype, const char *headers,
                       long long content_length, int chunked)
 {
     sl_buf *o = &c->out;
     size_t mark = o->len; /* on failure nothing of this head stays queued */
-    int rc = sl_buf_appendf(o, "HTTP/1.%d %d %s\r\n", c->req.version_minor == 0 ? 0 : 1, status,
-                            sl_http_reason(status));
-    if (ctype)
-        rc |= sl_buf_appendf(o, "Content-Type: %s\r\n", ctype);
-    if (content_length >= 0)
-        rc |= sl_buf_appendf(o, "Content-Length: %lld\r\n", content_length);
+    int rc = append_str(o, c->req.version_minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
+    rc |= append_dec(o, status < 0 ? 0u : (unsigned)status);
+    rc |= sl_buf_append(o, " ", 1);
+    rc |= append_str(o, sl_http_reason(status));
+    rc |= sl_buf_append(o, "\r\n", 2);
+    if (ctype) {
+        rc |= sl_buf_append(o, "Content-Type: ", 14);
+        rc |= append_str(o, ctype);
+        rc |= sl_buf_append(o, "\r\n", 2);
+    }
+    if (content_length >= 0) {
+        rc |= sl_buf_append(o, "Content-Length: ", 16);
+        rc |= append_dec(o, (unsigned long long)content_length);
+        rc |= sl_buf_append(o, "\r\n", 2);
+    }
     if (chunked)
         rc |= sl_buf_append(o, "Transfer-Encoding: chunked\r\n", 28);
     if (headers)
@@ -105,7 +142,9 @@ static int queue_head(sl_conn *c, int status, const char *ctype, const char *hea
     /* Every answer names its request, errors before the head was read too. */
     if (!c->request_id[0])
         sl_reqid_new(c->request_id);
-    rc |= sl_buf_appendf(o, "x-request-id: %s\r\n", c->request_id);
+    rc |= sl_buf_append(o, "x-request-id: ", 14);
+    rc |= append_str(o, c->request_id);
+    rc |= sl_buf_append(o, "\r\n", 2);
     if (!c->keep_alive || c->w->stopping) {
         rc |= sl_buf_append(o, "Connection: close\r\n\r\n", 21);
         c->close_sent = 1;
@@ -165,7 +204,7 @@ int sl_conn_stream_write(sl_conn *c, const char *data, size_t len)
     int rc = 0;
     size_t mark = c->out.len;
     if (c->stream_chunked) {
-        rc |= sl_buf_appendf(&c->out, "%zx\r\n", len);
+        rc |= append_hex_line(&c->out, len); /* the chunk size, once per event */
         rc |= sl_buf_append(&c->out, data, len);
         rc |= sl_buf_append(&c->out, "\r\n", 2);
     } else {

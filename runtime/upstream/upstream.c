@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 #include "core/log.h"
@@ -55,12 +56,17 @@ struct sl_upstream {
      * polled from the timer until their transfers end. */
     curl_socket_t lost[16];
     unsigned lost_count;
+    /* Every socket watcher by descriptor, parked ones included (see
+     * socket_cb); grown on demand. */
+    struct sock_watch **byfd;
+    size_t nbyfd;
 };
 
 typedef struct sock_watch {
     ev_io io;
     sl_upstream *u;
     curl_socket_t fd;
+    int parked; /* curl let go of the socket; it sits in curl's connection cache */
 } sock_watch;
 
 struct sl_xfer {
@@ -124,10 +130,26 @@ static void rearm_after_error(sl_upstream *u, CURLMcode rc)
     ev_timer_start(u->loop, &u->timer);
 }
 
+static void watch_drop(sl_upstream *u, sock_watch *sw)
+{
+    ev_io_stop(u->loop, &sw->io);
+    if ((size_t)sw->fd < u->nbyfd && u->byfd[sw->fd] == sw)
+        u->byfd[sw->fd] = NULL;
+    free(sw);
+}
+
 static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     sock_watch *sw = (sock_watch *)w;
     sl_upstream *u = sw->u;
+    if (sw->parked) {
+        /* An idle cached connection became readable: the server closed it
+         * (or sent something unasked). curl finds out by itself when it
+         * next considers reusing it; stop watching so a closed socket
+         * does not wake the loop over and over. */
+        watch_drop(u, sw);
+        return;
+    }
     int action = (revents & EV_READ ? CURL_CSELECT_IN : 0) | (revents & EV_WRITE ? CURL_CSELECT_OUT : 0);
     int running;
     u->in_action = 1;
@@ -152,6 +174,36 @@ static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
     rearm_after_error(u, u->lost_count ? CURLM_OUT_OF_MEMORY : rc);
 }
 
+/* Remembers sw as fd's watcher; 0, or -1 when the table cannot grow (then
+ * the watcher is freed at CURL_POLL_REMOVE as before). */
+static int watch_index(sl_upstream *u, curl_socket_t fd, sock_watch *sw)
+{
+    if (fd < 0)
+        return -1;
+    if ((size_t)fd >= u->nbyfd) {
+        size_t n = u->nbyfd ? u->nbyfd : 64;
+        while (n <= (size_t)fd)
+            n *= 2;
+        sock_watch **nb = realloc(u->byfd, n * sizeof *nb);
+        if (!nb)
+            return -1;
+        memset(nb + u->nbyfd, 0, (n - u->nbyfd) * sizeof *nb);
+        u->byfd = nb;
+        u->nbyfd = n;
+    }
+    u->byfd[fd] = sw;
+    return 0;
+}
+
+/* curl asks for a socket's events when a transfer starts on a connection
+ * and says CURL_POLL_REMOVE when it ends, even though the connection stays
+ * open in its cache. Stopping and freeing the watcher there and making a
+ * new one for the next transfer cost an epoll_ctl per request (libev
+ * re-adds the descriptor and the kernel answers EEXIST). So a watcher
+ * whose socket curl lets go of is parked: it stays armed for reading,
+ * and the next transfer on that connection takes it over without touching
+ * epoll. It goes away when curl closes the socket (close_cb) or when the
+ * idle socket becomes readable (io_cb). */
 static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
     sl_upstream *u = userp;
@@ -161,13 +213,26 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
             if (u->lost[i] == fd)
                 u->lost[i] = u->lost[--u->lost_count];
         if (sw) {
-            ev_io_stop(u->loop, &sw->io);
-            free(sw);
             curl_multi_assign(u->multi, fd, NULL);
+            if ((size_t)fd < u->nbyfd && u->byfd[fd] == sw) {
+                sw->parked = 1;
+                if (sw->io.events != EV_READ) {
+                    ev_io_stop(u->loop, &sw->io);
+                    ev_io_set(&sw->io, fd, EV_READ);
+                    ev_io_start(u->loop, &sw->io);
+                }
+            } else {
+                watch_drop(u, sw);
+            }
         }
         return 0;
     }
     int events = (what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0);
+    if (!sw && fd >= 0 && (size_t)fd < u->nbyfd && u->byfd[fd]) {
+        sw = u->byfd[fd]; /* parked: this connection's next transfer */
+        sw->parked = 0;
+        curl_multi_assign(u->multi, fd, sw);
+    }
     if (!sw) {
         sw = calloc(1, sizeof *sw);
         if (!sw) {
@@ -184,12 +249,27 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
         sw->fd = fd;
         ev_io_init(&sw->io, io_cb, fd, events);
         curl_multi_assign(u->multi, fd, sw);
-    } else {
+        watch_index(u, fd, sw);
+        ev_io_start(u->loop, &sw->io);
+        return 0;
+    }
+    if (sw->io.events != events || !ev_is_active(&sw->io)) {
         ev_io_stop(u->loop, &sw->io);
         ev_io_set(&sw->io, fd, events);
+        ev_io_start(u->loop, &sw->io);
     }
-    ev_io_start(u->loop, &sw->io);
     return 0;
+}
+
+/* curl closes a socket (CURLOPT_CLOSESOCKETFUNCTION): its watcher, parked
+ * or not, must go first (libev must not watch a closed descriptor, whose
+ * number the next accept may reuse). */
+static int close_cb(void *clientp, curl_socket_t fd)
+{
+    sl_upstream *u = clientp;
+    if (fd >= 0 && (size_t)fd < u->nbyfd && u->byfd[fd])
+        watch_drop(u, u->byfd[fd]);
+    return close(fd);
 }
 
 static int multi_timer_cb(CURLM *multi, long timeout_ms, void *userp)
@@ -255,6 +335,10 @@ static void multi_free(sl_upstream *u)
     while (u->pooled)
         curl_easy_cleanup(u->pool[--u->pooled]);
     curl_multi_cleanup(u->multi);
+    for (size_t i = 0; i < u->nbyfd; i++)
+        if (u->byfd[i])
+            watch_drop(u, u->byfd[i]);
+    free(u->byfd);
     /* After the cleanup, which may still set curl's timer (an extra multi
      * handle goes while the loop runs on). */
     ev_timer_stop(u->loop, &u->timer);
@@ -632,6 +716,8 @@ sl_xfer *sl_xfer_start(sl_upstream *u, const sl_xfer_spec *s, const sl_xfer_call
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
     if (u->share)
         curl_easy_setopt(e, CURLOPT_SHARE, u->share);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_cb);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, u);
     if (s->tls) {
         sl_upstream_set_tls(e, s->tls);
         x->client_cert = s->tls->client_cert != NULL;

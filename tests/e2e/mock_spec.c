@@ -78,6 +78,7 @@ static void retarget(slc_lowered *l, slc_arena *a)
         p->base_url = p->kind == SL_KIND_ANTHROPIC ? MOCK : MOCK "/v1";
         p->api_key_env = slc_aprintf(a, "SLUICE_PLAN_KEY_%u", i);
         p->tls = NULL; /* the mock speaks plain HTTP/1.1 */
+        p->aws = NULL; /* bedrock, now OpenAI-kind: a key of its own, no AWS credentials */
         p->http2 = SL_HTTP2_AUTO;
     }
     l->t.tls = NULL; /* and so does the gateway to the test */

@@ -175,6 +175,10 @@ void mu_api_handle(const mu_request *rq, mu_reply *rp)
         json_array_append(g_calls, entry);
     }
     rp->call = entry; /* the reference json_pack gave us */
+    if (!strncmp(path, "/model/", 7) || !strcmp(path, "/aws/credentials")) { /* AWS Bedrock, ECS creds */
+        mu_bedrock_handle(&c, path);
+        return;
+    }
 
     int is_post = !strcmp(rq->method, "POST");
     int is_get = !strcmp(rq->method, "GET");

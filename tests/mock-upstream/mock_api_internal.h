@@ -13,7 +13,7 @@
 #include <jansson.h>
 
 enum proto { P_OPENAI, P_ANTHROPIC, P_GEMINI };
-enum fail { F_NONE, F_RESET, F_TRUNCATE, F_ABORT, F_STALL };
+enum fail { F_NONE, F_RESET, F_TRUNCATE, F_ABORT, F_STALL, F_CORRUPT, F_EXCEPTION, F_EARLY_EXCEPTION };
 
 typedef struct ctx {
     const mu_request *rq;
@@ -116,5 +116,6 @@ void mu_anthropic_messages(ctx *c);
 void mu_anthropic_count_tokens(ctx *c);
 void mu_gemini_generate(ctx *c, int stream);
 void mu_gemini_user_text(json_t *contents, mu_buf *out);
+void mu_bedrock_handle(ctx *c, const char *path); /* mock_bedrock.c: /model/{id}/... */
 
 #endif

@@ -272,9 +272,14 @@ static int directive(ctx *c, const char *key, const char *val, char *err, size_t
         else if (!strcmp(val, "abort")) c->fail = F_ABORT;
         else if (!strcmp(val, "stall")) c->fail = F_STALL;
         else if (!strcmp(val, "none")) c->fail = F_NONE;
+        else if (!strcmp(val, "corrupt")) c->fail = F_CORRUPT;     /* Bedrock event streams */
+        else if (!strcmp(val, "exception")) c->fail = F_EXCEPTION; /* Bedrock event streams */
+        else if (!strcmp(val, "early_exception")) c->fail = F_EARLY_EXCEPTION;
         else {
             snprintf(err, errlen,
-                     "mock directive fail=%s: want reset, truncate, abort, stall or none", val);
+                     "mock directive fail=%s: want reset, truncate, abort, stall, corrupt, exception, "
+                     "early_exception or none",
+                     val);
             return -1;
         }
         return 0;

@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mock_sigv4.h"
+
 static void usage(FILE *f)
 {
     fputs("usage: mock-upstream --listen HOST:PORT [--latency-ms N] [--jitter-ms N]\n"
@@ -27,6 +29,11 @@ static void usage(FILE *f)
           "                      10000; 0 keeps none, for benchmarks)\n"
           "  --reject MODEL=PARAM  OpenAI-protocol requests for MODEL that carry PARAM\n"
           "                      get a 400 naming it, as OpenAI answers (repeatable)\n"
+          "  --aws KEYID:SECRET --aws-region R --aws-date YYYYMMDDTHHMMSSZ [--aws-token T]\n"
+          "                      Bedrock requests (/model/...) must be SigV4-signed with\n"
+          "                      these test credentials at exactly this time, else 403\n"
+          "  --aws-container-auth A --aws-expiration T  GET /aws/credentials hands the\n"
+          "                      --aws credentials out as an ECS endpoint (Authorization A)\n"
           "Per-request behaviour: put [[mock key=value ...]] in the model name or the\n"
           "last user message; keys: chunks interval_ms status retry_after delay_ms\n"
           "first_byte_ms fail=reset|truncate|stall words.\n"
@@ -55,6 +62,7 @@ int main(int argc, char **argv)
 {
     const char *listen_addr = NULL;
     mu_config cfg = {.max_calls = 10000};
+    mu_aws aws = {.region = "us-east-1", .service = "bedrock", .date = "20241022T101500Z"};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -87,6 +95,27 @@ int main(int argc, char **argv)
             }
             cfg.reject[cfg.nreject++] = v;
             i++;
+        } else if (!strcmp(a, "--aws") && v && strchr(v, ':')) {
+            static char kid[128];
+            snprintf(kid, sizeof kid, "%.*s", (int)(strchr(v, ':') - v), v);
+            aws.key_id = kid;
+            aws.secret = strchr(v, ':') + 1;
+            i++;
+        } else if (!strcmp(a, "--aws-region") && v) {
+            aws.region = v;
+            i++;
+        } else if (!strcmp(a, "--aws-date") && v && strlen(v) == 16) {
+            aws.date = v;
+            i++;
+        } else if (!strcmp(a, "--aws-container-auth") && v) {
+            aws.container_auth = v;
+            i++;
+        } else if (!strcmp(a, "--aws-expiration") && v) {
+            aws.expiration = v;
+            i++;
+        } else if (!strcmp(a, "--aws-token") && v) {
+            aws.token = v;
+            i++;
         } else if (!strcmp(a, "--no-auth")) {
             cfg.no_auth = 1;
         } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -106,6 +135,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
     mu_api_init(&cfg);
+    mu_bedrock_config(&aws);
     char bound[128], err[256];
     mu_server *srv = mu_server_start(loop, listen_addr, bound, sizeof bound, err, sizeof err);
     if (!srv) {
