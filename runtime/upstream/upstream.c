@@ -714,7 +714,7 @@ sl_xfer *sl_xfer_start(sl_upstream *u, const sl_xfer_spec *s, const sl_xfer_call
     curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, prereq_cb);
     curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
-    if (u->share)
+    if (tls && u->share) /* TLS sessions are all it shares */
         curl_easy_setopt(e, CURLOPT_SHARE, u->share);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_cb);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, u);
