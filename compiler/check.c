@@ -113,7 +113,8 @@ static bool check_preset(slc_checker *c, slc_provider *p)
                       name, p->deployment.s);
     }
     slc_check_provider_aws(c->d, p, p->kind == SLC_KIND_BEDROCK);
-    if (ps->key_required && !p->api_key.s)
+    bool token = slc_chk_cloud(c, p, ps);
+    if (ps->key_required && !p->api_key.s && !token)
         slc_error(c->d, p->name.pos, "provider '%s': kind %s needs api_key (such as env:%s)", name,
                   ps->name, ps->env);
     return true;
@@ -125,6 +126,11 @@ static const char *preset_base_url(slc_checker *c, const slc_provider *p)
     const slc_preset *ps = slc_preset_of(p);
     if (ps && ps->url_style == SL_URL_AZURE)
         return p->resource.s ? slc_aprintf(c->a, "https://%s.openai.azure.com", p->resource.s) : "";
+    /* Vertex AI: regional hosts, and one for the global location. */
+    if (ps && ps->kind == SLC_KIND_VERTEX && p->cloud.location.s)
+        return slc_chk_str_eq(p->cloud.location, "global")
+                   ? "https://aiplatform.googleapis.com/v1"
+                   : slc_aprintf(c->a, "https://%s-aiplatform.googleapis.com/v1", p->cloud.location.s);
     if (p->kind == SLC_KIND_BEDROCK)
         return slc_aws_base_url(c->a, p);
     return ps && ps->base_url ? ps->base_url : "";
@@ -188,12 +194,18 @@ static void check_providers(slc_checker *c)
             slc_error(c->d, p->optional_pos,
                       "provider '%s': optional applies to a provider's api_key, and this one has none",
                       name);
-        if (p->api_key.s) {
+        if (p->api_key.s && strncmp(p->api_key.s, "file:", 5) == 0) {
+            /* Read by the gateway at start, not here (check_cloud.c says why). */
+            if (!p->api_key.s[5] || strpbrk(p->api_key.s, "\r\n"))
+                slc_error(c->d, p->api_key.pos, "provider '%s': api_key file: names no file", name);
+            else
+                p->api_key_file = p->api_key.s + 5;
+        } else if (p->api_key.s) {
             if (strncmp(p->api_key.s, "env:", 4) != 0) {
                 /* Point at it but never echo it: CI logs are not a vault. */
                 slc_error_redacted(c->d, p->api_key.pos, p->api_key.end,
-                                   "provider '%s': api_key must be env:NAME; a literal secret does "
-                                   "not belong in the spec",
+                                   "provider '%s': api_key must be env:NAME or file:PATH; a literal "
+                                   "secret does not belong in the spec",
                                    name);
             } else if (!slc_valid_env_name(p->api_key.s + 4)) {
                 slc_error(c->d, p->api_key.pos,

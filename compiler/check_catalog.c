@@ -67,6 +67,39 @@ static void add(adder *a, int prov, const slc_cat_model *m)
     };
 }
 
+/* Is `id` one of the blank-separated catalog ids of a preset (Vertex
+ * prices Gemini and Claude models from two sections)? */
+static bool in_list(const char *list, const char *id)
+{
+    size_t n = strlen(id);
+    for (const char *p = list; *p;) {
+        size_t w = strcspn(p, " ");
+        if (w == n && memcmp(p, id, n) == 0)
+            return true;
+        p += w + (p[w] == ' ');
+    }
+    return false;
+}
+
+/* The catalog row of `model` in the first of the preset's sections that
+ * has one. */
+static const slc_cat_model *find_in(const char *list, const char *model)
+{
+    char id[64];
+    for (const char *p = list; *p;) {
+        size_t w = strcspn(p, " ");
+        if (w < sizeof id) {
+            memcpy(id, p, w);
+            id[w] = '\0';
+            const slc_cat_model *r = slc_catalog_find(id, model);
+            if (r)
+                return r;
+        }
+        p += w + (p[w] == ' ');
+    }
+    return NULL;
+}
+
 void slc_chk_catalog(slc_checker *c)
 {
     slc_spec *s = c->s;
@@ -84,7 +117,7 @@ void slc_chk_catalog(slc_checker *c)
                 continue;
             if (t->model.s || !m->is_glob) {
                 const char *model = t->model.s ? t->model.s : m->name.s;
-                t->cat = slc_catalog_find(ps->catalog, model);
+                t->cat = find_in(ps->catalog, model);
                 if (t->cat)
                     add(&a, t->provider_idx, t->cat);
                 continue;
@@ -92,7 +125,7 @@ void slc_chk_catalog(slc_checker *c)
             /* The client's name passes through: price every catalog model
              * of the provider that the entry's glob can ask for. */
             for (size_t k = 0; k < ncat; k++)
-                if (strcmp(all[k].provider, ps->catalog) == 0 && slc_glob_match(m->name.s, all[k].model))
+                if (in_list(ps->catalog, all[k].provider) && slc_glob_match(m->name.s, all[k].model))
                     add(&a, t->provider_idx, &all[k]);
         }
     }

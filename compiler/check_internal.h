@@ -61,4 +61,11 @@ void slc_chk_listen(slc_checker *c);
 /* `rest` is the URL after `http://`. */
 bool slc_chk_url_host_is_loopback(const char *rest);
 
+/* ---- check_cloud.c ------------------------------------------------------ */
+
+struct slc_preset;
+/* Vertex AI and Entra ID settings of provider p (preset ps); true when p
+ * authenticates with a fetched token instead of api_key. */
+bool slc_chk_cloud(slc_checker *c, slc_provider *p, const struct slc_preset *ps);
+
 #endif

@@ -328,6 +328,20 @@ static void providers(differ *d, const slc_spec *a, const slc_spec *b)
                 change(d, "provider", q->name.s, azure[k], pa[k]->s, qa[k]->s);
         if (strcmp(p->base_url.s ? p->base_url.s : "", q->base_url.s ? q->base_url.s : "") != 0)
             change(d, "provider", q->name.s, "base_url", p->base_url.s, q->base_url.s);
+        /* Vertex AI and Entra ID settings; secrets here are env:/file: references */
+        static const char *const cloud[] = {"project",   "location",  "credentials",   "publisher", "auth",
+                                            "tenant_id", "client_id", "client_secret", "token_url"};
+        const slc_str *pc[] = {&p->cloud.project,   &p->cloud.location,  &p->cloud.credentials,
+                               &p->cloud.publisher, &p->cloud.auth,      &p->cloud.tenant_id,
+                               &p->cloud.client_id, &p->cloud.client_secret, &p->cloud.token_url};
+        const slc_str *qc[] = {&q->cloud.project,   &q->cloud.location,  &q->cloud.credentials,
+                               &q->cloud.publisher, &q->cloud.auth,      &q->cloud.tenant_id,
+                               &q->cloud.client_id, &q->cloud.client_secret, &q->cloud.token_url};
+        for (size_t k = 0; k < sizeof cloud / sizeof cloud[0]; k++)
+            if (strcmp(pc[k]->s ? pc[k]->s : "", qc[k]->s ? qc[k]->s : "") != 0)
+                change(d, "provider", q->name.s, cloud[k], pc[k]->s, qc[k]->s);
+        if (strcmp(p->api_key_file ? p->api_key_file : "", q->api_key_file ? q->api_key_file : "") != 0)
+            change(d, "provider", q->name.s, "api_key file", p->api_key_file, q->api_key_file);
         const char *ka = p->api_key_env ? p->api_key_env : "(none)";
         const char *kb = q->api_key_env ? q->api_key_env : "(none)";
         if (strcmp(ka, kb) != 0)

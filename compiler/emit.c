@@ -58,7 +58,7 @@ static void header(slc_buf *out, const char *sha, const char *what)
 static const char *kind_enum(sl_kind k)
 {
     static const char *const names[] = {"SL_KIND_OPENAI", "SL_KIND_ANTHROPIC", "SL_KIND_GEMINI",
-                                        "SL_KIND_MOCK", "SL_KIND_BEDROCK"};
+                                        "SL_KIND_MOCK", "SL_KIND_BEDROCK", "SL_KIND_VERTEX"};
     return names[k];
 }
 
@@ -145,6 +145,25 @@ void slc_emit_lowered(const sl_table *t, slc_buf *out)
             slc_buf_puts(out, "    .container = 1,\n");
         slc_buf_puts(out, "};\n");
     }
+    for (uint32_t i = 0; i < t->provider_count; i++) {
+        const sl_provider_oauth *po = t->providers[i].oauth;
+        if (!po)
+            continue;
+        slc_buf_printf(out, "\nstatic const sl_provider_oauth sl_spec_provider_oauth_%u = {\n"
+                            "    .ops = &sl_oauth_module_ops,\n    .grant = %s",
+                       i, po->grant == SL_OAUTH_GOOGLE_SA ? "SL_OAUTH_GOOGLE_SA" : "SL_OAUTH_ENTRA");
+        const char *const names[] = {"credentials", "credentials_env", "tenant_id", "client_id",
+                                     "secret_env", "secret_file", "token_url"};
+        const char *const vals[] = {po->credentials, po->credentials_env, po->tenant_id, po->client_id,
+                                    po->secret_env, po->secret_file, po->token_url};
+        for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+            if (!vals[k])
+                continue;
+            slc_buf_printf(out, ",\n    .%s = ", names[k]);
+            c_str(out, vals[k]);
+        }
+        slc_buf_puts(out, ",\n};\n");
+    }
     if (open_array(out, "sl_provider", "sl_spec_providers", t->provider_count)) {
         for (uint32_t i = 0; i < t->provider_count; i++) {
             const sl_provider *p = &t->providers[i];
@@ -156,6 +175,20 @@ void slc_emit_lowered(const sl_table *t, slc_buf *out)
             c_str(out, p->api_key_env);
             if (p->optional)
                 slc_buf_puts(out, ", .optional = 1");
+            if (p->api_key_file) {
+                slc_buf_puts(out, ", .api_key_file = ");
+                c_str(out, p->api_key_file);
+            }
+            if (p->oauth)
+                slc_buf_printf(out, ",\n           .oauth = &sl_spec_provider_oauth_%u", i);
+            if (p->project) {
+                slc_buf_puts(out, ",\n           .project = ");
+                c_str(out, p->project);
+                slc_buf_puts(out, ", .location = ");
+                c_str(out, p->location);
+            }
+            if (p->publisher)
+                slc_buf_printf(out, ", .publisher = %u", p->publisher);
             if (p->preset) {
                 slc_buf_puts(out, ",\n           .preset = ");
                 c_str(out, p->preset);

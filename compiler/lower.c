@@ -19,7 +19,8 @@
 _Static_assert((int)SLC_KIND_OPENAI == (int)SL_KIND_OPENAI && (int)SLC_KIND_MOCK == (int)SL_KIND_MOCK &&
                    (int)SLC_KIND_ANTHROPIC == (int)SL_KIND_ANTHROPIC &&
                    (int)SLC_KIND_GEMINI == (int)SL_KIND_GEMINI &&
-                   (int)SLC_KIND_BEDROCK == (int)SL_KIND_BEDROCK,
+                   (int)SLC_KIND_BEDROCK == (int)SL_KIND_BEDROCK &&
+                   (int)SLC_KIND_VERTEX == (int)SL_KIND_VERTEX,
                "slc_kind and sl_kind must agree");
 _Static_assert((int)SLC_PERIOD_NONE == (int)SL_PERIOD_NONE && (int)SLC_PERIOD_DAY == (int)SL_PERIOD_DAY &&
                    (int)SLC_PERIOD_WEEK == (int)SL_PERIOD_WEEK &&
@@ -33,6 +34,22 @@ static void *array(size_t n, size_t size)
     if (!p)
         abort();
     return p;
+}
+
+/* A provider's OAuth grant (check_cloud.c), or NULL when it has a key. */
+static const sl_provider_oauth *lower_oauth(const slc_provider *p, sl_provider_oauth *o)
+{
+    const slc_provider_cloud *cl = &p->cloud;
+    if (p->kind == SLC_KIND_VERTEX)
+        *o = (sl_provider_oauth){.grant = SL_OAUTH_GOOGLE_SA, .credentials = cl->credentials_path,
+                                 .credentials_env = cl->credentials_env, .token_url = cl->token_url.s};
+    else if (cl->entra)
+        *o = (sl_provider_oauth){.grant = SL_OAUTH_ENTRA, .tenant_id = cl->tenant_id.s,
+                                 .client_id = cl->client_id.s, .secret_env = cl->secret_env,
+                                 .secret_file = cl->secret_file, .token_url = cl->token_url.s};
+    else
+        return NULL;
+    return o;
 }
 
 static sl_budget budget(const slc_budget *b)
@@ -186,6 +203,7 @@ void slc_lower(const slc_spec *s, const char *sha256_hex, slc_lowered *out)
     out->providers = array(s->nproviders, sizeof *out->providers);
     out->provider_tls = array(s->nproviders, sizeof *out->provider_tls);
     out->provider_aws = array(s->nproviders, sizeof *out->provider_aws);
+    out->provider_oauth = array(s->nproviders, sizeof *out->provider_oauth);
     for (size_t i = 0; i < s->nproviders; i++) {
         const slc_provider *p = &s->providers[i];
         if (p->tls.present)
@@ -213,6 +231,11 @@ void slc_lower(const slc_spec *s, const char *sha256_hex, slc_lowered *out)
             .kind = (sl_kind)p->kind,
             .base_url = p->base_url.s ? p->base_url.s : "",
             .api_key_env = p->api_key_env,
+            .api_key_file = p->api_key_file,
+            .oauth = lower_oauth(p, &out->provider_oauth[i]),
+            .project = p->cloud.project.s,
+            .location = p->cloud.location.s,
+            .publisher = (uint8_t)p->cloud.publisher_code,
             .preset = named ? ps->name : NULL,
             .auth_format = ps ? ps->auth : NULL,
             .headers = ps ? ps->headers : NULL,
@@ -279,6 +302,7 @@ void slc_lowered_free(slc_lowered *l)
     free(l->providers);
     free(l->provider_tls);
     free(l->provider_aws);
+    free(l->provider_oauth);
     free(l->models);
     free(l->targets);
     free(l->fallbacks);

@@ -28,6 +28,7 @@ typedef struct slc_lowered {
     sl_provider *providers;
     sl_provider_tls *provider_tls; /* one per provider; used where tls: is set */
     sl_provider_aws *provider_aws; /* one per provider; used by kind bedrock */
+    sl_provider_oauth *provider_oauth; /* one per provider; used for Vertex AI and Entra ID */
     sl_model_entry *models;
     sl_target *targets;
     uint32_t *fallbacks;

@@ -40,7 +40,11 @@ static const slc_preset presets[] = {
      .catalog = "azure"},
     /* AWS Bedrock: the base URL comes from region:, requests are signed
      * with SigV4 from AWS credentials (compiler/aws.c), no api_key. */
-    {.name = "bedrock", .kind = SLC_KIND_BEDROCK, .base_url = NULL},
+    {.name = "bedrock", .kind = SLC_KIND_BEDROCK, .base_url = NULL, .catalog = "amazon-bedrock"},
+    /* Google Vertex AI: {location}-aiplatform.googleapis.com, Gemini or
+     * Anthropic by model, an OAuth token from a service account. */
+    {.name = "vertex", .kind = SLC_KIND_VERTEX, .base_url = NULL, .auth = NULL, .key_required = false,
+     .env = NULL, .catalog = "google-vertex google-vertex-anthropic"},
     CLOUD("mistral", "https://api.mistral.ai/v1", "MISTRAL_API_KEY", 0, "mistral"),
     CLOUD("groq", "https://api.groq.com/openai/v1", "GROQ_API_KEY", NO_EMBED, "groq"),
     CLOUD("deepseek", "https://api.deepseek.com", "DEEPSEEK_API_KEY", NO_EMBED, "deepseek"),

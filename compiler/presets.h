@@ -27,7 +27,7 @@ typedef struct slc_preset {
     uint32_t ops;           /* bit (1 << sl_op) per operation served; 0 = all the protocol serves */
     uint32_t quirks;        /* SL_QUIRK_* (runtime/table.h) */
     uint8_t url_style;      /* SL_URL_* (runtime/table.h) */
-    const char *catalog;    /* catalog/ provider id pricing its models, or NULL */
+    const char *catalog;    /* catalog/ provider ids pricing its models (blank-separated), or NULL */
 } slc_preset;
 
 /* The preset named `name` (len bytes), or NULL. */

@@ -456,6 +456,12 @@ static int cmd_presets(int argc, char **argv)
             printf("%s\tmock\t-\t-\tnothing (answers locally)\n", p->name);
             continue;
         }
+        if (p->kind == SLC_KIND_VERTEX) {
+            printf("%s\tvertex\thttps://{location}-aiplatform.googleapis.com/v1\tAuthorization: Bearer "
+                   "(OAuth token)\tproject, location, credentials\n",
+                   p->name);
+            continue;
+        }
         /* The key header as the preset or, without one of its own, the
          * protocol's adapter (runtime/providers/) sends it; presets.test.mjs
          * checks what really goes out against the providers' docs. */

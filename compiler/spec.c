@@ -22,7 +22,7 @@ typedef slc_builder builder;
 
 const char *slc_kind_name(slc_kind k)
 {
-    static const char *const names[] = {"openai", "anthropic", "gemini", "mock", "bedrock"};
+    static const char *const names[] = {"openai", "anthropic", "gemini", "mock", "bedrock", "vertex"};
     return (unsigned)k < COUNT(names) ? names[k] : "?";
 }
 
@@ -42,7 +42,10 @@ static void read_provider(builder *b, const slc_node *k, const slc_node *v, slc_
     static const char *const keys[] = {"kind",        "base_url",  "api_key", "optional",
                                        "responses",   "timeouts",  "http2",   "tls",
                                        "resource",    "deployment", "api_version",
-                                       "region",      "credentials", "api"};
+                                       "region",      "credentials", "api",
+                                       "project",     "location",  "publisher",
+                                       "auth",        "tenant_id", "client_id", "client_secret",
+                                       "token_url"};
     slc_spec_check_keys(b, v, keys, COUNT(keys), where);
     slc_str kind = {0};
     p->preset = -1;
@@ -76,8 +79,10 @@ static void read_provider(builder *b, const slc_node *k, const slc_node *v, slc_
     slc_spec_str_field(b, v, "deployment", where, &p->deployment);
     slc_spec_str_field(b, v, "api_version", where, &p->api_version);
     slc_spec_str_field(b, v, "base_url", where, &p->base_url);
-    if (slc_spec_str_field(b, v, "api_key", where, &p->api_key) && strncmp(p->api_key.s, "env:", 4) != 0)
+    if (slc_spec_str_field(b, v, "api_key", where, &p->api_key) && strncmp(p->api_key.s, "env:", 4) != 0 &&
+        strncmp(p->api_key.s, "file:", 5) != 0)
         slc_diags_redact(b->d, p->api_key.pos, p->api_key.end); /* a literal key: never quoted */
+    slc_spec_read_cloud(b, v, where, &p->cloud, p->kind == SLC_KIND_VERTEX);
     slc_spec_bool_field(b, v, "optional", where, &p->optional, &p->optional_pos);
     slc_spec_bool_field(b, v, "responses", where, &p->responses, &p->responses_pos);
     /* Same order as sl_http2. */
@@ -97,7 +102,9 @@ static void read_provider(builder *b, const slc_node *k, const slc_node *v, slc_
         slc_spec_duration_field(b, t, "total", twhere, &p->total_ms, true);
     }
     slc_spec_read_provider_tls(b, v, where, &p->tls);
-    slc_spec_read_provider_aws(b, v, where, &p->aws);
+    /* credentials: is a service-account key file for vertex, AWS's otherwise */
+    if (p->kind != SLC_KIND_VERTEX)
+        slc_spec_read_provider_aws(b, v, where, &p->aws);
 }
 
 static void read_target(builder *b, const slc_node *n, const char *where, slc_target *t)

@@ -31,7 +31,21 @@ typedef enum slc_kind {
     SLC_KIND_GEMINI = 2,
     SLC_KIND_MOCK = 3,
     SLC_KIND_BEDROCK = 4,
+    SLC_KIND_VERTEX = 5,
 } slc_kind;
+
+/* Settings of the OAuth-token providers (compiler/spec_cloud.c):
+ * Vertex AI's project, location and service-account key, Azure's
+ * `auth: entra` with its app registration. As written; check_cloud.c
+ * judges them. */
+typedef struct slc_provider_cloud {
+    slc_str project, location, credentials, publisher;
+    slc_str auth, tenant_id, client_id, client_secret, token_url;
+    const char *credentials_path, *credentials_env;  /* check: credentials split */
+    const char *secret_env, *secret_file;            /* check: client_secret split */
+    int publisher_code;                              /* check: 0 by model, 1 google, 2 anthropic */
+    bool entra;                                      /* check: auth: entra */
+} slc_provider_cloud;
 
 /* A provider's `tls:`: how sluice trusts its upstream. Paths as written;
  * slc_check_files reads them (relative ones next to the spec). */
@@ -67,6 +81,8 @@ typedef struct slc_provider {
     slc_str base_url;      /* check fills the kind's default */
     slc_str api_key;       /* as written; check turns `env:NAME` into env */
     const char *api_key_env;
+    const char *api_key_file; /* check: `file:PATH` */
+    slc_provider_cloud cloud;
     bool optional;         /* may start without its key (requests to it get 503) */
     slc_pos optional_pos;
     /* Serves the Responses API itself (POST {base_url}/responses), so

@@ -46,6 +46,10 @@ const slc_node *slc_spec_section(slc_builder *b, const slc_node *map, const char
                                  const char *where);
 bool slc_spec_valid_name(slc_builder *b, const slc_node *k, const char *what);
 
+/* spec_cloud.c: a provider's Vertex AI and Entra ID settings. */
+void slc_spec_read_cloud(slc_builder *b, const slc_node *provider, const char *where,
+                         slc_provider_cloud *out, bool vertex);
+
 /* spec_tls.c: the listener's top-level `tls:` and a provider's `tls:`. */
 void slc_spec_read_tls(slc_builder *b, const slc_node *root, slc_spec *s);
 void slc_spec_read_provider_tls(slc_builder *b, const slc_node *provider, const char *where,

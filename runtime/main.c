@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth/oauth.h"
 #include "core/accesslog.h"
 #include "core/log.h"
 #include "core/membudget.h"
@@ -113,6 +114,8 @@ static void usage(FILE *out)
             "  --provider-url NAME=URL\n"
             "                       send provider NAME's traffic to URL instead of the spec's\n"
             "                       base_url (a staging upstream, a local test server); repeatable\n"
+            "  --token-url NAME=URL fetch provider NAME's OAuth tokens (kind vertex, auth: entra)\n"
+            "                       from URL instead (a sovereign cloud, a test server); repeatable\n"
             "  --providers          print each provider: name, kind, base URL (after --provider-url),\n"
             "                       key variable; then exit\n"
             "  --max-buffered BYTES request body bytes held in memory across all connections\n"
@@ -136,7 +139,7 @@ int main(int argc, char **argv)
 {
     enum { O_LISTEN = 1000, O_STATE, O_WORKERS, O_DRAIN, O_QUIET, O_LOGLEVEL, O_VERSION, O_HELP,
            O_LEDGER, O_MAX_BUFFERED, O_CONTROL, O_UPGRADE_FROM, O_NO_METRICS, O_TLS_CERT, O_TLS_KEY,
-           O_LOG_FORMAT, O_ACCESS_LOG, O_OTLP, O_PROVIDER_URL, O_PROVIDERS, O_LISTEN_PLAIN, O_REDIS };
+           O_LOG_FORMAT, O_ACCESS_LOG, O_OTLP, O_PROVIDER_URL, O_TOKEN_URL, O_PROVIDERS, O_LISTEN_PLAIN, O_REDIS };
     const char *otlp = NULL;
     sl_access_format log_format = SL_ACCESS_TEXT;
     const char *access_log = NULL;
@@ -163,6 +166,7 @@ int main(int argc, char **argv)
         {"access-log", required_argument, NULL, O_ACCESS_LOG},
         {"otlp", required_argument, NULL, O_OTLP},
         {"provider-url", required_argument, NULL, O_PROVIDER_URL},
+        {"token-url", required_argument, NULL, O_TOKEN_URL},
         {"providers", no_argument, NULL, O_PROVIDERS},
         {"redis", required_argument, NULL, O_REDIS},
         {NULL, 0, NULL, 0},
@@ -285,6 +289,18 @@ int main(int argc, char **argv)
         case O_PROVIDER_URL: {
             char why[300];
             if (sl_provider_set_url(providers, table.provider_count, optarg, why, sizeof why) != 0) {
+                fprintf(stderr, "sluice: %s\n", why);
+                return 2;
+            }
+            break;
+        }
+        case O_TOKEN_URL: {
+            char why[300];
+            const sl_oauth_ops *oo = sl_oauth_ops_of(&table);
+            if (!oo)
+                snprintf(why, sizeof why, "--token-url: no provider of this spec fetches OAuth tokens "
+                                          "(kind vertex, or azure with auth: entra)");
+            if (!oo || oo->set_token_url(providers, table.provider_count, optarg, why, sizeof why) != 0) {
                 fprintf(stderr, "sluice: %s\n", why);
                 return 2;
             }

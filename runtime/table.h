@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SL_TABLE_ABI 9
+#define SL_TABLE_ABI 10
 
 typedef enum sl_kind {
     SL_KIND_OPENAI = 0,
@@ -23,6 +23,7 @@ typedef enum sl_kind {
     SL_KIND_GEMINI = 2,
     SL_KIND_MOCK = 3,
     SL_KIND_BEDROCK = 4, /* AWS Bedrock runtime (InvokeModel, Converse), SigV4-signed */
+    SL_KIND_VERTEX = 5,  /* Google Vertex AI: Gemini or Anthropic by model */
 } sl_kind;
 
 /* How an OpenAI-kind provider's URL is built. */
@@ -68,12 +69,43 @@ typedef struct sl_provider_aws {
     uint8_t container;       /* credentials: container: from the ECS/EKS endpoint, refreshed
                                 (key_id, secret and token are then NULL) */
 } sl_provider_aws;
+/* A provider whose key is an OAuth2 access token the gateway fetches
+ * itself (runtime/auth/oauth.h): Google's service-account JWT grant
+ * (Vertex AI) or Entra ID's client-credentials grant (Azure). Secrets
+ * are named here (a variable or a file), never held. */
+typedef enum sl_oauth_grant {
+    SL_OAUTH_GOOGLE_SA = 1, /* credentials: a service-account JSON key file */
+    SL_OAUTH_ENTRA = 2,     /* tenant_id, client_id and client_secret */
+} sl_oauth_grant;
+
+/* The OAuth module's entry points (runtime/auth/oauth.h). Only a table
+ * with an OAuth provider refers to them, so other gateways link none of
+ * its code (token sources, JWT signing, key parsing). */
+struct sl_oauth_ops;
+extern const struct sl_oauth_ops sl_oauth_module_ops;
+
+typedef struct sl_provider_oauth {
+    const struct sl_oauth_ops *ops; /* &sl_oauth_module_ops in generated tables */
+    uint8_t grant;            /* sl_oauth_grant */
+    const char *credentials;  /* google: the key file's path, or NULL */
+    const char *credentials_env; /* google: a variable holding that path, or NULL */
+    const char *tenant_id;    /* entra */
+    const char *client_id;    /* entra */
+    const char *secret_env;   /* entra: client_secret from this variable, or NULL */
+    const char *secret_file;  /* entra: ... or from this file, or NULL */
+    const char *token_url;    /* the token endpoint instead of the grant's own, or NULL */
+} sl_provider_oauth;
 
 typedef struct sl_provider {
     const char *name;
     sl_kind kind;            /* the wire protocol (adapter) */
     const char *base_url;    /* no trailing slash; "" for mock */
     const char *api_key_env; /* environment variable name, or NULL */
+    const char *api_key_file; /* or a file holding the key (read at start), or NULL */
+    const sl_provider_oauth *oauth; /* a fetched bearer token instead of a key, or NULL */
+    const char *project;     /* vertex: the Google Cloud project */
+    const char *location;    /* vertex: its region, or "global" */
+    uint8_t publisher;       /* vertex: 0 = by model (claude-* Anthropic), 1 = google, 2 = anthropic */
     /* From the spec's preset (compiler/presets.c); zero values mean the
      * protocol's own behaviour, so a plain `kind: openai` sets none. */
     const char *preset;      /* the `kind:` word when it names a preset, else NULL */

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "auth/secret.h"
 #include "aws/container.h"
 #include "core/log.h"
 
@@ -72,43 +73,29 @@ void sl_aws_creds_shutdown(void)
     stopping = 0;
 }
 
-/* 1 read, 0 unset or empty, -1 unusable (err filled). */
+/* 1 read, 0 unset or empty variable, -1 unusable (err filled). The
+ * reading and its rules are auth/secret.c's (an empty file is an error, as
+ * for every file secret); AWS adds: no control bytes at all. */
 static int read_source(const sl_provider *p, const char *src, char **out, char *err, size_t errlen)
 {
     *out = NULL;
-    char *v = NULL;
-    if (strncmp(src, "env:", 4) == 0) {
-        const char *e = getenv(src + 4);
-        if (!e || !*e)
-            return 0;
-        v = strdup(e);
-    } else if (strncmp(src, "file:", 5) == 0) {
-        FILE *f = fopen(src + 5, "rb");
-        if (!f) {
-            snprintf(err, errlen, "provider '%s': cannot read credentials file %s", p->name, src + 5);
-            return -1;
-        }
-        char buf[4096];
-        size_t n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-            n--;
-        buf[n] = '\0';
-        v = n ? strdup(buf) : NULL;
-        memset(buf, 0, sizeof buf);
-        if (!n)
-            return 0;
-    } else {
+    int env = strncmp(src, "env:", 4) == 0;
+    if (!env && strncmp(src, "file:", 5) != 0) {
         snprintf(err, errlen, "provider '%s': credential source must be env:NAME or file:PATH", p->name);
         return -1;
     }
+    char why[512];
+    int unset = 0;
+    char *v = sl_secret_value(env ? src + 4 : NULL, env ? NULL : src + 5, &unset, why, sizeof why);
     if (!v) {
-        snprintf(err, errlen, "out of memory");
+        if (unset)
+            return 0;
+        snprintf(err, errlen, "provider '%s': credentials: %s", p->name, why);
         return -1;
     }
     for (const unsigned char *q = (const unsigned char *)v; *q; q++)
         if (*q < 0x20 || *q == 0x7f) {
-            wipe_free(v);
+            sl_secret_free(v);
             snprintf(err, errlen, "provider '%s': %s holds a control character or line break", p->name, src);
             return -1;
         }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/oauth.h"
 #include "json/json_out.h"
 #include "providers/provider.h"
 #include "proxy/exchange.h"
@@ -106,7 +107,7 @@ sl_cache_embed *sl_cache_embed_start(struct sl_exchange *x, uint32_t provider, c
     sl_cache_embed *e = calloc(1, sizeof *e);
     if (!e)
         return NULL;
-    e->tr = ops->transport;
+    e->tr = p->oauth ? p->oauth->ops->transport : ops->transport; /* Entra ID: a fetched token */
     e->done = done;
     e->ctx = ctx;
     json_t *j = json_pack("{s:s,s:s%}", "model", model, "input", text, len);
@@ -122,7 +123,7 @@ sl_cache_embed *sl_cache_embed_start(struct sl_exchange *x, uint32_t provider, c
     }
     sl_xfer_spec spec = {.url = url, .headers = e->headers, .body = e->body, .body_len = strlen(e->body),
                          .connect_ms = p->connect_ms, .first_byte_ms = p->first_byte_ms, .idle_ms = p->idle_ms,
-                         .total_ms = p->total_ms};
+                         .total_ms = p->total_ms, .provider = p};
     e->xfer = e->tr->start(sl_worker_loop(x->w), sl_worker_upstream(x->w), &spec, &callbacks, e);
     if (!e->xfer) {
         sl_cache_embed_free(e);

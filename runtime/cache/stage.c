@@ -365,27 +365,26 @@ static void embedded(void *ctx, const float *v, uint32_t dim, const char *why)
 
 /* ---- recording and storing ------------------------------------------------------ */
 
-/* Passes the client's bytes on and keeps a copy, up to the store's
- * largest entry and the process memory budget; past either it stops
- * recording, never the stream. */
+/* Passes the client's bytes on as they are and keeps a copy, up to the
+ * store's largest entry and the process memory budget; past either it
+ * stops recording, never the stream. */
 static int record_feed(void *st, const char *p, size_t n, sl_buf *out)
 {
     sl_cache_req *q = st;
-    if (sl_buf_append(out, p, n) != 0)
-        return -1;
+    (void)out;
     if (q->rec_failed)
-        return 0;
+        return SL_FILTER_UNCHANGED;
     if (q->rec.len + n > q->cap || sl_membudget_reserve(n) != 0) {
         q->rec_failed = 1;
         sl_buf_free(&q->rec);
         sl_membudget_release(q->charged);
         q->charged = 0;
-        return 0;
+        return SL_FILTER_UNCHANGED;
     }
     q->charged += n;
     if (sl_buf_append(&q->rec, p, n) != 0)
         q->rec_failed = 1;
-    return 0;
+    return SL_FILTER_UNCHANGED;
 }
 
 static int stream_filter(sl_exchange *x, struct sl_filter *f)

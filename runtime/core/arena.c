@@ -82,6 +82,29 @@ char *sl_arena_strndup(sl_arena *a, const char *s, size_t n)
     return p;
 }
 
+char *sl_arena_cat(sl_arena *a, ...)
+{
+    va_list ap;
+    size_t n = 0;
+    va_start(ap, a);
+    for (const char *s = va_arg(ap, const char *); s; s = va_arg(ap, const char *))
+        n += strlen(s);
+    va_end(ap);
+    char *p = sl_arena_alloc(a, n + 1);
+    if (!p)
+        return NULL;
+    char *w = p;
+    va_start(ap, a);
+    for (const char *s = va_arg(ap, const char *); s; s = va_arg(ap, const char *)) {
+        size_t l = strlen(s);
+        memcpy(w, s, l);
+        w += l;
+    }
+    va_end(ap);
+    *w = '\0';
+    return p;
+}
+
 /* One vsnprintf when the text fits in the current block (the usual case:
  * short header lines), a second only when it does not: formatting twice,
  * once to measure, was a visible share of a request's CPU. */

@@ -22,6 +22,10 @@ void sl_arena_init(sl_arena *a, size_t first_size);
 /* NULL only when malloc fails. Alignment is max_align_t. */
 void *sl_arena_alloc(sl_arena *a, size_t n);
 char *sl_arena_strndup(sl_arena *a, const char *s, size_t n);
+/* The strings up to a NULL, joined, in the arena; NULL on allocation
+ * failure. What a per-request URL or header line needs, without printf's
+ * format parsing (a visible share of a request's instructions). */
+char *sl_arena_cat(sl_arena *a, ...) __attribute__((sentinel));
 /* printf into the arena; NULL on allocation failure. */
 char *sl_arena_printf(sl_arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Registers fn(arg) to run when the arena's request ends: heap members of

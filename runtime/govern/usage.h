@@ -53,6 +53,10 @@ int sl_usage_stream_feed(sl_usage_stream *s, const char *p, size_t n);
  * line cap matters here most. Returns as feed; on -1 nothing more of the
  * stream should be sent. */
 int sl_usage_stream_relay(sl_usage_stream *s, const char *p, size_t n, sl_buf *keep);
+/* As relay, but without copying what needs no change: 1 when the client
+ * gets p/n exactly as it is (keep untouched), 0 when keep holds what it
+ * gets instead, -1 as relay. */
+int sl_usage_stream_strip(sl_usage_stream *s, const char *p, size_t n, sl_buf *keep);
 void sl_usage_stream_free(sl_usage_stream *s);
 
 /* input + output + cache read + cache write, each clamped at >= 0, the sum

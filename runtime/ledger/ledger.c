@@ -53,6 +53,8 @@ struct sl_ledger {
     char *path;
     sqlite3 *db;
     sqlite3_stmt *insert;
+    /* Prepared once: sqlite3_exec parsed them again for every batch. */
+    sqlite3_stmt *begin, *commit, *rollback;
     pthread_t thread;
     int running;
     pthread_mutex_t mu;
@@ -168,7 +170,10 @@ sl_ledger *sl_ledger_open(const char *path, char *err, size_t errlen)
                            "input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,cost_micros,"
                            "latency_ms,ttfb_ms,attempts,stream,estimated,cache_hit,cache_saved_micros,guardrails) "
                            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                           -1, &l->insert, NULL) != SQLITE_OK) {
+                           -1, &l->insert, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(l->db, "BEGIN IMMEDIATE", -1, &l->begin, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(l->db, "COMMIT", -1, &l->commit, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(l->db, "ROLLBACK", -1, &l->rollback, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "state file '%s': %s", path, sqlite3_errmsg(l->db));
         sl_ledger_close(l);
         return NULL;
@@ -200,9 +205,16 @@ static void notify(item *it)
     pthread_mutex_unlock(&n->mu);
 }
 
+static int step_once(sqlite3_stmt *s)
+{
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 static int write_batch(sl_ledger *l, item *batch)
 {
-    sqlite3_exec(l->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    step_once(l->begin);
     for (item *it = batch; it; it = it->next) {
         const sl_ledger_row *r = &it->row;
         sqlite3_stmt *s = l->insert;
@@ -232,10 +244,10 @@ static int write_batch(sl_ledger *l, item *batch)
         if (r->extra.write)
             r->extra.write(l->db, r->extra.arg);
     }
-    int rc = sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL);
+    int rc = step_once(l->commit);
     if (rc != SQLITE_OK) {
         sl_log_error("ledger: commit failed: %s", sqlite3_errmsg(l->db));
-        sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+        step_once(l->rollback);
     }
     return rc == SQLITE_OK ? 0 : -1;
 }
@@ -404,8 +416,10 @@ void sl_ledger_close(sl_ledger *l)
         pthread_mutex_unlock(&l->mu);
         pthread_join(l->thread, NULL);
     }
-    if (l->insert)
-        sqlite3_finalize(l->insert);
+    sqlite3_finalize(l->insert); /* each a no-op on NULL */
+    sqlite3_finalize(l->begin);
+    sqlite3_finalize(l->commit);
+    sqlite3_finalize(l->rollback);
     if (l->db)
         sqlite3_close(l->db);
     sl_ledger_notifier *n = l->notifiers;

@@ -31,8 +31,8 @@ static int client_asks_beta(const sl_call *c)
 static const char *url(const sl_call *c)
 {
     const char *path = c->op == SL_OP_COUNT_TOKENS ? "/v1/messages/count_tokens" : "/v1/messages";
-    return sl_arena_printf(c->arena, "%s%s%s", c->prov->base_url, path,
-                           client_asks_beta(c) ? "?beta=true" : "");
+    return sl_arena_cat(c->arena, c->prov->base_url, path, client_asks_beta(c) ? "?beta=true" : "",
+                        (char *)NULL);
 }
 
 static void forward(const sl_call *c, const char *name, sl_header_add add, void *ctx)
@@ -42,14 +42,19 @@ static void forward(const sl_call *c, const char *name, sl_header_add add, void 
         add(ctx, sl_arena_printf(c->arena, "%s: %.*s", name, (int)h->value_len, h->value));
 }
 
+void sl_provider_anthropic_beta(const sl_call *c, sl_header_add add, void *ctx)
+{
+    if (c->client == SL_PROTO_ANTHROPIC)
+        forward(c, "anthropic-beta", add, ctx);
+}
+
 static void headers(const sl_call *c, sl_header_add add, void *ctx)
 {
     if (c->client == SL_PROTO_ANTHROPIC && sl_http_find_header(c->req, "anthropic-version"))
         forward(c, "anthropic-version", add, ctx);
     else
         add(ctx, "anthropic-version: 2023-06-01");
-    if (c->client == SL_PROTO_ANTHROPIC)
-        forward(c, "anthropic-beta", add, ctx);
+    sl_provider_anthropic_beta(c, add, ctx);
 }
 
 const sl_provider_ops sl_provider_anthropic = {

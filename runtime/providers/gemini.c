@@ -23,8 +23,8 @@ static const char *url(const sl_call *c)
     char *esc = curl_easy_escape(NULL, c->model, 0);
     if (!esc)
         return NULL;
-    const char *u = sl_arena_printf(c->arena, "%s/v1beta/models/%s:%s", c->prov->base_url, esc,
-                                    c->stream ? "streamGenerateContent?alt=sse" : "generateContent");
+    const char *u = sl_arena_cat(c->arena, c->prov->base_url, "/v1beta/models/", esc, ":",
+                                 c->stream ? "streamGenerateContent?alt=sse" : "generateContent", (char *)NULL);
     curl_free(esc);
     return u;
 }

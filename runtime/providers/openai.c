@@ -47,7 +47,7 @@ static const char *url(const sl_call *c)
                                                                         : "/chat/completions";
     if (c->prov->url_style == SL_URL_AZURE)
         return azure_url(c, path);
-    return sl_arena_printf(c->arena, "%s%s", c->prov->base_url, path);
+    return sl_arena_cat(c->arena, c->prov->base_url, path, (char *)NULL);
 }
 
 const sl_provider_ops sl_provider_openai = {

@@ -31,9 +31,16 @@ const sl_provider_ops *sl_provider_ops_of(sl_kind k)
     case SL_KIND_ANTHROPIC: return &sl_provider_anthropic;
     case SL_KIND_GEMINI: return &sl_provider_gemini;
     case SL_KIND_MOCK: return &sl_provider_mock;
+    case SL_KIND_VERTEX: return &sl_provider_vertex;
     case SL_KIND_BEDROCK: return &sl_provider_bedrock;
     }
     return &sl_provider_openai;
+}
+
+sl_proto sl_provider_proto(const sl_provider *p, const char *model, sl_op op)
+{
+    const sl_provider_ops *ops = sl_provider_ops_of(p->kind);
+    return ops->proto_for ? ops->proto_for(p, model, op) : ops->proto(op);
 }
 
 int sl_provider_serves(const sl_provider *p, sl_op op)
@@ -65,7 +72,7 @@ void sl_provider_request_headers(const sl_call *c, const char *request_id, const
     add(ctx, "Content-Type: application/json");
     add(ctx, "Expect:");
     add(ctx, "User-Agent: sluice/" SLUICE_VERSION);
-    add(ctx, sl_arena_printf(c->arena, "x-request-id: %s", request_id));
+    add(ctx, sl_arena_cat(c->arena, "x-request-id: ", request_id, (char *)NULL));
     /* Bedrock streams are event-stream frames whatever is accepted; its
      * SDKs send no Accept for them (InvokeModel's Accept names the model's
      * output type), so none is sent. */

@@ -52,6 +52,9 @@ typedef struct sl_provider_ops {
     int (*serves)(sl_op op);
     /* The wire protocol it speaks for `op`. */
     sl_proto (*proto)(sl_op op);
+    /* ...or, when set, for `op` to this provider's `model` (Vertex AI
+     * speaks Gemini to Google's models and Anthropic to Claude). */
+    sl_proto (*proto_for)(const sl_provider *p, const char *model, sl_op op);
     /* The upstream URL (in c->arena), NULL when memory runs out. Built
      * from the spec and the protocol's own parameters only: nothing of the
      * client's query string is forwarded. */
@@ -63,7 +66,8 @@ typedef struct sl_provider_ops {
     void (*headers)(const sl_call *c, sl_header_add add, void *ctx);
     const sl_transport *transport;
     /* Kinds whose wire format is not their protocol's own (bedrock: an
-     * Anthropic body reshaped, event-stream frames) adapt at the edge; all
+     * Anthropic body reshaped, event-stream frames; vertex: Anthropic's
+     * body without model) adapt at the edge; all
      * NULL for the others. body: the protocol body -> the wire body (in
      * c->arena); 0, or -1 with err (the request cannot be sent). */
     int (*body)(const sl_call *c, const char **body, size_t *len, char *err, size_t errlen);
@@ -112,6 +116,11 @@ int sl_provider_check_tls(const sl_provider *provs, uint32_t n, char *err, size_
 /* Shared by the adapters. */
 extern const sl_transport sl_transport_curl;
 extern const sl_provider_ops sl_provider_openai, sl_provider_anthropic, sl_provider_gemini,
-    sl_provider_mock, sl_provider_bedrock;
+    sl_provider_mock, sl_provider_bedrock, sl_provider_vertex;
+/* The protocol provider p speaks for op to model (proto_for, else proto). */
+sl_proto sl_provider_proto(const sl_provider *p, const char *model, sl_op op);
+/* Anthropic's forwarded request headers (anthropic-beta), shared with
+ * Anthropic on Vertex AI. */
+void sl_provider_anthropic_beta(const sl_call *c, sl_header_add add, void *ctx);
 
 #endif

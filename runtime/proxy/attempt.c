@@ -140,6 +140,7 @@ int sl_attempts_retry_xfer(const sl_attempts *m, sl_xfer_result r)
     case SL_XFER_CONNECT:
     case SL_XFER_RESET:
     case SL_XFER_TLS: /* the connection could not be made safely; another target may */
+    case SL_XFER_AUTH: /* no access token: another provider may have one */
         return e->retry.on_connect;
     case SL_XFER_TIMEOUT_FIRST_BYTE:
     case SL_XFER_TIMEOUT_TOTAL:

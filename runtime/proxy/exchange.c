@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/membudget.h"
 #include "core/sat.h"
+#include "core/str.h"
 #include "guard/guard.h"
 #include "ledger/ledger.h"
 #include "proxy/admission.h"
@@ -86,7 +87,7 @@ sl_exchange *sl_exchange_new(sl_conn *c, sl_op op, sl_proto surface, const sl_ht
     x->arena = arena;
     x->op = op;
     x->surface = surface;
-    snprintf(x->request_id, sizeof x->request_id, "%s", sl_conn_request_id(c));
+    sl_str_copy(x->request_id, sizeof x->request_id, sl_conn_request_id(c));
     x->req = req;
     x->body = body;
     x->body_len = body_len;
@@ -153,13 +154,13 @@ static sl_ledger_row *account(sl_exchange *x, const sl_finish *f)
     r->ts_ms = (int64_t)(x->started * 1000.0);
     if (x->key >= 0) {
         const sl_key *k = &x->t->keys[x->key];
-        snprintf(r->key, sizeof r->key, "%s", k->name);
+        sl_str_copy(r->key, sizeof r->key, k->name);
         if (k->team >= 0)
-            snprintf(r->team, sizeof r->team, "%s", x->t->teams[k->team].name);
+            sl_str_copy(r->team, sizeof r->team, x->t->teams[k->team].name);
     }
-    snprintf(r->model, sizeof r->model, "%s", x->client_model ? x->client_model : "");
-    snprintf(r->provider, sizeof r->provider, "%s", x->prov ? x->prov->name : "");
-    snprintf(r->upstream_model, sizeof r->upstream_model, "%s", x->upstream_model ? x->upstream_model : "");
+    sl_str_copy(r->model, sizeof r->model, x->client_model);
+    sl_str_copy(r->provider, sizeof r->provider, x->prov ? x->prov->name : NULL);
+    sl_str_copy(r->upstream_model, sizeof r->upstream_model, x->upstream_model);
     r->status = f->status;
     r->input_tokens = u.input;
     r->output_tokens = u.output;
@@ -438,10 +439,18 @@ json_t *sl_exchange_json(sl_exchange *x)
 const char *sl_exchange_headers(sl_exchange *x, const char *extra)
 {
     const sl_model_entry *e = x->attempts.plan_len ? sl_attempts_entry(&x->attempts) : NULL;
-    return sl_arena_printf(x->arena, "x-sluice-model: %s\r\nx-sluice-provider: %s\r\nx-sluice-attempts: %d\r\n%s%s%s",
-                           e ? e->name : "-", x->prov ? x->prov->name : "-", x->attempts.tries,
-                           /* a provider serving the Responses API runs its hosted tools */
-                           x->dropped_tools && x->up_proto != SL_PROTO_RESPONSES ? x->dropped_tools : "",
-                           x->cache_header ? x->cache_header : "",
-                           extra ? extra : "");
+    char tries[24];
+    size_t i = sizeof tries;
+    unsigned long long t = x->attempts.tries > 0 ? (unsigned long long)x->attempts.tries : 0;
+    tries[--i] = '\0';
+    do {
+        tries[--i] = (char)('0' + t % 10);
+        t /= 10;
+    } while (t);
+    /* Joined, not printed: this runs for every response. */
+    return sl_arena_cat(x->arena, "x-sluice-model: ", e ? e->name : "-", "\r\nx-sluice-provider: ",
+                        x->prov ? x->prov->name : "-", "\r\nx-sluice-attempts: ", tries + i, "\r\n",
+                        /* a provider serving the Responses API runs its hosted tools */
+                        x->dropped_tools && x->up_proto != SL_PROTO_RESPONSES ? x->dropped_tools : "",
+                        x->cache_header ? x->cache_header : "", extra ? extra : "", (char *)NULL);
 }

@@ -16,10 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/oauth.h"
 #include "cache/cache.h"
 #include "json/json_out.h"
 #include "core/log.h"
 #include "core/membudget.h"
+#include "core/str.h"
 #include "guard/guard.h"
 #include "json/json_scan.h"
 #include "proxy/proxy.h"
@@ -187,11 +189,13 @@ static void try_start(void *ctx, const sl_attempt *a)
     const sl_target *tg = &t->targets[a->target];
     x->prov = &t->providers[tg->provider];
     x->pops = sl_provider_ops_of(x->prov->kind);
-    x->transport = x->pops->transport;
+    x->transport = x->prov->oauth ? x->prov->oauth->ops->transport : x->pops->transport;
     x->upstream_model = sl_route_upstream_model(t, a, x->client_model);
     /* A Responses request to a provider that serves the Responses API
      * passes through; the kind's protocol otherwise. */
-    x->up_proto = x->op == SL_OP_RESPONSES && x->prov->responses ? SL_PROTO_RESPONSES : x->pops->proto(x->op);
+    x->up_proto = x->op == SL_OP_RESPONSES && x->prov->responses
+                      ? SL_PROTO_RESPONSES
+                      : sl_provider_proto(x->prov, x->upstream_model, x->op);
     x->status = 0;
     sl_relay_free(&x->relay);
 
@@ -302,6 +306,7 @@ static void try_start(void *ctx, const sl_attempt *a)
         .total_ms = x->prov->total_ms,
         .tls = x->prov->tls,
         .http2 = x->prov->http2,
+        .provider = x->prov,
     };
     x->try_started = ev_time();
     x->xfer = x->transport->start(sl_worker_loop(x->w), sl_worker_upstream(x->w), &spec, &xfer_cb, x);
@@ -439,7 +444,7 @@ static void on_head(void *ctx, const sl_xfer_head *h)
     x->status = h->status;
     x->content_type[0] = '\0';
     if (h->content_type)
-        snprintf(x->content_type, sizeof x->content_type, "%s", h->content_type);
+        sl_str_copy(x->content_type, sizeof x->content_type, h->content_type);
     x->passthrough = sl_arena_strndup(x->arena, h->passthrough, h->passthrough_len);
     x->retry_after_s = h->retry_after_s;
 }
@@ -523,8 +528,10 @@ static void stream_done(sl_exchange *x, sl_xfer_result r)
 }
 
 /* A failed try as the client's error message lists it. */
-static const char *why_failed(sl_xfer_result r)
+static const char *why_failed(sl_xfer_result r, const char *detail)
 {
+    if (r == SL_XFER_AUTH) /* written for the client: status and OAuth error code only */
+        return detail;
     if (r == SL_XFER_TLS)
         return "TLS with the upstream failed (certificate or handshake; the gateway log says why)";
     return sl_xfer_result_name(r);
@@ -638,7 +645,7 @@ static void on_done(void *ctx, sl_xfer_result r, const char *detail)
     x->last_result = r;
     /* A stream decoder that refused the first frames says why (a Bedrock
      * exception before any text). */
-    const char *why = x->relay.detail ? x->relay.detail : why_failed(r);
+    const char *why = x->relay.detail ? x->relay.detail : why_failed(r, detail);
     if (sl_attempts_retry_xfer(&x->attempts, r)) {
         sl_attempts_next(&x->attempts, x->prov->name, why, -1);
         return;

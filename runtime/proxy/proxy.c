@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "auth/auth.h"
+#include "auth/oauth.h"
+#include "auth/secret.h"
 #include "aws/creds.h"
 #include "core/log.h"
 #include "govern/govern.h"
@@ -24,6 +26,7 @@ typedef struct proxy_worker {
     sl_metrics_shard *metrics;
     struct sl_state_worker *state;
     const sl_state_ops *state_ops;
+    sl_oauth_worker *oauth;  /* this worker's access tokens (auth/oauth.h) */
 } proxy_worker;
 
 static sl_ledger *ledger;
@@ -31,43 +34,43 @@ static int ledger_wait = SL_LEDGER_WAIT_BUDGET;
 static int no_metrics;
 static const sl_state_ops *shared_state_ops; /* set when the spec has state: { redis: ... } */
 static char **provider_auth;   /* per provider: auth header line, or NULL */
+static const sl_oauth_ops *oauth_ops; /* set when a provider fetches OAuth tokens */
 static uint32_t provider_count;
 
-/* The provider's secret as its adapter presents it. A missing (unset or
- * empty) variable stops the start, naming it: otherwise every request
- * would go upstream unauthenticated and the client would see only the
- * provider's 401. A provider the spec marks optional starts without it;
- * the planner then leaves it out (sl_proxy_provider_keyless). */
+/* The provider's secret as its adapter presents it, from its variable
+ * or its file (auth/secret.h). A missing (unset or empty) variable, or a
+ * missing or empty file, stops the start, naming it: otherwise every
+ * request would go upstream unauthenticated and the client would see only
+ * the provider's 401. A provider the spec marks optional starts without
+ * its variable; the planner then leaves it out (sl_proxy_provider_keyless).
+ * OAuth providers' tokens are auth/oauth.c's. */
 static int load_secret(const sl_provider *p, uint32_t i, char *err, size_t errlen)
 {
     const char *fmt = sl_provider_auth_format(p);
-    if (!p->api_key_env || !fmt)
+    if ((!p->api_key_env && !p->api_key_file) || !fmt)
         return 0;
-    const char *v = getenv(p->api_key_env);
-    if (!v || !*v) {
-        if (!p->optional) {
-            snprintf(err, errlen,
-                     "provider '%s': environment variable %s is %s (set it, or mark the provider "
-                     "optional: true in the spec)",
-                     p->name, p->api_key_env, v ? "empty" : "not set");
-            return -1;
-        }
-        sl_log_warn("provider '%s' (optional): environment variable %s is not set; requests only it "
-                    "could serve get 503",
-                    p->name, p->api_key_env);
+    char why[512];
+    int unset = 0;
+    char *v = sl_secret_value(p->api_key_env, p->api_key_file, &unset, why, sizeof why);
+    if (!v && unset && p->optional) {
+        sl_log_warn("provider '%s' (optional): %s; requests only it could serve get 503", p->name, why);
         return 0;
     }
-    if (strpbrk(v, "\r\n")) {
-        snprintf(err, errlen, "provider '%s': %s contains a line break", p->name, p->api_key_env);
+    if (!v) {
+        /* A file is named in the message, never quoted. */
+        snprintf(err, errlen, "provider '%s': %s%s%s", p->name, p->api_key_env ? "" : "api_key: ", why,
+                 unset ? " (set it, or mark the provider optional: true in the spec)" : "");
         return -1;
     }
     size_t n = strlen(fmt) + strlen(v) + 1;
     provider_auth[i] = malloc(n);
+    if (provider_auth[i])
+        snprintf(provider_auth[i], n, fmt, v);
+    sl_secret_free(v);
     if (!provider_auth[i]) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    snprintf(provider_auth[i], n, fmt, v);
     return 0;
 }
 
@@ -85,6 +88,9 @@ int sl_proxy_init(const sl_table *t, const sl_proxy_options *opt, char *err, siz
     for (uint32_t i = 0; i < t->provider_count; i++)
         if (load_secret(&t->providers[i], i, err, errlen) != 0)
             return -2;
+    oauth_ops = sl_oauth_ops_of(t);
+    if (oauth_ops && oauth_ops->init(t, err, errlen) != 0)
+        return -2;
     if (sl_aws_creds_init(t, err, errlen) != 0)
         return -2;
     if (t->redis) {
@@ -133,7 +139,9 @@ void sl_proxy_shutdown(void)
     sl_health_shutdown();
     sl_metrics_shutdown();
     for (uint32_t i = 0; provider_auth && i < provider_count; i++)
-        free(provider_auth[i]);
+        sl_secret_free(provider_auth[i]);
+    if (oauth_ops)
+        oauth_ops->shutdown();
     free(provider_auth);
     provider_auth = NULL;
     sl_aws_creds_shutdown();
@@ -146,6 +154,8 @@ static void worker_free(void *p)
         return;
     if (pw->state)
         pw->state_ops->worker_free(pw->state); /* sends the last settlements */
+    if (pw->oauth)
+        oauth_ops->worker_free(pw->oauth);
     sl_router_free(pw->router);
     sl_ledger_notifier_detach(pw->notifier);
     free(pw);
@@ -160,6 +170,8 @@ void sl_proxy_worker_init(sl_worker *w)
         if (ledger)
             pw->notifier = sl_ledger_notifier_new(ledger, sl_worker_loop(w));
         const sl_table *t = sl_worker_table(w);
+        if (oauth_ops)
+            pw->oauth = oauth_ops->worker_new(t, sl_worker_loop(w), sl_worker_upstream(w));
         if (t->redis) {
             pw->state_ops = t->redis->ops;
             pw->state = pw->state_ops->worker_new(t, sl_worker_loop(w), sl_worker_id(w));

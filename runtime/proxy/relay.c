@@ -20,7 +20,7 @@ static int usage_observe(void *st, const char *p, size_t n, sl_buf *out)
 
 static int usage_strip(void *st, const char *p, size_t n, sl_buf *out)
 {
-    return sl_usage_stream_relay(st, p, n, out);
+    return sl_usage_stream_strip(st, p, n, out);
 }
 
 static int translate_feed(void *st, const char *p, size_t n, sl_buf *out)
@@ -108,7 +108,16 @@ static int run(sl_relay *r, size_t from, const char *p, size_t n, int fin, const
             continue;
         sl_buf *o = &r->scratch[cur];
         sl_buf_clear(o);
-        if ((n && f->feed(f->st, p, n, o) != 0) || (fin && f->finish && f->finish(f->st, o) != 0)) {
+        int rc = n ? f->feed(f->st, p, n, o) : 0;
+        if (rc == SL_FILTER_UNCHANGED) {
+            if (!(fin && f->finish))
+                continue; /* p/n go on as they are: no copy */
+            if (sl_buf_append(o, p, n) != 0)
+                rc = -1;
+            else
+                rc = 0;
+        }
+        if (rc != 0 || (fin && f->finish && f->finish(f->st, o) != 0)) {
             r->error = f->name;
             r->detail = i == 0 && r->reframed && r->pre_detail ? r->pre_detail(f->st) : NULL;
             return -1;

@@ -27,12 +27,16 @@ struct sl_guard_req;
 typedef struct sl_filter {
     const char *name;
     int observer;  /* sees bytes, produces none */
-    /* Transformers append to out; 0, or -1 when the stream cannot go on. */
+    /* Transformers append to out; 0, SL_FILTER_UNCHANGED when the output
+     * is the input as it is (out untouched: nothing is copied), or -1 when
+     * the stream cannot go on. */
     int (*feed)(void *st, const char *p, size_t n, sl_buf *out);
     /* Upstream ended cleanly; -1 when the stream was truncated. May be NULL. */
     int (*finish)(void *st, sl_buf *out);
     void *st;
 } sl_filter;
+
+#define SL_FILTER_UNCHANGED 1
 
 #define SL_RELAY_MAX_FILTERS 6
 

@@ -48,7 +48,10 @@ void sl_conn_set_authenticated(sl_conn *c);
  * Ends the exchange: no hook is called after this. */
 void sl_conn_respond(sl_conn *c, int status, const char *content_type, const char *headers,
                      const char *body, size_t len);
-/* A response whose body follows in pieces (chunked for HTTP/1.1 clients). */
+/* A response whose body follows in pieces (chunked for HTTP/1.1 clients).
+ * The head and pieces are queued and sent once the current loop
+ * iteration's callbacks are done (several pieces, one send); -1 when the
+ * connection already failed. */
 int sl_conn_stream_begin(sl_conn *c, int status, const char *content_type, const char *headers);
 int sl_conn_stream_write(sl_conn *c, const char *data, size_t len);
 /* Ends the body. `clean` = 0 closes the connection after the queued bytes

@@ -87,6 +87,16 @@ static void fail_later(sl_conn *c)
     ev_feed_event(c->w->loop, &c->wio, EV_WRITE);
 }
 
+/* Stream bytes go out once the callbacks of this loop iteration are done,
+ * through the write watcher (fed, so it runs even while not watching the
+ * socket): libcurl hands over each HTTP chunk of an upstream read on its
+ * own, and a read that carries several events then costs one send, not
+ * one per event. A failed send closes the connection from the loop. */
+static void flush_soon(sl_conn *c)
+{
+    ev_feed_event(c->w->loop, &c->wio, EV_WRITE);
+}
+
 static int append_str(sl_buf *o, const char *s) { return sl_buf_append(o, s, strlen(s)); }
 
 static int append_dec(sl_buf *o, unsigned long long v)
@@ -191,8 +201,8 @@ int sl_conn_stream_begin(sl_conn *c, int status, const char *ctype, const char *
         fail_later(c);
         return -1;
     }
-    sl_srv_flush(c, 0);
-    return c->broken ? -1 : 0;
+    flush_soon(c); /* with the first event, in one send */
+    return 0;
 }
 
 int sl_conn_stream_write(sl_conn *c, const char *data, size_t len)
@@ -217,8 +227,8 @@ int sl_conn_stream_write(sl_conn *c, const char *data, size_t len)
         fail_later(c);
         return -1;
     }
-    sl_srv_flush(c, 0);
-    return c->broken ? -1 : 0;
+    flush_soon(c);
+    return 0;
 }
 
 void sl_conn_stream_end(sl_conn *c, int clean)

@@ -92,13 +92,13 @@ static const char *const efforts[] = {"minimal", "low", "medium", "high"};
  * the nearest value it takes (up first: asking for less thought than the
  * client wanted is the worse surprise), left out when it takes none. A
  * value outside the four sluice knows goes as sent. */
-static int fit_effort(json_t *o, uint32_t caps)
+static int fit_effort(json_t *o, const char *key, uint32_t caps)
 {
-    json_t *v = json_object_get(o, "reasoning_effort");
+    json_t *v = json_object_get(o, key);
     if (!v)
         return 0;
     if (!(caps & (SL_CAP_EFFORT_MINIMAL | SL_CAP_EFFORT_LOW | SL_CAP_EFFORT_MEDIUM | SL_CAP_EFFORT_HIGH)))
-        return del(o, "reasoning_effort");
+        return del(o, key);
     const char *s = json_string_value(v);
     int want = -1;
     for (int i = 0; s && i < 4; i++)
@@ -113,7 +113,7 @@ static int fit_effort(json_t *o, uint32_t caps)
     for (int i = want - 1; i >= 0 && pick < 0; i--)
         if (caps & (SL_CAP_EFFORT_MINIMAL << i))
             pick = i;
-    json_object_set_new(o, "reasoning_effort", json_string(efforts[pick]));
+    json_object_set_new(o, key, json_string(efforts[pick]));
     return 1;
 }
 
@@ -137,8 +137,31 @@ static int fit_openai(json_t *o, uint32_t caps, uint32_t max_output)
     n += clamp(o, "max_tokens", max_output);
     if (caps & SL_CAP_NO_TEMPERATURE)
         n += del(o, "temperature");
-    n += fit_effort(o, caps);
+    n += fit_effort(o, "reasoning_effort", caps);
     return n;
+}
+
+/* OpenAI's Responses API, passed through to a `responses: true` provider:
+ * the limit is max_output_tokens, the effort sits in reasoning.effort, and
+ * a model without reasoning rejects the whole reasoning object. */
+static int fit_responses(json_t *o, uint32_t caps, uint32_t max_output)
+{
+    int n = clamp(o, "max_output_tokens", max_output);
+    if (caps & SL_CAP_NO_TEMPERATURE)
+        n += del(o, "temperature");
+    json_t *r = json_object_get(o, "reasoning");
+    if (!r)
+        return n;
+    if (!(caps & SL_CAP_REASONING) || !json_is_object(r))
+        return n + del(o, "reasoning");
+    json_t *r2 = json_copy(r); /* copy on write: see fit.h */
+    int m = fit_effort(r2, "effort", caps);
+    if (m && json_object_size(r2) == 0)
+        del(o, "reasoning");
+    else if (m)
+        json_object_set(o, "reasoning", r2);
+    json_decref(r2);
+    return n + m;
 }
 
 int sl_fit_request(sl_proto up, json_t *body, uint32_t caps, uint32_t max_output, uint32_t quirks)
@@ -193,7 +216,8 @@ int sl_fit_request(sl_proto up, json_t *body, uint32_t caps, uint32_t max_output
         break;
     }
     case SL_PROTO_RESPONSES:
-        break; /* no provider speaks it upstream */
+        n += fit_responses(body, caps, max_output);
+        break;
     }
     return n;
 }

@@ -21,6 +21,7 @@ const char *sl_xfer_result_name(sl_xfer_result r)
     case SL_XFER_RESET: return "reset";
     case SL_XFER_ERROR: return "error";
     case SL_XFER_TLS: return "tls";
+    case SL_XFER_AUTH: return "auth";
     }
     return "error";
 }

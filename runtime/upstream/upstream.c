@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "table.h"
 #include "upstream/upstream_internal.h"
+#include "upstream/urlcache.h"
 
 #define EASY_POOL_MAX 1024
 /* Passed-through headers together (one value: pass_headers.c). Real
@@ -48,9 +49,11 @@ struct sl_upstream {
     ev_timer timer;
     unsigned active;
     int in_action;   /* inside curl_multi_socket_action */
-    /* Finished easy handles, reset and kept for the next transfer: creating
-     * one costs several allocations and a fresh set of internal buffers. */
+    /* Finished easy handles kept for the next transfer: creating one costs
+     * several allocations and a fresh set of internal buffers. They keep
+     * their options (see easy_take), so each remembers its `tls:`. */
     CURL *pool[EASY_POOL_MAX];
+    const sl_provider_tls *pool_tls[EASY_POOL_MAX];
     unsigned pooled;
     /* Sockets curl asked us to watch when allocating their watcher failed:
      * polled from the timer until their transfers end. */
@@ -60,6 +63,7 @@ struct sl_upstream {
      * socket_cb); grown on demand. */
     struct sock_watch **byfd;
     size_t nbyfd;
+    sl_urlcache urls; /* parsed URLs: libcurl need not parse them per transfer */
 };
 
 typedef struct sock_watch {
@@ -95,6 +99,7 @@ struct sl_xfer {
     char no_expect_line[8];
     char errbuf[CURL_ERROR_SIZE]; /* libcurl's reason, more precise than its code's */
     int client_cert;              /* the provider presents one (see tls_refused) */
+    const sl_provider_tls *tls;   /* the provider's `tls:` options set on easy */
 };
 
 static void check_done(sl_upstream *u);
@@ -104,7 +109,10 @@ static void xfer_free(sl_xfer *x)
     ev_timer_stop(x->u->loop, &x->watchdog);
     curl_multi_remove_handle(x->u->multi, x->easy);
     if (x->u->pooled < EASY_POOL_MAX) {
-        curl_easy_reset(x->easy);
+        /* Not reset (see easy_take); only what points into x goes. */
+        curl_easy_setopt(x->easy, CURLOPT_ERRORBUFFER, (char *)NULL);
+        curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
+        x->u->pool_tls[x->u->pooled] = x->tls;
         x->u->pool[x->u->pooled++] = x->easy;
     } else {
         curl_easy_cleanup(x->easy);
@@ -335,6 +343,7 @@ static void multi_free(sl_upstream *u)
     while (u->pooled)
         curl_easy_cleanup(u->pool[--u->pooled]);
     curl_multi_cleanup(u->multi);
+    sl_urlcache_free(&u->urls);
     for (size_t i = 0; i < u->nbyfd; i++)
         if (u->byfd[i])
             watch_drop(u, u->byfd[i]);
@@ -637,6 +646,54 @@ static int prereq_cb(void *ud, char *primary_ip, char *local_ip, int primary_por
     return x->sends++ ? CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK;
 }
 
+/* The options every transfer sets alike. */
+static void easy_constant(sl_upstream *u, CURL *e)
+{
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+    /* Pooled connections idle longer than providers typically keep them
+     * are not reused: with re-sends refused, a stale one costs a retry. */
+    curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, 30L);
+    /* 4 KiB receive buffer instead of 16: memory per in-flight request
+     * matters more than syscalls saved on multi-megabyte bodies. */
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 4096L);
+    /* libcurl sends an HTTP/2 request body through an upload buffer of
+     * this size per transfer (64 KiB by default, 16 KiB the least it
+     * takes): at thousands of streams in flight it was most of the
+     * gateway's memory. */
+    curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
+    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, prereq_cb);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_cb);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, u);
+}
+
+/* An easy handle for a transfer with these `tls:` options. A pooled one
+ * is not curl_easy_reset: the reset, setting the constant options again
+ * and the receive and upload buffers the buffer sizes then reallocate
+ * were several thousand instructions per request. sl_xfer_start sets
+ * every option that differs between transfers; a handle that carried
+ * other `tls:` options is reset, since those cannot be unset one by one. */
+static CURL *easy_take(sl_upstream *u, const sl_provider_tls *tls)
+{
+    if (u->pooled) {
+        CURL *e = u->pool[--u->pooled];
+        if (u->pool_tls[u->pooled] == tls)
+            return e;
+        curl_easy_reset(e);
+        easy_constant(u, e);
+        return e;
+    }
+    CURL *e = curl_easy_init();
+    if (e)
+        easy_constant(u, e);
+    return e;
+}
+
 sl_xfer *sl_xfer_start(sl_upstream *u, const sl_xfer_spec *s, const sl_xfer_callbacks *cb, void *ctx)
 {
     bool tls = strncmp(s->url, "https:", 6) == 0;
@@ -646,7 +703,7 @@ sl_xfer *sl_xfer_start(sl_upstream *u, const sl_xfer_spec *s, const sl_xfer_call
     sl_xfer *x = calloc(1, sizeof *x);
     if (!x)
         return NULL;
-    x->easy = u->pooled ? u->pool[--u->pooled] : curl_easy_init();
+    x->easy = easy_take(u, s->tls);
     if (!x->easy) {
         free(x);
         return NULL;
@@ -658,9 +715,11 @@ sl_xfer *sl_xfer_start(sl_upstream *u, const sl_xfer_spec *s, const sl_xfer_call
     x->first_byte_ms = s->first_byte_ms + s->connect_ms;
     x->idle_ms = s->idle_ms;
     CURL *e = x->easy;
-    curl_easy_setopt(e, CURLOPT_URL, s->url);
+    CURLU *parsed = sl_urlcache_get(&u->urls, s->url);
+    curl_easy_setopt(e, CURLOPT_CURLU, parsed); /* NULL: the string below */
+    if (!parsed)
+        curl_easy_setopt(e, CURLOPT_URL, s->url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     /* HTTP/2 over TLS is negotiated through ALPN (the server may still pick
      * HTTP/1.1); PIPEWAIT makes a new transfer wait for a connection being
      * set up to the same host and join it as a stream rather than open its
@@ -672,25 +731,15 @@ sl_xfer *sl_xfer_start(sl_upstream *u, const sl_xfer_spec *s, const sl_xfer_call
     long version = !h2 ? CURL_HTTP_VERSION_1_1
                        : tls ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, version);
-    if (h2 && !h2c)
-        curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, h2 && !h2c ? 1L : 0L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)s->connect_ms);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)s->total_ms);
     memcpy(x->no_expect_line, "Expect:", sizeof x->no_expect_line);
     x->no_expect.data = x->no_expect_line;
     x->no_expect.next = (struct curl_slist *)s->headers;
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, &x->no_expect);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
-    /* Pooled connections idle longer than providers typically keep them
-     * are not reused: with re-sends refused, a stale one costs a retry. */
-    curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, 30L);
     /* libcurl 7.88 looks for a reusable connection by walking every
      * connection to the host, busy ones included: with thousands in flight
      * that walk dominates. Past this many active transfers no idle
@@ -699,25 +748,14 @@ sl_xfer *sl_xfer_start(sl_upstream *u, const sl_xfer_spec *s, const sl_xfer_call
      * a few connections, HTTP/1.1 keeps its connections in multi handles
      * of bounded size (shard_for). h2c gets a connection of its own, see
      * above. */
-    if ((u->active >= SL_UPSTREAM_REUSE_LIMIT && !tls) || h2c) {
-        curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
-        curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
-    }
-    /* 4 KiB receive buffer instead of 16: memory per in-flight request
-     * matters more than syscalls saved on multi-megabyte bodies. */
-    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 4096L);
-    /* libcurl sends an HTTP/2 request body through an upload buffer of
-     * this size per transfer (64 KiB by default, 16 KiB the least it
-     * takes): at thousands of streams in flight it was most of the
-     * gateway's memory. */
-    curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
-    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, prereq_cb);
+    long fresh = (u->active >= SL_UPSTREAM_REUSE_LIMIT && !tls) || h2c;
+    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, fresh);
+    curl_easy_setopt(e, CURLOPT_FORBID_REUSE, fresh);
     curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
     if (tls && u->share) /* TLS sessions are all it shares */
         curl_easy_setopt(e, CURLOPT_SHARE, u->share);
-    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_cb);
-    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, u);
+    x->tls = s->tls;
     if (s->tls) {
         sl_upstream_set_tls(e, s->tls);
         x->client_cert = s->tls->client_cert != NULL;
@@ -727,6 +765,8 @@ sl_xfer *sl_xfer_start(sl_upstream *u, const sl_xfer_spec *s, const sl_xfer_call
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)s->body_len);
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, s->body);
     } else {
+        /* A kept handle may still point at an earlier transfer's body. */
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, (char *)NULL);
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     }
     ev_init(&x->watchdog, watchdog_cb);

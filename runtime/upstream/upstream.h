@@ -30,6 +30,8 @@ typedef enum sl_xfer_result {
     SL_XFER_ERROR,             /* anything else (protocol, out of memory) */
     SL_XFER_TLS,               /* TLS failed: certificate not trusted, name mismatch,
                                   client certificate refused, handshake alert */
+    SL_XFER_AUTH,              /* no access token for the provider (auth/oauth.h):
+                                  the detail says what the token endpoint did */
 } sl_xfer_result;
 
 const char *sl_xfer_result_name(sl_xfer_result r);
@@ -72,6 +74,7 @@ typedef struct sl_xfer_spec {
     uint32_t connect_ms, first_byte_ms, idle_ms, total_ms;
     const sl_provider_tls *tls;        /* the provider's trust settings, or NULL */
     sl_http2 http2;
+    const sl_provider *provider;       /* for transports that add its auth (OAuth) */
 } sl_xfer_spec;
 
 sl_upstream *sl_upstream_new(struct ev_loop *loop);

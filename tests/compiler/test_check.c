@@ -140,7 +140,7 @@ static void secrets(void **state)
 {
     compiled *c = compile_str("sluice: 1\nproviders:\n  o: { kind: openai, api_key: sk-live-123 }\n"
                               "models:\n  x: { targets: [o] }\n");
-    assert_error(c, "provider 'o': api_key must be env:NAME; a literal secret does not belong in the spec");
+    assert_error(c, "provider 'o': api_key must be env:NAME or file:PATH; a literal secret does not belong in the spec");
     slc_severity sev;
     const char *m;
     for (size_t i = 0; (m = slc_diags_message(c->diags, i, &sev, NULL)); i++)

@@ -9,8 +9,9 @@
  *
  *  - every provider goes to tests/mock-upstream on the e2e port, as an
  *    Anthropic-kind provider if it is one and an OpenAI-kind one
- *    otherwise, with an API key variable of its own, so the key on a call
- *    the mock records names the provider that made it, over plain
+ *    otherwise, with an API key variable of its own (no key file, no OAuth
+ *    token), so the key on a call the mock records names the provider
+ *    that made it, over plain
  *    HTTP/1.1 (the mock speaks nothing else; the HTTP version and the
  *    provider's tls: are no planner input), and the gateway listens on
  *    plain HTTP too;
@@ -77,6 +78,8 @@ static void retarget(slc_lowered *l, slc_arena *a)
         p->kind = p->kind == SL_KIND_ANTHROPIC ? SL_KIND_ANTHROPIC : SL_KIND_OPENAI;
         p->base_url = p->kind == SL_KIND_ANTHROPIC ? MOCK : MOCK "/v1";
         p->api_key_env = slc_aprintf(a, "SLUICE_PLAN_KEY_%u", i);
+        p->api_key_file = NULL; /* a key of its own, not a file's or a token */
+        p->oauth = NULL;
         p->tls = NULL; /* the mock speaks plain HTTP/1.1 */
         p->aws = NULL; /* bedrock, now OpenAI-kind: a key of its own, no AWS credentials */
         p->http2 = SL_HTTP2_AUTO;

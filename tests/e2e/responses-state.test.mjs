@@ -266,6 +266,16 @@ describe('pass-through to a provider that serves the Responses API', () => {
     assert.equal(row.estimated, 0);
   });
 
+  it('the pass-through body is fitted to the model the catalog knows (gpt-4o: no reasoning, its output limit)', async () => {
+    const body = { model: 'responses-4o', input: 'Fit me.', reasoning: { effort: 'high', summary: 'auto' },
+      max_output_tokens: 50000, temperature: 0.3 };
+    const res = await api('/v1/responses', { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }, BOB);
+    assert.equal(res.status, 200, await res.clone().text());
+    const call = await lastCall('/v1/responses');
+    assert.deepEqual(call.body, { model: 'gpt-4o', input: 'Fit me.', max_output_tokens: 16384, temperature: 0.3 },
+      'gpt-4o rejects reasoning and takes at most 16,384 output tokens');
+  });
+
   it('streams are relayed event for event, and the ledger counts response.completed usage', async () => {
     const res = await api('/v1/responses', {
       method: 'POST', headers: { 'content-type': 'application/json' },

@@ -83,15 +83,19 @@ static void internal(const mu_request *rq, mu_reply *rp, const char *path)
         mu_send_json(&c, 200, json_pack("{s:b}", "ok", 1));
     } else if (!strcmp(path, "/__health"))
         mu_send_json(&c, 200, json_pack("{s:s}", "status", "ok"));
-    else
+    else if (!mu_oauth_route(&c, path)) /* /__oauth */
         mu_send_error(&c, 404, "no such mock-upstream control endpoint");
 }
 
 static int authenticated(const ctx *c)
 {
+    const char *auth = hdr(c, "authorization");
+    /* Vertex AI takes only its own tokens; with a token endpoint
+     * configured, so does every bearer check (mock_oauth.c). */
+    if (c->vertex || (mu_oauth_enabled() && auth && !strncasecmp(auth, "Bearer ", 7)))
+        return mu_oauth_bearer_ok(auth);
     if (g_cfg.no_auth)
         return 1;
-    const char *auth = hdr(c, "authorization");
     int bearer = auth && !strncasecmp(auth, "Bearer ", 7) && auth[7];
     if (c->proto == P_GEMINI) {
         const char *key = hdr(c, "x-goog-api-key");
@@ -180,6 +184,8 @@ void mu_api_handle(const mu_request *rq, mu_reply *rp)
         return;
     }
 
+    if (mu_oauth_route(&c, path))
+        return;
     int is_post = !strcmp(rq->method, "POST");
     int is_get = !strcmp(rq->method, "GET");
     enum { R_NONE, R_CHAT, R_EMB, R_MODELS, R_MSG, R_COUNT, R_GEN, R_RESP } route = R_NONE;
@@ -191,7 +197,17 @@ void mu_api_handle(const mu_request *rq, mu_reply *rp)
      * Azure's is /openai/deployments/{name}, with api-version required. */
     c.azure = strstr(path, "/openai/deployments/") != NULL;
     int azure_ok = !c.azure || (q && (strstr(q, "?api-version=") == q || strstr(q, "&api-version=")));
-    if (c.proto == P_OPENAI && ends_with(path, "/chat/completions") && azure_ok)
+    int vx_anth = 0;
+    if (mu_vertex_path(path, q, gen_model, sizeof gen_model, &vx_anth, &gen_stream)) {
+        c.vertex = 1;
+        c.proto = vx_anth ? P_ANTHROPIC : P_GEMINI;
+        /* Claude's token count is a model of its own, the model in the body */
+        route = !vx_anth ? R_GEN : strcmp(gen_model, "count-tokens") ? R_MSG : R_COUNT;
+        wrong_method = !is_post;
+        char pm[sizeof path];
+        pct_decode(gen_model, strlen(gen_model), pm);
+        snprintf(gen_model, sizeof gen_model, "%s", pm);
+    } else if (c.proto == P_OPENAI && ends_with(path, "/chat/completions") && azure_ok)
         route = R_CHAT, wrong_method = !is_post;
     else if (c.proto == P_OPENAI && ends_with(path, "/embeddings") && azure_ok)
         route = R_EMB, wrong_method = !is_post;
@@ -227,7 +243,7 @@ void mu_api_handle(const mu_request *rq, mu_reply *rp)
                                 : "You didn't provide an API key in the Authorization header.");
         return;
     }
-    if (c.proto == P_ANTHROPIC && !hdr(&c, "anthropic-version")) {
+    if (c.proto == P_ANTHROPIC && !c.vertex && !hdr(&c, "anthropic-version")) {
         mu_send_error(&c, 400, "anthropic-version: header is required");
         return;
     }
@@ -254,7 +270,13 @@ void mu_api_handle(const mu_request *rq, mu_reply *rp)
         mu_send_error(&c, 400, "* GenerateContentRequest.model: the model name is not valid UTF-8");
         json_decref(c.body);
         return;
-    } else if (route == R_GEN) {
+    } else if (route == R_GEN || (c.vertex && route == R_MSG)) {
+        const char *why = c.vertex && route == R_MSG ? mu_vertex_check_body(&c, gen_stream) : NULL;
+        if (why) {
+            mu_send_error(&c, 400, why);
+            json_decref(c.body);
+            return;
+        }
         c.model = gen_model;
     } else if (!json_is_string(model) || !*json_string_value(model)) {
         mu_send_error(&c, 400, c.proto == P_ANTHROPIC ? "model: Field required"

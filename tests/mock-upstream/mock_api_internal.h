@@ -20,6 +20,7 @@ typedef struct ctx {
     mu_reply *rp;
     enum proto proto;
     int azure;    /* an Azure OpenAI deployment path */
+    int vertex;   /* a Vertex AI publisher model path (mock_vertex.c) */
     json_t *body; /* parsed request body, or NULL */
     const char *model;
     long long created;
@@ -117,5 +118,16 @@ void mu_anthropic_count_tokens(ctx *c);
 void mu_gemini_generate(ctx *c, int stream);
 void mu_gemini_user_text(json_t *contents, mu_buf *out);
 void mu_bedrock_handle(ctx *c, const char *path); /* mock_bedrock.c: /model/{id}/... */
+
+/* ---- mock_oauth.c: token endpoints; mock_vertex.c: Vertex AI paths ----- */
+
+int mu_oauth_google(const char *email_eq_cert);
+int mu_oauth_entra(const char *tenant_client_secret);
+int mu_oauth_ttl(const char *seconds);
+int mu_oauth_enabled(void);
+int mu_oauth_bearer_ok(const char *authorization);
+int mu_oauth_route(ctx *c, const char *path);
+int mu_vertex_path(const char *path, const char *q, char *model, size_t cap, int *anthropic, int *stream);
+const char *mu_vertex_check_body(const ctx *c, int stream);
 
 #endif

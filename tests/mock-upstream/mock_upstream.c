@@ -7,6 +7,7 @@
  * harnesses wait for, run until SIGTERM or SIGINT, and exit 0 so a harness
  * can tell a clean stop from a crash. */
 #include "mock_upstream.h"
+#include "mock_api_internal.h"
 
 #include <ev.h>
 
@@ -25,6 +26,11 @@ static void usage(FILE *f)
           "  --latency-ms N      wait N ms before every API answer\n"
           "  --jitter-ms N       plus a random 0..N ms (reproducible with --seed)\n"
           "  --no-auth           accept requests that carry no provider key\n"
+          "  --google-sa EMAIL=CERT.pem  serve Google's JWT grant at POST /token for the\n"
+          "                      service account whose key the certificate holds\n"
+          "  --entra TENANT:CLIENT_ID:SECRET  serve Entra ID's client-credentials grant\n"
+          "                      at POST /TENANT/oauth2/v2.0/token\n"
+          "  --token-ttl S       issued tokens live S seconds (default 3600)\n"
           "  --max-calls N       /__calls keeps about the newest N requests (default\n"
           "                      10000; 0 keeps none, for benchmarks)\n"
           "  --reject MODEL=PARAM  OpenAI-protocol requests for MODEL that carry PARAM\n"
@@ -115,6 +121,13 @@ int main(int argc, char **argv)
             i++;
         } else if (!strcmp(a, "--aws-token") && v) {
             aws.token = v;
+            i++;
+        } else if ((!strcmp(a, "--google-sa") || !strcmp(a, "--entra") || !strcmp(a, "--token-ttl")) && v) {
+            int rc = a[2] == 'g' ? mu_oauth_google(v) : a[2] == 'e' ? mu_oauth_entra(v) : mu_oauth_ttl(v);
+            if (rc != 0) {
+                fprintf(stderr, "mock-upstream: %s: bad value (see --help)\n", a);
+                return 2;
+            }
             i++;
         } else if (!strcmp(a, "--no-auth")) {
             cfg.no_auth = 1;

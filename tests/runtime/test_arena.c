@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "core/arena.h"
+#include "core/str.h"
 
 /* The huge-size test asks malloc for more than AddressSanitizer allows by
  * default; the contract is "NULL when malloc fails", so let it fail. */
@@ -204,6 +205,42 @@ static void test_printf(void **state)
     assert_int_equal(long_s[499], '7');
     assert_string_equal(s, "model/42/abc");
     sl_arena_free(&a);
+}
+
+static void test_cat(void **state)
+{
+    (void)state;
+    sl_arena a;
+    sl_arena_init(&a, 64);
+    assert_string_equal(sl_arena_cat(&a, "http://h:1", "/v1", "/chat/completions", (char *)NULL),
+                        "http://h:1/v1/chat/completions");
+    assert_string_equal(sl_arena_cat(&a, "", (char *)NULL), "");
+    assert_string_equal(sl_arena_cat(&a, (char *)NULL), "");
+    /* Past the first block: a new one, the old string intact. */
+    char big[200];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    char *first = sl_arena_cat(&a, "a", "b", (char *)NULL);
+    char *p = sl_arena_cat(&a, big, "!", (char *)NULL);
+    assert_int_equal(strlen(p), sizeof big);
+    assert_int_equal(p[sizeof big - 1], '!');
+    assert_string_equal(first, "ab");
+    sl_arena_free(&a);
+}
+
+/* sl_str_copy cuts like snprintf("%s") and takes NULL for "". */
+static void test_str_copy(void **state)
+{
+    (void)state;
+    char b[5];
+    sl_str_copy(b, sizeof b, "abc");
+    assert_string_equal(b, "abc");
+    sl_str_copy(b, sizeof b, "abcdefgh");
+    assert_string_equal(b, "abcd");
+    sl_str_copy(b, sizeof b, NULL);
+    assert_string_equal(b, "");
+    sl_str_copy(b, 1, "xyz");
+    assert_string_equal(b, "");
 }
 
 static void test_huge_sizes_fail_cleanly(void **state)
@@ -395,6 +432,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_alignment),
+        cmocka_unit_test(test_cat),
+        cmocka_unit_test(test_str_copy),
         cmocka_unit_test(test_default_first_size),
         cmocka_unit_test(test_growth_keeps_data),
         cmocka_unit_test(test_large_alloc_gets_own_block),

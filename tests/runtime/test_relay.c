@@ -299,6 +299,85 @@ static void test_added_filters_and_full_chain(void **state)
     sl_relay_free(&r);
 }
 
+/* The usage chunk sluice asked for is cut from whole events without
+ * copying the others: every event before it reaches the client as the
+ * very bytes the upstream sent. */
+static void test_strip_whole_events_zero_copy(void **state)
+{
+    (void)state;
+    sl_relay r;
+    sl_relay_cfg cfg = {.up = SL_PROTO_OPENAI, .client = SL_PROTO_OPENAI, .client_model = "m", .strip_usage = 1};
+    assert_int_equal(sl_relay_init(&r, &cfg), 0);
+    assert_false(r.f[0].observer);
+    static const char *const events[] = {OA_ROLE, OA_TEXT, OA_STOP};
+    for (size_t i = 0; i < 3; i++) {
+        const char *o;
+        size_t on;
+        assert_int_equal(sl_relay_feed(&r, events[i], strlen(events[i]), &o, &on), 0);
+        assert_ptr_equal(o, events[i]);
+        assert_int_equal(on, strlen(events[i]));
+    }
+    /* One read with the usage chunk in the middle: cut out, the rest kept. */
+    static const char tail[] = OA_TEXT OA_USAGE OA_DONE;
+    const char *o;
+    size_t on;
+    assert_int_equal(sl_relay_feed(&r, tail, sizeof tail - 1, &o, &on), 0);
+    assert_int_equal(on, strlen(OA_TEXT OA_DONE));
+    assert_memory_equal(o, OA_TEXT OA_DONE, on);
+    assert_int_equal(sl_relay_finish(&r, &o, &on), 0);
+    assert_int_equal(on, 0);
+    assert_usage(&r, 11, 3, 0);
+    sl_relay_free(&r);
+}
+
+/* A transformer that passes its input on unchanged (SL_FILTER_UNCHANGED)
+ * costs no copy; with a finish, its output comes after the input. */
+static int pass_feed(void *st, const char *p, size_t n, sl_buf *out)
+{
+    (void)out;
+    return sl_buf_append(st, p, n) == 0 ? SL_FILTER_UNCHANGED : -1;
+}
+
+static int pass_finish(void *st, sl_buf *out)
+{
+    (void)st;
+    return sl_buf_append(out, "END", 3);
+}
+
+static void test_unchanged_filter(void **state)
+{
+    (void)state;
+    sl_relay_cfg cfg = {.up = SL_PROTO_OPENAI, .client = SL_PROTO_OPENAI};
+    sl_relay r;
+    sl_buf seen = {0};
+    assert_int_equal(sl_relay_init(&r, &cfg), 0);
+    assert_int_equal(sl_relay_add(&r, &(sl_filter){"pass", 0, pass_feed, NULL, &seen}), 0);
+    assert_int_equal(sl_relay_add(&r, &(sl_filter){"upper", 0, upper_feed, NULL, NULL}), 0);
+    assert_int_equal(sl_relay_add(&r, &(sl_filter){"pass2", 0, pass_feed, pass_finish, &seen}), 0);
+    static const char in[] = "data: hi\n\n";
+    const char *o;
+    size_t on;
+    assert_int_equal(sl_relay_feed(&r, in, 10, &o, &on), 0);
+    assert_int_equal(on, 10);
+    assert_memory_equal(o, "DATA: HI\n\n", 10);
+    assert_int_equal(seen.len, 20);
+    assert_memory_equal(seen.data, "data: hi\n\nDATA: HI\n\n", 20);
+    assert_int_equal(sl_relay_finish(&r, &o, &on), 0);
+    assert_int_equal(on, 3);
+    assert_memory_equal(o, "END", 3);
+    sl_relay_free(&r);
+    sl_buf_free(&seen);
+
+    /* Alone in the chain after the usage observer: the input itself. */
+    assert_int_equal(sl_relay_init(&r, &cfg), 0);
+    assert_int_equal(sl_relay_add(&r, &(sl_filter){"pass", 0, pass_feed, NULL, &seen}), 0);
+    assert_int_equal(sl_relay_feed(&r, in, 10, &o, &on), 0);
+    assert_ptr_equal(o, in);
+    assert_int_equal(on, 10);
+    sl_relay_free(&r);
+    sl_buf_free(&seen);
+}
+
 /* ---- whole bodies -------------------------------------------------------------- */
 
 static const char openai_body[] =
@@ -422,6 +501,8 @@ int main(void)
         cmocka_unit_test(test_legacy_chain),
         cmocka_unit_test(test_truncated_translated_stream_fails_at_finish),
         cmocka_unit_test(test_added_filters_and_full_chain),
+        cmocka_unit_test(test_strip_whole_events_zero_copy),
+        cmocka_unit_test(test_unchanged_filter),
         cmocka_unit_test(test_body_translated_and_usage_read),
         cmocka_unit_test(test_error_body),
     };

@@ -65,8 +65,20 @@ static void t_request(sl_conn *c, const sl_http_request *req, const char *body, 
     atomic_store(&last_body_len, len);
     if (sl_http_find_header(req, "x-auth"))
         sl_conn_set_authenticated(c);
-    char out[64];
+    char out[256];
     int n = snprintf(out, sizeof out, "len=%zu", len);
+    if (path_is(req, "/head")) {
+        /* The parsed head, read after the input buffer was shrunk. */
+        const sl_http_header *h = sl_http_find_header(req, "x-echo");
+        const char *part[] = {req->method_str, " ", req->path, "?", req->query, " ", h ? h->value : ""};
+        size_t plen[] = {req->method_len, 1, req->path_len, 1, req->query_len, 1, h ? h->value_len : 0};
+        n = 0;
+        for (size_t i = 0; i < sizeof part / sizeof *part; i++) {
+            assert_true((size_t)n + plen[i] < sizeof out);
+            memcpy(out + n, part[i], plen[i]); /* instrumented: a stale pointer shows */
+            n += (int)plen[i];
+        }
+    }
     sl_conn_respond(c, 200, "text/plain", NULL, out, (size_t)n);
 }
 
@@ -386,6 +398,20 @@ static void test_head_continue_reads_body(void **state)
     drop(fd);
 }
 
+/* The handler reads the head after the input buffer moved to a smaller
+ * one (shrink_in): every pointer followed the bytes. */
+static void test_head_after_buffer_shrinks(void **state)
+{
+    server_start();
+    int fd = client();
+    assert_int_equal(send_str(fd, "GET /head?a=1 HTTP/1.1\r\nHost: t\r\nX-Echo: kept value\r\n\r\n"), 0);
+    response r;
+    assert_int_equal(read_response(fd, &r, 3000), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "GET /head?a=1 kept value");
+    drop(fd);
+}
+
 /* ---- the memory budget ----------------------------------------------------- */
 
 /* A Content-Length claim costs nothing until its bytes arrive. */
@@ -568,6 +594,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_head_done_answers_before_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_head_done_eager_client, setup, teardown),
         cmocka_unit_test_setup_teardown(test_head_continue_reads_body, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_head_after_buffer_shrinks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_body_grows_as_it_arrives, setup, teardown),
         cmocka_unit_test_setup_teardown(test_budget_refuses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_budget_is_shared, setup, teardown),

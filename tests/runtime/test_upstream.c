@@ -268,6 +268,45 @@ static void test_large_body_no_expect_wait(void **state)
     assert_true(took < 0.8);
 }
 
+/* Finished easy handles are kept without curl_easy_reset: the next
+ * transfer on the same handle must carry nothing of the last one (its
+ * method, body, headers, URL) and still refuse other schemes. */
+static void test_kept_handle_starts_clean(void **state)
+{
+    fixture *f = *state;
+    f->s.sc = SC_STATUS;
+    f->s.canned = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    char url[128];
+    sl_xfer_spec sp = spec_for(f, "/first", url, sizeof url);
+    struct curl_slist *h = curl_slist_append(NULL, "X-Old: yes");
+    sp.headers = h;
+    static const char body[] = "{\"old\":true}";
+    sp.body = body;
+    sp.body_len = sizeof body - 1;
+    run(f, &sp, 3.0);
+    curl_slist_free_all(h);
+    assert_int_equal(f->result, SL_XFER_OK);
+    assert_true(strncmp(f->s.last_req, "POST /first HTTP/1.1\r\n", 22) == 0);
+
+    f->dones = 0;
+    char url2[128];
+    sl_xfer_spec get = spec_for(f, "/second", url2, sizeof url2);
+    run(f, &get, 3.0);
+    assert_int_equal(f->dones, 1);
+    assert_int_equal(f->result, SL_XFER_OK);
+    assert_int_equal(f->s.requests, 2);
+    assert_true(strncmp(f->s.last_req, "GET /second HTTP/1.1\r\n", 22) == 0);
+    assert_null(strcasestr(f->s.last_req, "x-old"));
+    assert_null(strstr(f->s.last_req, "old\":true"));
+    assert_null(strcasestr(f->s.last_req, "content-length"));
+
+    f->dones = 0;
+    sl_xfer_spec bad = {.url = "file:///etc/hostname", .first_byte_ms = 1000, .idle_ms = 1000};
+    run(f, &bad, 3.0);
+    assert_int_equal(f->dones, 1);
+    assert_int_equal(f->result, SL_XFER_ERROR);
+}
+
 static void test_only_http_schemes(void **state)
 {
     fixture *f = *state;
@@ -305,6 +344,7 @@ int main(void)
         T(test_redirect_not_followed),
         T(test_large_body_no_expect_wait),
         T(test_only_http_schemes),
+        T(test_kept_handle_starts_clean),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "govern/usage.h"
@@ -302,6 +303,73 @@ static void test_relay_strips_usage_chunk(void **state)
     }
 }
 
+/* Whole LF-ended events need no copy (1: the client gets the input as it
+ * is); a read holding the usage chunk gets it cut out; CRLF is copied
+ * line by line with LF endings, as before. */
+static void test_strip_without_copy(void **state)
+{
+    (void)state;
+    static const char e1[] = "data: {\"choices\":[{\"delta\":{\"content\":\"he\"}}]}\n\n";
+    static const char rest[] = "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":2}}\n\n"
+                               "data: [DONE]\n\n";
+    sl_usage_stream s = {0};
+    sl_buf keep = {0};
+    assert_int_equal(sl_usage_stream_strip(&s, e1, sizeof e1 - 1, &keep), 1);
+    assert_int_equal(keep.len, 0);
+    assert_int_equal(sl_usage_stream_strip(&s, rest, sizeof rest - 1, &keep), 0);
+    assert_int_equal(keep.len, strlen("data: [DONE]\n\n"));
+    assert_memory_equal(keep.data, "data: [DONE]\n\n", keep.len);
+    assert_int_equal(s.u.output, 2);
+    assert_int_equal(s.done, 1);
+    sl_usage_stream_free(&s);
+    /* An unfinished line is held, so the read that ends it is copied. */
+    sl_usage_stream t = {0};
+    sl_buf_clear(&keep);
+    assert_int_equal(sl_usage_stream_strip(&t, e1, 10, &keep), 0);
+    assert_int_equal(keep.len, 0);
+    assert_int_equal(sl_usage_stream_strip(&t, e1 + 10, sizeof e1 - 11, &keep), 0);
+    assert_int_equal(keep.len, sizeof e1 - 1);
+    assert_memory_equal(keep.data, e1, keep.len);
+    /* Now whole lines again: no copy. */
+    sl_buf_clear(&keep);
+    assert_int_equal(sl_usage_stream_strip(&t, e1, sizeof e1 - 1, &keep), 1);
+    /* CRLF endings are normalised, so copied. */
+    assert_int_equal(sl_usage_stream_strip(&t, "data: {}\r\n\r\n", 12, &keep), 0);
+    assert_int_equal(keep.len, 10);
+    assert_memory_equal(keep.data, "data: {}\n\n", 10);
+    sl_buf_free(&keep);
+    sl_usage_stream_free(&t);
+}
+
+/* The keys a stream line is scanned for are found at every offset (the
+ * scan tests 16 positions at a time), up to the last byte, and not when
+ * cut short. */
+static void test_keys_at_every_offset(void **state)
+{
+    (void)state;
+    char line[256];
+    for (int pad = 0; pad < 48; pad++) {
+        sl_usage_stream s = {0};
+        int n = snprintf(line, sizeof line, "data: {\"p\":\"%.*s\",\"usage\":{\"completion_tokens\":%d}}\n", pad,
+                         "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz", pad + 1);
+        assert_int_equal(sl_usage_stream_feed(&s, line, (size_t)n), 0);
+        assert_int_equal(s.u.output, pad + 1);
+        assert_int_equal(s.done, 0);
+        n = snprintf(line, sizeof line, "data: %.*s\"message_stop\"\n", pad, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+        assert_int_equal(sl_usage_stream_feed(&s, line, (size_t)n), 0);
+        assert_int_equal(s.done, 1);
+        sl_usage_stream_free(&s);
+        sl_usage_stream t = {0};
+        n = snprintf(line, sizeof line, "data: %.*s\"message_sto\n", pad, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+        assert_int_equal(sl_usage_stream_feed(&t, line, (size_t)n), 0);
+        n = snprintf(line, sizeof line, "data: %.*s\"response.completed\"\n", pad, "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy");
+        assert_int_equal(t.done, 0);
+        assert_int_equal(sl_usage_stream_feed(&t, line, (size_t)n), 0);
+        assert_int_equal(t.done, 1);
+        sl_usage_stream_free(&t);
+    }
+}
+
 static void test_relay_keeps_other_usage(void **state)
 {
     (void)state;
@@ -405,6 +473,8 @@ int main(void)
         cmocka_unit_test(test_responses_shape),
         cmocka_unit_test(test_relay_strips_usage_chunk),
         cmocka_unit_test(test_relay_keeps_other_usage),
+        cmocka_unit_test(test_strip_without_copy),
+        cmocka_unit_test(test_keys_at_every_offset),
         cmocka_unit_test(test_cap_exact_line_passes),
         cmocka_unit_test(test_cap_relay),
         cmocka_unit_test(test_cap_feed),

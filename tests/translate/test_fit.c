@@ -62,7 +62,10 @@ static uint32_t bits(const json_t *list, int quirks)
 
 static sl_proto proto_of(const char *s)
 {
-    return !strcmp(s, "anthropic") ? SL_PROTO_ANTHROPIC : !strcmp(s, "gemini") ? SL_PROTO_GEMINI : SL_PROTO_OPENAI;
+    return !strcmp(s, "anthropic")   ? SL_PROTO_ANTHROPIC
+           : !strcmp(s, "gemini")    ? SL_PROTO_GEMINI
+           : !strcmp(s, "responses") ? SL_PROTO_RESPONSES
+                                     : SL_PROTO_OPENAI;
 }
 
 static void fixtures(void **state)

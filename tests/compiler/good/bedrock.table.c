@@ -5,8 +5,8 @@
  */
 #include "table.h"
 
-_Static_assert(SL_TABLE_ABI == 9,
-               "generated for table ABI 9: rebuild with the sluicec of this source tree");
+_Static_assert(SL_TABLE_ABI == 10,
+               "generated for table ABI 10: rebuild with the sluicec of this source tree");
 
 int sl_spec_match_model(const char *name, size_t len);
 
@@ -54,8 +54,8 @@ static const sl_provider sl_spec_providers[3] = {
 };
 
 static const sl_target sl_spec_targets[3] = {
-    [0] = {.provider = 0, .model = "anthropic.claude-3-5-sonnet-20241022-v2:0", .weight = 1},
-    [1] = {.provider = 1, .model = "amazon.nova-pro-v1:0", .weight = 1},
+    [0] = {.provider = 0, .model = "anthropic.claude-3-5-sonnet-20241022-v2:0", .weight = 1, .caps = 0x17u, .max_output = 8192},
+    [1] = {.provider = 1, .model = "amazon.nova-pro-v1:0", .weight = 1, .caps = 0x17u, .max_output = 8192},
     [2] = {.provider = 2, .model = "amazon.titan-text-premier-v1:0", .weight = 1},
 };
 
@@ -83,6 +83,13 @@ static const sl_model_entry sl_spec_models[3] = {
            .cooldown_failures = 0, .cooldown_ms = 0},
 };
 
+static const sl_price sl_spec_prices[2] = {
+    [0] = {.provider = 0, .model = "anthropic.claude-3-5-sonnet-20241022-v2:0",
+           .input = 3000000, .output = 15000000, .cache_read = 300000, .cache_write = 3750000},
+    [1] = {.provider = 1, .model = "amazon.nova-pro-v1:0",
+           .input = 800000, .output = 3200000, .cache_read = 200000, .cache_write = 0},
+};
+
 const sl_table sl_spec = {
     .abi = SL_TABLE_ABI,
     .spec_sha256 = "1825771fa67c919b4e04f4f41742458a7a991dca1c4f0e0d0caf76dbbaf81fe5",
@@ -103,7 +110,7 @@ const sl_table sl_spec = {
     .keys = NULL, .key_count = 0,
     .scopes = NULL, .scope_count = 0,
     .cidrs = NULL, .cidr_count = 0,
-    .prices = NULL, .price_count = 0,
+    .prices = sl_spec_prices, .price_count = 2,
     .otlp_url = NULL, .service_name = NULL,
     .has_admin = 0,
     .admin_hash = {0},

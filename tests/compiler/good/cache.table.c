@@ -5,8 +5,8 @@
  */
 #include "table.h"
 
-_Static_assert(SL_TABLE_ABI == 9,
-               "generated for table ABI 9: rebuild with the sluicec of this source tree");
+_Static_assert(SL_TABLE_ABI == 10,
+               "generated for table ABI 10: rebuild with the sluicec of this source tree");
 
 int sl_spec_match_model(const char *name, size_t len);
 
