@@ -23,16 +23,29 @@
 #include "upstream/urlcache.h"
 
 #define EASY_POOL_MAX 1024
-/* Passed-through headers: one value, and all of them together. Real
+/* Passed-through headers together (one value: pass_headers.c). Real
  * rate-limit and request-id headers are a few dozen bytes each; anything
  * longer is dropped, not truncated. */
-#define SL_UPSTREAM_PASS_VALUE_MAX 256
 #define SL_UPSTREAM_PASS_MAX 3072
 #define SL_UPSTREAM_REUSE_LIMIT 512
+/* HTTP/1.1-over-TLS transfers per multi handle (see shard_for) and how
+ * long an emptied extra one keeps its idle connections (CURLOPT_MAXAGE_CONN
+ * would not reuse them after that anyway). */
+#define SL_UPSTREAM_SHARD_ACTIVE 256
+#define SL_UPSTREAM_SHARD_IDLE_S 30.
 
 struct sl_upstream {
     struct ev_loop *loop;
     CURLM *multi;
+    /* TLS sessions shared by this loop's transfers (see sl_upstream_new);
+     * the first multi's, used by all of them. */
+    CURLSH *share;
+    /* Further multi handles of this loop for HTTP/1.1 over TLS (shard_for),
+     * chained from the first; `reap` frees an extra one left idle. */
+    sl_upstream *next_shard;
+    sl_upstream *first;
+    unsigned all_active; /* the first one's: `active` summed over all */
+    ev_timer reap;
     ev_timer timer;
     unsigned active;
     int in_action;   /* inside curl_multi_socket_action */
@@ -148,7 +161,9 @@ static void xfer_free(sl_xfer *x)
         curl_easy_cleanup(x->easy);
     }
     sl_buf_free(&x->pass);
-    x->u->active--;
+    x->u->first->all_active--;
+    if (--x->u->active == 0 && x->u != x->u->first)
+        ev_timer_start(x->u->loop, &x->u->reap);
     free(x);
 }
 
@@ -321,7 +336,9 @@ static int multi_timer_cb(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
-sl_upstream *sl_upstream_new(struct ev_loop *loop)
+static void reap_cb(struct ev_loop *loop, ev_timer *t, int revents);
+
+static sl_upstream *multi_new(struct ev_loop *loop)
 {
     sl_upstream *u = calloc(1, sizeof *u);
     if (!u)
@@ -334,6 +351,9 @@ sl_upstream *sl_upstream_new(struct ev_loop *loop)
     }
     ev_init(&u->timer, timer_cb);
     u->timer.data = u;
+    u->first = u;
+    ev_timer_init(&u->reap, reap_cb, SL_UPSTREAM_SHARD_IDLE_S, 0.);
+    u->reap.data = u;
     curl_multi_setopt(u->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
     curl_multi_setopt(u->multi, CURLMOPT_SOCKETDATA, u);
     curl_multi_setopt(u->multi, CURLMOPT_TIMERFUNCTION, multi_timer_cb);
@@ -345,11 +365,24 @@ sl_upstream *sl_upstream_new(struct ev_loop *loop)
     return u;
 }
 
-void sl_upstream_free(sl_upstream *u)
+sl_upstream *sl_upstream_new(struct ev_loop *loop)
 {
+    sl_upstream *u = multi_new(loop);
     if (!u)
-        return;
-    ev_timer_stop(u->loop, &u->timer);
+        return NULL;
+    /* libcurl 7.88 keeps TLS sessions per easy handle, so every new
+     * connection from a fresh (or differently pooled) handle did a full
+     * handshake: certificate chain verified here, signed by the server.
+     * A share of this loop's handles resumes them instead. Only this
+     * loop's thread touches it, so it needs no lock callbacks. */
+    u->share = curl_share_init();
+    if (u->share)
+        curl_share_setopt(u->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    return u;
+}
+
+static void multi_free(sl_upstream *u)
+{
     while (u->pooled)
         curl_easy_cleanup(u->pool[--u->pooled]);
     curl_multi_cleanup(u->multi);
@@ -358,10 +391,76 @@ void sl_upstream_free(sl_upstream *u)
         if (u->byfd[i])
             watch_drop(u, u->byfd[i]);
     free(u->byfd);
+    /* After the cleanup, which may still set curl's timer (an extra multi
+     * handle goes while the loop runs on). */
+    ev_timer_stop(u->loop, &u->timer);
+    ev_timer_stop(u->loop, &u->reap);
     free(u);
 }
 
-unsigned sl_upstream_active(const sl_upstream *u) { return u->active; }
+void sl_upstream_free(sl_upstream *u)
+{
+    if (!u)
+        return;
+    while (u->next_shard) {
+        sl_upstream *s = u->next_shard;
+        u->next_shard = s->next_shard;
+        multi_free(s);
+    }
+    CURLSH *share = u->share;
+    multi_free(u);
+    if (share)
+        curl_share_cleanup(share);
+}
+
+unsigned sl_upstream_active(const sl_upstream *u) { return u->all_active; }
+
+/* libcurl 7.88 walks its whole connection cache twice per transfer that
+ * keeps its connection: to find an idle one for the next (ConnectionExists
+ * visits every connection to the host, busy ones included) and in
+ * curl_multi_remove_handle (close_connect_only, up to the one this handle
+ * used). Over HTTP/1.1 every transfer in flight holds a connection, so at
+ * thousands in flight those walks were most of the gateway's CPU, and
+ * plain HTTP avoids them by not keeping connections past
+ * SL_UPSTREAM_REUSE_LIMIT. Over TLS that costs a handshake per request and
+ * a closed connection in TIME-WAIT; so HTTP/1.1-over-TLS transfers are
+ * spread over more multi handles of this loop instead, each with its own
+ * connection cache of a few hundred. The first with room is taken, so
+ * connections are reused where transfers just finished and extra handles
+ * left idle when the load drops are freed by reap_cb. */
+static sl_upstream *shard_for(sl_upstream *u)
+{
+    sl_upstream *last = u;
+    for (sl_upstream *s = u; s; s = s->next_shard) {
+        if (s->active < SL_UPSTREAM_SHARD_ACTIVE) {
+            ev_timer_stop(s->loop, &s->reap);
+            return s;
+        }
+        last = s;
+    }
+    sl_upstream *s = multi_new(u->loop);
+    if (!s)
+        return u; /* the first one takes it: slower, still correct */
+    s->first = u;
+    s->share = u->share;
+    last->next_shard = s;
+    return s;
+}
+
+static void reap_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    sl_upstream *s = t->data;
+    (void)loop;
+    (void)revents;
+    if (s->active)
+        return;
+    sl_upstream *p = s->first;
+    while (p->next_shard != s)
+        p = p->next_shard;
+    p->next_shard = s->next_shard;
+    s->share = NULL; /* the first one's */
+    multi_free(s);
+}
 
 /* ---- transfers -------------------------------------------------------- */
 
@@ -482,66 +581,6 @@ static void watchdog_kick(sl_xfer *x)
     }
 }
 
-/* Response headers handed back to the client, by allow-list: request ids
- * (x-request-id, renamed x-upstream-request-id, and request-id) so users
- * can quote them to the provider,
- * openai-processing-ms (the OpenAI SDKs log it), and the rate-limit family
- * (x-ratelimit-*, anthropic-ratelimit-*, retry-after, retry-after-ms) so
- * clients back off correctly. Everything else stays behind the gateway:
- * framing and hop-by-hop headers, cookies, server/via, and identifiers of
- * the operator's upstream account (openai-organization, openai-project,
- * anthropic-organization-id, ...), which a gateway key holder has no
- * business learning. */
-static int header_passes(const char *name, size_t n)
-{
-    static const char *const exact[] = {"x-request-id", "request-id", "openai-processing-ms",
-                                        "retry-after", "retry-after-ms"};
-    static const char *const prefixes[] = {"x-ratelimit-", "anthropic-ratelimit-"};
-    for (size_t i = 0; i < sizeof exact / sizeof *exact; i++)
-        if (n == strlen(exact[i]) && strncasecmp(name, exact[i], n) == 0)
-            return 1;
-    for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++) {
-        size_t pl = strlen(prefixes[i]);
-        if (n > pl && strncasecmp(name, prefixes[i], pl) == 0)
-            return 1;
-    }
-    return 0;
-}
-
-/* RFC 9110 token characters, the only ones a field name may hold. */
-static int is_tchar(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
-/* A value copied to the client may hold visible bytes, spaces and tabs
- * only (RFC 9110 field-value; obs-text is refused too, nothing on the
- * allow-list needs it). CR, LF, NUL or any other control byte inside the
- * value means the upstream (or something between) is trying to split the
- * header, so the whole header is dropped rather than cleaned up. */
-static int value_ok(const char *v, size_t n)
-{
-    if (n > SL_UPSTREAM_PASS_VALUE_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)v[i];
-        if ((c < 0x20 && c != '\t') || c >= 0x7F)
-            return 0;
-    }
-    return 1;
-}
-
-static int name_ok(const char *p, size_t n)
-{
-    if (n == 0)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!is_tchar((unsigned char)p[i]))
-            return 0;
-    return 1;
-}
-
 static size_t header_cb(char *p, size_t size, size_t nmemb, void *ud)
 {
     sl_xfer *x = ud;
@@ -570,7 +609,7 @@ static size_t header_cb(char *p, size_t size, size_t nmemb, void *ud)
     const char *end = p + n;
     /* curl hands over one line with its CRLF (or bare LF); strip that,
      * then the optional whitespace around the value. A CR anywhere else
-     * stays in the value and fails value_ok. */
+     * stays in the value and fails sl_upstream_header_passes. */
     if (end > v && end[-1] == '\n')
         end--;
     if (end > v && end[-1] == '\r')
@@ -598,7 +637,7 @@ static size_t header_cb(char *p, size_t size, size_t nmemb, void *ud)
                 x->retry_after_s = (int)s;
         }
     }
-    if (header_passes(p, name_len) && name_ok(p, name_len) && value_ok(v, vlen) &&
+    if (sl_upstream_header_passes(p, name_len, v, vlen) &&
         x->pass.len + name_len + vlen + 4 + 9 <= SL_UPSTREAM_PASS_MAX) { /* 9: a renamed id */
         size_t mark = x->pass.len;
         /* x-request-id on the client's side is sluice's own: the
@@ -701,6 +740,10 @@ static CURL *easy_take(sl_upstream *u, const sl_provider_tls *tls)
 
 sl_xfer *sl_xfer_start(sl_upstream *u, const sl_xfer_spec *s, const sl_xfer_callbacks *cb, void *ctx)
 {
+    bool tls = strncmp(s->url, "https:", 6) == 0;
+    bool h2 = tls ? s->http2 != SL_HTTP2_OFF : s->http2 == SL_HTTP2_ON;
+    if (tls && !h2)
+        u = shard_for(u);
     sl_xfer *x = calloc(1, sizeof *x);
     if (!x)
         return NULL;
@@ -728,8 +771,6 @@ sl_xfer *sl_xfer_start(sl_upstream *u, const sl_xfer_spec *s, const sl_xfer_call
      * speaks it (prior knowledge), and then one connection per transfer:
      * Debian 12's libcurl (7.88) fails a second stream multiplexed onto an
      * h2c connection with "Error in the HTTP2 framing layer". */
-    bool tls = strncmp(s->url, "https:", 6) == 0;
-    bool h2 = tls ? s->http2 != SL_HTTP2_OFF : s->http2 == SL_HTTP2_ON;
     bool h2c = h2 && !tls;
     long version = !h2 ? CURL_HTTP_VERSION_1_1
                        : tls ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
@@ -747,9 +788,11 @@ sl_xfer *sl_xfer_start(sl_upstream *u, const sl_xfer_spec *s, const sl_xfer_call
      * connection to the host, busy ones included: with thousands in flight
      * that walk dominates. Past this many active transfers no idle
      * connection is likely anyway, so open a new one and close it after.
-     * (HTTP/2 over TLS shares a few connections, so it needs no bypass;
-     * h2c gets a connection of its own, see above.) */
-    long fresh = (u->active >= SL_UPSTREAM_REUSE_LIMIT && !h2) || h2c;
+     * Not over TLS, where that means a handshake per request: HTTP/2 shares
+     * a few connections, HTTP/1.1 keeps its connections in multi handles
+     * of bounded size (shard_for). h2c gets a connection of its own, see
+     * above. */
+    long fresh = (u->active >= SL_UPSTREAM_REUSE_LIMIT && !tls) || h2c;
     curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, fresh);
     curl_easy_setopt(e, CURLOPT_FORBID_REUSE, fresh);
     /* The receive buffer lives from connect to the end of the transfer,
@@ -764,6 +807,8 @@ sl_xfer *sl_xfer_start(sl_upstream *u, const sl_xfer_spec *s, const sl_xfer_call
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, h2 ? 16384L : 2048L);
     curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+    if (tls && u->share) /* TLS sessions are all it shares */
+        curl_easy_setopt(e, CURLOPT_SHARE, u->share);
     x->tls = s->tls;
     if (s->tls) {
         sl_upstream_set_tls(e, s->tls);
@@ -797,6 +842,7 @@ sl_xfer *sl_xfer_start(sl_upstream *u, const sl_xfer_spec *s, const sl_xfer_call
         return NULL;
     }
     u->active++;
+    u->first->all_active++;
     watchdog_kick(x);
     return x;
 }

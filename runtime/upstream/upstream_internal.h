@@ -16,4 +16,8 @@ sl_xfer_result sl_upstream_map_curl(CURLcode rc);
 /* Sets a provider's `tls:` options on an easy handle. */
 void sl_upstream_set_tls(CURL *e, const sl_provider_tls *t);
 
+/* Whether a response header goes back to the client: on the allow-list
+ * (pass_headers.c), a valid field name and a clean value of bounded size. */
+int sl_upstream_header_passes(const char *name, size_t name_len, const char *v, size_t vlen);
+
 #endif

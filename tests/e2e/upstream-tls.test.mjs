@@ -66,7 +66,7 @@ function startTerminator(dir, mockUrl) {
 // streams in flight and the versions seen.
 const HOLD_MS = 300;
 function startH2(dir) {
-  const seen = { sessions: 0, versions: [], inflight: 0, maxInflight: 0 };
+  const seen = { sessions: 0, resumed: 0, versions: [], inflight: 0, maxInflight: 0 };
   const server = http2.createSecureServer({
     key: readFileSync(join(dir, 'server.key')), cert: readFileSync(join(dir, 'server.pem')),
     allowHTTP1: true,
@@ -75,6 +75,7 @@ function startH2(dir) {
     req.on('data', (c) => { body += c; });
     req.on('end', () => {
       seen.versions.push(req.httpVersion);
+      const hold = JSON.parse(body).hold_ms ?? HOLD_MS; // a burst that must overlap asks for longer
       seen.inflight++;
       seen.maxInflight = Math.max(seen.maxInflight, seen.inflight);
       setTimeout(() => {
@@ -88,10 +89,13 @@ function startH2(dir) {
             finish_reason: 'stop' }],
           usage: { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 },
         }));
-      }, HOLD_MS);
+      }, hold);
     });
   });
-  server.on('secureConnection', () => { seen.sessions++; });
+  server.on('secureConnection', (sock) => {
+    seen.sessions++;
+    if (sock.isSessionReused()) seen.resumed++; // an abbreviated handshake
+  });
   return new Promise((resolve) => {
     server.listen(0, '127.0.0.1', () => resolve({ server, seen, url: `https://127.0.0.1:${server.address().port}` }));
   });
@@ -281,4 +285,31 @@ test('http2 off: the same HTTPS upstream is spoken to in HTTP/1.1, a connection 
   for (const r of rs) assert.equal(r.json?.choices?.[0]?.message?.content, 'over HTTP/1.1', r.text);
   assert.ok(seen.maxInflight > 1, `max in flight ${seen.maxInflight}`);
   assert.ok(seen.sessions - before > 1, `${seen.sessions - before} TLS sessions`);
+});
+
+// Over HTTP/1.1 every request in flight holds a TLS connection of its own.
+// Those connections are kept and reused even with more than 512 in flight,
+// where each used to get a new connection, closed after: a full TLS
+// handshake per request and a socket in TIME-WAIT. (The connection-cache
+// walks of libcurl 7.88 that this avoided are kept short by spreading the
+// transfers over several multi handles.) Two bursts of N, each held by the
+// server long enough that all are in flight together: the second finds
+// the first's connections idle. Counts only, no timings.
+test('http2 off: connections are kept and reused past 512 in flight', async () => {
+  const N = 600;
+  const seen = stack.h2.seen;
+  const burst = async () => {
+    const s0 = seen.sessions;
+    seen.maxInflight = 0;
+    const rs = await Promise.all(Array.from({ length: N }, () => chat(stack.gw.url, 'h1tls-model', { hold_ms: 4000 })));
+    for (const r of rs) assert.equal(r.json?.choices?.[0]?.message?.content, 'over HTTP/1.1', r.text);
+    return { opened: seen.sessions - s0, inflight: seen.maxInflight };
+  };
+  const first = await burst();
+  assert.ok(first.inflight > 512, `first burst ${JSON.stringify(first)}`);
+  const second = await burst();
+  assert.ok(second.inflight > 512, `second burst ${JSON.stringify(second)}`);
+  // A few may be replaced if the server closed them meanwhile; the old
+  // behaviour opened at least N - 512.
+  assert.ok(second.opened <= N / 20, `second burst ${JSON.stringify(second)}, first ${JSON.stringify(first)}`);
 });
