@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/buf.h"
@@ -63,6 +64,10 @@ struct sl_upstream {
      * socket_cb); grown on demand. */
     struct sock_watch **byfd;
     size_t nbyfd;
+    /* Descriptors curl opened through open_cb and has not yet closed
+     * through close_cb, by descriptor (see socket_cb); grown on demand. */
+    unsigned char *opened;
+    size_t nopened;
     sl_urlcache urls; /* parsed URLs: libcurl need not parse them per transfer */
     /* Transfers whose request may still sit in curl's upload buffer
      * (release_uploads). */
@@ -225,6 +230,34 @@ static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
     rearm_after_error(u, u->lost_count ? CURLM_OUT_OF_MEMORY : rc);
 }
 
+/* Marks fd as a connection socket curl opened (1) or closed (0); -1 when
+ * the table cannot grow (the socket is then never parked). */
+static int opened_mark(sl_upstream *u, curl_socket_t fd, unsigned char v)
+{
+    if (fd < 0)
+        return -1;
+    if ((size_t)fd >= u->nopened) {
+        if (!v)
+            return 0;
+        size_t n = u->nopened ? u->nopened : 64;
+        while (n <= (size_t)fd)
+            n *= 2;
+        unsigned char *no = realloc(u->opened, n);
+        if (!no)
+            return -1;
+        memset(no + u->nopened, 0, n - u->nopened);
+        u->opened = no;
+        u->nopened = n;
+    }
+    u->opened[fd] = v;
+    return 0;
+}
+
+static int opened_by_curl(const sl_upstream *u, curl_socket_t fd)
+{
+    return fd >= 0 && (size_t)fd < u->nopened && u->opened[fd];
+}
+
 /* Remembers sw as fd's watcher; 0, or -1 when the table cannot grow (then
  * the watcher is freed at CURL_POLL_REMOVE as before). */
 static int watch_index(sl_upstream *u, curl_socket_t fd, sock_watch *sw)
@@ -254,7 +287,16 @@ static int watch_index(sl_upstream *u, curl_socket_t fd, sock_watch *sw)
  * whose socket curl lets go of is parked: it stays armed for reading,
  * and the next transfer on that connection takes it over without touching
  * epoll. It goes away when curl closes the socket (close_cb) or when the
- * idle socket becomes readable (io_cb). */
+ * idle socket becomes readable (io_cb).
+ *
+ * Only a connection socket is parked: one curl opened through open_cb and
+ * will close through close_cb, which drops the watcher. Not every socket
+ * curl reports is one: 7.88's threaded resolver reports its socketpair,
+ * says CURL_POLL_REMOVE and then closes it with a plain close(), never
+ * calling CURLOPT_CLOSESOCKETFUNCTION. A watcher parked on it stayed
+ * active on a closed descriptor; once the number was reused and that
+ * socket closed, libev re-armed epoll for the stale watcher's events on a
+ * closed descriptor and aborted ("invalid fd found in epoll_ctl"). */
 static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
     sl_upstream *u = userp;
@@ -265,7 +307,7 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
                 u->lost[i] = u->lost[--u->lost_count];
         if (sw) {
             curl_multi_assign(u->multi, fd, NULL);
-            if ((size_t)fd < u->nbyfd && u->byfd[fd] == sw) {
+            if ((size_t)fd < u->nbyfd && u->byfd[fd] == sw && opened_by_curl(u, fd)) {
                 sw->parked = 1;
                 if (sw->io.events != EV_READ) {
                     ev_io_stop(u->loop, &sw->io);
@@ -280,9 +322,16 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
     }
     int events = (what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0);
     if (!sw && fd >= 0 && (size_t)fd < u->nbyfd && u->byfd[fd]) {
-        sw = u->byfd[fd]; /* parked: this connection's next transfer */
-        sw->parked = 0;
-        curl_multi_assign(u->multi, fd, sw);
+        sw = u->byfd[fd];
+        if (sw->parked && opened_by_curl(u, fd)) {
+            sw->parked = 0; /* this connection's next transfer */
+            curl_multi_assign(u->multi, fd, sw);
+        } else {
+            /* Not a watcher this socket may inherit (a leftover of an
+             * earlier socket with this number): a fresh one below. */
+            watch_drop(u, sw);
+            sw = NULL;
+        }
     }
     if (!sw) {
         sw = calloc(1, sizeof *sw);
@@ -312,14 +361,38 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
     return 0;
 }
 
+/* curl opens a connection socket (CURLOPT_OPENSOCKETFUNCTION): as curl
+ * would, remembering it as one close_cb will see (see socket_cb). */
+static curl_socket_t open_cb(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    sl_upstream *u = clientp;
+    (void)purpose;
+    curl_socket_t fd = socket(a->family, a->socktype, a->protocol);
+    if (fd != CURL_SOCKET_BAD)
+        opened_mark(u, fd, 1);
+    return fd;
+}
+
+static void watch_forget_fd(sl_upstream *u, curl_socket_t fd)
+{
+    if (fd >= 0 && (size_t)fd < u->nbyfd && u->byfd[fd])
+        watch_drop(u, u->byfd[fd]);
+}
+
 /* curl closes a socket (CURLOPT_CLOSESOCKETFUNCTION): its watcher, parked
  * or not, must go first (libev must not watch a closed descriptor, whose
- * number the next accept may reuse). */
+ * number the next accept may reuse). The connection's multi handle is the
+ * one whose easy handle opened it (clientp); any other multi handle of
+ * this loop holding a watcher for the number drops it too: the number is
+ * about to be free, and a watcher left on it would outlive its socket. */
 static int close_cb(void *clientp, curl_socket_t fd)
 {
     sl_upstream *u = clientp;
-    if (fd >= 0 && (size_t)fd < u->nbyfd && u->byfd[fd])
-        watch_drop(u, u->byfd[fd]);
+    opened_mark(u, fd, 0);
+    watch_forget_fd(u, fd);
+    for (sl_upstream *s = u->first; s; s = s->next_shard)
+        if (s != u)
+            watch_forget_fd(s, fd);
     return close(fd);
 }
 
@@ -391,6 +464,7 @@ static void multi_free(sl_upstream *u)
         if (u->byfd[i])
             watch_drop(u, u->byfd[i]);
     free(u->byfd);
+    free(u->opened);
     /* After the cleanup, which may still set curl's timer (an extra multi
      * handle goes while the loop runs on). */
     ev_timer_stop(u->loop, &u->timer);
@@ -712,6 +786,10 @@ static void easy_constant(sl_upstream *u, CURL *e)
      * gateway's memory. */
     curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
     curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, prereq_cb);
+    /* Set together, so every connection socket is both known to open_cb
+     * and dropped by close_cb of the same multi handle (socket_cb). */
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_cb);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, u);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_cb);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, u);
 }

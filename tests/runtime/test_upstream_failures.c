@@ -156,6 +156,49 @@ static void test_connect_timeout(void **state)
     assert_true(took < 2.0);
 }
 
+/* libcurl 7.88's threaded resolver hands the multi handle a socketpair to
+ * watch, says CURL_POLL_REMOVE and closes it without the close-socket
+ * callback. A watcher kept on it (as idle connection sockets' are) stayed
+ * active on the closed descriptor: when the number next served another
+ * socket whose watcher stopped before its close, libev re-armed epoll for
+ * the stale watcher on a closed descriptor and aborted ("invalid fd found
+ * in epoll_ctl"). The name is unresolvable by definition (RFC 6761), so
+ * the transfer fails at the resolver; then the lowest free numbers each
+ * get a socket watched for writing, stopped and closed, as a gateway's
+ * client connections are. */
+static void ignore_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
+}
+
+static void test_resolver_socket_not_left_watched(void **state)
+{
+    fixture *f = *state;
+    sl_xfer_spec sp = {.url = "http://sluice-test.invalid:1/", .connect_ms = 1000, .first_byte_ms = 2000,
+                       .idle_ms = 2000};
+    run(f, &sp, 10.0);
+    assert_int_equal(f->dones, 1);
+    assert_int_not_equal(f->result, SL_XFER_OK);
+    int sv[8][2];
+    ev_io w[8][2];
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv[i]), 0);
+        for (int j = 0; j < 2; j++) {
+            ev_io_init(&w[i][j], ignore_io, sv[i][j], EV_WRITE);
+            ev_io_start(f->loop, &w[i][j]);
+        }
+    }
+    ev_run(f->loop, EVRUN_NOWAIT); /* registers them with epoll */
+    for (int i = 0; i < 8; i++)
+        for (int j = 0; j < 2; j++) {
+            ev_io_stop(f->loop, &w[i][j]);
+            close(sv[i][j]);
+        }
+    ev_run(f->loop, EVRUN_NOWAIT); /* aborted here */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -166,6 +209,7 @@ int main(void)
         T(test_reset_mid_body),
         T(test_reset_before_any_byte),
         T(test_connect_timeout),
+        T(test_resolver_socket_not_left_watched),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
