@@ -375,6 +375,7 @@ static curl_socket_t open_cb(void *clientp, curlsocktype purpose, struct curl_so
 
 static void watch_forget_fd(sl_upstream *u, curl_socket_t fd)
 {
+    opened_mark(u, fd, 0);
     if (fd >= 0 && (size_t)fd < u->nbyfd && u->byfd[fd])
         watch_drop(u, u->byfd[fd]);
 }
@@ -388,7 +389,6 @@ static void watch_forget_fd(sl_upstream *u, curl_socket_t fd)
 static int close_cb(void *clientp, curl_socket_t fd)
 {
     sl_upstream *u = clientp;
-    opened_mark(u, fd, 0);
     watch_forget_fd(u, fd);
     for (sl_upstream *s = u->first; s; s = s->next_shard)
         if (s != u)
