@@ -19,6 +19,7 @@
  */
 #include "aws.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "secret.h"
@@ -79,21 +80,16 @@ static bool region_ok(slc_str r)
     return true;
 }
 
-static void check_source(slc_diags *d, const slc_provider *p, slc_str *s, const char *key)
+/* One credential source: the shared secret-reference check, its messages
+ * naming "credentials KEY". */
+static void check_source(slc_diags *d, const slc_provider *p, const slc_str *s, const char *key)
 {
     if (!s->s)
         return;
-    if (literal(s)) {
-        slc_error_redacted(d, s->pos, s->end,
-                           "provider '%s': credentials %s must be env:NAME or file:PATH; a literal "
-                           "secret does not belong in the spec",
-                           p->name.s, key);
-    } else if (strncmp(s->s, "env:", 4) == 0 && !slc_valid_env_name(s->s + 4)) {
-        slc_error(d, s->pos, "provider '%s': credentials %s '%s' does not name a valid environment variable",
-                  p->name.s, key, s->s);
-    } else if (strncmp(s->s, "file:", 5) == 0 && !s->s[5]) {
-        slc_error(d, s->pos, "provider '%s': credentials %s 'file:' names no file", p->name.s, key);
-    }
+    char what[64];
+    snprintf(what, sizeof what, "credentials %s", key);
+    const char *env = NULL, *file = NULL;
+    slc_check_secret_ref(d, p->name.s, *s, what, false, &env, &file);
 }
 
 void slc_check_provider_aws(slc_diags *d, slc_provider *p, bool bedrock)

@@ -40,36 +40,6 @@ static void only_for(slc_checker *c, const slc_provider *p, const slc_str *v, co
         slc_error(c->d, v->pos, "provider '%s': %s applies to %s only", p->name.s, key, what);
 }
 
-/* env:NAME or file:PATH into *env / *file; false (reported) otherwise. */
-static bool secret_ref(slc_checker *c, const slc_provider *p, slc_str v, const char *key, bool bare_path,
-                       const char **env, const char **file)
-{
-    const char *name = p->name.s;
-    if (strncmp(v.s, "env:", 4) == 0) {
-        if (!slc_valid_env_name(v.s + 4)) {
-            slc_error(c->d, v.pos, "provider '%s': %s '%s' does not name a valid environment variable",
-                      name, key, v.s);
-            return false;
-        }
-        *env = v.s + 4;
-        return true;
-    }
-    const char *path = strncmp(v.s, "file:", 5) == 0 ? v.s + 5 : bare_path ? v.s : NULL;
-    if (!path) {
-        slc_error_redacted(c->d, v.pos, v.end,
-                           "provider '%s': %s must be env:NAME or file:PATH; a literal secret does "
-                           "not belong in the spec",
-                           name, key);
-        return false;
-    }
-    if (!*path || strpbrk(path, "\r\n")) {
-        slc_error(c->d, v.pos, "provider '%s': %s names no file", name, key);
-        return false;
-    }
-    *file = path;
-    return true;
-}
-
 /* An api_key where none applies: quoted unless it is a literal secret. */
 static void key_not_here(slc_checker *c, const slc_provider *p, const char *why)
 {
@@ -119,7 +89,7 @@ static void check_vertex(slc_checker *c, slc_provider *p)
                   "JSON key file, or env:NAME holding that path)",
                   name);
     else
-        secret_ref(c, p, cl->credentials, "credentials", true, &cl->credentials_env, &cl->credentials_path);
+        slc_check_secret_ref(c->d, p->name.s, cl->credentials, "credentials", true, &cl->credentials_env, &cl->credentials_path);
     if (cl->publisher.s) {
         if (slc_chk_str_eq(cl->publisher, "google"))
             cl->publisher_code = 1;
@@ -157,7 +127,7 @@ static void check_entra(slc_checker *c, slc_provider *p)
         slc_error(c->d, p->name.pos,
                   "provider '%s': auth: entra needs client_secret (env:NAME or file:PATH)", name);
     else
-        secret_ref(c, p, cl->client_secret, "client_secret", false, &cl->secret_env, &cl->secret_file);
+        slc_check_secret_ref(c->d, p->name.s, cl->client_secret, "client_secret", false, &cl->secret_env, &cl->secret_file);
     if (p->api_key.s)
         key_not_here(c, p, "auth: entra sends an Entra ID token, so api_key does not apply");
     if (p->optional_pos.line)

@@ -99,3 +99,32 @@ bool slc_valid_env_name(const char *s)
             return false;
     return true;
 }
+
+/* env:NAME or file:PATH into *env / *file; false (reported) otherwise. */
+bool slc_check_secret_ref(slc_diags *d, const char *name, slc_str v, const char *key, bool bare_path,
+                          const char **env, const char **file)
+{
+    if (strncmp(v.s, "env:", 4) == 0) {
+        if (!slc_valid_env_name(v.s + 4)) {
+            slc_error(d, v.pos, "provider '%s': %s '%s' does not name a valid environment variable",
+                      name, key, v.s);
+            return false;
+        }
+        *env = v.s + 4;
+        return true;
+    }
+    const char *path = strncmp(v.s, "file:", 5) == 0 ? v.s + 5 : bare_path ? v.s : NULL;
+    if (!path) {
+        slc_error_redacted(d, v.pos, v.end,
+                           "provider '%s': %s must be env:NAME or file:PATH; a literal secret does "
+                           "not belong in the spec",
+                           name, key);
+        return false;
+    }
+    if (!*path || strpbrk(path, "\r\n")) {
+        slc_error(d, v.pos, "provider '%s': %s names no file", name, key);
+        return false;
+    }
+    *file = path;
+    return true;
+}
