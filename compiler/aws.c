@@ -30,7 +30,7 @@
 
 static bool literal(const slc_str *s)
 {
-    return s->s && strncmp(s->s, "env:", 4) != 0 && strncmp(s->s, "file:", 5) != 0;
+    return s->s && !slc_is_secret_ref(s->s);
 }
 
 void slc_spec_read_provider_aws(slc_builder *b, const slc_node *v, const char *where, slc_provider_aws *out)

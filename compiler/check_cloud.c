@@ -44,7 +44,7 @@ static void only_for(slc_checker *c, const slc_provider *p, const slc_str *v, co
 static void key_not_here(slc_checker *c, const slc_provider *p, const char *why)
 {
     const slc_str *k = &p->api_key;
-    if (strncmp(k->s, "env:", 4) == 0 || strncmp(k->s, "file:", 5) == 0)
+    if (slc_is_secret_ref(k->s))
         slc_error(c->d, k->pos, "provider '%s': %s", p->name.s, why);
     else
         slc_error_redacted(c->d, k->pos, k->end, "provider '%s': %s", p->name.s, why);

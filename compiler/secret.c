@@ -128,3 +128,8 @@ bool slc_check_secret_ref(slc_diags *d, const char *name, slc_str v, const char 
     *file = path;
     return true;
 }
+
+bool slc_is_secret_ref(const char *s)
+{
+    return strncmp(s, "env:", 4) == 0 || strncmp(s, "file:", 5) == 0;
+}

@@ -23,6 +23,9 @@ bool slc_mask_secrets(char *buf, size_t len);
 /* A name `env:NAME` may use: a letter or _, then letters, digits, _. */
 bool slc_valid_env_name(const char *s);
 
+/* Does s name a secret (env:... or file:...) rather than hold one? */
+bool slc_is_secret_ref(const char *s);
+
 /* A spec's reference to a secret, `key` of provider `name`: env:NAME (a
  * valid variable name, *env set) or file:PATH (a non-empty one-line path,
  * *file set; with bare_path a plain path too). Anything else is a literal

@@ -8,6 +8,7 @@
  */
 #include <string.h>
 
+#include "secret.h"
 #include "spec_internal.h"
 
 void slc_spec_read_cloud(slc_builder *b, const slc_node *v, const char *where, slc_provider_cloud *out,
@@ -32,6 +33,6 @@ void slc_spec_read_cloud(slc_builder *b, const slc_node *v, const char *where, s
     slc_spec_str_field(b, v, "client_id", where, &out->client_id);
     slc_spec_str_field(b, v, "token_url", where, &out->token_url);
     if (slc_spec_str_field(b, v, "client_secret", where, &out->client_secret) &&
-        strncmp(out->client_secret.s, "env:", 4) != 0 && strncmp(out->client_secret.s, "file:", 5) != 0)
+        !slc_is_secret_ref(out->client_secret.s))
         slc_diags_redact(b->d, out->client_secret.pos, out->client_secret.end);
 }
