@@ -4,7 +4,7 @@
 # is a proxy's median minus the direct run's median from the same rounds.
 # Writes OUT.txt (the table), OUT.json (figures, raw runs, problems) and
 # OUT.plot/*.dat for bench/plot.gp. Variables come from bench/run (-v);
-# `scenarios` (",plain,stream,tls,spec,") says which sections to print.
+# `scenarios` (",plain,stream,tls,floor,spec,") says which sections to print.
 # Rows that issue 18 sets a target for say in the last column whether the
 # run met it.
 BEGIN { FS = "\t"; nruns = 0 }
@@ -40,11 +40,15 @@ function lt(a, b) { return (a == "" || b == "") ? "" : (a + 0 < b + 0) }
 function want(sc) { return index(scenarios, "," sc ",") > 0 }
 
 # A table row, also kept for the JSON. cmp: "diff" (sluice - nginx and
-# sluice / nginx), "ratio" (sluice / nginx), or "". target: from tgt(), or
-# "" (this row has none).
+# sluice / nginx), "ratio" (sluice / nginx), "first" (first column /
+# nginx), or "". target: from tgt(), or "" (this row has none). The first
+# column is the direct run's unless col1 names another (the floor rows:
+# "libcurl"), also in the JSON.
 function row(fig, label, unit, d, n, s, dec, cmp, target,    c, dn) {
     c = ""
-    if (cmp == "diff" && n != "" && s != "") {
+    if (cmp == "first" && n != "" && d != "" && n + 0 > 0) {
+        c = sprintf("%.2fx", d / n)
+    } else if (cmp == "diff" && n != "" && s != "") {
         c = sprintf("%+." dec "f %s", s - n, unit)
         if (n + 0 > 0 && s + 0 >= 0) c = c sprintf(" (%.2fx)", s / n)
     } else if (cmp == "ratio" && n != "" && s != "" && n + 0 > 0) {
@@ -53,7 +57,7 @@ function row(fig, label, unit, d, n, s, dec, cmp, target,    c, dn) {
     printf "%-3s %-48s %10s %10s %10s   %-18s %s\n", fig, label " (" unit ")", fmt(d, dec), fmt(n, dec), fmt(s, dec), c, target > txt
     nrows++
     rfig[nrows] = fig; rlabel[nrows] = label; runit[nrows] = unit
-    rd[nrows] = d; rn[nrows] = n; rs[nrows] = s; rc[nrows] = c; rt[nrows] = target
+    rd[nrows] = d; rn[nrows] = n; rs[nrows] = s; rc[nrows] = c; rt[nrows] = target; rcol1[nrows] = col1
 }
 function heading(s) { printf "%s\n", s > txt }
 
@@ -86,6 +90,21 @@ function plotdat(file, sc, pre, whos,    i, p, w, line, ws, nw) {
 }
 function ms(x) { return x == "" ? "" : x / 1000 }
 function mib(x) { return x == "" ? "" : x / 1024 }
+
+# Bytes per request in flight at a proxy in the open loop: peak RSS over
+# RSS at rest, per request the client had outstanding, capped by its
+# connections (queued requests never reached the proxy).
+function bpi_of(who,    h, i0, pk, pc) {
+    h = med("openloop", who, "hwm_kb"); i0 = med("idle", who, "rss_idle_kb"); pk = med("openloop", who, "peak_inflight")
+    pc = med("openloop", who, "peak_conns"); if (pc != "" && pk != "" && pc + 0 < pk + 0) pk = pc
+    return (h == "" || i0 == "" || pk == "" || pk + 0 == 0) ? "" : (h - i0) * 1024 / pk
+}
+# The floor rows' target column: whether libcurl alone is already over
+# the figure a whole gateway must stay under.
+function floor_tgt(what, f, limit) {
+    if (f == "" || limit == "") return "vs " what ": -"
+    return f + 0 > limit + 0 ? "floor over " what : "floor under " what
+}
 
 # The streaming rows of one scenario (sc; 20 or 1,000 events per stream).
 # long: the 1,000-event scenario, whose gaps are printed in us with the
@@ -214,14 +233,7 @@ END {
     # 6. memory
     n = med("idle", "nginx", "rss_idle_kb"); s = med("idle", "sluice", "rss_idle_kb")
     row("6", "idle RSS after start", "MiB", "", mib(n), mib(s), 2, "ratio")
-    for (w = 2; w <= 3; w++) {
-        # in flight at the proxy: what the client had outstanding, capped by
-        # its connections (queued requests never reached the proxy)
-        h = med("openloop", who3[w], "hwm_kb"); i0 = med("idle", who3[w], "rss_idle_kb"); pk = med("openloop", who3[w], "peak_inflight")
-        pc = med("openloop", who3[w], "peak_conns"); if (pc != "" && pk != "" && pc + 0 < pk + 0) pk = pc
-        bpi[w] = (h == "" || i0 == "" || pk == "" || pk + 0 == 0) ? "" : (h - i0) * 1024 / pk
-    }
-    row("", "bytes per in-flight request", "B", "", bpi[2], bpi[3], 0, "ratio")
+    row("", "bytes per in-flight request", "B", "", bpi_of("nginx"), bpi_of("sluice"), 0, "ratio")
   }
 
     # 7. streaming, 1,000 events
@@ -252,6 +264,38 @@ END {
         row("", sprintf("  lookup at %s entries, every name", ne), "ns", "", "", med("spec", "sluice", "lookup_big_all_ns"), 1, "")
     }
 
+    # 10. libcurl alone, next to the whole proxies of the plain scenario
+    if (want("floor")) {
+        heading(sprintf("10  libcurl %s alone (bench/curl-floor: driven as sluice drives it, no server side, on the proxy's cpu)",
+            val["floor_c64", "curl", 1, "libcurl"] != "" ? val["floor_c64", "curl", 1, "libcurl"] : val["floor_open", "curl", 1, "libcurl"]))
+        heading("    first column: libcurl alone; nginx and sluice: the plain scenario's figures from this run")
+        printf "%-3s %-48s %10s %10s %10s   %-18s %s\n", "", "", "libcurl", "nginx", "sluice", "libcurl vs nginx", "" > txt
+        col1 = "libcurl"
+        c = med("floor_c64", "curl", "cpu_us_per_req"); n = med("c64", "nginx", "cpu_us_per_req"); s = med("c64", "sluice", "cpu_us_per_req")
+        row("", "libcurl alone: CPU per request at c=64", "us", c, n, s, 1, "first", floor_tgt("nginx's whole proxy", c, n))
+        row("", "  user", "us", med("floor_c64", "curl", "user_us_per_req"), "", "", 1, "")
+        row("", "  system", "us", med("floor_c64", "curl", "sys_us_per_req"), "", "", 1, "")
+        row("", "  sluice above libcurl alone", "us", "", "", sub_(s, c), 1, "")
+        pk = med("floor_open", "curl", "peak_inflight")
+        row("", sprintf("libcurl alone: %s/s x %.1f s upstream: ok", open_rate, open_latency / 1000), "%",
+            med("floor_open", "curl", "success_pct"), med("openloop", "nginx", "success_pct"), med("openloop", "sluice", "success_pct"), 2, "")
+        row("", "  peak in flight", "count", pk, med("openloop", "nginx", "peak_inflight"), med("openloop", "sluice", "peak_inflight"), 0, "")
+        row("", "  CPU per request", "us", med("floor_open", "curl", "cpu_us_per_req"), med("openloop", "nginx", "cpu_us_per_req"), med("openloop", "sluice", "cpu_us_per_req"), 1, "first")
+        row("", "  RSS at rest", "MiB", mib(med("floor_open", "curl", "rss_rest_kb")), mib(med("idle", "nginx", "rss_idle_kb")), mib(med("idle", "sluice", "rss_idle_kb")), 1, "")
+        c = med("floor_open", "curl", "hwm_kb")
+        row("", sprintf("  peak RSS at %s in flight (VmHWM)", pk == "" ? "?" : pk), "MiB", mib(c), mib(med("openloop", "nginx", "hwm_kb")), mib(med("openloop", "sluice", "hwm_kb")), 1, "first",
+            floor_tgt("64 MiB", c, 64 * 1024))
+        c = med("floor_open", "curl", "bytes_per_inflight")
+        row("", "  bytes per in-flight transfer", "B", c, bpi_of("nginx"), bpi_of("sluice"), 0, "first",
+            floor_tgt("64 MiB / 7,500 (8,948 B)", c, 64 * 1048576 / 7500))
+        # sluice can do no better than its own rest plus libcurl's share
+        # per transfer: 7,500 of them over 64 MiB is out of reach.
+        i0 = med("idle", "sluice", "rss_idle_kb")
+        f = (i0 == "" || c == "") ? "" : (i0 * 1024 + c * 7500) / 1048576
+        row("", "  sluice at rest + libcurl alone x 7,500", "MiB", "", "", f, 1, "", floor_tgt("64 MiB", f, 64))
+        col1 = ""
+    }
+
     # problems
     np = 0
     while ((getline line < problems_file) > 0) prob[++np] = line
@@ -269,8 +313,8 @@ END {
     printf "  \"scenarios\": {\"selected\": %s, \"openloop\": {\"rate\": %s, \"upstream_latency_ms\": %s, \"seconds\": %s}, \"stream\": %s, \"stream1k\": %s, \"tls_openloop_seconds\": %s},\n", jstr(scenarios), open_rate, open_latency, open_secs, jstr(stream_desc), jstr(stream1k_desc), jval(tls_open_secs) > js
     printf "  \"figures\": [\n" > js
     for (i = 1; i <= nrows; i++)
-        printf "    {\"figure\": %s, \"metric\": %s, \"unit\": %s, \"direct\": %s, \"nginx\": %s, \"sluice\": %s, \"sluice_vs_nginx\": %s, \"target\": %s}%s\n",
-            jstr(rfig[i]), jstr(rlabel[i]), jstr(runit[i]), jval(rd[i]), jval(rn[i]), jval(rs[i]), jstr(rc[i]), jstr(rt[i]), (i < nrows ? "," : "") > js
+        printf "    {\"figure\": %s, \"metric\": %s, \"unit\": %s, %s: %s, \"nginx\": %s, \"sluice\": %s, \"%s\": %s, \"target\": %s}%s\n",
+            jstr(rfig[i]), jstr(rlabel[i]), jstr(runit[i]), jstr(rcol1[i] == "" ? "direct" : rcol1[i]), jval(rd[i]), jval(rn[i]), jval(rs[i]), (rcol1[i] == "" ? "sluice_vs_nginx" : rcol1[i] "_vs_nginx"), jstr(rc[i]), jstr(rt[i]), (i < nrows ? "," : "") > js
     printf "  ],\n  \"runs\": [\n" > js
     for (i = 1; i <= nruns; i++) {
         split(runs[i], idp, SUBSEP)

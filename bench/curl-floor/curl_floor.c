@@ -34,6 +34,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <math.h>
 #include <signal.h>
 #include <stdint.h>
@@ -86,6 +87,11 @@ static double timer_due = -1; /* curl's next timeout (monotonic s), -1: none */
 
 static long active, peak_active, started, done_n, ok_n, err_n, err_status, connections;
 static long limit_n;          /* transfers to start in all (closed mode) */
+/* Bytes malloc has handed out (mallinfo2), sampled as the number in
+ * flight reaches new highs: libcurl's live allocations at the peak, apart
+ * from what malloc keeps around them. */
+static size_t heap_at_peak;
+static long heap_sampled_at;
 static unsigned long long body_bytes;
 
 static double now_s(void)
@@ -262,8 +268,13 @@ static void xfer_start(void)
     if (curl_multi_add_handle(multi, e) != CURLM_OK)
         die("curl_multi_add_handle failed");
     started++;
-    if (++active > peak_active)
+    if (++active > peak_active) {
         peak_active = active;
+        if (opt.rate > 0 && peak_active >= heap_sampled_at + 64) {
+            heap_sampled_at = peak_active;
+            heap_at_peak = mallinfo2().uordblks;
+        }
+    }
 }
 
 /* sluice's xfer_free: back to the pool, or gone past its size. */
@@ -426,6 +437,7 @@ static void run_closed(void)
 static void run_open(void)
 {
     long rest_kb = status_kb("VmRSS"), rest_hwm_kb = status_kb("VmHWM");
+    size_t heap_rest = mallinfo2().uordblks;
     long total = (long)llround(opt.rate * opt.seconds);
     usage u0 = usage_now();
     double t0 = now_s();
@@ -457,6 +469,9 @@ static void run_open(void)
            status_kb("VmRSS"));
     if (peak_active > 0 && hwm >= 0 && rest_kb >= 0)
         printf("bytes_per_inflight=%.0f\n", (double)(hwm - rest_kb) * 1024.0 / (double)peak_active);
+    if (heap_sampled_at > 0 && heap_at_peak > heap_rest)
+        printf("heap_rest_kb=%zu\nheap_peak_kb=%zu\nheap_bytes_per_inflight=%.0f\n", heap_rest / 1024,
+               heap_at_peak / 1024, (double)(heap_at_peak - heap_rest) / (double)heap_sampled_at);
     if (first_error)
         fprintf(stderr, "bench-curl-floor: first failure: %s\n", first_error);
 }
