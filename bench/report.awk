@@ -288,6 +288,7 @@ END {
         c = med("floor_open", "curl", "bytes_per_inflight")
         row("", "  bytes per in-flight transfer", "B", c, bpi_of("nginx"), bpi_of("sluice"), 0, "first",
             floor_tgt("64 MiB / 7,500 (8,948 B)", c, 64 * 1048576 / 7500))
+        row("", "    of which malloc'd and live at the peak", "B", med("floor_open", "curl", "heap_bytes_per_inflight"), "", "", 0, "")
         # sluice can do no better than its own rest plus libcurl's share
         # per transfer: 7,500 of them over 64 MiB is out of reach.
         i0 = med("idle", "sluice", "rss_idle_kb")
