@@ -56,12 +56,15 @@ static struct {
     long requests, warmup;
     double rate, seconds, max_seconds;
     int stop_after_warmup; /* SIGSTOP after the warm-up (bench/cpu-profile attaches perf) */
+    int bare;              /* less than sluice: see --bare */
 } opt = {.target = "127.0.0.1:18501", .path = "/v1/chat/completions", .version = "0.1.0",
          .warmup = 2000, .seconds = 10, .max_seconds = 300};
 
 /* One per easy handle, made with it and kept while it is pooled. */
 typedef struct slot {
     CURL *easy;
+    int configured; /* --bare: the per-transfer options are set */
+    long fresh;
     int sends;
     char errbuf[CURL_ERROR_SIZE];
 } slot;
@@ -229,11 +232,13 @@ static slot *slot_new(void)
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+    if (!opt.bare)
+        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, 30L);
     curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
-    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, prereq_cb);
+    if (!opt.bare)
+        curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, prereq_cb);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_cb);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_cb);
     return s;
@@ -247,6 +252,18 @@ static void xfer_start(void)
     CURL *e = s->easy;
     s->sends = 0;
     s->errbuf[0] = '\0';
+    long fresh = active >= REUSE_LIMIT;
+    if (opt.bare && s->configured) {
+        /* --bare: the handle kept its options; only this one may change. */
+        if (s->fresh != fresh) {
+            curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, fresh);
+            curl_easy_setopt(e, CURLOPT_FORBID_REUSE, fresh);
+            s->fresh = fresh;
+        }
+        goto add;
+    }
+    s->configured = 1;
+    s->fresh = fresh;
     curl_easy_setopt(e, CURLOPT_CURLU, url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, s);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
@@ -256,7 +273,6 @@ static void xfer_start(void)
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, s);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
-    long fresh = active >= REUSE_LIMIT;
     curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, fresh);
     curl_easy_setopt(e, CURLOPT_FORBID_REUSE, fresh);
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 2048L);
@@ -265,6 +281,7 @@ static void xfer_start(void)
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+add:
     if (curl_multi_add_handle(multi, e) != CURLM_OK)
         die("curl_multi_add_handle failed");
     started++;
@@ -281,8 +298,10 @@ static void xfer_start(void)
 static void xfer_end(slot *s)
 {
     curl_multi_remove_handle(multi, s->easy);
-    curl_easy_setopt(s->easy, CURLOPT_ERRORBUFFER, (char *)NULL);
-    curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
+    if (!opt.bare) {
+        curl_easy_setopt(s->easy, CURLOPT_ERRORBUFFER, (char *)NULL);
+        curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
+    }
     if (pooled < POOL_MAX) {
         pool[pooled++] = s;
     } else {
@@ -483,8 +502,10 @@ static void usage_exit(int rc)
     fprintf(rc ? stderr : stdout,
             "usage: bench-curl-floor [--target HOST:PORT] [--path P] [--body FILE]\n"
             "         (--closed C --requests N [--warmup W] [--stop-after-warmup]\n"
-            "          | --open RATE [--seconds S]) [--max-seconds S]\n"
-            "libcurl driven as sluice drives it against bench-mock; key=value output.\n");
+            "          | --open RATE [--seconds S]) [--max-seconds S] [--bare]\n"
+            "libcurl driven as sluice drives it against bench-mock; key=value output.\n"
+            "--bare: less than sluice does: options set once per handle, no header or\n"
+            "prereq callback (how much of the floor is sluice's way of using libcurl).\n");
     exit(rc);
 }
 
@@ -532,6 +553,7 @@ int main(int argc, char **argv)
         {"open", required_argument, NULL, 'o'},    {"seconds", required_argument, NULL, 's'},
         {"max-seconds", required_argument, NULL, 'm'},
         {"stop-after-warmup", no_argument, NULL, 'S'}, {"help", no_argument, NULL, 'h'},
+        {"bare", no_argument, NULL, 'B'},
         {NULL, 0, NULL, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -546,6 +568,7 @@ int main(int argc, char **argv)
         case 's': opt.seconds = num(optarg, "--seconds"); break;
         case 'm': opt.max_seconds = num(optarg, "--max-seconds"); break;
         case 'S': opt.stop_after_warmup = 1; break;
+        case 'B': opt.bare = 1; break;
         case 'h': usage_exit(0); break;
         default: usage_exit(2);
         }
@@ -603,7 +626,7 @@ int main(int argc, char **argv)
     curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, 10000L);
     curl_multi_setopt(multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
 
-    printf("libcurl=%s\n", curl_version_info(CURLVERSION_NOW)->version);
+    printf("libcurl=%s\nbare=%d\n", curl_version_info(CURLVERSION_NOW)->version, opt.bare);
     if (opt.closed)
         run_closed();
     else
