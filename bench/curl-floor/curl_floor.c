@@ -48,7 +48,6 @@
 #include <unistd.h>
 
 #define POOL_MAX 1024   /* sluice's EASY_POOL_MAX */
-#define REUSE_LIMIT 512 /* sluice's SL_UPSTREAM_REUSE_LIMIT */
 
 static struct {
     const char *target, *path, *body_file, *version;
@@ -57,8 +56,10 @@ static struct {
     double rate, seconds, max_seconds;
     int stop_after_warmup; /* SIGSTOP after the warm-up (bench/cpu-profile attaches perf) */
     int bare;              /* less than sluice: see --bare */
+    long reuse_limit;      /* sluice's SL_UPSTREAM_REUSE_LIMIT; 0: none */
+    long buffersize;       /* CURLOPT_BUFFERSIZE: sluice's 2 KiB over HTTP/1.1 */
 } opt = {.target = "127.0.0.1:18501", .path = "/v1/chat/completions", .version = "0.1.0",
-         .warmup = 2000, .seconds = 10, .max_seconds = 300};
+         .warmup = 2000, .seconds = 10, .max_seconds = 300, .reuse_limit = 512, .buffersize = 2048};
 
 /* One per easy handle, made with it and kept while it is pooled. */
 typedef struct slot {
@@ -252,7 +253,7 @@ static void xfer_start(void)
     CURL *e = s->easy;
     s->sends = 0;
     s->errbuf[0] = '\0';
-    long fresh = active >= REUSE_LIMIT;
+    long fresh = opt.reuse_limit > 0 && active >= opt.reuse_limit;
     if (opt.bare && s->configured) {
         /* --bare: the handle kept its options; only this one may change. */
         if (s->fresh != fresh) {
@@ -275,7 +276,7 @@ static void xfer_start(void)
     curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
     curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, fresh);
     curl_easy_setopt(e, CURLOPT_FORBID_REUSE, fresh);
-    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 2048L);
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, opt.buffersize);
     curl_easy_setopt(e, CURLOPT_PREREQDATA, s);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->errbuf);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
@@ -503,9 +504,13 @@ static void usage_exit(int rc)
             "usage: bench-curl-floor [--target HOST:PORT] [--path P] [--body FILE]\n"
             "         (--closed C --requests N [--warmup W] [--stop-after-warmup]\n"
             "          | --open RATE [--seconds S]) [--max-seconds S] [--bare]\n"
+            "         [--reuse-limit N] [--buffersize B]\n"
             "libcurl driven as sluice drives it against bench-mock; key=value output.\n"
             "--bare: less than sluice does: options set once per handle, no header or\n"
-            "prereq callback (how much of the floor is sluice's way of using libcurl).\n");
+            "prereq callback (how much of the floor is sluice's way of using libcurl).\n"
+            "--reuse-limit N: past N active transfers a fresh connection, closed after\n"
+            "use (sluice: 512); 0: connections always kept for reuse.\n"
+            "--buffersize B: the receive buffer (sluice: 2048; libcurl takes 1024 and up).\n");
     exit(rc);
 }
 
@@ -553,7 +558,8 @@ int main(int argc, char **argv)
         {"open", required_argument, NULL, 'o'},    {"seconds", required_argument, NULL, 's'},
         {"max-seconds", required_argument, NULL, 'm'},
         {"stop-after-warmup", no_argument, NULL, 'S'}, {"help", no_argument, NULL, 'h'},
-        {"bare", no_argument, NULL, 'B'},
+        {"bare", no_argument, NULL, 'B'},          {"reuse-limit", required_argument, NULL, 'R'},
+        {"buffersize", required_argument, NULL, 'z'},
         {NULL, 0, NULL, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -569,6 +575,8 @@ int main(int argc, char **argv)
         case 'm': opt.max_seconds = num(optarg, "--max-seconds"); break;
         case 'S': opt.stop_after_warmup = 1; break;
         case 'B': opt.bare = 1; break;
+        case 'R': opt.reuse_limit = (long)num(optarg, "--reuse-limit"); break;
+        case 'z': opt.buffersize = (long)num(optarg, "--buffersize"); break;
         case 'h': usage_exit(0); break;
         default: usage_exit(2);
         }
@@ -626,7 +634,8 @@ int main(int argc, char **argv)
     curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, 10000L);
     curl_multi_setopt(multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
 
-    printf("libcurl=%s\nbare=%d\n", curl_version_info(CURLVERSION_NOW)->version, opt.bare);
+    printf("libcurl=%s\nbare=%d\nreuse_limit=%ld\nbuffersize=%ld\n", curl_version_info(CURLVERSION_NOW)->version,
+           opt.bare, opt.reuse_limit, opt.buffersize);
     if (opt.closed)
         run_closed();
     else
