@@ -280,6 +280,8 @@ END {
         row("", "  sluice above libcurl alone", "us", "", "", sub_(s, c), 1, "")
         c = med("floor_bare_c64", "curl", "cpu_us_per_req")
         row("", "  options set once, no callbacks (--bare)", "us", c, n, "", 1, "first", floor_tgt("nginx's whole proxy", c, n))
+        c = med("floor_c1", "curl", "cpu_us_per_req"); n = med("c1", "nginx", "cpu_us_per_req"); s = med("c1", "sluice", "cpu_us_per_req")
+        row("", "libcurl alone: CPU per request at c=1", "us", c, n, s, 1, "first", floor_tgt("nginx's whole proxy", c, n))
         pk = med("floor_open", "curl", "peak_inflight")
         row("", sprintf("libcurl alone: %s/s x %.1f s upstream: ok", open_rate, open_latency / 1000), "%",
             med("floor_open", "curl", "success_pct"), med("openloop", "nginx", "success_pct"), med("openloop", "sluice", "success_pct"), 2, "")
