@@ -452,6 +452,8 @@ static void run_closed(void)
     printf("ctx_switches_per_req=%.3f\n", (double)(u1.csw - u0.csw) / (double)n);
     printf("new_connections=%ld\nresp_body_bytes=%llu\n", connections - conns0, body_bytes);
     printf("rss_kb=%ld\nhwm_kb=%ld\n", status_kb("VmRSS"), status_kb("VmHWM"));
+    if (first_error)
+        fprintf(stderr, "bench-curl-floor: first failure: %s\n", first_error);
 }
 
 static void run_open(void)
