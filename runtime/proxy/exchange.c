@@ -41,8 +41,6 @@ void sl_exchange_release(sl_exchange *x)
         x->xfer = NULL;
     }
     sl_buf_free(&x->last_body);
-    curl_slist_free_all(x->headers);
-    x->headers = NULL;
     sl_buf_free(&x->resp);
     sl_membudget_release(x->resp_charged);
     x->resp_charged = 0;

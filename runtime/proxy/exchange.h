@@ -92,8 +92,7 @@ typedef struct sl_exchange {
     const sl_provider_ops *pops;
     const char *upstream_model;
     sl_proto up_proto;
-    struct curl_slist *headers;
-    int headers_failed;
+    sl_xfer_headers headers; /* in the arena */
     void *xfer;
     const sl_transport *transport;
     char *xbody;             /* translated request body (malloc'd) */

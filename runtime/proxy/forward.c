@@ -158,17 +158,10 @@ static int fit_passthrough(sl_exchange *x, const sl_target *tg, const char **bod
     return rc;
 }
 
-/* Appends a header line; on allocation failure the list is kept and the
- * try is marked so it fails instead of going out without, say, the
- * provider key or Content-Type. */
 static void add_header(void *ctx, const char *line)
 {
     sl_exchange *x = ctx;
-    struct curl_slist *l = line ? curl_slist_append(x->headers, line) : NULL;
-    if (l)
-        x->headers = l;
-    else
-        x->headers_failed = 1;
+    sl_xfer_headers_add(&x->headers, x->arena, line);
 }
 
 /* count_tokens where the provider cannot count: an estimate, said so. */
@@ -284,20 +277,18 @@ static void try_start(void *ctx, const sl_attempt *a)
             x->cache = NULL;
     }
     const char *url = x->pops->url(&call);
-    curl_slist_free_all(x->headers);
-    x->headers = NULL;
-    x->headers_failed = 0;
+    x->headers = (sl_xfer_headers){0}; /* an earlier try's stay in the arena */
     sl_provider_request_headers(&call, x->request_id, sl_proxy_auth_line(tg->provider), add_header, x);
     const char *traceparent = sl_trace_try_begin(x->trace, x->arena);
     if (traceparent)
         add_header(x, traceparent);
-    if (!url || !x->headers || x->headers_failed) {
+    if (!url || !x->headers.head || x->headers.failed) {
         sl_exchange_fail(x, 500, NULL, NULL, "out of memory");
         return;
     }
     sl_xfer_spec spec = {
         .url = url,
-        .headers = x->headers,
+        .headers = x->headers.head,
         .body = body,
         .body_len = body_len,
         .connect_ms = x->prov->connect_ms,
