@@ -8,7 +8,6 @@
  */
 #include "cache/cache.h"
 
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +25,8 @@
 struct sl_cache_embed {
     const sl_transport *tr;
     void *xfer;
-    struct curl_slist *headers;
-    int headers_failed;
+    sl_arena *arena; /* the exchange's: the header lines live there */
+    sl_xfer_headers headers;
     char *body;
     sl_buf resp;
     int status;
@@ -38,11 +37,7 @@ struct sl_cache_embed {
 static void add_header(void *ctx, const char *line)
 {
     sl_cache_embed *e = ctx;
-    struct curl_slist *l = line ? curl_slist_append(e->headers, line) : NULL;
-    if (l)
-        e->headers = l;
-    else
-        e->headers_failed = 1;
+    sl_xfer_headers_add(&e->headers, e->arena, line);
 }
 
 static void on_head(void *ctx, const sl_xfer_head *h)
@@ -110,6 +105,7 @@ sl_cache_embed *sl_cache_embed_start(struct sl_exchange *x, uint32_t provider, c
     e->tr = p->oauth ? p->oauth->ops->transport : ops->transport; /* Entra ID: a fetched token */
     e->done = done;
     e->ctx = ctx;
+    e->arena = x->arena;
     json_t *j = json_pack("{s:s,s:s%}", "model", model, "input", text, len);
     e->body = j ? sl_json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
@@ -117,11 +113,11 @@ sl_cache_embed *sl_cache_embed_start(struct sl_exchange *x, uint32_t provider, c
                     .req = x->req, .model = model, .stream = 0};
     const char *url = ops->url(&call);
     sl_provider_request_headers(&call, x->request_id, sl_proxy_auth_line(provider), add_header, e);
-    if (!e->body || !url || e->headers_failed) {
+    if (!e->body || !url || e->headers.failed) {
         sl_cache_embed_free(e);
         return NULL;
     }
-    sl_xfer_spec spec = {.url = url, .headers = e->headers, .body = e->body, .body_len = strlen(e->body),
+    sl_xfer_spec spec = {.url = url, .headers = e->headers.head, .body = e->body, .body_len = strlen(e->body),
                          .connect_ms = p->connect_ms, .first_byte_ms = p->first_byte_ms, .idle_ms = p->idle_ms,
                          .total_ms = p->total_ms, .provider = p};
     e->xfer = e->tr->start(sl_worker_loop(x->w), sl_worker_upstream(x->w), &spec, &callbacks, e);
@@ -138,7 +134,6 @@ void sl_cache_embed_free(sl_cache_embed *e)
         return;
     if (e->xfer)
         e->tr->cancel(e->xfer);
-    curl_slist_free_all(e->headers);
     free(e->body);
     sl_buf_free(&e->resp);
     free(e);

@@ -414,7 +414,7 @@ static void finish(sl_exchange *x, const sl_finish *f, int64_t cost_micros)
         m.stream = 1;
         /* The content type forward.c began the stream with. */
         snprintf(m.ctype, sizeof m.ctype, "%s",
-                 x->relay.xl || !x->content_type[0] ? "text/event-stream" : x->content_type);
+                 x->relay.xl || !x->content_type ? "text/event-stream" : x->content_type);
         data = q->rec.data ? q->rec.data : "";
         len = q->rec.len;
     } else if (f->kind == SL_FINISH_RESPOND) {

@@ -70,7 +70,6 @@ void sl_provider_request_headers(const sl_call *c, const char *request_id, const
                                  sl_header_add add, void *ctx)
 {
     add(ctx, "Content-Type: application/json");
-    add(ctx, "Expect:");
     add(ctx, "User-Agent: sluice/" SLUICE_VERSION);
     add(ctx, sl_arena_cat(c->arena, "x-request-id: ", request_id, (char *)NULL));
     /* Bedrock streams are event-stream frames whatever is accepted; its

@@ -19,9 +19,10 @@ static size_t group_length(const sl_attempts *m, size_t start)
 }
 
 void sl_attempts_init(sl_attempts *m, const sl_table *t, const sl_attempt *plan, size_t n,
-                      const sl_attempt_ops *ops, void *ctx, unsigned seed)
+                      const sl_attempt_ops *ops, void *ctx, unsigned seed, sl_arena *arena)
 {
     memset(m, 0, sizeof *m);
+    m->arena = arena;
     m->t = t;
     m->ops = ops;
     m->ctx = ctx;
@@ -62,14 +63,22 @@ static int later_group_usable(const sl_attempts *m, int64_t now)
 
 void sl_attempts_note(sl_attempts *m, const char *provider, const char *why)
 {
-    if (m->failures_len >= sizeof m->failures - 1)
+    const size_t cap = SL_ATTEMPTS_FAILURES_MAX;
+    if (!m->failures && !(m->failures = sl_arena_alloc(m->arena, cap)))
+        return; /* out of memory: the final error names no attempt */
+    if (m->failures_len >= cap - 1)
         return;
-    int n = snprintf(m->failures + m->failures_len, sizeof m->failures - m->failures_len, "%s%s: %s",
+    int n = snprintf(m->failures + m->failures_len, cap - m->failures_len, "%s%s: %s",
                      m->failures_len ? "; " : "", provider ? provider : "?", why);
     if (n > 0)
         m->failures_len += (size_t)n;
-    if (m->failures_len >= sizeof m->failures)
-        m->failures_len = sizeof m->failures - 1;
+    if (m->failures_len >= cap)
+        m->failures_len = cap - 1;
+}
+
+const char *sl_attempts_failures(const sl_attempts *m)
+{
+    return m->failures ? m->failures : "";
 }
 
 /* Within the current group, the next target in rotation whose circuit

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/arena.h"
 #include "route/route.h"
 #include "table.h"
 #include "upstream/upstream.h"
@@ -47,14 +48,20 @@ typedef struct sl_attempts {
     int retries;          /* tries after the first within one entry */
     int fallbacks;        /* moves to the next entry of the plan */
     unsigned seed;        /* backoff jitter */
-    char failures[512];   /* "provider: reason; ..." for the final error */
+    /* "provider: reason; ..." for the final error, in the arena from the
+     * first failure on: most requests never fail, and 512 bytes in every
+     * exchange pushed a request's arena past its first block. */
+    sl_arena *arena;
+    char *failures;       /* NULL until a failure; see sl_attempts_failures */
     size_t failures_len;
 } sl_attempts;
+
+#define SL_ATTEMPTS_FAILURES_MAX 512 /* bytes of failure text kept, with the NUL */
 
 /* plan[0..n) as sl_route_plan made it (already filtered to targets that
  * can serve the request). n >= 1. */
 void sl_attempts_init(sl_attempts *m, const sl_table *t, const sl_attempt *plan, size_t n,
-                      const sl_attempt_ops *ops, void *ctx, unsigned seed);
+                      const sl_attempt_ops *ops, void *ctx, unsigned seed, sl_arena *arena);
 /* Picks the first usable target and starts it. */
 void sl_attempts_begin(sl_attempts *m);
 /* After ops->wait: picks and starts the next try. */
@@ -75,6 +82,8 @@ int sl_attempts_status_is_target_failure(int status);
 /* Adds "provider: why" to the failure list without moving on (a final,
  * non-retryable failure). */
 void sl_attempts_note(sl_attempts *m, const char *provider, const char *why);
+/* The failure list so far ("" when there is none). */
+const char *sl_attempts_failures(const sl_attempts *m);
 /* The current try failed retryably (`why` names it for the final error;
  * retry_after_s from the answer, -1 = none): retry, fall back, or call
  * ops->exhausted. */

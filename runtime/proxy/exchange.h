@@ -92,13 +92,12 @@ typedef struct sl_exchange {
     const sl_provider_ops *pops;
     const char *upstream_model;
     sl_proto up_proto;
-    struct curl_slist *headers;
-    int headers_failed;
+    sl_xfer_headers headers; /* in the arena */
     void *xfer;
     const sl_transport *transport;
     char *xbody;             /* translated request body (malloc'd) */
     int status;
-    char content_type[128];
+    const char *content_type; /* in the arena; NULL when the answer had none */
     char *passthrough;
     int retry_after_s;
     sl_buf resp;             /* buffered (non-stream or error) body */
@@ -111,7 +110,7 @@ typedef struct sl_exchange {
     int last_status;
     sl_proto last_proto;
     sl_buf last_body;
-    char last_ctype[128];
+    const char *last_ctype;   /* in the arena, or NULL */
     char *last_pass;
     sl_xfer_result last_result;
 

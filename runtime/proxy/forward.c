@@ -158,17 +158,10 @@ static int fit_passthrough(sl_exchange *x, const sl_target *tg, const char **bod
     return rc;
 }
 
-/* Appends a header line; on allocation failure the list is kept and the
- * try is marked so it fails instead of going out without, say, the
- * provider key or Content-Type. */
 static void add_header(void *ctx, const char *line)
 {
     sl_exchange *x = ctx;
-    struct curl_slist *l = line ? curl_slist_append(x->headers, line) : NULL;
-    if (l)
-        x->headers = l;
-    else
-        x->headers_failed = 1;
+    sl_xfer_headers_add(&x->headers, x->arena, line);
 }
 
 /* count_tokens where the provider cannot count: an estimate, said so. */
@@ -284,20 +277,18 @@ static void try_start(void *ctx, const sl_attempt *a)
             x->cache = NULL;
     }
     const char *url = x->pops->url(&call);
-    curl_slist_free_all(x->headers);
-    x->headers = NULL;
-    x->headers_failed = 0;
+    x->headers = (sl_xfer_headers){0}; /* an earlier try's stay in the arena */
     sl_provider_request_headers(&call, x->request_id, sl_proxy_auth_line(tg->provider), add_header, x);
     const char *traceparent = sl_trace_try_begin(x->trace, x->arena);
     if (traceparent)
         add_header(x, traceparent);
-    if (!url || !x->headers || x->headers_failed) {
+    if (!url || !x->headers.head || x->headers.failed) {
         sl_exchange_fail(x, 500, NULL, NULL, "out of memory");
         return;
     }
     sl_xfer_spec spec = {
         .url = url,
-        .headers = x->headers,
+        .headers = x->headers.head,
         .body = body,
         .body_len = body_len,
         .connect_ms = x->prov->connect_ms,
@@ -342,7 +333,7 @@ static void try_exhausted(void *ctx)
     sl_exchange *x = ctx;
     if (x->last_status) {
         sl_finish f = {.kind = SL_FINISH_RESPOND, .status = x->last_status,
-                       .ctype = x->last_ctype[0] ? x->last_ctype : "application/json",
+                       .ctype = x->last_ctype ? x->last_ctype : "application/json",
                        .headers = sl_exchange_headers(x, x->last_pass), .body = x->last_body.data,
                        .len = x->last_body.len};
         memset(&x->last_body, 0, sizeof x->last_body);
@@ -353,7 +344,7 @@ static void try_exhausted(void *ctx)
     int timeout = x->last_result == SL_XFER_TIMEOUT_FIRST_BYTE || x->last_result == SL_XFER_TIMEOUT_IDLE ||
                   x->last_result == SL_XFER_TIMEOUT_TOTAL;
     sl_exchange_fail(x, timeout ? 504 : 502, "upstream_failed", sl_exchange_headers(x, NULL),
-                     "all upstream attempts failed: %s", x->attempts.failures);
+                     "all upstream attempts failed: %s", sl_attempts_failures(&x->attempts));
 }
 
 static const sl_attempt_ops attempt_ops = {try_start, try_wait, try_exhausted};
@@ -361,7 +352,7 @@ static const sl_attempt_ops attempt_ops = {try_start, try_wait, try_exhausted};
 void sl_forward_plan(sl_exchange *x, const sl_attempt *plan, size_t n)
 {
     unsigned seed = (unsigned)(uintptr_t)x ^ (unsigned)sl_health_now_ms();
-    sl_attempts_init(&x->attempts, x->t, plan, n, &attempt_ops, x, seed);
+    sl_attempts_init(&x->attempts, x->t, plan, n, &attempt_ops, x, seed, x->arena);
     ev_init(&x->backoff, backoff_cb);
     x->backoff.data = x;
 }
@@ -442,9 +433,7 @@ static void on_head(void *ctx, const sl_xfer_head *h)
 {
     sl_exchange *x = ctx;
     x->status = h->status;
-    x->content_type[0] = '\0';
-    if (h->content_type)
-        sl_str_copy(x->content_type, sizeof x->content_type, h->content_type);
+    x->content_type = h->content_type ? sl_arena_strndup(x->arena, h->content_type, strlen(h->content_type)) : NULL;
     x->passthrough = sl_arena_strndup(x->arena, h->passthrough, h->passthrough_len);
     x->retry_after_s = h->retry_after_s;
 }
@@ -480,8 +469,8 @@ static size_t on_data(void *ctx, const char *p, size_t n)
          * here on a failure can no longer move to another target. */
         x->streaming = 1;
         x->ttfb_ms = (ev_time() - x->started) * 1000.0;
-        const char *ct = x->relay.xl || x->relay.reframed || !x->content_type[0] ? "text/event-stream"
-                                                                                  : x->content_type;
+        const char *ct = x->relay.xl || x->relay.reframed || !x->content_type ? "text/event-stream"
+                                                                               : x->content_type;
         if (sl_conn_stream_begin(x->conn, x->status, ct, sl_exchange_headers(x, x->passthrough)) != 0)
             return 0;
     }
@@ -592,7 +581,7 @@ static void on_done(void *ctx, sl_xfer_result r, const char *detail)
             memset(&x->resp, 0, sizeof x->resp);
             x->last_status = x->status;
             x->last_proto = x->up_proto;
-            snprintf(x->last_ctype, sizeof x->last_ctype, "%s", x->content_type);
+            x->last_ctype = x->content_type; /* in the arena: it stays */
             x->last_pass = x->passthrough;
             x->last_result = SL_XFER_OK;
             char why[32];
@@ -604,7 +593,7 @@ static void on_done(void *ctx, sl_xfer_result r, const char *detail)
         if (x->ttfb_ms == 0)
             x->ttfb_ms = (ev_time() - x->started) * 1000.0;
         sl_finish f = {.kind = SL_FINISH_RESPOND, .status = x->status,
-                       .ctype = x->content_type[0] ? x->content_type : "application/json",
+                       .ctype = x->content_type ? x->content_type : "application/json",
                        .headers = sl_exchange_headers(x, x->passthrough), .body = x->resp.data,
                        .len = x->resp.len, .complete = 1};
         memset(&x->resp, 0, sizeof x->resp);

@@ -16,6 +16,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "core/arena.h"
 #include "core/buf.h"
 #include "core/log.h"
 #include "table.h"
@@ -347,9 +348,49 @@ static int prereq_cb(void *ud, char *primary_ip, char *local_ip, int primary_por
     return x->sends++ ? CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK;
 }
 
+void sl_xfer_headers_add(sl_xfer_headers *h, sl_arena *a, const char *line)
+{
+    size_t n = line ? strlen(line) : 0;
+    struct curl_slist *l = line ? sl_arena_alloc(a, sizeof *l) : NULL;
+    char *copy = l ? sl_arena_strndup(a, line, n) : NULL;
+    if (!copy) {
+        h->failed = 1;
+        return;
+    }
+    l->data = copy;
+    l->next = NULL;
+    if (h->tail)
+        h->tail->next = l;
+    else
+        h->head = l;
+    h->tail = l;
+}
+
+/* Whether the environment names a proxy libcurl would use: a non-empty
+ * value in a variable it reads for http:// or https:// URLs (it ignores
+ * HTTP_PROXY on purpose). */
+static bool env_names_proxy(void)
+{
+    static const char *const names[] = {"http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *v = getenv(names[i]);
+        if (v && *v)
+            return true;
+    }
+    return false;
+}
+
 /* The options every transfer sets alike. */
 static void easy_constant(sl_upstream *u, CURL *e)
 {
+    /* libcurl looks the proxy variables up for every transfer, five
+     * getenv calls and a copy each. When none names a proxy, an empty
+     * CURLOPT_PROXY and CURLOPT_NOPROXY say the same once: no proxy. When
+     * one does, libcurl goes on reading them (and NO_PROXY) itself. */
+    if (!env_names_proxy()) {
+        curl_easy_setopt(e, CURLOPT_PROXY, "");
+        curl_easy_setopt(e, CURLOPT_NOPROXY, "");
+    }
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");

@@ -16,6 +16,7 @@
 
 struct ev_loop;
 struct curl_slist;
+struct sl_arena;
 
 typedef struct sl_upstream sl_upstream;
 typedef struct sl_xfer sl_xfer;
@@ -76,6 +77,19 @@ typedef struct sl_xfer_spec {
     sl_http2 http2;
     const sl_provider *provider;       /* for transports that add its auth (OAuth) */
 } sl_xfer_spec;
+
+/* A header list for sl_xfer_spec.headers whose nodes and lines live in
+ * an arena that outlives the transfer: curl_slist_append's malloc and
+ * strdup per line, and the frees after, were a visible share of a
+ * request's allocations. `failed` is set when a line could not be added,
+ * so the caller fails the request rather than send it without, say, the
+ * provider key or Content-Type. Zero-initialised it is an empty list. */
+typedef struct sl_xfer_headers {
+    struct curl_slist *head, *tail;
+    int failed;
+} sl_xfer_headers;
+
+void sl_xfer_headers_add(sl_xfer_headers *h, struct sl_arena *a, const char *line);
 
 sl_upstream *sl_upstream_new(struct ev_loop *loop);
 void sl_upstream_free(sl_upstream *u);

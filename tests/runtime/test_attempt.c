@@ -66,11 +66,13 @@ static const sl_table *T = &sl_spec;
 static sl_router *router;
 static fake f;
 static sl_attempts m;
+static sl_arena arena; /* the failure text's, as a request's arena */
 
 static int setup(void **state)
 {
     (void)state;
     memset(&f, 0, sizeof f);
+    sl_arena_init(&arena, 1024);
     router = sl_router_new(T);
     return router && sl_health_init(T) == 0 ? 0 : -1;
 }
@@ -80,6 +82,7 @@ static int teardown(void **state)
     (void)state;
     sl_router_free(router);
     sl_health_shutdown();
+    sl_arena_free(&arena);
     return 0;
 }
 
@@ -114,7 +117,7 @@ static void begin_on(sl_attempts *am, fake *af, const char *model, unsigned seed
     sl_attempt plan[SL_ROUTE_PLAN_MAX];
     size_t n = plan_for(model, plan);
     assert_true(n >= 1);
-    sl_attempts_init(am, T, plan, n, &ops, af, seed);
+    sl_attempts_init(am, T, plan, n, &ops, af, seed, &arena);
     sl_attempts_begin(am);
 }
 
@@ -183,7 +186,7 @@ static void trip(const char *model, const char *provider, int failures)
         sl_attempts tm;
         fake tf = {0};
         sl_attempt one = {entry_of(model), target_of(provider)};
-        sl_attempts_init(&tm, T, &one, 1, &ops, &tf, 1);
+        sl_attempts_init(&tm, T, &one, 1, &ops, &tf, 1, &arena);
         sl_attempts_begin(&tm);
         sl_attempts_report(&tm, 0);
     }
@@ -236,7 +239,7 @@ static void test_retries_rotate_then_fall_back_in_order(void **state)
     assert_int_equal(f.n, 10);
     assert_int_equal(f.exhausted, 1);
     assert_int_equal(m.tries, 6);
-    assert_string_equal(m.failures, "a1: HTTP 503; a2: HTTP 502; a1: HTTP 500; b1: HTTP 503; "
+    assert_string_equal(sl_attempts_failures(&m), "a1: HTTP 503; a2: HTTP 502; a1: HTTP 500; b1: HTTP 503; "
                                     "c1: HTTP 503; c2: HTTP 503");
 }
 
@@ -370,7 +373,7 @@ static void test_final_outcomes_start_nothing_more(void **state)
     snprintf(want, sizeof want, "%s: connect", current(&m));
     assert_false(xfer_failed(SL_XFER_CONNECT));
     assert_int_equal(f.n, 1);
-    assert_string_equal(m.failures, want);
+    assert_string_equal(sl_attempts_failures(&m), want);
 }
 
 static void test_stream_started_then_failed(void **state)
@@ -401,7 +404,7 @@ static void test_open_circuit_is_skipped(void **state)
         memset(&f, 0, sizeof f);
         begin("cool", 1);
         assert_start(0, "x2");
-        assert_string_equal(m.failures, "");
+        assert_string_equal(sl_attempts_failures(&m), "");
     }
     /* Retries stay on the healthy target, then the fallback. */
     answer(503, -1);
@@ -419,10 +422,10 @@ static void test_cooling_group_moves_to_fallback(void **state)
     begin("cool", 1);
     assert_start(0, "y1");
     assert_int_equal(f.waits, 0);
-    assert_non_null(strstr(m.failures, ": all targets cooling down"));
+    assert_non_null(strstr(sl_attempts_failures(&m), ": all targets cooling down"));
     assert_true(xfer_failed(SL_XFER_CONNECT));
     assert_int_equal(f.exhausted, 1);
-    assert_non_null(strstr(m.failures, "; y1: connect"));
+    assert_non_null(strstr(sl_attempts_failures(&m), "; y1: connect"));
 }
 
 static void test_everything_cooling_still_tries(void **state)
@@ -433,7 +436,7 @@ static void test_everything_cooling_still_tries(void **state)
     trip("cool-fallback", "y1", 2);
     sl_attempt plan[SL_ROUTE_PLAN_MAX];
     size_t n = plan_for("cool", plan);
-    sl_attempts_init(&m, T, plan, n, &ops, &f, 1);
+    sl_attempts_init(&m, T, plan, n, &ops, &f, 1, &arena);
     sl_attempts_begin(&m);
     /* A degraded answer beats none: the rotation's target, as no probe. */
     assert_int_equal(f.ev[0].target, plan[0].target);
@@ -519,7 +522,7 @@ static void test_plan_length_cap(void **state)
     uint32_t e2 = entry_of("second"), e3 = entry_of("flaky");
     for (size_t i = 0; i < SL_ROUTE_PLAN_MAX + 4; i++)
         plan[i] = i % 2 ? (sl_attempt){e3, target_of("z1")} : (sl_attempt){e2, target_of("b1")};
-    sl_attempts_init(&m, T, plan, SL_ROUTE_PLAN_MAX + 4, &ops, &f, 1);
+    sl_attempts_init(&m, T, plan, SL_ROUTE_PLAN_MAX + 4, &ops, &f, 1, &arena);
     assert_int_equal(m.plan_len, SL_ROUTE_PLAN_MAX);
     sl_attempts_begin(&m);
     while (!f.exhausted) {
@@ -537,15 +540,15 @@ static void test_failure_text_is_bounded(void **state)
     begin("second", 1);
     for (int i = 0; i < 100; i++)
         sl_attempts_note(&m, "a-provider-with-a-rather-long-name", "HTTP 503");
-    assert_int_equal(m.failures_len, sizeof m.failures - 1);
-    assert_int_equal(strlen(m.failures), m.failures_len);
-    assert_memory_equal(m.failures, "a-provider-with-a-rather-long-name: HTTP 503; a-provider", 56);
+    assert_int_equal(m.failures_len, SL_ATTEMPTS_FAILURES_MAX - 1);
+    assert_int_equal(strlen(sl_attempts_failures(&m)), m.failures_len);
+    assert_memory_equal(sl_attempts_failures(&m), "a-provider-with-a-rather-long-name: HTTP 503; a-provider", 56);
     sl_attempts_note(&m, NULL, "late");
-    assert_int_equal(strlen(m.failures), sizeof m.failures - 1);
+    assert_int_equal(strlen(sl_attempts_failures(&m)), SL_ATTEMPTS_FAILURES_MAX - 1);
 
     begin("second", 1);
     sl_attempts_note(&m, NULL, "why");
-    assert_string_equal(m.failures, "?: why");
+    assert_string_equal(sl_attempts_failures(&m), "?: why");
 }
 
 int main(void)

@@ -319,6 +319,47 @@ static void test_only_http_schemes(void **state)
     assert_int_equal(f->heads + f->datas, 0);
 }
 
+/* Without proxy variables libcurl is told "no proxy" once per handle
+ * instead of reading the environment per transfer (every other test runs
+ * that way); with them, the environment must still rule: http_proxy sends
+ * the request through the proxy in absolute form, and NO_PROXY still
+ * exempts its hosts. */
+static void test_proxy_from_environment(void **state)
+{
+    fixture *f = *state;
+    f->s.sc = SC_STATUS;
+    f->s.canned = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    char proxy[64];
+    snprintf(proxy, sizeof proxy, "http://127.0.0.1:%d", f->s.port);
+    setenv("http_proxy", proxy, 1);
+    sl_xfer_spec sp = {.url = "http://upstream.invalid/v1/models", .first_byte_ms = 2000, .idle_ms = 2000};
+    run(f, &sp, 3.0);
+    assert_int_equal(f->dones, 1);
+    assert_int_equal(f->result, SL_XFER_OK);
+    assert_int_equal(f->s.requests, 1);
+    static const char line[] = "GET http://upstream.invalid/v1/models HTTP/1.1\r\n";
+    assert_true(strncmp(f->s.last_req, line, sizeof line - 1) == 0);
+
+    /* A proxy nobody listens on, and NO_PROXY naming the loopback. */
+    int dead = 0;
+    int fd = listen_loopback(0, &dead);
+    snprintf(proxy, sizeof proxy, "http://127.0.0.1:%d", dead);
+    setenv("http_proxy", proxy, 1);
+    setenv("NO_PROXY", "127.0.0.1", 1);
+    f->dones = 0;
+    char url[128];
+    sl_xfer_spec direct = spec_for(f, "/direct", url, sizeof url);
+    run(f, &direct, 3.0);
+    unsetenv("http_proxy");
+    unsetenv("NO_PROXY");
+    close(fd);
+    assert_int_equal(f->dones, 1);
+    assert_int_equal(f->result, SL_XFER_OK);
+    assert_int_equal(f->s.requests, 2);
+    static const char direct_line[] = "GET /direct HTTP/1.1\r\n";
+    assert_true(strncmp(f->s.last_req, direct_line, sizeof direct_line - 1) == 0);
+}
+
 static void test_result_names(void **state)
 {
     assert_string_equal(sl_xfer_result_name(SL_XFER_OK), "ok");
@@ -345,6 +386,7 @@ int main(void)
         T(test_large_body_no_expect_wait),
         T(test_only_http_schemes),
         T(test_kept_handle_starts_clean),
+        T(test_proxy_from_environment),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
