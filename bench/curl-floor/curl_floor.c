@@ -14,7 +14,8 @@
  * and a 16 KiB upload buffer; the body as POSTFIELDS; the header list
  * sluice sends a plain OpenAI-kind provider (the empty "Expect:" first);
  * TCP_NODELAY, NOSIGNAL, MAXAGE_CONN 30, a prereq callback that refuses a
- * re-send; past 512 active transfers a fresh connection closed after use
+ * re-send; an empty CURLOPT_PROXY and NOPROXY when the environment names
+ * no proxy; past 512 active transfers a fresh connection closed after use
  * (sluice's SL_UPSTREAM_REUSE_LIMIT); sockets opened and closed through
  * callbacks so a kept-alive socket stays in epoll between transfers
  * (sluice's parked watchers). Cheaper than sluice in what is not libcurl:
@@ -221,6 +222,21 @@ static int prereq_cb(void *ud, char *primary_ip, char *local_ip, int primary_por
     return s->sends++ ? CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK;
 }
 
+/* As sluice's env_names_proxy: a proxy variable libcurl would read for
+ * http:// or https:// URLs is set and not empty. */
+static int env_names_proxy(void)
+{
+    static const char *const names[] = {"http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *v = getenv(names[i]);
+        if (v && *v)
+            return 1;
+    }
+    return 0;
+}
+
+static int no_proxy_env;
+
 /* sluice's easy_constant. */
 static slot *slot_new(void)
 {
@@ -228,6 +244,10 @@ static slot *slot_new(void)
     if (!s || !(s->easy = curl_easy_init()))
         die("out of memory");
     CURL *e = s->easy;
+    if (no_proxy_env) {
+        curl_easy_setopt(e, CURLOPT_PROXY, "");
+        curl_easy_setopt(e, CURLOPT_NOPROXY, "");
+    }
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -622,9 +642,10 @@ int main(int argc, char **argv)
      * upstream.c's own "Expect:" node, then provider.c's list. The request
      * id is sluice's shape (32 hex digits), one for all: the bytes on the
      * wire are the same. */
+    no_proxy_env = !env_names_proxy();
     char ua[64];
     snprintf(ua, sizeof ua, "User-Agent: sluice/%s", opt.version);
-    const char *lines[] = {"Expect:", "Content-Type: application/json", "Expect:", ua,
+    const char *lines[] = {"Expect:", "Content-Type: application/json", ua,
                            "x-request-id: 0123456789abcdef0123456789abcdef"};
     for (size_t i = 0; i < sizeof lines / sizeof *lines; i++)
         if (!(headers = curl_slist_append(headers, lines[i])))
