@@ -155,6 +155,12 @@ function tls_rows(fig, sw, title,    d, n, s, h2, t) {
     row("", "  c=64 errors (sum of medians)", "count", med("tls_c64", "direct", "errors"), med("tls_c64", "nginx", "errors"), med("tls_c64", sw, "errors"), 0, "")
     n = med("tls_c64", "nginx", "cpu_us_per_req"); s = med("tls_c64", sw, "cpu_us_per_req")
     row("", "  proxy CPU per request at c=64", "us", "", n, s, 1, "ratio", h2 ? tgt("< nginx h1+TLS", lt(s, n)) : "")
+    if (h2 && want("floor")) {
+        # first column: libcurl alone over HTTP/2 + TLS (bench-curl-floor --h2-tls)
+        col1 = "libcurl"; t = fmed("tls_floor_c64", "cpu_us_per_req")
+        row("", "  libcurl alone, h2+TLS (1st column), c=64", "us", t, n, s, 1, "first", floor_tgt("nginx h1+TLS whole proxy", t, n))
+        col1 = ""
+    }
     row("", "  proxy CPU per request at c=1", "us", "", med("tls_c1", "nginx", "cpu_us_per_req"), med("tls_c1", sw, "cpu_us_per_req"), 1, "ratio")
     row("", "  upstream connections after c=64", "count", "", med("tls_c64", "nginx", "upstream_conns"), med("tls_c64", sw, "upstream_conns"), 0, "")
     row("", "  terminator cpu busy at c=64", "%", med("tls_c64", "direct", "term_busy_pct"), med("tls_c64", "nginx", "term_busy_pct"), med("tls_c64", sw, "term_busy_pct"), 0, "")
@@ -164,6 +170,12 @@ function tls_rows(fig, sw, title,    d, n, s, h2, t) {
     row("", "    p99 latency", "ms", "", ms(med("tls_openloop", "nginx", "lat_p99_us")), ms(med("tls_openloop", sw, "lat_p99_us")), 1, "")
     n = med("tls_openloop", "nginx", "cpu_us_per_req"); s = med("tls_openloop", sw, "cpu_us_per_req")
     row("", "    proxy CPU per request", "us", "", n, s, 1, "ratio", h2 ? tgt("< nginx h1+TLS", lt(s, n)) : "")
+    if (h2 && want("floor")) {
+        col1 = "libcurl"; t = fmed("tls_floor_open", "cpu_us_per_req")
+        row("", "    libcurl alone, h2+TLS (1st column)", "us", t, n, s, 1, "first",
+            floor_tgt("nginx h1+TLS whole proxy", t, n))
+        col1 = ""
+    }
     n = med("tls_openloop", "nginx", "hwm_kb"); s = med("tls_openloop", sw, "hwm_kb")
     row("", "    proxy peak RSS (VmHWM)", "MiB", "", mib(n), mib(s), 1, "ratio", h2 ? tgt("< nginx h1+TLS", lt(s, n)) : "")
     if (h2) {

@@ -156,6 +156,18 @@ for round in $(seq 1 "$ROUNDS2"); do
 done
 stop_pid "$PID_SLUICE"; PID_SLUICE=""; TLS_RUNNING=""
 
+# With the floor scenario: libcurl alone over HTTP/2 + TLS to the same
+# terminator, as sluice_h2 drives it (bench-curl-floor --h2-tls), the floor
+# under the HTTP/2 + TLS CPU targets.
+FLOOR_TLS=()
+want floor && FLOOR_TLS=(--target "127.0.0.1:$P_TERM" --h2-tls "$TMP/utls/tls/ca.pem" --body "$BODY_H2")
+if want floor; then
+  for round in $(seq 1 "$ROUNDS2"); do
+    run_floor tls_floor_c64 "$round" --closed 64 --requests $((N_FLOOR / 2)) "${FLOOR_TLS[@]}"
+    log "  tls_floor_c64 r$round (libcurl alone, HTTP/2 + TLS): $(getrec tls_floor_c64 curl "$round" cpu_us_per_req) us cpu per request, $(getrec tls_floor_c64 curl "$round" rps) req/s, errors $(getrec tls_floor_c64 curl "$round" errors)"
+  done
+fi
+
 # ---- open loop: 5,000 req/s into a 1.5 s upstream ----------------------------------
 # bench-loadgen speaks no TLS, so no direct run: the plain scenario's is the
 # reference for falling behind.
@@ -187,6 +199,10 @@ open_loop_hook() { # open_loop_hook start|end SCENARIO CONTENDER [PIDS...]
 for who in nginx sluice sluice_h2; do
   open_loop_fresh tls_openloop tls_idle "$who" "$D_OPEN_TLS"
 done
+if want floor; then
+  run_floor tls_floor_open 1 --open "$OPEN_RATE" --seconds "$D_OPEN_TLS" --max-seconds $((D_OPEN_TLS + 15)) "${FLOOR_TLS[@]}"
+  log "  tls_floor_open (libcurl alone, HTTP/2 + TLS): ok $(getrec tls_floor_open curl 1 ok)/$(getrec tls_floor_open curl 1 sent), peak $(getrec tls_floor_open curl 1 peak_inflight) in flight, $(getrec tls_floor_open curl 1 cpu_us_per_req) us cpu per request, $(getrec tls_floor_open curl 1 hwm_kb) kB peak"
+fi
 unset -f open_loop_hook
 REF_P50_US=""
 

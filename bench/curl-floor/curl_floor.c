@@ -25,6 +25,11 @@
  *   --closed C --requests N   C concurrent keep-alive transfers, N in all
  *                             (after --warmup W unmeasured ones): CPU per
  *                             request from getrusage
+ *   --h2-tls CAFILE           HTTPS and HTTP/2 (ALPN) as sluice does for a
+ *                             provider with `http2: on` and `tls: { ca: }`:
+ *                             streams multiplexed (PIPEWAIT), the 16 KiB
+ *                             receive buffer 7.88 needs over HTTP/2, TLS
+ *                             sessions in a share, no fresh-connection rule
  *   --open RATE --seconds S   RATE new transfers per second for S seconds
  *                             against a slow upstream: peak in flight, RSS
  *                             at rest and at peak (VmHWM), bytes per
@@ -59,6 +64,7 @@ static struct {
     int bare;              /* less than sluice: see --bare */
     long reuse_limit;      /* sluice's SL_UPSTREAM_REUSE_LIMIT; 0: none */
     long buffersize;       /* CURLOPT_BUFFERSIZE: sluice's 2 KiB over HTTP/1.1 */
+    const char *h2_ca;     /* --h2-tls: HTTPS + HTTP/2 trusting this CA file */
 } opt = {.target = "127.0.0.1:18501", .path = "/v1/chat/completions", .version = "0.1.0",
          .warmup = 2000, .seconds = 10, .max_seconds = 300, .reuse_limit = 512, .buffersize = 2048};
 
@@ -72,6 +78,7 @@ typedef struct slot {
 } slot;
 
 static CURLM *multi;
+static CURLSH *share; /* --h2-tls: TLS sessions, as sluice's per-loop share */
 static CURLU *url;
 static struct curl_slist *headers;
 static char *body;
@@ -287,8 +294,13 @@ static void xfer_start(void)
     s->fresh = fresh;
     curl_easy_setopt(e, CURLOPT_CURLU, url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, s);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 0L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, opt.h2_ca ? (long)CURL_HTTP_VERSION_2TLS : (long)CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, opt.h2_ca ? 1L : 0L);
+    if (opt.h2_ca) { /* sluice's sl_upstream_set_tls for `tls: { ca: }` */
+        curl_easy_setopt(e, CURLOPT_CAINFO, opt.h2_ca);
+        curl_easy_setopt(e, CURLOPT_CAPATH, (char *)NULL);
+        curl_easy_setopt(e, CURLOPT_SHARE, share);
+    }
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 5000L); /* sluicec's defaults */
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 600000L);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
@@ -526,13 +538,16 @@ static void usage_exit(int rc)
             "usage: bench-curl-floor [--target HOST:PORT] [--path P] [--body FILE]\n"
             "         (--closed C --requests N [--warmup W] [--stop-after-warmup]\n"
             "          | --open RATE [--seconds S]) [--max-seconds S] [--bare]\n"
-            "         [--reuse-limit N] [--buffersize B]\n"
+            "         [--reuse-limit N] [--buffersize B] [--h2-tls CAFILE]\n"
             "libcurl driven as sluice drives it against bench-mock; key=value output.\n"
             "--bare: less than sluice does: options set once per handle, no header or\n"
             "prereq callback (how much of the floor is sluice's way of using libcurl).\n"
             "--reuse-limit N: past N active transfers a fresh connection, closed after\n"
             "use (sluice: 512); 0: connections always kept for reuse.\n"
-            "--buffersize B: the receive buffer (sluice: 2048; libcurl takes 1024 and up).\n");
+            "--buffersize B: the receive buffer (sluice: 2048; libcurl takes 1024 and up).\n"
+            "--h2-tls CAFILE: https:// and HTTP/2 through ALPN (a TLS terminator at\n"
+            "--target), trusting CAFILE, as sluice does for `http2: on`: 16 KiB receive\n"
+            "buffer, TLS sessions shared, no fresh-connection rule.\n");
     exit(rc);
 }
 
@@ -581,7 +596,7 @@ int main(int argc, char **argv)
         {"max-seconds", required_argument, NULL, 'm'},
         {"stop-after-warmup", no_argument, NULL, 'S'}, {"help", no_argument, NULL, 'h'},
         {"bare", no_argument, NULL, 'B'},          {"reuse-limit", required_argument, NULL, 'R'},
-        {"buffersize", required_argument, NULL, 'z'},
+        {"buffersize", required_argument, NULL, 'z'}, {"h2-tls", required_argument, NULL, 'H'},
         {NULL, 0, NULL, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -599,6 +614,11 @@ int main(int argc, char **argv)
         case 'B': opt.bare = 1; break;
         case 'R': opt.reuse_limit = (long)num(optarg, "--reuse-limit"); break;
         case 'z': opt.buffersize = (long)num(optarg, "--buffersize"); break;
+        case 'H':
+            opt.h2_ca = optarg;
+            opt.buffersize = 16384; /* upstream.c: 7.88 copies whole DATA frames into it */
+            opt.reuse_limit = 0;    /* upstream.c: the fresh-connection rule is not for TLS */
+            break;
         case 'h': usage_exit(0); break;
         default: usage_exit(2);
         }
@@ -634,7 +654,12 @@ int main(int argc, char **argv)
         die("curl_global_init failed");
     read_body();
     char u[512];
-    snprintf(u, sizeof u, "http://%s%s", opt.target, opt.path);
+    snprintf(u, sizeof u, "%s://%s%s", opt.h2_ca ? "https" : "http", opt.target, opt.path);
+    if (opt.h2_ca) {
+        if (!(share = curl_share_init()))
+            die("curl_share_init failed");
+        curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    }
     url = curl_url();
     if (!url || curl_url_set(url, CURLUPART_URL, u, 0) != CURLUE_OK)
         die("bad --target or --path");
@@ -657,8 +682,8 @@ int main(int argc, char **argv)
     curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, 10000L);
     curl_multi_setopt(multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
 
-    printf("libcurl=%s\nbare=%d\nreuse_limit=%ld\nbuffersize=%ld\n", curl_version_info(CURLVERSION_NOW)->version,
-           opt.bare, opt.reuse_limit, opt.buffersize);
+    printf("libcurl=%s\nbare=%d\nreuse_limit=%ld\nbuffersize=%ld\nh2_tls=%d\n",
+           curl_version_info(CURLVERSION_NOW)->version, opt.bare, opt.reuse_limit, opt.buffersize, opt.h2_ca != NULL);
     if (opt.closed)
         run_closed();
     else
@@ -671,6 +696,7 @@ int main(int argc, char **argv)
     }
     curl_multi_cleanup(multi);
     curl_url_cleanup(url);
+    curl_share_cleanup(share);
     curl_slist_free_all(headers);
     free(body);
     curl_global_cleanup();
