@@ -243,10 +243,16 @@ int sl_upstream_close_cb(void *clientp, curl_socket_t fd)
 static int multi_timer_cb(CURLM *multi, long timeout_ms, void *userp)
 {
     sl_upstream *u = userp;
-    ev_timer_stop(u->loop, &u->timer);
-    if (timeout_ms >= 0) {
-        /* 0 means "as soon as possible": a zero timer runs on the next
-         * loop iteration, never re-entering curl from its own callback. */
+    ev_timer_stop(u->loop, &u->timer); /* also drops a fed, not yet run, "now" */
+    if (timeout_ms == 0 && ev_depth(u->loop) > 0) {
+        /* "As soon as possible" (a transfer was just added): fed as a
+         * timer event, it runs once the current callback returns, in the
+         * same round of callbacks, never re-entering curl from its own
+         * callback. A zero timer took one more trip through the loop, an
+         * epoll_wait of its own per request at low concurrency. Outside
+         * ev_run (start-up) nothing would run a fed event, so a timer. */
+        ev_feed_event(u->loop, &u->timer, EV_TIMER);
+    } else if (timeout_ms >= 0) {
         ev_timer_set(&u->timer, (double)timeout_ms / 1000.0, 0.);
         ev_timer_start(u->loop, &u->timer);
     }
