@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "auth/oauth_internal.h"
+#include "auth/secret.h"
 #include "core/log.h"
 
 #define FETCH_BODY_MAX (64 * 1024)
@@ -65,20 +66,10 @@ struct oxfer {
     char why[256];
 };
 
-static void wipe_free(char *s, size_t n)
-{
-    if (!s)
-        return;
-    volatile char *v = s;
-    for (size_t i = 0; i < n; i++)
-        v[i] = 0;
-    free(s);
-}
-
 static void drop_token(source *s)
 {
     if (s->auth)
-        wipe_free(s->auth, strlen(s->auth));
+        sl_secret_free(s->auth);
     s->auth = NULL;
 }
 
@@ -87,10 +78,10 @@ static void fetch_clear(source *s)
     curl_slist_free_all(s->fetch_headers);
     s->fetch_headers = NULL;
     if (s->fetch_body)
-        wipe_free(s->fetch_body, strlen(s->fetch_body));
+        sl_secret_free(s->fetch_body);
     s->fetch_body = NULL;
     if (s->resp)
-        wipe_free(s->resp, s->resp_len);
+        sl_secret_wipe_free(s->resp, s->resp_len);
     s->resp = NULL;
     s->resp_len = 0;
     s->resp_over = 0;
@@ -142,11 +133,8 @@ static void unqueue(oxfer *o)
 /* A header list holding the token: each line wiped, then freed. */
 static void headers_free(struct curl_slist *l)
 {
-    for (struct curl_slist *h = l; h; h = h->next) {
-        volatile char *v = h->data;
-        for (size_t i = 0; v[i]; i++)
-            v[i] = 0;
-    }
+    for (struct curl_slist *h = l; h; h = h->next)
+        explicit_bzero(h->data, strlen(h->data));
     curl_slist_free_all(l);
 }
 
@@ -279,7 +267,7 @@ static void fetch_done_ok(source *s, double now)
     s->auth = malloc(n);
     if (s->auth)
         snprintf(s->auth, n, "Authorization: Bearer %s", tok);
-    wipe_free(tok, strlen(tok));
+    sl_secret_free(tok);
     /* Renew in the last tenth of the lifetime (5 minutes at most); stop
      * using it in the last quarter of that, so a request in flight still
      * carries a live token when it arrives. */
@@ -316,7 +304,7 @@ static size_t fetch_data(void *ctx, const char *p, size_t n)
         memcpy(q, s->resp, s->resp_len);
     memcpy(q + s->resp_len, p, n);
     if (s->resp)
-        wipe_free(s->resp, s->resp_len);
+        sl_secret_wipe_free(s->resp, s->resp_len);
     s->resp = q;
     s->resp_len += n;
     s->resp[s->resp_len] = '\0';

@@ -19,16 +19,6 @@
 #define ENTRA_SCOPE "https://cognitiveservices.azure.com/.default"
 #define ENTRA_HOST "https://login.microsoftonline.com"
 
-static void wipe_free(char *s, size_t n)
-{
-    if (!s)
-        return;
-    volatile char *v = s;
-    for (size_t i = 0; i < n; i++)
-        v[i] = 0;
-    free(s);
-}
-
 /* ---- start-time credentials (process-wide, read-only once serving) ---- */
 
 static sl_oauth_conf *confs; /* per provider index; .p NULL when it has no OAuth */
@@ -203,7 +193,7 @@ char *sl_oauth_form(const sl_oauth_conf *c)
         char *b = malloc(n);
         if (b)
             snprintf(b, n, "%s%s", pre, jwt);
-        wipe_free(jwt, strlen(jwt));
+        sl_secret_free(jwt);
         return b;
     }
     char *id = curl_easy_escape(NULL, o->client_id, 0);
@@ -219,7 +209,7 @@ char *sl_oauth_form(const sl_oauth_conf *c)
     }
     curl_free(id);
     if (sec)
-        wipe_free(sec, strlen(sec)); /* curl_free is free() */
+        sl_secret_free(sec); /* curl_free is free() */
     curl_free(scope);
     return b;
 }

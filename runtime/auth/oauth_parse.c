@@ -12,13 +12,6 @@
 
 #define GOOGLE_TOKEN_URI "https://oauth2.googleapis.com/token"
 
-static void wipe(void *p, size_t n)
-{
-    volatile unsigned char *v = p;
-    while (n--)
-        *v++ = 0;
-}
-
 typedef struct der_buf {
     unsigned char *p;
     size_t len, cap;
@@ -42,7 +35,7 @@ static void der_append(void *ctx, const void *buf, size_t len)
         }
         if (d->p) {
             memcpy(q, d->p, d->len);
-            wipe(d->p, d->len);
+            explicit_bzero(d->p, d->len);
             free(d->p);
         }
         d->p = q;
@@ -189,10 +182,10 @@ static int parse_key(const char *pem, sl_sa_key *k, char *err, size_t errlen)
             snprintf(err, errlen, "out of memory");
             rc = -1;
         }
-        wipe(&dc, sizeof dc);
+        explicit_bzero(&dc, sizeof dc);
     }
     if (der.p) {
-        wipe(der.p, der.len);
+        explicit_bzero(der.p, der.len);
         free(der.p);
     }
     return rc;
@@ -261,7 +254,7 @@ int sl_sa_parse(const char *json, size_t len, sl_sa_key *out, char *err, size_t 
 void sl_sa_free(sl_sa_key *k)
 {
     if (k->mem) {
-        wipe(k->mem, k->mem_len);
+        explicit_bzero(k->mem, k->mem_len);
         free(k->mem);
     }
     free(k->client_email);

@@ -11,19 +11,18 @@
 
 #define SECRET_MAX (64 * 1024)
 
-static void wipe(void *p, size_t n)
+void sl_secret_wipe_free(void *p, size_t n)
 {
-    volatile unsigned char *v = p;
-    while (n--)
-        *v++ = 0;
+    if (!p)
+        return;
+    explicit_bzero(p, n);
+    free(p);
 }
 
 void sl_secret_free(char *s)
 {
-    if (!s)
-        return;
-    wipe(s, strlen(s));
-    free(s);
+    if (s)
+        sl_secret_wipe_free(s, strlen(s));
 }
 
 /* Where a relative path is read, for the message. */
@@ -51,7 +50,7 @@ char *sl_secret_slurp(const char *path, size_t *len, char *why, size_t whylen)
     if (bad || n > SECRET_MAX) {
         snprintf(why, whylen, bad ? "cannot read '%s'" : "'%s' is larger than 64 KiB", path);
         if (buf) {
-            wipe(buf, n < SECRET_MAX ? n : SECRET_MAX);
+            explicit_bzero(buf, n < SECRET_MAX ? n : SECRET_MAX);
             free(buf);
         }
         return NULL;
@@ -98,7 +97,7 @@ char *sl_secret_value(const char *env, const char *file, int *unset, char *why, 
             snprintf(why, whylen, "%s contains a line break", env);
         else
             snprintf(why, whylen, "file '%s' holds more than one line (or a NUL byte)", file);
-        wipe(v, n);
+        explicit_bzero(v, n);
         free(v);
         return NULL;
     }

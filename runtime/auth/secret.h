@@ -20,7 +20,10 @@ char *sl_secret_slurp(const char *path, size_t *len, char *why, size_t whylen);
  * that as an optional provider's absent key). */
 char *sl_secret_value(const char *env, const char *file, int *unset, char *why, size_t whylen);
 
-/* Overwrites and frees a secret (NULL is fine). */
+/* Overwrites and frees a secret string (NULL is fine). */
 void sl_secret_free(char *s);
+/* Overwrites n bytes and frees them (NULL is fine): secrets that are not
+ * strings, or buffers that may hold more than one. */
+void sl_secret_wipe_free(void *p, size_t n);
 
 #endif

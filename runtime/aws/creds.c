@@ -38,19 +38,11 @@ static pthread_cond_t cv;
 static pthread_t refresher;
 static int refreshing, stopping;
 
-static void wipe_free(char *s)
-{
-    if (s) {
-        memset(s, 0, strlen(s));
-        free(s);
-    }
-}
-
 static void creds_free(sl_aws_creds *c)
 {
-    wipe_free(c->key_id);
-    wipe_free(c->secret);
-    wipe_free(c->token);
+    sl_secret_free(c->key_id);
+    sl_secret_free(c->secret);
+    sl_secret_free(c->token);
     memset(c, 0, sizeof *c);
 }
 

@@ -70,10 +70,8 @@ void sl_guard_req_free(sl_guard_req *g)
     sl_guard_stream_reset(g);
     sl_sse_free(&g->sse);
     for (size_t i = 0; i < g->nvalues; i++) {
-        /* volatile so the zeroing is not optimised away before free */
-        volatile char *p = g->values[i].text;
-        for (size_t k = 0; k < g->values[i].len; k++)
-            p[k] = 0;
+        /* explicit_bzero: not optimised away before the free */
+        explicit_bzero(g->values[i].text, g->values[i].len);
         free(g->values[i].text);
     }
     if (g->work.data)

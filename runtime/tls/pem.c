@@ -22,17 +22,11 @@ typedef struct pem_file {
     size_t n;
 } pem_file;
 
-static void wipe(void *p, size_t n)
-{
-    volatile unsigned char *v = p;
-    while (n--)
-        *v++ = 0;
-}
-
 static void pem_file_free(pem_file *f)
 {
     for (size_t i = 0; i < f->n; i++) {
-        wipe(f->objs[i].der, f->objs[i].cap);
+        if (f->objs[i].der) /* NULL for an empty block */
+            explicit_bzero(f->objs[i].der, f->objs[i].cap);
         free(f->objs[i].der);
     }
     free(f->objs);
@@ -51,7 +45,7 @@ static void append_der(void *ctx, const void *buf, size_t len)
         unsigned char *p = malloc(cap);
         if (!p) {
             if (o->der)
-                wipe(o->der, o->cap);
+                explicit_bzero(o->der, o->cap);
             free(o->der);
             o->der = NULL;
             o->cap = 1;
@@ -59,7 +53,7 @@ static void append_der(void *ctx, const void *buf, size_t len)
         }
         if (o->der) {
             memcpy(p, o->der, o->len);
-            wipe(o->der, o->cap);
+            explicit_bzero(o->der, o->cap);
             free(o->der);
         }
         o->der = p;
@@ -86,7 +80,7 @@ static int slurp(const char *path, unsigned char **data, size_t *len, char *err,
     int bad = ferror(f);
     fclose(f);
     if (bad || n > SL_TLS_PEM_MAX) {
-        wipe(buf, n);
+        explicit_bzero(buf, n);
         free(buf);
         snprintf(err, errlen, bad ? "cannot read '%s'" : "'%s' is larger than 1 MiB", path);
         return -1;
@@ -145,7 +139,7 @@ static int pem_read(const char *path, pem_file *out, char *err, size_t errlen)
         snprintf(err, errlen, "'%s' ends inside a PEM block", path);
         rc = -1;
     }
-    wipe(data, len);
+    explicit_bzero(data, len);
     free(data);
     if (rc == 0 && out->n == 0) {
         snprintf(err, errlen, "'%s' holds no PEM block", path);
@@ -267,7 +261,7 @@ int sl_tls_read_key(const char *path, sl_tls_key *out, char *err, size_t errlen)
             snprintf(err, errlen, "out of memory reading '%s'", path);
         else
             rc = 0;
-        wipe(&dc, sizeof dc);
+        explicit_bzero(&dc, sizeof dc);
     }
     pem_file_free(&f);
     return rc;
@@ -276,10 +270,10 @@ int sl_tls_read_key(const char *path, sl_tls_key *out, char *err, size_t errlen)
 void sl_tls_key_free(sl_tls_key *k)
 {
     if (k->mem) {
-        wipe(k->mem, k->mem_len);
+        explicit_bzero(k->mem, k->mem_len);
         free(k->mem);
     }
-    wipe(k, sizeof *k);
+    explicit_bzero(k, sizeof *k);
 }
 
 static void no_dn(void *ctx, const void *buf, size_t len) {}
