@@ -12,6 +12,8 @@
 
 #include <string.h>
 
+#include "core/str.h"
+
 enum {
     CH_SIZE,     /* hex digits of a chunk size; line_len counts them */
     CH_SIZE_BWS, /* whitespace after the size: only ';' may follow */
@@ -30,17 +32,6 @@ enum {
 };
 
 #define MAX_HEX_DIGITS 16
-
-static int hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 static int is_tchar(unsigned char c)
 {
@@ -117,7 +108,7 @@ int sl_chunked_decode(sl_chunked *c, const char *in, size_t in_len, size_t *cons
 
         switch (c->state) {
         case CH_SIZE: {
-            int d = hex_value(ch);
+            int d = sl_hex_digit(ch);
             if (d >= 0) {
                 /* line_len - 1 digits came before this one. */
                 if (c->line_len > MAX_HEX_DIGITS ||

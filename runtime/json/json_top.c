@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "core/str.h"
 #include "core/utf8.h"
 
 #define MAX_DEPTH 64
@@ -40,17 +41,6 @@ static size_t ws(const scan *s, size_t i)
     while (i < s->n && (s->p[i] == ' ' || s->p[i] == '\t' || s->p[i] == '\n' || s->p[i] == '\r'))
         i++;
     return i;
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /* i at the opening quote. Returns the index after the closing quote, or 0
@@ -88,7 +78,7 @@ static size_t string(const scan *s, size_t i, int *escaped)
                 return 0;
             unsigned v = 0;
             for (int k = 2; k < 6; k++) {
-                int h = hexval(s->p[i + k]);
+                int h = sl_hex_digit((unsigned char)s->p[i + k]);
                 if (h < 0)
                     return 0;
                 v = v * 16 + (unsigned)h;
