@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { E2E_DIR, MOCK_TEXT, mockArgs, sleep, startProcess, stopProcess, waitHealthy } from './harness.mjs';
+import { E2E_DIR, MOCK_TEXT, mockArgs, sleep, startLoggedGateway } from './harness.mjs';
 import { KEYS, PLANTED } from './gov-fixtures.mjs';
 
 export const GOV_BIN = process.env.SLUICE_GOV_BIN || resolve(E2E_DIR, '..', '..', 'build', 'tests', 'sluice-gov');
@@ -112,31 +112,14 @@ export function rawRequest(port, headerBytes, body) {
 // harness keeps only a tail).
 export async function startGov({ mock, port, state, args = [] }) {
   if (!existsSync(GOV_BIN)) throw new Error(`SLUICE_GOV_BIN: no binary at ${GOV_BIN}`);
-  const h = await startProcess('sluice-gov', GOV_BIN,
-    ['--listen', `127.0.0.1:${port}`, '--state', state, '--workers', '2', ...mockArgs(GOV_BIN, mock),
-      ...args], {
-      env: { ...process.env, ...PLANTED },
-      pattern: /sluice listening on (\S+)/,
-    });
-  let full = h.log();
-  h.proc.stderr.on('data', (d) => { full += d; });
-  live.add(h.proc);
-  h.proc.once('exit', () => live.delete(h.proc));
-  gatewayLogs.push(() => full);
-  const url = `http://127.0.0.1:${port}`;
-  try {
-    await waitHealthy(url, h.proc);
-  } catch (e) {
-    h.proc.kill('SIGKILL');
-    throw new Error(`${e.message}; stderr:\n${full}`);
-  }
+  const g = await startLoggedGateway('sluice-gov', GOV_BIN, port,
+    ['--state', state, '--workers', '2', ...mockArgs(GOV_BIN, mock), ...args],
+    { env: { ...process.env, ...PLANTED }, live, logs: gatewayLogs });
   return {
-    ...h, url, port, state,
-    fullLog: () => full,
-    stop: () => stopProcess(h),
+    ...g, state,
     async kill9() {
-      if (h.proc.exitCode === null && h.proc.signalCode === null) h.proc.kill('SIGKILL');
-      return h.exited;
+      if (g.proc.exitCode === null && g.proc.signalCode === null) g.proc.kill('SIGKILL');
+      return g.exited;
     },
   };
 }

@@ -173,6 +173,30 @@ export async function waitHealthy(url, proc, timeoutMs = 10000) {
   throw new Error(`gateway at ${url} not healthy in ${timeoutMs} ms (${last})`);
 }
 
+// A gateway on 127.0.0.1:port for suites that read all it logs: its whole
+// stderr is kept (fullLog(); startProcess keeps only a tail, and `logs`,
+// when given, gets the getter at once), it sits in the set `live` while it
+// runs, and one that never answers /healthz is killed and reported with
+// that stderr.
+export async function startLoggedGateway(name, bin, port, args, { env, live, logs }) {
+  const h = await startProcess(name, bin, ['--listen', `127.0.0.1:${port}`, ...args], {
+    env, pattern: /sluice listening on (\S+)/,
+  });
+  let full = h.log();
+  h.proc.stderr.on('data', (d) => { full += d; });
+  live.add(h.proc);
+  h.proc.once('exit', () => live.delete(h.proc));
+  logs?.push(() => full);
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitHealthy(url, h.proc);
+  } catch (e) {
+    h.proc.kill('SIGKILL');
+    throw new Error(`${e.message}; stderr:\n${full}`);
+  }
+  return { ...h, url, port, fullLog: () => full, stop: () => stopProcess(h) };
+}
+
 // `bin` overrides SLUICE_BIN; `args` are added to the command line; `mock`
 // (a startMock() result) receives what the spec sends to MOCK_PORT;
 // `upstreams` maps other spec ports to origins (see providerArgs).

@@ -11,8 +11,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
-  E2E_DIR, eventually, mockArgs, freePort, readSSE, startMock, startProcess, stopProcess,
-  waitHealthy,
+  E2E_DIR, eventually, mockArgs, freePort, readSSE, startLoggedGateway, startMock,
 } from './harness.mjs';
 
 // The running gateway and mock of the importing suite.
@@ -95,24 +94,10 @@ export async function startGateway(bin, args = []) {
   if (!existsSync(bin)) throw new Error(`no gateway binary at ${bin} (build it, or set SLUICE_SECURITY_BIN)`);
   const dir = mkdtempSync(join(tmpdir(), 'sluice-sec-'));
   stateDirs.push(dir);
-  const port = await freePort();
-  const h = await startProcess('sluice-security', bin,
-    ['--listen', `127.0.0.1:${port}`, '--state', join(dir, 'sec.db'), ...mockArgs(bin, env.mock), ...args], {
-      env: { ...process.env, ...PROVIDER_ENV },
-      pattern: /sluice listening on (\S+)/,
-    });
-  let full = h.log();
-  h.proc.stderr.on('data', (d) => { full += d; });
-  live.add(h.proc);
-  h.proc.once('exit', () => live.delete(h.proc));
-  const url = `http://127.0.0.1:${port}`;
-  try {
-    await waitHealthy(url, h.proc);
-  } catch (e) {
-    h.proc.kill('SIGKILL');
-    throw new Error(`${e.message}; stderr:\n${full}`);
-  }
-  return { ...h, url, port, pid: h.proc.pid, fullLog: () => full, stop: () => stopProcess(h) };
+  const g = await startLoggedGateway('sluice-security', bin, await freePort(),
+    ['--state', join(dir, 'sec.db'), ...mockArgs(bin, env.mock), ...args],
+    { env: { ...process.env, ...PROVIDER_ENV }, live });
+  return { ...g, pid: g.proc.pid };
 }
 
 
