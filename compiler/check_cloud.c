@@ -33,6 +33,18 @@ static bool word_ok(slc_str s, const char *extra)
     return true;
 }
 
+/* A required setting of letters, digits and the characters in `extra`
+ * (`allowed` says which in the message): `needs` names what requires it,
+ * `hint` what it is. */
+static void need_word(slc_checker *c, const slc_provider *p, slc_str v, const char *needs,
+                      const char *key, const char *hint, const char *extra, const char *allowed)
+{
+    if (!v.s)
+        slc_error(c->d, p->name.pos, "provider '%s': %s needs %s (%s)", p->name.s, needs, key, hint);
+    else if (!word_ok(v, extra))
+        slc_error(c->d, v.pos, "provider '%s': %s '%s' must be %s only", p->name.s, key, v.s, allowed);
+}
+
 static void only_for(slc_checker *c, const slc_provider *p, const slc_str *v, const char *key,
                      const char *what)
 {
@@ -68,21 +80,10 @@ static void check_vertex(slc_checker *c, slc_provider *p)
 {
     slc_provider_cloud *cl = &p->cloud;
     const char *name = p->name.s;
-    if (!cl->project.s)
-        slc_error(c->d, p->name.pos,
-                  "provider '%s': kind vertex needs project (the Google Cloud project id)", name);
-    else if (!word_ok(cl->project, "-.:_"))
-        slc_error(c->d, cl->project.pos,
-                  "provider '%s': project '%s' must be letters, digits, '-', '.', ':' and '_' only",
-                  name, cl->project.s);
-    if (!cl->location.s)
-        slc_error(c->d, p->name.pos,
-                  "provider '%s': kind vertex needs location (a region such as us-east5, or global)",
-                  name);
-    else if (!word_ok(cl->location, "-"))
-        slc_error(c->d, cl->location.pos,
-                  "provider '%s': location '%s' must be letters, digits and '-' only", name,
-                  cl->location.s);
+    need_word(c, p, cl->project, "kind vertex", "project", "the Google Cloud project id", "-.:_",
+              "letters, digits, '-', '.', ':' and '_'");
+    need_word(c, p, cl->location, "kind vertex", "location", "a region such as us-east5, or global", "-",
+              "letters, digits and '-'");
     if (!cl->credentials.s)
         slc_error(c->d, p->name.pos,
                   "provider '%s': kind vertex needs credentials (the path of a service-account "
@@ -110,19 +111,10 @@ static void check_entra(slc_checker *c, slc_provider *p)
     slc_provider_cloud *cl = &p->cloud;
     const char *name = p->name.s;
     cl->entra = true;
-    if (!cl->tenant_id.s)
-        slc_error(c->d, p->name.pos, "provider '%s': auth: entra needs tenant_id (the directory id)", name);
-    else if (!word_ok(cl->tenant_id, "-."))
-        slc_error(c->d, cl->tenant_id.pos,
-                  "provider '%s': tenant_id '%s' must be letters, digits, '-' and '.' only", name,
-                  cl->tenant_id.s);
-    if (!cl->client_id.s)
-        slc_error(c->d, p->name.pos, "provider '%s': auth: entra needs client_id (the application id)",
-                  name);
-    else if (!word_ok(cl->client_id, "-."))
-        slc_error(c->d, cl->client_id.pos,
-                  "provider '%s': client_id '%s' must be letters, digits, '-' and '.' only", name,
-                  cl->client_id.s);
+    need_word(c, p, cl->tenant_id, "auth: entra", "tenant_id", "the directory id", "-.",
+              "letters, digits, '-' and '.'");
+    need_word(c, p, cl->client_id, "auth: entra", "client_id", "the application id", "-.",
+              "letters, digits, '-' and '.'");
     if (!cl->client_secret.s)
         slc_error(c->d, p->name.pos,
                   "provider '%s': auth: entra needs client_secret (env:NAME or file:PATH)", name);
