@@ -104,8 +104,7 @@ static int load_conf(const sl_provider *p, sl_oauth_conf *c, char *err, size_t e
             return -1;
         }
         int rc = sl_sa_parse(text, len, &c->sa, why, sizeof why);
-        memset(text, 0, len);
-        free(text);
+        sl_secret_wipe_free(text, len);
         if (rc != 0) {
             snprintf(err, errlen, "provider '%s': credentials '%s' is not a usable service-account key: %s",
                      p->name, path, why);

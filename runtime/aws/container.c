@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/secret.h"
 #include "core/buf.h"
 
 static size_t collect(char *p, size_t size, size_t n, void *ud)
@@ -60,7 +61,7 @@ static char *auth_token(char *err, size_t errlen)
             n--;
         buf[n] = '\0';
         t = strdup(buf);
-        memset(buf, 0, sizeof buf);
+        explicit_bzero(buf, sizeof buf);
     } else if (getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN") && *getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN")) {
         t = strdup(getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN"));
     }
@@ -107,10 +108,7 @@ int sl_aws_container_fetch(sl_aws_creds *c, time_t *expires, char *err, size_t e
     char *line = NULL;
     if (tok && asprintf(&line, "Authorization: %s", tok) > 0)
         hl = curl_slist_append(NULL, line);
-    if (tok) {
-        memset(tok, 0, strlen(tok));
-        free(tok);
-    }
+    sl_secret_free(tok);
     long status = 0;
     CURLcode rc = CURLE_FAILED_INIT;
     if (h) {
@@ -125,10 +123,7 @@ int sl_aws_container_fetch(sl_aws_creds *c, time_t *expires, char *err, size_t e
         curl_easy_cleanup(h);
     }
     curl_slist_free_all(hl);
-    if (line) {
-        memset(line, 0, strlen(line));
-        free(line);
-    }
+    sl_secret_free(line);
     if (rc != CURLE_OK || status != 200) {
         snprintf(err, errlen, "container credentials endpoint: %s",
                  rc != CURLE_OK ? curl_easy_strerror(rc) : status == 401 || status == 403 ? "refused (HTTP 401/403)"
@@ -138,7 +133,7 @@ int sl_aws_container_fetch(sl_aws_creds *c, time_t *expires, char *err, size_t e
     }
     json_t *j = json_loadb(body.data ? body.data : "", body.len, 0, NULL);
     if (body.data)
-        memset(body.data, 0, body.len);
+        explicit_bzero(body.data, body.len);
     sl_buf_free(&body);
     const char *k = json_string_value(json_object_get(j, "AccessKeyId"));
     const char *s = json_string_value(json_object_get(j, "SecretAccessKey"));

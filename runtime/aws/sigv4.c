@@ -42,8 +42,8 @@ static void hmac(const void *key, size_t klen, const void *msg, size_t mlen, uns
     br_hmac_init(&hc, &kc, 0);
     br_hmac_update(&hc, msg, mlen);
     br_hmac_out(&hc, out);
-    memset(&kc, 0, sizeof kc);
-    memset(&hc, 0, sizeof hc);
+    explicit_bzero(&kc, sizeof kc);
+    explicit_bzero(&hc, sizeof hc);
 }
 
 size_t sl_sigv4_uri_encode(const char *s, size_t n, int keep_slash, char *out)
@@ -162,13 +162,13 @@ int sl_sigv4_sign(const sl_sigv4_input *in, sl_sigv4_output *out)
     memcpy(k0 + 4, in->secret, sl + 1);
     unsigned char k[32], sig[32];
     hmac(k0, sl + 4, date, 8, k);
-    memset(k0, 0, sl + 4);
+    explicit_bzero(k0, sl + 4);
     free(k0);
     hmac(k, 32, in->region, strlen(in->region), k);
     hmac(k, 32, in->service, strlen(in->service), k);
     hmac(k, 32, "aws4_request", 12, k);
     hmac(k, 32, sts, (size_t)n, sig);
-    memset(k, 0, sizeof k);
+    explicit_bzero(k, sizeof k);
     char sighex[65];
     hexify(sig, 32, sighex);
     n = snprintf(out->authorization, sizeof out->authorization,

@@ -121,7 +121,7 @@ static void headers(const sl_call *c, sl_header_add add, void *ctx)
     sl_sigv4_output out;
     int signed_ok = sl_sigv4_sign(&in, &out) == 0;
     /* The arena is reused by later requests: the secret's copy goes now. */
-    memset(cr->secret, 0, strlen(cr->secret));
+    explicit_bzero(cr->secret, strlen(cr->secret));
     if (!signed_ok) {
         add(ctx, NULL);
         return;
@@ -131,7 +131,7 @@ static void headers(const sl_call *c, sl_header_add add, void *ctx)
     if (cr->token)
         add(ctx, sl_arena_printf(c->arena, "X-Amz-Security-Token: %s", cr->token));
     add(ctx, sl_arena_printf(c->arena, "Authorization: %s", out.authorization));
-    memset(&out, 0, sizeof out);
+    explicit_bzero(&out, sizeof out);
 }
 
 static const char *error_type(int status)
